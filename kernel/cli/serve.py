@@ -1,0 +1,118 @@
+"""``natskern serve``, ``natskern config schema`` and ``natskern plugins``."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+import click
+
+from kernel.config import load_file
+from kernel.errors import NatskernError
+
+
+def _fail(message: str) -> None:
+    click.echo(f"natskern: {message}", err=True)
+    sys.exit(1)
+
+
+def build_serve_config(
+    config_file: str | None, host: str | None, port: int | None, unix: str | None
+) -> dict[str, Any]:
+    """The config a ``serve`` invocation means: the file (or the default profile) plus flags."""
+    config: dict[str, Any] = load_file(config_file) if config_file else {}
+    if host is not None or port is not None:
+        tcp = config.setdefault("tcp", {})
+        if host is not None:
+            tcp["host"] = host
+        if port is not None:
+            tcp["port"] = port
+    if unix is not None:
+        config.setdefault("unix", {})["path"] = unix
+    return config
+
+
+@click.command("serve")
+@click.option(
+    "-c",
+    "--config",
+    "config_file",
+    type=click.Path(dir_okay=False),
+    help="TOML or JSON config file.",
+)
+@click.option("--host", help="TCP listen address (default 127.0.0.1).")
+@click.option("-p", "--port", type=int, help="TCP port (default 4222; 0 picks a free one).")
+@click.option(
+    "--unix", "unix", type=click.Path(dir_okay=False), help="Also listen on this Unix socket."
+)
+@click.option("--debug", is_flag=True, help="Log debug messages.")
+def serve_command(
+    config_file: str | None, host: str | None, port: int | None, unix: str | None, debug: bool
+) -> None:
+    """Run the broker (default profile: TCP 127.0.0.1:4222, no auth)."""
+    from kernel.runner import run_broker
+
+    try:
+        config = build_serve_config(config_file, host, port, unix)
+        if debug:
+            config.setdefault("logging", {})["debug"] = True
+        sys.exit(run_broker(config))
+    except NatskernError as exc:
+        _fail(str(exc))
+    except OSError as exc:
+        _fail(f"cannot start: {exc.strerror or exc}")
+
+
+@click.group("config")
+def config_group() -> None:
+    """Inspect the broker configuration."""
+
+
+@config_group.command("schema")
+def schema_command() -> None:
+    """Print the merged JSON Schema every loaded plugin contributes to."""
+    from kernel.server import Broker
+
+    try:
+        broker = Broker({})
+    except NatskernError as exc:
+        _fail(str(exc))
+    click.echo(json.dumps(broker.schema, indent=2))
+
+
+@config_group.command("check")
+@click.argument("config_file", type=click.Path(dir_okay=False))
+def check_command(config_file: str) -> None:
+    """Validate a config file without starting anything."""
+    from kernel.server import Broker
+
+    try:
+        Broker(load_file(config_file))
+    except NatskernError as exc:
+        _fail(str(exc))
+    click.echo(f"{config_file}: configuration is valid")
+
+
+@click.command("plugins")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def plugins_command(as_json: bool) -> None:
+    """List the loaded plugins and the hooks each implements."""
+    from kernel.plugins import make_plugin_manager, plugin_listing
+
+    try:
+        listing = plugin_listing(make_plugin_manager())
+    except NatskernError as exc:
+        _fail(str(exc))
+    if as_json:
+        click.echo(json.dumps([{"name": n, "hooks": h} for n, h in listing], indent=2))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="Loaded plugins")
+    table.add_column("Plugin", style="bold")
+    table.add_column("Hooks")
+    for name, hooks in listing:
+        table.add_row(name, ", ".join(hooks))
+    Console().print(table)

@@ -1,0 +1,449 @@
+"""One client session: protocol handling, subscriptions, outbound buffer, liveness.
+
+The parser (``kernel.protocol.parser``) calls the ``proto_*`` methods; publishes
+go to the account's router; outbound frames are appended to ``out`` and
+flushed once per event-loop iteration by the broker (nats-server's flush
+coalescing).  A session whose pending output exceeds ``max_pending`` is closed
+as a slow consumer; everyone else keeps flowing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from typing import TYPE_CHECKING, Any
+
+from kernel.core.accounts import Account, Identity
+from kernel.core.router import publish
+from kernel.core.subscription import Subscription
+from kernel.protocol.encode import err_line
+from kernel.protocol.parser import Parser
+from kernel.subjects.tokens import is_valid_literal_subject, is_valid_queue_name, is_valid_subject
+
+if TYPE_CHECKING:  # pragma: no cover
+    from kernel.core.permissions import Permissions
+    from kernel.server import Broker
+
+log = logging.getLogger("natskern.client")
+
+OK = b"+OK\r\n"
+PING = b"PING\r\n"
+PONG = b"PONG\r\n"
+
+
+class Client:
+    """A connected client session (socket transports, WebSocket, ...)."""
+
+    kind = "Client"
+
+    def __init__(self, broker: Broker, transport: asyncio.BaseTransport, *, conn_type: str) -> None:
+        self.broker = broker
+        self.transport = transport
+        self.conn_type = conn_type
+        self.cid = broker.next_client_id()
+        self.account: Account = broker.global_account
+        self.identity: Identity | None = None
+        self.subs: dict[bytes, Subscription] = {}
+        # outbound
+        self.out: list[bytes] = []
+        self.pending = 0
+        self.flush_scheduled = False
+        self.max_pending = broker.options["max_pending"]
+        # options from CONNECT (before CONNECT: nats-server's defaults, verbose and pedantic)
+        self.verbose = True
+        self.pedantic = True
+        self.echo = True
+        self.headers = False
+        self.no_responders = False
+        self.protocol = 0
+        self.name = ""
+        self.lang = ""
+        self.version = ""
+        self.user = ""
+        self.connect_received = False
+        #: The nonce sent in INFO when nkey auth is configured.
+        self.nonce = ""
+        #: True while an operation other than CONNECT is a violation (auth pending).
+        self.gated = broker.auth_required
+        # permissions
+        self.pub_perm = None
+        self.sub_perm = None
+        #: Deny filter for deliveries on wildcard subscriptions (None = no filter).
+        self.deliver_deny = None
+        #: Reply subjects this responder may answer (allow_responses), or None.
+        self.replies: dict[bytes, list[float]] | None = None
+        self.permissions: Permissions | None = None
+        # stats
+        self.in_msgs = 0
+        self.in_bytes = 0
+        self.out_msgs = 0
+        self.out_bytes = 0
+        self.start_time = time.time()
+        self.last_activity = self.start_time
+        self.active = False
+        self.pings_out = 0
+        self.rtt = 0.0
+        self._ping_sent_at = 0.0
+        self.closed = False
+        self.close_reason = ""
+        self.parser = Parser(
+            self,
+            max_control_line=broker.options["max_control_line"],
+            max_payload=broker.options["max_payload"],
+        )
+        peer = transport.get_extra_info("peername") if transport is not None else None
+        if isinstance(peer, tuple) and len(peer) >= 2:
+            self.host, self.port = str(peer[0]), int(peer[1])
+        else:
+            self.host, self.port = "", 0
+        self._timers: list[asyncio.TimerHandle] = []
+
+    # -- transport side -----------------------------------------------------------------------
+
+    def data_received(self, data: bytes) -> None:
+        """Feed bytes from the transport to the parser."""
+        self.active = True
+        self.parser.feed(data)
+
+    def start(self, info: bytes) -> None:
+        """Send INFO and arm the timers (auth timeout, first PING)."""
+        self.send(info)
+        loop = self.broker.loop
+        if self.gated:
+            self._timers.append(loop.call_later(self.broker.auth_timeout, self._auth_timeout))
+        self._timers.append(loop.call_later(self.broker.first_ping_delay, self._ping_tick))
+
+    def connection_lost(self, exc: BaseException | None) -> None:
+        """The transport is gone: drop every subscription and forget the session."""
+        reason = self.close_reason or ("Client Closed" if exc is None else "Read Error")
+        self._teardown(reason)
+
+    # -- output -------------------------------------------------------------------------------
+
+    def send(self, data: bytes) -> None:
+        """Queue a frame; the broker flushes every dirty session once per loop iteration."""
+        if self.closed:
+            return
+        self.out.append(data)
+        self.pending += len(data)
+        if not self.flush_scheduled:
+            self.flush_scheduled = True
+            self.broker.mark_dirty(self)
+
+    def flush(self) -> None:
+        """Write the queued frames to the transport in one call."""
+        self.flush_scheduled = False
+        if self.closed or not self.out:
+            return
+        out = self.out
+        self.out = []
+        self.pending = 0
+        transport = self.transport
+        transport.write(out[0] if len(out) == 1 else b"".join(out))  # type: ignore[attr-defined]
+        if transport.get_write_buffer_size() > self.max_pending:  # type: ignore[attr-defined]
+            self.slow_consumer()
+
+    def slow_consumer(self) -> None:
+        """Cut a session that does not read fast enough (nats-server sends no -ERR)."""
+        if self.closed:
+            return
+        log.warning(
+            "cid:%d - Slow Consumer Detected: pending %d bytes", self.cid, self.pending
+        )
+        self.broker.stats_slow_consumers += 1
+        self.out.clear()
+        self.pending = 0
+        self.close_reason = "Slow Consumer (Pending Bytes)"
+        self._teardown(self.close_reason)
+        self.transport.abort()  # type: ignore[attr-defined]
+
+    def send_error(self, text: str) -> None:
+        """Send ``-ERR '<text>'`` and keep the connection."""
+        self.send(err_line(text))
+
+    def close(self, reason: str, err: str | None = None) -> None:
+        """Send an optional ``-ERR``, flush, and close the connection."""
+        if self.closed:
+            return
+        if err is not None:
+            self.send(err_line(err))
+        self.flush()
+        self.close_reason = reason
+        self.parser.closed = True
+        self._teardown(reason)
+        self.transport.close()
+
+    def _teardown(self, reason: str) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        self.close_reason = self.close_reason or reason
+        for timer in self._timers:
+            timer.cancel()
+        self._timers.clear()
+        sublist = self.account.sublist
+        for sub in self.subs.values():
+            sublist.remove(sub)
+        self.subs.clear()
+        self.broker.session_closed(self, self.close_reason)
+
+    # -- liveness -----------------------------------------------------------------------------
+
+    def _auth_timeout(self) -> None:
+        if self.gated and not self.closed:
+            self.close("Authentication Timeout", "Authentication Timeout")
+
+    def _ping_tick(self) -> None:
+        if self.closed:
+            return
+        broker = self.broker
+        if self.active and self.pings_out == 0 and self._ping_sent_at:
+            # Heard from the client within the interval: no need to ask.
+            self.active = False
+        else:
+            if self.pings_out + 1 > broker.options["ping_max"]:
+                self.close("Stale Connection", "Stale Connection")
+                return
+            self.pings_out += 1
+            self._ping_sent_at = time.monotonic()
+            self.send(PING)
+        self.active = False
+        interval = broker.options["ping_interval"]
+        self._timers = [t for t in self._timers if not t.cancelled()]
+        self._timers.append(broker.loop.call_later(interval, self._ping_tick))
+
+    # -- protocol handlers (called by the parser) ---------------------------------------------
+
+    def proto_connect(self, arg: bytes) -> None:
+        """CONNECT: options, authentication, account binding."""
+        try:
+            opts = json.loads(arg)
+        except ValueError:
+            opts = None
+        if not isinstance(opts, dict):
+            self.close("Protocol Violation")  # nats-server closes without a word
+            return
+        protocol = opts.get("protocol", 0)
+        if not isinstance(protocol, int) or protocol < 0 or protocol > 1:
+            self.close("Protocol Violation", "invalid client protocol")
+            return
+        self.protocol = protocol
+        self.verbose = bool(opts.get("verbose", True))
+        self.pedantic = bool(opts.get("pedantic", True))
+        self.echo = bool(opts.get("echo", True))
+        self.headers = bool(opts.get("headers", False))
+        self.no_responders = bool(opts.get("no_responders", False))
+        self.name = str(opts.get("name") or "")
+        self.lang = str(opts.get("lang") or "")
+        self.version = str(opts.get("version") or "")
+        if self.no_responders and not self.headers:
+            self.close("Protocol Violation", "no responders requires headers support")
+            return
+        if not self.connect_received:
+            identity = self.broker.authenticate(self, opts)
+            if identity is None:
+                self.close("Authentication Failure", "Authorization Violation")
+                return
+            self.bind(identity)
+            self.connect_received = True
+            self.gated = False
+            self.broker.session_opened(self)
+        if self.verbose:
+            self.send(OK)
+
+    def bind(self, identity: Identity) -> None:
+        """Join the identity's account and adopt its permissions."""
+        self.identity = identity
+        self.user = identity.user
+        account = self.broker.get_account(identity.account)
+        if account is not self.account:
+            self.account.clients.discard(self)
+            self.account = account
+        account.clients.add(self)
+        perms = identity.permissions
+        self.permissions = perms
+        if perms is not None:
+            self.pub_perm = perms.publish
+            self.sub_perm = perms.subscribe
+            if perms.allow_responses:
+                self.replies = {}
+
+    def proto_pub(self, subject: bytes, reply: bytes, payload: bytes) -> None:
+        """PUB: route a message without headers."""
+        if self.gated:
+            self._gate_violation()
+            return
+        self.in_msgs += 1
+        self.in_bytes += len(payload)
+        if self.pedantic and not is_valid_literal_subject(subject):
+            self.send_error("Invalid Publish Subject")
+        if self.verbose:
+            self.send(OK)
+        if self.pub_perm is not None and not self._may_publish(subject, reply):
+            return
+        publish(self, self.account, subject, reply, None, payload)
+
+    def proto_hpub(self, subject: bytes, reply: bytes, header_size: int, data: bytes) -> None:
+        """HPUB: route a message with a header block."""
+        if self.gated:
+            self._gate_violation()
+            return
+        if not self.headers:
+            self.close("Protocol Violation")
+            return
+        self.in_msgs += 1
+        self.in_bytes += len(data)
+        if self.pedantic and not is_valid_literal_subject(subject):
+            self.send_error("Invalid Publish Subject")
+        if self.verbose:
+            self.send(OK)
+        if self.pub_perm is not None and not self._may_publish(subject, reply):
+            return
+        publish(self, self.account, subject, reply, data[:header_size], data[header_size:])
+
+    def _may_publish(self, subject: bytes, reply: bytes) -> bool:
+        perm = self.pub_perm
+        allowed = perm.allows_publish(subject)
+        if not allowed and self.replies is not None:
+            allowed = self._consume_reply_permission(subject)
+        if not allowed:
+            text = subject.decode("utf-8", "replace")
+            self.send_error(f'Permissions Violation for Publish to "{text}"')
+            log.info("cid:%d - publish permission violation on %r", self.cid, text)
+            return False
+        if reply and self.sub_perm is not None and not self.sub_perm.allows_subscribe(reply):
+            # nats-server checks that the requester may receive the reply.
+            text = reply.decode("utf-8", "replace")
+            self.send_error(f'Permissions Violation for Publish with Reply of "{text}"')
+            return False
+        return True
+
+    def _consume_reply_permission(self, subject: bytes) -> bool:
+        assert self.replies is not None and self.permissions is not None
+        entry = self.replies.get(subject)
+        if entry is None:
+            return False
+        count, deadline = entry
+        if time.monotonic() > deadline:
+            del self.replies[subject]
+            return False
+        count += 1
+        if count >= self.permissions.responses_max:
+            del self.replies[subject]
+        else:
+            entry[0] = count
+        return True
+
+    def record_reply(self, reply: bytes) -> None:
+        """Remember a reply subject a responder (allow_responses) may now publish to."""
+        replies = self.replies
+        if replies is None or self.permissions is None:
+            return
+        if len(replies) > 10_000:
+            now = time.monotonic()
+            for key in [k for k, v in replies.items() if v[1] < now]:
+                del replies[key]
+        replies[reply] = [0, time.monotonic() + self.permissions.responses_expires]
+
+    def proto_sub(self, subject: bytes, queue: bytes, sid: bytes) -> None:
+        """SUB: add a subscription to the account's routing trie."""
+        if self.gated:
+            self._gate_violation()
+            return
+        if not is_valid_subject(subject) or (queue and not is_valid_queue_name(queue)):
+            self.send_error("Invalid Subject")
+            return
+        if sid in self.subs:
+            if self.verbose:
+                self.send(OK)
+            return
+        if self.sub_perm is not None:
+            if queue == b"_sys_" or not self.sub_perm.allows_subscribe(subject, queue or None):
+                self._sub_violation(subject, queue)
+                return
+            if self.sub_perm.needs_delivery_filter(subject):
+                self.deliver_deny = self.sub_perm
+        elif queue == b"_sys_":
+            self._sub_violation(subject, queue)
+            return
+        limit = self.broker.options["max_subscriptions"]
+        if limit and len(self.subs) >= limit:
+            self.send_error("maximum subscriptions exceeded")
+            return
+        sub = Subscription(self, subject, queue or None, sid)
+        self.subs[sid] = sub
+        self.account.sublist.insert(sub)
+        if self.verbose:
+            self.send(OK)
+
+    def _sub_violation(self, subject: bytes, queue: bytes) -> None:
+        text = subject.decode("utf-8", "replace")
+        if queue:
+            q = queue.decode("utf-8", "replace")
+            self.send_error(f'Permissions Violation for Subscription to "{text}" using queue "{q}"')
+        else:
+            self.send_error(f'Permissions Violation for Subscription to "{text}"')
+
+    def proto_unsub(self, sid: bytes, max_msgs: int) -> None:
+        """UNSUB: remove now, or after ``max_msgs`` deliveries in total."""
+        if self.gated:
+            self._gate_violation()
+            return
+        sub = self.subs.get(sid)
+        if sub is not None:
+            if max_msgs > 0 and max_msgs > sub.delivered:
+                sub.max_msgs = max_msgs
+            else:
+                self.remove_subscription(sub)
+        if self.verbose:
+            self.send(OK)
+
+    def remove_subscription(self, sub: Subscription) -> None:
+        """Forget ``sub`` (auto-unsubscribe reached, UNSUB, close)."""
+        if self.subs.get(sub.sid) is sub:
+            del self.subs[sub.sid]
+            self.account.sublist.remove(sub)
+
+    def proto_ping(self) -> None:
+        """PING: answer PONG (this is how clients flush)."""
+        if self.gated:
+            self._gate_violation()
+            return
+        self.send(PONG)
+
+    def proto_pong(self) -> None:
+        """PONG: the client answered our PING."""
+        if self._ping_sent_at and self.pings_out:
+            self.rtt = time.monotonic() - self._ping_sent_at
+        self.pings_out = 0
+
+    def proto_error(self, text: str | None) -> None:
+        """A fatal protocol error found by the parser."""
+        self.close("Protocol Violation" if text is None else text, text)
+
+    def _gate_violation(self) -> None:
+        self.close("Authentication Failure", "Authorization Violation")
+
+    # -- introspection ------------------------------------------------------------------------
+
+    def describe(self) -> dict[str, Any]:
+        """A summary for logs and monitoring."""
+        return {
+            "cid": self.cid,
+            "kind": self.kind,
+            "type": self.conn_type,
+            "ip": self.host,
+            "port": self.port,
+            "name": self.name,
+            "lang": self.lang,
+            "version": self.version,
+            "account": self.account.name,
+            "subscriptions": len(self.subs),
+            "in_msgs": self.in_msgs,
+            "out_msgs": self.out_msgs,
+            "in_bytes": self.in_bytes,
+            "out_bytes": self.out_bytes,
+            "pending_bytes": self.pending,
+        }

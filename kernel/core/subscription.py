@@ -1,0 +1,42 @@
+"""A subscription: what the routing trie stores and the router delivers to."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+#: ``callback(subject, reply, headers, payload)`` for subscriptions served in-process.
+DeliverCallback = Callable[[bytes, bytes, bytes | None, bytes], None]
+
+
+class Subscription:
+    """One SUB of one client, or an in-process subscription with a callback.
+
+    ``client`` is the owning session; ``queue`` is None for plain subscriptions.
+    ``callback`` is None for socket clients (the router writes MSG frames to
+    ``client`` directly) and a function for in-process and internal
+    subscriptions.  ``max_msgs`` (0 = unlimited) and ``delivered`` implement
+    ``UNSUB <sid> <max>``.
+    """
+
+    __slots__ = ("callback", "client", "delivered", "max_msgs", "queue", "sid", "subject")
+
+    def __init__(
+        self,
+        client: Any,
+        subject: bytes,
+        queue: bytes | None,
+        sid: bytes,
+        callback: DeliverCallback | None = None,
+    ) -> None:
+        self.client = client
+        self.subject = subject
+        self.queue = queue
+        self.sid = sid
+        self.callback = callback
+        self.max_msgs = 0
+        self.delivered = 0
+
+    def __repr__(self) -> str:
+        queue = f" queue={self.queue!r}" if self.queue else ""
+        return f"<Subscription {self.subject!r}{queue} sid={self.sid!r}>"

@@ -1,0 +1,523 @@
+"""Sans-IO parser for the NATS client protocol (what a client sends to the server).
+
+Mirrors nats-server's ``parser.go`` for client connections.  ``Parser.feed`` takes bytes in
+any split and calls methods on a *handler* (the broker's client session) in stream order:
+
+``proto_connect(arg)``, ``proto_pub(subject, reply, payload)``,
+``proto_hpub(subject, reply, header_size, data)``, ``proto_sub(subject, queue, sid)``,
+``proto_unsub(sid, max_msgs)``, ``proto_ping()``, ``proto_pong()`` and
+``proto_error(text)``.  ``proto_error`` is fatal: the handler sends ``-ERR '<text>'`` (nothing
+when ``text`` is None, where nats-server closes silently) and closes; the parser sets
+``closed`` and ignores further input.
+
+Behaviour copied from nats-server 2.9.10 (traced on loopback; see the tests):
+
+* op names are case-insensitive; arguments are separated by runs of spaces/tabs; a line
+  ends at ``\\n`` (the ``\\r`` before it is optional); after a payload exactly ``\\r\\n``
+  must follow, else ``Unknown Protocol Operation``;
+* ``PING``/``PONG``/``+OK`` ignore anything up to the end of the line;
+* an argument longer than ``max_control_line`` (complete or still partial) is
+  ``maximum control line exceeded``; a size above ``max_payload`` is
+  ``Maximum Payload Violation``, decided on the control line;
+* a wrong argument count or a bad size closes silently (``proto_error(None)``), as do a
+  client-sent ``-ERR``, an ``INFO`` that is not a JSON object, and ``HPUB`` while
+  ``headers`` is False; a client-sent ``MSG``/``HMSG`` is an unknown operation;
+* an unknown op is reported as soon as its first wrong byte arrives.
+
+Hot path: one ``find(b"\\n")`` per control line, one ``split``, size look-up in a
+validated cache, payload slice, handler call.  Nothing is deleted from a buffer per
+message; large payloads that span reads are collected in a list and joined once.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Protocol
+
+__all__ = [
+    "ERR_MAX_CONTROL_LINE",
+    "ERR_MAX_PAYLOAD",
+    "ERR_UNKNOWN_OP",
+    "ProtocolHandler",
+    "Parser",
+]
+
+ERR_UNKNOWN_OP = "Unknown Protocol Operation"
+ERR_MAX_PAYLOAD = "Maximum Payload Violation"
+ERR_MAX_CONTROL_LINE = "maximum control line exceeded"
+
+
+class ProtocolHandler(Protocol):
+    """What ``Parser`` calls; the broker's client session implements it."""
+
+    def proto_connect(self, arg: bytes) -> None:
+        """``CONNECT <arg>``: ``arg`` is the raw JSON text (not validated here)."""
+
+    def proto_pub(self, subject: bytes, reply: bytes, payload: bytes) -> None:
+        """``PUB``; ``reply`` is ``b""`` when absent."""
+
+    def proto_hpub(self, subject: bytes, reply: bytes, header_size: int, data: bytes) -> None:
+        """``HPUB``; ``data`` is the header block followed by the payload."""
+
+    def proto_sub(self, subject: bytes, queue: bytes, sid: bytes) -> None:
+        """``SUB``; ``queue`` is ``b""`` when absent."""
+
+    def proto_unsub(self, sid: bytes, max_msgs: int) -> None:
+        """``UNSUB``; ``max_msgs`` is 0 when absent or not a valid number."""
+
+    def proto_ping(self) -> None:
+        """``PING`` from the client."""
+
+    def proto_pong(self) -> None:
+        """``PONG`` from the client."""
+
+    def proto_error(self, text: str | None) -> None:
+        """Fatal protocol error: send ``-ERR '<text>'`` (nothing if None) and close."""
+
+
+# Op codes.
+_UNKNOWN, _NEED, _PUB, _HPUB, _SUB, _UNSUB, _CONNECT, _INFO, _PING, _PONG, _OK, _ERR, _HMSG = (
+    range(13)
+)
+# How an op word continues: ignore the rest of the line / 1+ blanks then an argument /
+# optional blanks then an argument.
+_REST, _ARG_WS, _ARG_OPT = range(3)
+_OPS = (
+    (b"PUB", _ARG_WS, _PUB),
+    (b"PING", _REST, _PING),
+    (b"PONG", _REST, _PONG),
+    (b"HPUB", _ARG_WS, _HPUB),
+    (b"SUB", _ARG_WS, _SUB),
+    (b"UNSUB", _ARG_WS, _UNSUB),
+    (b"CONNECT", _ARG_OPT, _CONNECT),
+    (b"INFO", _ARG_OPT, _INFO),
+    (b"+OK", _REST, _OK),
+    (b"-ERR", _ARG_WS, _ERR),
+    (b"HMSG", _ARG_WS, _HMSG),
+)
+_BLANKS = b" \t"
+_TAB_TO_SPACE = bytes.maketrans(b"\t", b" ")
+_TAB_CR_TO_SPACE = bytes.maketrans(b"\t\r", b"  ")
+_MAX_SIZE_DIGITS = 9  # nats-server parseSize: at most 9 decimal digits
+_SIZE_CACHE_LIMIT = 65536
+
+# Validated size tokens, shared by all parsers: {max_payload: {b"16\r": 16}} for sizes that are
+# the last token of a CRLF-terminated control line, and {b"16": 16} for HPUB header sizes.
+_size_caches: dict[int, dict[bytes, int]] = {}
+_hdr_cache: dict[bytes, int] = {}
+
+
+def _classify(seg: bytes, complete: bool) -> tuple[int, int, int]:
+    """Identify the op at the start of ``seg`` like nats-server's byte state machine.
+
+    Returns ``(code, word_len, arg_offset)``; ``code`` is ``_UNKNOWN`` for bytes no op starts
+    with and ``_NEED`` when ``seg`` is an incomplete (not ``complete``) prefix of an op word.
+    """
+    head = seg[:8].upper()
+    size = len(seg)
+    for word, kind, code in _OPS:
+        k = len(word)
+        if head[:k] != word:
+            if size < k and word.startswith(head):
+                return (_UNKNOWN if complete else _NEED), 0, 0
+            continue
+        if kind == _REST:
+            return code, k, k
+        if kind == _ARG_WS:
+            if size == k:
+                return (_UNKNOWN if complete else _NEED), 0, 0
+            if seg[k] not in _BLANKS:
+                return _UNKNOWN, 0, 0
+        return code, k, size - len(seg[k:].lstrip(_BLANKS))
+    return _UNKNOWN, 0, 0
+
+
+def _parse_size(token: bytes) -> int:
+    """nats-server ``parseSize``: 1-9 ASCII digits, else -1."""
+    if 0 < len(token) <= _MAX_SIZE_DIGITS and token.isdigit():
+        return int(token)
+    return -1
+
+
+def _words(arg: bytes) -> list[bytes]:
+    """Split a PUB/HPUB argument on runs of spaces and tabs."""
+    return [w for w in arg.translate(_TAB_TO_SPACE).split(b" ") if w]
+
+
+def _sub_words(arg: bytes) -> list[bytes]:
+    """Split a SUB/UNSUB argument like nats-server ``splitArg`` (spaces, tabs, CR)."""
+    return [w for w in arg.translate(_TAB_CR_TO_SPACE).split(b" ") if w]
+
+
+class Parser:
+    """Incremental parser of the client->server NATS protocol; see the module docstring.
+
+    ``closed`` becomes True after a fatal protocol error (or when the handler sets it during
+    a callback); ``feed`` then ignores input.  ``headers`` says whether HPUB is accepted:
+    the session sets it to False when the client did not negotiate headers, and HPUB then
+    closes the connection silently at its control line, as nats-server does.
+
+    If a handler method raises, the exception propagates out of ``feed``; the message that
+    raised counts as consumed and the unprocessed bytes are kept for the next ``feed``.
+    The parser itself never raises on any input.
+    """
+
+    __slots__ = (
+        "_buf",
+        "_chunks",
+        "_connect",
+        "_error",
+        "_fast",
+        "_hpub",
+        "_hsz",
+        "_mcl",
+        "_maxp",
+        "_need",
+        "_pend",
+        "_ping",
+        "_pong",
+        "_psz",
+        "_pub",
+        "_sub",
+        "_unsub",
+        "closed",
+        "handler",
+        "headers",
+    )
+
+    def __init__(
+        self, handler: Any, *, max_control_line: int = 4096, max_payload: int = 1048576
+    ) -> None:
+        self.handler = handler
+        self.closed = False
+        self.headers = True
+        self._mcl = max_control_line
+        self._maxp = max_payload
+        self._buf = b""  # unparsed bytes: an incomplete control line (or op word)
+        self._need = 0  # > 0 while collecting a payload: bytes still missing (incl. CRLF)
+        self._chunks: list[bytes] = []
+        self._pend: tuple[bytes, bytes, int] | None = None  # subject, reply, hdr (-1: PUB)
+        self._psz = _size_caches.setdefault(max_payload, {})
+        self._hsz = _hdr_cache
+        self._fast = True  # tests switch the fast path off to compare both paths
+        self._pub = handler.proto_pub
+        self._hpub = handler.proto_hpub
+        self._sub = handler.proto_sub
+        self._unsub = handler.proto_unsub
+        self._connect = handler.proto_connect
+        self._ping = handler.proto_ping
+        self._pong = handler.proto_pong
+        self._error = handler.proto_error
+
+    def feed(self, data: bytes) -> None:
+        """Parse ``data``, the next bytes of the stream, calling the handler per operation."""
+        if self.closed or not data:
+            return
+        if type(data) is not bytes:
+            data = bytes(data)
+        if self._need:
+            rest = self._collect(data)
+            if not rest:
+                return
+            data = rest
+        if self._buf:
+            data = self._buf + data
+            self._buf = b""
+        self._run(data)
+
+    # -- main loop ---------------------------------------------------------------------------
+
+    def _run(self, buf: bytes) -> None:
+        """Dispatch every complete operation in ``buf``; keep or collect the remainder."""
+        n = len(buf)
+        pos = 0
+        find = buf.find
+        mcl = self._mcl
+        psz = self._psz
+        hsz = self._hsz
+        pub = self._pub
+        fast = self._fast
+        tabs = 9 in buf  # a tab separates arguments too: check tokens only if one is present
+        try:
+            while pos < n:
+                e = find(b"\n", pos)
+                if e < 0:
+                    break
+                if fast and e - pos <= mcl:
+                    # Fast path for canonical lines: single spaces, CRLF, cached size tokens.
+                    # Anything it does not fully recognise falls through to _line().
+                    parts = buf[pos:e].split(b" ")
+                    np = len(parts)
+                    if np == 3:
+                        if parts[0] == b"PUB":
+                            size = psz.get(parts[2])
+                            subj = parts[1]
+                            if size is not None and subj and not (tabs and 9 in subj):
+                                start = e + 1
+                                end = start + size
+                                if end + 1 < n and buf[end] == 13 and buf[end + 1] == 10:
+                                    pos = end + 2
+                                    pub(subj, b"", buf[start:end])
+                                    if self.closed:
+                                        return
+                                    continue
+                    elif np == 4:
+                        op = parts[0]
+                        if op == b"PUB":
+                            size = psz.get(parts[3])
+                            subj = parts[1]
+                            reply = parts[2]
+                            if (
+                                size is not None
+                                and subj
+                                and reply
+                                and not (tabs and (9 in subj or 9 in reply))
+                            ):
+                                start = e + 1
+                                end = start + size
+                                if end + 1 < n and buf[end] == 13 and buf[end + 1] == 10:
+                                    pos = end + 2
+                                    pub(subj, reply, buf[start:end])
+                                    if self.closed:
+                                        return
+                                    continue
+                        elif op == b"HPUB" and self.headers:
+                            size = psz.get(parts[3])
+                            hdr = hsz.get(parts[2])
+                            subj = parts[1]
+                            if (
+                                size is not None
+                                and hdr is not None
+                                and hdr <= size
+                                and subj
+                                and not (tabs and 9 in subj)
+                            ):
+                                start = e + 1
+                                end = start + size
+                                if end + 1 < n and buf[end] == 13 and buf[end + 1] == 10:
+                                    pos = end + 2
+                                    self._hpub(subj, b"", hdr, buf[start:end])
+                                    if self.closed:
+                                        return
+                                    continue
+                    elif np == 5:
+                        if parts[0] == b"HPUB" and self.headers:
+                            size = psz.get(parts[4])
+                            hdr = hsz.get(parts[3])
+                            subj = parts[1]
+                            reply = parts[2]
+                            if (
+                                size is not None
+                                and hdr is not None
+                                and hdr <= size
+                                and subj
+                                and reply
+                                and not (tabs and (9 in subj or 9 in reply))
+                            ):
+                                start = e + 1
+                                end = start + size
+                                if end + 1 < n and buf[end] == 13 and buf[end + 1] == 10:
+                                    pos = end + 2
+                                    self._hpub(subj, reply, hdr, buf[start:end])
+                                    if self.closed:
+                                        return
+                                    continue
+                    elif np == 1:
+                        op = parts[0]
+                        if op == b"PING\r":
+                            pos = e + 1
+                            self._ping()
+                            if self.closed:
+                                return
+                            continue
+                        if op == b"PONG\r":
+                            pos = e + 1
+                            self._pong()
+                            if self.closed:
+                                return
+                            continue
+                step = self._line(buf, pos, e, n)
+                if step is None:
+                    return
+                pos, call, args = step
+                if call is not None:
+                    call(*args)
+                    if self.closed:
+                        return
+            if pos < n:
+                self._partial(buf[pos:])
+        except BaseException:
+            if not self.closed and not self._need and pos < n:
+                self._buf = buf[pos:]
+            raise
+
+    # -- slow path: any complete control line ------------------------------------------------
+
+    def _line(self, buf: bytes, pos: int, e: int, n: int) -> tuple[int, Any, tuple] | None:
+        """Decode the complete control line ``buf[pos:e]`` (``e`` indexes its ``\\n``).
+
+        Returns ``(next_pos, handler_method_or_None, args)``, or None when parsing stops
+        here (fatal error, or the payload is incomplete and is now being collected).
+        """
+        seg = buf[pos:e]
+        code, _, off = _classify(seg, True)
+        if code == _PING:
+            return e + 1, self._ping, ()
+        if code == _PONG:
+            return e + 1, self._pong, ()
+        if code == _OK:
+            return e + 1, None, ()
+        if code == _UNKNOWN:
+            return self._fail(ERR_UNKNOWN_OP)
+        arg = seg[off:]
+        if 13 in arg[1:]:
+            # nats-server drops one trailing byte once it has seen a CR in the argument.
+            arg = arg[:-1]
+        if len(arg) > self._mcl:
+            return self._fail(ERR_MAX_CONTROL_LINE)
+        if code == _PUB or code == _HPUB:
+            return self._msg_line(code, arg, buf, e + 1, n)
+        if code == _SUB:
+            words = _sub_words(arg)
+            if len(words) == 2:
+                return e + 1, self._sub, (words[0], b"", words[1])
+            if len(words) == 3:
+                return e + 1, self._sub, (words[0], words[1], words[2])
+            return self._fail(None)
+        if code == _UNSUB:
+            words = _sub_words(arg)
+            if len(words) == 1:
+                return e + 1, self._unsub, (words[0], 0)
+            if len(words) == 2:
+                return e + 1, self._unsub, (words[0], max(_parse_size(words[1]), 0))
+            return self._fail(None)
+        if code == _CONNECT:
+            return e + 1, self._connect, (arg,)
+        if code == _INFO:
+            # A client's INFO is decoded and ignored; invalid JSON or a non-object closes.
+            try:
+                info = json.loads(arg)
+            except (ValueError, RecursionError):
+                info = 0
+            if info is None or type(info) is dict:
+                return e + 1, None, ()
+            return self._fail(None)
+        if code == _ERR:
+            return self._fail(None)
+        return self._fail(ERR_UNKNOWN_OP)  # HMSG from a client
+
+    def _msg_line(
+        self, code: int, arg: bytes, buf: bytes, start: int, n: int
+    ) -> tuple[int, Any, tuple] | None:
+        """Validate a PUB/HPUB argument, then dispatch or start collecting its payload."""
+        if code == _HPUB and not self.headers:
+            return self._fail(None)
+        words = _words(arg)
+        hdr = -1
+        reply = b""
+        if code == _PUB:
+            if len(words) == 3:
+                reply = words[1]
+            elif len(words) != 2:
+                return self._fail(None)
+        else:
+            if len(words) == 4:
+                reply = words[1]
+            elif len(words) != 3:
+                return self._fail(None)
+            hdr = _parse_size(words[-2])
+            if hdr < 0:
+                return self._fail(None)
+        size = _parse_size(words[-1])
+        if size < 0 or hdr > size:
+            return self._fail(None)
+        if size > self._maxp:
+            return self._fail(ERR_MAX_PAYLOAD)
+        psz = self._psz
+        if len(psz) < _SIZE_CACHE_LIMIT:
+            psz[words[-1] + b"\r"] = size
+        if hdr >= 0 and len(self._hsz) < _SIZE_CACHE_LIMIT:
+            self._hsz[words[-2]] = hdr
+        subject = words[0]
+        end = start + size
+        if end + 2 <= n:
+            if buf[end] != 13 or buf[end + 1] != 10:
+                return self._fail(ERR_UNKNOWN_OP)
+            if hdr < 0:
+                return end + 2, self._pub, (subject, reply, buf[start:end])
+            return end + 2, self._hpub, (subject, reply, hdr, buf[start:end])
+        # The payload is not all here: collect it across feeds.
+        if end + 1 == n and buf[end] != 13:
+            return self._fail(ERR_UNKNOWN_OP)
+        self._pend = (subject, reply, hdr)
+        self._chunks = [buf[start:]] if start < n else []
+        self._need = end + 2 - n
+        return None
+
+    def _collect(self, data: bytes) -> bytes:
+        """Add ``data`` to a payload being collected; return the bytes after it, if any."""
+        need = self._need
+        chunks = self._chunks
+        size = len(data)
+        if size < need:
+            chunks.append(data)
+            self._need = need - size
+            if self._need == 1 and data[-1] != 13:
+                self._fail(ERR_UNKNOWN_OP)
+            return b""
+        if need >= 2:
+            ok = data[need - 2] == 13 and data[need - 1] == 10
+            if need > 2:
+                chunks.append(data[: need - 2])
+        else:  # the CR is already the last collected byte
+            ok = data[0] == 10
+            chunks[-1] = chunks[-1][:-1]
+        if not ok:
+            self._fail(ERR_UNKNOWN_OP)
+            return b""
+        payload = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+        subject, reply, hdr = self._pend  # type: ignore[misc]
+        self._pend = None
+        self._chunks = []
+        self._need = 0
+        rest = data[need:] if need < size else b""
+        self._buf = rest  # kept for the next feed if the handler raises
+        if hdr < 0:
+            self._pub(subject, reply, payload)
+        else:
+            self._hpub(subject, reply, hdr, payload)
+        self._buf = b""
+        return b"" if self.closed else rest
+
+    def _partial(self, seg: bytes) -> None:
+        """Keep an incomplete control line, failing early where nats-server would."""
+        code, word_len, off = _classify(seg, False)
+        if code == _UNKNOWN:
+            self._fail(ERR_UNKNOWN_OP)
+            return
+        if code == _NEED:
+            self._buf = seg
+            return
+        if code in (_PING, _PONG, _OK):
+            self._buf = seg[:word_len]  # the rest of the line is ignored anyway
+            return
+        arg = seg[off:]
+        length = len(arg) - (1 if 13 in arg[1:] else 0)
+        if length > self._mcl:
+            self._fail(ERR_MAX_CONTROL_LINE)
+            return
+        if off > word_len + 1:
+            # Collapse the blanks after the op word so the kept bytes stay bounded.
+            seg = seg[:word_len] + b" " + arg
+        self._buf = seg
+
+    def _fail(self, text: str | None) -> None:
+        """Report a fatal protocol error to the handler and stop parsing for good."""
+        self._buf = b""
+        self._chunks = []
+        self._need = 0
+        self._pend = None
+        try:
+            self._error(text)
+        finally:
+            self.closed = True

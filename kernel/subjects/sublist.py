@@ -1,0 +1,495 @@
+"""The routing structure of the publish path: a subject trie with a per-subject result cache.
+
+Mirrors nats-server's ``sublist.go``. Subscriptions are stored in a trie keyed by subject
+token; each node has a dict of literal children plus one ``*`` and one ``>`` slot, and keeps
+its plain subscriptions and its queue subscriptions grouped by queue name.
+
+``Sublist.match(subject)`` first looks the literal subject up in a bounded cache of
+immutable ``SublistResult`` objects (one dict lookup on a hit); a miss walks the trie and
+stores the result. Inserts and removes keep the cache exact by patching the affected entries
+(a literal subscription touches at most the one entry for its subject; a wildcard one scans
+the keys that share its literal prefix, or clears the cache if it has none).
+
+Subscriptions are any objects with ``.subject: bytes`` and ``.queue: bytes | None``
+(``None`` or ``b""`` = not a queue subscription); they are stored and removed by identity,
+so they need not be hashable. The class is not thread-safe: it lives on one event loop.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from itertools import islice
+from typing import Any
+
+from kernel.subjects.tokens import FWC, PWC, SEP, matches
+
+__all__ = ["EMPTY_RESULT", "Sublist", "SublistResult"]
+
+
+class SublistResult:
+    """The subscriptions matching one literal subject; immutable and shared.
+
+    ``psubs`` is a tuple of plain subscriptions. ``qsubs`` is a tuple with one non-empty
+    tuple of member subscriptions per queue group name (members of one name are merged
+    across all matching patterns, as nats-server does). A result with no match is always the
+    shared ``EMPTY_RESULT`` object, so ``result is EMPTY_RESULT`` tests for no interest.
+    """
+
+    __slots__ = ("psubs", "qsubs")
+
+    psubs: tuple[Any, ...]
+    qsubs: tuple[tuple[Any, ...], ...]
+
+    def __init__(
+        self, psubs: tuple[Any, ...] = (), qsubs: tuple[tuple[Any, ...], ...] = ()
+    ) -> None:
+        _set_psubs(self, psubs)
+        _set_qsubs(self, qsubs)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError("SublistResult is immutable")
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError("SublistResult is immutable")
+
+    def __repr__(self) -> str:
+        return f"SublistResult(psubs={self.psubs!r}, qsubs={self.qsubs!r})"
+
+
+# Writing the slots through their descriptors skips the refusing __setattr__ and, in
+# _new_result, the __init__ frame: results are built on every cache miss.
+_set_psubs = SublistResult.psubs.__set__  # type: ignore[attr-defined]
+_set_qsubs = SublistResult.qsubs.__set__  # type: ignore[attr-defined]
+_alloc = object.__new__
+
+
+def _new_result(psubs: tuple[Any, ...], qsubs: tuple[tuple[Any, ...], ...]) -> SublistResult:
+    """Build a (non-empty) result without the cost of a Python ``__init__`` call."""
+    result = _alloc(SublistResult)
+    _set_psubs(result, psubs)
+    _set_qsubs(result, qsubs)
+    return result
+
+
+EMPTY_RESULT = SublistResult()
+"""The shared result for a subject nothing is subscribed to."""
+
+
+def _make_result(psubs: tuple[Any, ...], qsubs: tuple[tuple[Any, ...], ...]) -> SublistResult:
+    """Build a result, folding every empty one into ``EMPTY_RESULT``."""
+    if psubs or qsubs:
+        return _new_result(psubs, qsubs)
+    return EMPTY_RESULT
+
+
+def _with_sub(result: SublistResult, sub: Any, queue: bytes | None) -> SublistResult:
+    """Return a copy of ``result`` that also holds ``sub``."""
+    if queue is None:
+        return _new_result((*result.psubs, sub), result.qsubs)
+    qsubs = result.qsubs
+    for i, group in enumerate(qsubs):
+        if group[0].queue == queue:
+            patched = (*qsubs[:i], (*group, sub), *qsubs[i + 1 :])
+            return _new_result(result.psubs, patched)
+    return _new_result(result.psubs, (*qsubs, (sub,)))
+
+
+def _without_sub(result: SublistResult, sub: Any, queue: bytes | None) -> SublistResult:
+    """Return a copy of ``result`` without ``sub`` (compared by identity)."""
+    if queue is None:
+        psubs = tuple(s for s in result.psubs if s is not sub)
+        return _make_result(psubs, result.qsubs)
+    groups = []
+    for group in result.qsubs:
+        if group[0].queue == queue:
+            group = tuple(s for s in group if s is not sub)
+            if not group:
+                continue
+        groups.append(group)
+    return _make_result(result.psubs, tuple(groups))
+
+
+class _Node:
+    """One trie position: children for the next token and the subscriptions ending here.
+
+    ``nodes``, ``psubs`` and ``qsubs`` stay ``None`` until needed, which keeps the many
+    leaf nodes of a large sublist small. ``psubs`` maps ``id(sub)`` to sub; ``qsubs`` maps a
+    queue name to such a dict.
+    """
+
+    __slots__ = ("fwc", "nodes", "psubs", "pwc", "qsubs")
+
+    def __init__(self) -> None:
+        self.nodes: dict[bytes, _Node] | None = None
+        self.pwc: _Node | None = None
+        self.fwc: _Node | None = None
+        self.psubs: dict[int, Any] | None = None
+        self.qsubs: dict[bytes, dict[int, Any]] | None = None
+
+    def is_empty(self) -> bool:
+        """True if the node holds no subscription and has no child (it can be pruned)."""
+        return not (self.psubs or self.qsubs or self.nodes) and self.pwc is self.fwc is None
+
+
+def _collect_queues(groups: dict[bytes, dict[int, Any]], qsubs: dict[bytes, list[Any]]) -> None:
+    """Merge a node's queue groups into the groups of the result being built."""
+    for name, members in groups.items():
+        group = qsubs.get(name)
+        if group is None:
+            qsubs[name] = list(members.values())
+        else:
+            group.extend(members.values())
+
+
+def _walk(
+    node: _Node,
+    tokens: list[bytes],
+    start: int,
+    psubs: list[Any],
+    qsubs: dict[bytes, list[Any]],
+) -> None:
+    """Collect every subscription under ``node`` matching ``tokens[start:]``.
+
+    Plain subscriptions are appended inline (the common case); only queue groups and
+    ``*`` branches that continue deeper cost a call.
+    """
+    last = len(tokens) - 1
+    for i in range(start, last + 1):
+        wild = node.fwc
+        if wild is not None:
+            if wild.psubs:
+                psubs.extend(wild.psubs.values())
+            if wild.qsubs:
+                _collect_queues(wild.qsubs, qsubs)
+        wild = node.pwc
+        if wild is not None:
+            if i < last:
+                _walk(wild, tokens, i + 1, psubs, qsubs)
+            else:
+                if wild.psubs:
+                    psubs.extend(wild.psubs.values())
+                if wild.qsubs:
+                    _collect_queues(wild.qsubs, qsubs)
+        children = node.nodes
+        if children is None:
+            return
+        node = children.get(tokens[i])  # type: ignore[assignment]
+        if node is None:
+            return
+    if node.psubs:
+        psubs.extend(node.psubs.values())
+    if node.qsubs:
+        _collect_queues(node.qsubs, qsubs)
+
+
+def _split_checked(subject: bytes) -> list[bytes]:
+    """Tokenize a subscription subject, raising ValueError if the trie cannot hold it."""
+    tokens = subject.split(SEP)
+    if b"" in tokens or FWC in tokens[:-1]:
+        raise ValueError(f"invalid subscription subject {subject!r}")
+    return tokens
+
+
+def _literal_prefix(tokens: list[bytes]) -> bytes:
+    """The bytes before the first wildcard token, including the trailing separator."""
+    for i, token in enumerate(tokens):
+        if token in (PWC, FWC):
+            return SEP.join(tokens[:i]) + SEP if i else b""
+    return SEP.join(tokens)
+
+
+class Sublist:
+    """Subscriptions indexed by subject for fast matching of published subjects.
+
+    ``count`` (stored subscriptions) and ``generation`` (bumped on every effective insert or
+    remove, so a connection may keep its own small cache and drop it when this changes) are
+    plain attributes for cheap reads; treat them as read-only.
+    """
+
+    def __init__(self, cache_size: int = 4096) -> None:
+        """Create an empty sublist whose result cache holds at most ``cache_size`` subjects.
+
+        ``cache_size <= 0`` disables the cache (every match walks the trie).
+        """
+        self._root = _Node()
+        self._cache: dict[bytes, SublistResult] = {}
+        self._cache_size = cache_size
+        # When the cache overflows it is cut back to three quarters of its size.
+        self._cache_keep = (cache_size * 3) // 4
+        self.count = 0
+        self.generation = 0
+        self._inserts = 0
+        self._removes = 0
+        self._matches = 0
+        self._misses = 0
+
+    # -- hot path ---------------------------------------------------------------------------
+
+    def match(self, subject: bytes) -> SublistResult:
+        """Return the subscriptions matching the literal ``subject``.
+
+        The result is shared and immutable; iterate it, never modify it. A subject with an
+        empty token matches nothing.
+        """
+        self._matches += 1
+        try:
+            return self._cache[subject]
+        except KeyError:
+            return self._match_miss(subject)
+
+    def _match_miss(self, subject: bytes) -> SublistResult:
+        """Walk the trie for ``subject`` and cache the result."""
+        self._misses += 1
+        tokens = subject.split(SEP)
+        if b"" in tokens:
+            return EMPTY_RESULT
+        psubs: list[Any] = []
+        qsubs: dict[bytes, list[Any]] = {}
+        _walk(self._root, tokens, 0, psubs, qsubs)
+        if qsubs:
+            result = _new_result(tuple(psubs), tuple(map(tuple, qsubs.values())))
+        elif psubs:
+            result = _new_result(tuple(psubs), ())
+        else:
+            result = EMPTY_RESULT
+        if self._cache_size > 0:
+            cache = self._cache
+            cache[subject] = result
+            if len(cache) > self._cache_size:
+                self._sweep_cache()
+        return result
+
+    def _sweep_cache(self) -> None:
+        """Drop the oldest-inserted cache entries until three quarters remain."""
+        cache = self._cache
+        for key in list(islice(cache, len(cache) - self._cache_keep)):
+            del cache[key]
+
+    # -- changes ----------------------------------------------------------------------------
+
+    def insert(self, sub: Any) -> None:
+        """Store ``sub`` under ``sub.subject`` (and ``sub.queue`` if set).
+
+        Inserting an object that is already stored is a no-op. Raises ValueError for a
+        subject with an empty token or a ``>`` that is not the last token.
+        """
+        subject: bytes = sub.subject
+        queue: bytes | None = sub.queue or None
+        tokens = _split_checked(subject)
+        node = self._root
+        literal = True
+        for token in tokens:
+            if token == PWC:
+                literal = False
+                child = node.pwc
+                if child is None:
+                    child = node.pwc = _Node()
+            elif token == FWC:
+                literal = False
+                child = node.fwc
+                if child is None:
+                    child = node.fwc = _Node()
+            else:
+                children = node.nodes
+                if children is None:
+                    children = node.nodes = {}
+                child = children.get(token)
+                if child is None:
+                    child = children[token] = _Node()
+            node = child
+
+        key = id(sub)
+        if queue is None:
+            members = node.psubs
+            if members is None:
+                members = node.psubs = {}
+        else:
+            groups = node.qsubs
+            if groups is None:
+                groups = node.qsubs = {}
+            members = groups.get(queue)
+            if members is None:
+                members = groups[queue] = {}
+        if key in members:
+            return
+        members[key] = sub
+
+        self.count += 1
+        self._inserts += 1
+        self.generation += 1
+        if self._cache:
+            self._patch_cache(subject, tokens, literal, lambda r: _with_sub(r, sub, queue))
+
+    def remove(self, sub: Any) -> bool:
+        """Remove the object ``sub`` (by identity); return False if it was not stored."""
+        subject: bytes = sub.subject
+        queue: bytes | None = sub.queue or None
+        tokens = subject.split(SEP)
+        if not self._unlink(sub, tokens, queue):
+            return False
+        self.generation += 1
+        if self._cache:
+            literal = PWC not in tokens and FWC not in tokens
+            self._patch_cache(subject, tokens, literal, lambda r: _without_sub(r, sub, queue))
+        return True
+
+    def remove_batch(self, subs: Iterable[Any]) -> int:
+        """Remove many subscriptions (a closing connection's); return how many were stored.
+
+        Cheaper than one ``remove`` each when several are wildcards: affected cache entries
+        are dropped in a single pass over the cache instead of one pass per wildcard.
+        """
+        removed = 0
+        literals: list[bytes] = []
+        patterns: list[bytes] = []
+        prefixes: list[bytes] = []
+        for sub in subs:
+            subject: bytes = sub.subject
+            tokens = subject.split(SEP)
+            if not self._unlink(sub, tokens, sub.queue or None):
+                continue
+            removed += 1
+            if PWC in tokens or FWC in tokens:
+                patterns.append(subject)
+                prefixes.append(_literal_prefix(tokens))
+            else:
+                literals.append(subject)
+        if not removed:
+            return 0
+        self.generation += 1
+        cache = self._cache
+        if not cache:
+            return removed
+        if b"" in prefixes:
+            cache.clear()
+            return removed
+        for subject in literals:
+            cache.pop(subject, None)
+        if patterns:
+            starts = tuple(prefixes)
+            stale = [
+                k for k in cache if k.startswith(starts) and any(matches(p, k) for p in patterns)
+            ]
+            for key in stale:
+                del cache[key]
+        return removed
+
+    def _unlink(self, sub: Any, tokens: list[bytes], queue: bytes | None) -> bool:
+        """Take ``sub`` out of the trie and prune emptied nodes; False if it was not there."""
+        path: list[tuple[_Node, bytes, _Node]] = []
+        node = self._root
+        for token in tokens:
+            if token == PWC:
+                child = node.pwc
+            elif token == FWC:
+                child = node.fwc
+            else:
+                children = node.nodes
+                child = children.get(token) if children is not None else None
+            if child is None:
+                return False
+            path.append((node, token, child))
+            node = child
+
+        key = id(sub)
+        if queue is None:
+            members = node.psubs
+            if members is None or members.get(key) is not sub:
+                return False
+            del members[key]
+            if not members:
+                node.psubs = None
+        else:
+            groups = node.qsubs
+            members = groups.get(queue) if groups is not None else None
+            if members is None or members.get(key) is not sub:
+                return False
+            del members[key]
+            if not members:
+                del groups[queue]  # type: ignore[index]
+                if not groups:
+                    node.qsubs = None
+        self._prune(path)
+        self.count -= 1
+        self._removes += 1
+        return True
+
+    @staticmethod
+    def _prune(path: list[tuple[_Node, bytes, _Node]]) -> None:
+        """Unlink the empty nodes at the bottom of ``path``."""
+        for parent, token, child in reversed(path):
+            if not child.is_empty():
+                return
+            if token == PWC:
+                parent.pwc = None
+            elif token == FWC:
+                parent.fwc = None
+            else:
+                children = parent.nodes
+                del children[token]  # type: ignore[union-attr]
+                if not children:
+                    parent.nodes = None
+
+    def _patch_cache(
+        self,
+        subject: bytes,
+        tokens: list[bytes],
+        literal: bool,
+        patch: Callable[[SublistResult], SublistResult],
+    ) -> None:
+        """Apply ``patch`` to every cached result whose subject ``subject`` matches."""
+        cache = self._cache
+        if literal:
+            result = cache.get(subject)
+            if result is not None:
+                cache[subject] = patch(result)
+            return
+        prefix = _literal_prefix(tokens)
+        if not prefix:
+            # Every key is a candidate: a full scan costs more than refilling the cache.
+            cache.clear()
+            return
+        hits = [k for k in cache if k.startswith(prefix) and matches(subject, k)]
+        for key in hits:
+            cache[key] = patch(cache[key])
+
+    # -- monitoring -------------------------------------------------------------------------
+
+    def subscriptions(self) -> list[Any]:
+        """Return every stored subscription (in no particular order)."""
+        found: list[Any] = []
+        stack = [self._root]
+        while stack:
+            node = stack.pop()
+            if node.psubs:
+                found.extend(node.psubs.values())
+            if node.qsubs:
+                for members in node.qsubs.values():
+                    found.extend(members.values())
+            if node.nodes:
+                stack.extend(node.nodes.values())
+            if node.pwc is not None:
+                stack.append(node.pwc)
+            if node.fwc is not None:
+                stack.append(node.fwc)
+        return found
+
+    def stats(self) -> dict[str, int | float]:
+        """Return counters with nats-server's ``/subsz`` field names.
+
+        Fan-out is computed over the cached results (plain subscriptions plus one per queue
+        group), as nats-server does.
+        """
+        matched = self._matches
+        fanouts = [len(r.psubs) + len(r.qsubs) for r in self._cache.values()]
+        total = sum(fanouts)
+        return {
+            "num_subscriptions": self.count,
+            "num_cache": len(self._cache),
+            "num_inserts": self._inserts,
+            "num_removes": self._removes,
+            "num_matches": matched,
+            "cache_hit_rate": (matched - self._misses) / matched if matched else 0.0,
+            "max_fanout": max(fanouts, default=0),
+            "avg_fanout": total / len(fanouts) if total else 0.0,
+        }

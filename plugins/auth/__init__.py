@@ -1,0 +1,1 @@
+"""Authentication plugins: token, user/password (plain or bcrypt), nkeys, accounts."""

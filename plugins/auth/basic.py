@@ -1,0 +1,186 @@
+"""Token, user/password (plain or bcrypt), nkey users, accounts and ``no_auth_user``.
+
+Mirrors nats-server's authorization rules: users of the ``[auth]`` section
+belong to the global account, users listed under ``[accounts.NAME]`` to that
+account; a client that presents no credentials is bound to ``no_auth_user``
+when one is set.  Decisions are synchronous (the ``authenticate`` hook is
+``firstresult``); bcrypt checks cost a few milliseconds per connection.
+"""
+
+from __future__ import annotations
+
+import base64
+import hmac
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from kernel import const
+from kernel.core.accounts import Identity
+from kernel.core.permissions import Permissions
+from kernel.errors import ConfigError
+from kernel.hookspecs import hookimpl
+from plugins.auth.schema import ACCOUNTS, AUTH
+
+_BCRYPT = re.compile(r"^\$2[abxy]\$\d{2}\$")
+
+
+@dataclass(frozen=True)
+class _User:
+    name: str
+    password: str
+    account: str
+    permissions: Permissions | None
+    connection_types: frozenset[str]
+
+
+def password_matches(stored: str, given: str) -> bool:
+    """Compare a presented password with a plain or bcrypt-hashed one."""
+    if _BCRYPT.match(stored):
+        import bcrypt
+
+        try:
+            return bcrypt.checkpw(given.encode(), stored.encode())
+        except ValueError:
+            return False
+    return hmac.compare_digest(stored.encode(), given.encode())
+
+
+def verify_nkey_signature(public_key: str, nonce: str, signature: str) -> bool:
+    """Check an nkey user's signature over the INFO nonce (RawURL or std base64)."""
+    import nkeys
+
+    sig = signature.strip()
+    padded = sig + "=" * (-len(sig) % 4)
+    try:
+        raw = base64.urlsafe_b64decode(padded) if ("-" in sig or "_" in sig) else base64.b64decode(padded)
+        user = nkeys.from_public_key(public_key.encode())
+        return bool(user.verify(nonce.encode(), raw))
+    except Exception:  # nkeys raises its own error types for bad keys and signatures
+        return False
+
+
+class Authenticator:
+    """The compiled auth configuration of one broker."""
+
+    def __init__(self, auth: dict[str, Any], accounts: dict[str, Any]) -> None:
+        self.token: str = auth["token"]
+        self.single_user: str = auth["user"]
+        self.single_password: str = auth["password"]
+        if self.token and (self.single_user or auth["users"]):
+            raise ConfigError("auth: token cannot be combined with user or users")
+        if self.single_user and auth["users"]:
+            raise ConfigError("auth: user/password cannot be combined with users")
+        self.users: dict[str, _User] = {}
+        self.nkeys: dict[str, _User] = {}
+        default_perms = auth.get("default_permissions")
+        for entry in auth["users"]:
+            self._add_user(entry, const.GLOBAL_ACCOUNT, default_perms)
+        for name, account in accounts.items():
+            perms = account.get("default_permissions", default_perms)
+            for entry in account.get("users", []):
+                self._add_user(entry, name, perms)
+        self.no_auth_user: _User | None = None
+        if auth["no_auth_user"]:
+            self.no_auth_user = self.users.get(auth["no_auth_user"])
+            if self.no_auth_user is None:
+                raise ConfigError(
+                    f"auth.no_auth_user: no user {auth['no_auth_user']!r} is configured"
+                )
+
+    def _add_user(self, entry: dict[str, Any], account: str, default_perms: Any) -> None:
+        perms = Permissions.from_config(entry.get("permissions", default_perms))
+        types = frozenset(t.upper() for t in entry.get("allowed_connection_types", []))
+        if "nkey" in entry:
+            user = _User(entry["nkey"], "", account, perms, types)
+            if entry["nkey"] in self.nkeys:
+                raise ConfigError(f"auth: nkey {entry['nkey']} is configured twice")
+            self.nkeys[entry["nkey"]] = user
+            return
+        name = entry["user"]
+        if name in self.users:
+            raise ConfigError(f"auth: user {name!r} is configured twice")
+        self.users[name] = _User(name, entry.get("password", ""), account, perms, types)
+
+    @property
+    def enabled(self) -> bool:
+        """Whether any credential is configured (then every client must authenticate)."""
+        return bool(self.token or self.single_user or self.users or self.nkeys)
+
+    def identify(self, client: Any, options: dict[str, Any]) -> Identity | bool:
+        """The identity for a CONNECT, or False when refused."""
+        nkey = options.get("nkey")
+        if nkey and self.nkeys:
+            user = self.nkeys.get(nkey)
+            nonce = getattr(client, "nonce", "")
+            if user is None or not nonce:
+                return False
+            if not verify_nkey_signature(nkey, nonce, str(options.get("sig") or "")):
+                return False
+            return self._identity(user, client, method="nkey")
+        username = options.get("user")
+        password = options.get("pass")
+        token = options.get("auth_token")
+        if self.token:
+            if token is not None and hmac.compare_digest(str(token).encode(), self.token.encode()):
+                return Identity(account=const.GLOBAL_ACCOUNT, extra={"auth": "token"})
+            if token is None and username is None and self.no_auth_user is not None:
+                return self._identity(self.no_auth_user, client, method="no_auth_user")
+            return False
+        if self.single_user:
+            if username == self.single_user and password is not None and password_matches(
+                self.single_password, str(password)
+            ):
+                return Identity(account=const.GLOBAL_ACCOUNT, user=username)
+            return False
+        if username is not None:
+            user = self.users.get(str(username))
+            if user is None or not password_matches(user.password, str(password or "")):
+                return False
+            return self._identity(user, client, method="user")
+        if token is None and nkey is None and self.no_auth_user is not None:
+            return self._identity(self.no_auth_user, client, method="no_auth_user")
+        return False
+
+    @staticmethod
+    def _identity(user: _User, client: Any, *, method: str) -> Identity | bool:
+        if user.connection_types and client.conn_type not in user.connection_types:
+            return False
+        return Identity(
+            account=user.account, user=user.name, permissions=user.permissions, extra={"auth": method}
+        )
+
+
+_STATE_KEY = "auth"
+
+
+@hookimpl
+def config_schema() -> dict[str, Any]:
+    """The ``[auth]`` and ``[accounts]`` sections."""
+    return {"auth": AUTH, "accounts": ACCOUNTS}
+
+
+@hookimpl
+def configure(broker: Any, config: dict[str, Any]) -> None:
+    """Compile the users and accounts; demand auth when any credential exists."""
+    auth = config["auth"]
+    accounts = config.get("accounts", {})
+    authenticator = Authenticator(auth, accounts)
+    for name in accounts:
+        broker.get_account(name)
+    broker.system_account_name = auth["system_account"]
+    if auth["system_account"] != const.SYSTEM_ACCOUNT and auth["system_account"] not in accounts:
+        raise ConfigError(f"auth.system_account: no account {auth['system_account']!r} is configured")
+    broker.auth_timeout = auth["timeout"]
+    broker.plugin_state[_STATE_KEY] = authenticator
+    if authenticator.enabled:
+        broker.require_auth(nonce=bool(authenticator.nkeys))
+
+
+@hookimpl
+def authenticate(broker: Any, client: Any, options: dict[str, Any]) -> Any:
+    """Answer for every client when credentials are configured; else let others decide."""
+    authenticator: Authenticator | None = broker.plugin_state.get(_STATE_KEY)
+    if authenticator is None or not authenticator.enabled:
+        return None
+    return authenticator.identify(client, options)

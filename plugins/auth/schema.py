@@ -1,0 +1,124 @@
+"""JSON Schema of the ``[auth]`` and ``[accounts]`` sections (nats-server's blocks)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+_SUBJECTS = {"oneOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]}
+
+DIRECTION: dict[str, Any] = {
+    "oneOf": [
+        {"type": "string"},
+        {"type": "array", "items": {"type": "string"}},
+        {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {"allow": _SUBJECTS, "deny": _SUBJECTS},
+        },
+    ]
+}
+
+PERMISSIONS: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {
+        "publish": DIRECTION,
+        "subscribe": DIRECTION,
+        "allow_responses": {
+            "oneOf": [
+                {"type": "boolean"},
+                {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "properties": {
+                        "max": {"type": "integer", "minimum": 0},
+                        "expires": {"type": "number", "minimum": 0},
+                    },
+                },
+            ]
+        },
+    },
+}
+
+USER: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {
+        "user": {"type": "string"},
+        "password": {"type": "string"},
+        "nkey": {"type": "string", "pattern": "^U[A-Z2-7]{55}$"},
+        "permissions": PERMISSIONS,
+        "allowed_connection_types": {"type": "array", "items": {"type": "string"}},
+    },
+    "anyOf": [{"required": ["user"]}, {"required": ["nkey"]}],
+}
+
+AUTH: dict[str, Any] = {
+    "type": "object",
+    "description": "Who may connect (nats-server's authorization block).",
+    "additionalProperties": False,
+    "properties": {
+        "token": {"type": "string", "default": ""},
+        "user": {"type": "string", "default": ""},
+        "password": {"type": "string", "default": ""},
+        "timeout": {"type": "number", "exclusiveMinimum": 0, "default": 2.0},
+        "users": {"type": "array", "items": USER, "default": []},
+        "default_permissions": PERMISSIONS,
+        "no_auth_user": {"type": "string", "default": ""},
+        "system_account": {"type": "string", "default": "$SYS"},
+    },
+}
+
+EXPORT: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {
+        "stream": {"type": "string"},
+        "service": {"type": "string"},
+        "accounts": {"type": "array", "items": {"type": "string"}},
+        "response_type": {"enum": ["single", "stream", "chunked", "Singleton", "Stream", "Chunked"]},
+        "response_threshold": {"type": "number"},
+    },
+    "oneOf": [{"required": ["stream"]}, {"required": ["service"]}],
+}
+
+_IMPORT_SOURCE = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["account", "subject"],
+    "properties": {"account": {"type": "string"}, "subject": {"type": "string"}},
+}
+
+IMPORT: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {
+        "stream": _IMPORT_SOURCE,
+        "service": _IMPORT_SOURCE,
+        "prefix": {"type": "string"},
+        "to": {"type": "string"},
+        "share": {"type": "boolean"},
+    },
+    "oneOf": [{"required": ["stream"]}, {"required": ["service"]}],
+}
+
+ACCOUNT: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {
+        "users": {"type": "array", "items": USER, "default": []},
+        "exports": {"type": "array", "items": EXPORT, "default": []},
+        "imports": {"type": "array", "items": IMPORT, "default": []},
+        "mappings": {"type": "object"},
+        "default_permissions": PERMISSIONS,
+        "jetstream": {},
+        "limits": {"type": "object"},
+    },
+}
+
+ACCOUNTS: dict[str, Any] = {
+    "type": "object",
+    "description": "Isolated subject spaces and their users (nats-server's accounts block).",
+    "additionalProperties": ACCOUNT,
+    "propertyNames": {"not": {"const": "$G"}},
+}

@@ -1,0 +1,1 @@
+"""Storage backends for JetStream streams (memory, file, RocksDB)."""

@@ -1,0 +1,1 @@
+"""Transports: listeners that carry the NATS client protocol to the broker."""

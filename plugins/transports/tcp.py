@@ -1,0 +1,90 @@
+"""The TCP transport: NATS clients on ``host:port`` (default 127.0.0.1:4222)."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from typing import Any
+
+from kernel import const
+from kernel.hookspecs import hookimpl
+from plugins.transports._protocol import NatsProtocol
+
+SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "description": "TCP listener for NATS clients.",
+    "additionalProperties": False,
+    "properties": {
+        "enabled": {"type": "boolean", "default": True},
+        "host": {"type": "string", "default": "127.0.0.1"},
+        "port": {
+            "type": "integer",
+            "minimum": -1,
+            "maximum": 65535,
+            "default": const.DEFAULT_PORT,
+            "description": "0 or -1: pick a free port",
+        },
+        "backlog": {"type": "integer", "minimum": 1, "default": 1024},
+    },
+}
+
+
+class TcpTransport:
+    """Listens on a TCP address and hands each connection to the broker."""
+
+    name = "tcp"
+
+    def __init__(self, broker: Any, section: dict[str, Any]) -> None:
+        self.broker = broker
+        self.host: str = section["host"]
+        self.port: int = max(section["port"], 0)
+        self.backlog: int = section["backlog"]
+        self.server: asyncio.Server | None = None
+
+    async def start(self) -> None:
+        """Bind the listening socket."""
+        loop = asyncio.get_running_loop()
+        self.server = await loop.create_server(
+            lambda: NatsProtocol(self.broker, "STANDARD"),
+            self.host,
+            self.port,
+            backlog=self.backlog,
+            reuse_address=True,
+        )
+        sock = self.server.sockets[0]
+        self.port = sock.getsockname()[1]
+        for s in self.server.sockets:
+            if s.family in (socket.AF_INET, socket.AF_INET6):
+                s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.broker.advertise(self.host, self.port)
+
+    async def close(self) -> None:
+        """Stop accepting connections."""
+        if self.server is not None:
+            self.server.close()
+            self.server = None
+
+    @property
+    def listen_url(self) -> str:
+        """``nats://host:port``."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"nats://{host}:{self.port}"
+
+
+def make_transport(broker: Any, section: dict[str, Any]) -> TcpTransport | None:
+    """The factory registered under ``tcp``; None when ``[tcp] enabled = false``."""
+    if not section.get("enabled", True):
+        return None
+    return TcpTransport(broker, section)
+
+
+@hookimpl
+def config_schema() -> dict[str, Any]:
+    """The ``[tcp]`` section."""
+    return {"tcp": SCHEMA}
+
+
+@hookimpl
+def register_transports(register: Any) -> None:
+    """Register the TCP transport."""
+    register("tcp", make_transport)

@@ -1,0 +1,81 @@
+"""Start real servers for tests: natskern in the test's event loop, nats-server as a process."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+from kernel import Broker
+
+NATS_SERVER = shutil.which("nats-server")
+
+
+def free_port() -> int:
+    """A loopback TCP port that is free right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for_port(port: int, timeout: float = 10.0) -> None:
+    """Block until something accepts on 127.0.0.1:port."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
+            return
+        time.sleep(0.02)
+    raise TimeoutError(f"nothing listens on port {port}")
+
+
+@contextlib.asynccontextmanager
+async def natskern(config: dict[str, Any] | None = None, **kwargs: Any) -> AsyncIterator[Broker]:
+    """A natskern broker on a free loopback port in the running loop."""
+    config = dict(config or {})
+    tcp = dict(config.get("tcp", {}))
+    tcp.setdefault("port", 0)
+    config["tcp"] = tcp
+    async with Broker(config, **kwargs) as broker:
+        yield broker
+
+
+@contextlib.contextmanager
+def nats_server(conf_text: str | None = None, args: tuple[str, ...] = ()) -> Iterator[str]:
+    """A real nats-server process on a free port; yields its URL."""
+    if NATS_SERVER is None:
+        raise RuntimeError("nats-server is not installed")
+    port = free_port()
+    cmd = [NATS_SERVER, "-a", "127.0.0.1", "-p", str(port), *args]
+    tmp = None
+    if conf_text is not None:
+        tmp = tempfile.NamedTemporaryFile("w", suffix=".conf", delete=False)
+        tmp.write(conf_text)
+        tmp.close()
+        cmd += ["-c", tmp.name]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        wait_for_port(port)
+        yield f"nats://127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        if proc.stderr:
+            proc.stderr.close()
+        if tmp is not None:
+            os.unlink(tmp.name)
+
+
+async def raw_connect(url: str) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """An asyncio stream to a server URL (for byte-level exchanges)."""
+    host, port = url.removeprefix("nats://").rsplit(":", 1)
+    return await asyncio.open_connection(host, int(port))
