@@ -21,9 +21,9 @@ _CRLF = b"\r\n"
 _BLANKS = b" \t"
 
 HeaderText = str | bytes
-HeaderInput = Mapping[HeaderText, HeaderText | Iterable[HeaderText]] | Iterable[
-    tuple[HeaderText, HeaderText]
-]
+HeaderInput = (
+    Mapping[HeaderText, HeaderText | Iterable[HeaderText]] | Iterable[tuple[HeaderText, HeaderText]]
+)
 
 
 def _encode(text: HeaderText) -> bytes:

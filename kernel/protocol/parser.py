@@ -1,32 +1,26 @@
 """Sans-IO parser for the NATS client protocol (what a client sends to the server).
 
 Mirrors nats-server's ``parser.go`` for client connections.  ``Parser.feed`` takes bytes in
-any split and calls methods on a *handler* (the broker's client session) in stream order:
-
-``proto_connect(arg)``, ``proto_pub(subject, reply, payload)``,
-``proto_hpub(subject, reply, header_size, data)``, ``proto_sub(subject, queue, sid)``,
-``proto_unsub(sid, max_msgs)``, ``proto_ping()``, ``proto_pong()`` and
-``proto_error(text)``.  ``proto_error`` is fatal: the handler sends ``-ERR '<text>'`` (nothing
-when ``text`` is None, where nats-server closes silently) and closes; the parser sets
-``closed`` and ignores further input.
-
-Behaviour copied from nats-server 2.9.10 (traced on loopback; see the tests):
+any split and calls the handler (the broker's client session, see ``ProtocolHandler``) in
+stream order.  Behaviour follows nats-server 2.9.10, traced on loopback (see the tests):
 
 * op names are case-insensitive; arguments are separated by runs of spaces/tabs; a line
   ends at ``\\n`` (the ``\\r`` before it is optional); after a payload exactly ``\\r\\n``
-  must follow, else ``Unknown Protocol Operation``;
-* ``PING``/``PONG``/``+OK`` ignore anything up to the end of the line;
+  must follow, else ``Unknown Protocol Operation``; ``PING``/``PONG``/``+OK`` ignore the
+  rest of their line;
 * an argument longer than ``max_control_line`` (complete or still partial) is
   ``maximum control line exceeded``; a size above ``max_payload`` is
   ``Maximum Payload Violation``, decided on the control line;
 * a wrong argument count or a bad size closes silently (``proto_error(None)``), as do a
   client-sent ``-ERR``, an ``INFO`` that is not a JSON object, and ``HPUB`` while
-  ``headers`` is False; a client-sent ``MSG``/``HMSG`` is an unknown operation;
-* an unknown op is reported as soon as its first wrong byte arrives.
+  ``headers`` is False; ``MSG``/``HMSG`` from a client are unknown operations;
+* an unknown op is reported as soon as its first impossible byte arrives.
 
-Hot path: one ``find(b"\\n")`` per control line, one ``split``, size look-up in a
-validated cache, payload slice, handler call.  Nothing is deleted from a buffer per
-message; large payloads that span reads are collected in a list and joined once.
+Hot path: one ``split(b"\\r\\n")`` per read; per message one ``split(b" ")`` of the control
+line, size tokens looked up in a cache of already validated ones, payload taken from the
+pieces, handler call.  Anything unusual is decoded by the general per-line path.  Nothing is
+deleted from a buffer per message; a payload spanning reads is collected in a list and
+joined once.
 """
 
 from __future__ import annotations
@@ -38,8 +32,8 @@ __all__ = [
     "ERR_MAX_CONTROL_LINE",
     "ERR_MAX_PAYLOAD",
     "ERR_UNKNOWN_OP",
-    "ProtocolHandler",
     "Parser",
+    "ProtocolHandler",
 ]
 
 ERR_UNKNOWN_OP = "Unknown Protocol Operation"
@@ -75,10 +69,9 @@ class ProtocolHandler(Protocol):
         """Fatal protocol error: send ``-ERR '<text>'`` (nothing if None) and close."""
 
 
-# Op codes.
-_UNKNOWN, _NEED, _PUB, _HPUB, _SUB, _UNSUB, _CONNECT, _INFO, _PING, _PONG, _OK, _ERR, _HMSG = (
-    range(13)
-)
+# Op codes: what _classify() recognised.
+_UNKNOWN, _NEED, _PUB, _HPUB, _SUB, _UNSUB, _CONNECT, _INFO = range(8)
+_PING, _PONG, _OK, _ERR, _HMSG = range(8, 13)
 # How an op word continues: ignore the rest of the line / 1+ blanks then an argument /
 # optional blanks then an argument.
 _REST, _ARG_WS, _ARG_OPT = range(3)
@@ -101,10 +94,9 @@ _TAB_CR_TO_SPACE = bytes.maketrans(b"\t\r", b"  ")
 _MAX_SIZE_DIGITS = 9  # nats-server parseSize: at most 9 decimal digits
 _SIZE_CACHE_LIMIT = 65536
 
-# Validated size tokens, shared by all parsers: {max_payload: {b"16\r": 16}} for sizes that are
-# the last token of a CRLF-terminated control line, and {b"16": 16} for HPUB header sizes.
+# Size tokens already validated by the slow path, shared by all parsers with the same
+# max_payload: {max_payload: {b"16": 16}}; only sizes <= max_payload are entered.
 _size_caches: dict[int, dict[bytes, int]] = {}
-_hdr_cache: dict[bytes, int] = {}
 
 
 def _classify(seg: bytes, complete: bool) -> tuple[int, int, int]:
@@ -163,26 +155,9 @@ class Parser:
     """
 
     __slots__ = (
-        "_buf",
-        "_chunks",
-        "_connect",
-        "_error",
-        "_fast",
-        "_hpub",
-        "_hsz",
-        "_mcl",
-        "_maxp",
-        "_need",
-        "_pend",
-        "_ping",
-        "_pong",
-        "_psz",
-        "_pub",
-        "_sub",
-        "_unsub",
-        "closed",
-        "handler",
-        "headers",
+        *("closed", "handler", "headers", "_buf", "_chunks", "_need", "_pend", "_fast"),
+        *("_mcl", "_maxp", "_sizes", "_pub", "_hpub", "_sub", "_unsub", "_connect"),
+        *("_ping", "_pong", "_error"),
     )
 
     def __init__(
@@ -197,8 +172,7 @@ class Parser:
         self._need = 0  # > 0 while collecting a payload: bytes still missing (incl. CRLF)
         self._chunks: list[bytes] = []
         self._pend: tuple[bytes, bytes, int] | None = None  # subject, reply, hdr (-1: PUB)
-        self._psz = _size_caches.setdefault(max_payload, {})
-        self._hsz = _hdr_cache
+        self._sizes = _size_caches.setdefault(max_payload, {})
         self._fast = True  # tests switch the fast path off to compare both paths
         self._pub = handler.proto_pub
         self._hpub = handler.proto_hpub
@@ -229,113 +203,16 @@ class Parser:
 
     def _run(self, buf: bytes) -> None:
         """Dispatch every complete operation in ``buf``; keep or collect the remainder."""
+        pos = self._bulk(buf) if self._fast else 0
+        if pos < 0:
+            return
         n = len(buf)
-        pos = 0
         find = buf.find
-        mcl = self._mcl
-        psz = self._psz
-        hsz = self._hsz
-        pub = self._pub
-        fast = self._fast
-        tabs = 9 in buf  # a tab separates arguments too: check tokens only if one is present
         try:
             while pos < n:
                 e = find(b"\n", pos)
                 if e < 0:
                     break
-                if fast and e - pos <= mcl:
-                    # Fast path for canonical lines: single spaces, CRLF, cached size tokens.
-                    # Anything it does not fully recognise falls through to _line().
-                    parts = buf[pos:e].split(b" ")
-                    np = len(parts)
-                    if np == 3:
-                        if parts[0] == b"PUB":
-                            size = psz.get(parts[2])
-                            subj = parts[1]
-                            if size is not None and subj and not (tabs and 9 in subj):
-                                start = e + 1
-                                end = start + size
-                                if end + 1 < n and buf[end] == 13 and buf[end + 1] == 10:
-                                    pos = end + 2
-                                    pub(subj, b"", buf[start:end])
-                                    if self.closed:
-                                        return
-                                    continue
-                    elif np == 4:
-                        op = parts[0]
-                        if op == b"PUB":
-                            size = psz.get(parts[3])
-                            subj = parts[1]
-                            reply = parts[2]
-                            if (
-                                size is not None
-                                and subj
-                                and reply
-                                and not (tabs and (9 in subj or 9 in reply))
-                            ):
-                                start = e + 1
-                                end = start + size
-                                if end + 1 < n and buf[end] == 13 and buf[end + 1] == 10:
-                                    pos = end + 2
-                                    pub(subj, reply, buf[start:end])
-                                    if self.closed:
-                                        return
-                                    continue
-                        elif op == b"HPUB" and self.headers:
-                            size = psz.get(parts[3])
-                            hdr = hsz.get(parts[2])
-                            subj = parts[1]
-                            if (
-                                size is not None
-                                and hdr is not None
-                                and hdr <= size
-                                and subj
-                                and not (tabs and 9 in subj)
-                            ):
-                                start = e + 1
-                                end = start + size
-                                if end + 1 < n and buf[end] == 13 and buf[end + 1] == 10:
-                                    pos = end + 2
-                                    self._hpub(subj, b"", hdr, buf[start:end])
-                                    if self.closed:
-                                        return
-                                    continue
-                    elif np == 5:
-                        if parts[0] == b"HPUB" and self.headers:
-                            size = psz.get(parts[4])
-                            hdr = hsz.get(parts[3])
-                            subj = parts[1]
-                            reply = parts[2]
-                            if (
-                                size is not None
-                                and hdr is not None
-                                and hdr <= size
-                                and subj
-                                and reply
-                                and not (tabs and (9 in subj or 9 in reply))
-                            ):
-                                start = e + 1
-                                end = start + size
-                                if end + 1 < n and buf[end] == 13 and buf[end + 1] == 10:
-                                    pos = end + 2
-                                    self._hpub(subj, reply, hdr, buf[start:end])
-                                    if self.closed:
-                                        return
-                                    continue
-                    elif np == 1:
-                        op = parts[0]
-                        if op == b"PING\r":
-                            pos = e + 1
-                            self._ping()
-                            if self.closed:
-                                return
-                            continue
-                        if op == b"PONG\r":
-                            pos = e + 1
-                            self._pong()
-                            if self.closed:
-                                return
-                            continue
                 step = self._line(buf, pos, e, n)
                 if step is None:
                     return
@@ -346,6 +223,124 @@ class Parser:
                         return
             if pos < n:
                 self._partial(buf[pos:])
+        except BaseException:
+            if not self.closed and not self._need and pos < n:
+                self._buf = buf[pos:]
+            raise
+
+    def _bulk(self, buf: bytes) -> int:
+        """Fast path: dispatch canonical operations from one ``split(b"\\r\\n")`` of ``buf``.
+
+        Canonical means upper-case ``PUB``/``HPUB``/``PING``/``PONG`` with single spaces
+        (or the empty reply token nats-py writes: ``PUB s  5``), a cached size token and the
+        payload followed by CRLF; a PUB line equal to the previous one reuses its decoding.
+        Every other complete line goes through ``_line`` (exact nats-server semantics) and
+        the loop resumes at the next piece boundary.  Returns the offset where the general
+        loop must continue (the incomplete tail, or a line that did not end on CRLF), or -1
+        once parsing stopped.
+        """
+        pieces = buf.split(b"\r\n")
+        last = len(pieces) - 1  # pieces[last] is not followed by CRLF: never complete here
+        sizes = self._sizes
+        mcl = self._mcl
+        pub = self._pub
+        tabs = 9 in buf  # a tab separates arguments too: check control lines only if present
+        n = len(buf)
+        pos = 0
+        i = 0
+        prev = b"\r\n"  # the previous control line (never equal to a piece at first)
+        psubj = preply = b""
+        psize = pstep = -1  # the decoding of prev, when it is a simple PUB seen twice
+        try:
+            while i < last:
+                ctl = pieces[i]
+                same = ctl == prev
+                if same and psize >= 0:
+                    data = pieces[i + 1]
+                    if len(data) == psize and i + 1 < last:
+                        pos += pstep
+                        i += 2
+                        pub(psubj, preply, data)
+                        if self.closed:
+                            return -1
+                        continue
+                lc = len(ctl)
+                if lc <= mcl and not (10 in ctl or (tabs and 9 in ctl)):
+                    parts = ctl.split(b" ")
+                    np = len(parts)
+                    op = parts[0]
+                    hdr = -1
+                    if op == b"PUB" and (np == 3 or np == 4):  # np 4: reply, or b"PUB s  5"
+                        subj = parts[1]
+                        reply = parts[2] if np == 4 else b""
+                        size = sizes.get(parts[-1], -1)
+                    elif op == b"HPUB" and (np == 4 or np == 5) and self.headers:
+                        subj = parts[1]
+                        reply = parts[2] if np == 5 else b""
+                        hdr = sizes.get(parts[-2], -1)
+                        size = sizes.get(parts[-1], -1) if hdr >= 0 else -1
+                    elif np == 1 and (op == b"PING" or op == b"PONG"):
+                        pos += 6
+                        i += 1
+                        if op == b"PING":
+                            self._ping()
+                        else:
+                            self._pong()
+                        if self.closed:
+                            return -1
+                        continue
+                    else:
+                        size = -1
+                    if size >= 0 and subj and hdr <= size:
+                        j = i + 1
+                        data = pieces[j]
+                        if len(data) != size:
+                            # The payload contains CRLFs (always so with headers): find the
+                            # piece it ends with; it must end exactly on a piece boundary.
+                            acc = len(data)
+                            while acc < size and j < last:
+                                j += 1
+                                acc += 2 + len(pieces[j])
+                            if acc == size and j < last:
+                                start = pos + lc + 2
+                                data = buf[start : start + size]
+                            else:
+                                j = 0
+                        if 0 < j < last:
+                            if same and hdr < 0 and j == i + 1:
+                                psubj = subj
+                                preply = reply
+                                psize = size
+                                pstep = lc + size + 4
+                            elif not same:
+                                psize = -1
+                                prev = ctl
+                            pos += lc + size + 4
+                            i = j + 1
+                            if hdr < 0:
+                                pub(subj, reply, data)
+                            else:
+                                self._hpub(subj, reply, hdr, data)
+                            if self.closed:
+                                return -1
+                            continue
+                # Anything else: decode this line exactly, then re-align with the pieces.
+                step = self._line(buf, pos, buf.find(b"\n", pos), n)
+                if step is None:
+                    return -1
+                end, call, args = step
+                p = pos
+                pos = end
+                if call is not None:
+                    call(*args)
+                    if self.closed:
+                        return -1
+                while p < end and i < last:
+                    p += len(pieces[i]) + 2
+                    i += 1
+                if p != end:
+                    return end
+            return pos
         except BaseException:
             if not self.closed and not self._need and pos < n:
                 self._buf = buf[pos:]
@@ -375,7 +370,7 @@ class Parser:
             arg = arg[:-1]
         if len(arg) > self._mcl:
             return self._fail(ERR_MAX_CONTROL_LINE)
-        if code == _PUB or code == _HPUB:
+        if code in (_PUB, _HPUB):
             return self._msg_line(code, arg, buf, e + 1, n)
         if code == _SUB:
             words = _sub_words(arg)
@@ -433,11 +428,11 @@ class Parser:
             return self._fail(None)
         if size > self._maxp:
             return self._fail(ERR_MAX_PAYLOAD)
-        psz = self._psz
-        if len(psz) < _SIZE_CACHE_LIMIT:
-            psz[words[-1] + b"\r"] = size
-        if hdr >= 0 and len(self._hsz) < _SIZE_CACHE_LIMIT:
-            self._hsz[words[-2]] = hdr
+        sizes = self._sizes
+        if len(sizes) < _SIZE_CACHE_LIMIT:
+            sizes[words[-1]] = size
+            if hdr >= 0:
+                sizes[words[-2]] = hdr
         subject = words[0]
         end = start + size
         if end + 2 <= n:

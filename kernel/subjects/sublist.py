@@ -5,10 +5,15 @@ token; each node has a dict of literal children plus one ``*`` and one ``>`` slo
 its plain subscriptions and its queue subscriptions grouped by queue name.
 
 ``Sublist.match(subject)`` first looks the literal subject up in a bounded cache of
-immutable ``SublistResult`` objects (one dict lookup on a hit); a miss walks the trie and
-stores the result. Inserts and removes keep the cache exact by patching the affected entries
-(a literal subscription touches at most the one entry for its subject; a wildcard one scans
-the keys that share its literal prefix, or clears the cache if it has none).
+immutable ``SublistResult`` objects (one dict lookup on a hit); a miss walks the trie. The
+result is cached on a subject's *second* miss: a small "seen once" set acts as doorkeeper,
+so the unique subjects of request-reply (``_INBOX.x.N``) and of acks never enter the cache.
+That keeps hot subjects from being swept out by them and keeps the cache small.
+
+Inserts and removes keep the cache exact by patching the affected entries: a literal
+subscription touches at most the one entry for its subject; a wildcard one looks only at the
+cached keys that share its first token (an index kept for this, updated only when a key
+enters or leaves the cache), or clears the cache if its first token is a wildcard.
 
 Subscriptions are any objects with ``.subject: bytes`` and ``.queue: bytes | None``
 (``None`` or ``b""`` = not a queue subscription); they are stored and removed by identity,
@@ -191,11 +196,11 @@ def _split_checked(subject: bytes) -> list[bytes]:
 
 
 def _literal_prefix(tokens: list[bytes]) -> bytes:
-    """The bytes before the first wildcard token, including the trailing separator."""
+    """The bytes before the first wildcard token of a pattern, with the trailing separator."""
     for i, token in enumerate(tokens):
         if token in (PWC, FWC):
             return SEP.join(tokens[:i]) + SEP if i else b""
-    return SEP.join(tokens)
+    raise ValueError("not a wildcard pattern")
 
 
 class Sublist:
@@ -213,6 +218,10 @@ class Sublist:
         """
         self._root = _Node()
         self._cache: dict[bytes, SublistResult] = {}
+        # Subjects that missed once since the doorkeeper was last reset (see module doc).
+        self._seen: set[bytes] = set()
+        # Cached keys by first token: the candidates a wildcard change has to look at.
+        self._by_first: dict[bytes, set[bytes]] = {}
         self._cache_size = cache_size
         # When the cache overflows it is cut back to three quarters of its size.
         self._cache_keep = (cache_size * 3) // 4
@@ -229,7 +238,8 @@ class Sublist:
         """Return the subscriptions matching the literal ``subject``.
 
         The result is shared and immutable; iterate it, never modify it. A subject with an
-        empty token matches nothing.
+        empty token matches nothing. From its second miss on, a subject is served from the
+        cache.
         """
         self._matches += 1
         try:
@@ -252,18 +262,42 @@ class Sublist:
             result = _new_result(tuple(psubs), ())
         else:
             result = EMPTY_RESULT
-        if self._cache_size > 0:
+        seen = self._seen
+        if subject in seen:
+            seen.discard(subject)
             cache = self._cache
             cache[subject] = result
+            keys = self._by_first.get(tokens[0])
+            if keys is None:
+                self._by_first[tokens[0]] = {subject}
+            else:
+                keys.add(subject)
             if len(cache) > self._cache_size:
                 self._sweep_cache()
+        elif self._cache_size > 0:
+            if len(seen) >= self._cache_size:
+                seen.clear()
+            seen.add(subject)
         return result
 
     def _sweep_cache(self) -> None:
         """Drop the oldest-inserted cache entries until three quarters remain."""
-        cache = self._cache
-        for key in list(islice(cache, len(cache) - self._cache_keep)):
-            del cache[key]
+        for key in list(islice(self._cache, len(self._cache) - self._cache_keep)):
+            self._forget(key)
+
+    def _forget(self, key: bytes) -> None:
+        """Drop one cache entry and its index entry."""
+        del self._cache[key]
+        first = key.partition(SEP)[0]
+        keys = self._by_first[first]
+        keys.discard(key)
+        if not keys:
+            del self._by_first[first]
+
+    def _clear_cache(self) -> None:
+        """Drop every cache entry."""
+        self._cache.clear()
+        self._by_first.clear()
 
     # -- changes ----------------------------------------------------------------------------
 
@@ -341,8 +375,7 @@ class Sublist:
         """
         removed = 0
         literals: list[bytes] = []
-        patterns: list[bytes] = []
-        prefixes: list[bytes] = []
+        patterns: list[tuple[bytes, list[bytes]]] = []
         for sub in subs:
             subject: bytes = sub.subject
             tokens = subject.split(SEP)
@@ -350,8 +383,7 @@ class Sublist:
                 continue
             removed += 1
             if PWC in tokens or FWC in tokens:
-                patterns.append(subject)
-                prefixes.append(_literal_prefix(tokens))
+                patterns.append((subject, tokens))
             else:
                 literals.append(subject)
         if not removed:
@@ -360,18 +392,15 @@ class Sublist:
         cache = self._cache
         if not cache:
             return removed
-        if b"" in prefixes:
-            cache.clear()
-            return removed
-        for subject in literals:
-            cache.pop(subject, None)
-        if patterns:
-            starts = tuple(prefixes)
-            stale = [
-                k for k in cache if k.startswith(starts) and any(matches(p, k) for p in patterns)
-            ]
-            for key in stale:
-                del cache[key]
+        stale = {subject for subject in literals if subject in cache}
+        for pattern, tokens in patterns:
+            candidates = self._candidates(pattern, tokens)
+            if candidates is None:
+                self._clear_cache()
+                return removed
+            stale.update(candidates)
+        for key in stale:
+            self._forget(key)
         return removed
 
     def _unlink(self, sub: Any, tokens: list[bytes], queue: bytes | None) -> bool:
@@ -444,14 +473,24 @@ class Sublist:
             if result is not None:
                 cache[subject] = patch(result)
             return
-        prefix = _literal_prefix(tokens)
-        if not prefix:
-            # Every key is a candidate: a full scan costs more than refilling the cache.
-            cache.clear()
+        hits = self._candidates(subject, tokens)
+        if hits is None:
+            self._clear_cache()
             return
-        hits = [k for k in cache if k.startswith(prefix) and matches(subject, k)]
         for key in hits:
             cache[key] = patch(cache[key])
+
+    def _candidates(self, pattern: bytes, tokens: list[bytes]) -> list[bytes] | None:
+        """The cached keys the wildcard ``pattern`` (split into ``tokens``) matches.
+
+        None when the pattern starts with a wildcard: every key would be a candidate, and a
+        full scan costs more than refilling the cache.
+        """
+        keys = self._by_first.get(tokens[0])
+        if not keys:
+            return None if tokens[0] in (PWC, FWC) else []
+        prefix = _literal_prefix(tokens)
+        return [k for k in keys if k.startswith(prefix) and matches(pattern, k)]
 
     # -- monitoring -------------------------------------------------------------------------
 

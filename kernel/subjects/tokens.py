@@ -106,8 +106,8 @@ def matches(pattern: bytes, subject: bytes) -> bool:
 def subjects_collide(a: bytes, b: bytes) -> bool:
     """Return True if some literal subject is matched by both patterns ``a`` and ``b``.
 
-    Unlike nats-server 2.9's ``SubjectsCollide`` this is exact when both patterns contain
-    wildcards of different lengths (``foo.*`` and ``foo.*.>`` do not collide).
+    Exact also for wildcard patterns of different lengths: ``foo.*`` and ``foo.*.>`` do not
+    collide (older nats-server releases' ``SubjectsCollide`` said they do).
     """
     if a == b:
         return True

@@ -1,0 +1,79 @@
+"""Helpers for the parser tests: a handler that records every call, and feeding helpers."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from itertools import pairwise
+
+from kernel.protocol.parser import Parser
+
+Call = tuple
+
+
+class Recorder:
+    """A protocol handler that records each call as a tuple, in order."""
+
+    def __init__(self) -> None:
+        self.calls: list[Call] = []
+
+    def proto_connect(self, arg: bytes) -> None:
+        """Record CONNECT."""
+        self.calls.append(("connect", arg))
+
+    def proto_pub(self, subject: bytes, reply: bytes, payload: bytes) -> None:
+        """Record PUB."""
+        self.calls.append(("pub", subject, reply, payload))
+
+    def proto_hpub(self, subject: bytes, reply: bytes, header_size: int, data: bytes) -> None:
+        """Record HPUB."""
+        self.calls.append(("hpub", subject, reply, header_size, data))
+
+    def proto_sub(self, subject: bytes, queue: bytes, sid: bytes) -> None:
+        """Record SUB."""
+        self.calls.append(("sub", subject, queue, sid))
+
+    def proto_unsub(self, sid: bytes, max_msgs: int) -> None:
+        """Record UNSUB."""
+        self.calls.append(("unsub", sid, max_msgs))
+
+    def proto_ping(self) -> None:
+        """Record PING."""
+        self.calls.append(("ping",))
+
+    def proto_pong(self) -> None:
+        """Record PONG."""
+        self.calls.append(("pong",))
+
+    def proto_error(self, text: str | None) -> None:
+        """Record a fatal protocol error."""
+        self.calls.append(("error", text))
+
+
+def make_parser(*, fast: bool = True, headers: bool = True, **limits: int) -> Parser:
+    """A parser over a fresh ``Recorder`` (``parser.handler``)."""
+    parser = Parser(Recorder(), **limits)
+    parser._fast = fast
+    parser.headers = headers
+    return parser
+
+
+def feed_chunks(chunks: Iterable[bytes], **options: object) -> tuple[list[Call], Parser]:
+    """Feed ``chunks`` one by one; return the recorded calls and the parser."""
+    parser = make_parser(**options)  # type: ignore[arg-type]
+    for chunk in chunks:
+        parser.feed(chunk)
+    return parser.handler.calls, parser
+
+
+def cut(stream: bytes, positions: Sequence[int]) -> list[bytes]:
+    """``stream`` cut at the given (sorted, possibly repeated) byte offsets."""
+    bounds = [0, *positions, len(stream)]
+    return [stream[a:b] for a, b in pairwise(bounds)]
+
+
+def every_split(stream: bytes) -> Iterable[list[bytes]]:
+    """The stream whole, byte by byte, and cut in two at every position."""
+    yield [stream]
+    yield [stream[i : i + 1] for i in range(len(stream))]
+    for i in range(1, len(stream)):
+        yield [stream[:i], stream[i:]]

@@ -1,0 +1,369 @@
+"""The client-protocol parser on valid streams: every op, every split, both code paths.
+
+Each fixture is fed whole, byte by byte and cut in two at every byte boundary, through the
+fast (bulk) path and through the general path; the recorded calls must equal the
+expectation every time.
+"""
+
+from __future__ import annotations
+
+import pytest
+from nats.protocol import command as nats_py
+from parser_support import Recorder, cut, every_split, feed_chunks, make_parser
+
+from kernel.protocol.parser import Parser
+
+HDR = b"NATS/1.0\r\nX-A: 1\r\n\r\n"  # 20 bytes
+
+FIXTURES: list[tuple[str, bytes, list[tuple]]] = [
+    (
+        "connect-ping",
+        b'CONNECT {"verbose":false,"headers":true}\r\nPING\r\n',
+        [("connect", b'{"verbose":false,"headers":true}'), ("ping",)],
+    ),
+    ("pub", b"PUB foo 5\r\nhello\r\n", [("pub", b"foo", b"", b"hello")]),
+    ("pub-reply", b"PUB foo _INBOX.1 5\r\nhello\r\n", [("pub", b"foo", b"_INBOX.1", b"hello")]),
+    ("pub-empty", b"PUB foo 0\r\n\r\n", [("pub", b"foo", b"", b"")]),
+    ("pub-crlf-payload", b"PUB a 7\r\na\r\nb\r\nc\r\n", [("pub", b"a", b"", b"a\r\nb\r\nc")]),
+    ("pub-payload-crlf-edges", b"PUB a 4\r\n\r\n\r\n\r\n", [("pub", b"a", b"", b"\r\n\r\n")]),
+    ("pub-payload-lone-cr-lf", b"PUB a 3\r\n\r\n\n\r\n", [("pub", b"a", b"", b"\r\n\n")]),
+    ("pub-leading-zeros", b"PUB foo 000000005\r\nhello\r\n", [("pub", b"foo", b"", b"hello")]),
+    (
+        "lower-case",
+        b"pub foo 2\r\nhi\r\nsub foo 1\r\nunsub 1\r\nping\r\npong\r\nconnect {}\r\n",
+        [
+            ("pub", b"foo", b"", b"hi"),
+            ("sub", b"foo", b"", b"1"),
+            ("unsub", b"1", 0),
+            ("ping",),
+            ("pong",),
+            ("connect", b"{}"),
+        ],
+    ),
+    (
+        "mixed-case",
+        b"PuB a 1\r\nx\r\nhPuB a 12 12\r\nNATS/1.0\r\n\r\n\r\nSuB a q 2\r\nUnSuB 2 3\r\nPiNg\r\n",
+        [
+            ("pub", b"a", b"", b"x"),
+            ("hpub", b"a", b"", 12, b"NATS/1.0\r\n\r\n"),
+            ("sub", b"a", b"q", b"2"),
+            ("unsub", b"2", 3),
+            ("ping",),
+        ],
+    ),
+    (
+        "tabs-and-runs-of-spaces",
+        b"PUB\t foo \t\tbar  5 \t\r\nhello\r\nSUB  foo\t\tq \t 9  \r\nUNSUB\t9\t \t4\r\n"
+        b"HPUB \tfoo\t 20  25\r\n" + HDR + b"hello\r\n",
+        [
+            ("pub", b"foo", b"bar", b"hello"),
+            ("sub", b"foo", b"q", b"9"),
+            ("unsub", b"9", 4),
+            ("hpub", b"foo", b"", 20, HDR + b"hello"),
+        ],
+    ),
+    (
+        "hpub",
+        b"HPUB a.b r 20 25\r\n" + HDR + b"hello\r\nHPUB a.b 20 20\r\n" + HDR + b"\r\n",
+        [("hpub", b"a.b", b"r", 20, HDR + b"hello"), ("hpub", b"a.b", b"", 20, HDR)],
+    ),
+    (
+        "sub-unsub",
+        b"SUB foo 1\r\nSUB foo.* workers 2\r\nUNSUB 1\r\nUNSUB 2 10\r\n",
+        [
+            ("sub", b"foo", b"", b"1"),
+            ("sub", b"foo.*", b"workers", b"2"),
+            ("unsub", b"1", 0),
+            ("unsub", b"2", 10),
+        ],
+    ),
+    (
+        # nats-server treats a bad max as "no max" (parseSize returns -1).
+        "unsub-bad-max",
+        b"UNSUB 1 abc\r\nUNSUB 2 -5\r\nUNSUB 3 99999999999\r\nUNSUB 4 0\r\n",
+        [("unsub", b"1", 0), ("unsub", b"2", 0), ("unsub", b"3", 0), ("unsub", b"4", 0)],
+    ),
+    (
+        "ping-pong-ok-ignore-rest-of-line",
+        b"PING foo bar\r\nPINGXYZ\r\nPONG\r\nPONGxyz\r\n+OK\r\n+OKjunk\r\nPING\r\n",
+        [("ping",), ("ping",), ("pong",), ("pong",), ("ping",)],
+    ),
+    (
+        "client-info-ignored",
+        b'INFO {}\r\nINFO null\r\nINFO {"zzz":"x"}\r\nPING\r\n',
+        [("ping",)],
+    ),
+    (
+        "bare-newlines",
+        b"PUB foo 5\nhello\r\nSUB foo 1\nPING\nCONNECT {}\n",
+        [("pub", b"foo", b"", b"hello"), ("sub", b"foo", b"", b"1"), ("ping",), ("connect", b"{}")],
+    ),
+    (
+        "connect-without-blank",
+        b"CONNECT{}\r\nCONNECTX {}\r\nCONNECT {} \r\n",
+        [("connect", b"{}"), ("connect", b"X {}"), ("connect", b"{} ")],
+    ),
+    (
+        # nats-server: only space/tab separate PUB arguments; a CR inside the line stays in
+        # the token, and once a CR was seen the last byte of the argument is dropped.
+        "cr-and-form-feed-inside-tokens",
+        b"PUB foo\r 5\r\nhello\r\nPUB foo\x0c5 5\r\nhello\r\n"
+        b"SUB foo\x0c 5\r\nPUB foo\x0b 1\r\nx\r\n",
+        [
+            ("pub", b"foo\r", b"", b"hello"),
+            ("pub", b"foo\x0c5", b"", b"hello"),
+            ("sub", b"foo\x0c", b"", b"5"),
+            ("pub", b"foo\x0b", b"", b"x"),
+        ],
+    ),
+    (
+        "several-ops-one-buffer",
+        b"CONNECT {}\r\nSUB foo 1\r\nPUB foo 3\r\nabc\r\nPUB foo r 0\r\n\r\nPING\r\n"
+        b"HPUB foo 20 21\r\n" + HDR + b"!\r\nUNSUB 1\r\nPONG\r\n",
+        [
+            ("connect", b"{}"),
+            ("sub", b"foo", b"", b"1"),
+            ("pub", b"foo", b"", b"abc"),
+            ("pub", b"foo", b"r", b""),
+            ("ping",),
+            ("hpub", b"foo", b"", 20, HDR + b"!"),
+            ("unsub", b"1", 0),
+            ("pong",),
+        ],
+    ),
+    (
+        # Exactly nats-server's limits: an argument of 4096 bytes is fine.
+        "control-line-at-limit",
+        b"PUB " + b"s" * 4094 + b" 1\r\nx\r\n",
+        [("pub", b"s" * 4094, b"", b"x")],
+    ),
+    (
+        # The fast path reuses the decoding of a repeated control line; the payload under
+        # an identical line may still differ in shape.
+        "repeated-lines",
+        b"PUB a 3\r\nabc\r\n" * 3
+        + b"PUB a 3\r\na\r\n\r\nPUB a 3\r\nxyz\r\nPUB a r 3\r\nabc\r\nPUB a r 3\r\n\r\nb\r\n"
+        + b"PUB a  3\r\nabc\r\n" * 2,
+        [("pub", b"a", b"", b"abc")] * 3
+        + [("pub", b"a", b"", b"a\r\n"), ("pub", b"a", b"", b"xyz")]
+        + [("pub", b"a", b"r", b"abc"), ("pub", b"a", b"r", b"\r\nb")]
+        + [("pub", b"a", b"", b"abc")] * 2,
+    ),
+    (
+        "incomplete-tail-is-kept",
+        b"PUB foo 5\r\nhello\r\nPUB foo 5\r\nhel",
+        [("pub", b"foo", b"", b"hello")],
+    ),
+]
+
+
+@pytest.mark.parametrize("fast", [True, False], ids=["fast", "general"])
+@pytest.mark.parametrize(
+    ("stream", "expected"), [f[1:] for f in FIXTURES], ids=[f[0] for f in FIXTURES]
+)
+def test_fixture_every_split(stream: bytes, expected: list[tuple], fast: bool) -> None:
+    for chunks in every_split(stream):
+        calls, parser = feed_chunks(chunks, fast=fast)
+        assert calls == expected, chunks
+        assert not parser.closed
+
+
+def test_clients_own_encoders_round_trip() -> None:
+    # Frames built by nats-py's own command encoders (note its "PUB s  5" empty reply).
+    hdr = b"NATS/1.0\r\nNats-Msg-Id: 1\r\n\r\n"
+    stream = b"".join(
+        [
+            nats_py.sub_cmd("foo.>", "", 1),
+            nats_py.sub_cmd("foo.bar", "q", 2),
+            nats_py.pub_cmd("foo.bar", "", b"0123456789abcdef"),
+            nats_py.pub_cmd("foo.bar", "_INBOX.x.1", b"req"),
+            nats_py.hpub_cmd("foo.bar", "", hdr, b"data"),
+            nats_py.hpub_cmd("foo.bar", "_INBOX.x.2", hdr, b""),
+            nats_py.unsub_cmd(1, 0),
+            nats_py.unsub_cmd(2, 5),
+        ]
+    )
+    expected = [
+        ("sub", b"foo.>", b"", b"1"),
+        ("sub", b"foo.bar", b"q", b"2"),
+        ("pub", b"foo.bar", b"", b"0123456789abcdef"),
+        ("pub", b"foo.bar", b"_INBOX.x.1", b"req"),
+        ("hpub", b"foo.bar", b"", len(hdr), hdr + b"data"),
+        ("hpub", b"foo.bar", b"_INBOX.x.2", len(hdr), hdr),
+        ("unsub", b"1", 0),
+        ("unsub", b"2", 5),
+    ]
+    for fast in (True, False):
+        for chunks in every_split(stream):
+            assert feed_chunks(chunks, fast=fast)[0] == expected
+
+
+def test_large_payload_spanning_many_reads() -> None:
+    payload = bytes(range(256)) * 12_000 + b"\r\n" * 1000  # 3 MiB-ish, CRLFs inside
+    stream = b"PUB big 3074000\r\n" + payload + b"\r\nPING\r\n"
+    expected = [("pub", b"big", b"", payload), ("ping",)]
+    limits = {"max_payload": 4 * 1024 * 1024}
+    for size in (1, 7, 4096, 65536, len(stream)):
+        if size == 1:
+            chunks = [stream[:20_000]] + [stream[i : i + 1] for i in range(20_000, 20_100)]
+            chunks.append(stream[20_100:])
+        else:
+            chunks = [stream[i : i + size] for i in range(0, len(stream), size)]
+        for fast in (True, False):
+            calls, parser = feed_chunks(chunks, fast=fast, **limits)
+            assert calls == expected
+            assert not parser._chunks and not parser._buf
+
+
+def test_large_payload_cut_near_its_end() -> None:
+    payload = b"x" * 70_000
+    stream = b"PUB big 70000\r\n" + payload + b"\r\nPUB s 1\r\ny\r\n"
+    expected = [("pub", b"big", b"", payload), ("pub", b"s", b"", b"y")]
+    total = len(stream)
+    positions = [1, 14, 15, 16, 65536, total - 20, total - 17, total - 16, total - 15, total - 1]
+    for a in positions:
+        for b in positions:
+            if a <= b:
+                assert feed_chunks(cut(stream, [a, b]))[0] == expected
+
+
+def test_pipelined_stream_in_reads_of_64k() -> None:
+    count = 20_000
+    stream = b"PUB foo.bar 16\r\n0123456789abcdef\r\n" * count
+    chunks = [stream[i : i + 65536] for i in range(0, len(stream), 65536)]
+    calls, _ = feed_chunks(chunks)
+    assert len(calls) == count
+    assert set(calls) == {("pub", b"foo.bar", b"", b"0123456789abcdef")}
+
+
+def test_handler_closing_stops_at_once() -> None:
+    class Closer(Recorder):
+        def proto_sub(self, subject: bytes, queue: bytes, sid: bytes) -> None:
+            super().proto_sub(subject, queue, sid)
+            parser.closed = True  # e.g. an authorization failure
+
+    stream = b"PUB a 1\r\nx\r\nSUB a 1\r\nPUB a 1\r\nx\r\nPING\r\n"
+    for fast in (True, False):
+        for chunks in every_split(stream):
+            handler = Closer()
+            parser = Parser(handler)
+            parser._fast = fast
+            for chunk in chunks:
+                parser.feed(chunk)
+            assert handler.calls == [("pub", b"a", b"", b"x"), ("sub", b"a", b"", b"1")]
+
+
+def test_handler_closing_inside_payload_collection() -> None:
+    class Closer(Recorder):
+        def proto_pub(self, subject: bytes, reply: bytes, payload: bytes) -> None:
+            super().proto_pub(subject, reply, payload)
+            parser.closed = True
+
+    handler = Closer()
+    parser = Parser(handler)
+    parser.feed(b"PUB a 10\r\n01234")
+    parser.feed(b"56789\r\nPING\r\n")
+    parser.feed(b"PING\r\n")
+    assert handler.calls == [("pub", b"a", b"", b"0123456789")]
+
+
+def test_handler_exception_propagates_and_parsing_resumes() -> None:
+    class Boom(Exception):
+        pass
+
+    class Raiser(Recorder):
+        def proto_sub(self, subject: bytes, queue: bytes, sid: bytes) -> None:
+            super().proto_sub(subject, queue, sid)
+            raise Boom
+
+    stream = b"PUB a 1\r\nx\r\nsub a 1\r\nPUB a 2\r\nyz\r\nPING\r\n"
+    expected = [
+        ("pub", b"a", b"", b"x"),
+        ("sub", b"a", b"", b"1"),
+        ("pub", b"a", b"", b"yz"),
+        ("ping",),
+    ]
+    for fast in (True, False):
+        handler = Raiser()
+        parser = Parser(handler)
+        parser._fast = fast
+        with pytest.raises(Boom):
+            parser.feed(stream)
+        parser.feed(b"")
+        parser.feed(b"PONG\r\n")
+        assert handler.calls == [*expected, ("pong",)]
+        assert not parser.closed
+
+
+def test_handler_exception_while_completing_a_collected_payload() -> None:
+    class Boom(Exception):
+        pass
+
+    class Raiser(Recorder):
+        def proto_pub(self, subject: bytes, reply: bytes, payload: bytes) -> None:
+            super().proto_pub(subject, reply, payload)
+            if subject == b"a":
+                raise Boom
+
+    handler = Raiser()
+    parser = Parser(handler)
+    parser.feed(b"PUB a 4\r\nab")
+    with pytest.raises(Boom):
+        parser.feed(b"cd\r\nPUB b 1\r\nx\r\n")
+    parser.feed(b"PING\r\n")
+    assert handler.calls == [("pub", b"a", b"", b"abcd"), ("pub", b"b", b"", b"x"), ("ping",)]
+
+
+def test_headers_flag_refuses_hpub_at_the_control_line() -> None:
+    # nats-server closes a client that did not negotiate headers as soon as it sees HPUB,
+    # without waiting for the payload and without -ERR.
+    for fast in (True, False):
+        calls, parser = feed_chunks([b"PUB a 1\r\nx\r\nHPUB a 12 12\r\n"], fast=fast, headers=False)
+        assert calls == [("pub", b"a", b"", b"x"), ("error", None)]
+        assert parser.closed
+
+
+def test_headers_flag_can_change_between_ops() -> None:
+    class Negotiator(Recorder):
+        def proto_connect(self, arg: bytes) -> None:
+            super().proto_connect(arg)
+            parser.headers = b'"headers":true' in arg
+
+    stream = b'CONNECT {"headers":true}\r\nHPUB a 12 12\r\nNATS/1.0\r\n\r\n\r\n'
+    for chunks in every_split(stream):
+        handler = Negotiator()
+        parser = Parser(handler)
+        parser.headers = False
+        for chunk in chunks:
+            parser.feed(chunk)
+        assert handler.calls[-1] == ("hpub", b"a", b"", 12, b"NATS/1.0\r\n\r\n")
+
+
+def test_feed_accepts_bytes_like_and_empty() -> None:
+    parser = make_parser()
+    parser.feed(b"")
+    parser.feed(bytearray(b"PUB a 1\r\n"))
+    parser.feed(memoryview(b"x\r\nPING\r\n"))
+    assert parser.handler.calls == [("pub", b"a", b"", b"x"), ("ping",)]
+
+
+def test_partial_whitespace_and_junk_stay_bounded() -> None:
+    # nats-server discards blanks after an op word and the rest of a PING line; so do we.
+    parser = make_parser()
+    parser.feed(b"PUB")
+    for _ in range(1000):
+        parser.feed(b" " * 100)
+    assert len(parser._buf) <= 4
+    parser.feed(b"foo 1\r\nx\r\nPING")
+    for _ in range(1000):
+        parser.feed(b"junk" * 25)
+    assert len(parser._buf) <= 4
+    parser.feed(b"\r\n")
+    assert parser.handler.calls == [("pub", b"foo", b"", b"x"), ("ping",)]
+
+
+def test_custom_limits() -> None:
+    calls, _ = feed_chunks([b"PUB a 10\r\n0123456789\r\nPUB a 11\r\n"], max_payload=10)
+    assert calls == [("pub", b"a", b"", b"0123456789"), ("error", "Maximum Payload Violation")]
+    calls, _ = feed_chunks([b"SUB abcdef 12\r\nSUB abcdef 123\r\n"], max_control_line=9)
+    assert calls == [("sub", b"abcdef", b"", b"12"), ("error", "maximum control line exceeded")]
