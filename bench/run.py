@@ -1,0 +1,165 @@
+"""Benchmark natskern against nats-server: same load generator, same machine, same run.
+
+Usage: ``python bench/run.py [--scenarios pub,pubsub-16,...] [--seconds N] [--count N]
+[--json FILE] [--only natskern]``. Each scenario runs on a fresh server of each kind, one
+after the other (never both at once); the table shows msgs/s (MiB for ``memory``), the
+ratio natskern/nats-server and the project's target. Nothing is written unless ``--json``.
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import click
+from loadgen import raise_nofile_limit
+from report import NATSKERN, REFERENCE, build_table, make_row, problems, write_json
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+)
+from scenarios import SCENARIOS, Options, Outcome, run_scenario, starts
+from servers import nats_server_path
+
+
+def _parse_scenarios(_ctx: click.Context, _param: click.Parameter, value: str) -> list[str]:
+    names = [n.strip() for n in value.split(",") if n.strip()]
+    unknown = [n for n in names if n not in SCENARIOS]
+    if unknown or not names:
+        raise click.BadParameter(
+            f"unknown scenario(s) {', '.join(unknown) or '(none)'}; choose from "
+            + ", ".join(SCENARIOS)
+        )
+    return [n for n in SCENARIOS if n in names]
+
+
+def _nats_server_version() -> str | None:
+    path = nats_server_path()
+    if path is None:
+        return None
+    out = subprocess.run([path, "--version"], capture_output=True, text=True, check=False)
+    return (out.stdout or out.stderr).strip()
+
+
+def _slots(only: str | None, natskern_impl: str, err: Console) -> list[tuple[str, str]]:
+    """Return the ``(label, kind)`` servers to run, in order."""
+    slots = [(NATSKERN, natskern_impl), (REFERENCE, "nats-server")]
+    if only is not None:
+        slots = [s for s in slots if s[0] == only]
+    if nats_server_path() is None:
+        if any(kind == "nats-server" for _, kind in slots):
+            err.print("[yellow]nats-server is not on PATH: running natskern only[/]")
+        slots = [s for s in slots if s[1] != "nats-server"]
+    return slots
+
+
+def _describe(outcome: Outcome) -> str:
+    if outcome.error is not None:
+        colour = "yellow" if outcome.skipped else "red"
+        return f"[{colour}]{'skipped' if outcome.skipped else 'error'}[/]"
+    unit = " MiB" if outcome.unit == "MiB" else " msgs/s"
+    note = f"  [dim]{outcome.note}[/]" if outcome.note else ""
+    return f"{outcome.value:,.1f}{unit}{note}"
+
+
+@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--scenarios",
+    default=",".join(SCENARIOS),
+    show_default=True,
+    callback=_parse_scenarios,
+    help="Comma-separated scenarios to run.",
+)
+@click.option("--seconds", default=3.0, show_default=True, help="Time limit per measurement.")
+@click.option("--count", type=click.IntRange(min=1), help="Message/request limit per measurement.")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--only", type=click.Choice([NATSKERN, REFERENCE]), help="Run one server only.")
+@click.option("--memory-conns", default=10_000, show_default=True, help="memory: connections.")
+@click.option("--memory-subs", default=100_000, show_default=True, help="memory: total subs.")
+@click.option(
+    "--natskern-impl",
+    type=click.Choice(["natskern", "nats-server"]),
+    default="natskern",
+    show_default=True,
+    help="What runs in the natskern slot (nats-server: to test the benchmark itself).",
+)
+def main(
+    scenarios: list[str],
+    seconds: float,
+    count: int | None,
+    json_path: Path | None,
+    only: str | None,
+    memory_conns: int,
+    memory_subs: int,
+    natskern_impl: str,
+) -> None:
+    """Run the benchmark scenarios and print msgs/s, ratios and targets."""
+    out = Console()
+    err = Console(stderr=True)
+    raise_nofile_limit()
+    slots = _slots(only, natskern_impl, err)
+    if not slots:
+        raise click.UsageError("no server to run")
+    outcomes: list[Outcome] = []
+    failed_start: list[str] = []
+    with tempfile.TemporaryDirectory(prefix="natskern-bench-") as tmp:
+        opts = Options(seconds, count, memory_conns, memory_subs, Path(tmp))
+        for label, kind in list(slots):
+            error = starts(kind, opts.workdir)
+            if error is not None:
+                failed_start.append(f"{label} does not start, left out of the run: {error}")
+                err.print(failed_start[-1], style="red", markup=False, highlight=False)
+                slots.remove((label, kind))
+        progress = Progress(
+            SpinnerColumn(),
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=err,
+        )
+        with progress:
+            task = progress.add_task("starting", total=len(scenarios) * len(slots))
+            for name in scenarios:
+                for label, kind in slots:
+                    progress.update(task, description=f"{name} on {label}")
+                    outcome = run_scenario(name, label, kind, opts)
+                    outcomes.append(outcome)
+                    progress.console.print(f"{name:<10} {label:<12} {_describe(outcome)}")
+                    progress.advance(task)
+    by_key = {(o.scenario, o.server): o for o in outcomes}
+    rows = [make_row(n, by_key.get((n, NATSKERN)), by_key.get((n, REFERENCE))) for n in scenarios]
+    limit = f"{seconds:g} s" + (f" or {count:,} msgs" if count else "")
+    title = f"natskern vs nats-server — {limit} per measurement, {os.cpu_count()} CPUs"
+    out.print(build_table(rows, title))
+    for line in failed_start + problems(outcomes):
+        out.print(f"• {line}", style="yellow", markup=False, highlight=False)
+    if json_path is not None:
+        meta = {
+            "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+            "python": sys.version.split()[0],
+            "platform": platform.platform(),
+            "cpus": os.cpu_count(),
+            "nats_server": _nats_server_version(),
+            "natskern_impl": natskern_impl,
+            "seconds": seconds,
+            "count": count,
+        }
+        write_json(json_path, meta, outcomes, rows)
+        err.print(f"results written to {json_path}")
+    if failed_start or any(o.error is not None and not o.skipped for o in outcomes):
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

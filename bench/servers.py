@@ -1,0 +1,154 @@
+"""Start, probe and stop the servers under test on loopback ports.
+
+Two kinds: ``natskern`` (``python -m kernel serve``) and ``nats-server`` (the Go reference).
+Each run gets a fresh server process; its output goes to a log file in a temp dir so a
+start-up failure can be shown.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from loadgen import ProtocolError, open_conn
+
+HOST = "127.0.0.1"
+REPO = Path(__file__).resolve().parent.parent
+#: Seconds a server may take to accept a handshake after being started.
+START_TIMEOUT = 20.0
+KINDS = ("natskern", "nats-server")
+
+
+class ServerStartError(Exception):
+    """The server exited or never answered a handshake; the message holds its log tail."""
+
+
+def free_port() -> int:
+    """Return a TCP port on 127.0.0.1 that was free a moment ago."""
+    with socket.socket() as sock:
+        sock.bind((HOST, 0))
+        return int(sock.getsockname()[1])
+
+
+def nats_server_path() -> str | None:
+    """Return the nats-server executable on PATH, or None."""
+    return shutil.which("nats-server")
+
+
+def _nats_server_config(mappings: dict[str, str]) -> str:
+    lines = [f'  "{src}": "{dst}"' for src, dst in mappings.items()]
+    return "mappings {\n" + "\n".join(lines) + "\n}\n"
+
+
+def _natskern_config(mappings: dict[str, str]) -> str:
+    lines = [f'"{src}" = "{dst}"' for src, dst in mappings.items()]
+    return "[mappings]\n" + "\n".join(lines) + "\n"
+
+
+def server_command(
+    kind: str, port: int, workdir: Path, mappings: dict[str, str] | None
+) -> list[str]:
+    """Return the argv that starts a server of ``kind`` on ``port`` (writing its config)."""
+    if kind == "nats-server":
+        argv = [nats_server_path() or "nats-server", "-a", HOST, "-p", str(port)]
+        if mappings:
+            conf = workdir / "mapped.conf"
+            conf.write_text(_nats_server_config(mappings))
+            argv += ["-c", str(conf)]
+        return argv
+    if kind == "natskern":
+        argv = [sys.executable, "-m", "kernel", "serve", "--host", HOST, "--port", str(port)]
+        if mappings:
+            conf = workdir / "mapped.toml"
+            conf.write_text(_natskern_config(mappings))
+            argv += ["--config", str(conf)]
+        return argv
+    raise ValueError(f"unknown server kind {kind!r}")
+
+
+class Server:
+    """A running server process under test."""
+
+    def __init__(self, kind: str, workdir: Path, mappings: dict[str, str] | None = None) -> None:
+        """Start a server of ``kind`` and wait until it completes a NATS handshake.
+
+        Raises ``ServerStartError`` if it exits or does not answer within START_TIMEOUT.
+        """
+        self.kind = kind
+        self.host = HOST
+        self.port = free_port()
+        self.log_path = workdir / f"{kind}-{self.port}.log"
+        argv = server_command(kind, self.port, workdir, mappings)
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
+        with self.log_path.open("wb") as log:
+            self._proc = subprocess.Popen(
+                argv, cwd=REPO, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=log
+            )
+        self.pid = self._proc.pid
+        try:
+            self._wait_ready()
+        except BaseException:
+            self.stop()
+            raise
+
+    def _wait_ready(self) -> None:
+        deadline = time.monotonic() + START_TIMEOUT
+        last = ""
+        while time.monotonic() < deadline:
+            if self._proc.poll() is not None:
+                raise ServerStartError(
+                    f"{self.kind} exited with code {self._proc.returncode}: {self.log_tail()}"
+                )
+            try:
+                open_conn(self.host, self.port, timeout=2.0).close()
+                return
+            except (OSError, ProtocolError) as exc:
+                last = str(exc)
+            time.sleep(0.05)
+        raise ServerStartError(
+            f"{self.kind} did not answer on {self.host}:{self.port} within {START_TIMEOUT:.0f}s "
+            f"({last}): {self.log_tail()}"
+        )
+
+    def log_tail(self, lines: int = 8) -> str:
+        """Return the last ``lines`` lines of the server's output."""
+        try:
+            text = self.log_path.read_text(errors="replace")
+        except OSError:
+            return ""
+        return " | ".join(text.strip().splitlines()[-lines:])
+
+    def rss_mib(self) -> float:
+        """Return the server's resident set size (VmRSS) in MiB."""
+        for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024.0
+        raise RuntimeError(f"no VmRSS for pid {self.pid}")
+
+    def alive(self) -> bool:
+        """Return whether the server process is still running."""
+        return self._proc.poll() is None
+
+    def stop(self) -> None:
+        """Terminate the server (SIGTERM, then SIGKILL after 5 s) and reap it."""
+        if self._proc.poll() is None:
+            self._proc.terminate()
+            try:
+                self._proc.wait(5.0)
+            except subprocess.TimeoutExpired:
+                self._proc.kill()
+                self._proc.wait(5.0)
+
+    def __enter__(self) -> Server:
+        return self
+
+    def __exit__(self, exc_type: object, exc: BaseException | None, tb: object) -> None:
+        self.stop()
+        if exc is not None:  # a failed run: say what the server logged
+            exc.add_note(f"{self.kind} log: {self.log_tail(4)}")
