@@ -21,8 +21,8 @@ import pluggy
 if TYPE_CHECKING:  # pragma: no cover
     import click
 
-    from kernel.server import Broker
     from kernel.core.client import Client
+    from kernel.server import Broker
 
 PROJECT = "natskern"
 

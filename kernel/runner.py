@@ -30,8 +30,14 @@ def install_uvloop() -> bool:
 
 def setup_logging(debug: bool = False, *, logtime: bool = True, file: str = "") -> None:
     """nats-server-like log lines: ``[pid] time [INF] message``."""
-    fmt = f"[{os.getpid()}] " + ("%(asctime)s.%(msecs)03d " if logtime else "") + "[%(levelname).3s] %(message)s"
-    handler: logging.Handler = logging.FileHandler(file) if file else logging.StreamHandler(sys.stderr)
+    fmt = (
+        f"[{os.getpid()}] "
+        + ("%(asctime)s.%(msecs)03d " if logtime else "")
+        + "[%(levelname).3s] %(message)s"
+    )
+    handler: logging.Handler = (
+        logging.FileHandler(file) if file else logging.StreamHandler(sys.stderr)
+    )
     handler.setFormatter(logging.Formatter(fmt, datefmt="%Y/%m/%d %H:%M:%S"))
     root = logging.getLogger("natskern")
     root.handlers[:] = [handler]

@@ -69,8 +69,14 @@ class Broker:
         load_entrypoints: bool | None = None,
     ) -> None:
         raw = dict(config or {})
-        block = raw.get("plugins", {}).get("block", []) if isinstance(raw.get("plugins"), Mapping) else []
-        self.pm = make_plugin_manager(block=block, load_entrypoints=load_entrypoints, plugins=plugins)
+        block = (
+            raw.get("plugins", {}).get("block", [])
+            if isinstance(raw.get("plugins"), Mapping)
+            else []
+        )
+        self.pm = make_plugin_manager(
+            block=block, load_entrypoints=load_entrypoints, plugins=plugins
+        )
         self.schema = merge_schemas(self._schema_fragments())
         self.config = validate(raw, self.schema)
         self.options: dict[str, Any] = self.config["server"]
@@ -118,7 +124,9 @@ class Broker:
             sections = impl.function()
             if sections:
                 if not isinstance(sections, Mapping):
-                    raise PluginError(f"plugin {impl.plugin_name!r}: config_schema must return a dict")
+                    raise PluginError(
+                        f"plugin {impl.plugin_name!r}: config_schema must return a dict"
+                    )
                 fragments.append((impl.plugin_name, sections))
         return fragments
 
@@ -161,7 +169,9 @@ class Broker:
         if answer is False:
             return None
         if not isinstance(answer, Identity):
-            raise PluginError(f"authenticate returned {answer!r}, expected an Identity, None or False")
+            raise PluginError(
+                f"authenticate returned {answer!r}, expected an Identity, None or False"
+            )
         return answer
 
     # -- sessions -----------------------------------------------------------------------------
@@ -203,8 +213,12 @@ class Broker:
         info.update(extra)
         return info
 
-    def accept(self, transport: asyncio.BaseTransport, conn_type: str = "STANDARD",
-               info: dict[str, Any] | None = None) -> Client | None:
+    def accept(
+        self,
+        transport: asyncio.BaseTransport,
+        conn_type: str = "STANDARD",
+        info: dict[str, Any] | None = None,
+    ) -> Client | None:
         """Create the session for a new connection and send INFO.
 
         Returns None (after telling the client why) when the broker refuses it.
@@ -214,7 +228,11 @@ class Broker:
         if self.nonce_required:
             extra["nonce"] = secrets.token_urlsafe(11)
             client.nonce = extra["nonce"]
-        line = b"INFO " + json.dumps(self.info(client, **extra), separators=(",", ":")).encode() + b" \r\n"
+        line = (
+            b"INFO "
+            + json.dumps(self.info(client, **extra), separators=(",", ":")).encode()
+            + b" \r\n"
+        )
         if self.lame_duck or len(self.clients) >= self.options["max_connections"]:
             client.send(line)
             client.close("Max Connections", "maximum connections exceeded")

@@ -149,9 +149,7 @@ class Client:
         """Cut a session that does not read fast enough (nats-server sends no -ERR)."""
         if self.closed:
             return
-        log.warning(
-            "cid:%d - Slow Consumer Detected: pending %d bytes", self.cid, self.pending
-        )
+        log.warning("cid:%d - Slow Consumer Detected: pending %d bytes", self.cid, self.pending)
         self.broker.stats_slow_consumers += 1
         self.out.clear()
         self.pending = 0

@@ -139,7 +139,12 @@ class InProcessClient:
         publish(self, self.account, subj, reply.encode(), hdr, bytes(data))
 
     async def subscribe(
-        self, subject: str, queue: str | None = None, *, max_msgs: int = 0, pending_limit: int = 65536
+        self,
+        subject: str,
+        queue: str | None = None,
+        *,
+        max_msgs: int = 0,
+        pending_limit: int = 65536,
     ) -> InProcessSubscription:
         """Subscribe to ``subject`` (wildcards allowed), optionally in a queue group."""
         self._check_open()

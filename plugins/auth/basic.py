@@ -53,7 +53,11 @@ def verify_nkey_signature(public_key: str, nonce: str, signature: str) -> bool:
     sig = signature.strip()
     padded = sig + "=" * (-len(sig) % 4)
     try:
-        raw = base64.urlsafe_b64decode(padded) if ("-" in sig or "_" in sig) else base64.b64decode(padded)
+        raw = (
+            base64.urlsafe_b64decode(padded)
+            if ("-" in sig or "_" in sig)
+            else base64.b64decode(padded)
+        )
         user = nkeys.from_public_key(public_key.encode())
         return bool(user.verify(nonce.encode(), raw))
     except Exception:  # nkeys raises its own error types for bad keys and signatures
@@ -128,8 +132,10 @@ class Authenticator:
                 return self._identity(self.no_auth_user, client, method="no_auth_user")
             return False
         if self.single_user:
-            if username == self.single_user and password is not None and password_matches(
-                self.single_password, str(password)
+            if (
+                username == self.single_user
+                and password is not None
+                and password_matches(self.single_password, str(password))
             ):
                 return Identity(account=const.GLOBAL_ACCOUNT, user=username)
             return False
@@ -147,7 +153,10 @@ class Authenticator:
         if user.connection_types and client.conn_type not in user.connection_types:
             return False
         return Identity(
-            account=user.account, user=user.name, permissions=user.permissions, extra={"auth": method}
+            account=user.account,
+            user=user.name,
+            permissions=user.permissions,
+            extra={"auth": method},
         )
 
 
@@ -170,7 +179,9 @@ def configure(broker: Any, config: dict[str, Any]) -> None:
         broker.get_account(name)
     broker.system_account_name = auth["system_account"]
     if auth["system_account"] != const.SYSTEM_ACCOUNT and auth["system_account"] not in accounts:
-        raise ConfigError(f"auth.system_account: no account {auth['system_account']!r} is configured")
+        raise ConfigError(
+            f"auth.system_account: no account {auth['system_account']!r} is configured"
+        )
     broker.auth_timeout = auth["timeout"]
     broker.plugin_state[_STATE_KEY] = authenticator
     if authenticator.enabled:

@@ -76,7 +76,9 @@ EXPORT: dict[str, Any] = {
         "stream": {"type": "string"},
         "service": {"type": "string"},
         "accounts": {"type": "array", "items": {"type": "string"}},
-        "response_type": {"enum": ["single", "stream", "chunked", "Singleton", "Stream", "Chunked"]},
+        "response_type": {
+            "enum": ["single", "stream", "chunked", "Singleton", "Stream", "Chunked"]
+        },
         "response_threshold": {"type": "number"},
     },
     "oneOf": [{"required": ["stream"]}, {"required": ["service"]}],

@@ -26,12 +26,13 @@ class NatsProtocol(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.client = self.broker.accept(transport, self.conn_type)
-        if self.client is not None:
-            # Reads go straight to the session: one call per read, no hop through here.
-            self.data_received = self.client.data_received  # type: ignore[method-assign]
 
     def data_received(self, data: bytes) -> None:
-        """Only reached for a refused connection: ignore what it sends."""
+        # uvloop binds this method before connection_made, so it cannot be swapped
+        # for the session's own; one call per read (not per message) is cheap.
+        client = self.client
+        if client is not None:
+            client.data_received(data)
 
     def eof_received(self) -> bool:
         return False

@@ -15,9 +15,7 @@ import pytest
 
 from tests.support.servers import NATS_SERVER, nats_server, natskern, raw_connect
 
-HEADERS_CONNECT = (
-    b'CONNECT {"verbose":false,"pedantic":false,"headers":true,"no_responders":true,"protocol":1}\r\n'
-)
+HEADERS_CONNECT = b'CONNECT {"verbose":false,"pedantic":false,"headers":true,"no_responders":true,"protocol":1}\r\n'
 
 CASES: dict[str, bytes] = {
     "bare_connect_is_verbose": b"CONNECT {}\r\nPING\r\n",
@@ -37,7 +35,8 @@ CASES: dict[str, bytes] = {
         b'CONNECT {"verbose":true,"pedantic":true}\r\nPUB foo.* 1\r\nx\r\nSUB foo..bar 3\r\nPING\r\n'
     ),
     "invalid_sub_not_pedantic": b'CONNECT {"verbose":false}\r\nSUB foo..bar 3\r\nPING\r\n',
-    "no_responders_503": HEADERS_CONNECT + b"SUB _INBOX.x 7\r\nPUB nobody _INBOX.x 2\r\nhi\r\nPING\r\n",
+    "no_responders_503": HEADERS_CONNECT
+    + b"SUB _INBOX.x 7\r\nPUB nobody _INBOX.x 2\r\nhi\r\nPING\r\n",
     "no_503_without_reply_sub": HEADERS_CONNECT + b"PUB nobody _INBOX.y 2\r\nhi\r\nPING\r\n",
     "hpub_fanout": (
         HEADERS_CONNECT

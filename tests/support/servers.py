@@ -55,7 +55,7 @@ def nats_server(conf_text: str | None = None, args: tuple[str, ...] = ()) -> Ite
     cmd = [NATS_SERVER, "-a", "127.0.0.1", "-p", str(port), *args]
     tmp = None
     if conf_text is not None:
-        tmp = tempfile.NamedTemporaryFile("w", suffix=".conf", delete=False)
+        tmp = tempfile.NamedTemporaryFile("w", suffix=".conf", delete=False)  # noqa: SIM115
         tmp.write(conf_text)
         tmp.close()
         cmd += ["-c", tmp.name]
