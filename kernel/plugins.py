@@ -21,6 +21,7 @@ import pluggy
 
 from kernel import hookspecs
 from kernel.errors import PluginError
+from plugins.mappers import MAPPER_PLUGINS
 
 #: The entry-point group third-party packages use to add plugins.
 ENTRY_POINT_GROUP = "natskern"
@@ -33,6 +34,8 @@ DEFAULT_PLUGINS: tuple[tuple[str, str], ...] = (
     ("tcp", "plugins.transports.tcp"),
     ("unix", "plugins.transports.unix"),
     ("auth", "plugins.auth.basic"),
+    ("mappings", "plugins.mappers.config"),
+    *MAPPER_PLUGINS,
 )
 
 AUTOLOAD_ENV = "NATSKERN_DISABLE_PLUGIN_AUTOLOAD"

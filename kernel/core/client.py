@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from kernel.core.accounts import Account, Identity
 from kernel.core.router import publish
 from kernel.core.subscription import Subscription
-from kernel.protocol.encode import err_line
+from kernel.protocol.encode import err_line, hmsg_frame, msg_frame
 from kernel.protocol.parser import Parser
 from kernel.subjects.tokens import is_valid_literal_subject, is_valid_queue_name, is_valid_subject
 
@@ -27,6 +27,12 @@ if TYPE_CHECKING:  # pragma: no cover
     from kernel.server import Broker
 
 log = logging.getLogger("natskern.client")
+
+#: Pending bytes above which a receiver's publishers are paused (or max_pending / 2).
+STALL_THRESHOLD = 4 * 1024 * 1024
+#: How often a stalled publisher looks at its receiver again, and the longest one stall lasts.
+STALL_POLL = 0.002
+STALL_MAX = 0.1
 
 OK = b"+OK\r\n"
 PING = b"PING\r\n"
@@ -48,9 +54,17 @@ class Client:
         self.subs: dict[bytes, Subscription] = {}
         # outbound
         self.out: list[bytes] = []
+        #: Bytes queued in ``out`` plus what the transport still buffered at the last flush.
         self.pending = 0
         self.flush_scheduled = False
         self.max_pending = broker.options["max_pending"]
+        #: Above this many pending bytes, publishers feeding this session are paused briefly.
+        self.stall_at = min(self.max_pending // 2, STALL_THRESHOLD)
+        #: The consumer this session (as a publisher) overfed in its last read, if any.
+        self.stalled_on: Client | None = None
+        self._stall_started = 0.0
+        #: When the transport's write buffer last went over its high-water mark (0 = not).
+        self.write_paused_at = 0.0
         # options from CONNECT (before CONNECT: nats-server's defaults, verbose and pedantic)
         self.verbose = True
         self.pedantic = True
@@ -67,11 +81,11 @@ class Client:
         self.nonce = ""
         #: True while an operation other than CONNECT is a violation (auth pending).
         self.gated = broker.auth_required
+        #: Whether a PUB needs any check (auth gate, verbose, pedantic, permissions).
+        self.pub_checks = True
         # permissions
         self.pub_perm = None
         self.sub_perm = None
-        #: Deny filter for deliveries on wildcard subscriptions (None = no filter).
-        self.deliver_deny = None
         #: Reply subjects this responder may answer (allow_responses), or None.
         self.replies: dict[bytes, list[float]] | None = None
         self.permissions: Permissions | None = None
@@ -93,6 +107,8 @@ class Client:
             max_control_line=broker.options["max_control_line"],
             max_payload=broker.options["max_payload"],
         )
+        # HPUB before CONNECT negotiated headers closes the connection, as in nats-server.
+        self.parser.headers = False
         peer = transport.get_extra_info("peername") if transport is not None else None
         if isinstance(peer, tuple) and len(peer) >= 2:
             self.host, self.port = str(peer[0]), int(peer[1])
@@ -106,6 +122,48 @@ class Client:
         """Feed bytes from the transport to the parser."""
         self.active = True
         self.parser.feed(data)
+        if self.stalled_on is not None and not self.closed:
+            self._stall()
+
+    # -- backpressure -------------------------------------------------------------------------
+    #
+    # nats-server slows a fast publisher down when a receiver's outbound buffer
+    # fills up, instead of letting the buffer grow to max_pending.  Here the
+    # publisher's transport stops being read until the receiver has drained
+    # below half its stall threshold, for at most STALL_MAX seconds at a time.
+    # A receiver that does not read at all still reaches max_pending (or the
+    # write deadline) and is cut as a slow consumer.
+
+    def _stall(self) -> None:
+        self.transport.pause_reading()  # type: ignore[attr-defined]
+        self._stall_started = time.monotonic()
+        self.broker.loop.call_later(STALL_POLL, self._check_stall)
+
+    def _check_stall(self) -> None:
+        consumer = self.stalled_on
+        if self.closed:
+            return
+        now = time.monotonic()
+        if consumer is not None and not consumer.closed:
+            consumer.refresh_pending()
+            if (
+                consumer.write_paused_at
+                and now - consumer.write_paused_at > consumer.broker.options["write_deadline"]
+            ):
+                consumer.slow_consumer("Slow Consumer (Write Deadline)")
+            elif (
+                consumer.pending > consumer.stall_at // 2 and now - self._stall_started < STALL_MAX
+            ):
+                self.broker.loop.call_later(STALL_POLL, self._check_stall)
+                return
+        self.stalled_on = None
+        self.transport.resume_reading()  # type: ignore[attr-defined]
+
+    def refresh_pending(self) -> None:
+        """Re-read how much the transport still has to write."""
+        if not self.closed:
+            buffered = self.transport.get_write_buffer_size()  # type: ignore[attr-defined]
+            self.pending = buffered + sum(len(chunk) for chunk in self.out)
 
     def start(self, info: bytes) -> None:
         """Send INFO and arm the timers (auth timeout, first PING)."""
@@ -139,21 +197,25 @@ class Client:
             return
         out = self.out
         self.out = []
-        self.pending = 0
         transport = self.transport
         transport.write(out[0] if len(out) == 1 else b"".join(out))  # type: ignore[attr-defined]
-        if transport.get_write_buffer_size() > self.max_pending:  # type: ignore[attr-defined]
+        self.pending = transport.get_write_buffer_size()  # type: ignore[attr-defined]
+        if self.pending > self.max_pending:
             self.slow_consumer()
 
-    def slow_consumer(self) -> None:
+    def slow_consumer(self, reason: str = "Slow Consumer (Pending Bytes)") -> None:
         """Cut a session that does not read fast enough (nats-server sends no -ERR)."""
         if self.closed:
             return
-        log.warning("cid:%d - Slow Consumer Detected: pending %d bytes", self.cid, self.pending)
+        log.warning(
+            "%s - cid:%d - Slow Consumer Detected: %d bytes pending, closing",
+            self.host,
+            self.cid,
+            self.pending,
+        )
         self.broker.stats_slow_consumers += 1
         self.out.clear()
-        self.pending = 0
-        self.close_reason = "Slow Consumer (Pending Bytes)"
+        self.close_reason = reason
         self._teardown(self.close_reason)
         self.transport.abort()  # type: ignore[attr-defined]
 
@@ -248,6 +310,8 @@ class Client:
             self.connect_received = True
             self.gated = False
             self.broker.session_opened(self)
+        self._update_pub_checks()
+        self.parser.headers = self.headers
         if self.verbose:
             self.send(OK)
 
@@ -270,36 +334,46 @@ class Client:
 
     def proto_pub(self, subject: bytes, reply: bytes, payload: bytes) -> None:
         """PUB: route a message without headers."""
-        if self.gated:
-            self._gate_violation()
+        if self.pub_checks:
+            self._checked_publish(subject, reply, None, payload)
             return
         self.in_msgs += 1
         self.in_bytes += len(payload)
-        if self.pedantic and not is_valid_literal_subject(subject):
-            self.send_error("Invalid Publish Subject")
-        if self.verbose:
-            self.send(OK)
-        if self.pub_perm is not None and not self._may_publish(subject, reply):
-            return
         publish(self, self.account, subject, reply, None, payload)
 
     def proto_hpub(self, subject: bytes, reply: bytes, header_size: int, data: bytes) -> None:
         """HPUB: route a message with a header block."""
-        if self.gated:
-            self._gate_violation()
-            return
-        if not self.headers:
+        if not self.headers and not self.gated:
             self.close("Protocol Violation")
+            return
+        hdr = data[:header_size]
+        payload = data[header_size:]
+        if self.pub_checks:
+            self._checked_publish(subject, reply, hdr, payload)
             return
         self.in_msgs += 1
         self.in_bytes += len(data)
+        publish(self, self.account, subject, reply, hdr, payload)
+
+    def _update_pub_checks(self) -> None:
+        self.pub_checks = bool(self.gated or self.verbose or self.pedantic or self.pub_perm)
+
+    def _checked_publish(
+        self, subject: bytes, reply: bytes, hdr: bytes | None, payload: bytes
+    ) -> None:
+        """The publish path with every per-message check nats-server can be asked for."""
+        if self.gated:
+            self._gate_violation()
+            return
+        self.in_msgs += 1
+        self.in_bytes += len(payload) + (len(hdr) if hdr is not None else 0)
         if self.pedantic and not is_valid_literal_subject(subject):
             self.send_error("Invalid Publish Subject")
         if self.verbose:
             self.send(OK)
         if self.pub_perm is not None and not self._may_publish(subject, reply):
             return
-        publish(self, self.account, subject, reply, data[:header_size], data[header_size:])
+        publish(self, self.account, subject, reply, hdr, payload)
 
     def _may_publish(self, subject: bytes, reply: bytes) -> bool:
         perm = self.pub_perm
@@ -361,8 +435,6 @@ class Client:
             if queue == b"_sys_" or not self.sub_perm.allows_subscribe(subject, queue or None):
                 self._sub_violation(subject, queue)
                 return
-            if self.sub_perm.needs_delivery_filter(subject):
-                self.deliver_deny = self.sub_perm
         elif queue == b"_sys_":
             self._sub_violation(subject, queue)
             return
@@ -371,10 +443,27 @@ class Client:
             self.send_error("maximum subscriptions exceeded")
             return
         sub = Subscription(self, subject, queue or None, sid)
+        if self.sub_perm is not None and self.sub_perm.needs_delivery_filter(subject):
+            sub.callback = self._filtered_delivery(sub, self.sub_perm)
         self.subs[sid] = sub
         self.account.sublist.insert(sub)
         if self.verbose:
             self.send(OK)
+
+    def _filtered_delivery(self, sub: Subscription, perm: Any) -> Any:
+        """A wildcard subscription overlapping a deny entry: withhold the denied subjects."""
+
+        def deliver(subject: bytes, reply: bytes, hdr: bytes | None, payload: bytes) -> None:
+            if perm.denies_delivery(subject):
+                return
+            if hdr is not None and self.headers:
+                self.send(hmsg_frame(subject, sub.sid, reply, hdr, payload))
+            else:
+                self.send(msg_frame(subject, sub.sid, reply, payload))
+            self.out_msgs += 1
+            self.out_bytes += len(payload)
+
+        return deliver
 
     def _sub_violation(self, subject: bytes, queue: bytes) -> None:
         text = subject.decode("utf-8", "replace")

@@ -114,7 +114,6 @@ class InProcessClient:
         self.no_responders = True
         self.closed = False
         self.replies = None
-        self.deliver_deny = None
         self.subs: dict[bytes, InProcessSubscription] = {}
         self._sids = itertools.count(1)
         self._inbox_prefix = b"_INBOX." + secrets.token_hex(11).encode()

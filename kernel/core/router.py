@@ -11,7 +11,7 @@ from __future__ import annotations
 from random import random
 from typing import TYPE_CHECKING
 
-from kernel.subjects.sublist import Sublist
+from kernel.subjects.sublist import EMPTY_RESULT, Sublist
 
 if TYPE_CHECKING:  # pragma: no cover
     from kernel.core.accounts import Account
@@ -32,102 +32,52 @@ def publish(
     mapper = account.mapper
     if mapper is not None:
         subject = mapper(subject)
+        if not subject:  # the mapping dropped the message (nats-server drops it silently)
+            return 0
     result = account.sublist.match(subject)
-    psubs = result.psubs
-    qsubs = result.qsubs
-    if not psubs and not qsubs:
+    if result is EMPTY_RESULT:
         if reply and client is not None and client.no_responders:
             _no_responders(client, account.sublist, reply)
         return 0
 
+    # A publisher that asked for no echo never gets its own messages back.
+    skip = client if client is not None and not client.echo else None
     size = len(payload)
-    # Frames: b"MSG <subject> " + sid + tail  /  b"HMSG <subject> " + sid + htail
-    tail = None
-    htail = None
+    tail = None  # b" [reply ]<size>\r\n<payload>\r\n", built once, shared by every MSG
+    targets = result.psubs
+    qsubs = result.qsubs
+    if qsubs:
+        picks = []
+        for group in qsubs:
+            sub = group[int(random() * len(group))]
+            if sub.client is skip:
+                # Pick another member rather than bouncing the message back.
+                others = [s for s in group if s.client is not skip]
+                if not others:
+                    continue
+                sub = others[int(random() * len(others))]
+            picks.append(sub)
+        targets = (*targets, *picks) if targets else picks
     delivered = 0
-    broker = None
-    for sub in psubs:
+    for sub in targets:
         c = sub.client
-        if c is client and not client.echo:
+        if c is skip:
             continue
         cb = sub.callback
         if cb is not None:
             cb(subject, reply, hdr, payload)
         else:
-            if c.deliver_deny is not None and c.deliver_deny.denies_delivery(subject):
-                continue
-            if hdr is not None and c.headers:
-                if htail is None:
-                    hlen = len(hdr)
-                    htail = b"%s%d %d\r\n%s%s\r\n" % (
-                        b" " + reply + b" " if reply else b" ",
-                        hlen,
-                        hlen + size,
-                        hdr,
-                        payload,
-                    )
-                frame = b"HMSG " + subject + b" " + sub.sid + htail
-            else:
+            if hdr is None or not c.headers:
                 if tail is None:
-                    if reply:
-                        tail = b" %s %d\r\n%s\r\n" % (reply, size, payload)
-                    else:
-                        tail = b" %d\r\n%s\r\n" % (size, payload)
-                frame = b"MSG " + subject + b" " + sub.sid + tail
-            c.out.append(frame)
-            flen = len(frame)
-            c.pending += flen
-            c.out_msgs += 1
-            c.out_bytes += size
-            if not c.flush_scheduled:
-                c.flush_scheduled = True
-                if broker is None:
-                    broker = c.broker
-                broker.mark_dirty(c)
-            if c.pending > c.max_pending:
-                c.slow_consumer()
-            if reply and c.replies is not None:
-                c.record_reply(reply)
-        delivered += 1
-        if sub.max_msgs:
-            sub.delivered += 1
-            if sub.delivered >= sub.max_msgs:
-                c.remove_subscription(sub)
-        else:
-            sub.delivered += 1
-
-    for group in qsubs:
-        n = len(group)
-        sub = group[int(random() * n)] if n > 1 else group[0]
-        c = sub.client
-        if c is client and not client.echo and n > 1:
-            # Pick another member rather than bouncing the message back.
-            others = [s for s in group if s.client is not client]
-            if not others:
-                continue
-            sub = others[int(random() * len(others))]
-            c = sub.client
-        elif c is client and not client.echo:
-            continue
-        cb = sub.callback
-        if cb is not None:
-            cb(subject, reply, hdr, payload)
-        else:
-            if hdr is not None and c.headers:
-                hlen = len(hdr)
-                frame = b"HMSG %s %s%s%d %d\r\n%s%s\r\n" % (
-                    subject,
-                    sub.sid,
-                    b" " + reply + b" " if reply else b" ",
-                    hlen,
-                    hlen + size,
-                    hdr,
-                    payload,
-                )
-            elif reply:
-                frame = b"MSG %s %s %s %d\r\n%s\r\n" % (subject, sub.sid, reply, size, payload)
+                    tail = (
+                        b" %s %d\r\n%s\r\n" % (reply, size, payload)
+                        if reply
+                        else b" %d\r\n%s\r\n" % (size, payload)
+                    )
+                prefix = sub.prefix
+                frame = (prefix if prefix is not None else b"MSG %s %s" % (subject, sub.sid)) + tail
             else:
-                frame = b"MSG %s %s %d\r\n%s\r\n" % (subject, sub.sid, size, payload)
+                frame = _hmsg(subject, sub.sid, reply, hdr, payload)
             c.out.append(frame)
             c.pending += len(frame)
             c.out_msgs += 1
@@ -135,8 +85,8 @@ def publish(
             if not c.flush_scheduled:
                 c.flush_scheduled = True
                 c.broker.mark_dirty(c)
-            if c.pending > c.max_pending:
-                c.slow_consumer()
+            if c.pending > c.stall_at:
+                _overfed(c, client)
             if reply and c.replies is not None:
                 c.record_reply(reply)
         delivered += 1
@@ -147,6 +97,29 @@ def publish(
     if delivered == 0 and reply and client is not None and client.no_responders:
         _no_responders(client, account.sublist, reply)
     return delivered
+
+
+def _hmsg(subject: bytes, sid: bytes, reply: bytes, hdr: bytes, payload: bytes) -> bytes:
+    hlen = len(hdr)
+    if reply:
+        return b"HMSG %s %s %s %d %d\r\n%s%s\r\n" % (
+            subject,
+            sid,
+            reply,
+            hlen,
+            hlen + len(payload),
+            hdr,
+            payload,
+        )
+    return b"HMSG %s %s %d %d\r\n%s%s\r\n" % (subject, sid, hlen, hlen + len(payload), hdr, payload)
+
+
+def _overfed(consumer, producer) -> None:
+    """A receiver's buffer is past its stall threshold: cut it, or pause the producer."""
+    if consumer.pending > consumer.max_pending:
+        consumer.slow_consumer()
+    elif producer is not None and producer is not consumer and hasattr(producer, "stalled_on"):
+        producer.stalled_on = consumer
 
 
 def _no_responders(client, sublist: Sublist, reply: bytes) -> None:

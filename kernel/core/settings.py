@@ -7,10 +7,13 @@ configs carry that natskern accepts before it implements them (``cluster``).
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from kernel import const
 from kernel.hookspecs import hookimpl
+
+log = logging.getLogger("natskern")
 
 _SECONDS = {"type": "number", "minimum": 0}
 
@@ -78,6 +81,20 @@ CLUSTER_SCHEMA: dict[str, Any] = {
 }
 
 
+JETSTREAM_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "description": "Accepted for nats-server compatibility; JetStream is not implemented yet.",
+    "additionalProperties": True,
+    "properties": {
+        "enabled": {"type": "boolean", "default": False},
+        "store_dir": {"type": "string", "default": ""},
+        "max_memory": {"type": "integer", "default": -1},
+        "max_store": {"type": "integer", "default": -1},
+        "domain": {"type": "string", "default": ""},
+    },
+}
+
+
 @hookimpl
 def config_schema() -> dict[str, dict[str, Any]]:
     """The broker-wide sections."""
@@ -86,4 +103,14 @@ def config_schema() -> dict[str, dict[str, Any]]:
         "plugins": PLUGINS_SCHEMA,
         "logging": LOGGING_SCHEMA,
         "cluster": CLUSTER_SCHEMA,
+        "jetstream": JETSTREAM_SCHEMA,
     }
+
+
+@hookimpl
+def configure(broker: Any, config: dict[str, Any]) -> None:
+    """Say plainly what a configuration asks for that natskern does not do yet."""
+    if config["jetstream"]["enabled"]:
+        log.warning("JetStream was requested but is not implemented yet: it stays off")
+    if config["cluster"].get("listen") or config["cluster"].get("routes"):
+        log.warning("Clustering was requested but is not implemented yet: running standalone")

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from kernel.subjects.tokens import is_literal
+
 #: ``callback(subject, reply, headers, payload)`` for subscriptions served in-process.
 DeliverCallback = Callable[[bytes, bytes, bytes | None, bytes], None]
 
@@ -15,11 +17,20 @@ class Subscription:
     ``client`` is the owning session; ``queue`` is None for plain subscriptions.
     ``callback`` is None for socket clients (the router writes MSG frames to
     ``client`` directly) and a function for in-process and internal
-    subscriptions.  ``max_msgs`` (0 = unlimited) and ``delivered`` implement
-    ``UNSUB <sid> <max>``.
+    subscriptions, and for socket subscriptions that need a delivery filter.
+    ``max_msgs`` (0 = unlimited) and ``delivered`` implement ``UNSUB <sid> <max>``.
     """
 
-    __slots__ = ("callback", "client", "delivered", "max_msgs", "queue", "sid", "subject")
+    __slots__ = (
+        "callback",
+        "client",
+        "delivered",
+        "max_msgs",
+        "prefix",
+        "queue",
+        "sid",
+        "subject",
+    )
 
     def __init__(
         self,
@@ -36,6 +47,10 @@ class Subscription:
         self.callback = callback
         self.max_msgs = 0
         self.delivered = 0
+        #: ``MSG <subject> <sid>`` prebuilt for literal subscriptions (the subject never varies).
+        self.prefix: bytes | None = (
+            b"MSG " + subject + b" " + sid if callback is None and is_literal(subject) else None
+        )
 
     def __repr__(self) -> str:
         queue = f" queue={self.queue!r}" if self.queue else ""
