@@ -3,6 +3,7 @@
 import asyncio
 
 import nats
+
 from kernel import Broker
 
 
