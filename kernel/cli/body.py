@@ -1,0 +1,33 @@
+"""Where a message body comes from: the argument, or stdin like natscli."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+
+from kernel.cli.output import log
+
+__all__ = ["bodies"]
+
+
+def bodies(body: str | None, *, force_stdin: bool, send_on: str, quiet: bool) -> Iterator[str]:
+    """Yield the message body (or, with ``send_on="newline"``, one body per stdin line).
+
+    The argument is used when given (an explicit ``""`` is a real empty body);
+    otherwise, or with ``force_stdin``, stdin is read and natscli's ``Reading
+    payload from STDIN`` is logged.
+    """
+    if body is not None and not force_stdin:
+        yield body
+        return
+    if not quiet:
+        log("Reading payload from STDIN")
+    stream = sys.stdin
+    if stream is None:  # pragma: no cover - no stdin at all
+        yield ""
+        return
+    if send_on == "newline":
+        for line in stream:
+            yield line.rstrip("\r\n")
+        return
+    yield stream.read()
