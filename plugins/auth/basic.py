@@ -10,6 +10,7 @@ when one is set.  Decisions are synchronous (the ``authenticate`` hook is
 from __future__ import annotations
 
 import base64
+import binascii
 import hmac
 import re
 from dataclasses import dataclass
@@ -46,10 +47,33 @@ def password_matches(stored: str, given: str) -> bool:
     return hmac.compare_digest(stored.encode(), given.encode())
 
 
-def verify_nkey_signature(public_key: str, nonce: str, signature: str) -> bool:
-    """Check an nkey user's signature over the INFO nonce (RawURL or std base64)."""
+def decode_user_nkey(public_key: str) -> bytes | None:
+    """The raw ed25519 key of an nkey user's public key ``U...``; None if it is not one.
+
+    An encoded public key is base32 (no padding) of a prefix byte, the 32-byte
+    key and a little-endian CRC16 of both.
+    """
     import nkeys
 
+    text = public_key.strip()
+    try:
+        data = base64.b32decode(text + "=" * (-len(text) % 8))
+    except (binascii.Error, ValueError):
+        return None
+    if len(data) != 35 or data[0] != nkeys.PREFIX_BYTE_USER:
+        return None
+    if bytes(nkeys.crc16_checksum(data[:33])) != data[33:]:
+        return None
+    return data[1:33]
+
+
+def verify_nkey_signature(public_key: str, nonce: str, signature: str) -> bool:
+    """Check an nkey user's signature over the INFO nonce (RawURL or std base64)."""
+    import nacl.signing
+
+    raw_key = decode_user_nkey(public_key)
+    if raw_key is None:
+        return False
     sig = signature.strip()
     padded = sig + "=" * (-len(sig) % 4)
     try:
@@ -58,10 +82,10 @@ def verify_nkey_signature(public_key: str, nonce: str, signature: str) -> bool:
             if ("-" in sig or "_" in sig)
             else base64.b64decode(padded)
         )
-        user = nkeys.from_public_key(public_key.encode())
-        return bool(user.verify(nonce.encode(), raw))
-    except Exception:  # nkeys raises its own error types for bad keys and signatures
+        nacl.signing.VerifyKey(raw_key).verify(nonce.encode(), raw)
+    except Exception:  # bad base64, wrong length, BadSignatureError
         return False
+    return True
 
 
 class Authenticator:

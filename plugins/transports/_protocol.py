@@ -1,31 +1,46 @@
-"""The asyncio protocol shared by the socket transports.
+"""The asyncio protocols shared by the socket transports.
 
-It only moves bytes: reads go straight to the session's parser, writes come
+They only move bytes: reads go straight to the session's parser, writes come
 from the broker's per-iteration flush.  Everything else is the kernel's.
+:class:`StartTlsProtocol` adds nats-server's default TLS mode: INFO in plain
+text, then a TLS handshake on the same socket before anything else is read.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # pragma: no cover
     from kernel.core.client import Client
     from kernel.server import Broker
+    from plugins.transports.tls import TlsSettings
+
+log = logging.getLogger("natskern.tls")
+
+#: The close reason nats-server records when a TLS handshake fails or times out.
+TLS_HANDSHAKE_FAILURE = "TLS Handshake Failure"
 
 
 class NatsProtocol(asyncio.Protocol):
-    """One client connection on a stream socket (TCP or Unix)."""
+    """One client connection on a stream socket (TCP or Unix, TLS or not)."""
 
-    def __init__(self, broker: Broker, conn_type: str = "STANDARD") -> None:
+    def __init__(
+        self,
+        broker: Broker,
+        conn_type: str = "STANDARD",
+        info: dict[str, Any] | None = None,
+    ) -> None:
         self.broker = broker
         self.conn_type = conn_type
+        #: Extra INFO fields for every connection of this listener (``tls_required``...).
+        self.info = info
         self.client: Client | None = None
-        self.paused_since = 0.0
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.client = self.broker.accept(transport, self.conn_type)
+        self.client = self.broker.accept(transport, self.conn_type, self.info)
 
     def data_received(self, data: bytes) -> None:
         # uvloop binds this method before connection_made, so it cannot be swapped
@@ -43,7 +58,125 @@ class NatsProtocol(asyncio.Protocol):
             self.client = None
 
     def pause_writing(self) -> None:
-        self.paused_since = time.monotonic()
+        if self.client is not None:
+            self.client.write_paused_at = time.monotonic()
 
     def resume_writing(self) -> None:
-        self.paused_since = 0.0
+        if self.client is not None:
+            self.client.write_paused_at = 0.0
+
+
+class StartTlsProtocol(NatsProtocol):
+    """INFO in plain text, then TLS on the same socket (nats-server's default TLS mode).
+
+    The session exists from the start (INFO carries its ``client_id``); while
+    the handshake runs its output waits in a :class:`_HandshakeTransport`, so a
+    timer firing meanwhile (first PING, auth timeout) never writes clear text
+    into the TLS stream.  On success the session's transport becomes the TLS
+    transport; on failure or timeout the connection closes without a word, the
+    way nats-server 2.9 does it.
+    """
+
+    def __init__(self, broker: Broker, conn_type: str, tls: TlsSettings) -> None:
+        super().__init__(broker, conn_type, tls.info())
+        self.tls = tls
+        self._handshake: asyncio.Task[None] | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        client = self.client = self.broker.accept(transport, self.conn_type, self.info)
+        if client is None:
+            return
+        client.flush()  # INFO leaves in plain text before the handshake starts
+        pending = _HandshakeTransport(transport)
+        client.transport = pending  # type: ignore[assignment]
+        self._handshake = self.broker.loop.create_task(self._start_tls(transport, pending, client))
+
+    async def _start_tls(
+        self, raw: asyncio.BaseTransport, pending: _HandshakeTransport, client: Client
+    ) -> None:
+        if client.closed or raw.is_closing():
+            return
+        loop = asyncio.get_running_loop()
+        try:
+            secure = await loop.start_tls(
+                raw,  # type: ignore[arg-type]
+                self,
+                self.tls.context,
+                server_side=True,
+                ssl_handshake_timeout=self.tls.timeout,
+            )
+        except Exception as exc:  # ssl.SSLError, ConnectionError, TimeoutError...
+            if not client.closed:
+                log.error(
+                    "%s:%d - cid:%d - TLS handshake error: %s",
+                    client.host,
+                    client.port,
+                    client.cid,
+                    exc or type(exc).__name__,
+                )
+                client.close(TLS_HANDSHAKE_FAILURE)
+            raw.abort()  # type: ignore[attr-defined]
+            return
+        if secure is None or client.closed:
+            if secure is not None:
+                secure.abort()
+            return
+        client.transport = secure
+        pending.hand_over(secure)
+        if client.out:
+            client.flush()
+
+
+class _HandshakeTransport:
+    """Stands in for a session's transport while its TLS handshake runs.
+
+    Output is held back (it must go through TLS); closing and aborting act on
+    the socket at once, which fails the handshake and ends the session.
+    """
+
+    def __init__(self, raw: asyncio.BaseTransport) -> None:
+        self.raw = raw
+        self.held: list[bytes] = []
+
+    def write(self, data: bytes) -> None:
+        """Hold ``data`` until the TLS transport exists."""
+        self.held.append(bytes(data))
+
+    def writelines(self, chunks: list[bytes]) -> None:
+        """Hold every chunk."""
+        for chunk in chunks:
+            self.write(chunk)
+
+    def hand_over(self, secure: asyncio.BaseTransport) -> None:
+        """Write what was held to the TLS transport."""
+        if self.held:
+            secure.write(b"".join(self.held))  # type: ignore[attr-defined]
+            self.held.clear()
+
+    def get_write_buffer_size(self) -> int:
+        """Bytes held back."""
+        return sum(len(chunk) for chunk in self.held)
+
+    def pause_reading(self) -> None:
+        """Reading belongs to the handshake meanwhile."""
+
+    def resume_reading(self) -> None:
+        """Reading belongs to the handshake meanwhile."""
+
+    def is_closing(self) -> bool:
+        """Whether the socket is closing."""
+        return self.raw.is_closing()
+
+    def close(self) -> None:
+        """Close the socket (held output is dropped: it could not be sent in clear)."""
+        self.held.clear()
+        self.raw.close()
+
+    def abort(self) -> None:
+        """Drop the socket at once."""
+        self.held.clear()
+        self.raw.abort()  # type: ignore[attr-defined]
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        """The socket's details (``peername``...)."""
+        return self.raw.get_extra_info(name, default)

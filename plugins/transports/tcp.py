@@ -1,14 +1,24 @@
-"""The TCP transport: NATS clients on ``host:port`` (default 127.0.0.1:4222)."""
+"""The TCP transport: NATS clients on ``host:port`` (default 127.0.0.1:4222).
+
+When the ``[tls]`` section configures a certificate, every connection is TLS:
+INFO in plain text followed by a handshake on the same socket (nats-server's
+default), or the handshake first when ``handshake_first`` is set.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import socket
+from collections.abc import Callable
 from typing import Any
 
 from kernel import const
 from kernel.hookspecs import hookimpl
-from plugins.transports._protocol import NatsProtocol
+from plugins.transports._protocol import NatsProtocol, StartTlsProtocol
+from plugins.transports.tls import tls_settings
+
+log = logging.getLogger("natskern")
 
 SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -44,12 +54,14 @@ class TcpTransport:
     async def start(self) -> None:
         """Bind the listening socket."""
         loop = asyncio.get_running_loop()
+        factory, ssl_options = self._protocol_factory()
         self.server = await loop.create_server(
-            lambda: NatsProtocol(self.broker, "STANDARD"),
+            factory,
             self.host,
             self.port,
             backlog=self.backlog,
             reuse_address=True,
+            **ssl_options,
         )
         sock = self.server.sockets[0]
         self.port = sock.getsockname()[1]
@@ -57,6 +69,19 @@ class TcpTransport:
             if s.family in (socket.AF_INET, socket.AF_INET6):
                 s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.broker.advertise(self.host, self.port)
+
+    def _protocol_factory(self) -> tuple[Callable[[], asyncio.Protocol], dict[str, Any]]:
+        """The per-connection protocol and ``create_server`` TLS options for this listener."""
+        broker = self.broker
+        tls = tls_settings(broker)
+        if tls is None:
+            return (lambda: NatsProtocol(broker, "STANDARD")), {}
+        log.info("TLS required for client connections")
+        if tls.handshake_first:
+            info = tls.info()
+            options = {"ssl": tls.context, "ssl_handshake_timeout": tls.timeout}
+            return (lambda: NatsProtocol(broker, "STANDARD", info)), options
+        return (lambda: StartTlsProtocol(broker, "STANDARD", tls)), {}
 
     async def close(self) -> None:
         """Stop accepting connections."""
