@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import statistics
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 import click
@@ -59,6 +60,14 @@ class ClientStats:
     def throughput(self) -> float:
         """Bytes per second."""
         return self.msgs * self.size / self.duration
+
+    def record(self) -> None:
+        """Count one message received now (the first one also marks the start)."""
+        now = time.perf_counter()
+        if not self.msgs:
+            self.start = now
+        self.msgs += 1
+        self.end = now
 
 
 def percentile(sorted_values: list[float], pct: float) -> float:
@@ -252,11 +261,7 @@ async def _bench(
 
 def _responder(nc: Client, stats: ClientStats):
     async def on_request(msg: Msg) -> None:
-        now = time.perf_counter()
-        if not stats.msgs:
-            stats.start = now
-        stats.msgs += 1
-        stats.end = now
+        stats.record()
         if msg.reply:
             await nc.publish(msg.reply, msg.data)
 
@@ -265,15 +270,27 @@ def _responder(nc: Client, stats: ClientStats):
 
 def _counter(stats: ClientStats, done: asyncio.Event, expected: int):
     async def on_msg(msg: Msg) -> None:
-        now = time.perf_counter()
-        if not stats.msgs:
-            stats.start = now
-        stats.msgs += 1
-        stats.end = now
+        stats.record()
         if stats.msgs >= expected:
             done.set()
 
     return on_msg
+
+
+async def _run_clients(
+    conns: list[Client],
+    one: Callable[[Client, int], Awaitable[ClientStats]],
+    bar: _Progress,
+    msgs: int,
+) -> list[ClientStats]:
+    """Run ``one(nc, count)`` on every connection at once, ``msgs`` split between them."""
+    counts = _split(msgs, len(conns))
+    try:
+        return list(
+            await asyncio.gather(*(one(nc, n) for nc, n in zip(conns, counts, strict=True)))
+        )
+    finally:
+        bar.stop()
 
 
 async def _publishers(
@@ -285,7 +302,6 @@ async def _publishers(
     stop: asyncio.Event,
 ) -> list[ClientStats]:
     bar = _Progress(progress, "Publishing", msgs)
-    counts = _split(msgs, len(conns))
 
     async def one(nc: Client, count: int) -> ClientStats:
         stats = ClientStats(size=len(payload), start=time.perf_counter())
@@ -302,12 +318,7 @@ async def _publishers(
         bar.advance(count % 1000)
         return stats
 
-    try:
-        return list(
-            await asyncio.gather(*(one(nc, n) for nc, n in zip(conns, counts, strict=True)))
-        )
-    finally:
-        bar.stop()
+    return await _run_clients(conns, one, bar, msgs)
 
 
 async def _requesters(
@@ -319,7 +330,6 @@ async def _requesters(
     stop: asyncio.Event,
 ) -> list[ClientStats]:
     bar = _Progress(progress, "Requesting", msgs)
-    counts = _split(msgs, len(conns))
 
     async def one(nc: Client, count: int) -> ClientStats:
         stats = ClientStats(size=len(payload), start=time.perf_counter())
@@ -337,12 +347,7 @@ async def _requesters(
         stats.end = time.perf_counter()
         return stats
 
-    try:
-        return list(
-            await asyncio.gather(*(one(nc, n) for nc, n in zip(conns, counts, strict=True)))
-        )
-    finally:
-        bar.stop()
+    return await _run_clients(conns, one, bar, msgs)
 
 
 async def _wait_subscribers(

@@ -3,11 +3,41 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import click
 
 from kernel.cli.output import log
 
-__all__ = ["bodies"]
+__all__ = ["bodies", "body_options"]
+
+
+def body_options(what: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """``--force-stdin``, ``--send-on`` and ``--templates`` for a command sending ``what``s."""
+    options = [
+        click.option("--force-stdin", is_flag=True, help="Force reading the body from stdin."),
+        click.option(
+            "--send-on",
+            type=click.Choice(["eof", "newline"]),
+            default="eof",
+            show_default=True,
+            help=f"When reading stdin: one {what}, or one per line.",
+        ),
+        click.option(
+            "--templates/--no-templates",
+            default=True,
+            show_default=True,
+            help="Expand templates in the body and subject.",
+        ),
+    ]
+
+    def decorate(func: Callable[..., Any]) -> Callable[..., Any]:
+        for option in reversed(options):
+            func = option(func)
+        return func
+
+    return decorate
 
 
 def bodies(body: str | None, *, force_stdin: bool, send_on: str, quiet: bool) -> Iterator[str]:

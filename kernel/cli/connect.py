@@ -15,13 +15,16 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import os
 import ssl
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import nats
 from nats.aio.client import Client
+from nats.aio.subscription import Subscription
 from nats.errors import Error as NatsError
 
 from kernel.cli.context import Context, ContextError, load_context, selected_context
@@ -40,10 +43,14 @@ __all__ = [
     "ConnOptions",
     "ConnSettings",
     "async_errors",
+    "confirm_subscriptions",
     "connect",
     "connect_kwargs",
+    "connected",
     "log_async_errors",
+    "raise_async_error",
     "round_trip",
+    "subscribe",
 ]
 
 #: Connection name sent in CONNECT (natscli sends ``NATS CLI Version <ver>``).
@@ -346,3 +353,42 @@ async def round_trip(client: Client, timeout: float = 5.0) -> None:
     timeout = max(timeout, 0.001)
     await client.flush(timeout=timeout)
     await client.flush(timeout=timeout)
+
+
+@contextlib.asynccontextmanager
+async def connected(opts: ConnOptions | ConnSettings) -> AsyncIterator[Client]:
+    """:func:`connect` (asynchronous errors not logged), closing the client on the way out."""
+    client = await connect(opts, log_errors=False)
+    try:
+        yield client
+    finally:
+        if not client.is_closed:
+            await client.close()
+
+
+def raise_async_error(client: Client) -> None:
+    """Raise the first asynchronous error seen so far (a permissions violation...) as a
+    :class:`CliError` with its first line."""
+    errors = async_errors(client)
+    if errors:
+        raise CliError(str(errors[0]).splitlines()[0] or type(errors[0]).__name__)
+
+
+async def subscribe(client: Client, subject: str, **kwargs: Any) -> Subscription:
+    """``client.subscribe(subject, **kwargs)``; an invalid subject raises :class:`CliError`."""
+    try:
+        return await client.subscribe(subject, **kwargs)
+    except nats.errors.BadSubjectError:
+        raise CliError(f"invalid subject {go_quote(subject)}") from None
+
+
+async def confirm_subscriptions(client: Client, timeout: float) -> None:
+    """Wait until the server has processed the subscriptions sent so far.
+
+    A timeout or an asynchronous error (e.g. a permissions violation) raises :class:`CliError`.
+    """
+    try:
+        await round_trip(client, timeout)
+    except (TimeoutError, nats.errors.TimeoutError):
+        raise CliError("timeout waiting for the server to confirm the subscription") from None
+    raise_async_error(client)

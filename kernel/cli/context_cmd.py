@@ -64,6 +64,15 @@ def _load(name: str) -> Context:
         raise CliError(str(exc)) from None
 
 
+def _select_and_show(name: str) -> None:
+    """Select context ``name`` and show it."""
+    try:
+        select_context(name)
+    except ContextError as exc:
+        raise CliError(str(exc)) from None
+    _show(_load(name))
+
+
 def _check_name(name: str) -> None:
     if not valid_name(name):
         raise CliError(f"invalid context name {go_quote(name)}")
@@ -237,11 +246,7 @@ def select_command(name: str | None) -> None:
         if not (sys.stdin.isatty() and sys.stdout.isatty()):
             raise CliError("cannot pick a context without a terminal and no name supplied")
         name = click.prompt("Select a Context", type=click.Choice(known), show_choices=True)
-    try:
-        select_context(name)
-    except ContextError as exc:
-        raise CliError(str(exc)) from None
-    _show(_load(name))
+    _select_and_show(name)
 
 
 @context_group.command("unselect")
@@ -260,11 +265,7 @@ def previous_command() -> None:
     name = previous_context()
     if not name:
         raise CliError("no previous context")
-    try:
-        select_context(name)
-    except ContextError as exc:
-        raise CliError(str(exc)) from None
-    _show(_load(name))
+    _select_and_show(name)
 
 
 @context_group.command("info")

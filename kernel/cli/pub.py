@@ -9,13 +9,13 @@ import click
 import nats.errors
 from nats.aio.client import Client
 
-from kernel.cli.body import bodies
-from kernel.cli.connect import ConnOptions, async_errors, connect, round_trip
+from kernel.cli.body import bodies, body_options
+from kernel.cli.connect import ConnOptions, connect, raise_async_error, round_trip
 from kernel.cli.options import connection_options, get_options
 from kernel.cli.output import err_console, go_quote, log, stderr_is_tty
 from kernel.cli.params import DURATION, header_option
 from kernel.cli.runtime import CliError, run, wait_or_stop
-from kernel.cli.templates import check_headers, expand_or_raw, parse_headers
+from kernel.cli.templates import check_header_flags, render_message
 
 __all__ = ["pub_command", "publish_messages"]
 
@@ -42,20 +42,7 @@ PROGRESS_THRESHOLD = 20
 )
 @header_option
 @click.option("--reply", "reply_to", metavar="SUBJECT", help="Sets a custom reply-to subject.")
-@click.option("--force-stdin", is_flag=True, help="Force reading the body from stdin.")
-@click.option(
-    "--send-on",
-    type=click.Choice(["eof", "newline"]),
-    default="eof",
-    show_default=True,
-    help="When reading stdin: one message, or one per line.",
-)
-@click.option(
-    "--templates/--no-templates",
-    default=True,
-    show_default=True,
-    help="Expand templates in the body and subject.",
-)
+@body_options("message")
 @click.option("-q", "--quiet", is_flag=True, help="Show no per-message output.")
 @connection_options()
 @click.pass_context
@@ -83,10 +70,7 @@ def pub_command(
     Templates: Count, TimeStamp, Time, Unix, UnixNano, ID, UUID, Random MIN MAX.
     Without BODY the body is read from stdin.
     """
-    try:
-        check_headers(headers)
-    except ValueError as exc:
-        raise CliError(str(exc)) from None
+    check_header_flags(headers)
     opts = get_options(ctx)
     if count == 0:
         count = 1
@@ -164,12 +148,7 @@ async def publish_messages(
     try:
         while forever or sent < count:
             seq = sent + 1
-            subj = expand_or_raw(subject, seq, what="subject") if templates else subject
-            data = expand_or_raw(body, seq) if templates else body
-            try:
-                hdrs = parse_headers(headers, seq)
-            except ValueError as exc:
-                raise CliError(str(exc)) from None
+            subj, data, hdrs = render_message(subject, body, headers, seq, templates=templates)
             payload = data.encode()
             try:
                 await nc.publish(subj, payload, reply=reply_to or "", headers=hdrs)
@@ -182,7 +161,7 @@ async def publish_messages(
             sent += 1
             if per_message or sleep > 0 or sent % 1000 == 0:
                 await _flush(nc, timeout)
-                _raise_async_error(nc)
+                raise_async_error(nc)
             if per_message:
                 log(f"Published {len(payload)} bytes to {go_quote(subj)}")
             if progress is not None and task_id is not None:
@@ -194,7 +173,7 @@ async def publish_messages(
                 if stop.is_set():
                     break
         await _flush(nc, timeout)
-        _raise_async_error(nc)
+        raise_async_error(nc)
     finally:
         if progress is not None:
             progress.stop()
@@ -208,9 +187,3 @@ async def _flush(nc: Client, timeout: float) -> None:
         raise CliError("timeout waiting for the server to confirm the publish") from None
     except nats.errors.ConnectionClosedError:
         raise CliError("connection closed by the server") from None
-
-
-def _raise_async_error(nc: Client) -> None:
-    errors = async_errors(nc)
-    if errors:
-        raise CliError(str(errors[0]).splitlines()[0] or type(errors[0]).__name__)

@@ -13,12 +13,18 @@ import nats.errors
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 
-from kernel.cli.connect import async_errors, connect, log_async_errors, round_trip
+from kernel.cli.connect import (
+    confirm_subscriptions,
+    connected,
+    log_async_errors,
+    round_trip,
+    subscribe,
+)
 from kernel.cli.options import connection_options, get_options
 from kernel.cli.output import go_quote, log, write_stdout
 from kernel.cli.params import DURATION, header_option
-from kernel.cli.runtime import CliError, run
-from kernel.cli.templates import TemplateError, check_headers, expand, parse_headers
+from kernel.cli.runtime import run, wait_first
+from kernel.cli.templates import TemplateError, check_header_flags, expand, parse_headers
 
 __all__ = ["DEFAULT_QUEUE", "reply_command", "run_command"]
 
@@ -68,18 +74,14 @@ def reply_command(
 
     Templates as for pub, plus Request (the request body); Count starts at 0.
     """
-    try:
-        check_headers(headers)
-    except ValueError as exc:
-        raise CliError(str(exc)) from None
+    check_header_flags(headers)
     opts = get_options(ctx)
     if not body and not command and not echo:
         log("No body or command supplied, enabling echo mode")
         echo = True
 
     async def main(stop: asyncio.Event) -> None:
-        nc = await connect(opts, log_errors=False)
-        try:
+        async with connected(opts) as nc:
             await _serve(
                 nc,
                 stop,
@@ -93,9 +95,6 @@ def reply_command(
                 count,
                 opts.resolve().timeout,
             )
-        finally:
-            if not nc.is_closed:
-                await nc.close()
 
     run(main)
 
@@ -193,28 +192,14 @@ async def _serve(
             await round_trip(nc, timeout)
             done.set()
 
-    try:
-        sub = await nc.subscribe(subject, queue=queue, cb=on_request)
-    except nats.errors.BadSubjectError:
-        raise CliError(f"invalid subject {go_quote(subject)}") from None
+    sub = await subscribe(nc, subject, queue=queue, cb=on_request)
     if count:
         await sub.unsubscribe(limit=count)
-    try:
-        await round_trip(nc, timeout)
-    except (TimeoutError, nats.errors.TimeoutError):
-        raise CliError("timeout waiting for the server to confirm the subscription") from None
-    errors = async_errors(nc)
-    if errors:
-        raise CliError(str(errors[0]).splitlines()[0])
+    await confirm_subscriptions(nc, timeout)
     log(f"Listening on {go_quote(subject)} in group {go_quote(queue)}")
     log_async_errors(nc)
 
-    waiters = [asyncio.ensure_future(done.wait()), asyncio.ensure_future(stop.wait())]
-    try:
-        await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for waiter in waiters:
-            waiter.cancel()
+    await wait_first(done.wait(), stop.wait())
     if done.is_set():
         return
     log("Draining...")

@@ -11,8 +11,8 @@ from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 
-from kernel.cli.body import bodies
-from kernel.cli.connect import async_errors, connect
+from kernel.cli.body import bodies, body_options
+from kernel.cli.connect import connected, raise_async_error
 from kernel.cli.options import connection_options, get_options
 from kernel.cli.output import (
     body_bytes,
@@ -24,7 +24,7 @@ from kernel.cli.output import (
 )
 from kernel.cli.params import DURATION, header_option
 from kernel.cli.runtime import CliError, run, wait_or_stop
-from kernel.cli.templates import check_headers, expand_or_raw, parse_headers
+from kernel.cli.templates import check_header_flags, render_message
 from kernel.cli.units import format_duration
 
 __all__ = ["request_command"]
@@ -67,20 +67,7 @@ class _NoResponders(Exception):
     metavar="DURATION",
     help="Time between requests when sending several.",
 )
-@click.option("--force-stdin", is_flag=True, help="Force reading the body from stdin.")
-@click.option(
-    "--send-on",
-    type=click.Choice(["eof", "newline"]),
-    default="eof",
-    show_default=True,
-    help="When reading stdin: one request, or one per line.",
-)
-@click.option(
-    "--templates/--no-templates",
-    default=True,
-    show_default=True,
-    help="Expand templates in the body and subject.",
-)
+@body_options("request")
 @connection_options()
 @click.pass_context
 def request_command(
@@ -102,17 +89,13 @@ def request_command(
     The body and headers may use the same templates as pub.  A request no
     service listens to is reported as "No responders are available".
     """
-    try:
-        check_headers(headers)
-    except ValueError as exc:
-        raise CliError(str(exc)) from None
+    check_header_flags(headers)
     opts = get_options(ctx)
     limit = count if count >= 1 else -1
 
     async def main(stop: asyncio.Event) -> None:
-        nc = await connect(opts, log_errors=False)
-        timeout = opts.resolve().timeout
-        try:
+        async with connected(opts) as nc:
+            timeout = opts.resolve().timeout
             for text in bodies(body, force_stdin=force_stdin, send_on=send_on, quiet=raw):
                 seq = 0
                 while limit < 0 or seq < limit:
@@ -142,8 +125,6 @@ def request_command(
                         await wait_or_stop(asyncio.sleep(pause), stop)
                     if stop.is_set():
                         return
-        finally:
-            await nc.close()
 
     run(main)
 
@@ -161,12 +142,7 @@ async def _one_request(
     raw: bool,
     timeout: float,
 ) -> None:
-    subj = expand_or_raw(subject, seq, what="subject") if templates else subject
-    data = expand_or_raw(body, seq) if templates else body
-    try:
-        hdrs = parse_headers(headers, seq)
-    except ValueError as exc:
-        raise CliError(str(exc)) from None
+    subj, data, hdrs = render_message(subject, body, headers, seq, templates=templates)
     if not raw:
         log(f"Sending request on {go_quote(subj)}")
     inbox = nc.new_inbox()
@@ -184,9 +160,7 @@ async def _one_request(
             msg = await wait_or_stop(_next(sub, wait), stop)
             if msg is None:
                 break
-            errors = async_errors(nc)
-            if errors:
-                raise CliError(str(errors[0]).splitlines()[0])
+            raise_async_error(nc)
             if msg.headers and msg.headers.get("Status") == "503" and not msg.data:
                 raise _NoResponders()
             rtt = time.monotonic() - start
@@ -206,9 +180,7 @@ async def _one_request(
                 wait = rtt_total / received + reply_timeout
             if wait <= 0:
                 break
-        errors = async_errors(nc)
-        if errors:
-            raise CliError(str(errors[0]).splitlines()[0])
+        raise_async_error(nc)
     finally:
         if not nc.is_closed:
             await sub.unsubscribe()

@@ -19,7 +19,7 @@ import click
 
 from kernel.cli.output import on_stdout_closed
 
-__all__ = ["CliError", "Interrupted", "new_event_loop", "run", "wait_or_stop"]
+__all__ = ["CliError", "Interrupted", "new_event_loop", "run", "wait_first", "wait_or_stop"]
 
 T = TypeVar("T")
 
@@ -95,3 +95,13 @@ async def wait_or_stop(awaitable: Awaitable[T], stop: asyncio.Event) -> T | None
     with contextlib.suppress(asyncio.CancelledError, Exception):
         await task
     return None
+
+
+async def wait_first(*awaitables: Awaitable[Any]) -> None:
+    """Return as soon as one of ``awaitables`` is done; the others are cancelled."""
+    waiters = [asyncio.ensure_future(aw) for aw in awaitables]
+    try:
+        await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiter in waiters:
+            waiter.cancel()

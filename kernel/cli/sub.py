@@ -11,7 +11,7 @@ import nats.errors
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 
-from kernel.cli.connect import async_errors, connect, log_async_errors, round_trip
+from kernel.cli.connect import confirm_subscriptions, connected, log_async_errors, subscribe
 from kernel.cli.options import connection_options, get_options
 from kernel.cli.output import (
     body_bytes,
@@ -22,7 +22,7 @@ from kernel.cli.output import (
     write_stdout,
 )
 from kernel.cli.params import DURATION
-from kernel.cli.runtime import CliError, run
+from kernel.cli.runtime import CliError, run, wait_first
 
 __all__ = ["format_message", "sub_command"]
 
@@ -92,8 +92,7 @@ def sub_command(
     opts = get_options(ctx)
 
     async def main(stop: asyncio.Event) -> None:
-        nc = await connect(opts, log_errors=False)
-        try:
+        async with connected(opts) as nc:
             await _subscribe(
                 nc,
                 stop,
@@ -107,9 +106,6 @@ def sub_command(
                 wait,
                 opts.resolve().timeout,
             )
-        finally:
-            if not nc.is_closed:
-                await nc.close()
 
     run(main)
 
@@ -145,35 +141,17 @@ async def _subscribe(
         if count and state["n"] >= count:
             done.set()
 
-    subs = []
     for subject in subjects:
-        try:
-            subs.append(
-                await nc.subscribe(
-                    subject, queue=queue or "", cb=on_msg, pending_msgs_limit=1024 * 1024
-                )
-            )
-        except nats.errors.BadSubjectError:
-            raise CliError(f"invalid subject {go_quote(subject)}") from None
-    try:
-        await round_trip(nc, timeout)
-    except (TimeoutError, nats.errors.TimeoutError):
-        raise CliError("timeout waiting for the server to confirm the subscription") from None
-    errors = async_errors(nc)
-    if errors:
-        raise CliError(str(errors[0]).splitlines()[0])
+        await subscribe(nc, subject, queue=queue or "", cb=on_msg, pending_msgs_limit=1024 * 1024)
+    await confirm_subscriptions(nc, timeout)
     # natscli skips this line with --raw; it goes to stderr, so keep it as a ready signal.
     log(f"Subscribing on {', '.join(subjects)} ")
     log_async_errors(nc)
 
-    waiters = [asyncio.ensure_future(done.wait()), asyncio.ensure_future(stop.wait())]
+    waiters = [done.wait(), stop.wait()]
     if wait > 0:
-        waiters.append(asyncio.ensure_future(_idle(state, wait)))
-    try:
-        await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for waiter in waiters:
-            waiter.cancel()
+        waiters.append(_idle(state, wait))
+    await wait_first(*waiters)
     if done.is_set():
         return
     # Interrupted or idle: drain so every message already delivered is printed.

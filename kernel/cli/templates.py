@@ -29,8 +29,16 @@ from typing import Any
 from nats.nuid import NUID
 
 from kernel.cli.output import go_quote, log
+from kernel.cli.runtime import CliError
 
-__all__ = ["TemplateError", "expand", "expand_or_raw", "random_string"]
+__all__ = [
+    "TemplateError",
+    "check_header_flags",
+    "expand",
+    "expand_or_raw",
+    "random_string",
+    "render_message",
+]
 
 _ACTION = re.compile(r"\{\{(-\s)?(.*?)(\s-)?\}\}", re.DOTALL)
 _LETTERS = string.ascii_letters + string.digits
@@ -186,3 +194,28 @@ def parse_headers(specs: tuple[str, ...] | list[str], count: int) -> dict[str, s
         except TemplateError as exc:
             raise ValueError(f"failed to parse Header template for {key.strip()}: {exc}") from None
     return headers
+
+
+def check_header_flags(specs: tuple[str, ...]) -> None:
+    """:func:`check_headers` for a command's ``-H`` flags: a bad one raises :class:`CliError`."""
+    try:
+        check_headers(specs)
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
+
+
+def render_message(
+    subject: str, body: str, headers: tuple[str, ...], seq: int, *, templates: bool
+) -> tuple[str, str, dict[str, str] | None]:
+    """The subject, body and headers of message number ``seq`` (as pub and request send it).
+
+    With ``templates`` the subject and body are expanded (raw on a template error); header
+    values always are, and a bad one raises :class:`CliError`.
+    """
+    subj = expand_or_raw(subject, seq, what="subject") if templates else subject
+    data = expand_or_raw(body, seq) if templates else body
+    try:
+        hdrs = parse_headers(headers, seq)
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
+    return subj, data, hdrs

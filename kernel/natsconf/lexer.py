@@ -30,6 +30,7 @@ from __future__ import annotations
 import bisect
 import enum
 import string
+from collections.abc import Callable
 from typing import NamedTuple
 
 from kernel.natsconf.errors import ConfSyntaxError
@@ -79,6 +80,20 @@ _HEX = frozenset(string.hexdigits)
 _ESCAPES = {"t": "\t", "n": "\n", "r": "\r", '"': '"', "\\": "\\"}
 _ESCAPE_HELP = 'Only the following escape characters are allowed: \\xXX, \\t, \\n, \\r, \\", \\\\.'
 _DATETIME_TAIL = "00-00T00:00:00Z"  # after "YYYY-"; "0" stands for any digit
+
+
+class _Container(NamedTuple):
+    """How an array or a map is delimited and named in error messages."""
+
+    start: Kind
+    end: Kind
+    terminators: str  # what may separate two items (newlines always do)
+    name: str
+    article: str
+
+
+_ARRAY = _Container(Kind.ARRAY_START, Kind.ARRAY_END, ",", "array", "an")
+_MAP = _Container(Kind.MAP_START, Kind.MAP_END, ",;", "map", "a")
 
 
 def _show(ch: str) -> str:
@@ -131,6 +146,11 @@ class _Lexer:
         while self.i < self.n and self.s[self.i] not in _NL:
             self.i += 1
 
+    def _skip_blanks(self) -> None:
+        """Skip spaces and tabs (not newlines)."""
+        while self._at(self.i) in ("\t", " "):
+            self.i += 1
+
     def _skip_blank_lines(self, *, top: bool = False) -> None:
         """Skip whitespace (newlines included) and comments; at top level also ``{`` ``}``."""
         while self.i < self.n:
@@ -154,23 +174,28 @@ class _Lexer:
         self._emit(Kind.EOF, "", self.n)
         return self.tokens
 
-    def _lex_top_value_end(self) -> None:
+    def _skip_to_value_end(self) -> str:
+        """Skip blanks and a comment after a value; return the next character ("" at EOF)."""
         while True:
             ch = self._at(self.i)
             if ch and ch in _BLANK:
                 self.i += 1
             elif self._comment_starts():
                 self._skip_comment()
-            elif ch == "":
-                return
-            elif ch in "\n\r;,}":
-                self.i += 1
-                return
             else:
-                raise self._fail(
-                    "Expected a top-level value to end with a new line, comment or EOF, "
-                    f"but got '{_show(ch)}' instead."
-                )
+                return ch
+
+    def _lex_top_value_end(self) -> None:
+        ch = self._skip_to_value_end()
+        if ch == "":
+            return
+        if ch in "\n\r;,}":
+            self.i += 1
+            return
+        raise self._fail(
+            "Expected a top-level value to end with a new line, comment or EOF, "
+            f"but got '{_show(ch)}' instead."
+        )
 
     def _lex_entry(self, *, in_map: bool) -> None:
         """A ``key [sep] value`` pair or an ``include`` directive."""
@@ -181,11 +206,7 @@ class _Lexer:
         if in_map and ch == "]":
             raise self._fail("Unexpected array end ']' processing map.")
         if ch in "\"'":
-            end = self.s.find(ch, start + 1)
-            if end < 0:
-                raise self._fail("Unexpected EOF: the quoted key is not closed.", start)
-            key = self.s[start + 1 : end]
-            self.i = end + 1
+            key = self._read_quoted(start, "quoted key")
         else:
             j = start
             while j < self.n and not self.s[j].isspace() and self.s[j] not in "=:":
@@ -205,16 +226,11 @@ class _Lexer:
         self._lex_value()
 
     def _lex_include(self, start: int) -> None:
-        while self._at(self.i) in ("\t", " "):
-            self.i += 1
+        self._skip_blanks()
         i = self.i
         ch = self._at(i)
         if ch in ("'", '"'):
-            end = self.s.find(ch, i + 1)
-            if end < 0:
-                raise self._fail("Unexpected EOF: the include path is not closed.", i)
-            path = self.s[i + 1 : end]
-            self.i = end + 1
+            path = self._read_quoted(i, "include path")
         else:
             problem = {
                 "[": "start of an array",
@@ -238,8 +254,7 @@ class _Lexer:
         self._emit(Kind.INCLUDE, path, start)
 
     def _lex_value(self) -> None:
-        while self._at(self.i) in ("\t", " "):
-            self.i += 1
+        self._skip_blanks()
         start = self.i
         ch = self._at(start)
         if ch == "":
@@ -249,11 +264,7 @@ class _Lexer:
         elif ch == "{":
             self._lex_map()
         elif ch == "'":
-            end = self.s.find("'", start + 1)
-            if end < 0:
-                raise self._fail("Unexpected EOF: the quoted string is not closed.", start)
-            self._emit(Kind.STRING, self.s[start + 1 : end], start)
-            self.i = end + 1
+            self._emit(Kind.STRING, self._read_quoted(start, "quoted string"), start)
         elif ch == '"':
             self._lex_dq_string(start)
         elif ch == "-":
@@ -270,76 +281,54 @@ class _Lexer:
             self._lex_unquoted(start)
 
     def _lex_array(self) -> None:
-        opened = self.i
-        self._emit(Kind.ARRAY_START, "", opened)
-        self.i += 1
-        while True:
-            self._skip_blank_lines()
-            ch = self._at(self.i)
-            if ch == "":
-                raise self._fail("Unexpected EOF: array is not closed with ']'.", opened)
-            if ch == ",":
-                raise self._fail("Unexpected array value terminator ','.")
-            if ch == "]":
-                self._emit(Kind.ARRAY_END, "", self.i)
-                self.i += 1
-                return
-            self._lex_value()
-            while True:
-                ch = self._at(self.i)
-                if ch and ch in _BLANK:
-                    self.i += 1
-                elif self._comment_starts():
-                    self._skip_comment()
-                elif ch and ch in ",\n\r":
-                    self.i += 1
-                    break
-                elif ch == "]":
-                    self._emit(Kind.ARRAY_END, "", self.i)
-                    self.i += 1
-                    return
-                else:
-                    raise self._fail(
-                        "Expected an array value terminator ',' or an array terminator ']', "
-                        f"but got '{_show(ch)}' instead."
-                    )
+        self._lex_container(_ARRAY, self._lex_value)
 
     def _lex_map(self) -> None:
+        self._lex_container(_MAP, lambda: self._lex_entry(in_map=True))
+
+    def _lex_container(self, spec: _Container, lex_item: Callable[[], None]) -> None:
+        """An array or a map: ``spec.start`` ... ``spec.end`` with items lexed by ``lex_item``."""
         opened = self.i
-        self._emit(Kind.MAP_START, "", opened)
+        closer = spec.end.value
+        self._emit(spec.start, "", opened)
         self.i += 1
         while True:
             self._skip_blank_lines()
             ch = self._at(self.i)
             if ch == "":
-                raise self._fail("Unexpected EOF: map is not closed with '}'.", opened)
-            if ch == "}":
-                self._emit(Kind.MAP_END, "", self.i)
+                raise self._fail(
+                    f"Unexpected EOF: {spec.name} is not closed with '{closer}'.", opened
+                )
+            if ch == closer:
+                self._emit(spec.end, "", self.i)
                 self.i += 1
                 return
-            if ch in ",;":
-                raise self._fail(f"Unexpected map value terminator '{ch}'.")
-            self._lex_entry(in_map=True)
-            while True:
-                ch = self._at(self.i)
-                if ch and ch in _BLANK:
-                    self.i += 1
-                elif self._comment_starts():
-                    self._skip_comment()
-                elif ch and ch in ",;\n\r":
-                    self.i += 1
-                    break
-                elif ch == "}":
-                    self._emit(Kind.MAP_END, "", self.i)
-                    self.i += 1
-                    return
-                else:
-                    raise self._fail(
-                        "Expected a map value terminator ',' or a map terminator '}', "
-                        f"but got '{_show(ch)}' instead."
-                    )
+            if ch in spec.terminators:
+                raise self._fail(f"Unexpected {spec.name} value terminator '{ch}'.")
+            lex_item()
+            ch = self._skip_to_value_end()
+            if ch and ch in spec.terminators + _NL:
+                self.i += 1
+                continue
+            if ch == closer:
+                self._emit(spec.end, "", self.i)
+                self.i += 1
+                return
+            raise self._fail(
+                f"Expected {spec.article} {spec.name} value terminator ',' or "
+                f"{spec.article} {spec.name} terminator '{closer}', "
+                f"but got '{_show(ch)}' instead."
+            )
 
     # -- strings -----------------------------------------------------------------------
+
+    def _read_quoted(self, start: int, what: str) -> str:
+        """The raw text up to the quote matching the one at ``start``; moves past it."""
+        end = self.s.find(self.s[start], start + 1)
+        if end < 0:
+            raise self._fail(f"Unexpected EOF: the {what} is not closed.", start)
+        self.i = end + 1
+        return self.s[start + 1 : end]
 
     def _lex_escape(self, i: int, parts: list[bytes]) -> int:
         """Resolve the escape whose backslash is at ``i``; return the index after it."""

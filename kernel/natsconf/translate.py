@@ -29,6 +29,7 @@ from kernel.natsconf.errors import ConfTranslateError
 from kernel.natsconf.parser import ConfMap, Pos
 from kernel.natsconf.translate_auth import translate_accounts, translate_authorization
 from kernel.natsconf.translate_blocks import (
+    listen,
     translate_cluster,
     translate_jetstream,
     translate_mappings,
@@ -36,7 +37,6 @@ from kernel.natsconf.translate_blocks import (
     translate_tls,
     translate_websocket,
 )
-from kernel.natsconf.values import split_host_port
 from kernel.natsconf.walker import (
     Field,
     Handler,
@@ -68,23 +68,6 @@ def _section(name: str, handler: Handler) -> Handler:
     return handle
 
 
-def _host_port(field: Field, value: Any, out: dict[str, Any]) -> None:
-    if isinstance(value, int) and not isinstance(value, bool):
-        _port(field, value, out)
-        return
-    text = field.string(value)
-    if text is None:
-        return
-    try:
-        host, port = split_host_port(text)
-    except ValueError as exc:
-        field.error(str(exc))
-        return
-    if host:
-        out["host"] = host
-    _port(field, port, out)
-
-
 def _port(field: Field, value: Any, out: dict[str, Any]) -> None:
     port = field.integer(value, what="a port number")
     if port is None:
@@ -93,6 +76,9 @@ def _port(field: Field, value: Any, out: dict[str, Any]) -> None:
         field.error(f"port {port} is out of range (-1 for a random port, 0 for the default)")
         return
     out["port"] = port
+
+
+_host_port = listen(_port)
 
 
 def _server_name(field: Field, value: Any, model: dict[str, Any]) -> None:

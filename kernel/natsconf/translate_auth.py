@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from kernel.const import GLOBAL_ACCOUNT
-from kernel.natsconf.translate_blocks import read_mappings, storage_size
+from kernel.natsconf.translate_blocks import read_mappings, to_storage_size
 from kernel.natsconf.values import describe, is_public_nkey
 from kernel.natsconf.walker import (
     Field,
@@ -328,15 +328,6 @@ def _entries(name: str, table: dict[str, Handler], what: str) -> Handler:
     return handle
 
 
-def _storage(name: str) -> Handler:
-    def handle(field: Field, value: Any, out: dict[str, Any]) -> None:
-        size = storage_size(field, value)
-        if size is not None:
-            out[name] = size
-
-    return handle
-
-
 def _limit(name: str) -> Handler:
     def handle(field: Field, value: Any, out: dict[str, Any]) -> None:
         count = field.integer(value, minimum=-1)
@@ -348,13 +339,17 @@ def _limit(name: str) -> Handler:
 
 ACCOUNT_JETSTREAM: dict[str, Handler] = aliases(
     {
-        ("max_memory", "max_mem", "mem", "memory"): _storage("max_memory"),
-        ("max_store", "max_file", "max_disk", "store", "disk"): _storage("max_store"),
+        ("max_memory", "max_mem", "mem", "memory"): to_storage_size("max_memory"),
+        ("max_store", "max_file", "max_disk", "store", "disk"): to_storage_size("max_store"),
         ("max_streams", "streams"): _limit("max_streams"),
         ("max_consumers", "consumers"): _limit("max_consumers"),
         ("max_bytes_required", "max_stream_bytes", "max_bytes"): to_bool("max_bytes_required"),
-        ("mem_max_stream_bytes", "memory_max_stream_bytes"): _storage("mem_max_stream_bytes"),
-        ("disk_max_stream_bytes", "store_max_stream_bytes"): _storage("disk_max_stream_bytes"),
+        ("mem_max_stream_bytes", "memory_max_stream_bytes"): to_storage_size(
+            "mem_max_stream_bytes"
+        ),
+        ("disk_max_stream_bytes", "store_max_stream_bytes"): to_storage_size(
+            "disk_max_stream_bytes"
+        ),
         "max_ack_pending": _limit("max_ack_pending"),
         "cluster_traffic": ignored("clustering is not implemented yet"),
     }

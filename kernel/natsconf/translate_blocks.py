@@ -22,9 +22,11 @@ from kernel.natsconf.walker import (
 from kernel.subjects.tokens import is_valid_subject
 
 __all__ = [
+    "listen",
     "read_mappings",
     "read_tls",
     "storage_size",
+    "to_storage_size",
     "translate_cluster",
     "translate_jetstream",
     "translate_store_dir",
@@ -52,22 +54,36 @@ def storage_size(field: Field, value: Any) -> int | None:
     return None
 
 
-def _listen(field: Field, value: Any, out: dict[str, Any]) -> None:
-    """``listen``: ``host:port`` or a bare port; sets ``host`` and ``port`` of ``out``."""
-    if isinstance(value, int) and not isinstance(value, bool):
-        out["port"] = value
-        return
-    text = field.string(value)
-    if text is None:
-        return
-    try:
-        host, port = split_host_port(text)
-    except ValueError as exc:
-        field.error(str(exc))
-        return
-    if host:
-        out["host"] = host
-    out["port"] = port
+def listen(port: Handler) -> Handler:
+    """A ``listen`` handler: ``host:port`` or a bare port.
+
+    It sets ``host`` of ``out`` (when one is written) and hands the port to ``port``.
+    """
+
+    def handle(field: Field, value: Any, out: dict[str, Any]) -> None:
+        if isinstance(value, int) and not isinstance(value, bool):
+            port(field, value, out)
+            return
+        text = field.string(value)
+        if text is None:
+            return
+        try:
+            host, number = split_host_port(text)
+        except ValueError as exc:
+            field.error(str(exc))
+            return
+        if host:
+            out["host"] = host
+        port(field, number, out)
+
+    return handle
+
+
+def _any_port(field: Field, value: Any, out: dict[str, Any]) -> None:
+    out["port"] = value
+
+
+_listen = listen(_any_port)
 
 
 # -- tls {} ------------------------------------------------------------------------------
@@ -229,7 +245,9 @@ def _store_dir(field: Field, value: Any, out: dict[str, Any]) -> None:
     out["store_dir"] = path
 
 
-def _js_size(name: str) -> Handler:
+def to_storage_size(name: str) -> Handler:
+    """A handler storing a :func:`storage_size` as ``out[name]``."""
+
     def handle(field: Field, value: Any, out: dict[str, Any]) -> None:
         size = storage_size(field, value)
         if size is not None:
@@ -242,8 +260,8 @@ JETSTREAM: dict[str, Handler] = aliases(
     {
         "enabled": to_bool("enabled"),
         ("store_dir", "store", "storedir"): _store_dir,
-        ("max_memory_store", "max_mem_store", "max_mem"): _js_size("max_memory"),
-        ("max_file_store", "max_file"): _js_size("max_store"),
+        ("max_memory_store", "max_mem_store", "max_mem"): to_storage_size("max_memory"),
+        ("max_file_store", "max_file"): to_storage_size("max_store"),
         "domain": to_string("domain"),
         (
             "sync_interval",
