@@ -34,6 +34,7 @@ DEFAULT_PLUGINS: tuple[tuple[str, str], ...] = (
     ("tcp", "plugins.transports.tcp"),
     ("unix", "plugins.transports.unix"),
     ("auth", "plugins.auth.basic"),
+    ("accounts", "plugins.accounts.plugin"),
     ("tls", "plugins.transports.tls"),
     ("websocket", "plugins.transports.websocket"),
     ("mappings", "plugins.mappers.config"),

@@ -65,7 +65,8 @@ def publish(
             continue
         cb = sub.callback
         if cb is not None:
-            cb(subject, reply, hdr, payload)
+            if cb(subject, reply, hdr, payload) is False:
+                continue  # an import that reached nobody (kernel.core.imports)
         else:
             if hdr is None or not c.headers:
                 if tail is None:
@@ -78,6 +79,7 @@ def publish(
                 frame = (prefix if prefix is not None else b"MSG %s %s" % (subject, sub.sid)) + tail
             else:
                 frame = _hmsg(subject, sub.sid, reply, hdr, payload)
+                c.out_bytes += len(hdr)  # nats-server counts header bytes too
             c.out.append(frame)
             c.pending += len(frame)
             c.out_msgs += 1
@@ -117,8 +119,12 @@ def _hmsg(subject: bytes, sid: bytes, reply: bytes, hdr: bytes, payload: bytes) 
 def _overfed(consumer, producer) -> None:
     """A receiver's buffer is past its stall threshold: cut it, or pause the producer."""
     if consumer.pending > consumer.max_pending:
-        consumer.slow_consumer()
-    elif producer is not None and producer is not consumer and hasattr(producer, "stalled_on"):
+        # Hand the queue to the socket first: only what it cannot take counts (nats-server's
+        # pending bytes), and flush() cuts the session if that is still over max_pending.
+        consumer.flush()
+        if consumer.closed:
+            return
+    if producer is not None and producer is not consumer and hasattr(producer, "stalled_on"):
         producer.stalled_on = consumer
 
 

@@ -1,0 +1,48 @@
+"""The ``accounts`` plugin: hooks that wire exports and imports into the broker's accounts."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Any
+
+from kernel.core.imports import Imports
+from kernel.hookspecs import hookimpl
+from plugins.accounts.wiring import plan_imports, wire
+
+#: ``broker.plugin_state`` key of the broker's :class:`kernel.core.imports.Imports`.
+STATE_KEY = "accounts"
+
+
+def imports_of(broker: Any) -> Imports | None:
+    """The cross-account wiring of ``broker`` (None when no account imports anything)."""
+    return broker.plugin_state.get(STATE_KEY)
+
+
+@hookimpl
+def configure(broker: Any, config: dict[str, Any]) -> None:
+    """Check exports and imports and create their internal subscriptions."""
+    accounts = config.get("accounts") or {}
+    if not any(section.get("exports") or section.get("imports") for section in accounts.values()):
+        return
+    plan = plan_imports(accounts, broker.mapping_functions.as_dict())
+    imports = Imports()
+    wire(broker, imports, plan)
+    broker.plugin_state[STATE_KEY] = imports
+
+
+@hookimpl
+def lifespan(broker: Any) -> contextlib.AbstractAsyncContextManager[None] | None:
+    """Stop the response-route sweep timers when the broker stops."""
+    imports = imports_of(broker)
+    if imports is None:
+        return None
+    return _running(imports)
+
+
+@contextlib.asynccontextmanager
+async def _running(imports: Imports) -> AsyncIterator[None]:
+    try:
+        yield
+    finally:
+        imports.close()
