@@ -69,7 +69,6 @@ def test_restart_reuses_credentials_and_clean_removes_contexts(cli):
     assert not list(cli.context_dir.glob("again*.json"))
 
 
-@pytest.mark.xfail(reason="service imports/exports are being implemented", strict=False)
 def test_service_import_from_service_account(cli):
     bg, _, _ = start_dev(cli, "imp")
     try:
