@@ -2,7 +2,16 @@
 
 The public façade: :class:`Broker` (embed it with ``async with``), the
 ``hookimpl`` marker for plugins, and the error types.
+
+``Broker`` and ``hookimpl`` are imported on first use: importing any
+``kernel.*`` module imports this package first, and commands that never build a
+broker (``natskern-server -v``, ``-h``, ``--signal``) should not pay for
+asyncio, pluggy and jsonschema.
 """
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
 
 from kernel.errors import (
     ConfigError,
@@ -11,8 +20,10 @@ from kernel.errors import (
     PluginError,
     RequestTimeoutError,
 )
-from kernel.hookspecs import hookimpl
-from kernel.server import Broker
+
+if TYPE_CHECKING:  # pragma: no cover
+    from kernel.hookspecs import hookimpl
+    from kernel.server import Broker
 
 __version__ = "0.1.0"
 
@@ -26,3 +37,22 @@ __all__ = [
     "__version__",
     "hookimpl",
 ]
+
+_LAZY = {"Broker": ("kernel.server", "Broker"), "hookimpl": ("kernel.hookspecs", "hookimpl")}
+
+
+def __getattr__(name: str) -> Any:
+    """Import ``Broker`` / ``hookimpl`` when first asked for."""
+    if name in _LAZY:
+        import importlib
+
+        module, attr = _LAZY[name]
+        value = getattr(importlib.import_module(module), attr)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'kernel' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    """Module attributes, the lazy ones included."""
+    return sorted(set(globals()) | set(_LAZY))

@@ -38,6 +38,7 @@ DEFAULT_PLUGINS: tuple[tuple[str, str], ...] = (
     ("tls", "plugins.transports.tls"),
     ("websocket", "plugins.transports.websocket"),
     ("mappings", "plugins.mappers.config"),
+    ("monitoring", "plugins.monitoring"),
     *MAPPER_PLUGINS,
 )
 

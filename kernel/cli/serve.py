@@ -53,11 +53,15 @@ def serve_command(
     """Run the broker (default profile: TCP 127.0.0.1:4222, no auth)."""
     from kernel.runner import run_broker
 
-    try:
+    def make_config() -> dict[str, Any]:
         config = build_serve_config(config_file, host, port, unix)
         if debug:
             config.setdefault("logging", {})["debug"] = True
-        sys.exit(run_broker(config))
+        return config
+
+    try:
+        # SIGHUP re-reads the file and applies what can change while running.
+        sys.exit(run_broker(make_config(), reload=make_config))
     except NatskernError as exc:
         _fail(str(exc))
     except OSError as exc:

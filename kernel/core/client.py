@@ -77,6 +77,8 @@ class Client:
         self.version = ""
         self.user = ""
         self.connect_received = False
+        #: The CONNECT options as sent (a config reload re-authenticates with them).
+        self.connect_opts: dict[str, Any] = {}
         #: The nonce sent in INFO when nkey auth is configured.
         self.nonce = ""
         #: True while an operation other than CONNECT is a violation (auth pending).
@@ -94,6 +96,8 @@ class Client:
         self.in_bytes = 0
         self.out_msgs = 0
         self.out_bytes = 0
+        #: ``out_msgs`` at the last flush (a flush with new deliveries is activity).
+        self.flushed_msgs = 0
         self.start_time = time.time()
         self.last_activity = self.start_time
         self.active = False
@@ -121,7 +125,10 @@ class Client:
     def data_received(self, data: bytes) -> None:
         """Feed bytes from the transport to the parser."""
         self.active = True
+        msgs = self.in_msgs
         self.parser.feed(data)
+        if self.in_msgs != msgs:  # activity, as nats-server counts it: messages or interest
+            self.last_activity = time.time()
         if self.stalled_on is not None and not self.closed:
             self._stall()
 
@@ -171,7 +178,9 @@ class Client:
         loop = self.broker.loop
         if self.gated:
             self._timers.append(loop.call_later(self.broker.auth_timeout, self._auth_timeout))
-        self._timers.append(loop.call_later(self.broker.first_ping_delay, self._ping_tick))
+        # nats-server: the first PING after min(2 s, ping_interval).
+        first = min(self.broker.first_ping_delay, self.broker.options["ping_interval"])
+        self._timers.append(loop.call_later(first, self._ping_tick))
 
     def connection_lost(self, exc: BaseException | None) -> None:
         """The transport is gone: drop every subscription and forget the session."""
@@ -197,6 +206,9 @@ class Client:
             return
         out = self.out
         self.out = []
+        if self.out_msgs != self.flushed_msgs:  # deliveries count as activity (nats-server)
+            self.flushed_msgs = self.out_msgs
+            self.last_activity = time.time()
         transport = self.transport
         transport.write(out[0] if len(out) == 1 else b"".join(out))  # type: ignore[attr-defined]
         self.pending = transport.get_write_buffer_size()  # type: ignore[attr-defined]
@@ -246,8 +258,9 @@ class Client:
         sublist = self.account.sublist
         for sub in self.subs.values():
             sublist.remove(sub)
-        self.subs.clear()
+        # Observers of the close (monitoring's closed-connection list) still see the subs.
         self.broker.session_closed(self, self.close_reason)
+        self.subs.clear()
 
     # -- liveness -----------------------------------------------------------------------------
 
@@ -285,19 +298,23 @@ class Client:
         if not isinstance(opts, dict):
             self.close("Protocol Violation")  # nats-server closes without a word
             return
-        protocol = opts.get("protocol", 0)
+        # Absent keys keep their current values: nats-server unmarshals every CONNECT into
+        # the same options (a second ``CONNECT {}`` changes nothing); the initial values
+        # are nats-server's defaults.
+        protocol = opts.get("protocol", self.protocol)
         if not isinstance(protocol, int) or protocol < 0 or protocol > 1:
             self.close("Protocol Violation", "invalid client protocol")
             return
         self.protocol = protocol
-        self.verbose = bool(opts.get("verbose", True))
-        self.pedantic = bool(opts.get("pedantic", True))
-        self.echo = bool(opts.get("echo", True))
-        self.headers = bool(opts.get("headers", False))
-        self.no_responders = bool(opts.get("no_responders", False))
-        self.name = str(opts.get("name") or "")
-        self.lang = str(opts.get("lang") or "")
-        self.version = str(opts.get("version") or "")
+        self.connect_opts = opts
+        self.verbose = bool(opts.get("verbose", self.verbose))
+        self.pedantic = bool(opts.get("pedantic", self.pedantic))
+        self.echo = bool(opts.get("echo", self.echo))
+        self.headers = bool(opts.get("headers", self.headers))
+        self.no_responders = bool(opts.get("no_responders", self.no_responders))
+        self.name = str(opts.get("name", self.name) or "")
+        self.lang = str(opts.get("lang", self.lang) or "")
+        self.version = str(opts.get("version", self.version) or "")
         if self.no_responders and not self.headers:
             self.close("Protocol Violation", "no responders requires headers support")
             return
@@ -331,6 +348,33 @@ class Client:
             self.sub_perm = perms.subscribe
             if perms.allow_responses:
                 self.replies = {}
+
+    def rebind(self, identity: Identity) -> None:
+        """Adopt ``identity``'s permissions after a config reload (the account stays).
+
+        Subscriptions the new permissions refuse are removed with the ``-ERR``
+        nats-server sends; the others get (or lose) their delivery filter.
+        """
+        self.pub_perm = self.sub_perm = None
+        self.replies = None
+        self.bind(identity)
+        self._update_pub_checks()
+        perm = self.sub_perm
+        for sub in list(self.subs.values()):
+            if perm is not None and not perm.allows_subscribe(sub.subject, sub.queue):
+                self.remove_subscription(sub)
+                text, sid = sub.subject.decode("utf-8", "replace"), sub.sid.decode()
+                self.send_error(f'Permissions Violation for Subscription to "{text}" (sid "{sid}")')
+                log.info(
+                    'Removed sub "%s" (sid "%s") for User "%s" - not authorized',
+                    text,
+                    sid,
+                    self.user,
+                )
+            elif perm is not None and perm.needs_delivery_filter(sub.subject):
+                sub.callback = self._filtered_delivery(sub, perm)
+            else:
+                sub.callback = None
 
     def proto_pub(self, subject: bytes, reply: bytes, payload: bytes) -> None:
         """PUB: route a message without headers."""
@@ -369,13 +413,13 @@ class Client:
         self.in_bytes += len(payload) + (len(hdr) if hdr is not None else 0)
         if self.pedantic and not is_valid_literal_subject(subject):
             self.send_error("Invalid Publish Subject")
+        if self.pub_perm is not None and not self._may_publish(subject):
+            return  # nats-server sends the violation instead of +OK
         if self.verbose:
             self.send(OK)
-        if self.pub_perm is not None and not self._may_publish(subject, reply):
-            return
         publish(self, self.account, subject, reply, hdr, payload)
 
-    def _may_publish(self, subject: bytes, reply: bytes) -> bool:
+    def _may_publish(self, subject: bytes) -> bool:
         perm = self.pub_perm
         allowed = perm.allows_publish(subject)
         if not allowed and self.replies is not None:
@@ -385,11 +429,9 @@ class Client:
             self.send_error(f'Permissions Violation for Publish to "{text}"')
             log.info("cid:%d - publish permission violation on %r", self.cid, text)
             return False
-        if reply and self.sub_perm is not None and not self.sub_perm.allows_subscribe(reply):
-            # nats-server checks that the requester may receive the reply.
-            text = reply.decode("utf-8", "replace")
-            self.send_error(f'Permissions Violation for Publish with Reply of "{text}"')
-            return False
+        # (nats-server 2.9 does not check the reply subject against the publisher's
+        # subscribe permissions; its "Publish with Reply of" violation is only for the
+        # reserved reply prefixes "_R_." and "$JS.ACK.")
         return True
 
     def _consume_reply_permission(self, subject: bytes) -> bool:
@@ -447,6 +489,7 @@ class Client:
             sub.callback = self._filtered_delivery(sub, self.sub_perm)
         self.subs[sid] = sub
         self.account.sublist.insert(sub)
+        self.last_activity = time.time()
         if self.verbose:
             self.send(OK)
 
@@ -458,6 +501,7 @@ class Client:
                 return
             if hdr is not None and self.headers:
                 self.send(hmsg_frame(subject, sub.sid, reply, hdr, payload))
+                self.out_bytes += len(hdr)
             else:
                 self.send(msg_frame(subject, sub.sid, reply, payload))
             self.out_msgs += 1

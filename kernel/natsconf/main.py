@@ -16,6 +16,7 @@ import logging
 import os
 import signal
 import sys
+from collections.abc import Callable
 from typing import Any
 
 from kernel import const
@@ -109,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{prog}: configuration file {config_path} is valid", file=sys.stderr)
         return 0
     try:
-        return _run(translation, config_path)
+        return _run(translation, config_path, reload=lambda: load(opts).model)
     except ConfigError as exc:  # the kernel's schema or a plugin refused the configuration
         return fail(str(exc))
     except OSError as exc:  # e.g. the port is taken
@@ -127,7 +128,7 @@ def load(opts: Options) -> Translation:
     return translate_report(merged, source=path or "<command line>")
 
 
-def _run(translation: Translation, config_path: str) -> int:
+def _run(translation: Translation, config_path: str, reload: Callable[[], dict[str, Any]]) -> int:
     from kernel.runner import run_broker  # the broker is only imported when it runs
 
     def on_ready(_broker: Any) -> None:
@@ -138,7 +139,7 @@ def _run(translation: Translation, config_path: str) -> int:
         for line in translation.ignored:
             log.warning("%s", line)
 
-    return run_broker(translation.model, on_ready=on_ready)
+    return run_broker(translation.model, on_ready=on_ready, reload=reload)
 
 
 def _find_pids() -> list[int]:

@@ -1,0 +1,127 @@
+"""HTTP monitoring: nats-server's ``/varz``, ``/connz``, ``/subsz``, ``/accountz``... endpoints.
+
+Owns the ``[monitoring]`` section (natskern-server fills it from ``http``,
+``http_port`` and ``-m``).  The HTTP server starts in the broker's ``lifespan``,
+so the port answers as soon as the broker is ready and ``/healthz`` reports
+``ok`` from then on (503 once lame-duck mode begins).  Closed connections are
+kept in a ring of ``max_closed_clients`` for ``/connz?state=closed``.
+
+Other plugins add or replace endpoints with :func:`add_endpoint` (a JetStream
+plugin serves its own ``/jsz`` that way); until then ``/jsz`` answers like a
+nats-server with JetStream off.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import logging
+from collections.abc import AsyncIterator, Callable
+from typing import TYPE_CHECKING, Any
+
+from kernel.hookspecs import hookimpl
+from plugins.monitoring.state import MonitorState
+
+if TYPE_CHECKING:  # pragma: no cover
+    from plugins.monitoring.http import Request, Response
+
+__all__ = ["SCHEMA", "add_endpoint", "monitor_url", "state_of"]
+
+log = logging.getLogger("natskern.monitoring")
+
+STATE_KEY = "monitoring"
+
+SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "description": "HTTP monitoring endpoints (nats-server's http/http_port/-m).",
+    "additionalProperties": False,
+    "properties": {
+        "enabled": {"type": "boolean", "default": False},
+        "host": {"type": "string", "default": "127.0.0.1"},
+        "port": {
+            "type": "integer",
+            "minimum": -1,
+            "maximum": 65535,
+            "default": 8222,
+            "description": "0 or -1: pick a free port",
+        },
+        "max_closed_clients": {
+            "type": "integer",
+            "minimum": 0,
+            "default": 10000,
+            "description": "closed connections remembered for /connz?state=closed",
+        },
+    },
+}
+
+
+def state_of(broker: Any) -> MonitorState | None:
+    """The monitoring state of ``broker`` (None when monitoring is off or blocked)."""
+    return broker.plugin_state.get(STATE_KEY)
+
+
+def monitor_url(broker: Any) -> str:
+    """``http://host:port`` where ``broker``'s monitoring answers ("" when it does not)."""
+    state = state_of(broker)
+    return state.url if state is not None else ""
+
+
+def add_endpoint(
+    broker: Any, path: str, handler: Callable[[MonitorState, Request], Response]
+) -> None:
+    """Serve ``handler(state, request) -> Response`` at ``path`` (replacing a built-in one).
+
+    Does nothing when monitoring is off.
+    """
+    state = state_of(broker)
+    if state is None:
+        return
+    state.routes[path] = functools.partial(handler, state)
+
+
+@hookimpl
+def config_schema() -> dict[str, Any]:
+    """The ``[monitoring]`` section."""
+    return {"monitoring": SCHEMA}
+
+
+@hookimpl
+def configure(broker: Any, config: dict[str, Any]) -> None:
+    """When monitoring is on, create the state that collects closed connections."""
+    section = config["monitoring"]
+    if section["enabled"]:
+        broker.plugin_state[STATE_KEY] = MonitorState(broker, section)
+
+
+@hookimpl
+def on_session_closed(client: Any, reason: str) -> None:
+    """Remember a closed connection for ``/connz?state=closed`` and the totals."""
+    state = state_of(client.broker)
+    if state is not None:
+        state.session_closed(client, reason)
+
+
+@hookimpl
+def lifespan(broker: Any) -> contextlib.AbstractAsyncContextManager[None] | None:
+    """Run the HTTP server while the broker runs (when ``[monitoring] enabled``)."""
+    state = state_of(broker)
+    return None if state is None else _serve(state)
+
+
+@contextlib.asynccontextmanager
+async def _serve(state: MonitorState) -> AsyncIterator[None]:
+    from plugins.monitoring.http import HttpServer
+    from plugins.monitoring.routes import builtin_routes
+
+    section = state.section
+    # Endpoints added by other plugins before the start override the built-in ones.
+    state.routes = {**builtin_routes(state), **state.routes}
+    server = HttpServer(state.routes, on_request=state.count_request)
+    await server.start(section["host"], max(section["port"], 0))
+    state.host, state.port = section["host"], server.port
+    log.info("Starting http monitor on %s:%d", state.host, state.port)
+    try:
+        yield
+    finally:
+        await server.close()
+        state.port = 0

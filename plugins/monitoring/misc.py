@@ -1,0 +1,113 @@
+"""Endpoints with little to say yet: ``/``, ``/healthz``, ``/routez``, ``/gatewayz``, ``/leafz``,
+``/jsz`` (JetStream off), answered with nats-server's shapes for a standalone server."""
+
+from __future__ import annotations
+
+import html
+import time
+from typing import Any
+
+from kernel import const
+from plugins.monitoring import format as fmt
+from plugins.monitoring.http import Request, Response, json_response
+from plugins.monitoring.query import decode_bool, decode_int, decode_subs
+from plugins.monitoring.state import MonitorState
+
+#: (path, title) listed on the index page.
+INDEX_LINKS = (
+    ("varz", "General"),
+    ("jsz", "JetStream"),
+    ("connz", "Connections"),
+    ("accountz", "Accounts"),
+    ("accstatz", "Account Stats"),
+    ("subsz", "Subscriptions"),
+    ("routez", "Routes"),
+    ("leafz", "LeafNodes"),
+    ("gatewayz", "Gateways"),
+    ("healthz", "Health Probe"),
+)
+
+#: What nats-server says when it is not (or no longer) accepting client connections.
+NOT_READY = "failed to be ready for connections after 1ms: server"
+
+
+def _head(state: MonitorState) -> dict[str, Any]:
+    return {"server_id": state.broker.server_id, "now": fmt.rfc3339(time.time())}
+
+
+def index(state: MonitorState, request: Request) -> Response:
+    """Handle ``/``: an HTML page linking every endpoint."""
+    links = "\n".join(
+        f'    <a href="./{path}">{html.escape(title)}</a>' for path, title in INDEX_LINKS
+    )
+    page = (
+        '<html lang="en">\n  <head><title>natskern monitoring</title></head>\n  <body>\n'
+        f"    <h1>natskern</h1>\n    <p>v{const.ADVERTISED_VERSION} "
+        f"({html.escape(state.broker.server_name)})</p>\n{links}\n  </body>\n</html>\n"
+    )
+    return Response(200, page.encode(), "text/html; charset=utf-8")
+
+
+def healthz(state: MonitorState, request: Request) -> Response:
+    """Handle ``/healthz``: ok while the broker accepts connections, 503 in lame-duck mode."""
+    for name in ("js-enabled-only", "js-server-only", "js-meta-only", "js-enabled", "details"):
+        decode_bool(request, name)
+    if state.broker.lame_duck:
+        body = fmt.dumps({"status": "error", "error": NOT_READY}, indent=False)
+        # nats-server writes the status before its content type: clients see text/plain.
+        return Response(503, body, "text/plain; charset=utf-8")
+    return json_response(fmt.dumps({"status": "ok"}, indent=False), request)
+
+
+def routez(state: MonitorState, request: Request) -> Response:
+    """Handle ``/routez``: no cluster routes."""
+    decode_subs(request)
+    out = _head(state)
+    out.update(num_routes=0, routes=[])
+    return json_response(fmt.dumps(out), request)
+
+
+def gatewayz(state: MonitorState, request: Request) -> Response:
+    """Handle ``/gatewayz``: no gateways."""
+    decode_bool(request, "accs")
+    decode_subs(request)
+    out = _head(state)
+    out.update(outbound_gateways={}, inbound_gateways={})
+    return json_response(fmt.dumps(out), request)
+
+
+def leafz(state: MonitorState, request: Request) -> Response:
+    """Handle ``/leafz``: no leaf nodes."""
+    decode_bool(request, "subs")
+    out = _head(state)
+    out.update(leafnodes=0, leafs=None)
+    return json_response(fmt.dumps(out), request)
+
+
+def jsz(state: MonitorState, request: Request) -> Response:
+    """Handle ``/jsz`` while JetStream is not running: nats-server's ``disabled`` answer.
+
+    A JetStream plugin replaces this handler with
+    :func:`plugins.monitoring.add_endpoint`.
+    """
+    for name in ("accounts", "streams", "consumers", "config", "leader-only", "raft"):
+        decode_bool(request, name)
+    decode_int(request, "offset")
+    decode_int(request, "limit")
+    out = _head(state)
+    out.update(
+        disabled=True,
+        config={"max_memory": 0, "max_storage": 0},
+        memory=0,
+        storage=0,
+        reserved_memory=0,
+        reserved_storage=0,
+        accounts=0,
+        ha_assets=0,
+        api={"total": 0, "errors": 0},
+        streams=0,
+        consumers=0,
+        messages=0,
+        bytes=0,
+    )
+    return json_response(fmt.dumps(out), request)

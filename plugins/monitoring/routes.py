@@ -1,0 +1,35 @@
+"""The built-in endpoint table (imported only when the monitoring server starts)."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+
+from plugins.monitoring.accountz import accountz, accstatz
+from plugins.monitoring.connz import connz
+from plugins.monitoring.http import Handler, Request, Response
+from plugins.monitoring.misc import gatewayz, healthz, index, jsz, leafz, routez
+from plugins.monitoring.state import MonitorState
+from plugins.monitoring.subsz import subsz
+from plugins.monitoring.varz import varz
+
+#: path -> handler(state, request); the nats-server 2.9 set.
+ENDPOINTS: dict[str, Callable[[MonitorState, Request], Response]] = {
+    "/": index,
+    "/varz": varz,
+    "/connz": connz,
+    "/routez": routez,
+    "/gatewayz": gatewayz,
+    "/leafz": leafz,
+    "/subsz": subsz,
+    "/subscriptionsz": subsz,
+    "/accountz": accountz,
+    "/accstatz": accstatz,
+    "/jsz": jsz,
+    "/healthz": healthz,
+}
+
+
+def builtin_routes(state: MonitorState) -> dict[str, Handler]:
+    """The built-in endpoints bound to ``state``."""
+    return {path: functools.partial(handler, state) for path, handler in ENDPOINTS.items()}
