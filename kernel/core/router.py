@@ -8,10 +8,11 @@ callback.  Nothing on this path calls a plugin hook.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from random import random
 from typing import TYPE_CHECKING
 
-from kernel.subjects.sublist import EMPTY_RESULT, Sublist
+from kernel.subjects.sublist import EMPTY_RESULT, Sublist, SublistResult
 
 if TYPE_CHECKING:  # pragma: no cover
     from kernel.core.accounts import Account
@@ -22,12 +23,20 @@ _CRLF = b"\r\n"
 
 
 def publish(
-    client, account: Account, subject: bytes, reply: bytes, hdr: bytes | None, payload: bytes
+    client,
+    account: Account,
+    subject: bytes,
+    reply: bytes,
+    hdr: bytes | None,
+    payload: bytes,
+    _empty: SublistResult = EMPTY_RESULT,
+    _random: Callable[[], float] = random,
 ) -> int:
     """Deliver one message inside ``account``; return how many subscriptions got it.
 
     ``client`` is the publishing session (for echo and no-responders); it may
     be None for internal publishes.  ``hdr`` is the raw header block or None.
+    (The underscored parameters bind module globals as fast locals; never pass them.)
     """
     mapper = account.mapper
     if mapper is not None:
@@ -35,7 +44,7 @@ def publish(
         if not subject:  # the mapping dropped the message (nats-server drops it silently)
             return 0
     result = account.sublist.match(subject)
-    if result is EMPTY_RESULT:
+    if result is _empty:
         if reply and client is not None and client.no_responders:
             _no_responders(client, account.sublist, reply)
         return 0
@@ -46,16 +55,23 @@ def publish(
     tail = None  # b" [reply ]<size>\r\n<payload>\r\n", built once, shared by every MSG
     targets = result.psubs
     qsubs = result.qsubs
+    if qsubs and not targets and len(qsubs) == 1:
+        # The common case: one queue group and no plain subscriber.
+        group = qsubs[0]
+        sub = group[int(_random() * len(group))]
+        if sub.client is not skip:
+            targets = (sub,)
+            qsubs = ()
     if qsubs:
         picks = []
         for group in qsubs:
-            sub = group[int(random() * len(group))]
+            sub = group[int(_random() * len(group))]
             if sub.client is skip:
                 # Pick another member rather than bouncing the message back.
                 others = [s for s in group if s.client is not skip]
                 if not others:
                     continue
-                sub = others[int(random() * len(others))]
+                sub = others[int(_random() * len(others))]
             picks.append(sub)
         targets = (*targets, *picks) if targets else picks
     delivered = 0
