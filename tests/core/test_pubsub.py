@@ -7,6 +7,8 @@ import asyncio
 import nats
 import pytest
 
+from tests.support.sync import settle
+
 
 async def collect(sub, n: int, timeout: float = 2.0) -> list:
     msgs = []
@@ -98,8 +100,7 @@ async def test_queue_group_each_message_once(any_url: str) -> None:
     await c1.subscribe("work", queue="q", cb=member(0))
     await c2.subscribe("work", queue="q", cb=member(1))
     await c1.subscribe("work", cb=plain_cb)
-    await c1.flush()
-    await c2.flush()
+    await settle(c1, c2)
     for i in range(total):
         await pub.publish("work", str(i).encode())
     await pub.flush()
@@ -143,7 +144,7 @@ async def test_no_echo(any_url: str) -> None:
     other = await nats.connect(any_url)
     sub = await nc.subscribe("e")
     osub = await other.subscribe("e")
-    await other.flush()
+    await settle(nc, other)
     await nc.publish("e", b"mine")
     await other.publish("e", b"theirs")
     assert (await sub.next_msg(timeout=2)).data == b"theirs"
