@@ -15,6 +15,7 @@ from typing import Any
 
 from kernel import const
 from kernel.hookspecs import hookimpl
+from plugins.transports._listener import SocketListener
 from plugins.transports._protocol import NatsProtocol, StartTlsProtocol
 from plugins.transports.tls import tls_settings
 
@@ -39,7 +40,7 @@ SCHEMA: dict[str, Any] = {
 }
 
 
-class TcpTransport:
+class TcpTransport(SocketListener):
     """Listens on a TCP address and hands each connection to the broker."""
 
     name = "tcp"
@@ -83,17 +84,10 @@ class TcpTransport:
             return (lambda: NatsProtocol(broker, "STANDARD", info)), options
         return (lambda: StartTlsProtocol(broker, "STANDARD", tls)), {}
 
-    async def close(self) -> None:
-        """Stop accepting connections."""
-        if self.server is not None:
-            self.server.close()
-            self.server = None
-
     @property
     def listen_url(self) -> str:
         """``nats://host:port``."""
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"nats://{host}:{self.port}"
+        return self.url("nats")
 
 
 def make_transport(broker: Any, section: dict[str, Any]) -> TcpTransport | None:

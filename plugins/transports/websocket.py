@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 from kernel.errors import ConfigError
 from kernel.hookspecs import hookimpl
 from plugins.transports import wsframes as wf
+from plugins.transports._listener import SocketListener
 from plugins.transports.tls import CERT_PROPERTIES, build_context, tls_settings
 from plugins.transports.wshandshake import HandshakeError, parse_request, upgrade
 
@@ -323,7 +324,7 @@ class WebSocketProtocol(asyncio.Protocol):
             self.client.write_paused_at = 0.0
 
 
-class WebSocketListener:
+class WebSocketListener(SocketListener):
     """Listens for WebSocket connections (``ws://`` or ``wss://``)."""
 
     name = "websocket"
@@ -358,17 +359,10 @@ class WebSocketListener:
         if self.ssl is None:
             log.warning("Websocket not configured with TLS. DO NOT USE IN PRODUCTION!")
 
-    async def close(self) -> None:
-        """Stop accepting connections."""
-        if self.server is not None:
-            self.server.close()
-            self.server = None
-
     @property
     def listen_url(self) -> str:
         """``ws://host:port`` or ``wss://host:port``."""
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"{'wss' if self.ssl is not None else 'ws'}://{host}:{self.port}"
+        return self.url("wss" if self.ssl is not None else "ws")
 
 
 def make_transport(broker: Any, section: dict[str, Any]) -> WebSocketListener | None:
