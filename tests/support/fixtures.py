@@ -43,3 +43,11 @@ async def any_url(request: pytest.FixtureRequest) -> AsyncIterator[str]:
             pytest.skip("nats-server is not installed")
         with nats_server() as u:
             yield u
+
+
+@pytest.fixture(params=["natskern", "nats-server"])
+def kind(request: pytest.FixtureRequest) -> str:
+    """Which server a test runs against (with ``tests.support.servers.serve``)."""
+    if request.param == "nats-server" and NATS_SERVER is None:
+        pytest.skip("nats-server is not installed")
+    return request.param

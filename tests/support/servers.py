@@ -59,9 +59,16 @@ def nats_server(conf_text: str | None = None, args: tuple[str, ...] = ()) -> Ite
         tmp.write(conf_text)
         tmp.close()
         cmd += ["-c", tmp.name]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    # The log goes to a file: a pipe nobody reads fills up and blocks the server.
+    log = tempfile.TemporaryFile()  # noqa: SIM115
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=log)
     try:
-        wait_for_port(port)
+        try:
+            wait_for_port(port)
+        except TimeoutError:
+            log.seek(0)
+            tail = log.read().decode(errors="replace")[-2000:]
+            raise RuntimeError(f"nats-server did not start: {tail}") from None
         yield f"nats://127.0.0.1:{port}"
     finally:
         proc.terminate()
@@ -69,8 +76,7 @@ def nats_server(conf_text: str | None = None, args: tuple[str, ...] = ()) -> Ite
             proc.wait(5)
         except subprocess.TimeoutExpired:
             proc.kill()
-        if proc.stderr:
-            proc.stderr.close()
+        log.close()
         if tmp is not None:
             os.unlink(tmp.name)
 
@@ -79,3 +85,16 @@ async def raw_connect(url: str) -> tuple[asyncio.StreamReader, asyncio.StreamWri
     """An asyncio stream to a server URL (for byte-level exchanges)."""
     host, port = url.removeprefix("nats://").rsplit(":", 1)
     return await asyncio.open_connection(host, int(port))
+
+
+@contextlib.asynccontextmanager
+async def serve(
+    kind: str, config: dict[str, Any], conf_text: str | None
+) -> AsyncIterator[tuple[str, Broker | None]]:
+    """natskern with ``config`` or nats-server with ``conf_text``: (url, broker or None)."""
+    if kind == "natskern":
+        async with natskern(config) as broker:
+            yield broker.listen_urls[0], broker
+    else:
+        with nats_server(conf_text) as url:
+            yield url, None
