@@ -11,6 +11,7 @@ import logging
 from typing import Any
 
 from kernel import const
+from kernel.errors import ConfigError
 from kernel.hookspecs import hookimpl
 
 log = logging.getLogger("natskern")
@@ -109,7 +110,13 @@ def config_schema() -> dict[str, dict[str, Any]]:
 
 @hookimpl
 def configure(broker: Any, config: dict[str, Any]) -> None:
-    """Say plainly what a configuration asks for that natskern does not do yet."""
+    """Check cross-field limits; say plainly what natskern does not do yet."""
+    server = config["server"]
+    if server["max_payload"] > server["max_pending"]:
+        raise ConfigError(
+            f"server.max_payload ({server['max_payload']}) cannot be higher than "
+            f"server.max_pending ({server['max_pending']})"
+        )
     if config["jetstream"]["enabled"]:
         log.warning("JetStream was requested but is not implemented yet: it stays off")
     if config["cluster"].get("listen") or config["cluster"].get("routes"):

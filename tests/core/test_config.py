@@ -31,6 +31,10 @@ def test_defaults_are_filled_in() -> None:
         ({"auth": {"users": [{"password": "x"}]}}, "auth.users.0"),
         ({"auth": {"no_auth_user": "ghost"}}, "no user 'ghost'"),
         ({"auth": {"token": "t", "user": "u"}}, "token cannot be combined"),
+        (
+            {"server": {"max_payload": 2048, "max_pending": 1024}},
+            "server.max_payload (2048) cannot be higher than server.max_pending (1024)",
+        ),
     ],
 )
 def test_bad_config_gets_one_clear_error(config: dict, message: str) -> None:
