@@ -21,16 +21,9 @@ from importlib import metadata
 
 import click
 
-from kernel.cli.bench import bench_command
-from kernel.cli.context_cmd import context_group
 from kernel.cli.groups import AliasGroup
 from kernel.cli.options import connection_options, get_options
-from kernel.cli.pub import pub_command
-from kernel.cli.reply import reply_command
-from kernel.cli.request import request_command
 from kernel.cli.runtime import Interrupted
-from kernel.cli.server_run import server_group
-from kernel.cli.sub import sub_command
 
 __all__ = ["cli", "load_extra_commands", "main"]
 
@@ -52,10 +45,23 @@ def _version() -> str:
         return "0.0.0+source"
 
 
+#: Subcommands imported on first use (each pulls in nats-py, rich...).
+LAZY_COMMANDS = {
+    "pub": "kernel.cli.pub:pub_command",
+    "sub": "kernel.cli.sub:sub_command",
+    "request": "kernel.cli.request:request_command",
+    "reply": "kernel.cli.reply:reply_command",
+    "bench": "kernel.cli.bench:bench_command",
+    "context": "kernel.cli.context_cmd:context_group",
+    "server": "kernel.cli.server_run:server_group",
+}
+
+
 @click.group(
     PROG,
     cls=AliasGroup,
     aliases=ALIASES,
+    lazy=LAZY_COMMANDS,
     context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
 )
 @click.version_option(_version(), "--version", prog_name=PROG)
@@ -69,17 +75,6 @@ def cli(ctx: click.Context) -> None:
     """
     get_options(ctx)
 
-
-for _command in (
-    pub_command,
-    sub_command,
-    request_command,
-    reply_command,
-    bench_command,
-    context_group,
-    server_group,
-):
-    cli.add_command(_command)
 
 #: Why optional command sets could not be loaded (shown on "No such command").
 _UNAVAILABLE: list[str] = []

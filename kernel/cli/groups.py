@@ -2,27 +2,50 @@
 
 from __future__ import annotations
 
+import importlib
+
 import click
 
 __all__ = ["AliasGroup"]
 
 
 class AliasGroup(click.Group):
-    """A :class:`click.Group` resolving aliases (``req`` → ``request``) before lookup."""
+    """A :class:`click.Group` resolving aliases (``req`` → ``request``) before lookup.
+
+    ``lazy`` maps command names to ``"module:attribute"``: such a command is
+    imported only when it is invoked (or listed by ``--help``), so ``natskern
+    serve`` does not pay for importing the client library and every other
+    command.
+    """
 
     def __init__(
-        self, *args: object, aliases: dict[str, str] | None = None, **kwargs: object
+        self,
+        *args: object,
+        aliases: dict[str, str] | None = None,
+        lazy: dict[str, str] | None = None,
+        **kwargs: object,
     ) -> None:
         """Create the group; ``aliases`` maps alias → command name."""
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
         self.aliases: dict[str, str] = dict(aliases or {})
+        self.lazy: dict[str, str] = dict(lazy or {})
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        """Every command name, the not yet imported ones included."""
+        return sorted({*super().list_commands(ctx), *self.lazy})
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         """Return the command named ``cmd_name`` or the one it is an alias of."""
-        command = super().get_command(ctx, cmd_name)
-        if command is None and cmd_name in self.aliases:
-            command = super().get_command(ctx, self.aliases[cmd_name])
-        return command
+        for name in (cmd_name, self.aliases.get(cmd_name)):
+            if name is None:
+                continue
+            if name not in self.commands and name in self.lazy:
+                module, _, attr = self.lazy[name].partition(":")
+                self.add_command(getattr(importlib.import_module(module), attr), name)
+            command = super().get_command(ctx, name)
+            if command is not None:
+                return command
+        return None
 
     def resolve_command(
         self, ctx: click.Context, args: list[str]
