@@ -34,6 +34,9 @@ STALL_THRESHOLD = 4 * 1024 * 1024
 STALL_POLL = 0.002
 STALL_MAX = 0.1
 
+#: Reply subjects clients may not use: the server's own response and ack subjects.
+RESERVED_REPLY_PREFIXES = (b"_R_.", b"$JS.ACK.")
+
 OK = b"+OK\r\n"
 PING = b"PING\r\n"
 PONG = b"PONG\r\n"
@@ -378,7 +381,7 @@ class Client:
 
     def proto_pub(self, subject: bytes, reply: bytes, payload: bytes) -> None:
         """PUB: route a message without headers."""
-        if self.pub_checks:
+        if self.pub_checks or (reply and reply.startswith(RESERVED_REPLY_PREFIXES)):
             self._checked_publish(subject, reply, None, payload)
             return
         self.in_msgs += 1
@@ -392,7 +395,7 @@ class Client:
             return
         hdr = data[:header_size]
         payload = data[header_size:]
-        if self.pub_checks:
+        if self.pub_checks or (reply and reply.startswith(RESERVED_REPLY_PREFIXES)):
             self._checked_publish(subject, reply, hdr, payload)
             return
         self.in_msgs += 1
@@ -415,6 +418,11 @@ class Client:
             self.send_error("Invalid Publish Subject")
         if self.pub_perm is not None and not self._may_publish(subject):
             return  # nats-server sends the violation instead of +OK
+        if reply and reply.startswith(RESERVED_REPLY_PREFIXES):
+            # Replies on these prefixes are the server's own (service imports, JetStream acks).
+            text = reply.decode("utf-8", "replace")
+            self.send_error(f'Permissions Violation for Publish with Reply of "{text}"')
+            return
         if self.verbose:
             self.send(OK)
         publish(self, self.account, subject, reply, hdr, payload)

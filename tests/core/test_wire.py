@@ -61,6 +61,13 @@ CASES: dict[str, bytes] = {
         b'CONNECT {"verbose":false}\r\nSUB a.b* 1\r\nSUB >x.y 2\r\n'
         b"PUB a.bx 1\r\n1\r\nPUB a.b* 1\r\n2\r\nPUB >x.y 1\r\n3\r\nPING\r\n"
     ),
+    "reserved_reply_prefixes": (
+        b'CONNECT {"verbose":false}\r\nSUB foo 1\r\n'
+        b"PUB foo _R_.x 1\r\na\r\nPUB foo $JS.ACK.x 1\r\nb\r\nPUB foo _R_x 1\r\nc\r\nPING\r\n"
+    ),
+    "reserved_reply_prefixes_verbose": (
+        b"CONNECT {}\r\nSUB foo 1\r\nPUB foo _R_.x 1\r\na\r\nPUB foo r 1\r\nc\r\nPING\r\n"
+    ),
     "reserved_queue": b'CONNECT {"verbose":false}\r\nSUB a _sys_ 1\r\nPING\r\n',
 }
 
