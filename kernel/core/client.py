@@ -301,6 +301,13 @@ class Client:
         if not isinstance(opts, dict):
             self.close("Protocol Violation")  # nats-server closes without a word
             return
+        # Credentials are checked before the other fields, as nats-server does.
+        identity = None
+        if not self.connect_received:
+            identity = self.broker.authenticate(self, opts)
+            if identity is None:
+                self.close("Authentication Failure", "Authorization Violation")
+                return
         # Absent keys keep their current values: nats-server unmarshals every CONNECT into
         # the same options (a second ``CONNECT {}`` changes nothing); the initial values
         # are nats-server's defaults.
@@ -321,11 +328,7 @@ class Client:
         if self.no_responders and not self.headers:
             self.close("Protocol Violation", "no responders requires headers support")
             return
-        if not self.connect_received:
-            identity = self.broker.authenticate(self, opts)
-            if identity is None:
-                self.close("Authentication Failure", "Authorization Violation")
-                return
+        if identity is not None:
             self.bind(identity)
             self.connect_received = True
             self.gated = False

@@ -330,3 +330,23 @@ async def test_authenticate_hook_from_a_plugin() -> None:
         assert accounts == {"r": "colour-red", "b": "colour-blue"}
         await red.close()
         await blue.close()
+
+
+@pytest.mark.parametrize(
+    ("connect", "expected"),
+    [
+        (b'CONNECT {"protocol":2}\r\n', VIOLATION),
+        (b'CONNECT {"protocol":2,"auth_token":"tok"}\r\n', b"-ERR 'invalid client protocol'\r\n"),
+        (b'CONNECT {"no_responders":true,"auth_token":"x"}\r\n', VIOLATION),
+    ],
+)
+async def test_credentials_are_checked_before_other_connect_fields(
+    kind: str, connect: bytes, expected: bytes
+) -> None:
+    async with serve(kind, {"auth": {"token": "tok"}}, "authorization { token: tok }") as (url, _):
+        reader, writer = await raw_connect(url)
+        await reader.readline()
+        writer.write(connect)
+        got = await asyncio.wait_for(reader.read(), HANG)
+        writer.close()
+    assert got == expected
