@@ -12,14 +12,13 @@ from collections.abc import Callable
 from random import random
 from typing import TYPE_CHECKING
 
+from kernel.protocol.encode import hmsg_frame
+from kernel.protocol.headers import NO_RESPONDERS_HDR
 from kernel.subjects.sublist import EMPTY_RESULT, Sublist, SublistResult
 
 if TYPE_CHECKING:  # pragma: no cover
     from kernel.core.accounts import Account
 
-#: The 503 header block nats-server (<= 2.11) sends for a request nobody receives.
-NO_RESPONDERS = b"NATS/1.0 503\r\n\r\n"
-_CRLF = b"\r\n"
 
 
 def publish(
@@ -94,7 +93,7 @@ def publish(
                 prefix = sub.prefix
                 frame = (prefix if prefix is not None else b"MSG %s %s" % (subject, sub.sid)) + tail
             else:
-                frame = _hmsg(subject, sub.sid, reply, hdr, payload)
+                frame = hmsg_frame(subject, sub.sid, reply, hdr, payload)
                 c.out_bytes += len(hdr)  # nats-server counts header bytes too
             c.out.append(frame)
             c.pending += len(frame)
@@ -115,21 +114,6 @@ def publish(
     if delivered == 0 and reply and client is not None and client.no_responders:
         _no_responders(client, account.sublist, reply)
     return delivered
-
-
-def _hmsg(subject: bytes, sid: bytes, reply: bytes, hdr: bytes, payload: bytes) -> bytes:
-    hlen = len(hdr)
-    if reply:
-        return b"HMSG %s %s %s %d %d\r\n%s%s\r\n" % (
-            subject,
-            sid,
-            reply,
-            hlen,
-            hlen + len(payload),
-            hdr,
-            payload,
-        )
-    return b"HMSG %s %s %d %d\r\n%s%s\r\n" % (subject, sid, hlen, hlen + len(payload), hdr, payload)
 
 
 def _overfed(consumer, producer) -> None:
@@ -161,8 +145,7 @@ def _no_responders(client, sublist: Sublist, reply: bytes) -> None:
 
 
 def _send_status(client, sub, reply: bytes) -> None:
-    n = len(NO_RESPONDERS)
     if sub.callback is not None:
-        sub.callback(reply, b"", NO_RESPONDERS, b"")
+        sub.callback(reply, b"", NO_RESPONDERS_HDR, b"")
         return
-    client.send(b"HMSG %s %s %d %d\r\n%s\r\n" % (reply, sub.sid, n, n, NO_RESPONDERS))
+    client.send(hmsg_frame(reply, sub.sid, b"", NO_RESPONDERS_HDR, b""))
