@@ -20,7 +20,6 @@ if TYPE_CHECKING:  # pragma: no cover
     from kernel.core.accounts import Account
 
 
-
 def publish(
     client,
     account: Account,
