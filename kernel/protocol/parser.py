@@ -18,7 +18,8 @@ stream order.  Behaviour follows nats-server 2.9.10, traced on loopback (see the
 
 Hot path: one ``split(b"\\r\\n")`` per read; per message one ``split(b" ")`` of the control
 line, size tokens looked up in a cache of already validated ones, payload taken from the
-pieces, handler call.  Anything unusual is decoded by the general per-line path.  Nothing is
+pieces; consecutive PUBs with one subject and reply go to the handler as one run
+(``proto_pub_run``).  Anything unusual is decoded by the general per-line path.  Nothing is
 deleted from a buffer per message; a payload spanning reads is collected in a list and
 joined once.
 """
@@ -49,6 +50,12 @@ class ProtocolHandler(Protocol):
 
     def proto_pub(self, subject: bytes, reply: bytes, payload: bytes) -> None:
         """``PUB``; ``reply`` is ``b""`` when absent."""
+
+    def proto_pub_run(self, subject: bytes, reply: bytes, payloads: list[bytes]) -> None:
+        """Two or more consecutive ``PUB``s with the same subject and reply, in order.
+
+        Optional: without it the parser calls ``proto_pub`` once per message.
+        """
 
     def proto_hpub(self, subject: bytes, reply: bytes, header_size: int, data: bytes) -> None:
         """``HPUB``; ``data`` is the header block followed by the payload."""
@@ -149,14 +156,15 @@ class Parser:
     the session sets it to False when the client did not negotiate headers, and HPUB then
     closes the connection silently at its control line, as nats-server does.
 
-    If a handler method raises, the exception propagates out of ``feed``; the message that
-    raised counts as consumed and the unprocessed bytes are kept for the next ``feed``.
+    If a handler method raises, the exception propagates out of ``feed``; the messages of
+    the call that raised count as consumed and the unprocessed bytes are kept for the next
+    ``feed``.
     The parser itself never raises on any input.
     """
 
     __slots__ = (
         *("closed", "handler", "headers", "_buf", "_chunks", "_need", "_pend", "_fast"),
-        *("_mcl", "_maxp", "_sizes", "_pub", "_hpub", "_sub", "_unsub", "_connect"),
+        *("_mcl", "_maxp", "_sizes", "_pub", "_pub_run", "_hpub", "_sub", "_unsub", "_connect"),
         *("_ping", "_pong", "_error"),
     )
 
@@ -175,6 +183,7 @@ class Parser:
         self._sizes = _size_caches.setdefault(max_payload, {})
         self._fast = True  # tests switch the fast path off to compare both paths
         self._pub = handler.proto_pub
+        self._pub_run = getattr(handler, "proto_pub_run", None) or self._pub_each
         self._hpub = handler.proto_hpub
         self._sub = handler.proto_sub
         self._unsub = handler.proto_unsub
@@ -234,10 +243,13 @@ class Parser:
         Canonical means upper-case ``PUB``/``HPUB``/``PING``/``PONG`` with single spaces
         (or the empty reply token nats-py writes: ``PUB s  5``), a cached size token and the
         payload followed by CRLF; a PUB line equal to the previous one reuses its decoding.
-        Every other complete line goes through ``_line`` (exact nats-server semantics) and
-        the loop resumes at the next piece boundary.  Returns the offset where the general
-        loop must continue (the incomplete tail, or a line that did not end on CRLF), or -1
-        once parsing stopped.
+        Consecutive PUBs with the same subject and reply are collected into a *run* and
+        handed over in one ``proto_pub_run`` call (one match, one frame build per receiver);
+        a run is always dispatched before the next other operation, so the order of
+        operations is the stream's.  Every other complete line goes through ``_line``
+        (exact nats-server semantics) and the loop resumes at the next piece boundary.
+        Returns the offset where the general loop must continue (the incomplete tail, or a
+        line that did not end on CRLF), or -1 once parsing stopped.
         """
         pieces = buf.split(b"\r\n")
         last = len(pieces) - 1  # pieces[last] is not followed by CRLF: never complete here
@@ -251,6 +263,10 @@ class Parser:
         prev = b"\r\n"  # the previous control line (never equal to a piece at first)
         psubj = preply = b""
         psize = pstep = -1  # the decoding of prev, when it is a simple PUB seen twice
+        # The run being collected: payloads of consecutive PUBs with subject rsubj and reply
+        # rreply.  While it is not None, the last operation was a PUB whose line is prev.
+        run: list[bytes] | None = None
+        rsubj = rreply = b""
         try:
             while i < last:
                 ctl = pieces[i]
@@ -260,9 +276,12 @@ class Parser:
                     if len(data) == psize and i + 1 < last:
                         pos += pstep
                         i += 2
-                        pub(psubj, preply, data)
-                        if self.closed:
-                            return -1
+                        if run is not None:  # its key is prev's decoding (see above)
+                            run.append(data)
+                        else:
+                            run = [data]
+                            rsubj = psubj
+                            rreply = preply
                         continue
                 lc = len(ctl)
                 if lc <= mcl and not (10 in ctl or (tabs and 9 in ctl)):
@@ -280,6 +299,11 @@ class Parser:
                         hdr = sizes.get(parts[-2], -1)
                         size = sizes.get(parts[-1], -1) if hdr >= 0 else -1
                     elif np == 1 and (op == b"PING" or op == b"PONG"):
+                        if run is not None:
+                            self._dispatch_run(rsubj, rreply, run)
+                            run = None
+                            if self.closed:
+                                return -1
                         pos += 6
                         i += 1
                         if op == b"PING":
@@ -318,13 +342,35 @@ class Parser:
                             pos += lc + size + 4
                             i = j + 1
                             if hdr < 0:
-                                pub(subj, reply, data)
-                            else:
-                                self._hpub(subj, reply, hdr, data)
+                                if run is not None:
+                                    if subj == rsubj and reply == rreply:
+                                        run.append(data)
+                                        continue
+                                    if len(run) == 1:  # (inlined _dispatch_run)
+                                        pub(rsubj, rreply, run[0])
+                                    else:
+                                        self._pub_run(rsubj, rreply, run)
+                                    if self.closed:
+                                        return -1
+                                run = [data]
+                                rsubj = subj
+                                rreply = reply
+                                continue
+                            if run is not None:
+                                self._dispatch_run(rsubj, rreply, run)
+                                run = None
+                                if self.closed:
+                                    return -1
+                            self._hpub(subj, reply, hdr, data)
                             if self.closed:
                                 return -1
                             continue
                 # Anything else: decode this line exactly, then re-align with the pieces.
+                if run is not None:
+                    self._dispatch_run(rsubj, rreply, run)
+                    run = None
+                    if self.closed:
+                        return -1
                 step = self._line(buf, pos, buf.find(b"\n", pos), n)
                 if step is None:
                     return -1
@@ -340,11 +386,30 @@ class Parser:
                     i += 1
                 if p != end:
                     return end
+            if run is not None:
+                self._dispatch_run(rsubj, rreply, run)
+                if self.closed:
+                    return -1
             return pos
         except BaseException:
             if not self.closed and not self._need and pos < n:
                 self._buf = buf[pos:]
             raise
+
+    def _dispatch_run(self, subject: bytes, reply: bytes, run: list[bytes]) -> None:
+        """Hand a run of PUB payloads to the handler (one message: a plain ``proto_pub``)."""
+        if len(run) == 1:
+            self._pub(subject, reply, run[0])
+        else:
+            self._pub_run(subject, reply, run)
+
+    def _pub_each(self, subject: bytes, reply: bytes, payloads: list[bytes]) -> None:
+        """``proto_pub_run`` for handlers without one: ``proto_pub`` per message."""
+        pub = self._pub
+        for payload in payloads:
+            pub(subject, reply, payload)
+            if self.closed:
+                return
 
     # -- slow path: any complete control line ------------------------------------------------
 

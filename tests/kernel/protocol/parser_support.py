@@ -15,6 +15,8 @@ class Recorder:
 
     def __init__(self) -> None:
         self.calls: list[Call] = []
+        #: Payload counts of the runs received through ``proto_pub_run``.
+        self.runs: list[int] = []
 
     def proto_connect(self, arg: bytes) -> None:
         """Record CONNECT."""
@@ -23,6 +25,12 @@ class Recorder:
     def proto_pub(self, subject: bytes, reply: bytes, payload: bytes) -> None:
         """Record PUB."""
         self.calls.append(("pub", subject, reply, payload))
+
+    def proto_pub_run(self, subject: bytes, reply: bytes, payloads: list[bytes]) -> None:
+        """Record a run as the PUBs it stands for (and its length in ``runs``)."""
+        assert len(payloads) >= 2
+        self.runs.append(len(payloads))
+        self.calls.extend(("pub", subject, reply, payload) for payload in payloads)
 
     def proto_hpub(self, subject: bytes, reply: bytes, header_size: int, data: bytes) -> None:
         """Record HPUB."""

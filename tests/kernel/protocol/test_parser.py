@@ -236,6 +236,67 @@ def test_pipelined_stream_in_reads_of_64k() -> None:
     assert set(calls) == {("pub", b"foo.bar", b"", b"0123456789abcdef")}
 
 
+def test_consecutive_pubs_with_one_subject_arrive_as_runs() -> None:
+    # Same subject and reply (any sizes) -> one proto_pub_run; anything else ends the run.
+    stream = (
+        b"PUB a 1\r\nx\r\n" * 3
+        + b"PUB a 2\r\nyz\r\n"  # a different size stays in the run
+        + b"PUB a r 1\r\nx\r\n"  # a reply ends it
+        + b"PUB b 1\r\nx\r\nPUB b 1\r\nx\r\n"
+        + b"PING\r\n"  # an other op ends it
+        + b"PUB b 1\r\nx\r\nHPUB b 4 5\r\n\r\n\r\nx\r\nPUB b 1\r\nx\r\n"
+    )
+    feed_chunks([stream])  # the first sight of a size token takes the general path
+    calls, parser = feed_chunks([stream])
+    assert parser.handler.runs == [4, 2]
+    assert calls == [
+        *[("pub", b"a", b"", b"x")] * 3,
+        ("pub", b"a", b"", b"yz"),
+        ("pub", b"a", b"r", b"x"),
+        *[("pub", b"b", b"", b"x")] * 2,
+        ("ping",),
+        ("pub", b"b", b"", b"x"),
+        ("hpub", b"b", b"", 4, b"\r\n\r\nx"),
+        ("pub", b"b", b"", b"x"),
+    ]
+
+
+def test_a_run_never_spans_reads_and_stops_when_the_handler_closes() -> None:
+    class Closer(Recorder):
+        def proto_pub_run(self, subject: bytes, reply: bytes, payloads: list[bytes]) -> None:
+            super().proto_pub_run(subject, reply, payloads)
+            parser.closed = True  # e.g. the publisher was cut while delivering
+
+    stream = b"PUB a 1\r\nx\r\n" * 4 + b"PING\r\n"
+    feed_chunks([stream])  # the first sight of a size token takes the general path
+    handler = Closer()
+    parser = Parser(handler)
+    parser.feed(stream[:30])  # two whole messages and a part of the third
+    assert handler.runs == [2]
+    parser.feed(stream[24:])
+    assert handler.runs == [2]
+    assert ("ping",) not in handler.calls
+
+
+def test_handler_without_runs_gets_one_call_per_message() -> None:
+    class PerMessage(Recorder):
+        proto_pub_run = None  # the method is optional: a handler may not have it
+
+        def proto_pub(self, subject: bytes, reply: bytes, payload: bytes) -> None:
+            super().proto_pub(subject, reply, payload)
+            if len(self.calls) == 3:
+                parser.closed = True
+
+    handler = PerMessage()
+    parser = Parser(handler)
+    for _ in range(2):  # the second stream is all fast path
+        parser.closed = False
+        handler.calls.clear()
+        parser.feed(b"".join(b"PUB a 1\r\n%d\r\n" % i for i in range(5)))
+        assert [c[3] for c in handler.calls] == [b"0", b"1", b"2"]
+    assert handler.runs == []
+
+
 def test_handler_closing_stops_at_once() -> None:
     class Closer(Recorder):
         def proto_sub(self, subject: bytes, queue: bytes, sid: bytes) -> None:
