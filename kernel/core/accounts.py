@@ -29,6 +29,9 @@ class Account:
         self.sublist = Sublist()
         #: Set by the mapping plugin when the account has subject mappings.
         self.mapper: SubjectMapper | None = None
+        #: False when ``mapper`` may map one subject differently each time (weighted or
+        #: random destinations): a run of messages is then mapped message by message.
+        self.mapper_pure = True
         self.clients: set[Client] = set()
         self.exports: list[Any] = []
         self.imports: list[Any] = []

@@ -16,7 +16,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from kernel.core.accounts import Account, Identity
-from kernel.core.router import publish
+from kernel.core.router import publish, publish_run
 from kernel.core.subscription import Subscription
 from kernel.protocol.encode import err_line, hmsg_frame, msg_frame
 from kernel.protocol.parser import Parser
@@ -390,6 +390,18 @@ class Client:
         self.in_msgs += 1
         self.in_bytes += len(payload)
         publish(self, self.account, subject, reply, None, payload)
+
+    def proto_pub_run(self, subject: bytes, reply: bytes, payloads: list[bytes]) -> None:
+        """Consecutive PUBs with one subject and reply: routed together when nothing is checked."""
+        if self.pub_checks or (reply and reply.startswith(RESERVED_REPLY_PREFIXES)):
+            for payload in payloads:
+                self._checked_publish(subject, reply, None, payload)
+                if self.closed:
+                    return
+            return
+        self.in_msgs += len(payloads)
+        self.in_bytes += sum(map(len, payloads))
+        publish_run(self, self.account, subject, reply, payloads)
 
     def proto_hpub(self, subject: bytes, reply: bytes, header_size: int, data: bytes) -> None:
         """HPUB: route a message with a header block."""

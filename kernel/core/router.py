@@ -115,6 +115,107 @@ def publish(
     return delivered
 
 
+def publish_run(
+    client,
+    account: Account,
+    subject: bytes,
+    reply: bytes,
+    payloads: list[bytes],
+    _empty: SublistResult = EMPTY_RESULT,
+    _random: Callable[[], float] = random,
+) -> None:
+    """Deliver consecutive messages without headers that share ``subject`` and ``reply``.
+
+    The same as calling :func:`publish` for each payload in order, but matched once and,
+    for every socket receiver, built into one buffer chunk: a run of a thousand 16-byte
+    messages costs about what a few single messages do.  Each receiver still gets the
+    messages in order and each queue group member is still picked at random per message.
+    Whatever the fast path does not cover (a mapping that is not a pure function of the
+    subject, callbacks, auto-unsubscribe, no-echo publishers, no interest) takes the
+    per-message path.
+    """
+    original = subject
+    mapper = account.mapper
+    if mapper is not None:
+        if not account.mapper_pure:
+            for payload in payloads:
+                publish(client, account, subject, reply, None, payload)
+            return
+        subject = mapper(subject)
+        if not subject:
+            return
+    sublist = account.sublist
+    result = sublist.match(subject)
+    psubs = result.psubs
+    qsubs = result.qsubs
+    if result is _empty or (client is not None and not client.echo) or not _plain(psubs, qsubs):
+        for payload in payloads:
+            publish(client, account, original, reply, None, payload)  # (a pure mapping)
+        return
+    sublist.count_matches(len(payloads) - 1)
+    lengths = set(map(len, payloads))
+    size = lengths.pop() if len(lengths) == 1 else -1
+    for sub in psubs:
+        _deliver_run(sub, subject, reply, payloads, size, client)
+    for group in qsubs:
+        members = len(group)
+        if members == 1:
+            _deliver_run(group[0], subject, reply, payloads, size, client)
+            continue
+        shares: list[list[bytes]] = [[] for _ in group]
+        for payload in payloads:
+            shares[int(_random() * members)].append(payload)
+        for sub, share in zip(group, shares, strict=True):
+            if share:
+                _deliver_run(sub, subject, reply, share, size, client)
+
+
+def _plain(psubs: tuple, qsubs: tuple) -> bool:
+    """True when every subscription is a socket one without an auto-unsubscribe limit."""
+    for sub in psubs:
+        if sub.callback is not None or sub.max_msgs:
+            return False
+    for group in qsubs:
+        for sub in group:
+            if sub.callback is not None or sub.max_msgs:
+                return False
+    return True
+
+
+def _deliver_run(
+    sub, subject: bytes, reply: bytes, payloads: list[bytes], size: int, producer
+) -> None:
+    """Append the MSG frames of ``payloads`` for one socket subscription as one chunk.
+
+    ``size`` is the length of every payload, or -1 when they differ.
+    """
+    c = sub.client
+    head = sub.prefix
+    if head is None:
+        head = b"MSG %s %s" % (subject, sub.sid)
+    count = len(payloads)
+    if size >= 0:
+        line = head + (b" %s %d\r\n" % (reply, size) if reply else b" %d\r\n" % size)
+        chunk = line + (b"\r\n" + line).join(payloads) + b"\r\n"
+        total = size * count
+    else:
+        head += b" " + reply + b" " if reply else b" "
+        chunk = b"".join([b"%s%d\r\n%s\r\n" % (head, len(p), p) for p in payloads])
+        total = sum(map(len, payloads))
+    c.out.append(chunk)
+    c.pending += len(chunk)
+    c.out_msgs += count
+    c.out_bytes += total
+    if not c.flush_scheduled:
+        c.flush_scheduled = True
+        c.broker.mark_dirty(c)
+    if c.pending > c.stall_at:
+        _overfed(c, producer)
+    if reply and c.replies is not None:
+        c.record_reply(reply)
+    sub.delivered += count
+
+
 def _overfed(consumer, producer) -> None:
     """A receiver's buffer is past its stall threshold: cut it, or pause the producer."""
     if consumer.pending > consumer.max_pending:

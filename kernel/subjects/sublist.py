@@ -247,6 +247,10 @@ class Sublist:
         except KeyError:
             return self._match_miss(subject)
 
+    def count_matches(self, count: int) -> None:
+        """Count ``count`` more matches served from one ``match`` call (a run of messages)."""
+        self._matches += count
+
     def _match_miss(self, subject: bytes) -> SublistResult:
         """Walk the trie for ``subject`` and cache the result."""
         self._misses += 1

@@ -32,4 +32,6 @@ def configure(broker: Any, config: dict[str, Any]) -> None:
         if not section:
             continue
         table = compile_mappings(section, functions, cluster=cluster)
-        broker.get_account(name).mapper = table.map
+        account = broker.get_account(name)
+        account.mapper = table.map
+        account.mapper_pure = table.pure

@@ -43,7 +43,7 @@ class MappingTable:
     afresh when full), so a repeated subject costs one dict lookup, mapped or not.
     """
 
-    __slots__ = ("apply", "map", "transforms")
+    __slots__ = ("apply", "map", "pure", "transforms")
 
     #: Up to this many wildcard sources are tried in a row without bucketing.
     LINEAR_LIMIT: Final = 2
@@ -69,7 +69,9 @@ class MappingTable:
             mapped = apply(subject)
             return subject if mapped is None else mapped
 
-        if cache_size > 0 and all(t.pure for t in self.transforms):
+        #: True when every transform maps a subject the same way each time.
+        self.pure = all(t.pure for t in self.transforms)
+        if cache_size > 0 and self.pure:
             self.map = _cached(map_subject, cache_size)
         else:
             self.map = map_subject

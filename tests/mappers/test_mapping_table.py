@@ -131,6 +131,9 @@ def test_random_and_weighted_mappings_are_never_memoised(functions) -> None:
     section = {"w": [{"dest": "w.a", "weight": 50}], "x": "y"}
     weighted = compile_mappings(section, functions, rng=random.Random(4))
     assert {weighted.map(b"w") for _ in range(200)} == {b"w", b"w.a"}
+    # Not pure, so a run of messages on one subject is mapped message by message.
+    assert not rand.pure and not weighted.pure
+    assert compile_mappings({"a.*": "b.$1", "x": "y"}, functions).pure
 
 
 def test_ops_not_marked_pure_run_for_every_message(functions_with) -> None:
@@ -153,3 +156,4 @@ def test_ops_not_marked_pure_run_for_every_message(functions_with) -> None:
 
     table = compile_mappings({"c": "c.{{count()}}"}, functions_with(CountPlugin()))
     assert [table.map(b"c") for _ in range(3)] == [b"c.1", b"c.2", b"c.3"]
+    assert not table.pure
