@@ -147,33 +147,36 @@ def publisher(
     conn: Connection,
     host: str,
     port: int,
-    subject: bytes,
+    subjects: bytes | list[bytes],
     size: int,
     seconds: float,
     count: int | None,
 ) -> None:
-    """Worker: publish ``size``-byte messages on ``subject`` for ``seconds`` or ``count``.
+    """Worker: publish ``size``-byte messages for ``seconds`` or ``count``.
 
-    Waits for ``"go"`` from the parent after connecting. The result holds ``sent`` and the
-    ``perf_counter`` times ``t0`` (first send), ``t_sent`` (last send) and ``t_end`` (PONG
-    of the closing PING: the server has processed every PUB).
+    ``subjects`` is one subject, or several used in turn (message i goes to subject
+    i mod n, so no two consecutive messages share a subject).  Waits for ``"go"`` from the
+    parent after connecting. The result holds ``sent`` and the ``perf_counter`` times
+    ``t0`` (first send), ``t_sent`` (last send) and ``t_end`` (PONG of the closing PING:
+    the server has processed every PUB).
     """
-    run_worker(conn, _publish, host, port, subject, size, seconds, count)
+    run_worker(conn, _publish, host, port, subjects, size, seconds, count)
 
 
 def _publish(
     conn: Connection,
     host: str,
     port: int,
-    subject: bytes,
+    subjects: bytes | list[bytes],
     size: int,
     seconds: float,
     count: int | None,
 ) -> dict[str, Any]:
     sock = open_conn(host, port)
-    frame = pub_frame(subject, size)
-    per = max(1, BATCH_BYTES // len(frame))
-    block = frame * per
+    frames = [pub_frame(s, size) for s in ([subjects] if isinstance(subjects, bytes) else subjects)]
+    cycle = b"".join(frames)
+    per = max(1, BATCH_BYTES // len(cycle)) * len(frames)  # messages per block
+    block = cycle * (per // len(frames))
     limit = count if count is not None else sys.maxsize
     conn.send(("ready", None))
     conn.recv()  # "go"
@@ -188,7 +191,7 @@ def _publish(
             send(block)
             sent += per
         else:
-            send(frame * n)
+            send(b"".join(frames[i % len(frames)] for i in range(n)))
             sent += n
         if clock() >= deadline:
             break

@@ -40,6 +40,7 @@ TARGETS: dict[str, Target] = {
     "pub": Target("ratio", 0.17),
     "pubsub-16": Target("ratio", 0.25),
     "pubsub-1k": Target("ratio", 0.45),
+    "pubsub-rot": Target("ratio", 0.25),  # ours: the per-message path alone, as pubsub-16
     "fanout-4": Target("ratio", 0.2),
     "queue-2": Target("ratio", 0.25),
     "req-seq": Target("ratio", 0.4),

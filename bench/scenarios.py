@@ -54,7 +54,7 @@ Measure = Callable[[str, Options], tuple[float, str, dict[str, Any]]]
 def _pubsub(
     server: Server,
     opts: Options,
-    pub_subject: bytes,
+    pub_subject: bytes | list[bytes],
     subs: list[tuple[bytes, bytes | None]],
     delivered: bytes,
     size: int,
@@ -109,6 +109,24 @@ def _simple(subject: bytes, size: int, n_subs: int, queue: bytes | None = None) 
             split = "/".join(f"{100 * n / sum(res['received']):.0f}" for n in res["received"])
             note = " ".join(filter(None, [f"split {split}%", note]))
         return res["rate"], note, res
+
+    return measure
+
+
+def _rotating(count: int, size: int) -> Measure:
+    """A measure for one publisher cycling through ``count`` subjects, one wildcard subscriber.
+
+    No two consecutive messages share a subject, so a server cannot route them as a run:
+    this is the per-message cost of the publish path.
+    """
+    subjects = [b"bench.rot.%d" % i for i in range(count)]
+    assert len({len(s) for s in subjects}) == 1, "the subscriber counts equal-size frames"
+
+    def measure(kind: str, opts: Options) -> tuple[float, str, dict[str, Any]]:
+        with Server(kind, opts.workdir) as server:
+            subs = [(b"bench.rot.*", None)]
+            res = _pubsub(server, opts, subjects, subs, subjects[0], size, 1)
+        return res["rate"], _rate_note(res), res
 
     return measure
 
@@ -177,6 +195,7 @@ SCENARIOS: dict[str, tuple[str, Measure]] = {
     "pub": ("pub-only 16 B, no subscribers", _simple(b"bench.pub", 16, 0)),
     "pubsub-16": ("1 publisher → 1 subscriber, 16 B", _simple(b"bench.ps", 16, 1)),
     "pubsub-1k": ("1 publisher → 1 subscriber, 1 KiB", _simple(b"bench.ps", 1024, 1)),
+    "pubsub-rot": ("1 publisher → 1 subscriber, 16 B, 8 subjects in turn", _rotating(8, 16)),
     "fanout-4": ("1 publisher → 4 subscribers, 16 B", _simple(b"bench.fan", 16, 4)),
     "queue-2": ("1 publisher → queue group of 2", _simple(b"bench.q", 16, 2, b"workers")),
     "req-seq": ("request-reply, one at a time", _request_reply(1)),

@@ -23,6 +23,7 @@ SCENARIOS = [
     "pub",
     "pubsub-16",
     "pubsub-1k",
+    "pubsub-rot",
     "fanout-4",
     "queue-2",
     "req-seq",
