@@ -16,8 +16,9 @@ stream order.  Behaviour follows nats-server 2.9.10, traced on loopback (see the
   ``headers`` is False; ``MSG``/``HMSG`` from a client are unknown operations;
 * an unknown op is reported as soon as its first impossible byte arrives.
 
-Hot path: one ``split(b"\\r\\n")`` per read; per message one ``split(b" ")`` of the control
-line, size tokens looked up in a cache of already validated ones, payload taken from the
+Hot path: one ``split(b"\\r\\n")`` per read; per message a lookup of the control line in a
+cache of PUB lines already decoded, else one ``split(b" ")`` of it with the size tokens
+looked up in a cache of already validated ones; the payload is taken from the
 pieces; consecutive PUBs with one subject and reply go to the handler as one run
 (``proto_pub_run``).  Anything unusual is decoded by the general per-line path.  Nothing is
 deleted from a buffer per message; a payload spanning reads is collected in a list and
@@ -105,6 +106,13 @@ _SIZE_CACHE_LIMIT = 65536
 # max_payload: {max_payload: {b"16": 16}}; only sizes <= max_payload are entered.
 _size_caches: dict[int, dict[bytes, int]] = {}
 
+#: Canonical PUB control lines already decoded by the fast path, shared by all parsers with
+#: the same limits: {(max_payload, max_control_line): {b"PUB a 5": (b"a", b"", 5, 12)}},
+#: the last item being the bytes the message takes (line, payload, two CRLFs).  Emptied
+#: when full, so unique lines (inbox replies) cost a dict insert and keep it bounded.
+_line_caches: dict[tuple[int, int], dict[bytes, tuple[bytes, bytes, int, int]]] = {}
+_LINE_CACHE_LIMIT = 4096
+
 
 def _classify(seg: bytes, complete: bool) -> tuple[int, int, int]:
     """Identify the op at the start of ``seg`` like nats-server's byte state machine.
@@ -165,7 +173,7 @@ class Parser:
     __slots__ = (
         *("closed", "handler", "headers", "_buf", "_chunks", "_need", "_pend", "_fast"),
         *("_mcl", "_maxp", "_sizes", "_pub", "_pub_run", "_hpub", "_sub", "_unsub", "_connect"),
-        *("_ping", "_pong", "_error"),
+        *("_ping", "_pong", "_error", "_lines"),
     )
 
     def __init__(
@@ -181,6 +189,7 @@ class Parser:
         self._chunks: list[bytes] = []
         self._pend: tuple[bytes, bytes, int] | None = None  # subject, reply, hdr (-1: PUB)
         self._sizes = _size_caches.setdefault(max_payload, {})
+        self._lines = _line_caches.setdefault((max_payload, max_control_line), {})
         self._fast = True  # tests switch the fast path off to compare both paths
         self._pub = handler.proto_pub
         self._pub_run = getattr(handler, "proto_pub_run", None) or self._pub_each
@@ -242,7 +251,8 @@ class Parser:
 
         Canonical means upper-case ``PUB``/``HPUB``/``PING``/``PONG`` with single spaces
         (or the empty reply token nats-py writes: ``PUB s  5``), a cached size token and the
-        payload followed by CRLF; a PUB line equal to the previous one reuses its decoding.
+        payload followed by CRLF; a PUB line seen before (by any parser with the same limits)
+        is looked up instead of decoded again.
         Consecutive PUBs with the same subject and reply are collected into a *run* and
         handed over in one ``proto_pub_run`` call (one match, one frame build per receiver);
         a run is always dispatched before the next other operation, so the order of
@@ -254,34 +264,46 @@ class Parser:
         pieces = buf.split(b"\r\n")
         last = len(pieces) - 1  # pieces[last] is not followed by CRLF: never complete here
         sizes = self._sizes
+        lines = self._lines
+        known = lines.get
         mcl = self._mcl
         pub = self._pub
         tabs = 9 in buf  # a tab separates arguments too: check control lines only if present
         n = len(buf)
         pos = 0
         i = 0
-        prev = b"\r\n"  # the previous control line (never equal to a piece at first)
-        psubj = preply = b""
-        psize = pstep = -1  # the decoding of prev, when it is a simple PUB seen twice
-        # The run being collected: payloads of consecutive PUBs with subject rsubj and reply
-        # rreply.  While it is not None, the last operation was a PUB whose line is prev.
+        prev = b"\r\n"  # the last control line looked up (never equal to a piece at first)
+        pline = None  # its decoding
+        misses = -1  # lines not found in the cache
+        # The run being collected: payloads of consecutive PUBs on rsubj with reply rreply.
         run: list[bytes] | None = None
         rsubj = rreply = b""
         try:
             while i < last:
                 ctl = pieces[i]
-                same = ctl == prev
-                if same and psize >= 0:
+                line = pline if ctl == prev else known(ctl)
+                if line is not None:  # a PUB line decoded before: its payload must fit
                     data = pieces[i + 1]
-                    if len(data) == psize and i + 1 < last:
-                        pos += pstep
+                    if len(data) == line[2] and i + 1 < last:
+                        prev = ctl
+                        pline = line
+                        pos += line[3]
                         i += 2
-                        if run is not None:  # its key is prev's decoding (see above)
-                            run.append(data)
-                        else:
-                            run = [data]
-                            rsubj = psubj
-                            rreply = preply
+                        subj = line[0]
+                        reply = line[1]
+                        if run is not None:
+                            if subj == rsubj and reply == rreply:
+                                run.append(data)
+                                continue
+                            if len(run) == 1:  # (inlined _dispatch_run)
+                                pub(rsubj, rreply, run[0])
+                            else:
+                                self._pub_run(rsubj, rreply, run)
+                            if self.closed:
+                                return -1
+                        run = [data]
+                        rsubj = subj
+                        rreply = reply
                         continue
                 lc = len(ctl)
                 if lc <= mcl and not (10 in ctl or (tabs and 9 in ctl)):
@@ -331,14 +353,14 @@ class Parser:
                             else:
                                 j = 0
                         if 0 < j < last:
-                            if same and hdr < 0 and j == i + 1:
-                                psubj = subj
-                                preply = reply
-                                psize = size
-                                pstep = lc + size + 4
-                            elif not same:
-                                psize = -1
-                                prev = ctl
+                            misses += 1
+                            if hdr < 0 and j == i + 1 and not misses & 7 and not reply:
+                                # One line in eight enters the cache: a line that recurs soon
+                                # gets in, a stream of unique ones (replies to inboxes) costs
+                                # little.  Lines with a reply (requests) carry unique inboxes.
+                                if len(lines) >= _LINE_CACHE_LIMIT:
+                                    lines.clear()
+                                lines[ctl] = (subj, reply, size, lc + size + 4)
                             pos += lc + size + 4
                             i = j + 1
                             if hdr < 0:
