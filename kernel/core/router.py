@@ -1,9 +1,11 @@
 """The publish path: map → match → deliver, with queue groups and no-responders.
 
-This is the hot path.  Frames for socket sessions are built here directly as
-bytes (the part before the sid and the part after it are built once per
-message and shared by every receiver); in-process subscriptions get a
-callback.  Nothing on this path calls a plugin hook.
+This is the hot path.  A MSG frame for a socket session is queued as pieces
+(``MSG <subject> <sid>``, prebuilt per literal subscription; `` [reply] <size>``,
+built once per message; the payload; CRLF) that the session joins once per
+flush, so nothing is copied per receiver; a run of messages on one subject is
+built into one chunk per receiver.  In-process subscriptions get a callback.
+Nothing on this path calls a plugin hook.
 """
 
 from __future__ import annotations
@@ -19,6 +21,18 @@ from kernel.subjects.sublist import EMPTY_RESULT, Sublist, SublistResult
 if TYPE_CHECKING:  # pragma: no cover
     from kernel.core.accounts import Account
 
+CRLF = b"\r\n"
+#: ``b" <size>\r\n"`` for the payload sizes seen so far (bounded).
+_SIZE_LINES: dict[int, bytes] = {}
+_SIZE_LINES_LIMIT = 65536
+
+
+def _new_size_line(size: int) -> bytes:
+    line = b" %d\r\n" % size
+    if len(_SIZE_LINES) < _SIZE_LINES_LIMIT:
+        _SIZE_LINES[size] = line
+    return line
+
 
 def publish(
     client,
@@ -29,6 +43,7 @@ def publish(
     payload: bytes,
     _empty: SublistResult = EMPTY_RESULT,
     _random: Callable[[], float] = random,
+    _size_line: Callable[[int], bytes | None] = _SIZE_LINES.get,
 ) -> int:
     """Deliver one message inside ``account``; return how many subscriptions got it.
 
@@ -50,7 +65,6 @@ def publish(
     # A publisher that asked for no echo never gets its own messages back.
     skip = client if client is not None and not client.echo else None
     size = len(payload)
-    tail = None  # b" [reply ]<size>\r\n<payload>\r\n", built once, shared by every MSG
     targets = result.psubs
     qsubs = result.qsubs
     if qsubs and not targets and len(qsubs) == 1:
@@ -73,6 +87,7 @@ def publish(
             picks.append(sub)
         targets = (*targets, *picks) if targets else picks
     delivered = 0
+    line = None  # b"[ reply] <size>\r\n", built on the first socket delivery
     for sub in targets:
         c = sub.client
         if c is skip:
@@ -83,19 +98,25 @@ def publish(
                 continue  # an import that reached nobody (kernel.core.imports)
         else:
             if hdr is None or not c.headers:
-                if tail is None:
-                    tail = (
-                        b" %s %d\r\n%s\r\n" % (reply, size, payload)
-                        if reply
-                        else b" %d\r\n%s\r\n" % (size, payload)
-                    )
+                # The frame goes out as pieces, joined once per flush: nothing is copied here.
+                if line is None:
+                    line = _size_line(size) or _new_size_line(size)
+                    if reply:
+                        line = b" " + reply + line
+                    rest = len(line) + size + 2
                 prefix = sub.prefix
-                frame = (prefix if prefix is not None else b"MSG %s %s" % (subject, sub.sid)) + tail
+                if prefix is not None:
+                    c.out += (prefix, line, payload, CRLF)
+                    c.pending += len(prefix) + rest
+                else:
+                    sid = sub.sid
+                    c.out += (b"MSG ", subject, b" ", sid, line, payload, CRLF)
+                    c.pending += len(subject) + len(sid) + 5 + rest
             else:
                 frame = hmsg_frame(subject, sub.sid, reply, hdr, payload)
+                c.out.append(frame)
+                c.pending += len(frame)
                 c.out_bytes += len(hdr)  # nats-server counts header bytes too
-            c.out.append(frame)
-            c.pending += len(frame)
             c.out_msgs += 1
             c.out_bytes += size
             if not c.flush_scheduled:
