@@ -257,10 +257,17 @@ class Broker:
         """Schedule ``client``'s output for the flush at the end of this loop iteration."""
         self._dirty.append(client)
         if self._flush_handle is None:
-            self._flush_handle = self.loop.call_soon(self._flush_dirty)
+            self._flush_handle = self.loop.call_soon(self.flush_dirty)
 
-    def _flush_dirty(self) -> None:
-        self._flush_handle = None
+    def dirty_bytes(self) -> int:
+        """Bytes queued by the sessions waiting for the end-of-iteration flush."""
+        return sum(client.pending for client in self._dirty)
+
+    def flush_dirty(self) -> None:
+        """Write out every session with queued output now (else done once per iteration)."""
+        if self._flush_handle is not None:
+            self._flush_handle.cancel()
+            self._flush_handle = None
         dirty = self._dirty
         self._dirty = []
         for client in dirty:

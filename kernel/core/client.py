@@ -34,6 +34,11 @@ STALL_THRESHOLD = 4 * 1024 * 1024
 STALL_POLL = 0.002
 STALL_MAX = 0.1
 
+#: After a read of at least FLUSH_AFTER_READ bytes, sessions with output waiting are flushed
+#: at once if they hold FLUSH_PENDING bytes in all (else at the end of the loop iteration).
+FLUSH_AFTER_READ = 32 * 1024
+FLUSH_PENDING = 256 * 1024
+
 #: Reply subjects clients may not use: the server's own response and ack subjects.
 RESERVED_REPLY_PREFIXES = (b"_R_.", b"$JS.ACK.")
 
@@ -132,6 +137,12 @@ class Client:
         self.parser.feed(data)
         if self.in_msgs != msgs:  # activity, as nats-server counts it: messages or interest
             self.last_activity = time.time()
+            if len(data) >= FLUSH_AFTER_READ and self.broker.dirty_bytes() >= FLUSH_PENDING:
+                # A publisher in full flow: the event loop may hand us many reads before the
+                # iteration ends (libuv reads up to 32 times), so write out what they produced
+                # now (nats-server flushes after every read): writes stay the size of a few
+                # reads instead of megabytes that have to be copied and buffered.
+                self.broker.flush_dirty()
         if self.stalled_on is not None and not self.closed:
             self._stall()
 
