@@ -22,7 +22,7 @@ from importlib import metadata
 import click
 
 from kernel.cli.groups import AliasGroup
-from kernel.cli.options import connection_options, get_options
+from kernel.cli.options import connection_options
 from kernel.cli.runtime import Interrupted
 
 __all__ = ["cli", "load_extra_commands", "main"]
@@ -73,7 +73,7 @@ def cli(ctx: click.Context) -> None:
     Connection flags may also be given after the subcommand, as with the nats
     CLI; they override the selected context field by field.
     """
-    get_options(ctx)
+    # (The connection options are created on first use: ``serve`` never imports nats-py.)
 
 
 #: Why optional command sets could not be loaded (shown on "No such command").

@@ -12,12 +12,15 @@ the environment and the environment beats the context file.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from kernel.cli.connect import ConnOptions
 from kernel.cli.params import DURATION
+
+if TYPE_CHECKING:  # pragma: no cover
+    # kernel.cli.connect imports nats-py (~0.2 s); commands that never connect skip it.
+    from kernel.cli.connect import ConnOptions
 
 __all__ = ["connection_options", "get_options"]
 
@@ -45,6 +48,8 @@ _SPECS: list[tuple[tuple[str, ...], str, str | None, str, dict[str, Any]]] = [
 
 def get_options(ctx: click.Context) -> ConnOptions:
     """Return the root context's :class:`ConnOptions`, creating it on first use."""
+    from kernel.cli.connect import ConnOptions
+
     root = ctx.find_root()
     if not isinstance(root.obj, ConnOptions):
         root.obj = ConnOptions()
