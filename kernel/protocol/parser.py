@@ -20,9 +20,10 @@ Hot path: one ``split(b"\\r\\n")`` per read; per message a lookup of the control
 cache of PUB lines already decoded, else one ``split(b" ")`` of it with the size tokens
 looked up in a cache of already validated ones; the payload is taken from the
 pieces; consecutive PUBs with one subject and reply go to the handler as one run
-(``proto_pub_run``).  Anything unusual is decoded by the general per-line path.  Nothing is
-deleted from a buffer per message; a payload spanning reads is collected in a list and
-joined once.
+(``proto_pub_run``), and consecutive reply-less PUBs on varying subjects as one batch
+(``proto_pub_batch``), so the handler pays its per-call costs once.  Anything unusual is
+decoded by the general per-line path.  Nothing is deleted from a buffer per message; a
+payload spanning reads is collected in a list and joined once.
 """
 
 from __future__ import annotations
@@ -56,6 +57,13 @@ class ProtocolHandler(Protocol):
         """Two or more consecutive ``PUB``s with the same subject and reply, in order.
 
         Optional: without it the parser calls ``proto_pub`` once per message.
+        """
+
+    def proto_pub_batch(self, messages: list[tuple[bytes, bytes]], size: int) -> None:
+        """Two or more consecutive ``PUB``s without a reply: ``(subject, payload)`` in order.
+
+        ``size`` is the sum of the payload sizes.  Optional: without it the parser calls
+        ``proto_pub`` once per message.
         """
 
     def proto_hpub(self, subject: bytes, reply: bytes, header_size: int, data: bytes) -> None:
@@ -172,7 +180,8 @@ class Parser:
 
     __slots__ = (
         *("closed", "handler", "headers", "_buf", "_chunks", "_need", "_pend", "_fast"),
-        *("_mcl", "_maxp", "_sizes", "_pub", "_pub_run", "_hpub", "_sub", "_unsub", "_connect"),
+        *("_mcl", "_maxp", "_sizes", "_pub", "_pub_run", "_pub_batch", "_hpub", "_sub"),
+        *("_unsub", "_connect"),
         *("_ping", "_pong", "_error", "_lines"),
     )
 
@@ -193,6 +202,7 @@ class Parser:
         self._fast = True  # tests switch the fast path off to compare both paths
         self._pub = handler.proto_pub
         self._pub_run = getattr(handler, "proto_pub_run", None) or self._pub_each
+        self._pub_batch = getattr(handler, "proto_pub_batch", None) or self._pub_batch_each
         self._hpub = handler.proto_hpub
         self._sub = handler.proto_sub
         self._unsub = handler.proto_unsub
@@ -255,9 +265,11 @@ class Parser:
         is looked up instead of decoded again.
         Consecutive PUBs with the same subject and reply are collected into a *run* and
         handed over in one ``proto_pub_run`` call (one match, one frame build per receiver);
-        a run is always dispatched before the next other operation, so the order of
-        operations is the stream's.  Every other complete line goes through ``_line``
-        (exact nats-server semantics) and the loop resumes at the next piece boundary.
+        single reply-less PUBs in a row are handed over as one ``proto_pub_batch``.  Runs
+        and batches are dispatched in stream order and always before the next other
+        operation, so the order of operations is the stream's.  Every other complete line
+        goes through ``_line`` (exact nats-server semantics) and the loop resumes at the next
+        piece boundary.
         Returns the offset where the general loop must continue (the incomplete tail, or a
         line that did not end on CRLF), or -1 once parsing stopped.
         """
@@ -267,7 +279,6 @@ class Parser:
         lines = self._lines
         known = lines.get
         mcl = self._mcl
-        pub = self._pub
         tabs = 9 in buf  # a tab separates arguments too: check control lines only if present
         n = len(buf)
         pos = 0
@@ -275,9 +286,13 @@ class Parser:
         prev = b"\r\n"  # the last control line looked up (never equal to a piece at first)
         pline = None  # its decoding
         misses = -1  # lines not found in the cache
-        # The run being collected: payloads of consecutive PUBs on rsubj with reply rreply.
+        # The run being collected: payloads of consecutive PUBs on rsubj with reply rreply;
+        # and before it, the batch: earlier reply-less single PUBs not yet dispatched
+        # (it only grows when a new run starts, so it is empty whenever run is None).
         run: list[bytes] | None = None
         rsubj = rreply = b""
+        batch: list[tuple[bytes, bytes]] = []
+        nb = 0  # payload bytes in the batch
         try:
             while i < last:
                 ctl = pieces[i]
@@ -295,12 +310,16 @@ class Parser:
                             if subj == rsubj and reply == rreply:
                                 run.append(data)
                                 continue
-                            if len(run) == 1:  # (inlined _dispatch_run)
-                                pub(rsubj, rreply, run[0])
+                            if len(run) == 1 and not rreply:  # (inlined _dispatch)
+                                single = run[0]
+                                batch.append((rsubj, single))
+                                nb += len(single)
                             else:
-                                self._pub_run(rsubj, rreply, run)
-                            if self.closed:
-                                return -1
+                                self._dispatch(rsubj, rreply, run, batch, nb)
+                                batch = []
+                                nb = 0
+                                if self.closed:
+                                    return -1
                         run = [data]
                         rsubj = subj
                         rreply = reply
@@ -322,8 +341,10 @@ class Parser:
                         size = sizes.get(parts[-1], -1) if hdr >= 0 else -1
                     elif np == 1 and (op == b"PING" or op == b"PONG"):
                         if run is not None:
-                            self._dispatch_run(rsubj, rreply, run)
+                            self._dispatch(rsubj, rreply, run, batch, nb)
                             run = None
+                            batch = []
+                            nb = 0
                             if self.closed:
                                 return -1
                         pos += 6
@@ -368,19 +389,25 @@ class Parser:
                                     if subj == rsubj and reply == rreply:
                                         run.append(data)
                                         continue
-                                    if len(run) == 1:  # (inlined _dispatch_run)
-                                        pub(rsubj, rreply, run[0])
+                                    if len(run) == 1 and not rreply:  # (inlined _dispatch)
+                                        single = run[0]
+                                        batch.append((rsubj, single))
+                                        nb += len(single)
                                     else:
-                                        self._pub_run(rsubj, rreply, run)
-                                    if self.closed:
-                                        return -1
+                                        self._dispatch(rsubj, rreply, run, batch, nb)
+                                        batch = []
+                                        nb = 0
+                                        if self.closed:
+                                            return -1
                                 run = [data]
                                 rsubj = subj
                                 rreply = reply
                                 continue
                             if run is not None:
-                                self._dispatch_run(rsubj, rreply, run)
+                                self._dispatch(rsubj, rreply, run, batch, nb)
                                 run = None
+                                batch = []
+                                nb = 0
                                 if self.closed:
                                     return -1
                             self._hpub(subj, reply, hdr, data)
@@ -389,8 +416,10 @@ class Parser:
                             continue
                 # Anything else: decode this line exactly, then re-align with the pieces.
                 if run is not None:
-                    self._dispatch_run(rsubj, rreply, run)
+                    self._dispatch(rsubj, rreply, run, batch, nb)
                     run = None
+                    batch = []
+                    nb = 0
                     if self.closed:
                         return -1
                 step = self._line(buf, pos, buf.find(b"\n", pos), n)
@@ -409,7 +438,7 @@ class Parser:
                 if p != end:
                     return end
             if run is not None:
-                self._dispatch_run(rsubj, rreply, run)
+                self._dispatch(rsubj, rreply, run, batch, nb)
                 if self.closed:
                     return -1
             return pos
@@ -418,11 +447,33 @@ class Parser:
                 self._buf = buf[pos:]
             raise
 
-    def _dispatch_run(self, subject: bytes, reply: bytes, run: list[bytes]) -> None:
-        """Hand a run of PUB payloads to the handler (one message: a plain ``proto_pub``)."""
+    def _dispatch(
+        self,
+        subject: bytes,
+        reply: bytes,
+        run: list[bytes],
+        batch: list[tuple[bytes, bytes]],
+        size: int,
+    ) -> None:
+        """Hand the pending batch, then the run, to the handler (in stream order).
+
+        A run of one reply-less message joins the batch; a batch or run of one message is a
+        plain ``proto_pub``.
+        """
+        if len(run) == 1 and not reply:
+            batch.append((subject, run[0]))
+            size += len(run[0])
+            run = []
+        if batch:
+            if len(batch) == 1:
+                self._pub(batch[0][0], b"", batch[0][1])
+            else:
+                self._pub_batch(batch, size)
+            if self.closed:
+                return
         if len(run) == 1:
             self._pub(subject, reply, run[0])
-        else:
+        elif run:
             self._pub_run(subject, reply, run)
 
     def _pub_each(self, subject: bytes, reply: bytes, payloads: list[bytes]) -> None:
@@ -430,6 +481,14 @@ class Parser:
         pub = self._pub
         for payload in payloads:
             pub(subject, reply, payload)
+            if self.closed:
+                return
+
+    def _pub_batch_each(self, messages: list[tuple[bytes, bytes]], size: int) -> None:
+        """``proto_pub_batch`` for handlers without one: ``proto_pub`` per message."""
+        pub = self._pub
+        for subject, payload in messages:
+            pub(subject, b"", payload)
             if self.closed:
                 return
 

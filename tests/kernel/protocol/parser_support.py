@@ -17,6 +17,8 @@ class Recorder:
         self.calls: list[Call] = []
         #: Payload counts of the runs received through ``proto_pub_run``.
         self.runs: list[int] = []
+        #: Message counts of the batches received through ``proto_pub_batch``.
+        self.batches: list[int] = []
 
     def proto_connect(self, arg: bytes) -> None:
         """Record CONNECT."""
@@ -31,6 +33,13 @@ class Recorder:
         assert len(payloads) >= 2
         self.runs.append(len(payloads))
         self.calls.extend(("pub", subject, reply, payload) for payload in payloads)
+
+    def proto_pub_batch(self, messages: list[tuple[bytes, bytes]], size: int) -> None:
+        """Record a batch as the PUBs it stands for (and its length in ``batches``)."""
+        assert len(messages) >= 2
+        assert size == sum(len(payload) for _, payload in messages)
+        self.batches.append(len(messages))
+        self.calls.extend(("pub", subject, b"", payload) for subject, payload in messages)
 
     def proto_hpub(self, subject: bytes, reply: bytes, header_size: int, data: bytes) -> None:
         """Record HPUB."""

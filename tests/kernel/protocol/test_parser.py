@@ -261,6 +261,37 @@ def test_consecutive_pubs_with_one_subject_arrive_as_runs() -> None:
     ]
 
 
+def test_reply_less_pubs_on_varying_subjects_arrive_as_batches() -> None:
+    # Singles without a reply collect into a batch; a run, a reply or another op ends it,
+    # and everything still arrives in stream order.
+    stream = (
+        b"PUB a 1\r\n1\r\nPUB b 1\r\n2\r\nPUB c 1\r\n3\r\n"  # batch of 3
+        + b"PUB d 1\r\n4\r\nPUB d 1\r\n5\r\n"  # run of 2
+        + b"PUB e 1\r\n6\r\nPUB f 1\r\n7\r\n"  # batch of 2
+        + b"PUB g _INBOX.1 1\r\n8\r\n"  # a request: on its own
+        + b"PUB h 1\r\n9\r\nPUB i 1\r\n0\r\nSUB x 1\r\n"  # batch of 2, then SUB
+        + b"PUB j 1\r\n1\r\n"  # alone: a plain PUB
+    )
+    feed_chunks([stream])  # the first sight of a size token takes the general path
+    calls, parser = feed_chunks([stream])
+    assert parser.handler.batches == [3, 2, 2]
+    assert parser.handler.runs == [2]
+    assert calls == [
+        ("pub", b"a", b"", b"1"),
+        ("pub", b"b", b"", b"2"),
+        ("pub", b"c", b"", b"3"),
+        ("pub", b"d", b"", b"4"),
+        ("pub", b"d", b"", b"5"),
+        ("pub", b"e", b"", b"6"),
+        ("pub", b"f", b"", b"7"),
+        ("pub", b"g", b"_INBOX.1", b"8"),
+        ("pub", b"h", b"", b"9"),
+        ("pub", b"i", b"", b"0"),
+        ("sub", b"x", b"", b"1"),
+        ("pub", b"j", b"", b"1"),
+    ]
+
+
 def test_a_run_never_spans_reads_and_stops_when_the_handler_closes() -> None:
     class Closer(Recorder):
         def proto_pub_run(self, subject: bytes, reply: bytes, payloads: list[bytes]) -> None:
@@ -280,7 +311,8 @@ def test_a_run_never_spans_reads_and_stops_when_the_handler_closes() -> None:
 
 def test_handler_without_runs_gets_one_call_per_message() -> None:
     class PerMessage(Recorder):
-        proto_pub_run = None  # the method is optional: a handler may not have it
+        proto_pub_run = None  # the methods are optional: a handler may not have them
+        proto_pub_batch = None
 
         def proto_pub(self, subject: bytes, reply: bytes, payload: bytes) -> None:
             super().proto_pub(subject, reply, payload)
@@ -289,12 +321,15 @@ def test_handler_without_runs_gets_one_call_per_message() -> None:
 
     handler = PerMessage()
     parser = Parser(handler)
-    for _ in range(2):  # the second stream is all fast path
+    for subjects in ([b"a"], [b"a"], [b"a", b"b"]):  # a run (twice: all fast path), a batch
         parser.closed = False
         handler.calls.clear()
-        parser.feed(b"".join(b"PUB a 1\r\n%d\r\n" % i for i in range(5)))
+        parser.feed(
+            b"".join(b"PUB %s 1\r\n%d\r\n" % (subjects[i % len(subjects)], i) for i in range(5))
+        )
         assert [c[3] for c in handler.calls] == [b"0", b"1", b"2"]
     assert handler.runs == []
+    assert handler.batches == []
 
 
 def test_handler_closing_stops_at_once() -> None:
