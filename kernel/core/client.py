@@ -16,7 +16,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from kernel.core.accounts import Account, Identity
-from kernel.core.router import publish, publish_run
+from kernel.core.router import publish, publish_batch, publish_run
 from kernel.core.subscription import Subscription
 from kernel.protocol.encode import err_line, hmsg_frame, msg_frame
 from kernel.protocol.parser import Parser
@@ -413,6 +413,18 @@ class Client:
         self.in_msgs += len(payloads)
         self.in_bytes += sum(map(len, payloads))
         publish_run(self, self.account, subject, reply, payloads)
+
+    def proto_pub_batch(self, messages: list[tuple[bytes, bytes]], size: int) -> None:
+        """Consecutive reply-less PUBs: routed in one call when nothing is checked."""
+        if self.pub_checks:
+            for subject, payload in messages:
+                self._checked_publish(subject, b"", None, payload)
+                if self.closed:
+                    return
+            return
+        self.in_msgs += len(messages)
+        self.in_bytes += size
+        publish_batch(self, self.account, messages)
 
     def proto_hpub(self, subject: bytes, reply: bytes, header_size: int, data: bytes) -> None:
         """HPUB: route a message with a header block."""

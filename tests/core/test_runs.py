@@ -1,10 +1,10 @@
-"""Runs: many PUBs on one subject in one read, routed together (kernel.core.router.publish_run).
+"""Runs and batches: bursts of PUBs routed together (kernel.core.router.publish_run/_batch).
 
 A burst of PUBs written in one go reaches the server in a few reads, so the parser hands it
-to the router as runs.  Whatever a run does must be what the same messages do one at a
-time: the same receivers, in order, queue members picked per message, auto-unsubscribe
-limits, no-echo, in-process subscribers and mappings.  The raw-socket exchanges run against
-nats-server too.
+to the router as runs (one subject) and batches (reply-less PUBs on varying subjects).
+Whatever they do must be what the same messages do one at a time: the same receivers, in
+order, queue members picked per message, auto-unsubscribe limits, no-echo, in-process
+subscribers and mappings.  The raw-socket exchanges run against nats-server too.
 """
 
 from __future__ import annotations
@@ -237,3 +237,113 @@ async def test_a_weighted_mapping_picks_per_message_inside_a_burst(kind: str) ->
         assert [p for _, _, p in got] == payloads
         counts = {s: sum(1 for subject, _, _ in got if subject == s) for s in (b"w.a", b"w.b")}
         assert min(counts.values()) > 600, counts  # 1000 each expected
+
+
+def mixed(subjects: list[bytes], count: int) -> tuple[bytes, list[tuple[bytes, bytes]]]:
+    """``count`` reply-less PUBs cycling through ``subjects``: (stream, [(subject, payload)])."""
+    msgs = [(subjects[i % len(subjects)], b"m%d" % i + b"." * (i % 3)) for i in range(count)]
+    return b"".join(b"PUB %s %d\r\n%s\r\n" % (s, len(p), p) for s, p in msgs), msgs
+
+
+async def test_every_kind_of_receiver_gets_a_mixed_burst_in_order(kind: str) -> None:
+    async with serve(kind, {}, None) as (url, _):
+        literal, wild, full = [await raw_client(url) for _ in range(3)]
+        literal[1].write(b"SUB mx.a 1\r\nPING\r\n")
+        wild[1].write(b"SUB mx.* 7\r\nPING\r\n")
+        full[1].write(b"SUB > 9\r\nPING\r\n")
+        for reader, _ in (literal, wild, full):
+            assert await reader.readuntil(b"PONG\r\n") == b"PONG\r\n"
+        _, pub = await raw_client(url)
+        data, msgs = mixed([b"mx.a", b"mx.b", b"mx.c", b"nobody"], 4000)
+        pub.write(data)
+        want_a = [(s, p) for s, p in msgs if s == b"mx.a"]
+        want_mx = [(s, p) for s, p in msgs if s.startswith(b"mx.")]
+        for (reader, writer), want, sid in (
+            (literal, want_a, b"1"),
+            (wild, want_mx, b"7"),
+            (full, msgs, b"9"),
+        ):
+            got = await read_msgs(reader, len(want))
+            assert [(subject, p) for subject, _, p in got] == want
+            assert {s for _, s, _ in got} == {sid}
+            await nothing_more(reader, writer)
+
+
+async def test_queue_group_and_limits_inside_a_mixed_burst(kind: str) -> None:
+    async with serve(kind, {}, None) as (url, _):
+        members = [await raw_client(url) for _ in range(2)]
+        for reader, writer in members:
+            writer.write(b"SUB q.* workers 1\r\nPING\r\n")
+            await reader.readuntil(b"PONG\r\n")
+        lim_reader, lim_writer = await raw_client(url)
+        lim_writer.write(b"SUB q.b 1\r\nUNSUB 1 7\r\nPING\r\n")
+        await lim_reader.readuntil(b"PONG\r\n")
+        pub_reader, pub = await raw_client(url)
+        data, msgs = mixed([b"q.a", b"q.b"], 3000)
+        pub.write(data + b"PING\r\n")
+        await pub_reader.readuntil(b"PONG\r\n")  # every PUB is routed
+        got = await read_msgs(lim_reader, 7)
+        assert [(s, p) for s, _, p in got] == [m for m in msgs if m[0] == b"q.b"][:7]
+        await nothing_more(lim_reader, lim_writer)
+        index = {p: i for i, (_, p) in enumerate(msgs)}
+        seen: list[int] = []
+        for reader, writer in members:
+            writer.write(b"PING\r\n")
+            share = []
+            while (line := await asyncio.wait_for(reader.readuntil(b"\r\n"), 5)) != b"PONG\r\n":
+                m = MSG.fullmatch(line)
+                assert m, line
+                share.append(index[(await reader.readexactly(int(m.group(4)) + 2))[:-2]])
+            assert share == sorted(share)
+            assert len(share) > 1000  # 1500 expected
+            seen += share
+        assert sorted(seen) == list(range(3000))
+
+
+async def test_no_echo_and_in_process_receivers_inside_a_mixed_burst(broker: Broker) -> None:
+    url = broker.listen_urls[0]
+    async with broker.connect() as local:
+        sub = await local.subscribe("ne.*")
+        self_reader, self_writer = await raw_client(url, echo=False)
+        other_reader, other_writer = await raw_client(url)
+        for writer in (self_writer, other_writer):
+            writer.write(b"SUB ne.* 1\r\n")
+        other_writer.write(b"PING\r\n")
+        await other_reader.readuntil(b"PONG\r\n")
+        self_writer.write(b"PING\r\n")
+        await self_reader.readuntil(b"PONG\r\n")
+        data, msgs = mixed([b"ne.a", b"ne.b"], 500)
+        self_writer.write(data)
+        got = await read_msgs(other_reader, 500)
+        assert [(s, p) for s, _, p in got] == msgs
+        assert [(m.subject.encode(), m.data) for m in [await sub.next_msg(5) for _ in msgs]] == msgs
+        await nothing_more(self_reader, self_writer)
+        # An echoing publisher: batches go their fast way except where the receiver is the
+        # in-process subscription (a callback).
+        data, msgs = mixed([b"ne.c", b"ne.d", b"ne.e"], 600)
+        other_writer.write(data)
+        for reader in (self_reader, other_reader):
+            assert [(s, p) for s, _, p in await read_msgs(reader, 600)] == msgs
+        assert [(m.subject.encode(), m.data) for m in [await sub.next_msg(5) for _ in msgs]] == msgs
+
+
+async def test_a_mixed_burst_is_routed_as_batches(
+    broker: Broker, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from kernel.core import client as client_module
+
+    sizes: list[int] = []
+    real = client_module.publish_batch
+
+    def spy(client, account, messages) -> None:
+        sizes.append(len(messages))
+        real(client, account, messages)
+
+    monkeypatch.setattr(client_module, "publish_batch", spy)
+    reader, writer = await raw_client(broker.listen_urls[0])
+    writer.write(b"SUB spy.* 1\r\nPING\r\n")
+    await reader.readuntil(b"PONG\r\n")
+    data, msgs = mixed([b"spy.a", b"spy.b"], 2000)
+    writer.write(data)
+    assert [(s, p) for s, _, p in await read_msgs(reader, 2000)] == msgs
+    assert sum(sizes) > 1000 and max(sizes) > 100
