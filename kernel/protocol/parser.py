@@ -85,9 +85,9 @@ class ProtocolHandler(Protocol):
         """Fatal protocol error: send ``-ERR '<text>'`` (nothing if None) and close."""
 
 
-# Op codes: what _classify() recognised.
+# Op codes: what _classify() recognised (_OTHER: not decoded by the fast path).
 _UNKNOWN, _NEED, _PUB, _HPUB, _SUB, _UNSUB, _CONNECT, _INFO = range(8)
-_PING, _PONG, _OK, _ERR, _HMSG = range(8, 13)
+_PING, _PONG, _OK, _ERR, _HMSG, _OTHER = range(8, 14)
 # How an op word continues: ignore the rest of the line / 1+ blanks then an argument /
 # optional blanks then an argument.
 _REST, _ARG_WS, _ARG_OPT = range(3)
@@ -297,146 +297,126 @@ class Parser:
             while i < last:
                 ctl = pieces[i]
                 line = pline if ctl == prev else known(ctl)
-                if line is not None:  # a PUB line decoded before: its payload must fit
+                if line is not None and len(pieces[i + 1]) == line[2] and i + 1 < last:
+                    # A PUB line decoded before, and its payload fits.
                     data = pieces[i + 1]
-                    if len(data) == line[2] and i + 1 < last:
-                        prev = ctl
-                        pline = line
-                        pos += line[3]
-                        i += 2
-                        subj = line[0]
-                        reply = line[1]
-                        if run is not None:
-                            if subj == rsubj and reply == rreply:
-                                run.append(data)
-                                continue
-                            if len(run) == 1 and not rreply:  # (inlined _dispatch)
-                                single = run[0]
-                                batch.append((rsubj, single))
-                                nb += len(single)
-                            else:
-                                self._dispatch(rsubj, rreply, run, batch, nb)
-                                batch = []
-                                nb = 0
-                                if self.closed:
-                                    return -1
-                        run = [data]
-                        rsubj = subj
-                        rreply = reply
-                        continue
-                lc = len(ctl)
-                if lc <= mcl and not (10 in ctl or (tabs and 9 in ctl)):
-                    parts = ctl.split(b" ")
-                    np = len(parts)
-                    op = parts[0]
-                    hdr = -1
-                    if op == b"PUB" and (np == 3 or np == 4):  # np 4: reply, or b"PUB s  5"
-                        subj = parts[1]
-                        reply = parts[2] if np == 4 else b""
-                        size = sizes.get(parts[-1], -1)
-                    elif op == b"HPUB" and (np == 4 or np == 5) and self.headers:
-                        subj = parts[1]
-                        reply = parts[2] if np == 5 else b""
-                        hdr = sizes.get(parts[-2], -1)
-                        size = sizes.get(parts[-1], -1) if hdr >= 0 else -1
-                    elif np == 1 and (op == b"PING" or op == b"PONG"):
-                        if run is not None:
+                    prev = ctl
+                    pline = line
+                    pos += line[3]
+                    i += 2
+                    subj = line[0]
+                    reply = line[1]
+                else:
+                    # What this line is: a PUB (subj, reply and data set), an HPUB (hdr too),
+                    # PING, PONG, or anything else (decoded exactly by _line).
+                    kind = _OTHER
+                    lc = len(ctl)
+                    if lc <= mcl and not (10 in ctl or (tabs and 9 in ctl)):
+                        parts = ctl.split(b" ")
+                        np = len(parts)
+                        op = parts[0]
+                        hdr = -1
+                        if op == b"PUB" and (np == 3 or np == 4):  # 4: reply, or b"PUB s  5"
+                            subj = parts[1]
+                            reply = parts[2] if np == 4 else b""
+                            size = sizes.get(parts[-1], -1)
+                        elif op == b"HPUB" and (np == 4 or np == 5) and self.headers:
+                            subj = parts[1]
+                            reply = parts[2] if np == 5 else b""
+                            hdr = sizes.get(parts[-2], -1)
+                            size = sizes.get(parts[-1], -1) if hdr >= 0 else -1
+                        elif np == 1 and (op == b"PING" or op == b"PONG"):
+                            kind = _PING if op == b"PING" else _PONG
+                            size = -1
+                        else:
+                            size = -1
+                        if size >= 0 and subj and hdr <= size:
+                            j = i + 1
+                            data = pieces[j]
+                            if len(data) != size:
+                                # The payload contains CRLFs (always so with headers): find
+                                # the piece it ends with; it must end on a piece boundary.
+                                acc = len(data)
+                                while acc < size and j < last:
+                                    j += 1
+                                    acc += 2 + len(pieces[j])
+                                if acc == size and j < last:
+                                    start = pos + lc + 2
+                                    data = buf[start : start + size]
+                                else:
+                                    j = 0
+                            if 0 < j < last:
+                                misses += 1
+                                if hdr < 0 and j == i + 1 and not misses & 7 and not reply:
+                                    # One line in eight enters the cache: a line that recurs
+                                    # soon gets in, a stream of unique ones (replies to
+                                    # inboxes) costs little.  Lines with a reply (requests)
+                                    # carry unique inboxes.
+                                    if len(lines) >= _LINE_CACHE_LIMIT:
+                                        lines.clear()
+                                    lines[ctl] = (subj, reply, size, lc + size + 4)
+                                pos += lc + size + 4
+                                i = j + 1
+                                kind = _PUB if hdr < 0 else _HPUB
+                    if kind != _PUB:
+                        if run is not None:  # what came before goes first
                             self._dispatch(rsubj, rreply, run, batch, nb)
                             run = None
                             batch = []
                             nb = 0
                             if self.closed:
                                 return -1
-                        pos += 6
-                        i += 1
-                        if op == b"PING":
-                            self._ping()
-                        else:
-                            self._pong()
-                        if self.closed:
-                            return -1
-                        continue
-                    else:
-                        size = -1
-                    if size >= 0 and subj and hdr <= size:
-                        j = i + 1
-                        data = pieces[j]
-                        if len(data) != size:
-                            # The payload contains CRLFs (always so with headers): find the
-                            # piece it ends with; it must end exactly on a piece boundary.
-                            acc = len(data)
-                            while acc < size and j < last:
-                                j += 1
-                                acc += 2 + len(pieces[j])
-                            if acc == size and j < last:
-                                start = pos + lc + 2
-                                data = buf[start : start + size]
-                            else:
-                                j = 0
-                        if 0 < j < last:
-                            misses += 1
-                            if hdr < 0 and j == i + 1 and not misses & 7 and not reply:
-                                # One line in eight enters the cache: a line that recurs soon
-                                # gets in, a stream of unique ones (replies to inboxes) costs
-                                # little.  Lines with a reply (requests) carry unique inboxes.
-                                if len(lines) >= _LINE_CACHE_LIMIT:
-                                    lines.clear()
-                                lines[ctl] = (subj, reply, size, lc + size + 4)
-                            pos += lc + size + 4
-                            i = j + 1
-                            if hdr < 0:
-                                if run is not None:
-                                    if subj == rsubj and reply == rreply:
-                                        run.append(data)
-                                        continue
-                                    if len(run) == 1 and not rreply:  # (inlined _dispatch)
-                                        single = run[0]
-                                        batch.append((rsubj, single))
-                                        nb += len(single)
-                                    else:
-                                        self._dispatch(rsubj, rreply, run, batch, nb)
-                                        batch = []
-                                        nb = 0
-                                        if self.closed:
-                                            return -1
-                                run = [data]
-                                rsubj = subj
-                                rreply = reply
-                                continue
-                            if run is not None:
-                                self._dispatch(rsubj, rreply, run, batch, nb)
-                                run = None
-                                batch = []
-                                nb = 0
-                                if self.closed:
-                                    return -1
+                        if kind == _HPUB:
                             self._hpub(subj, reply, hdr, data)
                             if self.closed:
                                 return -1
                             continue
-                # Anything else: decode this line exactly, then re-align with the pieces.
+                        if kind != _OTHER:  # PING or PONG
+                            pos += 6
+                            i += 1
+                            if kind == _PING:
+                                self._ping()
+                            else:
+                                self._pong()
+                            if self.closed:
+                                return -1
+                            continue
+                        # Anything else: decode this line exactly, then re-align with the
+                        # pieces.
+                        step = self._line(buf, pos, buf.find(b"\n", pos), n)
+                        if step is None:
+                            return -1
+                        end, call, args = step
+                        p = pos
+                        pos = end
+                        if call is not None:
+                            call(*args)
+                            if self.closed:
+                                return -1
+                        while p < end and i < last:
+                            p += len(pieces[i]) + 2
+                            i += 1
+                        if p != end:
+                            return end
+                        continue
+                # A PUB (subj, reply, data): extend the run, or end it and start another.
                 if run is not None:
-                    self._dispatch(rsubj, rreply, run, batch, nb)
-                    run = None
-                    batch = []
-                    nb = 0
-                    if self.closed:
-                        return -1
-                step = self._line(buf, pos, buf.find(b"\n", pos), n)
-                if step is None:
-                    return -1
-                end, call, args = step
-                p = pos
-                pos = end
-                if call is not None:
-                    call(*args)
-                    if self.closed:
-                        return -1
-                while p < end and i < last:
-                    p += len(pieces[i]) + 2
-                    i += 1
-                if p != end:
-                    return end
+                    if subj == rsubj and reply == rreply:
+                        run.append(data)
+                        continue
+                    if len(run) == 1 and not rreply:  # (inlined _dispatch)
+                        single = run[0]
+                        batch.append((rsubj, single))
+                        nb += len(single)
+                    else:
+                        self._dispatch(rsubj, rreply, run, batch, nb)
+                        batch = []
+                        nb = 0
+                        if self.closed:
+                            return -1
+                run = [data]
+                rsubj = subj
+                rreply = reply
             if run is not None:
                 self._dispatch(rsubj, rreply, run, batch, nb)
                 if self.closed:
