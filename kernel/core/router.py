@@ -215,8 +215,8 @@ def publish_run(
     messages costs about what a few single messages do.  Each receiver still gets the
     messages in order and each queue group member is still picked at random per message.
     Whatever the fast path does not cover (a mapping that is not a pure function of the
-    subject, callbacks, auto-unsubscribe, no-echo publishers, no interest) takes the
-    per-message path.
+    subject, callbacks, auto-unsubscribe, no-echo publishers, no interest, a session with
+    two matching subscriptions) takes the per-message path.
     """
     original = subject
     mapper = account.mapper
@@ -255,15 +255,26 @@ def publish_run(
 
 
 def _plain(psubs: tuple, qsubs: tuple) -> bool:
-    """True when every subscription is a socket one without an auto-unsubscribe limit."""
+    """True when a run can be delivered receiver by receiver.
+
+    That is when every subscription is a socket one without an auto-unsubscribe limit, and
+    no session holds two of them: a session with two matching subscriptions gets each
+    message once per subscription, interleaved, as message-by-message routing sends them.
+    """
+    sessions = set()
+    count = 0
     for sub in psubs:
         if sub.callback is not None or sub.max_msgs:
             return False
+        sessions.add(sub.client)
+        count += 1
     for group in qsubs:
         for sub in group:
             if sub.callback is not None or sub.max_msgs:
                 return False
-    return True
+            sessions.add(sub.client)
+            count += 1
+    return len(sessions) == count
 
 
 def _deliver_run(

@@ -339,3 +339,20 @@ async def test_a_mixed_burst_is_routed_as_batches(
     writer.write(data)
     assert [(s, p) for s, _, p in await read_msgs(reader, 2000)] == msgs
     assert sum(sizes) > 1000 and max(sizes) > 100
+
+
+async def test_two_subscriptions_of_one_session_get_a_burst_interleaved(kind: str) -> None:
+    # Message by message: each message to both subscriptions before the next one.
+    async with serve(kind, {}, None) as (url, _):
+        reader, writer = await raw_client(url)
+        writer.write(b"SUB two 1\r\nSUB two 2\r\nSUB two.* 3\r\nSUB > 4\r\nPING\r\n")
+        await reader.readuntil(b"PONG\r\n")
+        _, pub = await raw_client(url)
+        data, payloads = burst(b"two", 500)
+        pub.write(data)
+        got = await read_msgs(reader, 1500)
+        assert [p for _, _, p in got] == [p for p in payloads for _ in range(3)]
+        assert all(
+            {s for _, s, _ in got[i : i + 3]} == {b"1", b"2", b"4"} for i in range(0, 1500, 3)
+        )
+        await nothing_more(reader, writer)
