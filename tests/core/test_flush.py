@@ -11,36 +11,9 @@ import asyncio
 from kernel import Broker
 from kernel.core.client import FLUSH_AFTER_READ, FLUSH_PENDING
 from tests.support.servers import natskern
+from tests.support.transport import RecordingTransport
 
 NO_CHECKS = b'CONNECT {"verbose":false,"pedantic":false}\r\n'
-
-
-class RecordingTransport:
-    """The parts of an asyncio transport a session uses; ``writes`` keeps every write."""
-
-    def __init__(self) -> None:
-        self.writes: list[bytes] = []
-
-    def write(self, data: bytes) -> None:
-        self.writes.append(bytes(data))
-
-    def get_write_buffer_size(self) -> int:
-        return 0
-
-    def get_extra_info(self, name: str, default: object = None) -> object:
-        return ("127.0.0.1", 1) if name == "peername" else default
-
-    def pause_reading(self) -> None:
-        pass
-
-    def resume_reading(self) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
-
-    def abort(self) -> None:
-        pass
 
 
 def session(broker: Broker, *lines: bytes) -> tuple:

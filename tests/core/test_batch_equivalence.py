@@ -1,0 +1,138 @@
+"""Runs and batches deliver exactly what message-by-message routing delivers (property test).
+
+A random stream of PUBs (few subjects, some with replies, some HPUBs, SUB/UNSUB in between)
+is fed in one read to a publisher session twice: once through the parser's fast path, which
+hands runs and batches to the router, and once through its general path, which calls the
+router once per message.  Every subscriber session must receive the same bytes both times.
+Sessions sit on recording transports, so nothing depends on timing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from kernel.protocol.parser import Parser
+from tests.support.servers import natskern
+from tests.support.transport import RecordingTransport
+
+SUBJECTS = [b"a", b"b", b"a.x", b"a.y"]
+PATTERNS = [b"a", b"b", b"a.*", b"*", b">", b"a.x"]
+CONNECT = b'CONNECT {"verbose":false,"pedantic":false,"headers":true,"echo":%s}\r\n'
+
+PUB = st.tuples(st.just("pub"), st.sampled_from(SUBJECTS), st.sampled_from([b"", b"", b"_INBOX.r"]))
+HPUB = st.tuples(st.just("hpub"), st.sampled_from(SUBJECTS), st.just(b""))
+SUB = st.tuples(st.just("sub"), st.sampled_from(PATTERNS), st.sampled_from([b"", b"q"]))
+UNSUB = st.tuples(st.just("unsub"), st.integers(1, 6), st.integers(0, 3))
+BURST = st.tuples(st.just("burst"), st.sampled_from(SUBJECTS), st.integers(2, 6))
+MIX = st.tuples(st.just("mix"), st.integers(0, 3), st.integers(2, 8))
+OPS = st.lists(st.one_of(PUB, PUB, BURST, MIX, MIX, HPUB, SUB, SUB, UNSUB), max_size=40)
+
+
+def render(ops: list[tuple], first_sid: int) -> bytes:
+    """The publisher's stream: payloads number the messages, SIDs follow first_sid."""
+    out = []
+    sid = first_sid
+    n = 0
+    for op, a, b in ops:
+        n += 1
+        payload = b"%d" % n + b"." * (n % 4)
+        if op in ("burst", "mix"):  # b PUBs on one subject (a run), or in turn (a batch)
+            for k in range(b):
+                n += 1
+                payload = b"%d" % n + b"." * (n % 4)
+                subject = a if op == "burst" else SUBJECTS[(a + k) % len(SUBJECTS)]
+                out.append(b"PUB %s %d\r\n%s\r\n" % (subject, len(payload), payload))
+        elif op == "pub":
+            reply = b" " + b if b else b""
+            out.append(b"PUB %s%s %d\r\n%s\r\n" % (a, reply, len(payload), payload))
+        elif op == "hpub":
+            hdr = b"NATS/1.0\r\nK: v\r\n\r\n"
+            out.append(
+                b"HPUB %s %d %d\r\n%s%s\r\n" % (a, len(hdr), len(hdr) + len(payload), hdr, payload)
+            )
+        elif op == "sub":
+            queue = b" %s%d" % (b, sid) if b else b""  # a group of one: certain picks
+            out.append(b"SUB %s%s %d\r\n" % (a, queue, sid))
+            sid += 1
+        else:
+            out.append(
+                b"UNSUB %d %d\r\n" % (first_sid + a, b) if b else b"UNSUB %d\r\n" % (first_sid + a)
+            )
+    return b"".join(out)
+
+
+class _Ignore:
+    """A parser handler that ignores everything."""
+
+    def __getattr__(self, name: str):
+        return lambda *args: None
+
+
+def warm_size_cache() -> None:
+    """The parser's fast path only takes size tokens it has validated once: show it all."""
+    Parser(_Ignore()).feed(b"".join(b"PUB w %d\r\n%s\r\n" % (n, b"." * n) for n in range(200)))
+
+
+async def deliveries(ops: list[tuple], setup: list[bytes], echo: bool, fast: bool) -> list[bytes]:
+    """What each subscriber session (and the publisher) receives for ``ops``."""
+    async with natskern() as broker:
+        sessions = []
+        for lines in setup:
+            transport = RecordingTransport()
+            client = broker.accept(transport)
+            client.data_received(CONNECT % b"true" + lines)
+            sessions.append(transport)
+        transport = RecordingTransport()
+        publisher = broker.accept(transport)
+        publisher.data_received(CONNECT % (b"true" if echo else b"false"))
+        sessions.append(transport)
+        await asyncio.sleep(0)
+        for t in sessions:
+            t.writes.clear()
+        publisher.parser._fast = fast
+        publisher.data_received(render(ops, 100))
+        broker.flush_dirty()
+        return [b"".join(t.writes) for t in sessions]
+
+
+SETUP = st.lists(
+    st.lists(
+        st.tuples(
+            st.sampled_from(PATTERNS),
+            st.sampled_from([b"", b"", b"solo"]),
+            st.sampled_from([0, 0, 0, 2, 5]),  # UNSUB <max> (0: none)
+        ),
+        max_size=3,
+    ),
+    min_size=1,
+    max_size=3,
+)
+
+
+def setup_lines(subs: list[list[tuple]]) -> list[bytes]:
+    """SUB lines per subscriber session; each ``solo`` group has one member."""
+    out = []
+    for session, entries in enumerate(subs):
+        lines = []
+        for sid, (pattern, queue, limit) in enumerate(entries, 1):
+            q = b" %s%d_%d" % (queue, session, sid) if queue else b""
+            lines.append(b"SUB %s%s %d\r\n" % (pattern, q, sid))
+            if limit:
+                lines.append(b"UNSUB %d %d\r\n" % (sid, limit))
+        out.append(b"".join(lines))
+    return out
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(OPS, SETUP, st.booleans())
+def test_fast_path_delivers_what_message_by_message_routing_delivers(
+    ops: list[tuple], subs: list[list[tuple]], echo: bool
+) -> None:
+    warm_size_cache()
+    setup = setup_lines(subs)
+    fast = asyncio.run(deliveries(ops, setup, echo, True))
+    slow = asyncio.run(deliveries(ops, setup, echo, False))
+    assert fast == slow
