@@ -1,9 +1,10 @@
 """Runs and batches deliver exactly what message-by-message routing delivers (property test).
 
 A random stream of PUBs (few subjects, some with replies, some HPUBs, SUB/UNSUB in between)
-is fed in one read to a publisher session twice: once through the parser's fast path, which
+is fed in one read to a publisher session (with or without echo, in an account with or
+without a subject mapping, with or without an in-process subscriber) twice: once through the parser's fast path, which
 hands runs and batches to the router, and once through its general path, which calls the
-router once per message.  Every subscriber session must receive the same bytes both times.
+router once per message.  Every subscriber must receive the same messages both times.
 Sessions sit on recording transports, so nothing depends on timing.
 """
 
@@ -14,12 +15,13 @@ import asyncio
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from kernel.core.subscription import Subscription
 from kernel.protocol.parser import Parser
 from tests.support.servers import natskern
 from tests.support.transport import RecordingTransport
 
 SUBJECTS = [b"a", b"b", b"a.x", b"a.y"]
-PATTERNS = [b"a", b"b", b"a.*", b"*", b">", b"a.x"]
+PATTERNS = [b"a", b"b", b"a.*", b"*", b">", b"a.x", b"b.*"]
 CONNECT = b'CONNECT {"verbose":false,"pedantic":false,"headers":true,"echo":%s}\r\n'
 
 PUB = st.tuples(st.just("pub"), st.sampled_from(SUBJECTS), st.sampled_from([b"", b"", b"_INBOX.r"]))
@@ -76,9 +78,26 @@ def warm_size_cache() -> None:
     Parser(_Ignore()).feed(b"".join(b"PUB w %d\r\n%s\r\n" % (n, b"." * n) for n in range(200)))
 
 
-async def deliveries(ops: list[tuple], setup: list[bytes], echo: bool, fast: bool) -> list[bytes]:
-    """What each subscriber session (and the publisher) receives for ``ops``."""
-    async with natskern() as broker:
+class _Observer:
+    """Stands for the owner of an internal subscription (it publishes nothing)."""
+
+    echo = True
+
+
+async def deliveries(
+    ops: list[tuple], setup: list[bytes], echo: bool, fast: bool, mapped: bool, internal: bool
+) -> list:
+    """What each subscriber session (and the publisher) receives for ``ops``.
+
+    ``mapped``: the account maps ``a.*`` to ``b.*``; ``internal``: an in-process
+    subscription (a callback, as imports and in-process clients have) records ``>`` too.
+    """
+    config = {"mappings": {"a.*": "b.$1"}} if mapped else {}
+    async with natskern(config) as broker:
+        seen: list[tuple] = []
+        if internal:
+            sub = Subscription(_Observer(), b">", None, b"0", callback=lambda *m: seen.append(m))
+            broker.global_account.sublist.insert(sub)
         sessions = []
         for lines in setup:
             transport = RecordingTransport()
@@ -95,7 +114,7 @@ async def deliveries(ops: list[tuple], setup: list[bytes], echo: bool, fast: boo
         publisher.parser._fast = fast
         publisher.data_received(render(ops, 100))
         broker.flush_dirty()
-        return [b"".join(t.writes) for t in sessions]
+        return [b"".join(t.writes) for t in sessions] + seen
 
 
 SETUP = st.lists(
@@ -126,13 +145,13 @@ def setup_lines(subs: list[list[tuple]]) -> list[bytes]:
     return out
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(OPS, SETUP, st.booleans())
+@settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(OPS, SETUP, st.booleans(), st.booleans(), st.booleans())
 def test_fast_path_delivers_what_message_by_message_routing_delivers(
-    ops: list[tuple], subs: list[list[tuple]], echo: bool
+    ops: list[tuple], subs: list[list[tuple]], echo: bool, mapped: bool, internal: bool
 ) -> None:
     warm_size_cache()
     setup = setup_lines(subs)
-    fast = asyncio.run(deliveries(ops, setup, echo, True))
-    slow = asyncio.run(deliveries(ops, setup, echo, False))
+    fast = asyncio.run(deliveries(ops, setup, echo, True, mapped, internal))
+    slow = asyncio.run(deliveries(ops, setup, echo, False, mapped, internal))
     assert fast == slow
