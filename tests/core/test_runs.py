@@ -356,3 +356,20 @@ async def test_two_subscriptions_of_one_session_get_a_burst_interleaved(kind: st
             {s for _, s, _ in got[i : i + 3]} == {b"1", b"2", b"4"} for i in range(0, 1500, 3)
         )
         await nothing_more(reader, writer)
+
+
+async def test_a_verbose_publisher_gets_an_ok_for_every_message_of_a_burst(kind: str) -> None:
+    async with serve(kind, {}, None) as (url, _):
+        sub_reader, sub_writer = await raw_client(url)
+        sub_writer.write(b"SUB vb.* 1\r\nPING\r\n")
+        await sub_reader.readuntil(b"PONG\r\n")
+        reader, writer = await raw_connect(url)
+        await reader.readuntil(b"\r\n")  # INFO
+        writer.write(b'CONNECT {"verbose":true,"pedantic":false}\r\n')
+        assert await reader.readuntil(b"\r\n") == b"+OK\r\n"
+        mixed_data, msgs = mixed([b"vb.a", b"vb.b"], 60)
+        run_data, payloads = burst(b"vb.c", 60)
+        writer.write(mixed_data + run_data + b"PING\r\n")
+        assert await reader.readuntil(b"PONG\r\n") == b"+OK\r\n" * 120 + b"PONG\r\n"
+        got = await read_msgs(sub_reader, 120)
+        assert [(s, p) for s, _, p in got] == msgs + [(b"vb.c", p) for p in payloads]
