@@ -155,36 +155,37 @@ def _walk(
 ) -> None:
     """Collect every subscription under ``node`` matching ``tokens[start:]``.
 
-    Plain subscriptions are appended inline (the common case); only queue groups and
-    ``*`` branches that continue deeper cost a call.
+    The order is nats-server's: at each level the ``>`` node, then what lies under the
+    ``*`` node; after the last token the literal node, then the ``*`` node.  Plain
+    subscriptions are appended inline (the common case); only queue groups and ``*``
+    branches that continue deeper cost a call.
     """
     last = len(tokens) - 1
+    wild = None
     for i in range(start, last + 1):
-        wild = node.fwc
-        if wild is not None:
-            if wild.psubs:
-                psubs.extend(wild.psubs.values())
-            if wild.qsubs:
-                _collect_queues(wild.qsubs, qsubs)
+        fwc = node.fwc
+        if fwc is not None:
+            if fwc.psubs:
+                psubs.extend(fwc.psubs.values())
+            if fwc.qsubs:
+                _collect_queues(fwc.qsubs, qsubs)
         wild = node.pwc
-        if wild is not None:
-            if i < last:
-                _walk(wild, tokens, i + 1, psubs, qsubs)
-            else:
-                if wild.psubs:
-                    psubs.extend(wild.psubs.values())
-                if wild.qsubs:
-                    _collect_queues(wild.qsubs, qsubs)
+        if wild is not None and i < last:
+            _walk(wild, tokens, i + 1, psubs, qsubs)
         children = node.nodes
-        if children is None:
-            return
-        node = children.get(tokens[i])  # type: ignore[assignment]
+        node = None if children is None else children.get(tokens[i])  # type: ignore[assignment]
         if node is None:
-            return
-    if node.psubs:
-        psubs.extend(node.psubs.values())
-    if node.qsubs:
-        _collect_queues(node.qsubs, qsubs)
+            break
+    if node is not None:
+        if node.psubs:
+            psubs.extend(node.psubs.values())
+        if node.qsubs:
+            _collect_queues(node.qsubs, qsubs)
+    if wild is not None and i == last:
+        if wild.psubs:
+            psubs.extend(wild.psubs.values())
+        if wild.qsubs:
+            _collect_queues(wild.qsubs, qsubs)
 
 
 def _split_checked(subject: bytes) -> list[bytes]:

@@ -51,6 +51,12 @@ CASES: dict[str, bytes] = {
         b'CONNECT {"verbose":false}\r\nSUB a 8\r\nPUB a 1\r\n1\r\nPING\r\n'
     ),
     "unsub_unknown_sid": b"CONNECT {}\r\nUNSUB 99\r\nPING\r\n",
+    # One message, several matching subscriptions of one connection: nats-server's order
+    # (the ">" node, then under "*", then the literal node, then the last "*").
+    "overlapping_subs_order": (
+        b'CONNECT {"verbose":false}\r\nSUB a.b 1\r\nSUB a.* 2\r\nSUB > 3\r\nSUB *.b 4\r\n'
+        b"SUB a.> 5\r\nSUB *.* 6\r\nPUB a.b 1\r\nx\r\nPUB a.c 1\r\ny\r\nPING\r\n"
+    ),
     "duplicate_sid": b'CONNECT {"verbose":false}\r\nSUB a 1\r\nSUB b 1\r\nPUB b 1\r\nx\r\nPUB a 1\r\ny\r\nPING\r\n',
     "pub_before_connect": b"SUB a 1\r\nPUB a 1\r\nx\r\nPING\r\n",
     "pub_missing_size": b'CONNECT {"verbose":false}\r\nPUB foo\r\nPING\r\n',
