@@ -230,6 +230,9 @@ def publish_run(
             return
     sublist = account.sublist
     result = sublist.match(subject)
+    if result is _empty and not (reply and client is not None and client.no_responders):
+        sublist.count_matches(len(payloads) - 1)
+        return  # nobody listens and nobody is owed a no-responders status
     psubs = result.psubs
     qsubs = result.qsubs
     if result is _empty or (client is not None and not client.echo) or not _plain(psubs, qsubs):

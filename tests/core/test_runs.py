@@ -373,3 +373,15 @@ async def test_a_verbose_publisher_gets_an_ok_for_every_message_of_a_burst(kind:
         assert await reader.readuntil(b"PONG\r\n") == b"+OK\r\n" * 120 + b"PONG\r\n"
         got = await read_msgs(sub_reader, 120)
         assert [(s, p) for s, _, p in got] == msgs + [(b"vb.c", p) for p in payloads]
+
+
+async def test_a_burst_of_requests_nobody_serves_gets_a_503_each(kind: str) -> None:
+    async with serve(kind, {}, None) as (url, _):
+        reader, writer = await raw_connect(url)
+        await reader.readuntil(b"\r\n")  # INFO
+        writer.write(
+            b'CONNECT {"verbose":false,"pedantic":false,"headers":true,"no_responders":true}\r\n'
+            b"SUB _INBOX.x 7\r\n" + b"PUB nobody _INBOX.x 2\r\nhi\r\n" * 5 + b"PING\r\n"
+        )
+        status = b"HMSG _INBOX.x 7 16 16\r\nNATS/1.0 503\r\n\r\n\r\n"
+        assert await reader.readuntil(b"PONG\r\n") == status * 5 + b"PONG\r\n"
