@@ -120,6 +120,41 @@ _size_caches: dict[int, dict[bytes, int]] = {}
 #: when full, so unique lines (inbox replies) cost a dict insert and keep it bounded.
 _line_caches: dict[tuple[int, int], dict[bytes, tuple[bytes, bytes, int, int]]] = {}
 _LINE_CACHE_LIMIT = 4096
+#: From this payload size on, a read that starts with a known PUB line is cut by the sizes
+#: its lines declare instead of searched for CRLF from end to end.
+_LARGE_PAYLOAD = 512
+
+
+def _split_by_size(buf: bytes, known: Any) -> list[bytes]:
+    """``buf.split(b"\\r\\n")``, but each payload of a known PUB line taken whole by its size.
+
+    Splitting scans every payload byte, which dominates for large payloads; here only the
+    control lines are searched.  A payload stays one piece even when it contains CRLF (the
+    bulk loop accepts a piece of exactly the declared size).  At the first line that is not
+    a known PUB line with its payload and CRLF all here, the rest is split as usual.
+    """
+    pieces: list[bytes] = []
+    append = pieces.append
+    find = buf.find
+    n = len(buf)
+    pos = 0
+    while True:
+        e = find(b"\r\n", pos)
+        if e < 0:
+            break
+        line = known(buf[pos:e])
+        if line is None:
+            break
+        end = e + 2 + line[2]
+        if end + 2 > n or buf[end] != 13 or buf[end + 1] != 10:
+            break
+        append(buf[pos:e])
+        append(buf[e + 2 : end])
+        pos = end + 2
+    if pos:
+        pieces.extend(buf[pos:].split(b"\r\n"))
+        return pieces
+    return buf.split(b"\r\n")
 
 
 def _classify(seg: bytes, complete: bool) -> tuple[int, int, int]:
@@ -273,11 +308,16 @@ class Parser:
         Returns the offset where the general loop must continue (the incomplete tail, or a
         line that did not end on CRLF), or -1 once parsing stopped.
         """
-        pieces = buf.split(b"\r\n")
-        last = len(pieces) - 1  # pieces[last] is not followed by CRLF: never complete here
-        sizes = self._sizes
         lines = self._lines
         known = lines.get
+        e = buf.find(b"\r\n", 0, self._mcl + 2)
+        first = known(buf[:e]) if e > 0 else None
+        if first is not None and first[2] >= _LARGE_PAYLOAD:
+            pieces = _split_by_size(buf, known)
+        else:
+            pieces = buf.split(b"\r\n")
+        last = len(pieces) - 1  # pieces[last] is not followed by CRLF: never complete here
+        sizes = self._sizes
         mcl = self._mcl
         tabs = 9 in buf  # a tab separates arguments too: check control lines only if present
         n = len(buf)
@@ -347,7 +387,7 @@ class Parser:
                                     j = 0
                             if 0 < j < last:
                                 misses += 1
-                                if hdr < 0 and j == i + 1 and not misses & 7 and not reply:
+                                if hdr < 0 and not misses & 7 and not reply:
                                     # One line in eight enters the cache: a line that recurs
                                     # soon gets in, a stream of unique ones (replies to
                                     # inboxes) costs little.  Lines with a reply (requests)

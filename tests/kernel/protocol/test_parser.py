@@ -292,6 +292,30 @@ def test_reply_less_pubs_on_varying_subjects_arrive_as_batches() -> None:
     ]
 
 
+def test_large_payloads_are_cut_by_their_declared_size() -> None:
+    # Reads that start with a known PUB line of a large payload are cut by sizes, not by
+    # searching CRLF: payloads full of CRLFs, and whatever follows, must still parse exactly.
+    big = [(b"x\r\n" * 300)[: 600 + k] for k in range(4)]
+    stream = (
+        b"".join(b"PUB big 600\r\n%s\r\n" % big[0] for _ in range(3))
+        + b"PUB big.r r 601\r\n%s\r\n" % big[1]
+        + b"SUB big 1\r\nHPUB big 12 614\r\nNATS/1.0\r\n\r\n%s\r\n" % big[2]
+        + b"PUB big 603\r\n%s\r\n" % big[3]
+        + b"PUB big 600\r\n%s\r\n" % big[0]
+        + b"PUB big 600\r\n"
+        + big[0][:100]  # incomplete
+    )
+    reference, _ = feed_chunks([stream], fast=False)
+    for _ in range(10):  # until the lines are in the cache (one miss in eight enters it)
+        feed_chunks([stream])
+    for chunks in ([stream], [stream[:700], stream[700:]], [stream[:1250], stream[1250:]]):
+        calls, parser = feed_chunks(chunks)
+        assert calls == reference
+        assert not parser.closed
+    assert reference[0] == ("pub", b"big", b"", big[0])
+    assert len(reference) == 8
+
+
 def test_a_run_never_spans_reads_and_stops_when_the_handler_closes() -> None:
     class Closer(Recorder):
         def proto_pub_run(self, subject: bytes, reply: bytes, payloads: list[bytes]) -> None:
