@@ -79,10 +79,13 @@ async def measure(shape: str, count: int, runs: int) -> float:
     publisher = broker.accept(Sink())
     assert publisher is not None
     publisher.data_received(NO_CHECKS)
+    sinks = []
     for line in subs:
-        session = broker.accept(Sink())
+        sink = Sink()
+        session = broker.accept(sink)
         assert session is not None
         session.data_received(NO_CHECKS + line)
+        sinks.append(sink)
     cycle = b"".join(frames)
     reads = []
     stream = cycle * max(1, (READ * 16) // len(cycle))
@@ -99,6 +102,7 @@ async def measure(shape: str, count: int, runs: int) -> float:
                 broker.flush_dirty()
             done += per_pass
         best = min(best, (time.perf_counter() - t0) / done)
+    assert all(sink.written for sink in sinks), "a subscriber received nothing"
     return best * 1e9
 
 
