@@ -310,6 +310,7 @@ class Parser:
         """
         lines = self._lines
         known = lines.get
+        pub = self._pub
         e = buf.find(b"\r\n", 0, self._mcl + 2)
         first = known(buf[:e]) if e > 0 else None
         if first is not None and first[2] >= _LARGE_PAYLOAD:
@@ -448,6 +449,10 @@ class Parser:
                         single = run[0]
                         batch.append((rsubj, single))
                         nb += len(single)
+                    elif len(run) == 1 and not batch:  # a request on its own
+                        pub(rsubj, rreply, run[0])
+                        if self.closed:
+                            return -1
                     else:
                         self._dispatch(rsubj, rreply, run, batch, nb)
                         batch = []
