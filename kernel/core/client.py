@@ -16,7 +16,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from kernel.core.accounts import Account, Identity
-from kernel.core.router import publish, publish_batch, publish_run
+from kernel.core.router import RESERVED_REPLY_PREFIXES, publish, publish_batch, publish_run
 from kernel.core.subscription import Subscription
 from kernel.protocol.encode import err_line, hmsg_frame, msg_frame
 from kernel.protocol.parser import Parser
@@ -39,8 +39,6 @@ STALL_MAX = 0.1
 FLUSH_AFTER_READ = 32 * 1024
 FLUSH_PENDING = 256 * 1024
 
-#: Reply subjects clients may not use: the server's own response and ack subjects.
-RESERVED_REPLY_PREFIXES = (b"_R_.", b"$JS.ACK.")
 
 OK = b"+OK\r\n"
 PING = b"PING\r\n"
@@ -414,11 +412,11 @@ class Client:
         self.in_bytes += sum(map(len, payloads))
         publish_run(self, self.account, subject, reply, payloads)
 
-    def proto_pub_batch(self, messages: list[tuple[bytes, bytes]], size: int) -> None:
-        """Consecutive reply-less PUBs: routed in one call when nothing is checked."""
+    def proto_pub_batch(self, messages: list[tuple[bytes, bytes, bytes]], size: int) -> None:
+        """Consecutive single PUBs: routed in one call when nothing is checked."""
         if self.pub_checks:
-            for subject, payload in messages:
-                self._checked_publish(subject, b"", None, payload)
+            for subject, reply, payload in messages:
+                self._checked_publish(subject, reply, None, payload)
                 if self.closed:
                     return
             return
@@ -457,13 +455,16 @@ class Client:
         if self.pub_perm is not None and not self._may_publish(subject):
             return  # nats-server sends the violation instead of +OK
         if reply and reply.startswith(RESERVED_REPLY_PREFIXES):
-            # Replies on these prefixes are the server's own (service imports, JetStream acks).
-            text = reply.decode("utf-8", "replace")
-            self.send_error(f'Permissions Violation for Publish with Reply of "{text}"')
+            self.refuse_reply(reply)
             return
         if self.verbose:
             self.send(OK)
         publish(self, self.account, subject, reply, hdr, payload)
+
+    def refuse_reply(self, reply: bytes) -> None:
+        """Refuse a publish whose reply is on the server's own prefixes (imports, JS acks)."""
+        text = reply.decode("utf-8", "replace")
+        self.send_error(f'Permissions Violation for Publish with Reply of "{text}"')
 
     def _may_publish(self, subject: bytes) -> bool:
         perm = self.pub_perm

@@ -22,6 +22,8 @@ from kernel.subjects.sublist import EMPTY_RESULT, Sublist, SublistResult
 if TYPE_CHECKING:  # pragma: no cover
     from kernel.core.accounts import Account
 
+#: Reply subjects clients may not use: the server's own response and ack subjects.
+RESERVED_REPLY_PREFIXES = (b"_R_.", b"$JS.ACK.")
 CRLF = b"\r\n"
 #: ``b" <size>\r\n"`` for the payload sizes seen so far (bounded).
 _SIZE_LINES: dict[int, bytes] = {}
@@ -140,25 +142,34 @@ def publish(
 def publish_batch(
     client,
     account: Account,
-    messages: list[tuple[bytes, bytes]],
+    messages: list[tuple[bytes, bytes, bytes]],
     _empty: SublistResult = EMPTY_RESULT,
     _size_line: Callable[[int], bytes | None] = _SIZE_LINES.get,
 ) -> None:
-    """Deliver consecutive messages without reply or headers: ``(subject, payload)`` pairs.
+    """Deliver consecutive messages without headers from one session: ``(subject, reply,
+    payload)`` triples.
 
-    The same as calling :func:`publish` for each message in order, with the per-call setup
-    done once and the common case delivered inline: only socket subscriptions without an
+    The same as :func:`publish` for each message in order, with the per-call setup done once
+    and the common case delivered inline: only socket subscriptions without an
     auto-unsubscribe limit and no queue group.  Any other message (queue groups, callbacks,
     ``UNSUB <max>``, a no-echo publisher, a mapping that is not a pure function of the
-    subject) goes through :func:`publish`.
+    subject) goes through :func:`publish`.  A reply on the server's reserved prefixes is
+    refused through ``client.refuse_reply``, as a single PUB would be.
     """
     mapper = account.mapper
-    if (mapper is not None and not account.mapper_pure) or (client is not None and not client.echo):
-        for subject, payload in messages:
-            publish(client, account, subject, b"", None, payload)
+    if (mapper is not None and not account.mapper_pure) or not client.echo:
+        for subject, reply, payload in messages:
+            if reply and reply.startswith(RESERVED_REPLY_PREFIXES):
+                client.refuse_reply(reply)
+            else:
+                publish(client, account, subject, reply, None, payload)
         return
-    match = account.sublist.match
-    for subject, payload in messages:
+    sublist = account.sublist
+    match = sublist.match
+    for subject, reply, payload in messages:
+        if reply and reply.startswith(RESERVED_REPLY_PREFIXES):
+            client.refuse_reply(reply)
+            continue
         routed = subject
         if mapper is not None:
             routed = mapper(subject)
@@ -166,6 +177,8 @@ def publish_batch(
                 continue
         result = match(routed)
         if result is _empty:
+            if reply and client.no_responders:
+                _no_responders(client, sublist, reply)
             continue
         psubs = result.psubs
         if not result.qsubs:
@@ -176,6 +189,8 @@ def publish_batch(
                 # Every receiver is a plain socket subscription: as in publish(), inline.
                 size = len(payload)
                 line = _size_line(size) or _new_size_line(size)
+                if reply:
+                    line = b" " + reply + line
                 rest = len(line) + size + 2
                 for sub in psubs:
                     c = sub.client
@@ -195,8 +210,10 @@ def publish_batch(
                         c.broker.mark_dirty(c)
                     if c.pending > c.stall_at:
                         _overfed(c, client)
+                    if reply and c.replies is not None:
+                        c.record_reply(reply)
                 continue
-        publish(client, account, subject, b"", None, payload)
+        publish(client, account, subject, reply, None, payload)
 
 
 def publish_run(

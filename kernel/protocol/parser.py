@@ -20,7 +20,7 @@ Hot path: one ``split(b"\\r\\n")`` per read; per message a lookup of the control
 cache of PUB lines already decoded, else one ``split(b" ")`` of it with the size tokens
 looked up in a cache of already validated ones; the payload is taken from the
 pieces; consecutive PUBs with one subject and reply go to the handler as one run
-(``proto_pub_run``), and consecutive reply-less PUBs on varying subjects as one batch
+(``proto_pub_run``), and consecutive single PUBs on varying subjects as one batch
 (``proto_pub_batch``), so the handler pays its per-call costs once.  Anything unusual is
 decoded by the general per-line path.  Nothing is deleted from a buffer per message; a
 payload spanning reads is collected in a list and joined once.
@@ -59,11 +59,11 @@ class ProtocolHandler(Protocol):
         Optional: without it the parser calls ``proto_pub`` once per message.
         """
 
-    def proto_pub_batch(self, messages: list[tuple[bytes, bytes]], size: int) -> None:
-        """Two or more consecutive ``PUB``s without a reply: ``(subject, payload)`` in order.
+    def proto_pub_batch(self, messages: list[tuple[bytes, bytes, bytes]], size: int) -> None:
+        """Two or more consecutive ``PUB``s as ``(subject, reply, payload)``, in order.
 
-        ``size`` is the sum of the payload sizes.  Optional: without it the parser calls
-        ``proto_pub`` once per message.
+        ``reply`` is ``b""`` when absent; ``size`` is the sum of the payload sizes.
+        Optional: without it the parser calls ``proto_pub`` once per message.
         """
 
     def proto_hpub(self, subject: bytes, reply: bytes, header_size: int, data: bytes) -> None:
@@ -300,7 +300,8 @@ class Parser:
         is looked up instead of decoded again.
         Consecutive PUBs with the same subject and reply are collected into a *run* and
         handed over in one ``proto_pub_run`` call (one match, one frame build per receiver);
-        single reply-less PUBs in a row are handed over as one ``proto_pub_batch``.  Runs
+        single PUBs in a row (varying subjects or replies) are handed over as one
+        ``proto_pub_batch``.  Runs
         and batches are dispatched in stream order and always before the next other
         operation, so the order of operations is the stream's.  Every other complete line
         goes through ``_line`` (exact nats-server semantics) and the loop resumes at the next
@@ -310,7 +311,6 @@ class Parser:
         """
         lines = self._lines
         known = lines.get
-        pub = self._pub
         e = buf.find(b"\r\n", 0, self._mcl + 2)
         first = known(buf[:e]) if e > 0 else None
         if first is not None and first[2] >= _LARGE_PAYLOAD:
@@ -328,11 +328,11 @@ class Parser:
         pline = None  # its decoding
         misses = -1  # lines not found in the cache
         # The run being collected: payloads of consecutive PUBs on rsubj with reply rreply;
-        # and before it, the batch: earlier reply-less single PUBs not yet dispatched
-        # (it only grows when a new run starts, so it is empty whenever run is None).
+        # and before it, the batch: earlier single PUBs not yet dispatched (it only grows
+        # when a new run starts, so it is empty whenever run is None).
         run: list[bytes] | None = None
         rsubj = rreply = b""
-        batch: list[tuple[bytes, bytes]] = []
+        batch: list[tuple[bytes, bytes, bytes]] = []
         nb = 0  # payload bytes in the batch
         try:
             while i < last:
@@ -445,14 +445,10 @@ class Parser:
                     if subj == rsubj and reply == rreply:
                         run.append(data)
                         continue
-                    if len(run) == 1 and not rreply:  # (inlined _dispatch)
+                    if len(run) == 1:  # (inlined _dispatch)
                         single = run[0]
-                        batch.append((rsubj, single))
+                        batch.append((rsubj, rreply, single))
                         nb += len(single)
-                    elif len(run) == 1 and not batch:  # a request on its own
-                        pub(rsubj, rreply, run[0])
-                        if self.closed:
-                            return -1
                     else:
                         self._dispatch(rsubj, rreply, run, batch, nb)
                         batch = []
@@ -477,28 +473,26 @@ class Parser:
         subject: bytes,
         reply: bytes,
         run: list[bytes],
-        batch: list[tuple[bytes, bytes]],
+        batch: list[tuple[bytes, bytes, bytes]],
         size: int,
     ) -> None:
         """Hand the pending batch, then the run, to the handler (in stream order).
 
-        A run of one reply-less message joins the batch; a batch or run of one message is a
-        plain ``proto_pub``.
+        A run of one message joins the batch; a batch of one message is a plain
+        ``proto_pub``.
         """
-        if len(run) == 1 and not reply:
-            batch.append((subject, run[0]))
+        if len(run) == 1:
+            batch.append((subject, reply, run[0]))
             size += len(run[0])
             run = []
         if batch:
             if len(batch) == 1:
-                self._pub(batch[0][0], b"", batch[0][1])
+                self._pub(*batch[0])
             else:
                 self._pub_batch(batch, size)
             if self.closed:
                 return
-        if len(run) == 1:
-            self._pub(subject, reply, run[0])
-        elif run:
+        if run:
             self._pub_run(subject, reply, run)
 
     def _pub_each(self, subject: bytes, reply: bytes, payloads: list[bytes]) -> None:
@@ -509,11 +503,11 @@ class Parser:
             if self.closed:
                 return
 
-    def _pub_batch_each(self, messages: list[tuple[bytes, bytes]], size: int) -> None:
+    def _pub_batch_each(self, messages: list[tuple[bytes, bytes, bytes]], size: int) -> None:
         """``proto_pub_batch`` for handlers without one: ``proto_pub`` per message."""
         pub = self._pub
-        for subject, payload in messages:
-            pub(subject, b"", payload)
+        for subject, reply, payload in messages:
+            pub(subject, reply, payload)
             if self.closed:
                 return
 

@@ -385,3 +385,31 @@ async def test_a_burst_of_requests_nobody_serves_gets_a_503_each(kind: str) -> N
         )
         status = b"HMSG _INBOX.x 7 16 16\r\nNATS/1.0 503\r\n\r\n\r\n"
         assert await reader.readuntil(b"PONG\r\n") == status * 5 + b"PONG\r\n"
+        # Varying subjects (a batch), one of them served.
+        writer.write(
+            b"SUB served 8\r\n"
+            + b"".join(b"PUB none.%d _INBOX.x 2\r\nhi\r\n" % k for k in range(4))
+            + b"PUB served _INBOX.x 2\r\nok\r\nPUB none.9 _INBOX.x 2\r\nhi\r\nPING\r\n"
+        )
+        served = b"MSG served 8 _INBOX.x 2\r\nok\r\n"
+        assert await reader.readuntil(b"PONG\r\n") == status * 4 + served + status + b"PONG\r\n"
+
+
+async def test_a_reserved_reply_inside_a_batch_is_refused_alone(kind: str) -> None:
+    async with serve(kind, {}, None) as (url, _):
+        sub_reader, sub_writer = await raw_client(url)
+        sub_writer.write(b"SUB rr.* 1\r\nPING\r\n")
+        await sub_reader.readuntil(b"PONG\r\n")
+        reader, writer = await raw_client(url)
+        writer.write(
+            b"PUB rr.a 1\r\n1\r\nPUB rr.b _INBOX.ok 1\r\n2\r\nPUB rr.c _R_.x 1\r\n3\r\n"
+            b"PUB rr.d $JS.ACK.y 1\r\n4\r\nPUB rr.e 1\r\n5\r\nPING\r\n"
+        )
+        assert await reader.readuntil(b"PONG\r\n") == (
+            b"-ERR 'Permissions Violation for Publish with Reply of \"_R_.x\"'\r\n"
+            b"-ERR 'Permissions Violation for Publish with Reply of \"$JS.ACK.y\"'\r\n"
+            b"PONG\r\n"
+        )
+        got = await read_msgs(sub_reader, 3)
+        assert [(s, p) for s, _, p in got] == [(b"rr.a", b"1"), (b"rr.b", b"2"), (b"rr.e", b"5")]
+        await nothing_more(sub_reader, sub_writer)

@@ -34,12 +34,12 @@ class Recorder:
         self.runs.append(len(payloads))
         self.calls.extend(("pub", subject, reply, payload) for payload in payloads)
 
-    def proto_pub_batch(self, messages: list[tuple[bytes, bytes]], size: int) -> None:
+    def proto_pub_batch(self, messages: list[tuple[bytes, bytes, bytes]], size: int) -> None:
         """Record a batch as the PUBs it stands for (and its length in ``batches``)."""
         assert len(messages) >= 2
-        assert size == sum(len(payload) for _, payload in messages)
+        assert size == sum(len(payload) for _, _, payload in messages)
         self.batches.append(len(messages))
-        self.calls.extend(("pub", subject, b"", payload) for subject, payload in messages)
+        self.calls.extend(("pub", *message) for message in messages)
 
     def proto_hpub(self, subject: bytes, reply: bytes, header_size: int, data: bytes) -> None:
         """Record HPUB."""

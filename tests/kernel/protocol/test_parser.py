@@ -261,20 +261,20 @@ def test_consecutive_pubs_with_one_subject_arrive_as_runs() -> None:
     ]
 
 
-def test_reply_less_pubs_on_varying_subjects_arrive_as_batches() -> None:
-    # Singles without a reply collect into a batch; a run, a reply or another op ends it,
+def test_single_pubs_on_varying_subjects_arrive_as_batches() -> None:
+    # Single PUBs (requests included) collect into a batch; a run or another op ends it,
     # and everything still arrives in stream order.
     stream = (
         b"PUB a 1\r\n1\r\nPUB b 1\r\n2\r\nPUB c 1\r\n3\r\n"  # batch of 3
         + b"PUB d 1\r\n4\r\nPUB d 1\r\n5\r\n"  # run of 2
-        + b"PUB e 1\r\n6\r\nPUB f 1\r\n7\r\n"  # batch of 2
-        + b"PUB g _INBOX.1 1\r\n8\r\n"  # a request: on its own
-        + b"PUB h 1\r\n9\r\nPUB i 1\r\n0\r\nSUB x 1\r\n"  # batch of 2, then SUB
+        + b"PUB e 1\r\n6\r\nPUB f 1\r\n7\r\n"  # batch of 5: with a request
+        + b"PUB g _INBOX.1 1\r\n8\r\n"
+        + b"PUB h 1\r\n9\r\nPUB i 1\r\n0\r\nSUB x 1\r\n"  # then SUB
         + b"PUB j 1\r\n1\r\n"  # alone: a plain PUB
     )
     feed_chunks([stream])  # the first sight of a size token takes the general path
     calls, parser = feed_chunks([stream])
-    assert parser.handler.batches == [3, 2, 2]
+    assert parser.handler.batches == [3, 5]
     assert parser.handler.runs == [2]
     assert calls == [
         ("pub", b"a", b"", b"1"),
