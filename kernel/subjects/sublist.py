@@ -10,10 +10,11 @@ result is cached on a subject's *second* miss: a small "seen once" set acts as d
 so the unique subjects of request-reply (``_INBOX.x.N``) and of acks never enter the cache.
 That keeps hot subjects from being swept out by them and keeps the cache small.
 
-Inserts and removes keep the cache exact by patching the affected entries: a literal
-subscription touches at most the one entry for its subject; a wildcard one looks only at the
-cached keys that share its first token (an index kept for this, updated only when a key
-enters or leaves the cache), or clears the cache if its first token is a wildcard.
+Inserts and removes keep the cache exact by walking the affected entries again (so a result
+is always in walk order, whenever its subject entered the cache): a literal subscription
+touches at most the one entry for its subject; a wildcard one looks only at the cached keys
+that share its first token (an index kept for this, updated only when a key enters or leaves
+the cache), or clears the cache if its first token is a wildcard.
 
 Subscriptions are any objects with ``.subject: bytes`` and ``.queue: bytes | None``
 (``None`` or ``b""`` = not a queue subscription); they are stored and removed by identity,
@@ -22,7 +23,7 @@ so they need not be hashable. The class is not thread-safe: it lives on one even
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from itertools import islice
 from typing import Any
 
@@ -78,40 +79,6 @@ def _new_result(psubs: tuple[Any, ...], qsubs: tuple[tuple[Any, ...], ...]) -> S
 
 EMPTY_RESULT = SublistResult()
 """The shared result for a subject nothing is subscribed to."""
-
-
-def _make_result(psubs: tuple[Any, ...], qsubs: tuple[tuple[Any, ...], ...]) -> SublistResult:
-    """Build a result, folding every empty one into ``EMPTY_RESULT``."""
-    if psubs or qsubs:
-        return _new_result(psubs, qsubs)
-    return EMPTY_RESULT
-
-
-def _with_sub(result: SublistResult, sub: Any, queue: bytes | None) -> SublistResult:
-    """Return a copy of ``result`` that also holds ``sub``."""
-    if queue is None:
-        return _new_result((*result.psubs, sub), result.qsubs)
-    qsubs = result.qsubs
-    for i, group in enumerate(qsubs):
-        if group[0].queue == queue:
-            patched = (*qsubs[:i], (*group, sub), *qsubs[i + 1 :])
-            return _new_result(result.psubs, patched)
-    return _new_result(result.psubs, (*qsubs, (sub,)))
-
-
-def _without_sub(result: SublistResult, sub: Any, queue: bytes | None) -> SublistResult:
-    """Return a copy of ``result`` without ``sub`` (compared by identity)."""
-    if queue is None:
-        psubs = tuple(s for s in result.psubs if s is not sub)
-        return _make_result(psubs, result.qsubs)
-    groups = []
-    for group in result.qsubs:
-        if group[0].queue == queue:
-            group = tuple(s for s in group if s is not sub)
-            if not group:
-                continue
-        groups.append(group)
-    return _make_result(result.psubs, tuple(groups))
 
 
 class _Node:
@@ -248,6 +215,17 @@ class Sublist:
         except KeyError:
             return self._match_miss(subject)
 
+    def _walk_result(self, tokens: list[bytes]) -> SublistResult:
+        """The result for a literal subject split into ``tokens`` (no empty token), uncached."""
+        psubs: list[Any] = []
+        qsubs: dict[bytes, list[Any]] = {}
+        _walk(self._root, tokens, 0, psubs, qsubs)
+        if qsubs:
+            return _new_result(tuple(psubs), tuple(map(tuple, qsubs.values())))
+        if psubs:
+            return _new_result(tuple(psubs), ())
+        return EMPTY_RESULT
+
     def count_matches(self, count: int) -> None:
         """Count ``count`` more matches served from one ``match`` call (a run of messages)."""
         self._matches += count
@@ -258,15 +236,7 @@ class Sublist:
         tokens = subject.split(SEP)
         if b"" in tokens:
             return EMPTY_RESULT
-        psubs: list[Any] = []
-        qsubs: dict[bytes, list[Any]] = {}
-        _walk(self._root, tokens, 0, psubs, qsubs)
-        if qsubs:
-            result = _new_result(tuple(psubs), tuple(map(tuple, qsubs.values())))
-        elif psubs:
-            result = _new_result(tuple(psubs), ())
-        else:
-            result = EMPTY_RESULT
+        result = self._walk_result(tokens)
         seen = self._seen
         if subject in seen:
             seen.discard(subject)
@@ -357,7 +327,7 @@ class Sublist:
         self._inserts += 1
         self.generation += 1
         if self._cache:
-            self._patch_cache(subject, tokens, literal, lambda r: _with_sub(r, sub, queue))
+            self._refresh_cache(subject, tokens, literal)
 
     def remove(self, sub: Any) -> bool:
         """Remove the object ``sub`` (by identity); return False if it was not stored."""
@@ -369,7 +339,7 @@ class Sublist:
         self.generation += 1
         if self._cache:
             literal = PWC not in tokens and FWC not in tokens
-            self._patch_cache(subject, tokens, literal, lambda r: _without_sub(r, sub, queue))
+            self._refresh_cache(subject, tokens, literal)
         return True
 
     def remove_batch(self, subs: Iterable[Any]) -> int:
@@ -464,26 +434,23 @@ class Sublist:
                 if not children:
                     parent.nodes = None
 
-    def _patch_cache(
-        self,
-        subject: bytes,
-        tokens: list[bytes],
-        literal: bool,
-        patch: Callable[[SublistResult], SublistResult],
-    ) -> None:
-        """Apply ``patch`` to every cached result whose subject ``subject`` matches."""
+    def _refresh_cache(self, subject: bytes, tokens: list[bytes], literal: bool) -> None:
+        """Walk again every cached result that the (un)subscribed ``subject`` matches.
+
+        Walking rather than patching keeps every result in walk order, whenever its subject
+        entered the cache.
+        """
         cache = self._cache
         if literal:
-            result = cache.get(subject)
-            if result is not None:
-                cache[subject] = patch(result)
+            if subject in cache:
+                cache[subject] = self._walk_result(tokens)
             return
         hits = self._candidates(subject, tokens)
         if hits is None:
             self._clear_cache()
             return
         for key in hits:
-            cache[key] = patch(cache[key])
+            cache[key] = self._walk_result(key.split(SEP))
 
     def _candidates(self, pattern: bytes, tokens: list[bytes]) -> list[bytes] | None:
         """The cached keys the wildcard ``pattern`` (split into ``tokens``) matches.

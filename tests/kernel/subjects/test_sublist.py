@@ -219,6 +219,26 @@ def test_literal_insert_touches_only_its_own_cache_entry() -> None:
     assert sl.stats()["num_cache"] == 3
 
 
+def test_a_cached_result_keeps_walk_order_through_inserts_and_removes() -> None:
+    # Whether a subject entered the cache before or after its subscriptions, its result is
+    # in the same (nats-server's) order: so routing never depends on the cache's history.
+    subs = [Sub(b"a.*"), Sub(b"a.x"), Sub(b">"), Sub(b"*.x"), Sub(b"a.*", b"q"), Sub(b"a.x", b"q")]
+    early = Sublist()
+    warm(early, b"a.x")
+    for sub in subs:
+        early.insert(sub)
+    late = Sublist()
+    for sub in subs:
+        late.insert(sub)
+    for sl in (early, late):
+        result = sl.match(b"a.x")
+        assert [s.subject for s in result.psubs] == [b">", b"*.x", b"a.x", b"a.*"]
+        assert [[s.subject for s in g] for g in result.qsubs] == [[b"a.x", b"a.*"]]
+    for sl in (early, late):
+        assert sl.remove(subs[1])
+        assert [s.subject for s in sl.match(b"a.x").psubs] == [b">", b"*.x", b"a.*"]
+
+
 def test_wildcard_changes_patch_only_matching_cache_entries() -> None:
     sl = Sublist()
     base, user = Sub(b"orders.>"), Sub(b"users.*")
