@@ -44,6 +44,7 @@ def publish(
     reply: bytes,
     hdr: bytes | None,
     payload: bytes,
+    result: SublistResult | None = None,
     _empty: SublistResult = EMPTY_RESULT,
     _random: Callable[[], float] = random,
     _size_line: Callable[[int], bytes | None] = _SIZE_LINES.get,
@@ -52,14 +53,17 @@ def publish(
 
     ``client`` is the publishing session (for echo and no-responders); it may
     be None for internal publishes.  ``hdr`` is the raw header block or None.
+    ``result`` is the subject's match when the caller already has it (``subject`` is
+    then the routed subject: no mapping is applied).
     (The underscored parameters bind module globals as fast locals; never pass them.)
     """
-    mapper = account.mapper
-    if mapper is not None:
-        subject = mapper(subject)
-        if not subject:  # the mapping dropped the message (nats-server drops it silently)
-            return 0
-    result = account.sublist.match(subject)
+    if result is None:
+        mapper = account.mapper
+        if mapper is not None:
+            subject = mapper(subject)
+            if not subject:  # the mapping dropped the message (nats-server drops it)
+                return 0
+        result = account.sublist.match(subject)
     if result is _empty:
         if reply and client is not None and client.no_responders:
             _no_responders(client, account.sublist, reply)
@@ -166,6 +170,8 @@ def publish_batch(
         return
     sublist = account.sublist
     match = sublist.match
+    peek = sublist.peek
+    hits = 0
     for subject, reply, payload in messages:
         if reply and reply.startswith(RESERVED_REPLY_PREFIXES):
             client.refuse_reply(reply)
@@ -175,7 +181,11 @@ def publish_batch(
             routed = mapper(subject)
             if not routed:
                 continue
-        result = match(routed)
+        result = peek(routed)
+        if result is None:
+            result = match(routed)
+        else:
+            hits += 1
         if result is _empty:
             if reply and client.no_responders:
                 _no_responders(client, sublist, reply)
@@ -213,7 +223,8 @@ def publish_batch(
                     if reply and c.replies is not None:
                         c.record_reply(reply)
                 continue
-        publish(client, account, subject, reply, None, payload)
+        publish(client, account, routed, reply, None, payload, result)
+    sublist.count_matches(hits)
 
 
 def publish_run(
@@ -253,7 +264,10 @@ def publish_run(
     psubs = result.psubs
     qsubs = result.qsubs
     if result is _empty or (client is not None and not client.echo) or not _plain(psubs, qsubs):
-        for payload in payloads:
+        # Message by message: the first with this match, the others matched again (an
+        # auto-unsubscribe may change the receivers on the way).
+        publish(client, account, subject, reply, None, payloads[0], result)
+        for payload in payloads[1:]:
             publish(client, account, original, reply, None, payload)  # (a pure mapping)
         return
     sublist.count_matches(len(payloads) - 1)

@@ -23,7 +23,7 @@ so they need not be hashable. The class is not thread-safe: it lives on one even
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from itertools import islice
 from typing import Any
 
@@ -186,6 +186,9 @@ class Sublist:
         """
         self._root = _Node()
         self._cache: dict[bytes, SublistResult] = {}
+        #: ``peek(subject)``: the cached result, or None; not counted as a match (a caller
+        #: serving many messages counts its hits with ``count_matches``).
+        self.peek: Callable[[bytes], SublistResult | None] = self._cache.get
         # Subjects that missed once since the doorkeeper was last reset (see module doc).
         self._seen: set[bytes] = set()
         # Cached keys by first token: the candidates a wildcard change has to look at.

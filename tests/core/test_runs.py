@@ -413,3 +413,18 @@ async def test_a_reserved_reply_inside_a_batch_is_refused_alone(kind: str) -> No
         got = await read_msgs(sub_reader, 3)
         assert [(s, p) for s, _, p in got] == [(b"rr.a", b"1"), (b"rr.b", b"2"), (b"rr.e", b"5")]
         await nothing_more(sub_reader, sub_writer)
+
+
+async def test_every_message_of_runs_and_batches_counts_one_match(broker: Broker) -> None:
+    # /subsz's num_matches stays exact: one match per message however it was routed.
+    reader, writer = await raw_client(broker.listen_urls[0])
+    writer.write(b"SUB st.* 1\r\nSUB st.q q 2\r\nPING\r\n")
+    await reader.readuntil(b"PONG\r\n")
+    sublist = broker.global_account.sublist
+    before = sublist.stats()["num_matches"]
+    mixed_data, _ = mixed([b"st.a", b"st.b", b"st.q", b"none"], 400)  # batches, some fallback
+    run_data, _ = burst(b"st.a", 300)  # runs
+    queue_data, _ = burst(b"st.q", 300)  # runs that fall back (queue group + plain sub)
+    writer.write(mixed_data + run_data + queue_data + b"PING\r\n")
+    await reader.readuntil(b"PONG\r\n")
+    assert sublist.stats()["num_matches"] - before == 1000
