@@ -263,6 +263,7 @@ class Client:
         if self.closed:
             return
         self.closed = True
+        self.parser.closed = True  # the rest of what this session sent is not processed
         self.close_reason = self.close_reason or reason
         for timer in self._timers:
             timer.cancel()
