@@ -158,7 +158,8 @@ def publish_batch(
     auto-unsubscribe limit and no queue group.  Any other message (queue groups, callbacks,
     ``UNSUB <max>``, a no-echo publisher, a mapping that is not a pure function of the
     subject) goes through :func:`publish`.  A reply on the server's reserved prefixes is
-    refused through ``client.refuse_reply``, as a single PUB would be.
+    refused through ``client.refuse_reply``, as a single PUB would be.  If the publisher is
+    cut while a message is routed, the batch stops after that message.
     """
     mapper = account.mapper
     if (mapper is not None and not account.mapper_pure) or not client.echo:
@@ -167,11 +168,14 @@ def publish_batch(
                 client.refuse_reply(reply)
             else:
                 publish(client, account, subject, reply, None, payload)
+                if client.closed:
+                    break
         return
     sublist = account.sublist
     match = sublist.match
     peek = sublist.peek
     hits = 0
+    cut = False  # the publisher itself was cut (a slow consumer of its own messages)
     for subject, reply, payload in messages:
         if reply and reply.startswith(RESERVED_REPLY_PREFIXES):
             client.refuse_reply(reply)
@@ -220,10 +224,15 @@ def publish_batch(
                         c.broker.mark_dirty(c)
                     if c.pending > c.stall_at:
                         _overfed(c, client)
+                        cut = client.closed
                     if reply and c.replies is not None:
                         c.record_reply(reply)
+                if cut:
+                    break  # as a closed session's parser stops after this message
                 continue
         publish(client, account, routed, reply, None, payload, result)
+        if client.closed:
+            break
     sublist.count_matches(hits)
 
 

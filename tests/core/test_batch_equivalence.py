@@ -155,3 +155,37 @@ def test_fast_path_delivers_what_message_by_message_routing_delivers(
     fast = asyncio.run(deliveries(ops, setup, echo, True, mapped, internal))
     slow = asyncio.run(deliveries(ops, setup, echo, False, mapped, internal))
     assert fast == slow
+
+
+class StuckTransport(RecordingTransport):
+    """A transport whose peer never reads: everything written stays buffered."""
+
+    def get_write_buffer_size(self) -> int:
+        return sum(map(len, self.writes))
+
+
+async def cut_publisher(fast: bool, stream: bytes) -> tuple[bytes, bool]:
+    """A publisher that receives its own messages on a stuck socket is cut as a slow
+    consumer mid-read; return what another subscriber got, and whether the cut happened."""
+    config = {"server": {"max_pending": 4096, "max_payload": 1024}}
+    async with natskern(config) as broker:
+        other = RecordingTransport()
+        broker.accept(other).data_received(CONNECT % b"true" + b"SUB cut.* 1\r\n")
+        publisher = broker.accept(StuckTransport())
+        publisher.data_received(CONNECT % b"true" + b"SUB cut.* 1\r\n")
+        await asyncio.sleep(0)
+        other.writes.clear()
+        publisher.parser._fast = fast
+        publisher.data_received(stream)
+        broker.flush_dirty()
+        return b"".join(other.writes), publisher.closed
+
+
+async def test_a_publisher_cut_mid_batch_stops_where_per_message_routing_stops() -> None:
+    warm_size_cache()
+    stream = b"".join(b"PUB cut.%d 40\r\n%s\r\n" % (k % 3, b"%040d" % k) for k in range(400))
+    fast, fast_cut = await cut_publisher(True, stream)
+    slow, slow_cut = await cut_publisher(False, stream)
+    assert fast_cut and slow_cut
+    assert 0 < fast.count(b"MSG cut.") < 400
+    assert fast == slow
