@@ -18,14 +18,15 @@ import pytest
 from kernel import Broker
 from tests.support.servers import raw_connect, serve
 
-CONNECT = b'CONNECT {"verbose":false,"pedantic":false,"echo":%s}\r\nPING\r\n'
+CONNECT = b'CONNECT {"verbose":false,"pedantic":false,"echo":%s}\r\n'
 MSG = re.compile(rb"MSG (\S+) (\S+) (?:(\S+) )?(\d+)\r\n")
 
 
-async def raw_client(url: str, echo: bool = True):
+async def raw_client(url: str, lines: bytes = b"", echo: bool = True):
+    """A connected raw session that has sent ``lines`` (SUBs...) and had them processed."""
     reader, writer = await raw_connect(url)
     await reader.readuntil(b"\r\n")  # INFO
-    writer.write(CONNECT % (b"true" if echo else b"false"))
+    writer.write(CONNECT % (b"true" if echo else b"false") + lines + b"PING\r\n")
     assert await reader.readuntil(b"PONG\r\n") == b"PONG\r\n"
     return reader, writer
 
@@ -76,12 +77,9 @@ def burst(subject: bytes, count: int, reply: bytes = b"") -> tuple[bytes, list[b
 
 async def test_every_kind_of_receiver_gets_a_burst_in_order(kind: str) -> None:
     async with serve(kind, {}, None) as (url, _):
-        literal, wild, full = [await raw_client(url) for _ in range(3)]
-        literal[1].write(b"SUB runs.a 1\r\nPING\r\n")
-        wild[1].write(b"SUB runs.* 7\r\nPING\r\n")
-        full[1].write(b"SUB > 9\r\nPING\r\n")
-        for reader, _ in (literal, wild, full):
-            assert await reader.readuntil(b"PONG\r\n") == b"PONG\r\n"
+        literal = await raw_client(url, b"SUB runs.a 1\r\n")
+        wild = await raw_client(url, b"SUB runs.* 7\r\n")
+        full = await raw_client(url, b"SUB > 9\r\n")
         _, pub = await raw_client(url)
         data, payloads = burst(b"runs.a", 3000)
         pub.write(data * 2)
@@ -94,9 +92,7 @@ async def test_every_kind_of_receiver_gets_a_burst_in_order(kind: str) -> None:
 
 async def test_a_burst_with_a_reply_subject_keeps_it(kind: str) -> None:
     async with serve(kind, {}, None) as (url, _):
-        reader, writer = await raw_client(url)
-        writer.write(b"SUB svc 1\r\nPING\r\n")
-        await reader.readuntil(b"PONG\r\n")
+        reader, writer = await raw_client(url, b"SUB svc 1\r\n")
         _, pub = await raw_client(url)
         pub.write(b"PUB svc _INBOX.x 2\r\nhi\r\n" * 500)
         for _ in range(500):
@@ -107,10 +103,7 @@ async def test_a_burst_with_a_reply_subject_keeps_it(kind: str) -> None:
 
 async def test_queue_members_split_a_burst_each_in_order(kind: str) -> None:
     async with serve(kind, {}, None) as (url, _):
-        members = [await raw_client(url) for _ in range(3)]
-        for reader, writer in members:
-            writer.write(b"SUB jobs workers 1\r\nPING\r\n")
-            await reader.readuntil(b"PONG\r\n")
+        members = [await raw_client(url, b"SUB jobs workers 1\r\n") for _ in range(3)]
         pub_reader, pub = await raw_client(url)
         data, payloads = burst(b"jobs", 6000)
         pub.write(data + b"PING\r\n")
@@ -120,9 +113,9 @@ async def test_queue_members_split_a_burst_each_in_order(kind: str) -> None:
 
 async def test_auto_unsubscribe_limit_cuts_a_burst_exactly(kind: str) -> None:
     async with serve(kind, {}, None) as (url, _):
-        reader, writer = await raw_client(url)
-        writer.write(b"SUB lim 1\r\nUNSUB 1 5\r\nSUB lim q 2\r\nUNSUB 2 3\r\nPING\r\n")
-        await reader.readuntil(b"PONG\r\n")
+        reader, writer = await raw_client(
+            url, b"SUB lim 1\r\nUNSUB 1 5\r\nSUB lim q 2\r\nUNSUB 2 3\r\n"
+        )
         _, pub = await raw_client(url)
         data, payloads = burst(b"lim", 100)
         pub.write(data)
@@ -134,12 +127,9 @@ async def test_auto_unsubscribe_limit_cuts_a_burst_exactly(kind: str) -> None:
 
 async def test_a_no_echo_publisher_never_gets_its_own_burst(kind: str) -> None:
     async with serve(kind, {}, None) as (url, _):
-        self_reader, self_writer = await raw_client(url, echo=False)
-        other_reader, other_writer = await raw_client(url)
-        for writer in (self_writer, other_writer):
-            writer.write(b"SUB echo 1\r\nSUB echo g 2\r\n")
-        other_writer.write(b"PING\r\n")
-        await other_reader.readuntil(b"PONG\r\n")
+        subs = b"SUB echo 1\r\nSUB echo g 2\r\n"
+        self_reader, self_writer = await raw_client(url, subs, echo=False)
+        other_reader, other_writer = await raw_client(url, subs)
         data, payloads = burst(b"echo", 200)
         self_writer.write(data)
         got = await read_msgs(other_reader, 400)
@@ -219,9 +209,7 @@ async def test_a_burst_is_routed_as_runs(broker: Broker, monkeypatch: pytest.Mon
         real(client, account, subject, reply, payloads)
 
     monkeypatch.setattr(client_module, "publish_run", spy)
-    reader, writer = await raw_client(broker.listen_urls[0])
-    writer.write(b"SUB spy 1\r\nPING\r\n")
-    await reader.readuntil(b"PONG\r\n")
+    reader, writer = await raw_client(broker.listen_urls[0], b"SUB spy 1\r\n")
     data, payloads = burst(b"spy", 2000)
     writer.write(data)
     assert [p for _, _, p in await read_msgs(reader, 2000)] == payloads
@@ -232,9 +220,7 @@ async def test_a_weighted_mapping_picks_per_message_inside_a_burst(kind: str) ->
     weights = [{"destination": "w.a", "weight": 50}, {"destination": "w.b", "weight": 50}]
     conf = "mappings: { w: [ {destination: w.a, weight: 50%}, {destination: w.b, weight: 50%} ] }"
     async with serve(kind, {"mappings": {"w": weights}}, conf) as (url, _):
-        reader, writer = await raw_client(url)
-        writer.write(b"SUB w.* 1\r\nPING\r\n")
-        await reader.readuntil(b"PONG\r\n")
+        reader, writer = await raw_client(url, b"SUB w.* 1\r\n")
         data, payloads = burst(b"w", 2000)
         writer.write(data)
         got = await read_msgs(reader, 2000)
@@ -251,12 +237,9 @@ def mixed(subjects: list[bytes], count: int) -> tuple[bytes, list[tuple[bytes, b
 
 async def test_every_kind_of_receiver_gets_a_mixed_burst_in_order(kind: str) -> None:
     async with serve(kind, {}, None) as (url, _):
-        literal, wild, full = [await raw_client(url) for _ in range(3)]
-        literal[1].write(b"SUB mx.a 1\r\nPING\r\n")
-        wild[1].write(b"SUB mx.* 7\r\nPING\r\n")
-        full[1].write(b"SUB > 9\r\nPING\r\n")
-        for reader, _ in (literal, wild, full):
-            assert await reader.readuntil(b"PONG\r\n") == b"PONG\r\n"
+        literal = await raw_client(url, b"SUB mx.a 1\r\n")
+        wild = await raw_client(url, b"SUB mx.* 7\r\n")
+        full = await raw_client(url, b"SUB > 9\r\n")
         _, pub = await raw_client(url)
         data, msgs = mixed([b"mx.a", b"mx.b", b"mx.c", b"nobody"], 4000)
         pub.write(data)
@@ -275,13 +258,8 @@ async def test_every_kind_of_receiver_gets_a_mixed_burst_in_order(kind: str) -> 
 
 async def test_queue_group_and_limits_inside_a_mixed_burst(kind: str) -> None:
     async with serve(kind, {}, None) as (url, _):
-        members = [await raw_client(url) for _ in range(2)]
-        for reader, writer in members:
-            writer.write(b"SUB q.* workers 1\r\nPING\r\n")
-            await reader.readuntil(b"PONG\r\n")
-        lim_reader, lim_writer = await raw_client(url)
-        lim_writer.write(b"SUB q.b 1\r\nUNSUB 1 7\r\nPING\r\n")
-        await lim_reader.readuntil(b"PONG\r\n")
+        members = [await raw_client(url, b"SUB q.* workers 1\r\n") for _ in range(2)]
+        lim_reader, lim_writer = await raw_client(url, b"SUB q.b 1\r\nUNSUB 1 7\r\n")
         pub_reader, pub = await raw_client(url)
         data, msgs = mixed([b"q.a", b"q.b"], 3000)
         pub.write(data + b"PING\r\n")
@@ -296,14 +274,8 @@ async def test_no_echo_and_in_process_receivers_inside_a_mixed_burst(broker: Bro
     url = broker.listen_urls[0]
     async with broker.connect() as local:
         sub = await local.subscribe("ne.*")
-        self_reader, self_writer = await raw_client(url, echo=False)
-        other_reader, other_writer = await raw_client(url)
-        for writer in (self_writer, other_writer):
-            writer.write(b"SUB ne.* 1\r\n")
-        other_writer.write(b"PING\r\n")
-        await other_reader.readuntil(b"PONG\r\n")
-        self_writer.write(b"PING\r\n")
-        await self_reader.readuntil(b"PONG\r\n")
+        self_reader, self_writer = await raw_client(url, b"SUB ne.* 1\r\n", echo=False)
+        other_reader, other_writer = await raw_client(url, b"SUB ne.* 1\r\n")
         data, msgs = mixed([b"ne.a", b"ne.b"], 500)
         self_writer.write(data)
         got = await read_msgs(other_reader, 500)
@@ -332,9 +304,7 @@ async def test_a_mixed_burst_is_routed_as_batches(
         real(client, account, messages)
 
     monkeypatch.setattr(client_module, "publish_batch", spy)
-    reader, writer = await raw_client(broker.listen_urls[0])
-    writer.write(b"SUB spy.* 1\r\nPING\r\n")
-    await reader.readuntil(b"PONG\r\n")
+    reader, writer = await raw_client(broker.listen_urls[0], b"SUB spy.* 1\r\n")
     data, msgs = mixed([b"spy.a", b"spy.b"], 2000)
     writer.write(data)
     assert [(s, p) for s, _, p in await read_msgs(reader, 2000)] == msgs
@@ -344,9 +314,9 @@ async def test_a_mixed_burst_is_routed_as_batches(
 async def test_two_subscriptions_of_one_session_get_a_burst_interleaved(kind: str) -> None:
     # Message by message: each message to both subscriptions before the next one.
     async with serve(kind, {}, None) as (url, _):
-        reader, writer = await raw_client(url)
-        writer.write(b"SUB two 1\r\nSUB two 2\r\nSUB two.* 3\r\nSUB > 4\r\nPING\r\n")
-        await reader.readuntil(b"PONG\r\n")
+        reader, writer = await raw_client(
+            url, b"SUB two 1\r\nSUB two 2\r\nSUB two.* 3\r\nSUB > 4\r\n"
+        )
         _, pub = await raw_client(url)
         data, payloads = burst(b"two", 500)
         pub.write(data)
@@ -360,9 +330,7 @@ async def test_two_subscriptions_of_one_session_get_a_burst_interleaved(kind: st
 
 async def test_a_verbose_publisher_gets_an_ok_for_every_message_of_a_burst(kind: str) -> None:
     async with serve(kind, {}, None) as (url, _):
-        sub_reader, sub_writer = await raw_client(url)
-        sub_writer.write(b"SUB vb.* 1\r\nPING\r\n")
-        await sub_reader.readuntil(b"PONG\r\n")
+        sub_reader, _ = await raw_client(url, b"SUB vb.* 1\r\n")
         reader, writer = await raw_connect(url)
         await reader.readuntil(b"\r\n")  # INFO
         writer.write(b'CONNECT {"verbose":true,"pedantic":false}\r\n')
@@ -397,9 +365,7 @@ async def test_a_burst_of_requests_nobody_serves_gets_a_503_each(kind: str) -> N
 
 async def test_a_reserved_reply_inside_a_batch_is_refused_alone(kind: str) -> None:
     async with serve(kind, {}, None) as (url, _):
-        sub_reader, sub_writer = await raw_client(url)
-        sub_writer.write(b"SUB rr.* 1\r\nPING\r\n")
-        await sub_reader.readuntil(b"PONG\r\n")
+        sub_reader, sub_writer = await raw_client(url, b"SUB rr.* 1\r\n")
         reader, writer = await raw_client(url)
         writer.write(
             b"PUB rr.a 1\r\n1\r\nPUB rr.b _INBOX.ok 1\r\n2\r\nPUB rr.c _R_.x 1\r\n3\r\n"
@@ -417,9 +383,7 @@ async def test_a_reserved_reply_inside_a_batch_is_refused_alone(kind: str) -> No
 
 async def test_every_message_of_runs_and_batches_counts_one_match(broker: Broker) -> None:
     # /subsz's num_matches stays exact: one match per message however it was routed.
-    reader, writer = await raw_client(broker.listen_urls[0])
-    writer.write(b"SUB st.* 1\r\nSUB st.q q 2\r\nPING\r\n")
-    await reader.readuntil(b"PONG\r\n")
+    reader, writer = await raw_client(broker.listen_urls[0], b"SUB st.* 1\r\nSUB st.q q 2\r\n")
     sublist = broker.global_account.sublist
     before = sublist.stats()["num_matches"]
     mixed_data, _ = mixed([b"st.a", b"st.b", b"st.q", b"none"], 400)  # batches, some fallback
