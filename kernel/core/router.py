@@ -156,21 +156,13 @@ def publish_batch(
     The same as :func:`publish` for each message in order, with the per-call setup done once
     and the common case delivered inline: only socket subscriptions without an
     auto-unsubscribe limit and no queue group.  Any other message (queue groups, callbacks,
-    ``UNSUB <max>``, a no-echo publisher, a mapping that is not a pure function of the
-    subject) goes through :func:`publish`.  A reply on the server's reserved prefixes is
-    refused through ``client.refuse_reply``, as a single PUB would be.  If the publisher is
-    cut while a message is routed, the batch stops after that message.
+    ``UNSUB <max>``, the publisher's own subscription when it asked for no echo) goes
+    through :func:`publish`, with the match already made.  A reply on the server's reserved
+    prefixes is refused through ``client.refuse_reply``, as a single PUB would be.  If the
+    publisher is cut while a message is routed, the batch stops after that message.
     """
-    mapper = account.mapper
-    if (mapper is not None and not account.mapper_pure) or not client.echo:
-        for subject, reply, payload in messages:
-            if reply and reply.startswith(RESERVED_REPLY_PREFIXES):
-                client.refuse_reply(reply)
-            else:
-                publish(client, account, subject, reply, None, payload)
-                if client.closed:
-                    break
-        return
+    mapper = account.mapper  # applied per message, so weighted mappings draw per message
+    skip = None if client.echo else client
     sublist = account.sublist
     match = sublist.match
     peek = sublist.peek
@@ -197,7 +189,7 @@ def publish_batch(
         psubs = result.psubs
         if not result.qsubs:
             for sub in psubs:
-                if sub.callback is not None or sub.max_msgs:
+                if sub.callback is not None or sub.max_msgs or sub.client is skip:
                     break
             else:
                 # Every receiver is a plain socket subscription: as in publish(), inline.
