@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 import time
 
-from kernel.protocol.parser import Parser
+from natskern.kernel.protocol.parser import Parser
 
 PAYLOAD = b"0123456789abcdef"
 

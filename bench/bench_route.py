@@ -19,7 +19,7 @@ import argparse
 import asyncio
 import time
 
-from kernel.server import Broker
+from natskern import Broker
 
 NO_CHECKS = b'CONNECT {"verbose":false,"pedantic":false}\r\n'
 PAYLOAD = b"0123456789abcdef"

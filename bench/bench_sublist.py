@@ -15,7 +15,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from kernel.subjects.sublist import Sublist
+from natskern.kernel.subjects.sublist import Sublist
 
 
 class Sub:

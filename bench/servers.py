@@ -1,6 +1,6 @@
 """Start, probe and stop the servers under test on loopback ports.
 
-Two kinds: ``natskern`` (``python -m kernel serve``) and ``nats-server`` (the Go reference).
+Two kinds: ``natskern`` (``python -m natskern serve``) and ``nats-server`` (the Go reference).
 Each run gets a fresh server process; its output goes to a log file in a temp dir so a
 start-up failure can be shown.
 """
@@ -62,7 +62,7 @@ def server_command(
             argv += ["-c", str(conf)]
         return argv
     if kind == "natskern":
-        argv = [sys.executable, "-m", "kernel", "serve", "--host", HOST, "--port", str(port)]
+        argv = [sys.executable, "-m", "natskern", "serve", "--host", HOST, "--port", str(port)]
         if mappings:
             conf = workdir / "mapped.toml"
             conf.write_text(_natskern_config(mappings))

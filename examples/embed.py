@@ -4,7 +4,7 @@ import asyncio
 
 import nats
 
-from kernel import Broker
+from natskern import Broker
 
 
 async def main() -> None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from kernel.errors import (
+from natskern.kernel.errors import (
     ConfigError,
     NatskernError,
     NoRespondersError,
@@ -22,8 +22,8 @@ from kernel.errors import (
 )
 
 if TYPE_CHECKING:  # pragma: no cover
-    from kernel.hookspecs import hookimpl
-    from kernel.server import Broker
+    from natskern.kernel.hookspecs import hookimpl
+    from natskern.kernel.server import Broker
 
 __version__ = "0.1.0"
 
@@ -38,7 +38,10 @@ __all__ = [
     "hookimpl",
 ]
 
-_LAZY = {"Broker": ("kernel.server", "Broker"), "hookimpl": ("kernel.hookspecs", "hookimpl")}
+_LAZY = {
+    "Broker": ("natskern.kernel.server", "Broker"),
+    "hookimpl": ("natskern.kernel.hookspecs", "hookimpl"),
+}
 
 
 def __getattr__(name: str) -> Any:
@@ -50,7 +53,7 @@ def __getattr__(name: str) -> Any:
         value = getattr(importlib.import_module(module), attr)
         globals()[name] = value
         return value
-    raise AttributeError(f"module 'kernel' has no attribute {name!r}")
+    raise AttributeError(f"module 'natskern.kernel' has no attribute {name!r}")
 
 
 def __dir__() -> list[str]:

@@ -17,8 +17,7 @@ from typing import Any
 
 from jsonschema import Draft202012Validator, validators
 from jsonschema.exceptions import ValidationError, best_match
-
-from kernel.errors import ConfigError
+from natskern.kernel.errors import ConfigError
 
 Schema = dict[str, Any]
 

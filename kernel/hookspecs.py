@@ -19,10 +19,8 @@ from typing import TYPE_CHECKING, Any
 import pluggy
 
 if TYPE_CHECKING:  # pragma: no cover
-    import click
-
-    from kernel.core.client import Client
-    from kernel.server import Broker
+    from natskern.kernel.core.client import Client
+    from natskern.kernel.server import Broker
 
 PROJECT = "natskern"
 
@@ -53,7 +51,7 @@ def configure(broker: Broker, config: dict[str, Any]) -> None:
     ``config`` is the complete, validated configuration with defaults applied
     (each plugin reads its own section).  Called once per broker, after every
     registration hook, in plugin order.  Raise
-    :class:`kernel.errors.ConfigError` to refuse a configuration the schema
+    :class:`natskern.kernel.errors.ConfigError` to refuse a configuration the schema
     could not express.
     """
 
@@ -65,7 +63,7 @@ def register_transports(register: Register) -> None:
     ``factory(broker, section)`` is called at start-up for every transport whose
     config section enables it and returns an object with ``async start()``,
     ``async close()`` and a ``listen_url`` property (see
-    :class:`kernel.server.Transport`).  Transports feed bytes to the broker
+    :class:`natskern.kernel.server.Transport`).  Transports feed bytes to the broker
     through :meth:`Broker.accept` and never parse the protocol themselves.
     """
 
@@ -85,7 +83,7 @@ def register_mapping_functions(register: Register) -> None:
 
     ``name`` is what a mapping destination writes inside ``{{ }}`` (compared
     case-insensitively, like nats-server); ``function`` is a
-    :class:`kernel.subjects.transform.MappingFunction` that validates its
+    :class:`natskern.kernel.subjects.transform.MappingFunction` that validates its
     arguments and compiles them once into a token program.
     """
 
@@ -98,7 +96,7 @@ def authenticate(broker: Broker, client: Client, options: dict[str, Any]) -> Any
     synchronously (never return an awaitable: to pluggy a coroutine object is
     an answer).  Return ``None`` to let the next plugin decide, ``False`` to
     refuse (the client gets ``-ERR 'Authorization Violation'``), or an
-    :class:`kernel.core.accounts.Identity` naming the account and the
+    :class:`natskern.kernel.core.accounts.Identity` naming the account and the
     permissions to bind to the session.  When no plugin answers and auth is not
     required, the session joins the default account without restrictions.
     A plugin that demands credentials says so from ``configure`` with
@@ -107,7 +105,7 @@ def authenticate(broker: Broker, client: Client, options: dict[str, Any]) -> Any
 
 
 @hookspec
-def register_commands(cli: click.Group) -> None:
+def register_commands(cli: Any) -> None:
     """Add subcommands to the ``natskern`` command line.
 
     ``cli`` is the root :class:`click.Group`; call ``cli.add_command(...)``.

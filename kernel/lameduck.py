@@ -23,7 +23,7 @@ import random
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # pragma: no cover
-    from kernel.server import Broker
+    from natskern.kernel.server import Broker
 
 log = logging.getLogger("natskern")
 

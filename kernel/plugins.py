@@ -8,39 +8,29 @@ Load order (DESIGN §4): essential plugins (cannot be blocked) → default plugi
 embedding application.  Then ``check_pending()``: a hook implementation that
 matches no hookspec fails start-up.
 
-Every broker builds its own manager; there is no module-global one.
+Every broker builds its own manager; there is no module-global one.  The kernel
+knows no built-in plugin by name: the application hands its default list in
+(``natskern.defaults.DEFAULT_PLUGINS``), so the kernel never imports ``plugins/``.
 """
 
 from __future__ import annotations
 
 import importlib
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 import pluggy
-
-from kernel import hookspecs
-from kernel.errors import PluginError
-from plugins.mappers import MAPPER_PLUGINS
+from natskern.kernel import hookspecs
+from natskern.kernel.errors import PluginError
 
 #: The entry-point group third-party packages use to add plugins.
 ENTRY_POINT_GROUP = "natskern"
 
 #: Plugins the broker cannot run without.
-ESSENTIAL_PLUGINS: tuple[tuple[str, str], ...] = (("core", "kernel.core.settings"),)
+ESSENTIAL_PLUGINS: tuple[tuple[str, str], ...] = (("core", "natskern.kernel.core.settings"),)
 
-#: Built-in plugins, loaded unless blocked; (name, module).
-DEFAULT_PLUGINS: tuple[tuple[str, str], ...] = (
-    ("tcp", "plugins.transports.tcp"),
-    ("unix", "plugins.transports.unix"),
-    ("auth", "plugins.auth.basic"),
-    ("accounts", "plugins.accounts.plugin"),
-    ("tls", "plugins.transports.tls"),
-    ("websocket", "plugins.transports.websocket"),
-    ("mappings", "plugins.mappers.config"),
-    ("monitoring", "plugins.monitoring"),
-    *MAPPER_PLUGINS,
-)
+#: A plugin list entry: (name, importable module).
+PluginSpec = tuple[str, str]
 
 AUTOLOAD_ENV = "NATSKERN_DISABLE_PLUGIN_AUTOLOAD"
 BLOCK_ENV = "NATSKERN_BLOCK_PLUGINS"
@@ -59,19 +49,24 @@ def blocked_from_env() -> set[str]:
 
 def make_plugin_manager(
     *,
+    defaults: Sequence[PluginSpec] = (),
     block: Iterable[str] = (),
     load_entrypoints: bool | None = None,
     plugins: Iterable[object] = (),
 ) -> pluggy.PluginManager:
-    """Build a fresh plugin manager with every plugin registered and checked."""
+    """Build a fresh plugin manager with every plugin registered and checked.
+
+    ``defaults`` are the built-in plugins, (name, module) pairs, each loaded
+    unless its name is blocked; ``plugins`` are objects registered last.
+    """
     pm = pluggy.PluginManager(hookspecs.PROJECT)
     pm.add_hookspecs(hookspecs)
     blocked = set(block) | blocked_from_env()
     essential = {name for name, _ in ESSENTIAL_PLUGINS}
     if blocked & essential:
         raise PluginError(f"essential plugins cannot be blocked: {sorted(blocked & essential)}")
-    known = essential | {name for name, _ in DEFAULT_PLUGINS}
-    for name, module in (*ESSENTIAL_PLUGINS, *DEFAULT_PLUGINS):
+    known = essential | {name for name, _ in defaults}
+    for name, module in (*ESSENTIAL_PLUGINS, *defaults):
         if name in blocked:
             pm.set_blocked(name)
             continue

@@ -6,8 +6,7 @@ from collections.abc import Callable, Iterator
 from typing import Any, Generic, TypeVar
 
 import pluggy
-
-from kernel.errors import PluginError
+from natskern.kernel.errors import PluginError
 
 T = TypeVar("T")
 

@@ -15,16 +15,16 @@ import secrets
 import socket
 import sys
 import time
-from collections.abc import Iterable, Mapping
-from typing import Any, Protocol
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, ClassVar, Protocol
 
-from kernel import const
-from kernel.config import merge_schemas, validate
-from kernel.core.accounts import Account, Identity
-from kernel.core.client import Client
-from kernel.errors import ConfigError, PluginError
-from kernel.plugins import make_plugin_manager
-from kernel.registry import Registry
+from natskern.kernel import const
+from natskern.kernel.config import merge_schemas, validate
+from natskern.kernel.core.accounts import Account, Identity
+from natskern.kernel.core.client import Client
+from natskern.kernel.errors import ConfigError, PluginError
+from natskern.kernel.plugins import PluginSpec, make_plugin_manager
+from natskern.kernel.registry import Registry
 
 log = logging.getLogger("natskern")
 
@@ -59,7 +59,13 @@ class Broker:
     plugins contribute), extra plugin objects, and whether to load entry-point
     plugins.  ``async with broker:`` starts the transports and lifespans in the
     running event loop and drains and stops them on exit.
+
+    The kernel's broker loads only the essential plugins and what it is handed;
+    ``natskern.Broker`` is this class with the built-in plugins as defaults.
     """
+
+    #: Built-in plugins loaded unless blocked, as (name, module) pairs.
+    default_plugins: ClassVar[Sequence[PluginSpec]] = ()
 
     def __init__(
         self,
@@ -75,7 +81,10 @@ class Broker:
             else []
         )
         self.pm = make_plugin_manager(
-            block=block, load_entrypoints=load_entrypoints, plugins=plugins
+            defaults=self.default_plugins,
+            block=block,
+            load_entrypoints=load_entrypoints,
+            plugins=plugins,
         )
         self.schema = merge_schemas(self._schema_fragments())
         self.config = validate(raw, self.schema)
@@ -340,8 +349,8 @@ class Broker:
         await self.stop()
 
     def connect(self, name: str = "", account: str | None = None):  # type: ignore[no-untyped-def]
-        """An in-process client on the same router, no sockets (see ``kernel.core.inprocess``)."""
-        from kernel.core.inprocess import InProcessClient
+        """An in-process client on the same router, no sockets (``kernel/core/inprocess.py``)."""
+        from natskern.kernel.core.inprocess import InProcessClient
 
         return InProcessClient(self, name=name, account=account)
 
@@ -360,9 +369,4 @@ def free_port(host: str = "127.0.0.1") -> int:
         return s.getsockname()[1]
 
 
-def check_config(config: Mapping[str, Any]) -> dict[str, Any]:
-    """Validate ``config`` the way a broker would, without starting anything."""
-    return Broker(config).config
-
-
-__all__ = ["Broker", "ConfigError", "Transport", "check_config", "free_port"]
+__all__ = ["Broker", "ConfigError", "Transport", "free_port"]

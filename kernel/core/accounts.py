@@ -6,11 +6,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from kernel.core.permissions import Permissions
-from kernel.subjects.sublist import Sublist
+from natskern.kernel.core.permissions import Permissions
+from natskern.kernel.subjects.sublist import Sublist
 
 if TYPE_CHECKING:  # pragma: no cover
-    from kernel.core.client import Client
+    from natskern.kernel.core.client import Client
 
 #: ``mapper(subject) -> subject`` applied to every publish in an account with mappings.
 SubjectMapper = Callable[[bytes], bytes]

@@ -1,6 +1,6 @@
 """One client session: protocol handling, subscriptions, outbound buffer, liveness.
 
-The parser (``kernel.protocol.parser``) calls the ``proto_*`` methods; publishes
+The parser (``natskern.kernel.protocol.parser``) calls the ``proto_*`` methods; publishes
 go to the account's router; outbound frames are appended to ``out`` and
 flushed once per event-loop iteration by the broker (nats-server's flush
 coalescing).  A session whose pending output exceeds ``max_pending`` is closed
@@ -15,16 +15,20 @@ import logging
 import time
 from typing import TYPE_CHECKING, Any
 
-from kernel.core.accounts import Account, Identity
-from kernel.core.router import RESERVED_REPLY_PREFIXES, publish, publish_batch, publish_run
-from kernel.core.subscription import Subscription
-from kernel.protocol.encode import err_line, hmsg_frame, msg_frame
-from kernel.protocol.parser import Parser
-from kernel.subjects.tokens import is_valid_literal_subject, is_valid_queue_name, is_valid_subject
+from natskern.kernel.core.accounts import Account, Identity
+from natskern.kernel.core.router import RESERVED_REPLY_PREFIXES, publish, publish_batch, publish_run
+from natskern.kernel.core.subscription import Subscription
+from natskern.kernel.protocol.encode import err_line, hmsg_frame, msg_frame
+from natskern.kernel.protocol.parser import Parser
+from natskern.kernel.subjects.tokens import (
+    is_valid_literal_subject,
+    is_valid_queue_name,
+    is_valid_subject,
+)
 
 if TYPE_CHECKING:  # pragma: no cover
-    from kernel.core.permissions import Permissions
-    from kernel.server import Broker
+    from natskern.kernel.core.permissions import Permissions
+    from natskern.kernel.server import Broker
 
 log = logging.getLogger("natskern.client")
 

@@ -1,7 +1,7 @@
 """Cross-account delivery: stream imports, service imports and the routes their replies take.
 
 Mirrors the runtime half of nats-server's ``accounts.go``.  Everything here is wired once at
-configure time (by ``plugins.accounts``) as internal subscriptions with a ``callback``; the
+configure time (by ``natskern.plugins.accounts``) as internal subscriptions with a ``callback``; the
 router calls them like any in-process subscriber and never looks up anything per message.
 
 * A **stream import** is an internal subscription in the exporting account on the imported
@@ -34,11 +34,11 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from kernel.core.router import publish
-from kernel.core.subscription import Subscription
+from natskern.kernel.core.router import publish
+from natskern.kernel.core.subscription import Subscription
 
 if TYPE_CHECKING:  # pragma: no cover
-    from kernel.core.accounts import Account
+    from natskern.kernel.core.accounts import Account
 
 __all__ = [
     "DEFAULT_RESPONSE_THRESHOLD",

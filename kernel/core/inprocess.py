@@ -14,14 +14,14 @@ from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from kernel.core.router import publish
-from kernel.core.subscription import Subscription
-from kernel.errors import NoRespondersError, RequestTimeoutError
-from kernel.protocol.headers import build_headers, parse_headers
-from kernel.subjects.tokens import is_valid_literal_subject, is_valid_subject
+from natskern.kernel.core.router import publish
+from natskern.kernel.core.subscription import Subscription
+from natskern.kernel.errors import NoRespondersError, RequestTimeoutError
+from natskern.kernel.protocol.headers import build_headers, parse_headers
+from natskern.kernel.subjects.tokens import is_valid_literal_subject, is_valid_subject
 
 if TYPE_CHECKING:  # pragma: no cover
-    from kernel.server import Broker
+    from natskern.kernel.server import Broker
 
 
 @dataclass

@@ -10,7 +10,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from kernel.subjects.tokens import is_subset, matches, subjects_collide
+from natskern.kernel.subjects.tokens import is_subset, matches, subjects_collide
 
 _CACHE_MAX = 4096
 

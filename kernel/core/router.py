@@ -15,12 +15,12 @@ from collections.abc import Callable
 from random import random
 from typing import TYPE_CHECKING
 
-from kernel.protocol.encode import hmsg_frame
-from kernel.protocol.headers import NO_RESPONDERS_HDR
-from kernel.subjects.sublist import EMPTY_RESULT, Sublist, SublistResult
+from natskern.kernel.protocol.encode import hmsg_frame
+from natskern.kernel.protocol.headers import NO_RESPONDERS_HDR
+from natskern.kernel.subjects.sublist import EMPTY_RESULT, Sublist, SublistResult
 
 if TYPE_CHECKING:  # pragma: no cover
-    from kernel.core.accounts import Account
+    from natskern.kernel.core.accounts import Account
 
 #: Reply subjects clients may not use: the server's own response and ack subjects.
 RESERVED_REPLY_PREFIXES = (b"_R_.", b"$JS.ACK.")
@@ -102,7 +102,7 @@ def publish(
         cb = sub.callback
         if cb is not None:
             if cb(subject, reply, hdr, payload) is False:
-                continue  # an import that reached nobody (kernel.core.imports)
+                continue  # an import that reached nobody (natskern.kernel.core.imports)
         else:
             if hdr is None or not c.headers:
                 # The frame goes out as pieces, joined once per flush: nothing is copied here.

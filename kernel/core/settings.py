@@ -10,9 +10,9 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from kernel import const
-from kernel.errors import ConfigError
-from kernel.hookspecs import hookimpl
+from natskern.kernel import const
+from natskern.kernel.errors import ConfigError
+from natskern.kernel.hookspecs import hookimpl
 
 log = logging.getLogger("natskern")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from kernel.subjects.tokens import is_literal
+from natskern.kernel.subjects.tokens import is_literal
 
 #: ``callback(subject, reply, headers, payload)`` for subscriptions served in-process.
 DeliverCallback = Callable[[bytes, bytes, bytes | None, bytes], None]

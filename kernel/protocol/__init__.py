@@ -1,6 +1,6 @@
 """The NATS client protocol: sans-IO parser, frame encoders, message-header helpers."""
 
-from kernel.protocol.encode import (
+from natskern.kernel.protocol.encode import (
     OK,
     PING,
     PONG,
@@ -11,13 +11,13 @@ from kernel.protocol.encode import (
     msg_frame,
     msg_head,
 )
-from kernel.protocol.headers import (
+from natskern.kernel.protocol.headers import (
     NO_RESPONDERS_HDR,
     build_headers,
     header_value,
     parse_headers,
 )
-from kernel.protocol.parser import (
+from natskern.kernel.protocol.parser import (
     ERR_MAX_CONTROL_LINE,
     ERR_MAX_PAYLOAD,
     ERR_UNKNOWN_OP,

@@ -1,7 +1,7 @@
 """Subjects: token validation and matching helpers, and the routing trie with its cache."""
 
-from kernel.subjects.sublist import EMPTY_RESULT, Sublist, SublistResult
-from kernel.subjects.tokens import (
+from natskern.kernel.subjects.sublist import EMPTY_RESULT, Sublist, SublistResult
+from natskern.kernel.subjects.tokens import (
     is_literal,
     is_subset,
     is_valid_literal_subject,

@@ -27,7 +27,7 @@ from collections.abc import Callable, Iterable
 from itertools import islice
 from typing import Any
 
-from kernel.subjects.tokens import FWC, PWC, SEP, matches
+from natskern.kernel.subjects.tokens import FWC, PWC, SEP, matches
 
 __all__ = ["EMPTY_RESULT", "Sublist", "SublistResult"]
 

@@ -1,7 +1,7 @@
 """Subject-mapping compiler: ``source -> destination`` compiled once into a token program.
 
 Mirrors nats-server's ``subject_transform.go`` (the transform) and the weighted
-destinations of ``accounts.go``.  :mod:`plugins.mappers.table` builds an account's table of
+destinations of ``accounts.go``.  :mod:`natskern.plugins.mappers.table` builds an account's table of
 mappings from the config on top of this module; JetStream reuses :func:`compile_mapping`.
 
 A destination is a subject whose tokens are literals, legacy ``$N`` references or mapping
@@ -28,7 +28,7 @@ from collections.abc import Callable, Mapping, Sequence
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any, Final, Protocol
 
-from kernel.errors import ConfigError, PluginError
+from natskern.kernel.errors import ConfigError, PluginError
 
 if TYPE_CHECKING:  # pragma: no cover
     import pluggy
@@ -537,7 +537,7 @@ def collect_functions(pm: pluggy.PluginManager) -> dict[str, MappingFunction]:
     """Call every ``register_mapping_functions`` implementation and collect the functions.
 
     Returns ``{lower-cased name: function}``.  A name registered by two plugins (in any
-    letter case) raises :class:`kernel.errors.PluginError` naming both.
+    letter case) raises :class:`natskern.kernel.errors.PluginError` naming both.
     """
     functions: dict[str, MappingFunction] = {}
     owners: dict[str, str] = {}

@@ -1,7 +1,7 @@
 """Account exports and imports (streams and services), wired at configure time.
 
-The ``[accounts]`` section itself belongs to the auth plugin (``plugins.auth.schema``);
+The ``[accounts]`` section itself belongs to the auth plugin (``natskern.plugins.auth.schema``);
 this plugin reads its ``exports``/``imports`` entries, checks them the way nats-server
-does (:mod:`plugins.accounts.wiring`) and installs the internal subscriptions of
-:mod:`kernel.core.imports`.
+does (:mod:`natskern.plugins.accounts.wiring`) and installs the internal subscriptions of
+:mod:`natskern.kernel.core.imports`.
 """

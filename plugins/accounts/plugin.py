@@ -6,11 +6,11 @@ import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
 
-from kernel.core.imports import Imports
-from kernel.hookspecs import hookimpl
-from plugins.accounts.wiring import plan_imports, wire
+from natskern.kernel.core.imports import Imports
+from natskern.kernel.hookspecs import hookimpl
+from natskern.plugins.accounts.wiring import plan_imports, wire
 
-#: ``broker.plugin_state`` key of the broker's :class:`kernel.core.imports.Imports`.
+#: ``broker.plugin_state`` key of the broker's :class:`natskern.kernel.core.imports.Imports`.
 STATE_KEY = "accounts"
 
 

@@ -17,10 +17,10 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
-from kernel.core.imports import Transform
-from kernel.errors import ConfigError
-from kernel.subjects.tokens import is_literal, is_valid_subject
-from kernel.subjects.transform import MappingError, MappingFunction, compile_mapping
+from natskern.kernel.core.imports import Transform
+from natskern.kernel.errors import ConfigError
+from natskern.kernel.subjects.tokens import is_literal, is_valid_subject
+from natskern.kernel.subjects.transform import MappingError, MappingFunction, compile_mapping
 
 __all__ = ["TransformError", "local_pattern", "service_mapping", "stream_transform"]
 

@@ -14,11 +14,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from kernel.core.imports import DEFAULT_RESPONSE_THRESHOLD, Imports, Transform
-from kernel.errors import ConfigError
-from kernel.subjects.tokens import is_subset, is_valid_subject, subjects_collide
-from kernel.subjects.transform import MappingFunction
-from plugins.accounts.transforms import (
+from natskern.kernel.core.imports import DEFAULT_RESPONSE_THRESHOLD, Imports, Transform
+from natskern.kernel.errors import ConfigError
+from natskern.kernel.subjects.tokens import is_subset, is_valid_subject, subjects_collide
+from natskern.kernel.subjects.transform import MappingFunction
+from natskern.plugins.accounts.transforms import (
     TransformError,
     local_pattern,
     service_mapping,

@@ -16,12 +16,12 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from kernel import const
-from kernel.core.accounts import Identity
-from kernel.core.permissions import Permissions
-from kernel.errors import ConfigError
-from kernel.hookspecs import hookimpl
-from plugins.auth.schema import ACCOUNTS, AUTH
+from natskern.kernel import const
+from natskern.kernel.core.accounts import Identity
+from natskern.kernel.core.permissions import Permissions
+from natskern.kernel.errors import ConfigError
+from natskern.kernel.hookspecs import hookimpl
+from natskern.plugins.auth.schema import ACCOUNTS, AUTH
 
 _BCRYPT = re.compile(r"^\$2[abxy]\$\d{2}\$")
 

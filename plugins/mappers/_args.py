@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from kernel.subjects.transform import MappingError, parse_int, wildcard_index
+from natskern.kernel.subjects.transform import MappingError, parse_int, wildcard_index
 
 
 def index_and_int(name: str, what: str, args: list[str], wildcard_count: int) -> tuple[int, int]:

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from kernel import const
-from kernel.hookspecs import hookimpl
-from plugins.mappers.table import compile_mappings, mappings_schema
+from natskern.kernel import const
+from natskern.kernel.hookspecs import hookimpl
+from natskern.plugins.mappers.table import compile_mappings, mappings_schema
 
 
 @hookimpl

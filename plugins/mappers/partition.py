@@ -8,8 +8,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from kernel.hookspecs import Register, hookimpl
-from kernel.subjects.transform import MappingError, TokenOp, parse_int, pure, wildcard_index
+from natskern.kernel.hookspecs import Register, hookimpl
+from natskern.kernel.subjects.transform import (
+    MappingError,
+    TokenOp,
+    parse_int,
+    pure,
+    wildcard_index,
+)
 
 __all__ = ["PartitionFunction", "fnv1a_32"]
 

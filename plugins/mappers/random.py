@@ -5,8 +5,8 @@ from __future__ import annotations
 import random as _random
 from collections.abc import Sequence
 
-from kernel.hookspecs import Register, hookimpl
-from kernel.subjects.transform import MappingError, TokenOp, parse_int
+from natskern.kernel.hookspecs import Register, hookimpl
+from natskern.kernel.subjects.transform import MappingError, TokenOp, parse_int
 
 __all__ = ["RandomFunction"]
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from operator import itemgetter
 
-from kernel.hookspecs import Register, hookimpl
-from kernel.subjects.transform import TokenOp, pure
-from plugins.mappers._args import index_and_int
+from natskern.kernel.hookspecs import Register, hookimpl
+from natskern.kernel.subjects.transform import TokenOp, pure
+from natskern.plugins.mappers._args import index_and_int
 
 __all__ = ["SliceFromLeftFunction", "SliceFromRightFunction", "chunker"]
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from kernel.hookspecs import Register, hookimpl
-from kernel.subjects.transform import MappingError, TokenOp, pure, wildcard_index
-from plugins.mappers._args import index_and_int
+from natskern.kernel.hookspecs import Register, hookimpl
+from natskern.kernel.subjects.transform import MappingError, TokenOp, pure, wildcard_index
+from natskern.plugins.mappers._args import index_and_int
 
 __all__ = ["SplitFromLeftFunction", "SplitFromRightFunction", "SplitFunction", "split_token"]
 

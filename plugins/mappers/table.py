@@ -13,7 +13,7 @@ import random
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Final
 
-from kernel.subjects.transform import (
+from natskern.kernel.subjects.transform import (
     MappingError,
     MappingFunction,
     SubjectTransform,

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from kernel.hookspecs import Register, hookimpl
-from kernel.subjects.transform import MappingError, TokenOp, wildcard_index
+from natskern.kernel.hookspecs import Register, hookimpl
+from natskern.kernel.subjects.transform import MappingError, TokenOp, wildcard_index
 
 __all__ = ["WildcardFunction", "WildcardOp"]
 

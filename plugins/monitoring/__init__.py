@@ -19,11 +19,11 @@ import logging
 from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING, Any
 
-from kernel.hookspecs import hookimpl
-from plugins.monitoring.state import MonitorState
+from natskern.kernel.hookspecs import hookimpl
+from natskern.plugins.monitoring.state import MonitorState
 
 if TYPE_CHECKING:  # pragma: no cover
-    from plugins.monitoring.http import Request, Response
+    from natskern.plugins.monitoring.http import Request, Response
 
 __all__ = ["SCHEMA", "add_endpoint", "monitor_url", "state_of"]
 
@@ -110,8 +110,8 @@ def lifespan(broker: Any) -> contextlib.AbstractAsyncContextManager[None] | None
 
 @contextlib.asynccontextmanager
 async def _serve(state: MonitorState) -> AsyncIterator[None]:
-    from plugins.monitoring.http import HttpServer
-    from plugins.monitoring.routes import builtin_routes
+    from natskern.plugins.monitoring.http import HttpServer
+    from natskern.plugins.monitoring.routes import builtin_routes
 
     section = state.section
     # Endpoints added by other plugins before the start override the built-in ones.

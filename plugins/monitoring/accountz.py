@@ -5,12 +5,12 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from kernel import const
-from plugins.monitoring import format as fmt
-from plugins.monitoring.http import HttpError, Request, Response, json_response
-from plugins.monitoring.query import decode_bool
-from plugins.monitoring.state import MonitorState, Totals
-from plugins.monitoring.subsz import sublist_stats
+from natskern.kernel import const
+from natskern.plugins.monitoring import format as fmt
+from natskern.plugins.monitoring.http import HttpError, Request, Response, json_response
+from natskern.plugins.monitoring.query import decode_bool
+from natskern.plugins.monitoring.state import MonitorState, Totals
+from natskern.plugins.monitoring.subsz import sublist_stats
 
 
 def _mappings(broker: Any, name: str) -> dict[str, list[dict[str, Any]]]:

@@ -6,11 +6,11 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from kernel import const
-from plugins.monitoring import format as fmt
-from plugins.monitoring.http import HttpError, Request, Response, json_response
-from plugins.monitoring.query import decode_bool, decode_int, decode_subs, decode_uint
-from plugins.monitoring.state import ConnView, MonitorState
+from natskern.kernel import const
+from natskern.plugins.monitoring import format as fmt
+from natskern.plugins.monitoring.http import HttpError, Request, Response, json_response
+from natskern.plugins.monitoring.query import decode_bool, decode_int, decode_subs, decode_uint
+from natskern.plugins.monitoring.state import ConnView, MonitorState
 
 #: Default and largest page size.
 DEFAULT_LIMIT = 1024

@@ -7,11 +7,11 @@ import html
 import time
 from typing import Any
 
-from kernel import const
-from plugins.monitoring import format as fmt
-from plugins.monitoring.http import Request, Response, json_response
-from plugins.monitoring.query import decode_bool, decode_int, decode_subs
-from plugins.monitoring.state import MonitorState
+from natskern.kernel import const
+from natskern.plugins.monitoring import format as fmt
+from natskern.plugins.monitoring.http import Request, Response, json_response
+from natskern.plugins.monitoring.query import decode_bool, decode_int, decode_subs
+from natskern.plugins.monitoring.state import MonitorState
 
 #: (path, title) listed on the index page.
 INDEX_LINKS = (
@@ -88,7 +88,7 @@ def jsz(state: MonitorState, request: Request) -> Response:
     """Handle ``/jsz`` while JetStream is not running: nats-server's ``disabled`` answer.
 
     A JetStream plugin replaces this handler with
-    :func:`plugins.monitoring.add_endpoint`.
+    :func:`natskern.plugins.monitoring.add_endpoint`.
     """
     for name in ("accounts", "streams", "consumers", "config", "leader-only", "raft"):
         decode_bool(request, name)

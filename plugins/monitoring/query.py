@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from plugins.monitoring.http import HttpError, Request
+from natskern.plugins.monitoring.http import HttpError, Request
 
 _TRUE = {"1", "t", "T", "true", "TRUE", "True"}
 _FALSE = {"0", "f", "F", "false", "FALSE", "False"}

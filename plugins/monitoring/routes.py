@@ -5,13 +5,13 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 
-from plugins.monitoring.accountz import accountz, accstatz
-from plugins.monitoring.connz import connz
-from plugins.monitoring.http import Handler, Request, Response
-from plugins.monitoring.misc import gatewayz, healthz, index, jsz, leafz, routez
-from plugins.monitoring.state import MonitorState
-from plugins.monitoring.subsz import subsz
-from plugins.monitoring.varz import varz
+from natskern.plugins.monitoring.accountz import accountz, accstatz
+from natskern.plugins.monitoring.connz import connz
+from natskern.plugins.monitoring.http import Handler, Request, Response
+from natskern.plugins.monitoring.misc import gatewayz, healthz, index, jsz, leafz, routez
+from natskern.plugins.monitoring.state import MonitorState
+from natskern.plugins.monitoring.subsz import subsz
+from natskern.plugins.monitoring.varz import varz
 
 #: path -> handler(state, request); the nats-server 2.9 set.
 ENDPOINTS: dict[str, Callable[[MonitorState, Request], Response]] = {

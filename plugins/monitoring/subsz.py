@@ -6,12 +6,12 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
-from kernel.subjects.tokens import is_valid_literal_subject, matches
-from plugins.monitoring import format as fmt
-from plugins.monitoring.connz import DEFAULT_LIMIT, sub_detail
-from plugins.monitoring.http import HttpError, Request, Response, json_response
-from plugins.monitoring.query import decode_bool, decode_int
-from plugins.monitoring.state import MonitorState
+from natskern.kernel.subjects.tokens import is_valid_literal_subject, matches
+from natskern.plugins.monitoring import format as fmt
+from natskern.plugins.monitoring.connz import DEFAULT_LIMIT, sub_detail
+from natskern.plugins.monitoring.http import HttpError, Request, Response, json_response
+from natskern.plugins.monitoring.query import decode_bool, decode_int
+from natskern.plugins.monitoring.state import MonitorState
 
 _ZERO = {
     "num_subscriptions": 0,

@@ -5,10 +5,10 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from kernel import const
-from plugins.monitoring import format as fmt
-from plugins.monitoring.http import Request, Response, json_response
-from plugins.monitoring.state import MonitorState, Totals, cores, rss_bytes
+from natskern.kernel import const
+from natskern.plugins.monitoring import format as fmt
+from natskern.plugins.monitoring.http import Request, Response, json_response
+from natskern.plugins.monitoring.state import MonitorState, Totals, cores, rss_bytes
 
 #: nats-server's default TLS handshake timeout (seconds), shown when TLS is not configured.
 DEFAULT_TLS_TIMEOUT = 2.0

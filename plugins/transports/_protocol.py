@@ -14,9 +14,9 @@ import time
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # pragma: no cover
-    from kernel.core.client import Client
-    from kernel.server import Broker
-    from plugins.transports.tls import TlsSettings
+    from natskern.kernel.core.client import Client
+    from natskern.kernel.server import Broker
+    from natskern.plugins.transports.tls import TlsSettings
 
 log = logging.getLogger("natskern.tls")
 

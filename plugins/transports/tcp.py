@@ -13,11 +13,11 @@ import socket
 from collections.abc import Callable
 from typing import Any
 
-from kernel import const
-from kernel.hookspecs import hookimpl
-from plugins.transports._listener import SocketListener
-from plugins.transports._protocol import NatsProtocol, StartTlsProtocol
-from plugins.transports.tls import tls_settings
+from natskern.kernel import const
+from natskern.kernel.hookspecs import hookimpl
+from natskern.plugins.transports._listener import SocketListener
+from natskern.plugins.transports._protocol import NatsProtocol, StartTlsProtocol
+from natskern.plugins.transports.tls import tls_settings
 
 log = logging.getLogger("natskern")
 

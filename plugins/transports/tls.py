@@ -20,9 +20,9 @@ import ssl
 from dataclasses import dataclass
 from typing import Any
 
-from kernel import const
-from kernel.errors import ConfigError
-from kernel.hookspecs import hookimpl
+from natskern.kernel import const
+from natskern.kernel.errors import ConfigError
+from natskern.kernel.hookspecs import hookimpl
 
 #: nats-server's default TLS handshake timeout (seconds).
 DEFAULT_TLS_TIMEOUT = 2.0

@@ -8,9 +8,9 @@ import os
 import stat
 from typing import Any
 
-from kernel.errors import ConfigError
-from kernel.hookspecs import hookimpl
-from plugins.transports._protocol import NatsProtocol
+from natskern.kernel.errors import ConfigError
+from natskern.kernel.hookspecs import hookimpl
+from natskern.plugins.transports._protocol import NatsProtocol
 
 SCHEMA: dict[str, Any] = {
     "type": "object",

@@ -1,11 +1,11 @@
 """The WebSocket transport: NATS clients over ``ws://`` and ``wss://`` (nats-server's websocket).
 
-Each connection starts as HTTP: :mod:`plugins.transports.wshandshake` checks
+Each connection starts as HTTP: :mod:`natskern.plugins.transports.wshandshake` checks
 the upgrade request, then the connection becomes an ordinary broker session
 (``conn_type`` ``WEBSOCKET``) whose transport is a :class:`WebSocketTransport`:
 it frames whatever the session flushes as one binary message and forwards
 flow control, closing and connection details to the socket.  Incoming frames
-are decoded by :class:`plugins.transports.wsframes.FrameReader`, whose payload
+are decoded by :class:`natskern.plugins.transports.wsframes.FrameReader`, whose payload
 goes straight to the session's parser.
 
 The RFC 6455 framing is written here rather than taken from the
@@ -28,17 +28,17 @@ import logging
 import time
 from typing import TYPE_CHECKING, Any
 
-from kernel.errors import ConfigError
-from kernel.hookspecs import hookimpl
-from plugins.transports import wsframes as wf
-from plugins.transports._listener import SocketListener
-from plugins.transports.tls import CERT_PROPERTIES, build_context, tls_settings
-from plugins.transports.wshandshake import HandshakeError, parse_request, upgrade
+from natskern.kernel.errors import ConfigError
+from natskern.kernel.hookspecs import hookimpl
+from natskern.plugins.transports import wsframes as wf
+from natskern.plugins.transports._listener import SocketListener
+from natskern.plugins.transports.tls import CERT_PROPERTIES, build_context, tls_settings
+from natskern.plugins.transports.wshandshake import HandshakeError, parse_request, upgrade
 
 if TYPE_CHECKING:  # pragma: no cover
     import ssl
 
-    from kernel.core.client import Client
+    from natskern.kernel.core.client import Client
 
 log = logging.getLogger("natskern.websocket")
 
@@ -117,7 +117,7 @@ def close_status(reason: str) -> int:
 class WebSocketTransport:
     """The transport a WebSocket session writes to: frames its output, forwards the rest.
 
-    It offers what :class:`kernel.core.client.Client` uses of an asyncio
+    It offers what :class:`natskern.kernel.core.client.Client` uses of an asyncio
     transport (``write``, ``get_write_buffer_size``, ``pause_reading``,
     ``resume_reading``, ``close``, ``abort``, ``get_extra_info``).
     """

@@ -1,7 +1,7 @@
 """Helpers for the account export/import tests: one nats-server config, two servers.
 
 Every scenario is written once in nats-server's config syntax.  It runs on natskern (the text
-translated by ``kernel.natsconf``, as ``natskern-server`` does) and on the real nats-server
+translated by ``natskern.natsconf``, as ``natskern-server`` does) and on the real nats-server
 when it is installed, so the same assertions check both (the ``target`` fixture of this
 directory's conftest).
 
@@ -23,10 +23,10 @@ from typing import Any
 import nats
 import pytest
 from nats.aio.subscription import Subscription
+from natskern.kernel.errors import ConfigError
 
-from kernel import Broker
-from kernel.errors import ConfigError
-from kernel.natsconf import parse_text, translate
+from natskern import Broker
+from natskern.natsconf import parse_text, translate
 from tests.support.servers import NATS_SERVER, free_port, nats_server, natskern
 
 Serve = Callable[[str], contextlib.AbstractAsyncContextManager[str]]

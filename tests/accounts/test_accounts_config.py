@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 from accounts_helpers import nats_server_refusal, natskern_config, natskern_refusal
+from natskern.kernel.errors import ConfigError
 
-from kernel import Broker
-from kernel.errors import ConfigError
+from natskern import Broker
 from tests.support.servers import NATS_SERVER, nats_server
 
 

@@ -5,16 +5,16 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-
-from kernel import Broker
-from kernel.core.imports import (
+from natskern.kernel.core.imports import (
     DEFAULT_RESPONSE_THRESHOLD,
     MAX_HOPS,
     Imports,
     ResponseTable,
     stamp_request_info,
 )
-from plugins.accounts.plugin import imports_of
+from natskern.plugins.accounts.plugin import imports_of
+
+from natskern import Broker
 
 CONFIG = {
     "accounts": {

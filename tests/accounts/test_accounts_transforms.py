@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import pytest
-
-from kernel.subjects.transform import MappingFunction
-from plugins.accounts.transforms import (
+from natskern.kernel.subjects.transform import MappingFunction
+from natskern.plugins.accounts.transforms import (
     TransformError,
     local_pattern,
     service_mapping,
     stream_transform,
 )
-from plugins.mappers.wildcard import WildcardFunction
+from natskern.plugins.mappers.wildcard import WildcardFunction
 
 FUNCTIONS: dict[str, MappingFunction] = {"wildcard": WildcardFunction()}
 

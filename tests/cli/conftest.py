@@ -1,7 +1,7 @@
 """Fixtures for the CLI tests: run ``natskern`` as a subprocess against real servers.
 
 * ``server`` — a real server on a free loopback port, parametrized over the
-  installed ``nats-server`` and a natskern broker (``python -m kernel.cli
+  installed ``nats-server`` and a natskern broker (``python -m natskern.cli
   serve``); a kind that is not available is skipped.
 * ``cli`` — runs the CLI with ``HOME``/``XDG_CONFIG_HOME`` in a temp dir, and
   starts background CLI processes whose log lines can be awaited.
@@ -58,8 +58,8 @@ def wait_for_port(port: int, proc: subprocess.Popen | None = None) -> None:
 def _natskern_available() -> str | None:
     """``None`` when a natskern broker can be started, else the reason it cannot."""
     try:
-        import kernel.cli.serve
-        import kernel.runner  # noqa: F401
+        import natskern.cli.serve
+        import natskern.runner  # noqa: F401
     except Exception as exc:
         return f"natskern broker not importable: {type(exc).__name__}: {exc}"
     return None
@@ -156,7 +156,7 @@ def start_server(kind: str, home: Path, args: tuple[str, ...] = ()) -> Iterator[
     if reason:
         pytest.skip(reason)
     sock = str(home / "natskern.sock")
-    cmd = [sys.executable, "-m", "kernel.cli", "serve", "--host", "127.0.0.1",
+    cmd = [sys.executable, "-m", "natskern.cli", "serve", "--host", "127.0.0.1",
            "--port", str(port), "--unix", sock]  # fmt: skip
     with _process(cmd, port, cli_env(home)):
         yield Server(kind, f"nats://127.0.0.1:{port}", sock)
@@ -227,7 +227,7 @@ class Background:
 
 
 class Cli:
-    """Runs ``python -m kernel.cli`` with a private HOME."""
+    """Runs ``python -m natskern.cli`` with a private HOME."""
 
     def __init__(self, home: Path) -> None:
         self.home = home
@@ -244,7 +244,7 @@ class Cli:
     ) -> subprocess.CompletedProcess:
         """Run the CLI to completion; stdin is empty unless ``input`` is given."""
         return subprocess.run(
-            [sys.executable, "-m", "kernel.cli", *args],
+            [sys.executable, "-m", "natskern.cli", *args],
             input=input if input is not None else "",
             capture_output=True,
             text=True,
@@ -255,7 +255,7 @@ class Cli:
     def spawn(self, *args: str, env: dict[str, str] | None = None) -> Background:
         """Start the CLI in the background with stdout and stderr piped."""
         proc = subprocess.Popen(
-            [sys.executable, "-m", "kernel.cli", *args],
+            [sys.executable, "-m", "natskern.cli", *args],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,

@@ -6,10 +6,10 @@ import re
 
 import pytest
 
-from kernel.cli.context import Context, go_json, valid_name
-from kernel.cli.output import body_bytes, go_quote
-from kernel.cli.templates import TemplateError, expand, expand_or_raw, parse_headers
-from kernel.cli.units import format_duration, parse_duration, parse_size
+from natskern.cli.context import Context, go_json, valid_name
+from natskern.cli.output import body_bytes, go_quote
+from natskern.cli.templates import TemplateError, expand, expand_or_raw, parse_headers
+from natskern.cli.units import format_duration, parse_duration, parse_size
 
 
 @pytest.mark.parametrize(

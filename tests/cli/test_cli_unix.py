@@ -5,8 +5,8 @@ from __future__ import annotations
 import nats.errors
 import pytest
 
-from kernel.cli.connect import round_trip
-from kernel.cli.unix_transport import connect_unix, unix_socket_path
+from natskern.cli.connect import round_trip
+from natskern.cli.unix_transport import connect_unix, unix_socket_path
 
 
 def test_pub_sub_over_unix_socket(cli, server):

@@ -17,7 +17,7 @@ import nats
 import pytest
 from nats.errors import NoRespondersError
 
-from kernel import Broker
+from natskern import Broker
 from tests.support.servers import serve as serve_either
 from tests.support.sync import settle
 

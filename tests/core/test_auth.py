@@ -15,10 +15,10 @@ from typing import Any
 import bcrypt
 import nats
 import pytest
+from natskern.kernel.core.accounts import Identity
+from natskern.kernel.hookspecs import hookimpl
 
-from kernel import Broker
-from kernel.core.accounts import Identity
-from kernel.hookspecs import hookimpl
+from natskern import Broker
 from tests.support.servers import natskern, raw_connect, serve
 from tests.support.sync import settle
 

@@ -21,7 +21,7 @@ from typing import Any
 import nats
 import pytest
 
-from kernel import Broker
+from natskern import Broker
 from tests.support.servers import NATS_SERVER, nats_server, natskern, raw_connect
 from tests.support.servers import serve as serve_either
 from tests.support.sync import settle

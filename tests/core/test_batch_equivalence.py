@@ -14,9 +14,9 @@ import asyncio
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from natskern.kernel.core.subscription import Subscription
+from natskern.kernel.protocol.parser import Parser
 
-from kernel.core.subscription import Subscription
-from kernel.protocol.parser import Parser
 from tests.support.servers import natskern
 from tests.support.transport import RecordingTransport
 

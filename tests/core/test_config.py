@@ -7,9 +7,9 @@ import subprocess
 import sys
 
 import pytest
+from natskern.kernel.config import load_file
 
-from kernel import Broker, ConfigError
-from kernel.config import load_file
+from natskern import Broker, ConfigError
 
 
 def test_defaults_are_filled_in() -> None:
@@ -61,7 +61,7 @@ def test_toml_and_json_files(tmp_path) -> None:
 
 def _cli(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "kernel", *args], capture_output=True, text=True, timeout=60
+        [sys.executable, "-m", "natskern", *args], capture_output=True, text=True, timeout=60
     )
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import nats
 import pytest
 
-from kernel import Broker, NoRespondersError, RequestTimeoutError
+from natskern import Broker, NoRespondersError, RequestTimeoutError
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import asyncio
 
-from kernel import Broker
-from kernel.core.client import FLUSH_AFTER_READ, FLUSH_PENDING
+from natskern.kernel.core.client import FLUSH_AFTER_READ, FLUSH_PENDING
+
+from natskern import Broker
 from tests.support.servers import natskern
 from tests.support.transport import RecordingTransport
 

@@ -12,10 +12,11 @@ import sys
 from pathlib import Path
 
 import pytest
+from natskern.kernel import hookspecs
+from natskern.kernel.errors import ConfigError
 
-from kernel import Broker, PluginError, hookimpl, hookspecs
-from kernel.errors import ConfigError
-from kernel.plugins import DEFAULT_PLUGINS, make_plugin_manager
+from natskern import Broker, PluginError, hookimpl
+from natskern.defaults import DEFAULT_PLUGINS, default_plugin_manager
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -32,7 +33,7 @@ def test_every_hookspec_is_documented() -> None:
 
 
 def test_default_plugins_pass_check_pending() -> None:
-    pm = make_plugin_manager()
+    pm = default_plugin_manager()
     names = {name for name, _ in pm.list_name_plugin()}
     assert {name for name, _ in DEFAULT_PLUGINS} <= names
     pm.check_pending()
@@ -128,7 +129,7 @@ def _natskern(args: list[str], site: Path, **env: str) -> subprocess.CompletedPr
     environ.pop("NATSKERN_DISABLE_PLUGIN_AUTOLOAD", None)
     environ.update(env)
     return subprocess.run(
-        [sys.executable, "-m", "kernel", *args],
+        [sys.executable, "-m", "natskern", *args],
         capture_output=True,
         text=True,
         env=environ,

@@ -1,4 +1,4 @@
-"""Runs and batches: bursts of PUBs routed together (kernel.core.router.publish_run/_batch).
+"""Runs and batches: bursts of PUBs routed together (natskern.kernel.core.router.publish_run/_batch).
 
 A burst of PUBs written in one go reaches the server in a few reads, so the parser hands it
 to the router as runs (one subject) and batches (reply-less PUBs on varying subjects).
@@ -15,7 +15,7 @@ import re
 import nats
 import pytest
 
-from kernel import Broker
+from natskern import Broker
 from tests.support.servers import raw_connect, serve
 
 CONNECT = b'CONNECT {"verbose":false,"pedantic":false,"echo":%s}\r\n'
@@ -199,7 +199,7 @@ async def test_bursts_interleaved_with_other_operations_keep_stream_order(
 
 async def test_a_burst_is_routed_as_runs(broker: Broker, monkeypatch: pytest.MonkeyPatch) -> None:
     # The tests above would pass message by message too: make sure runs are what they test.
-    from kernel.core import client as client_module
+    from natskern.kernel.core import client as client_module
 
     sizes: list[int] = []
     real = client_module.publish_run
@@ -294,7 +294,7 @@ async def test_no_echo_and_in_process_receivers_inside_a_mixed_burst(broker: Bro
 async def test_a_mixed_burst_is_routed_as_batches(
     broker: Broker, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from kernel.core import client as client_module
+    from natskern.kernel.core import client as client_module
 
     sizes: list[int] = []
     real = client_module.publish_batch

@@ -11,13 +11,13 @@ import time
 import nats
 import pytest
 
-from kernel.cli.unix_transport import connect_unix
+from natskern.cli.unix_transport import connect_unix
 from tests.support.servers import free_port, wait_for_port
 
 
 def _serve(*args: str) -> subprocess.Popen:
     return subprocess.Popen(
-        [sys.executable, "-m", "kernel", "serve", *args],
+        [sys.executable, "-m", "natskern", "serve", *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

@@ -7,7 +7,7 @@ import stat
 
 import nats
 
-from kernel.cli.unix_transport import connect_unix
+from natskern.cli.unix_transport import connect_unix
 from tests.support.servers import natskern
 
 

@@ -26,10 +26,9 @@ from typing import Any
 import nats
 import pluggy
 import pytest
-
-from kernel import hookspecs
-from kernel.subjects.transform import MappingFunction, collect_functions
-from plugins.mappers import MAPPER_PLUGINS
+from natskern.kernel import hookspecs
+from natskern.kernel.subjects.transform import MappingFunction, collect_functions
+from natskern.defaults import MAPPER_PLUGINS
 
 #: Subject published after every test subject; its arrival means all earlier ones did.
 SENTINEL = "zz.sentinel.done"

@@ -7,11 +7,10 @@ not have, follows the later server's documented behaviour).
 from __future__ import annotations
 
 import pytest
-
-from kernel.errors import PluginError
-from kernel.hookspecs import hookimpl
-from kernel.subjects.transform import DROP, MappingError, compile_mapping, wildcard_index
-from plugins.mappers.partition import fnv1a_32
+from natskern.kernel.errors import PluginError
+from natskern.kernel.hookspecs import hookimpl
+from natskern.kernel.subjects.transform import DROP, MappingError, compile_mapping, wildcard_index
+from natskern.plugins.mappers.partition import fnv1a_32
 
 
 def apply(source: str, destination: str, subject: str, functions) -> bytes | None:

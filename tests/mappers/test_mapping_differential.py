@@ -13,8 +13,8 @@ from collections import Counter
 from collections.abc import Mapping
 from typing import Any
 
-from kernel.subjects.transform import DROP, MappingError
-from plugins.mappers.table import compile_mappings
+from natskern.kernel.subjects.transform import DROP, MappingError
+from natskern.plugins.mappers.table import compile_mappings
 
 # Functions and shapes every nats-server since 2.9 accepts (2.9 also insists that every
 # source wildcard appears in the destination).

@@ -12,9 +12,8 @@ from functools import reduce
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-from kernel.subjects.tokens import is_valid_literal_subject
-from kernel.subjects.transform import DROP, compile_mapping
+from natskern.kernel.subjects.tokens import is_valid_literal_subject
+from natskern.kernel.subjects.transform import DROP, compile_mapping
 
 # --------------------------------------------------------------------------- the oracle
 

@@ -6,10 +6,9 @@ import random
 
 import jsonschema
 import pytest
-
-from kernel.hookspecs import hookimpl
-from kernel.subjects.transform import DROP, MappingError, SubjectTransform, compile_mapping
-from plugins.mappers.table import MappingTable, compile_mappings, mappings_schema
+from natskern.kernel.hookspecs import hookimpl
+from natskern.kernel.subjects.transform import DROP, MappingError, SubjectTransform, compile_mapping
+from natskern.plugins.mappers.table import MappingTable, compile_mappings, mappings_schema
 
 
 def test_table_prefers_literal_sources_then_first_wildcard(functions) -> None:

@@ -6,8 +6,7 @@ import random
 from collections import Counter
 
 import pytest
-
-from kernel.subjects.transform import (
+from natskern.kernel.subjects.transform import (
     DROP,
     MappingError,
     SubjectTransform,

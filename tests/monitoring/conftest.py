@@ -25,9 +25,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from natskern.plugins.monitoring import monitor_url
 
-from kernel import Broker
-from plugins.monitoring import monitor_url
+from natskern import Broker
 from tests.support.servers import NATS_SERVER, free_port, nats_server, natskern, wait_for_port
 
 REPO = Path(__file__).resolve().parents[2]
@@ -200,7 +200,7 @@ def natskern_server(tmp_path: Path) -> Iterator[Callable[[str], ServerProcess]]:
         log = tmp_path / f"server{len(started)}.log"
         with log.open("wb") as out:
             proc = subprocess.Popen(
-                [sys.executable, "-m", "kernel.natsconf.main", "-c", str(config), *args],
+                [sys.executable, "-m", "natskern.natsconf.main", "-c", str(config), *args],
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 env=server_env(),

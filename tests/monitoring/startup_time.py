@@ -68,13 +68,13 @@ def commands(port: int) -> dict[str, list[str]]:
         "natskern-server -p": [
             py,
             "-m",
-            "kernel.natsconf.main",
+            "natskern.natsconf.main",
             "-a",
             "127.0.0.1",
             "-p",
             str(port),
         ],
-        "natskern serve -p": [py, "-m", "kernel.cli", "serve", "-p", str(port)],
+        "natskern serve -p": [py, "-m", "natskern.cli", "serve", "-p", str(port)],
     }
     for script in ("natskern-server",):
         path = shutil.which(script)

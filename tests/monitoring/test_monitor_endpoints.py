@@ -7,11 +7,11 @@ import asyncio
 from typing import TYPE_CHECKING
 
 import nats
+from natskern.kernel.lameduck import enter_lame_duck
+from natskern.plugins.monitoring import add_endpoint, monitor_url
+from natskern.plugins.monitoring.http import Response, json_response
 
-from kernel import Broker
-from kernel.lameduck import enter_lame_duck
-from plugins.monitoring import add_endpoint, monitor_url
-from plugins.monitoring.http import Response, json_response
+from natskern import Broker
 from tests.monitoring.conftest import http_request, monitored_broker
 from tests.support.servers import free_port
 

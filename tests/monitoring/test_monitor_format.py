@@ -5,8 +5,7 @@ from __future__ import annotations
 import calendar
 
 import pytest
-
-from plugins.monitoring import format as fmt
+from natskern.plugins.monitoring import format as fmt
 
 
 @pytest.mark.parametrize(

@@ -42,7 +42,7 @@ def test_natskern_serve_exits_0_on_sigterm(tmp_path: Path) -> None:
     log = tmp_path / "serve.log"
     with log.open("wb") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "kernel.cli", "serve", "-p", str(port)],
+            [sys.executable, "-m", "natskern.cli", "serve", "-p", str(port)],
             stdout=out,
             stderr=subprocess.STDOUT,
             env=server_env(),

@@ -1,6 +1,6 @@
 """Lame-duck mode: announce with ``"ldm": true``, stop accepting, close everyone, stop.
 
-In-process tests drive :func:`kernel.lameduck.enter_lame_duck` on a broker in the
+In-process tests drive :func:`natskern.kernel.lameduck.enter_lame_duck` on a broker in the
 test's loop with nats-py clients; one test sends SIGUSR2 to a natskern-server
 process.  Waits are on events (callbacks, closes); deadlines only guard hangs.
 """
@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING
 
 import nats
 import pytest
+from natskern.kernel.lameduck import close_interval, enter_lame_duck
 
-from kernel.lameduck import close_interval, enter_lame_duck
 from tests.support.servers import natskern, raw_connect
 
 if TYPE_CHECKING:

@@ -1,7 +1,7 @@
 """Configuration reload (SIGHUP): users, permissions and limits change; listeners do not.
 
 natskern-server runs as a subprocess with a config file for the signal path;
-:func:`kernel.runner.reload_config` is also driven in-process for the details.
+:func:`natskern.runner.reload_config` is also driven in-process for the details.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import nats
 import pytest
 from nats.errors import Error as NatsError
 
-from kernel.runner import ReloadError, SignalHandlers, config_changes, reload_config
+from natskern.runner import ReloadError, SignalHandlers, config_changes, reload_config
 from tests.support.servers import natskern
 
 if TYPE_CHECKING:

@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from kernel.natsconf.main import main
+from natskern.natsconf.main import main
 
 NATS_SERVER = shutil.which("nats-server")
 pytestmark = pytest.mark.skipif(NATS_SERVER is None, reason="nats-server is not installed")

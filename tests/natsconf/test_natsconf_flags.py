@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from natskern.kernel.errors import ConfigError
 
-from kernel.errors import ConfigError
-from kernel.natsconf import parse_text, translate_report
-from kernel.natsconf.flags import FlagError, apply_flags, parse_flags
+from natskern.natsconf import parse_text, translate_report
+from natskern.natsconf.flags import FlagError, apply_flags, parse_flags
 
 
 @pytest.mark.parametrize(

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import nats
 import pytest
+from natskern.kernel import const
+from natskern.kernel.server import free_port
 
-from kernel import const
-from kernel.natsconf.main import main
-from kernel.server import free_port
+from natskern.natsconf.main import main
 
 
 def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
@@ -142,7 +142,7 @@ async def test_runs_a_broker_with_the_translated_config(tmp_path: Path) -> None:
     log = tmp_path / "server.log"
     with log.open("wb") as stderr:
         proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "kernel.natsconf.main",
+            sys.executable, "-m", "natskern.natsconf.main",
             "-c", str(conf), "-a", "127.0.0.1", "-p", str(port),
             stdout=asyncio.subprocess.DEVNULL, stderr=stderr,
         )  # fmt: skip

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from natskern.kernel.errors import ConfigError
 
-from kernel.errors import ConfigError
-from kernel.natsconf import ConfList, ConfMap, ConfSyntaxError, parse_file, parse_text
+from natskern.natsconf import ConfList, ConfMap, ConfSyntaxError, parse_file, parse_text
 
 
 def value(text: str) -> object:

@@ -8,10 +8,10 @@ from typing import Any
 
 import nkeys
 import pytest
+from natskern.kernel.errors import ConfigError
 
-from kernel.errors import ConfigError
-from kernel.natsconf import ConfTranslateError, parse_text, translate, translate_report
-from kernel.natsconf.walker import Translation
+from natskern.natsconf import ConfTranslateError, parse_text, translate, translate_report
+from natskern.natsconf.walker import Translation
 
 USER_SEED = b"SUAMLK2ZNL35WSMW37E7UD4VZ7ELPKW7DHC3BWBSD2GCZ7IUQQXZIORRBU"
 USER_NKEY = nkeys.from_seed(USER_SEED).public_key.decode()

@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
-from kernel import Broker
+from natskern import Broker
 from tests.support.servers import NATS_SERVER, nats_server, natskern
 
 

@@ -13,7 +13,7 @@ import time
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
-from kernel import Broker
+from natskern import Broker
 
 NATS_SERVER = shutil.which("nats-server")
 

@@ -19,8 +19,8 @@ from typing import Any
 import nats
 import nkeys
 import pytest
+from natskern.plugins.auth.basic import decode_user_nkey, verify_nkey_signature
 
-from plugins.auth.basic import decode_user_nkey, verify_nkey_signature
 from tests.support.servers import NATS_SERVER, nats_server, natskern, raw_connect
 
 KINDS = pytest.mark.parametrize("kind", ["natskern", "nats-server"])

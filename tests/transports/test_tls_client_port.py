@@ -16,11 +16,11 @@ from typing import Any
 
 import nats
 import pytest
+from natskern.kernel.errors import ConfigError
+from natskern.kernel.hookspecs import hookimpl
 
-from kernel import Broker
-from kernel.errors import ConfigError
-from kernel.hookspecs import hookimpl
-from kernel.natsconf import parse_text, translate
+from natskern import Broker
+from natskern.natsconf import parse_text, translate
 from tests.support.servers import NATS_SERVER, nats_server, natskern, raw_connect
 
 KINDS = pytest.mark.parametrize("kind", ["natskern", "nats-server"])

@@ -12,12 +12,12 @@ from typing import Any
 
 import nats
 import pytest
+from natskern.kernel.errors import ConfigError
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
-from kernel import Broker
-from kernel.errors import ConfigError
-from kernel.natsconf import parse_text, translate
+from natskern import Broker
+from natskern.natsconf import parse_text, translate
 from tests.support.servers import NATS_SERVER, free_port, nats_server, natskern
 
 DEADLINE = 10.0  # only stops a broken run from hanging

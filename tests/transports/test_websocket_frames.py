@@ -12,9 +12,8 @@ import zlib
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-from plugins.transports import wsframes as wf
-from plugins.transports.wshandshake import (
+from natskern.plugins.transports import wsframes as wf
+from natskern.plugins.transports.wshandshake import (
     HandshakeError,
     accept_key,
     parse_request,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from itertools import pairwise
 
-from kernel.protocol.parser import Parser
+from natskern.kernel.protocol.parser import Parser
 
 Call = tuple
 

@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import pytest
 from nats.protocol import command as nats_py
+from natskern.kernel.protocol.parser import Parser
 from parser_support import Recorder, cut, every_split, feed_chunks, make_parser
-
-from kernel.protocol.parser import Parser
 
 HDR = b"NATS/1.0\r\nX-A: 1\r\n\r\n"  # 20 bytes
 

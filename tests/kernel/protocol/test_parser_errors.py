@@ -16,11 +16,10 @@ from __future__ import annotations
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from natskern.kernel.protocol.parser import ERR_MAX_CONTROL_LINE as MCL
+from natskern.kernel.protocol.parser import ERR_MAX_PAYLOAD as MAXP
+from natskern.kernel.protocol.parser import ERR_UNKNOWN_OP as UNKNOWN
 from parser_support import every_split, feed_chunks
-
-from kernel.protocol.parser import ERR_MAX_CONTROL_LINE as MCL
-from kernel.protocol.parser import ERR_MAX_PAYLOAD as MAXP
-from kernel.protocol.parser import ERR_UNKNOWN_OP as UNKNOWN
 
 HELLO = ("pub", b"foo", b"", b"hello")
 
@@ -207,7 +206,7 @@ def test_error_is_reported_once_even_if_the_handler_raises() -> None:
             calls.append(text)
             raise RuntimeError("handler failed")
 
-    from kernel.protocol.parser import Parser
+    from natskern.kernel.protocol.parser import Parser
 
     parser = Parser(Handler())
     with pytest.raises(RuntimeError):

@@ -6,9 +6,15 @@ import json
 
 import pytest
 from nats.protocol.parser import Parser as ClientParser
-
-from kernel.protocol import encode
-from kernel.protocol.encode import err_line, hmsg_frame, hmsg_head, info_line, msg_frame, msg_head
+from natskern.kernel.protocol import encode
+from natskern.kernel.protocol.encode import (
+    err_line,
+    hmsg_frame,
+    hmsg_head,
+    info_line,
+    msg_frame,
+    msg_head,
+)
 
 
 class ClientSide:

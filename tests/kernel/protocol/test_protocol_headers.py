@@ -6,8 +6,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from nats.aio.client import Client as NatsPyClient
-
-from kernel.protocol.headers import NO_RESPONDERS_HDR, build_headers, header_value, parse_headers
+from natskern.kernel.protocol.headers import (
+    NO_RESPONDERS_HDR,
+    build_headers,
+    header_value,
+    parse_headers,
+)
 
 
 def test_build_exact_bytes() -> None:

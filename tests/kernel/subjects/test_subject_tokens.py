@@ -1,4 +1,4 @@
-"""Unit and property tests for kernel.subjects.tokens (edge cases follow nats-server 2.9)."""
+"""Unit and property tests for natskern.kernel.subjects.tokens (edge cases follow nats-server 2.9)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,7 @@ import itertools
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-
-from kernel.subjects.tokens import (
+from natskern.kernel.subjects.tokens import (
     is_literal,
     is_subset,
     is_valid_literal_subject,

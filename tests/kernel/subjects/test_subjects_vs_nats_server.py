@@ -14,9 +14,8 @@ from collections.abc import Iterator
 from typing import BinaryIO
 
 import pytest
-
-from kernel.subjects.sublist import Sublist
-from kernel.subjects.tokens import is_valid_literal_subject, is_valid_subject, matches
+from natskern.kernel.subjects.sublist import Sublist
+from natskern.kernel.subjects.tokens import is_valid_literal_subject, is_valid_subject, matches
 
 NATS_SERVER = shutil.which("nats-server")
 pytestmark = pytest.mark.skipif(NATS_SERVER is None, reason="nats-server is not installed")

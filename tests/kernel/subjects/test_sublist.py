@@ -1,12 +1,11 @@
-"""Unit tests for kernel.subjects.sublist: matching, queue groups, removal, cache upkeep, stats."""
+"""Unit tests for natskern.kernel.subjects.sublist: matching, queue groups, removal, cache upkeep, stats."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 import pytest
-
-from kernel.subjects.sublist import EMPTY_RESULT, Sublist, SublistResult
+from natskern.kernel.subjects.sublist import EMPTY_RESULT, Sublist, SublistResult
 
 
 @dataclass(eq=True)

@@ -13,9 +13,8 @@ import itertools
 from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
-
-from kernel.subjects.sublist import EMPTY_RESULT, Sublist, SublistResult
-from kernel.subjects.tokens import matches
+from natskern.kernel.subjects.sublist import EMPTY_RESULT, Sublist, SublistResult
+from natskern.kernel.subjects.tokens import matches
 
 # A small subject space, so that matches hit cached entries and patched queue groups often.
 TOKENS = [b"a", b"b"]

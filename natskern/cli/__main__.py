@@ -1,0 +1,5 @@
+"""``python -m natskern.cli`` runs the natskern command line."""
+
+from natskern.cli.app import main
+
+main()

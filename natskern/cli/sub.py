@@ -1,0 +1,168 @@
+"""``natskern sub SUBJECT...`` — subscribe and print messages like ``nats sub``."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+
+import click
+import nats.errors
+from nats.aio.client import Client
+from nats.aio.msg import Msg
+
+from natskern.cli.connect import confirm_subscriptions, connected, log_async_errors, subscribe
+from natskern.cli.options import connection_options, get_options
+from natskern.cli.output import (
+    body_bytes,
+    body_compact_bytes,
+    go_quote,
+    headers_bytes,
+    log,
+    write_stdout,
+)
+from natskern.cli.params import DURATION
+from natskern.cli.runtime import CliError, run, wait_first
+
+__all__ = ["format_message", "sub_command"]
+
+
+def format_message(
+    number: int,
+    msg: Msg,
+    *,
+    raw: bool = False,
+    headers_only: bool = False,
+    subjects_only: bool = False,
+) -> bytes:
+    """Render one received message exactly as ``nats sub`` prints it."""
+    if raw:
+        return body_compact_bytes(msg.data)
+    line = f"[#{number}] Received on {go_quote(msg.subject)}"
+    if msg.reply:
+        line += f" with reply {go_quote(msg.reply)}"
+    out = line.encode() + b"\n"
+    if subjects_only:
+        return out
+    out += headers_bytes(msg.headers)
+    if not headers_only:
+        out += body_bytes(msg.data)
+    return out
+
+
+@click.command("sub")
+@click.argument("subjects", nargs=-1)
+@click.option("--queue", metavar="NAME", help="Subscribe in a queue group.")
+@click.option("--count", type=int, default=0, help="Quit after receiving this many messages.")
+@click.option("-r", "--raw", is_flag=True, help="Show only the message bodies.")
+@click.option("--headers-only", is_flag=True, help="Show headers but not bodies.")
+@click.option("--subjects-only", is_flag=True, help="Show only the 'Received' line.")
+@click.option(
+    "-i", "--inbox", is_flag=True, help="Subscribe to a fresh inbox when no subject is given."
+)
+@click.option(
+    "--wait",
+    type=DURATION,
+    default=0.0,
+    metavar="DURATION",
+    help="Quit after this long without a message.",
+)
+@connection_options()
+@click.pass_context
+def sub_command(
+    ctx: click.Context,
+    subjects: tuple[str, ...],
+    queue: str | None,
+    count: int,
+    raw: bool,
+    headers_only: bool,
+    subjects_only: bool,
+    inbox: bool,
+    wait: float,
+) -> None:
+    """Subscribe to SUBJECTS (wildcards allowed) and print what arrives.
+
+    \b
+      natskern sub "hello.*"
+      natskern sub hello.world --queue greeter
+      natskern sub ">" --count 10
+    """
+    if not subjects and not inbox:
+        raise CliError("a subject is required (or --inbox)")
+    opts = get_options(ctx)
+
+    async def main(stop: asyncio.Event) -> None:
+        async with connected(opts) as nc:
+            await _subscribe(
+                nc,
+                stop,
+                list(subjects),
+                queue,
+                count,
+                raw,
+                headers_only,
+                subjects_only,
+                inbox,
+                wait,
+                opts.resolve().timeout,
+            )
+
+    run(main)
+
+
+async def _subscribe(
+    nc: Client,
+    stop: asyncio.Event,
+    subjects: list[str],
+    queue: str | None,
+    count: int,
+    raw: bool,
+    headers_only: bool,
+    subjects_only: bool,
+    inbox: bool,
+    wait: float,
+    timeout: float,
+) -> None:
+    if not subjects:
+        subjects = [nc.new_inbox()]
+    done = asyncio.Event()
+    state = {"n": 0, "last": time.monotonic()}
+
+    async def on_msg(msg: Msg) -> None:
+        if count and state["n"] >= count:
+            return
+        state["n"] += 1
+        state["last"] = time.monotonic()
+        write_stdout(
+            format_message(
+                state["n"], msg, raw=raw, headers_only=headers_only, subjects_only=subjects_only
+            )
+        )
+        if count and state["n"] >= count:
+            done.set()
+
+    for subject in subjects:
+        await subscribe(nc, subject, queue=queue or "", cb=on_msg, pending_msgs_limit=1024 * 1024)
+    await confirm_subscriptions(nc, timeout)
+    # natscli skips this line with --raw; it goes to stderr, so keep it as a ready signal.
+    log(f"Subscribing on {', '.join(subjects)} ")
+    log_async_errors(nc)
+
+    waiters = [done.wait(), stop.wait()]
+    if wait > 0:
+        waiters.append(_idle(state, wait))
+    await wait_first(*waiters)
+    if done.is_set():
+        return
+    # Interrupted or idle: drain so every message already delivered is printed.
+    with contextlib.suppress(TimeoutError, nats.errors.Error):  # best effort
+        await nc.drain()
+
+
+async def _idle(state: dict, wait: float) -> None:
+    """Return once no message has arrived for ``wait`` seconds."""
+    while True:
+        remaining = state["last"] + wait - time.monotonic()
+        if remaining <= 0:
+            return
+        await asyncio.sleep(remaining)
