@@ -15,9 +15,11 @@ knows no built-in plugin by name: the application hands its default list in
 
 from __future__ import annotations
 
+import functools
 import importlib
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Any
 
 import pluggy
 from natskern.kernel import hookspecs
@@ -95,3 +97,27 @@ def plugin_listing(pm: pluggy.PluginManager) -> list[tuple[str, list[str]]]:
         hooks = sorted(h.name for h in pm.get_hookcallers(plugin) or ())
         listing.append((name, hooks))
     return listing
+
+
+def implementations(
+    hook: pluggy.HookCaller, *, plugin: object = None
+) -> Iterator[tuple[str, Callable[..., Any]]]:
+    """Each implementation of ``hook`` on its own, as ``(plugin name, call)`` pairs.
+
+    For the hooks whose results the kernel must attribute to a plugin (registrations,
+    schema fragments), which ``pm.hook.name(...)`` would merge anonymously.
+    ``call(**kwargs)`` runs the implementation with the keyword arguments it declares
+    (pluggy lets an implementation omit any).  Walks ``get_hookimpls()`` order
+    (registration order, ``tryfirst``/``trylast`` applied), skips wrappers, and with
+    ``plugin`` set yields only that plugin's implementation.
+    """
+    for impl in hook.get_hookimpls():
+        if impl.hookwrapper or impl.wrapper:
+            continue
+        if plugin is not None and impl.plugin is not plugin:
+            continue
+        yield impl.plugin_name, functools.partial(_call_impl, impl.function, impl.argnames)
+
+
+def _call_impl(function: Callable[..., Any], argnames: Sequence[str], **kwargs: Any) -> Any:
+    return function(**{name: kwargs[name] for name in argnames if name in kwargs})

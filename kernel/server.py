@@ -23,8 +23,12 @@ from natskern.kernel.config import merge_schemas, validate
 from natskern.kernel.core.accounts import Account, Identity
 from natskern.kernel.core.client import Client
 from natskern.kernel.errors import ConfigError, PluginError
-from natskern.kernel.plugins import PluginSpec, make_plugin_manager
-from natskern.kernel.registry import Registry
+from natskern.kernel.plugins import PluginSpec, implementations, make_plugin_manager
+from natskern.kernel.registry import (
+    mapping_function_registry,
+    storage_backend_registry,
+    transport_registry,
+)
 
 log = logging.getLogger("natskern")
 
@@ -91,15 +95,9 @@ class Broker:
         self.options: dict[str, Any] = self.config["server"]
         self.server_id = new_server_id()
         self.server_name = self.options["name"] or self.server_id
-        self.transports: Registry[Any] = Registry("transport")
-        self.storage_backends: Registry[Any] = Registry("storage backend")
-        self.mapping_functions: Registry[Any] = Registry("mapping function", casefold=True)
-        for registry, hook in (
-            (self.transports, "register_transports"),
-            (self.storage_backends, "register_storage_backends"),
-            (self.mapping_functions, "register_mapping_functions"),
-        ):
-            registry.collect(self.pm, hook)
+        self.transports = transport_registry().collect(self.pm)
+        self.storage_backends = storage_backend_registry().collect(self.pm)
+        self.mapping_functions = mapping_function_registry().collect(self.pm)
         self.accounts: dict[str, Account] = {}
         self.global_account = self.get_account(const.GLOBAL_ACCOUNT)
         self.system_account_name = const.SYSTEM_ACCOUNT
@@ -129,14 +127,12 @@ class Broker:
 
     def _schema_fragments(self) -> list[tuple[str, Mapping[str, Any]]]:
         fragments = []
-        for impl in self.pm.hook.config_schema.get_hookimpls():
-            sections = impl.function()
+        for owner, call in implementations(self.pm.hook.config_schema):
+            sections = call()
             if sections:
                 if not isinstance(sections, Mapping):
-                    raise PluginError(
-                        f"plugin {impl.plugin_name!r}: config_schema must return a dict"
-                    )
-                fragments.append((impl.plugin_name, sections))
+                    raise PluginError(f"plugin {owner!r}: config_schema must return a dict")
+                fragments.append((owner, sections))
         return fragments
 
     def register_plugin(self, plugin: object, name: str | None = None) -> None:
@@ -147,12 +143,9 @@ class Broker:
         """
         self.pm.register(plugin, name=name)
         self.pm.check_pending()
-        for registry, hook in (
-            (self.transports, "register_transports"),
-            (self.storage_backends, "register_storage_backends"),
-            (self.mapping_functions, "register_mapping_functions"),
-        ):
-            registry.collect(self.pm, hook, plugin=plugin)
+        self.transports.collect(self.pm, plugin=plugin)
+        self.storage_backends.collect(self.pm, plugin=plugin)
+        self.mapping_functions.collect(self.pm, plugin=plugin)
 
     # -- accounts and auth --------------------------------------------------------------------
 

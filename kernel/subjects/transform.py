@@ -28,7 +28,8 @@ from collections.abc import Callable, Mapping, Sequence
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any, Final, Protocol
 
-from natskern.kernel.errors import ConfigError, PluginError
+from natskern.kernel.errors import ConfigError
+from natskern.kernel.registry import mapping_function_registry
 
 if TYPE_CHECKING:  # pragma: no cover
     import pluggy
@@ -536,29 +537,10 @@ def compile_weighted(
 def collect_functions(pm: pluggy.PluginManager) -> dict[str, MappingFunction]:
     """Call every ``register_mapping_functions`` implementation and collect the functions.
 
-    Returns ``{lower-cased name: function}``.  A name registered by two plugins (in any
-    letter case) raises :class:`natskern.kernel.errors.PluginError` naming both.
+    Returns ``{lower-cased name: function}``, filled through the same
+    :func:`natskern.kernel.registry.mapping_function_registry` a broker uses: a name
+    registered by two plugins (in any letter case), or an object without
+    ``compile(args, wildcard_count)``, raises :class:`natskern.kernel.errors.PluginError`
+    naming the plugins.
     """
-    functions: dict[str, MappingFunction] = {}
-    owners: dict[str, str] = {}
-    for impl in pm.hook.register_mapping_functions.get_hookimpls():
-        owner = impl.plugin_name
-
-        def register(name: str, function: MappingFunction, _owner: str = owner) -> None:
-            if not isinstance(name, str) or not name:
-                raise PluginError(f"plugin {_owner!r} registered a mapping function without name")
-            if not callable(getattr(function, "compile", None)):
-                raise PluginError(
-                    f"plugin {_owner!r} registered mapping function {name!r} without compile()"
-                )
-            key = name.lower()
-            if key in owners:
-                raise PluginError(
-                    f"mapping function {name!r} is registered twice: by plugin "
-                    f"{owners[key]!r} and by plugin {_owner!r}"
-                )
-            owners[key] = _owner
-            functions[key] = function
-
-        impl.function(**({"register": register} if "register" in impl.argnames else {}))
-    return functions
+    return mapping_function_registry().collect(pm).as_dict()
