@@ -8,7 +8,6 @@ start-up failure can be shown.
 from __future__ import annotations
 
 import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -36,8 +35,10 @@ def free_port() -> int:
 
 
 def nats_server_path() -> str | None:
-    """Return the nats-server executable on PATH, or None."""
-    return shutil.which("nats-server")
+    """Return Debian's nats-server 2.9 (the core reference), or None."""
+    from natskern.testing import find_nats_server
+
+    return find_nats_server("2.9")
 
 
 def _nats_server_config(mappings: dict[str, str]) -> str:

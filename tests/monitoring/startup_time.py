@@ -26,6 +26,8 @@ import sys
 import tempfile
 import time
 
+from natskern.testing import find_nats_server
+
 
 def free_port() -> int:
     """A loopback TCP port that is free right now."""
@@ -80,7 +82,7 @@ def commands(port: int) -> dict[str, list[str]]:
         path = shutil.which(script)
         if path:
             cmds[f"{script} (console script)"] = [path, "-a", "127.0.0.1", "-p", str(port)]
-    nats = shutil.which("nats-server")
+    nats = find_nats_server("2.9")
     if nats:
         cmds["nats-server -p"] = [nats, "-a", "127.0.0.1", "-p", str(port)]
     return cmds

