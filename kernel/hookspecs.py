@@ -60,11 +60,14 @@ def configure(broker: Broker, config: dict[str, Any]) -> None:
 def register_transports(register: Register) -> None:
     """Contribute transports: ``register(name, factory)``.
 
-    ``factory(broker, section)`` is called at start-up for every transport whose
-    config section enables it and returns an object with ``async start()``,
-    ``async close()`` and a ``listen_url`` property (see
-    :class:`natskern.kernel.server.Transport`).  Transports feed bytes to the broker
-    through :meth:`Broker.accept` and never parse the protocol themselves.
+    ``factory(broker, section)`` is called at start-up with the transport's
+    validated config section and returns a listener (``name``, ``async
+    start()``, ``async close()``, a ``listen_url`` property) or None when the
+    section disables it.  Each connection it accepts gets a session from
+    :meth:`Broker.accept`; the transport feeds it bytes and never parses the
+    protocol.  The whole seam (:class:`Listener`, :class:`Connection`, and the
+    asyncio adapter :class:`SessionProtocol`) is in
+    :mod:`natskern.kernel.core.transport`.
     """
 
 

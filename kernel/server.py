@@ -16,12 +16,13 @@ import socket
 import sys
 import time
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any, ClassVar, Protocol
+from typing import Any, ClassVar
 
 from natskern.kernel import const
 from natskern.kernel.config import merge_schemas, validate
 from natskern.kernel.core.accounts import Account, Identity
 from natskern.kernel.core.client import Client
+from natskern.kernel.core.transport import Connection, Listener
 from natskern.kernel.errors import ConfigError, PluginError
 from natskern.kernel.plugins import PluginSpec, implementations, make_plugin_manager
 from natskern.kernel.registry import (
@@ -40,20 +41,8 @@ def new_server_id() -> str:
     return "N" + "".join(secrets.choice(_B32) for _ in range(55))
 
 
-class Transport(Protocol):
-    """What a transport factory returns: a listener the broker starts and stops."""
-
-    name: str
-
-    async def start(self) -> None:
-        """Bind and start accepting; return once clients can connect."""
-
-    async def close(self) -> None:
-        """Stop accepting new connections (existing sessions are the broker's)."""
-
-    @property
-    def listen_url(self) -> str:
-        """Where clients reach this transport (``nats://host:port``, ``unix:///path``)."""
+#: The listener protocol's former name (it lives in :mod:`natskern.kernel.core.transport`).
+Transport = Listener
 
 
 class Broker:
@@ -106,7 +95,7 @@ class Broker:
         self.auth_timeout = const.DEFAULT_AUTH_TIMEOUT
         self.first_ping_delay = const.FIRST_PING_DELAY
         self.clients: dict[int, Client] = {}
-        self.listeners: list[Transport] = []
+        self.listeners: list[Listener] = []
         self.info_extra: dict[str, Any] = {}
         #: Per-plugin state, keyed by plugin name (plugins are modules: no instance to hang it on).
         self.plugin_state: dict[str, Any] = {}
@@ -217,13 +206,16 @@ class Broker:
 
     def accept(
         self,
-        transport: asyncio.BaseTransport,
+        transport: Connection,
         conn_type: str = "STANDARD",
         info: dict[str, Any] | None = None,
     ) -> Client | None:
         """Create the session for a new connection and send INFO.
 
-        Returns None (after telling the client why) when the broker refuses it.
+        ``transport`` is the connection's byte pipe (any
+        :class:`~natskern.kernel.core.transport.Connection`; the contract is in
+        that module).  Returns None (after telling the client why and closing
+        ``transport``) when the broker refuses it.
         """
         client = Client(self, transport, conn_type=conn_type)
         extra = dict(info or {})

@@ -28,6 +28,7 @@ from natskern.kernel.subjects.tokens import (
 
 if TYPE_CHECKING:  # pragma: no cover
     from natskern.kernel.core.permissions import Permissions
+    from natskern.kernel.core.transport import Connection
     from natskern.kernel.server import Broker
 
 log = logging.getLogger("natskern.client")
@@ -54,9 +55,10 @@ class Client:
 
     kind = "Client"
 
-    def __init__(self, broker: Broker, transport: asyncio.BaseTransport, *, conn_type: str) -> None:
+    def __init__(self, broker: Broker, transport: Connection, *, conn_type: str) -> None:
         self.broker = broker
-        self.transport = transport
+        #: The byte pipe this session writes to (``natskern.kernel.core.transport``).
+        self.transport: Connection = transport
         self.conn_type = conn_type
         self.cid = broker.next_client_id()
         self.account: Account = broker.global_account
@@ -158,7 +160,7 @@ class Client:
     # write deadline) and is cut as a slow consumer.
 
     def _stall(self) -> None:
-        self.transport.pause_reading()  # type: ignore[attr-defined]
+        self.transport.pause_reading()
         self._stall_started = time.monotonic()
         self.broker.loop.call_later(STALL_POLL, self._check_stall)
 
@@ -180,12 +182,12 @@ class Client:
                 self.broker.loop.call_later(STALL_POLL, self._check_stall)
                 return
         self.stalled_on = None
-        self.transport.resume_reading()  # type: ignore[attr-defined]
+        self.transport.resume_reading()
 
     def refresh_pending(self) -> None:
         """Re-read how much the transport still has to write."""
         if not self.closed:
-            buffered = self.transport.get_write_buffer_size()  # type: ignore[attr-defined]
+            buffered = self.transport.get_write_buffer_size()
             self.pending = buffered + sum(len(chunk) for chunk in self.out)
 
     def start(self, info: bytes) -> None:
@@ -202,6 +204,14 @@ class Client:
         """The transport is gone: drop every subscription and forget the session."""
         reason = self.close_reason or ("Client Closed" if exc is None else "Read Error")
         self._teardown(reason)
+
+    def pause_writing(self) -> None:
+        """The transport's write buffer went over its high-water mark (the write deadline runs)."""
+        self.write_paused_at = time.monotonic()
+
+    def resume_writing(self) -> None:
+        """The transport's write buffer drained."""
+        self.write_paused_at = 0.0
 
     # -- output -------------------------------------------------------------------------------
 
@@ -226,8 +236,8 @@ class Client:
             self.flushed_msgs = self.out_msgs
             self.last_activity = time.time()
         transport = self.transport
-        transport.write(out[0] if len(out) == 1 else b"".join(out))  # type: ignore[attr-defined]
-        self.pending = transport.get_write_buffer_size()  # type: ignore[attr-defined]
+        transport.write(out[0] if len(out) == 1 else b"".join(out))
+        self.pending = transport.get_write_buffer_size()
         if self.pending > self.max_pending:
             self.slow_consumer()
 
@@ -245,7 +255,7 @@ class Client:
         self.out.clear()
         self.close_reason = reason
         self._teardown(self.close_reason)
-        self.transport.abort()  # type: ignore[attr-defined]
+        self.transport.abort()
 
     def send_error(self, text: str) -> None:
         """Send ``-ERR '<text>'`` and keep the connection."""

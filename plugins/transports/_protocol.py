@@ -1,17 +1,18 @@
-"""The asyncio protocols shared by the socket transports.
+"""nats-server's default TLS mode for the socket transports: INFO in plain text, then TLS.
 
-They only move bytes: reads go straight to the session's parser, writes come
-from the broker's per-iteration flush.  Everything else is the kernel's.
-:class:`StartTlsProtocol` adds nats-server's default TLS mode: INFO in plain
-text, then a TLS handshake on the same socket before anything else is read.
+The plain connection protocol is the kernel's
+:class:`~natskern.kernel.core.transport.SessionProtocol`;
+:class:`StartTlsProtocol` extends it with a TLS handshake on the same socket
+before anything else is read.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
+
+from natskern.kernel.core.transport import SessionProtocol
 
 if TYPE_CHECKING:  # pragma: no cover
     from natskern.kernel.core.client import Client
@@ -24,49 +25,7 @@ log = logging.getLogger("natskern.tls")
 TLS_HANDSHAKE_FAILURE = "TLS Handshake Failure"
 
 
-class NatsProtocol(asyncio.Protocol):
-    """One client connection on a stream socket (TCP or Unix, TLS or not)."""
-
-    def __init__(
-        self,
-        broker: Broker,
-        conn_type: str = "STANDARD",
-        info: dict[str, Any] | None = None,
-    ) -> None:
-        self.broker = broker
-        self.conn_type = conn_type
-        #: Extra INFO fields for every connection of this listener (``tls_required``...).
-        self.info = info
-        self.client: Client | None = None
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.client = self.broker.accept(transport, self.conn_type, self.info)
-
-    def data_received(self, data: bytes) -> None:
-        # uvloop binds this method before connection_made, so it cannot be swapped
-        # for the session's own; one call per read (not per message) is cheap.
-        client = self.client
-        if client is not None:
-            client.data_received(data)
-
-    def eof_received(self) -> bool:
-        return False
-
-    def connection_lost(self, exc: BaseException | None) -> None:
-        if self.client is not None:
-            self.client.connection_lost(exc)
-            self.client = None
-
-    def pause_writing(self) -> None:
-        if self.client is not None:
-            self.client.write_paused_at = time.monotonic()
-
-    def resume_writing(self) -> None:
-        if self.client is not None:
-            self.client.write_paused_at = 0.0
-
-
-class StartTlsProtocol(NatsProtocol):
+class StartTlsProtocol(SessionProtocol):
     """INFO in plain text, then TLS on the same socket (nats-server's default TLS mode).
 
     The session exists from the start (INFO carries its ``client_id``); while
@@ -83,23 +42,25 @@ class StartTlsProtocol(NatsProtocol):
         self._handshake: asyncio.Task[None] | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        client = self.client = self.broker.accept(transport, self.conn_type, self.info)
+        """Accept the session, send INFO in clear, start the TLS handshake."""
+        raw = cast(asyncio.Transport, transport)  # stream servers hand out Transports
+        client = self.session = self.broker.accept(raw, self.conn_type, self.info)
         if client is None:
             return
         client.flush()  # INFO leaves in plain text before the handshake starts
-        pending = _HandshakeTransport(transport)
-        client.transport = pending  # type: ignore[assignment]
-        self._handshake = self.broker.loop.create_task(self._start_tls(transport, pending, client))
+        pending = _HandshakeTransport(raw)
+        client.transport = pending
+        self._handshake = self.broker.loop.create_task(self._start_tls(raw, pending, client))
 
     async def _start_tls(
-        self, raw: asyncio.BaseTransport, pending: _HandshakeTransport, client: Client
+        self, raw: asyncio.Transport, pending: _HandshakeTransport, client: Client
     ) -> None:
         if client.closed or raw.is_closing():
             return
         loop = asyncio.get_running_loop()
         try:
             secure = await loop.start_tls(
-                raw,  # type: ignore[arg-type]
+                raw,
                 self,
                 self.tls.context,
                 server_side=True,
@@ -115,7 +76,7 @@ class StartTlsProtocol(NatsProtocol):
                     exc or type(exc).__name__,
                 )
                 client.close(TLS_HANDSHAKE_FAILURE)
-            raw.abort()  # type: ignore[attr-defined]
+            raw.abort()
             return
         if secure is None or client.closed:
             if secure is not None:
@@ -134,7 +95,7 @@ class _HandshakeTransport:
     the socket at once, which fails the handshake and ends the session.
     """
 
-    def __init__(self, raw: asyncio.BaseTransport) -> None:
+    def __init__(self, raw: asyncio.Transport) -> None:
         self.raw = raw
         self.held: list[bytes] = []
 
@@ -147,10 +108,10 @@ class _HandshakeTransport:
         for chunk in chunks:
             self.write(chunk)
 
-    def hand_over(self, secure: asyncio.BaseTransport) -> None:
+    def hand_over(self, secure: asyncio.Transport) -> None:
         """Write what was held to the TLS transport."""
         if self.held:
-            secure.write(b"".join(self.held))  # type: ignore[attr-defined]
+            secure.write(b"".join(self.held))
             self.held.clear()
 
     def get_write_buffer_size(self) -> int:
@@ -175,7 +136,7 @@ class _HandshakeTransport:
     def abort(self) -> None:
         """Drop the socket at once."""
         self.held.clear()
-        self.raw.abort()  # type: ignore[attr-defined]
+        self.raw.abort()
 
     def get_extra_info(self, name: str, default: Any = None) -> Any:
         """The socket's details (``peername``...)."""

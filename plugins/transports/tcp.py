@@ -14,9 +14,10 @@ from collections.abc import Callable
 from typing import Any
 
 from natskern.kernel import const
+from natskern.kernel.core.transport import SessionProtocol
 from natskern.kernel.hookspecs import hookimpl
 from natskern.plugins.transports._listener import SocketListener
-from natskern.plugins.transports._protocol import NatsProtocol, StartTlsProtocol
+from natskern.plugins.transports._protocol import StartTlsProtocol
 from natskern.plugins.transports.tls import tls_settings
 
 log = logging.getLogger("natskern")
@@ -76,12 +77,12 @@ class TcpTransport(SocketListener):
         broker = self.broker
         tls = tls_settings(broker)
         if tls is None:
-            return (lambda: NatsProtocol(broker, "STANDARD")), {}
+            return (lambda: SessionProtocol(broker, "STANDARD")), {}
         log.info("TLS required for client connections")
         if tls.handshake_first:
             info = tls.info()
             options = {"ssl": tls.context, "ssl_handshake_timeout": tls.timeout}
-            return (lambda: NatsProtocol(broker, "STANDARD", info)), options
+            return (lambda: SessionProtocol(broker, "STANDARD", info)), options
         return (lambda: StartTlsProtocol(broker, "STANDARD", tls)), {}
 
     @property

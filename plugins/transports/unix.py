@@ -8,9 +8,9 @@ import os
 import stat
 from typing import Any
 
+from natskern.kernel.core.transport import SessionProtocol
 from natskern.kernel.errors import ConfigError
 from natskern.kernel.hookspecs import hookimpl
-from natskern.plugins.transports._protocol import NatsProtocol
 
 SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -47,7 +47,7 @@ class UnixTransport:
             os.unlink(self.path)
         loop = asyncio.get_running_loop()
         self.server = await loop.create_unix_server(
-            lambda: NatsProtocol(self.broker, "STANDARD"), self.path
+            lambda: SessionProtocol(self.broker, "STANDARD"), self.path
         )
         os.chmod(self.path, self.mode)
 

@@ -25,8 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from natskern.kernel.errors import ConfigError
 from natskern.kernel.hookspecs import hookimpl
@@ -117,9 +116,9 @@ def close_status(reason: str) -> int:
 class WebSocketTransport:
     """The transport a WebSocket session writes to: frames its output, forwards the rest.
 
-    It offers what :class:`natskern.kernel.core.client.Client` uses of an asyncio
-    transport (``write``, ``get_write_buffer_size``, ``pause_reading``,
-    ``resume_reading``, ``close``, ``abort``, ``get_extra_info``).
+    It is the session's :class:`~natskern.kernel.core.transport.Connection`:
+    ``write`` frames, ``close`` sends the close frame first, the rest goes to
+    the socket's transport.
     """
 
     def __init__(self, raw: asyncio.Transport, *, compress: bool, browser: bool) -> None:
@@ -209,7 +208,7 @@ class WebSocketProtocol(asyncio.Protocol):
         self._timer: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.raw = transport  # type: ignore[assignment]
+        self.raw = cast(asyncio.Transport, transport)  # stream servers hand out Transports
         self._timer = self.broker.loop.call_later(
             self.listener.handshake_timeout, self._handshake_timeout
         )
@@ -250,7 +249,7 @@ class WebSocketProtocol(asyncio.Protocol):
         self.head = bytearray()
         raw.write(result.response)
         ws = self.ws = WebSocketTransport(raw, compress=result.compress, browser=result.browser)
-        client = self.broker.accept(ws, "WEBSOCKET", self.listener.info)  # type: ignore[arg-type]
+        client = self.broker.accept(ws, "WEBSOCKET", self.listener.info)
         if client is None:
             return
         self.client = ws.session = client
@@ -317,11 +316,11 @@ class WebSocketProtocol(asyncio.Protocol):
 
     def pause_writing(self) -> None:
         if self.client is not None:
-            self.client.write_paused_at = time.monotonic()
+            self.client.pause_writing()
 
     def resume_writing(self) -> None:
         if self.client is not None:
-            self.client.write_paused_at = 0.0
+            self.client.resume_writing()
 
 
 class WebSocketListener(SocketListener):
