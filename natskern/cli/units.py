@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 
 from natskern.cli.output import go_quote
+from natskern.kernel import durations
 
 __all__ = [
     "format_count",
@@ -21,19 +22,6 @@ __all__ = [
     "parse_size",
 ]
 
-_DURATION_UNITS = {
-    "ns": 1e-9,
-    "us": 1e-6,
-    "µs": 1e-6,
-    "μs": 1e-6,
-    "ms": 1e-3,
-    "s": 1.0,
-    "m": 60.0,
-    "h": 3600.0,
-    "d": 86400.0,
-    "w": 7 * 86400.0,
-}
-_DURATION_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h|d|w)")
 _SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*$")
 _SIZE_SHIFT = {
     "": 0,
@@ -54,33 +42,23 @@ _SIZE_SHIFT = {
 
 
 def parse_duration(text: str) -> float:
-    """Parse a Go-style duration (``"1s"``, ``"1m30s"``, ``"-1"``) into seconds.
+    """Parse a Go-style duration (``"1s"``, ``"1m30s"``, ``"2d"``, ``"-1"``) into seconds.
 
-    A bare number is taken as seconds.  Raises :class:`ValueError` with a
-    message naming the bad input.
+    Surrounding whitespace is ignored, a bare number is taken as seconds, and natscli's
+    ``d``/``w`` units join Go's.  Raises :class:`ValueError` with a message naming the
+    bad input.
     """
     raw = text.strip()
     if not raw:
         raise ValueError("empty duration")
-    sign = 1.0
-    body = raw
-    if body[0] in "+-":
-        sign = -1.0 if body[0] == "-" else 1.0
-        body = body[1:]
     try:
-        return sign * float(body)
+        return float(raw)
     except ValueError:
         pass
-    total = 0.0
-    pos = 0
-    for match in _DURATION_PART.finditer(body):
-        if match.start() != pos:
-            break
-        total += float(match.group(1)) * _DURATION_UNITS[match.group(2)]
-        pos = match.end()
-    if pos != len(body) or pos == 0:
-        raise ValueError(f"invalid duration {go_quote(text)}")
-    return sign * total
+    try:
+        return durations.parse_duration(raw, units=durations.NATSCLI_UNITS)
+    except ValueError:
+        raise ValueError(f"invalid duration {go_quote(text)}") from None
 
 
 def parse_size(text: str) -> int:

@@ -9,6 +9,8 @@ import re
 from datetime import datetime
 from typing import Any
 
+from natskern.kernel import durations
+
 __all__ = [
     "describe",
     "is_public_nkey",
@@ -17,51 +19,15 @@ __all__ = [
     "split_host_port",
 ]
 
-_DURATION_UNITS = {
-    "ns": 1e-9,
-    "us": 1e-6,
-    "µs": 1e-6,
-    "μs": 1e-6,
-    "ms": 1e-3,
-    "s": 1.0,
-    "m": 60.0,
-    "h": 3600.0,
-}
-_DURATION_NUMBER = re.compile(r"(\d*)(\.\d*)?")
-_DURATION_UNIT = re.compile(r"[^\d.]*")
-
 
 def parse_go_duration(text: str) -> float:
     """Seconds in a Go ``time.ParseDuration`` string (``"2m"``, ``"1h30m"``, ``"500ms"``).
 
+    nats-server's config semantics: only a string is a duration, and it needs a unit
+    (``"2"`` is refused; an unquoted ``2m`` never gets here, the lexer makes it a number).
     Raises ``ValueError`` with Go's message (``time: missing unit in duration "2"``).
     """
-    rest = text
-    sign = 1.0
-    if rest[:1] in ("+", "-"):
-        sign = -1.0 if rest[0] == "-" else 1.0
-        rest = rest[1:]
-    if rest == "0":
-        return 0.0
-    if not rest:
-        raise ValueError(f'time: invalid duration "{text}"')
-    total = 0.0
-    while rest:
-        number = _DURATION_NUMBER.match(rest)
-        assert number is not None  # the pattern can match the empty string
-        whole, frac = number.group(1), number.group(2) or ""
-        if not whole and len(frac) <= 1:
-            raise ValueError(f'time: invalid duration "{text}"')
-        rest = rest[number.end() :]
-        unit_match = _DURATION_UNIT.match(rest)
-        unit = unit_match.group(0) if unit_match else ""
-        if not unit:
-            raise ValueError(f'time: missing unit in duration "{text}"')
-        if unit not in _DURATION_UNITS:
-            raise ValueError(f'time: unknown unit "{unit}" in duration "{text}"')
-        rest = rest[len(unit) :]
-        total += float((whole or "0") + frac) * _DURATION_UNITS[unit]
-    return sign * total
+    return durations.parse_duration(text)
 
 
 _STORAGE_UNITS = {"K": 1024, "M": 1024**2, "G": 1024**3, "T": 1024**4}
