@@ -20,6 +20,7 @@ from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING, Any
 
 from natskern.kernel.hookspecs import hookimpl
+from natskern.kernel.schema_parts import listener_schema
 from natskern.plugins.monitoring.state import MonitorState
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -31,20 +32,11 @@ log = logging.getLogger("natskern.monitoring")
 
 STATE_KEY = "monitoring"
 
-SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "description": "HTTP monitoring endpoints (nats-server's http/http_port/-m).",
-    "additionalProperties": False,
-    "properties": {
-        "enabled": {"type": "boolean", "default": False},
-        "host": {"type": "string", "default": "127.0.0.1"},
-        "port": {
-            "type": "integer",
-            "minimum": -1,
-            "maximum": 65535,
-            "default": 8222,
-            "description": "0 or -1: pick a free port",
-        },
+SCHEMA: dict[str, Any] = listener_schema(
+    "HTTP monitoring endpoints (nats-server's http/http_port/-m).",
+    port=8222,
+    enabled=False,
+    properties={
         "max_closed_clients": {
             "type": "integer",
             "minimum": 0,
@@ -52,7 +44,7 @@ SCHEMA: dict[str, Any] = {
             "description": "closed connections remembered for /connz?state=closed",
         },
     },
-}
+)
 
 
 def state_of(broker: Any) -> MonitorState | None:

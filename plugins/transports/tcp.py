@@ -16,29 +16,19 @@ from typing import Any
 from natskern.kernel import const
 from natskern.kernel.core.transport import SessionProtocol
 from natskern.kernel.hookspecs import hookimpl
+from natskern.kernel.schema_parts import listener_schema
 from natskern.plugins.transports._listener import SocketListener
 from natskern.plugins.transports._protocol import StartTlsProtocol
 from natskern.plugins.transports.tls import tls_settings
 
 log = logging.getLogger("natskern")
 
-SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "description": "TCP listener for NATS clients.",
-    "additionalProperties": False,
-    "properties": {
-        "enabled": {"type": "boolean", "default": True},
-        "host": {"type": "string", "default": "127.0.0.1"},
-        "port": {
-            "type": "integer",
-            "minimum": -1,
-            "maximum": 65535,
-            "default": const.DEFAULT_PORT,
-            "description": "0 or -1: pick a free port",
-        },
-        "backlog": {"type": "integer", "minimum": 1, "default": 1024},
-    },
-}
+SCHEMA: dict[str, Any] = listener_schema(
+    "TCP listener for NATS clients.",
+    port=const.DEFAULT_PORT,
+    enabled=True,
+    properties={"backlog": {"type": "integer", "minimum": 1, "default": 1024}},
+)
 
 
 class TcpTransport(SocketListener):

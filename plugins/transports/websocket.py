@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from natskern.kernel.errors import ConfigError
 from natskern.kernel.hookspecs import hookimpl
+from natskern.kernel.schema_parts import listener_schema
 from natskern.plugins.transports import wsframes as wf
 from natskern.plugins.transports._listener import SocketListener
 from natskern.plugins.transports.tls import CERT_PROPERTIES, build_context, tls_settings
@@ -44,20 +45,11 @@ log = logging.getLogger("natskern.websocket")
 #: Longest HTTP request head accepted before the upgrade.
 MAX_REQUEST_HEAD = 64 * 1024
 
-SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "description": "WebSocket listener for NATS clients (nats-server's websocket block).",
-    "additionalProperties": False,
-    "properties": {
-        "enabled": {"type": "boolean", "default": False},
-        "host": {"type": "string", "default": "127.0.0.1"},
-        "port": {
-            "type": "integer",
-            "minimum": -1,
-            "maximum": 65535,
-            "default": 8080,
-            "description": "0 or -1: pick a free port",
-        },
+SCHEMA: dict[str, Any] = listener_schema(
+    "WebSocket listener for NATS clients (nats-server's websocket block).",
+    port=8080,
+    enabled=False,
+    properties={
         "no_tls": {
             "type": "boolean",
             "default": False,
@@ -80,7 +72,7 @@ SCHEMA: dict[str, Any] = {
             "description": "seconds a client has for the TLS and HTTP upgrade handshakes",
         },
     },
-}
+)
 
 #: Close-frame status for each session close reason (nats-server's wsEnqueueCloseMessage).
 _CLOSE_STATUS: dict[str, int] = {
