@@ -8,15 +8,17 @@ from typing import Any
 
 from natskern.kernel.core.imports import Imports
 from natskern.kernel.hookspecs import hookimpl
+from natskern.kernel.state import StateKey
 from natskern.plugins.accounts.wiring import plan_imports, wire
 
 #: ``broker.plugin_state`` key of the broker's :class:`natskern.kernel.core.imports.Imports`.
 STATE_KEY = "accounts"
+_IMPORTS: StateKey[Imports] = StateKey(STATE_KEY)
 
 
 def imports_of(broker: Any) -> Imports | None:
     """The cross-account wiring of ``broker`` (None when no account imports anything)."""
-    return broker.plugin_state.get(STATE_KEY)
+    return _IMPORTS.get(broker)
 
 
 @hookimpl
@@ -28,7 +30,7 @@ def configure(broker: Any, config: dict[str, Any]) -> None:
     plan = plan_imports(accounts, broker.mapping_functions.as_dict())
     imports = Imports()
     wire(broker, imports, plan)
-    broker.plugin_state[STATE_KEY] = imports
+    _IMPORTS.set(broker, imports)
 
 
 @hookimpl

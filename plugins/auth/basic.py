@@ -21,6 +21,7 @@ from natskern.kernel.core.accounts import Identity
 from natskern.kernel.core.permissions import Permissions
 from natskern.kernel.errors import ConfigError
 from natskern.kernel.hookspecs import hookimpl
+from natskern.kernel.state import StateKey
 from natskern.plugins.auth.schema import ACCOUNTS, AUTH
 
 _BCRYPT = re.compile(r"^\$2[abxy]\$\d{2}\$")
@@ -185,6 +186,7 @@ class Authenticator:
 
 
 _STATE_KEY = "auth"
+_AUTHENTICATOR: StateKey[Authenticator] = StateKey(_STATE_KEY)
 
 
 @hookimpl
@@ -207,7 +209,7 @@ def configure(broker: Any, config: dict[str, Any]) -> None:
             f"auth.system_account: no account {auth['system_account']!r} is configured"
         )
     broker.auth_timeout = auth["timeout"]
-    broker.plugin_state[_STATE_KEY] = authenticator
+    _AUTHENTICATOR.set(broker, authenticator)
     if authenticator.enabled:
         broker.require_auth(nonce=bool(authenticator.nkeys))
 
@@ -215,7 +217,7 @@ def configure(broker: Any, config: dict[str, Any]) -> None:
 @hookimpl
 def authenticate(broker: Any, client: Any, options: dict[str, Any]) -> Any:
     """Answer for every client when credentials are configured; else let others decide."""
-    authenticator: Authenticator | None = broker.plugin_state.get(_STATE_KEY)
+    authenticator = _AUTHENTICATOR.get(broker)
     if authenticator is None or not authenticator.enabled:
         return None
     return authenticator.identify(client, options)

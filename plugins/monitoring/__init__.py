@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from natskern.kernel.hookspecs import hookimpl
 from natskern.kernel.schema_parts import listener_schema
+from natskern.kernel.state import StateKey
 from natskern.plugins.monitoring.state import MonitorState
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -31,6 +32,7 @@ __all__ = ["SCHEMA", "add_endpoint", "monitor_url", "state_of"]
 log = logging.getLogger("natskern.monitoring")
 
 STATE_KEY = "monitoring"
+_STATE: StateKey[MonitorState] = StateKey(STATE_KEY)
 
 SCHEMA: dict[str, Any] = listener_schema(
     "HTTP monitoring endpoints (nats-server's http/http_port/-m).",
@@ -49,7 +51,7 @@ SCHEMA: dict[str, Any] = listener_schema(
 
 def state_of(broker: Any) -> MonitorState | None:
     """The monitoring state of ``broker`` (None when monitoring is off or blocked)."""
-    return broker.plugin_state.get(STATE_KEY)
+    return _STATE.get(broker)
 
 
 def monitor_url(broker: Any) -> str:
@@ -82,7 +84,7 @@ def configure(broker: Any, config: dict[str, Any]) -> None:
     """When monitoring is on, create the state that collects closed connections."""
     section = config["monitoring"]
     if section["enabled"]:
-        broker.plugin_state[STATE_KEY] = MonitorState(broker, section)
+        _STATE.set(broker, MonitorState(broker, section))
 
 
 @hookimpl

@@ -13,6 +13,8 @@ import time
 from collections import deque
 from typing import Any
 
+from natskern.kernel.state import RELOAD
+
 #: (subject, queue, sid, delivered, max) of one subscription, as text.
 SubInfo = tuple[str, str, str, int, int]
 
@@ -161,7 +163,7 @@ def cores() -> int:
 
 
 class MonitorState:
-    """Per-broker monitoring state (``broker.plugin_state["monitoring"]``)."""
+    """Per-broker monitoring state (kept in ``broker.plugin_state``: see ``state_of``)."""
 
     def __init__(self, broker: Any, section: dict[str, Any]) -> None:
         self.broker = broker
@@ -212,7 +214,7 @@ class MonitorState:
 
     def config_load_time(self) -> float:
         """When the configuration was last (re)loaded."""
-        record = self.broker.plugin_state.get("reload")
+        record = RELOAD.get(self.broker)
         if record:
             return float(record["time"])
         return float(self.broker.start_time)

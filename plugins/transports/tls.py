@@ -23,6 +23,7 @@ from typing import Any
 from natskern.kernel import const
 from natskern.kernel.errors import ConfigError
 from natskern.kernel.hookspecs import hookimpl
+from natskern.kernel.state import StateKey
 
 #: nats-server's default TLS handshake timeout (seconds).
 DEFAULT_TLS_TIMEOUT = 2.0
@@ -122,12 +123,12 @@ def settings_from(section: dict[str, Any]) -> TlsSettings | None:
     )
 
 
-_STATE_KEY = "tls"
+_SETTINGS: StateKey[TlsSettings] = StateKey("tls")
 
 
 def tls_settings(broker: Any) -> TlsSettings | None:
     """The client port's TLS settings of ``broker``, or None when TLS is off."""
-    return broker.plugin_state.get(_STATE_KEY)
+    return _SETTINGS.get(broker)
 
 
 @hookimpl
@@ -146,7 +147,7 @@ def configure(broker: Any, config: dict[str, Any]) -> None:
     settings = settings_from(config.get("tls", {}))
     if settings is None:
         return
-    broker.plugin_state[_STATE_KEY] = settings
+    _SETTINGS.set(broker, settings)
     auth_timeout = config.get("auth", {}).get("timeout", const.DEFAULT_AUTH_TIMEOUT)
     if auth_timeout == const.DEFAULT_AUTH_TIMEOUT:
         broker.auth_timeout = max(broker.auth_timeout, settings.timeout + 1.0)

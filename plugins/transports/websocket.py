@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any, cast
 from natskern.kernel.errors import ConfigError
 from natskern.kernel.hookspecs import hookimpl
 from natskern.kernel.schema_parts import listener_schema
+from natskern.kernel.state import StateKey
 from natskern.plugins.transports import wsframes as wf
 from natskern.plugins.transports._listener import SocketListener
 from natskern.plugins.transports.tls import CERT_PROPERTIES, build_context, tls_settings
@@ -327,7 +328,7 @@ class WebSocketListener(SocketListener):
         self.compression: bool = section["compression"]
         self.handshake_timeout: float = section["handshake_timeout"]
         # Like nats-server: a tls block is used even when no_tls is also set.
-        self.ssl: ssl.SSLContext | None = broker.plugin_state.get(_STATE_KEY)
+        self.ssl: ssl.SSLContext | None = _SSL.get(broker)
         # nats-server sends its client port's INFO, TLS fields included.
         client_tls = tls_settings(broker)
         self.info: dict[str, Any] | None = client_tls.info() if client_tls else None
@@ -369,7 +370,8 @@ def config_schema() -> dict[str, Any]:
     return {"websocket": SCHEMA}
 
 
-_STATE_KEY = "websocket"
+#: The SSL context of the ``websocket.tls`` block, built once by ``configure``.
+_SSL: StateKey[ssl.SSLContext] = StateKey("websocket")
 
 
 @hookimpl
@@ -379,7 +381,7 @@ def configure(broker: Any, config: dict[str, Any]) -> None:
     if not section.get("enabled"):
         return
     if section.get("tls"):
-        broker.plugin_state[_STATE_KEY] = build_context(section["tls"], "websocket.tls")
+        _SSL.set(broker, build_context(section["tls"], "websocket.tls"))
     elif not section.get("no_tls"):
         raise ConfigError("websocket requires TLS configuration (a tls block or no_tls)")
 
