@@ -1,4 +1,5 @@
-"""Core pub/sub through the official nats-py client, against natskern and nats-server."""
+"""Core pub/sub through the official nats-py client: natskern over TCP and over the in-memory
+pipe transport (tests/plugins/pipe_transport.py), and nats-server."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import asyncio
 import nats
 import pytest
 
+from tests.support.servers import connect
 from tests.support.sync import settle
 
 
@@ -18,7 +20,7 @@ async def collect(sub, n: int, timeout: float = 2.0) -> list:
 
 
 async def test_publish_reaches_subscriber(any_url: str) -> None:
-    nc = await nats.connect(any_url)
+    nc = await connect(any_url)
     sub = await nc.subscribe("greet.joe")
     await nc.publish("greet.joe", b"hello")
     msg = await sub.next_msg(timeout=2)
@@ -39,7 +41,7 @@ async def test_publish_reaches_subscriber(any_url: str) -> None:
     ],
 )
 async def test_wildcards(any_url: str, pattern: str, subject: str, delivered: bool) -> None:
-    nc = await nats.connect(any_url)
+    nc = await connect(any_url)
     sub = await nc.subscribe(pattern)
     await nc.publish(subject, b"x")
     await nc.flush()
@@ -56,7 +58,7 @@ async def test_wildcards(any_url: str, pattern: str, subject: str, delivered: bo
 
 
 async def test_overlapping_subscriptions_get_one_copy_each(any_url: str) -> None:
-    nc = await nats.connect(any_url)
+    nc = await connect(any_url)
     s1 = await nc.subscribe("a.*")
     s2 = await nc.subscribe("a.>")
     s3 = await nc.subscribe("a.b")
@@ -67,7 +69,7 @@ async def test_overlapping_subscriptions_get_one_copy_each(any_url: str) -> None
 
 
 async def test_headers_round_trip(any_url: str) -> None:
-    nc = await nats.connect(any_url)
+    nc = await connect(any_url)
     sub = await nc.subscribe("h")
     await nc.publish("h", b"body", headers={"X-One": "1", "x-two": "two words"})
     msg = await sub.next_msg(timeout=2)
@@ -77,7 +79,7 @@ async def test_headers_round_trip(any_url: str) -> None:
 
 
 async def test_queue_group_each_message_once(any_url: str) -> None:
-    pub = await nats.connect(any_url)
+    pub = await connect(any_url)
     counts = [0, 0]
     plain = 0
     done = asyncio.Event()
@@ -95,8 +97,8 @@ async def test_queue_group_each_message_once(any_url: str) -> None:
         nonlocal plain
         plain += 1
 
-    c1 = await nats.connect(any_url)
-    c2 = await nats.connect(any_url)
+    c1 = await connect(any_url)
+    c2 = await connect(any_url)
     await c1.subscribe("work", queue="q", cb=member(0))
     await c2.subscribe("work", queue="q", cb=member(1))
     await c1.subscribe("work", cb=plain_cb)
@@ -115,7 +117,7 @@ async def test_queue_group_each_message_once(any_url: str) -> None:
 
 
 async def test_unsubscribe_with_max(any_url: str) -> None:
-    nc = await nats.connect(any_url)
+    nc = await connect(any_url)
     sub = await nc.subscribe("m", max_msgs=3)
     for i in range(5):
         await nc.publish("m", str(i).encode())
@@ -128,7 +130,7 @@ async def test_unsubscribe_with_max(any_url: str) -> None:
 
 
 async def test_unsubscribe_stops_delivery(any_url: str) -> None:
-    nc = await nats.connect(any_url)
+    nc = await connect(any_url)
     sub = await nc.subscribe("u")
     await nc.publish("u", b"1")
     assert (await sub.next_msg(timeout=2)).data == b"1"
@@ -140,8 +142,8 @@ async def test_unsubscribe_stops_delivery(any_url: str) -> None:
 
 
 async def test_no_echo(any_url: str) -> None:
-    nc = await nats.connect(any_url, no_echo=True)
-    other = await nats.connect(any_url)
+    nc = await connect(any_url, no_echo=True)
+    other = await connect(any_url)
     sub = await nc.subscribe("e")
     osub = await other.subscribe("e")
     await settle(nc, other)
@@ -154,7 +156,7 @@ async def test_no_echo(any_url: str) -> None:
 
 
 async def test_empty_and_large_payloads(any_url: str) -> None:
-    nc = await nats.connect(any_url)
+    nc = await connect(any_url)
     sub = await nc.subscribe("big")
     big = bytes(range(256)) * 4096  # 1 MiB, the default max_payload
     await nc.publish("big", b"")
@@ -165,7 +167,7 @@ async def test_empty_and_large_payloads(any_url: str) -> None:
 
 
 async def test_many_messages_in_order(any_url: str) -> None:
-    nc = await nats.connect(any_url)
+    nc = await connect(any_url)
     sub = await nc.subscribe("seq")
     n = 5000
     for i in range(n):

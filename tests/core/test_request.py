@@ -1,13 +1,15 @@
-"""Request-reply and no-responders through nats-py."""
+"""Request-reply and no-responders through nats-py (natskern over TCP and the pipe, nats-server)."""
 
 from __future__ import annotations
 
 import nats
 import pytest
 
+from tests.support.servers import connect
+
 
 async def test_request_reply(any_url: str) -> None:
-    nc = await nats.connect(any_url)
+    nc = await connect(any_url)
 
     async def handler(msg) -> None:
         await msg.respond(b"re: " + msg.data)
@@ -20,7 +22,7 @@ async def test_request_reply(any_url: str) -> None:
 
 
 async def test_request_to_queue_group_responders(any_url: str) -> None:
-    nc = await nats.connect(any_url)
+    nc = await connect(any_url)
     seen = set()
 
     def make(i: int):
@@ -39,7 +41,7 @@ async def test_request_to_queue_group_responders(any_url: str) -> None:
 
 
 async def test_no_responders(any_url: str) -> None:
-    nc = await nats.connect(any_url)
+    nc = await connect(any_url)
     with pytest.raises(nats.errors.NoRespondersError):
         await nc.request("nobody.home", b"?", timeout=2)
     await nc.close()
@@ -47,7 +49,7 @@ async def test_no_responders(any_url: str) -> None:
 
 async def test_old_style_request_times_out_without_responders(any_url: str) -> None:
     # without no_responders support the client just times out
-    nc = await nats.connect(any_url, no_echo=False)
+    nc = await connect(any_url, no_echo=False)
     inbox = nc.new_inbox()
     sub = await nc.subscribe(inbox)
     await nc.publish("nobody.here", b"", reply=inbox)

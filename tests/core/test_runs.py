@@ -12,11 +12,11 @@ from __future__ import annotations
 import asyncio
 import re
 
-import nats
 import pytest
 
 from natskern import Broker
-from tests.support.servers import raw_connect, serve
+from tests.support.fixtures import over_pipe_too
+from tests.support.servers import connect, raw_connect, serve
 
 CONNECT = b'CONNECT {"verbose":false,"pedantic":false,"echo":%s}\r\n'
 MSG = re.compile(rb"MSG (\S+) (\S+) (?:(\S+) )?(\d+)\r\n")
@@ -75,6 +75,7 @@ def burst(subject: bytes, count: int, reply: bytes = b"") -> tuple[bytes, list[b
     return b"".join(b"PUB %s%s %d\r\n%s\r\n" % (subject, r, len(p), p) for p in payloads), payloads
 
 
+@over_pipe_too
 async def test_every_kind_of_receiver_gets_a_burst_in_order(kind: str) -> None:
     async with serve(kind, {}, None) as (url, _):
         literal = await raw_client(url, b"SUB runs.a 1\r\n")
@@ -90,6 +91,7 @@ async def test_every_kind_of_receiver_gets_a_burst_in_order(kind: str) -> None:
             await nothing_more(reader, writer)
 
 
+@over_pipe_too
 async def test_a_burst_with_a_reply_subject_keeps_it(kind: str) -> None:
     async with serve(kind, {}, None) as (url, _):
         reader, writer = await raw_client(url, b"SUB svc 1\r\n")
@@ -101,6 +103,7 @@ async def test_a_burst_with_a_reply_subject_keeps_it(kind: str) -> None:
         await nothing_more(reader, writer)
 
 
+@over_pipe_too
 async def test_queue_members_split_a_burst_each_in_order(kind: str) -> None:
     async with serve(kind, {}, None) as (url, _):
         members = [await raw_client(url, b"SUB jobs workers 1\r\n") for _ in range(3)]
@@ -111,6 +114,7 @@ async def test_queue_members_split_a_burst_each_in_order(kind: str) -> None:
         await check_shares(members, payloads, 1000)  # 2000 each expected
 
 
+@over_pipe_too
 async def test_auto_unsubscribe_limit_cuts_a_burst_exactly(kind: str) -> None:
     async with serve(kind, {}, None) as (url, _):
         reader, writer = await raw_client(
@@ -125,6 +129,7 @@ async def test_auto_unsubscribe_limit_cuts_a_burst_exactly(kind: str) -> None:
         await nothing_more(reader, writer)
 
 
+@over_pipe_too
 async def test_a_no_echo_publisher_never_gets_its_own_burst(kind: str) -> None:
     async with serve(kind, {}, None) as (url, _):
         subs = b"SUB echo 1\r\nSUB echo g 2\r\n"
@@ -151,10 +156,11 @@ async def test_in_process_subscriber_gets_a_socket_burst_in_order(broker: Broker
         assert got == payloads
 
 
+@over_pipe_too
 async def test_nats_py_burst_with_mapping_arrives_mapped(kind: str) -> None:
     conf = 'mappings: { "src.*": "dst.$1" }'
     async with serve(kind, {"mappings": {"src.*": "dst.$1"}}, conf) as (url, _):
-        nc = await nats.connect(url)
+        nc = await connect(url)
         sub = await nc.subscribe("dst.*")
         for i in range(2000):
             await nc.publish("src.k", b"%d" % i)  # buffered by nats-py: written in bursts
@@ -166,6 +172,7 @@ async def test_nats_py_burst_with_mapping_arrives_mapped(kind: str) -> None:
 
 
 @pytest.mark.parametrize("headers", [False, True])
+@over_pipe_too
 async def test_bursts_interleaved_with_other_operations_keep_stream_order(
     kind: str, headers: bool
 ) -> None:
@@ -216,6 +223,7 @@ async def test_a_burst_is_routed_as_runs(broker: Broker, monkeypatch: pytest.Mon
     assert sum(sizes) > 1000 and max(sizes) > 100  # a few reads, each one run
 
 
+@over_pipe_too
 async def test_a_weighted_mapping_picks_per_message_inside_a_burst(kind: str) -> None:
     weights = [{"destination": "w.a", "weight": 50}, {"destination": "w.b", "weight": 50}]
     conf = "mappings: { w: [ {destination: w.a, weight: 50%}, {destination: w.b, weight: 50%} ] }"
@@ -235,6 +243,7 @@ def mixed(subjects: list[bytes], count: int) -> tuple[bytes, list[tuple[bytes, b
     return b"".join(b"PUB %s %d\r\n%s\r\n" % (s, len(p), p) for s, p in msgs), msgs
 
 
+@over_pipe_too
 async def test_every_kind_of_receiver_gets_a_mixed_burst_in_order(kind: str) -> None:
     async with serve(kind, {}, None) as (url, _):
         literal = await raw_client(url, b"SUB mx.a 1\r\n")
@@ -256,6 +265,7 @@ async def test_every_kind_of_receiver_gets_a_mixed_burst_in_order(kind: str) -> 
             await nothing_more(reader, writer)
 
 
+@over_pipe_too
 async def test_queue_group_and_limits_inside_a_mixed_burst(kind: str) -> None:
     async with serve(kind, {}, None) as (url, _):
         members = [await raw_client(url, b"SUB q.* workers 1\r\n") for _ in range(2)]
@@ -311,6 +321,7 @@ async def test_a_mixed_burst_is_routed_as_batches(
     assert sum(sizes) > 1000 and max(sizes) > 100
 
 
+@over_pipe_too
 async def test_two_subscriptions_of_one_session_get_a_burst_interleaved(kind: str) -> None:
     # Message by message: each message to both subscriptions before the next one.
     async with serve(kind, {}, None) as (url, _):
@@ -328,6 +339,7 @@ async def test_two_subscriptions_of_one_session_get_a_burst_interleaved(kind: st
         await nothing_more(reader, writer)
 
 
+@over_pipe_too
 async def test_a_verbose_publisher_gets_an_ok_for_every_message_of_a_burst(kind: str) -> None:
     async with serve(kind, {}, None) as (url, _):
         sub_reader, _ = await raw_client(url, b"SUB vb.* 1\r\n")
@@ -343,6 +355,7 @@ async def test_a_verbose_publisher_gets_an_ok_for_every_message_of_a_burst(kind:
         assert [(s, p) for s, _, p in got] == msgs + [(b"vb.c", p) for p in payloads]
 
 
+@over_pipe_too
 async def test_a_burst_of_requests_nobody_serves_gets_a_503_each(kind: str) -> None:
     async with serve(kind, {}, None) as (url, _):
         reader, writer = await raw_connect(url)
@@ -363,6 +376,7 @@ async def test_a_burst_of_requests_nobody_serves_gets_a_503_each(kind: str) -> N
         assert await reader.readuntil(b"PONG\r\n") == status * 4 + served + status + b"PONG\r\n"
 
 
+@over_pipe_too
 async def test_a_reserved_reply_inside_a_batch_is_refused_alone(kind: str) -> None:
     async with serve(kind, {}, None) as (url, _):
         sub_reader, sub_writer = await raw_client(url, b"SUB rr.* 1\r\n")

@@ -13,7 +13,7 @@ import json
 
 import pytest
 
-from tests.support.servers import NATS_SERVER, nats_server, natskern, raw_connect
+from tests.support.servers import NATS_SERVER, nats_server, natskern, raw_connect, serve
 
 HEADERS_CONNECT = b'CONNECT {"verbose":false,"pedantic":false,"headers":true,"no_responders":true,"protocol":1}\r\n'
 
@@ -107,11 +107,12 @@ def reference_url():
         yield u
 
 
+@pytest.mark.parametrize("kind", ["natskern", "pipe"])  # over TCP, over the in-memory pipe
 @pytest.mark.parametrize("name", sorted(CASES))
-async def test_same_bytes_as_nats_server(name: str, reference_url: str) -> None:
+async def test_same_bytes_as_nats_server(name: str, kind: str, reference_url: str) -> None:
     data = CASES[name]
-    async with natskern() as broker:
-        ours = await exchange(broker.listen_urls[0], data)
+    async with serve(kind, {}, None) as (url, _):
+        ours = await exchange(url, data)
     theirs = await exchange(reference_url, data)
     assert ours == theirs
 

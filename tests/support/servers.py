@@ -12,8 +12,11 @@ import time
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
+import nats
+
 from natskern import Broker
 from natskern.testing import find_nats_server
+from tests.plugins import pipe_transport
 
 #: Debian's nats-server 2.9.10: the reference of the core differential tests.
 NATS_SERVER = find_nats_server("2.9")
@@ -85,19 +88,47 @@ def nats_server(conf_text: str | None = None, args: tuple[str, ...] = ()) -> Ite
 
 
 async def raw_connect(url: str) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
-    """An asyncio stream to a server URL (for byte-level exchanges)."""
+    """An asyncio stream to a server URL (for byte-level exchanges); ``pipe://`` too."""
+    if url.startswith(pipe_transport.SCHEME):
+        return await pipe_transport.open_pipe(url)
     host, port = url.removeprefix("nats://").rsplit(":", 1)
     return await asyncio.open_connection(host, int(port))
+
+
+async def connect(url: str, **kwargs: Any) -> nats.NATS:
+    """``nats.connect(url, **kwargs)``, or nats-py over the in-memory pipe for ``pipe://``."""
+    if url.startswith(pipe_transport.SCHEME):
+        return await pipe_transport.connect(url, **kwargs)
+    return await nats.connect(url, **kwargs)
+
+
+@contextlib.asynccontextmanager
+async def natskern_over_pipe(
+    config: dict[str, Any] | None = None, **kwargs: Any
+) -> AsyncIterator[tuple[str, Broker]]:
+    """natskern with only the in-memory pipe transport (tests/plugins): (pipe URL, broker)."""
+    config = {**(config or {}), "tcp": {"enabled": False}}
+    plugins = [*kwargs.pop("plugins", ()), pipe_transport]
+    async with Broker(config, plugins=plugins, **kwargs) as broker:
+        (url,) = broker.listen_urls
+        yield url, broker
 
 
 @contextlib.asynccontextmanager
 async def serve(
     kind: str, config: dict[str, Any], conf_text: str | None
 ) -> AsyncIterator[tuple[str, Broker | None]]:
-    """natskern with ``config`` or nats-server with ``conf_text``: (url, broker or None)."""
+    """natskern with ``config`` or nats-server with ``conf_text``: (url, broker or None).
+
+    ``kind`` is ``natskern`` (over TCP), ``pipe`` (natskern over the in-memory pipe
+    transport of tests/plugins/pipe_transport.py) or ``nats-server``.
+    """
     if kind == "natskern":
         async with natskern(config) as broker:
             yield broker.listen_urls[0], broker
+    elif kind == "pipe":
+        async with natskern_over_pipe(config) as (url, broker):
+            yield url, broker
     else:
         with nats_server(conf_text) as url:
             yield url, None
