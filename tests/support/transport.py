@@ -1,10 +1,10 @@
-"""A stand-in for an asyncio transport that records what a session writes."""
+"""A stand-in byte pipe that records what a session writes."""
 
 from __future__ import annotations
 
 
 class RecordingTransport:
-    """The parts of an asyncio transport a session uses; ``writes`` keeps every write."""
+    """A :class:`~natskern.kernel.core.transport.Connection` whose ``writes`` keeps every write."""
 
     def __init__(self) -> None:
         self.writes: list[bytes] = []
