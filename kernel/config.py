@@ -1,9 +1,12 @@
 """The broker's configuration: a merged JSON Schema from every plugin, loading and validation.
 
 Each plugin owns top-level sections and contributes their schema through the
-``config_schema`` hook.  The kernel merges the fragments into one schema
-(unknown sections are errors), fills in defaults while validating, and reports
-the first problem as one line naming the key and what was expected.
+``config_schema`` hook, and may add keys inside another plugin's section by a
+dotted path (``accounts.*.jetstream``).  The kernel merges the fragments into
+one schema (unknown sections are errors), fills in defaults while validating,
+and reports the first problem as one line naming the key and what was
+expected.  The :data:`RELOAD` keyword marks what a reload may change
+(:mod:`natskern.kernel.reload`).
 """
 
 from __future__ import annotations
@@ -39,25 +42,58 @@ def _extend_with_defaults(base: type) -> type:
 DefaultingValidator = _extend_with_defaults(Draft202012Validator)
 
 
-def merge_schemas(fragments: Iterable[tuple[str, Mapping[str, Schema]]]) -> Schema:
-    """Merge ``(plugin name, {section: schema})`` pairs into one object schema.
+#: Schema keyword marking what a reload may change: ``"live"`` (applied while running,
+#: through the ``reload`` hook) or ``"restart"`` (only a restart changes it).  It is
+#: inherited by everything below the node that carries it; unmarked is ``"restart"``.
+RELOAD = "x-natskern-reload"
+LIVE = "live"
+RESTART = "restart"
 
-    Two plugins claiming the same section is an error naming both.
+
+def child_schema(schema: Mapping[str, Any], key: str, *, declared: bool = False) -> Schema | None:
+    """The subschema of ``key`` inside an object schema; None when it has none.
+
+    ``*`` stands for the entries of a map (``additionalProperties``); any other key is
+    looked up in ``properties``, then (unless ``declared``) taken as a map entry.
+    """
+    found = None if key == "*" else (schema.get("properties") or {}).get(key)
+    if found is None and (key == "*" or not declared):
+        found = schema.get("additionalProperties")
+    return found if isinstance(found, dict) else None
+
+
+def merge_schemas(fragments: Iterable[tuple[str, Mapping[str, Schema]]]) -> Schema:
+    """Merge ``(plugin name, {section or path: schema})`` pairs into one object schema.
+
+    A key without a dot is a top-level section.  A dotted key is a path into another
+    plugin's section: ``accounts.*.jetstream`` adds the property ``jetstream`` to the
+    schema of every entry of the ``accounts`` map (``*`` follows ``additionalProperties``,
+    any other token ``properties``).  Two plugins claiming the same section or path, a
+    path whose parent does not exist, and a path onto a key its section already
+    defines are errors naming the plugins involved.  Fragments are copied: a plugin's
+    module-level schema is never modified.
     """
     properties: dict[str, Schema] = {}
     owners: dict[str, str] = {}
+    nested: list[tuple[str, str, Schema]] = []
     for plugin, sections in fragments:
         for section, schema in sections.items():
             if section in owners:
+                what = "config path" if "." in section else "config section"
                 raise ConfigError(
-                    f"config section {section!r} is claimed by two plugins: "
+                    f"{what} {section!r} is claimed by two plugins: "
                     f"{owners[section]!r} and {plugin!r}"
                 )
             owners[section] = plugin
-            fragment = dict(schema)
+            if "." in section:
+                nested.append((section, plugin, copy.deepcopy(dict(schema))))
+                continue
+            fragment = copy.deepcopy(dict(schema))
             if fragment.get("type") == "object":
                 fragment.setdefault("default", {})
             properties[section] = fragment
+    for path, plugin, fragment in sorted(nested, key=lambda item: item[0].count(".")):
+        _graft(properties, owners, path, plugin, fragment)
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "title": "natskern broker configuration",
@@ -65,6 +101,44 @@ def merge_schemas(fragments: Iterable[tuple[str, Mapping[str, Schema]]]) -> Sche
         "properties": properties,
         "additionalProperties": False,
     }
+
+
+def _graft(
+    properties: dict[str, Schema],
+    owners: Mapping[str, str],
+    path: str,
+    plugin: str,
+    fragment: Schema,
+) -> None:
+    """Add ``fragment`` at the dotted ``path`` (see :func:`merge_schemas`)."""
+    section, *middle, leaf = path.split(".")
+    if not section or not leaf or "*" in (section, leaf) or "" in middle:
+        raise ConfigError(
+            f"plugin {plugin!r}: config path {path!r} must name a key inside a section"
+        )
+    parent = properties.get(section)
+    if parent is None:
+        raise ConfigError(
+            f"plugin {plugin!r} adds config path {path!r}, but no plugin owns section {section!r}"
+        )
+    # The plugin that owns the nearest enclosing node: the section's, or a graft's.
+    owner = owners[section]
+    walked = section
+    for token in middle:
+        walked = f"{walked}.{token}"
+        child = child_schema(parent, token, declared=True)
+        if child is None:
+            raise ConfigError(
+                f"plugin {plugin!r} adds config path {path!r}, but {walked!r} "
+                f"(plugin {owner!r}) is not an object schema with that key"
+            )
+        parent = child
+        owner = owners.get(walked, owner)
+    if leaf in (parent.get("properties") or {}):
+        raise ConfigError(
+            f"config path {path!r} is claimed by two plugins: {owner!r} and {plugin!r}"
+        )
+    parent.setdefault("properties", {})[leaf] = fragment
 
 
 def _describe(error: ValidationError) -> str:

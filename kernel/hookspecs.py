@@ -20,6 +20,7 @@ import pluggy
 
 if TYPE_CHECKING:  # pragma: no cover
     from natskern.kernel.core.client import Client
+    from natskern.kernel.reload import ConfigChanges
     from natskern.kernel.server import Broker
 
 PROJECT = "natskern"
@@ -33,14 +34,30 @@ Register = Callable[[str, Any], None]
 
 @hookspec
 def config_schema() -> dict[str, dict[str, Any]] | None:
-    """Return the JSON Schema fragments of the config sections this plugin owns.
+    """Return the JSON Schema fragments of the config this plugin owns.
 
     The result maps a top-level section name (``"tcp"``, ``"auth"``...) to the
     JSON Schema (draft 2020-12) of that section.  The kernel merges every
     plugin's fragments into one schema, validates the whole configuration
     against it before anything starts, and prints it with
-    ``natskern config schema``.  Two plugins claiming the same section is a
-    start-up error naming both.
+    ``natskern config schema``.
+
+    A dotted key adds a schema inside another plugin's section instead:
+    ``{"accounts.*.jetstream": {...}}`` adds the key ``jetstream`` to every entry
+    of the ``accounts`` map (``*`` stands for the entries of a map, that is the
+    parent's ``additionalProperties``; any other token is a key of its
+    ``properties``).  The owner of ``accounts`` does not list the key; the
+    contributing plugin validates and reads it.
+
+    Start-up fails, naming the plugins involved, when two plugins claim the
+    same section or path, when a path's parent does not exist (no plugin owns
+    the section, or it has no such object key), or when a path names a key its
+    section already defines.
+
+    What a reload may change is part of the schema: ``"x-natskern-reload":
+    "live"`` on a section or any subschema makes the values below it
+    reloadable (the plugin applies them in :func:`reload`), ``"restart"`` takes
+    that back for a key below; unmarked keys need a restart.
     """
 
 
@@ -53,6 +70,36 @@ def configure(broker: Broker, config: dict[str, Any]) -> None:
     registration hook, in plugin order.  Raise
     :class:`natskern.kernel.errors.ConfigError` to refuse a configuration the schema
     could not express.
+
+    ``configure`` must have no side effects outside ``broker``: it opens no file,
+    socket, thread or task.  It also runs on brokers that are never started:
+    ``natskern-server -t``, ``natskern config check`` and the check of a new
+    configuration before a reload.  Open resources in :func:`lifespan`.
+    """
+
+
+@hookspec
+def reload(
+    broker: Broker, old: dict[str, Any], new: dict[str, Any], changes: ConfigChanges
+) -> None:
+    """Apply a new configuration to a running broker (SIGHUP, :meth:`Broker.reload`).
+
+    Called on every plugin that implements it, in plugin order, once the new
+    configuration passed the schema and every plugin's ``configure`` on a broker
+    that is never started, and once every change it makes was found under a key
+    its owner marked ``"x-natskern-reload": "live"`` (see :func:`config_schema`);
+    any other change refuses the whole reload before this hook runs.  ``old``
+    and ``new`` are the validated configurations; ``broker.config`` is already
+    ``new``.  ``changes`` is a :class:`natskern.kernel.reload.ConfigChanges`:
+    check ``changes.touches("mysection", "accounts.*.mine")`` and return when
+    nothing of yours changed.
+
+    Rebuild what ``configure`` built from your keys, on ``broker``.  A plugin
+    whose change affects who may stay connected calls :meth:`Broker.reauthorize`
+    (every session is checked once after all the hooks ran) and manages its
+    credential demand with :meth:`Broker.require_auth` /
+    :meth:`Broker.release_auth` under its own ``source``.  Must not fail: the
+    configuration was checked already.
     """
 
 
@@ -121,7 +168,9 @@ def lifespan(broker: Broker) -> AbstractAsyncContextManager[None] | None:
 
     Entered after transports are bound, exited in reverse order on shutdown
     (before the transports close).  Use it for background services: HTTP
-    monitoring, JetStream, replication.
+    monitoring, JetStream, replication.  This is where a plugin opens files,
+    sockets and tasks (never in :func:`configure`); it is called only on a
+    broker that starts, so a store is opened once.
     """
 
 

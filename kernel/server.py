@@ -30,6 +30,7 @@ from natskern.kernel.registry import (
     storage_backend_registry,
     transport_registry,
 )
+from natskern.kernel.reload import ConfigChanges, reload_broker
 
 log = logging.getLogger("natskern")
 
@@ -68,6 +69,9 @@ class Broker:
         load_entrypoints: bool | None = None,
     ) -> None:
         raw = dict(config or {})
+        #: What a configuration check builds its throwaway broker with (:meth:`check_config`).
+        self._plugins: list[object] = list(plugins)
+        self._load_entrypoints = load_entrypoints
         block = (
             raw.get("plugins", {}).get("block", [])
             if isinstance(raw.get("plugins"), Mapping)
@@ -90,8 +94,10 @@ class Broker:
         self.accounts: dict[str, Account] = {}
         self.global_account = self.get_account(const.GLOBAL_ACCOUNT)
         self.system_account_name = const.SYSTEM_ACCOUNT
-        self.auth_required = False
-        self.nonce_required = False
+        #: Who demands credentials (``require_auth``): source -> whether it needs a nonce.
+        self.auth_demands: dict[str, bool] = {}
+        #: Set by :meth:`reauthorize` during a reload: sessions are checked once after it.
+        self.reauthorize_pending = False
         self.auth_timeout = const.DEFAULT_AUTH_TIMEOUT
         self.first_ping_delay = const.FIRST_PING_DELAY
         self.clients: dict[int, Client] = {}
@@ -131,6 +137,7 @@ class Broker:
         sections any more (the configuration is already validated).
         """
         self.pm.register(plugin, name=name)
+        self._plugins.append(plugin)
         self.pm.check_pending()
         self.transports.collect(self.pm, plugin=plugin)
         self.storage_backends.collect(self.pm, plugin=plugin)
@@ -145,10 +152,27 @@ class Broker:
             account = self.accounts[name] = Account(name)
         return account
 
-    def require_auth(self, *, nonce: bool = False) -> None:
-        """Called by auth plugins from ``configure``: clients must authenticate."""
-        self.auth_required = True
-        self.nonce_required = self.nonce_required or nonce
+    @property
+    def auth_required(self) -> bool:
+        """Whether clients must authenticate (some plugin called :meth:`require_auth`)."""
+        return bool(self.auth_demands)
+
+    @property
+    def nonce_required(self) -> bool:
+        """Whether INFO carries a nonce (some auth method signs it)."""
+        return any(self.auth_demands.values())
+
+    def require_auth(self, *, nonce: bool = False, source: str = "") -> None:
+        """Called by auth plugins from ``configure``: clients must authenticate.
+
+        ``source`` names the demand, so that a plugin's ``reload`` can take back its own
+        with :meth:`release_auth` without dropping another plugin's.
+        """
+        self.auth_demands[source] = self.auth_demands.get(source, False) or nonce
+
+    def release_auth(self, source: str = "") -> None:
+        """Withdraw the credential demand ``source`` made (from a ``reload`` hook)."""
+        self.auth_demands.pop(source, None)
 
     def authenticate(self, client: Client, options: dict[str, Any]) -> Identity | None:
         """Ask the auth plugins; None means refused."""
@@ -266,6 +290,35 @@ class Broker:
         self._dirty = []
         for client in dirty:
             client.flush()
+
+    # -- configuration ------------------------------------------------------------------------
+
+    def check_config(self, config: Mapping[str, Any]) -> Broker:
+        """Validate ``config`` as a start would, short of starting: a broker never started.
+
+        The same class, plugins and entry-point setting as this broker; the schema and
+        every plugin's ``configure`` run (which is why ``configure`` opens nothing).
+        Raises :class:`ConfigError` (or :class:`PluginError`) as the constructor does.
+        """
+        return type(self)(config, plugins=self._plugins, load_entrypoints=self._load_entrypoints)
+
+    def reload(self, config: Mapping[str, Any]) -> ConfigChanges:
+        """Apply a new raw configuration while running; return the ``ConfigChanges``.
+
+        See :func:`natskern.kernel.reload.reload_broker`: raises
+        :class:`~natskern.kernel.reload.ReloadError` and changes nothing when the new
+        configuration is invalid or changes a key only a restart can change.
+        """
+        return reload_broker(self, config)
+
+    def reauthorize(self) -> None:
+        """Ask, from a ``reload`` hook, for every session to be checked against the auth again.
+
+        Done once, after every plugin's ``reload`` ran: sessions whose credentials no
+        longer pass are closed with ``Authorization Violation``, the others get their
+        new permissions.
+        """
+        self.reauthorize_pending = True
 
     # -- lifecycle ----------------------------------------------------------------------------
 

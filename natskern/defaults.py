@@ -35,6 +35,8 @@ DEFAULT_PLUGINS: tuple[PluginSpec, ...] = (
     ("websocket", "natskern.plugins.transports.websocket"),
     ("mappings", "natskern.plugins.mappers.config"),
     ("monitoring", "natskern.plugins.monitoring"),
+    ("jetstream", "natskern.plugins.jetstream.plugin"),
+    ("cluster", "natskern.plugins.cluster"),
     *MAPPER_PLUGINS,
 )
 

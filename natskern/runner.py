@@ -6,7 +6,9 @@ Signals, as nats-server handles them:
 * ``SIGTERM``: the same, unless lame-duck mode is already under way (then ignored);
 * ``SIGUSR2``: lame-duck mode (:mod:`natskern.kernel.lameduck`), then exit;
 * ``SIGHUP``: reload the configuration (:func:`reload_config`) when the program
-  said how to re-read it (``reload=``), otherwise log that it cannot;
+  said how to re-read it (``reload=``), otherwise log that it cannot; what may
+  change is declared by the plugins (their schemas and ``reload`` hooks), the
+  runner knows no section but its own ``[logging]``;
 * ``SIGUSR1``: reopen the log file (for log rotation).
 
 The exit status is 0 after any of these.
@@ -20,25 +22,28 @@ import logging
 import os
 import signal
 import sys
-import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from natskern import Broker
-from natskern.kernel.errors import NatskernError
+from natskern.kernel.hookspecs import hookimpl
 from natskern.kernel.lameduck import enter_lame_duck
+from natskern.kernel.reload import ReloadError, diff_configs
+
+__all__ = [
+    "LoggingReload",
+    "ReloadError",
+    "SignalHandlers",
+    "config_changes",
+    "reload_config",
+    "run_broker",
+    "serve",
+]
 
 log = logging.getLogger("natskern")
 
 #: ``reload()`` returns the new raw configuration (it may raise to refuse).
 Reloader = Callable[[], Mapping[str, Any]]
-
-#: Top-level sections a reload may change; any other difference refuses the reload.
-RELOADABLE = frozenset({"server", "auth", "accounts", "mappings", "logging"})
-#: Keys inside reloadable sections that only a restart can change.
-FIXED_KEYS = {"server": frozenset({"name"}), "auth": frozenset({"system_account"})}
-#: Sections whose plugins are configured again when any of them changes.
-_AUTH_SECTIONS = frozenset({"auth", "accounts", "mappings"})
 
 
 def install_uvloop() -> bool:
@@ -85,137 +90,47 @@ def _setup_logging_from(config: Mapping[str, Any]) -> None:
 # -- configuration reload -------------------------------------------------------------------
 
 
-class ReloadError(NatskernError):
-    """A reload was refused; the running configuration is unchanged."""
+class LoggingReload:
+    """The runner's own plugin: it set logging up from ``[logging]``, so it does it again.
+
+    The runner uses the ``reload`` hook like any plugin; what is reloadable is said by
+    the schema of each section's owner (:mod:`natskern.kernel.reload`), not here.
+    """
+
+    @hookimpl
+    def reload(
+        self, broker: Broker, old: dict[str, Any], new: dict[str, Any], changes: Any
+    ) -> None:
+        """Set logging up again when ``[logging]`` changed."""
+        if changes.touches("logging"):
+            _setup_logging_from(new)
 
 
-def _first_difference(old: Any, new: Any, path: str) -> tuple[str, Any, Any]:
-    """The first (dotted key, old, new) where two config values differ."""
-    if isinstance(old, Mapping) and isinstance(new, Mapping):
-        for key in sorted(set(old) | set(new), key=str):
-            if old.get(key) != new.get(key):
-                return _first_difference(old.get(key), new.get(key), f"{path}.{key}")
-    return path, old, new
-
-
-def _check_account_wiring(old: Mapping[str, Any], new: Mapping[str, Any]) -> None:
-    """Exports and imports are wired into the routing tries at start: a restart changes them."""
-    for name in sorted(set(old) | set(new)):
-        for key in ("exports", "imports"):
-            was = (old.get(name) or {}).get(key)
-            now = (new.get(name) or {}).get(key)
-            if was != now:
-                raise ReloadError(
-                    f"config reload not supported for accounts.{name}.{key}: old={was}, new={now}"
-                )
-
-
-def config_changes(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
+def config_changes(
+    old: Mapping[str, Any], new: Mapping[str, Any], schema: Mapping[str, Any] | None = None
+) -> list[str]:
     """What a reload from ``old`` to ``new`` changes, as nats-server logs it.
 
-    Raises :class:`ReloadError` naming the first change only a restart can make.
+    ``schema`` (default: the merged schema of the built-in plugins) says what may
+    change; raises :class:`ReloadError` naming the first change only a restart can make.
     """
-    changes: list[str] = []
-    for section in sorted(set(old) | set(new)):
-        before, after = old.get(section), new.get(section)
-        if before == after:
-            continue
-        if section not in RELOADABLE:
-            key, was, now = _first_difference(before, after, section)
-            raise ReloadError(f"config reload not supported for {key}: old={was}, new={now}")
-        if section == "accounts":
-            _check_account_wiring(before or {}, after or {})
-        before, after = before or {}, after or {}
-        for key in sorted(set(before) | set(after)):
-            if before.get(key) != after.get(key) and key in FIXED_KEYS.get(section, ()):
-                raise ReloadError(
-                    f"config reload not supported for {section}.{key}: "
-                    f"old={before.get(key)}, new={after.get(key)}"
-                )
-        if section != "server":
-            changes.append(section)
-            continue
-        changes.extend(
-            f"{key} = {after.get(key)}"
-            for key in sorted(set(before) | set(after))
-            if before.get(key) != after.get(key)
-        )
-    return changes
+    if schema is None:
+        schema = Broker({}, load_entrypoints=False).schema
+    return list(diff_configs(old, new, dict(schema)).lines)
 
 
-def _section_owners(broker: Broker) -> dict[str, str]:
-    """Config section -> name of the plugin that owns it."""
-    owners = {}
-    for impl in broker.pm.hook.config_schema.get_hookimpls():
-        for section in impl.function() or {}:
-            owners[section] = impl.plugin_name
-    return owners
-
-
-def _reconfigure(broker: Broker, config: dict[str, Any]) -> None:
-    """Run ``configure`` again for the plugins of auth, accounts and mappings."""
-    pm = broker.pm
-    owners = _section_owners(broker)
-    names = {owners[s] for s in _AUTH_SECTIONS if s in owners}
-    names |= {impl.plugin_name for impl in pm.hook.authenticate.get_hookimpls()}
-    keep = [pm.get_plugin(name) for name in names]
-    others = [p for _, p in pm.list_name_plugin() if p is not None and p not in keep]
-    broker.auth_required = False
-    broker.nonce_required = False
-    for account in broker.accounts.values():
-        account.mapper = None
-    pm.subset_hook_caller("configure", remove_plugins=others)(broker=broker, config=config)
-
-
-def _reauthorize(broker: Broker) -> None:
-    """Check every session against the new users: drop the refused, re-permission the rest."""
-    for client in list(broker.clients.values()):
-        if client.closed or not client.connect_received:
-            continue
-        identity = broker.authenticate(client, client.connect_opts)
-        if identity is None or identity.account != client.account.name:
-            log.error(
-                '%s:%d - cid:%d - authentication error - User "%s"',
-                client.host,
-                client.port,
-                client.cid,
-                client.user,
-            )
-            client.close("Authentication Failure", "Authorization Violation")
-            continue
-        client.rebind(identity)
-
-
-def reload_config(
-    broker: Broker, raw: Mapping[str, Any], *, plugins: tuple[object, ...] = ()
-) -> list[str]:
+def reload_config(broker: Broker, raw: Mapping[str, Any]) -> list[str]:
     """Apply a new configuration to a running broker; return the changes made.
 
-    The new configuration is first checked in full by building a throwaway
-    broker (schema and every plugin's ``configure``).  Changes to the listen
-    addresses, TLS, monitoring, clustering and the server name need a restart
-    and refuse the whole reload (:class:`ReloadError`).  Otherwise limits apply
-    to new connections, users and permissions apply at once (sessions whose
-    credentials no longer pass are closed with ``Authorization Violation``),
-    and logging is set up again.
+    The new configuration is first checked in full on a broker that is never started
+    (schema and every plugin's ``configure``).  A change under a key its plugin did not
+    mark reloadable (listen addresses, TLS, monitoring, clustering, the server name...)
+    refuses the whole reload (:class:`ReloadError`).  Otherwise every plugin's
+    ``reload`` hook applies its part: limits apply to new connections, users and
+    permissions at once (sessions whose credentials no longer pass are closed with
+    ``Authorization Violation``), logging is set up again.
     """
-    try:
-        checked = Broker(raw, plugins=plugins)
-    except NatskernError as exc:
-        raise ReloadError(str(exc)) from None
-    new = checked.config
-    changes = config_changes(broker.config, new)
-    broker.config = new
-    broker.options = new["server"]
-    sections = {c for c in changes if " = " not in c}
-    if sections & _AUTH_SECTIONS:
-        _reconfigure(broker, new)
-        _reauthorize(broker)
-    if "logging" in sections:
-        _setup_logging_from(new)
-    record = broker.plugin_state.get("reload") or {"count": 0}
-    broker.plugin_state["reload"] = {"time": time.time(), "count": record["count"] + 1}
-    return changes
+    return list(broker.reload(raw).lines)
 
 
 # -- running --------------------------------------------------------------------------------
@@ -229,11 +144,9 @@ class SignalHandlers:
         broker: Broker,
         *,
         reload: Reloader | None = None,
-        plugins: tuple[object, ...] = (),
     ) -> None:
         self.broker = broker
         self.reload = reload
-        self.plugins = plugins
         self.stop = asyncio.Event()
         self.lame_duck_task: asyncio.Task[None] | None = None
         self._installed: list[int] = []
@@ -281,7 +194,7 @@ class SignalHandlers:
             log.error("Failed to reload server configuration: no configuration file to re-read")
             return
         try:
-            changes = reload_config(self.broker, self.reload(), plugins=self.plugins)
+            changes = reload_config(self.broker, self.reload())
         except Exception as exc:  # a bad file or a refused change: keep running as before
             log.error("Failed to reload server configuration: %s", exc)
             return
@@ -308,9 +221,9 @@ async def serve(
     reload: Reloader | None = None,
 ) -> None:
     """Start a broker and run it until a stop signal or the end of lame-duck mode."""
-    broker = Broker(config, plugins=plugins)
+    broker = Broker(config, plugins=(*plugins, LoggingReload()))
     loop = asyncio.get_running_loop()
-    signals = SignalHandlers(broker, reload=reload, plugins=plugins)
+    signals = SignalHandlers(broker, reload=reload)
     signals.install(loop)
     try:
         async with broker:

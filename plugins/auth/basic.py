@@ -198,6 +198,19 @@ def config_schema() -> dict[str, Any]:
 @hookimpl
 def configure(broker: Any, config: dict[str, Any]) -> None:
     """Compile the users and accounts; demand auth when any credential exists."""
+    _apply(broker, config)
+
+
+@hookimpl
+def reload(broker: Any, old: dict[str, Any], new: dict[str, Any], changes: Any) -> None:
+    """New users, passwords or permissions: compile them again and re-check every session."""
+    if not changes.touches("auth", "accounts"):
+        return
+    _apply(broker, new)
+    broker.reauthorize()
+
+
+def _apply(broker: Any, config: dict[str, Any]) -> None:
     auth = config["auth"]
     accounts = config.get("accounts", {})
     authenticator = Authenticator(auth, accounts)
@@ -210,8 +223,9 @@ def configure(broker: Any, config: dict[str, Any]) -> None:
         )
     broker.auth_timeout = auth["timeout"]
     _AUTHENTICATOR.set(broker, authenticator)
+    broker.release_auth(source=_STATE_KEY)
     if authenticator.enabled:
-        broker.require_auth(nonce=bool(authenticator.nkeys))
+        broker.require_auth(nonce=bool(authenticator.nkeys), source=_STATE_KEY)
 
 
 @hookimpl

@@ -1,8 +1,18 @@
-"""JSON Schema of the ``[auth]`` and ``[accounts]`` sections (nats-server's blocks)."""
+"""JSON Schema of the ``[auth]`` and ``[accounts]`` sections (nats-server's blocks).
+
+Other plugins add keys to every account (``accounts.*.mappings`` from the mappings
+plugin, ``accounts.*.jetstream`` from the JetStream plugin): they are not listed here.
+A reload may change users, passwords and permissions; the system account and an
+account's exports and imports (wired into the routing tries at start) need a restart.
+"""
 
 from __future__ import annotations
 
 from typing import Any
+
+from natskern.kernel.config import LIVE, RELOAD, RESTART
+
+_RESTART = {RELOAD: RESTART}
 
 _SUBJECTS = {"oneOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]}
 
@@ -56,6 +66,7 @@ USER: dict[str, Any] = {
 AUTH: dict[str, Any] = {
     "type": "object",
     "description": "Who may connect (nats-server's authorization block).",
+    RELOAD: LIVE,
     "additionalProperties": False,
     "properties": {
         "token": {"type": "string", "default": ""},
@@ -65,7 +76,7 @@ AUTH: dict[str, Any] = {
         "users": {"type": "array", "items": USER, "default": []},
         "default_permissions": PERMISSIONS,
         "no_auth_user": {"type": "string", "default": ""},
-        "system_account": {"type": "string", "default": "$SYS"},
+        "system_account": {"type": "string", "default": "$SYS", **_RESTART},
     },
 }
 
@@ -109,11 +120,9 @@ ACCOUNT: dict[str, Any] = {
     "additionalProperties": False,
     "properties": {
         "users": {"type": "array", "items": USER, "default": []},
-        "exports": {"type": "array", "items": EXPORT, "default": []},
-        "imports": {"type": "array", "items": IMPORT, "default": []},
-        "mappings": {"type": "object"},
+        "exports": {"type": "array", "items": EXPORT, "default": [], **_RESTART},
+        "imports": {"type": "array", "items": IMPORT, "default": [], **_RESTART},
         "default_permissions": PERMISSIONS,
-        "jetstream": {},
         "limits": {"type": "object"},
     },
 }
@@ -121,6 +130,7 @@ ACCOUNT: dict[str, Any] = {
 ACCOUNTS: dict[str, Any] = {
     "type": "object",
     "description": "Isolated subject spaces and their users (nats-server's accounts block).",
+    RELOAD: LIVE,
     "additionalProperties": ACCOUNT,
     "propertyNames": {"not": {"const": "$G"}},
 }

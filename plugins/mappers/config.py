@@ -10,14 +10,31 @@ from __future__ import annotations
 from typing import Any
 
 from natskern.kernel import const
+from natskern.kernel.config import LIVE, RELOAD
 from natskern.kernel.hookspecs import hookimpl
 from natskern.plugins.mappers.table import compile_mappings, mappings_schema
 
 
 @hookimpl
 def config_schema() -> dict[str, Any]:
-    """The server-level ``[mappings]`` section."""
-    return {"mappings": {**mappings_schema(), "default": {}}}
+    """The server-level ``[mappings]`` section and ``mappings`` inside every account.
+
+    Both may change on a reload.
+    """
+    return {
+        "mappings": {**mappings_schema(), "default": {}, RELOAD: LIVE},
+        "accounts.*.mappings": {**mappings_schema(), RELOAD: LIVE},
+    }
+
+
+@hookimpl
+def reload(broker: Any, old: dict[str, Any], new: dict[str, Any], changes: Any) -> None:
+    """Changed mappings: compile every account's again (the old tables are dropped)."""
+    if not changes.touches("mappings", "accounts.*.mappings"):
+        return
+    for account in broker.accounts.values():
+        account.mapper = None
+    configure(broker, new)
 
 
 @hookimpl

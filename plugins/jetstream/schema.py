@@ -1,0 +1,50 @@
+"""JSON Schema of the ``jetstream`` section and of an account's ``jetstream`` key."""
+
+from __future__ import annotations
+
+from typing import Any
+
+#: Bytes, or -1 for "no limit" (nats-server's sizes, already converted by natsconf).
+_BYTES = {"type": "integer", "minimum": -1}
+#: A count, or -1 for "no limit".
+_COUNT = {"type": "integer", "minimum": -1}
+
+JETSTREAM: dict[str, Any] = {
+    "type": "object",
+    "description": "Accepted for nats-server compatibility; JetStream is not implemented yet.",
+    "additionalProperties": True,
+    "properties": {
+        "enabled": {"type": "boolean", "default": False},
+        "store_dir": {"type": "string", "default": ""},
+        "max_memory": {"type": "integer", "default": -1},
+        "max_store": {"type": "integer", "default": -1},
+        "domain": {"type": "string", "default": ""},
+    },
+}
+
+#: An account's JetStream limits, with the key names natsconf translates nats-server's
+#: aliases to (``max_mem``/``mem``/``memory`` -> ``max_memory``, ``max_file``/``max_disk``/
+#: ``store``/``disk`` -> ``max_store``, ``streams`` -> ``max_streams`` ...).
+ACCOUNT_LIMITS: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {
+        "max_memory": _BYTES,
+        "max_store": _BYTES,
+        "max_streams": _COUNT,
+        "max_consumers": _COUNT,
+        "max_ack_pending": _COUNT,
+        "max_bytes_required": {"type": "boolean"},
+        "mem_max_stream_bytes": _BYTES,
+        "disk_max_stream_bytes": _BYTES,
+    },
+}
+
+ACCOUNT_JETSTREAM: dict[str, Any] = {
+    "description": "The account's JetStream: enabled, disabled, or enabled with limits.",
+    "oneOf": [
+        {"enum": ["enabled", "disabled"]},
+        {"type": "boolean"},
+        ACCOUNT_LIMITS,
+    ],
+}
