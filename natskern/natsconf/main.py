@@ -20,7 +20,7 @@ from collections.abc import Callable
 from typing import Any
 
 from natskern.kernel import const
-from natskern.kernel.errors import ConfigError
+from natskern.kernel.errors import ConfigError, NatskernError
 from natskern.natsconf.errors import NatsConfError
 from natskern.natsconf.flags import FlagError, Options, apply_flags, parse_flags
 from natskern.natsconf.parser import ConfMap, parse_file
@@ -28,7 +28,7 @@ from natskern.natsconf.translate import translate_report
 from natskern.natsconf.usage import TLS_HELP, usage
 from natskern.natsconf.walker import Translation
 
-__all__ = ["PROG", "main", "send_signal"]
+__all__ = ["PROG", "check", "main", "send_signal"]
 
 log = logging.getLogger("natskern.natsconf")
 
@@ -107,6 +107,10 @@ def main(argv: list[str] | None = None) -> int:
     if opts.get("t"):
         if translation.warnings:
             return fail("\n".join(translation.warnings))
+        try:
+            check(translation.model)
+        except NatskernError as exc:  # the schema or a plugin's configure refused it
+            return fail(str(exc))
         print(f"{prog}: configuration file {config_path} is valid", file=sys.stderr)
         return 0
     try:
@@ -126,6 +130,17 @@ def load(opts: Options) -> Translation:
     parsed = parse_file(path) if path else ConfMap(None)
     merged = apply_flags(parsed, opts)
     return translate_report(merged, source=path or "<command line>")
+
+
+def check(model: dict[str, Any]) -> None:
+    """``-t``: everything a start checks, short of binding ports and starting services.
+
+    Builds the broker a start would build (schema validation and every plugin's
+    ``configure``, which opens nothing) and drops it without starting it.
+    """
+    from natskern import Broker
+
+    Broker(model)
 
 
 def _run(translation: Translation, config_path: str, reload: Callable[[], dict[str, Any]]) -> int:

@@ -53,6 +53,8 @@ VALID = [
     '  SERVICE: { users: [{user: service, password: y}], exports: [{service: "service.>"}] }\n'
     "  SYSTEM: { users: [{user: system, password: z}] }\n}\nsystem_account: SYSTEM",
     "accounts { A: { jetstream: {max_mem: 1G, max_file: 10G, max_streams: 5} } }",
+    "accounts { A: { jetstream: {max_memory: 1G, max_store: 1G, max_consumers: 9,"
+    " max_ack_pending: 100, max_bytes_required: true} }, B: { jetstream: disabled } }",
     'accounts { A: { mappings: {foo: bar} }, B: { exports: [{stream: "x.>", accounts: [A]}] } }',
     'mappings { foo: bar, "a.*": "b.{{wildcard(1)}}",\n'
     "  c: [{destination: d, weight: 50%}, {dest: e, weight: 50}] }",
@@ -111,6 +113,10 @@ INVALID = [
     "mappings { c: [{destination: d, weight: 60%}, {dest: e, weight: 50}] }",
     "mappings { c: [{destination: d}] }",
     "mappings { c: 5 }",
+    # refused by the mappings and accounts plugins' configure, which -t runs as a start does
+    'mappings { "a.*": "b.{{wildcard(2)}}" }',
+    'accounts { A: { mappings: { "a.*": "b.{{wildcard(2)}}" } } }',
+    'accounts { A: {}, B: { imports: [{service: {account: A, subject: "x"}}] } }',
     "UNUSED: 1",
 ]
 
