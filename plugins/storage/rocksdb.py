@@ -1,0 +1,469 @@
+"""The ``rocksdb`` storage backend: a :class:`RecordLog` over one RocksDB per stream.
+
+rocksdict in raw mode, three column families (``msgs``, ``meta``, ``aux``; the
+layout is in :mod:`natskern.plugins.storage.rocksdb_codec`).  No per-subject
+column family: the shared store base keeps the subject index in memory and
+rebuilds it from the records (or its checkpoint), and a second key per message
+would cost every append a put for a scan that reads the same blocks anyway.
+
+Commit path: the staged group becomes ONE ``WriteBatch`` written unsynced on the
+loop (rocksdict keeps the GIL in ``write``: a synced write would stall the loop
+for the fsync), then ``flush_wal(sync=True)`` runs in a thread (it releases the
+GIL) before ``commit`` returns.  Every batch also rewrites the log state
+(last_seq, last_ts, a generation bumped by every commit that appends or removes,
+and the generation of the last index checkpoint), so sequences are never handed
+out twice and a clean restart skips the scan.
+
+A write RocksDB refuses (full disk, I/O error) leaves the database in a sticky
+error state: ``commit`` raises :class:`StoreIOError`, reads go on from the open
+database, and the next ``commit`` closes and reopens it (WAL replay drops the
+torn tail) before writing; keys of a group that failed after its write are
+deleted again by the next group, so an unacknowledged message does not come back.
+
+Erase: ``remove(seq, erase=True)`` deletes the key, flushes the memtable and
+compacts the key's range before ``commit`` returns, so no live SST or WAL file
+holds the value any more (RocksDB never overwrites in place: free blocks of
+obsolete files are left to the filesystem, as with any deleted file).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import shutil
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+from natskern.kernel.hookspecs import Register, hookimpl
+from natskern.kernel.store.api import CorruptRecordError, StoredMsg, StoreIOError
+from natskern.kernel.store.log import RecordMeta, Recovery
+from natskern.plugins.storage import rocksdb_codec as codec
+from natskern.plugins.storage import rocksdb_recovery as recovery
+from natskern.plugins.storage.rocksdb_aux import AuxMixin, RocksAuxLog
+from rocksdict import AccessType, Options, Rdict, WriteBatch, WriteOptions
+
+__all__ = ["RocksAuxLog", "RocksLog", "RocksLogFactory", "register_storage_backends"]
+
+log = logging.getLogger("natskern.store.rocksdb")
+
+_CFS = ("msgs", "meta", "aux")
+_PUT, _DEL, _RANGE = 0, 1, 2
+_END = b"\xff" * 9  # above every 8-byte key
+_SCAN_CHUNK = 4096
+
+
+def _record_overhead() -> int:
+    """The per-record overhead of ``record_size`` (22, nats-server's file-store formula)."""
+    try:
+        from natskern.kernel.store.base import record_size
+    except ImportError:  # the shared base is not there yet
+        return 22
+    return int(record_size("", None, b""))
+
+
+class RocksLog(AuxMixin):
+    """The record log of one stream in its own RocksDB database (``directory``)."""
+
+    durable = True
+
+    def __init__(
+        self, directory: str, *, sync: str | int = "always", write_buffer_size: int = 32 << 20
+    ) -> None:
+        self.path = directory
+        self.sync = sync
+        self._write_buffer_size = write_buffer_size
+        self._db: Any = None
+        self._views: dict[str, Any] = {}
+        self._handles: dict[str, Any] = {}
+        self._wo = WriteOptions()
+        self._wo.sync = False
+        self._lock = asyncio.Lock()
+        self._ready = asyncio.Event()
+        self._broken: str | None = None
+        self._closed = False
+        # committed state (gen: bumped by commits that append or remove)
+        self._last_seq = 0
+        self._last_ts = 0
+        self._gen = 0
+        self._index_gen = -1
+        self._undo: set[bytes] = set()
+        self._lazy_handle: asyncio.TimerHandle | None = None
+        self._unsynced = False
+        self._last_sync = time.monotonic()
+        self._aux: dict[str, RocksAuxLog] = {}
+        self._aux_next: dict[bytes, int] = {}
+        self._reported: set[int] = set()
+        self._reset_staged()
+
+    def _reset_staged(self) -> None:
+        self._ops: list[tuple[Any, ...]] = []
+        self._msgs: dict[int, StoredMsg] = {}
+        self._dead: set[int] = set()
+        self._dead_ranges: list[tuple[int, int]] = []
+        self._changed = False
+        self._index_staged = False
+        self._erase: list[bytes] = []
+        self._top_seq = 0
+        self._top_ts = 0
+
+    # -- opening and closing ---------------------------------------------------------------
+
+    def _options(self) -> Options:
+        opts = Options(raw_mode=True)
+        opts.create_if_missing(True)
+        opts.create_missing_column_families(True)
+        opts.set_keep_log_file_num(2)
+        opts.set_max_total_wal_size(128 << 20)
+        opts.set_write_buffer_size(self._write_buffer_size)
+        return opts
+
+    def _open_db(self, read_only: bool = False) -> None:
+        os.makedirs(self.path, exist_ok=True)
+        cfs = {name: self._options() for name in _CFS}
+        kwargs: dict[str, Any] = {"options": self._options(), "column_families": cfs}
+        if read_only:
+            kwargs["access_type"] = AccessType.read_only()
+        db = Rdict(self.path, **kwargs)
+        self._db = db
+        self._views = {name: db.get_column_family(name) for name in _CFS}
+        self._handles = {name: db.get_column_family_handle(name) for name in _CFS}
+
+    def _close_db(self, *, sync: bool) -> None:
+        db, views = self._db, self._views
+        self._db, self._views, self._handles = None, {}, {}
+        if db is None:
+            return
+        try:
+            if sync:
+                db.flush_wal(True)
+                for view in views.values():
+                    view.flush(True)  # a clean reopen replays no WAL
+        finally:
+            for view in views.values():
+                with contextlib.suppress(Exception):  # closing a broken database
+                    view.close()
+            db.close()
+
+    async def open(self) -> Recovery:
+        """Open (or create) the database and report what it holds."""
+        await asyncio.to_thread(self._open_db)
+        self._ready.set()
+        problems: list[str] = []
+        corrupt: list[int] = []
+        msgs, meta = self._views["msgs"], self._views["meta"]
+        state = recovery.read_state(meta, problems)
+        top = recovery.newest_seq(msgs)
+        if state is None:
+            self._last_seq, self._last_ts, self._gen, self._index_gen = 0, 0, 0, -1
+            if top:
+                problems.append(f"log state lost: last sequence taken from the newest record {top}")
+        else:
+            self._last_seq, self._last_ts, self._gen, self._index_gen = state
+        if top > self._last_seq:
+            self._last_seq = top
+            self._last_ts = recovery.ts_of(msgs, top)
+        self._load_aux()
+        current = (
+            state is not None and self._index_gen == self._gen and recovery.index_ok(meta, problems)
+        )
+        records: AsyncIterator[RecordMeta] | list[RecordMeta] = []
+        if not current:
+            records = recovery.scan(msgs, _record_overhead(), problems, corrupt, self._reported)
+        return Recovery(
+            records=records,
+            last_seq=self._last_seq,
+            last_ts=self._last_ts,
+            checkpoint_current=current,
+            problems=problems,
+            corrupt=corrupt,
+        )
+
+    async def close(self) -> None:
+        """Commit what is staged, sync the WAL, flush the memtables and release the database."""
+        if self._closed:
+            return
+        try:
+            if self._db is not None and not self._broken:
+                await self.commit()
+        finally:
+            self._closed = True
+            if self._lazy_handle is not None:
+                self._lazy_handle.cancel()
+            async with self._lock:
+                self._ready.clear()
+                sync = not self._broken
+                try:
+                    await asyncio.to_thread(self._close_db, sync=sync)
+                except Exception as exc:
+                    log.warning("rocksdb %s: close: %s", self.path, exc)
+
+    async def destroy(self) -> None:
+        """Close and remove the database directory."""
+        if not self._closed:
+            self._reset_staged()
+            self._broken = self._broken or "destroyed"
+            await self.close()
+        await asyncio.to_thread(shutil.rmtree, self.path, True)
+
+    # -- staging ---------------------------------------------------------------------------
+
+    def _check(self) -> None:
+        if self._closed:
+            from natskern.kernel.store.api import StoreClosedError
+
+            raise StoreClosedError()
+
+    def append(self, msg: StoredMsg, ttl: int = 0) -> None:
+        """Stage a record (encoded and checksummed now)."""
+        self._check()
+        key = codec.seq_key(msg.seq)
+        self._ops.append((_PUT, "msgs", key, codec.encode_msg(key, msg, ttl)))
+        self._msgs[msg.seq] = msg
+        self._changed = True
+        if msg.seq >= self._top_seq:
+            self._top_seq, self._top_ts = msg.seq, msg.ts
+
+    def remove(self, seq: int, *, erase: bool = False) -> None:
+        """Stage the removal of one record (``erase``: compact its bytes away at commit)."""
+        self._check()
+        key = codec.seq_key(seq)
+        self._ops.append((_DEL, "msgs", key))
+        self._msgs.pop(seq, None)
+        self._dead.add(seq)
+        self._changed = True
+        if erase:
+            self._erase.append(key)
+
+    def remove_range(self, first: int, last: int) -> None:
+        """Stage the removal of every record with ``first <= seq <= last`` (one range delete)."""
+        self._check()
+        if last < first:
+            return
+        end = codec.seq_key(last + 1) if last < (1 << 64) - 1 else _END
+        self._ops.append((_RANGE, "msgs", codec.seq_key(first), end))
+        for seq in [s for s in self._msgs if first <= s <= last]:
+            del self._msgs[seq]
+        self._dead_ranges.append((first, last))
+        self._changed = True
+
+    def put_meta(self, key: str, value: bytes | None) -> None:
+        """Stage a metadata value, two checksummed copies (one beyond 1 MiB); None deletes."""
+        self._check()
+        k0, k1 = codec.user_meta_keys(key)
+        if value is None:
+            self._ops.append((_DEL, "meta", k0))
+            self._ops.append((_DEL, "meta", k1))
+            return
+        self._ops.append((_PUT, "meta", k0, codec.encode_meta(value, k0)))
+        if len(value) <= codec.TWO_COPY_LIMIT:
+            self._ops.append((_PUT, "meta", k1, codec.encode_meta(value, k1)))
+        else:
+            self._ops.append((_DEL, "meta", k1))
+        if key == "index":
+            self._index_staged = True
+
+    # -- commit ----------------------------------------------------------------------------
+
+    async def commit(self) -> None:
+        """Write the staged group as one unsynced batch, then sync the WAL in a thread."""
+        self._check()
+        async with self._lock:
+            await self._commit_locked()
+
+    async def _commit_locked(self) -> None:
+        # The group is what was staged before this call; later stagings join the next one.
+        ops, erase, changed, index_staged = (
+            self._ops,
+            self._erase,
+            self._changed,
+            self._index_staged,
+        )
+        top_seq, top_ts = self._top_seq, self._top_ts
+        self._reset_staged()
+        if self._broken:
+            await self._reopen()  # raises StoreIOError: the group is dropped, not acknowledged
+        if not ops and not self._undo:
+            if self._unsynced and self.sync == "always":
+                await self._sync_wal()
+            return
+        gen = self._gen + 1 if changed else self._gen
+        index_gen = gen if index_staged else self._index_gen
+        last_seq, last_ts = self._last_seq, self._last_ts
+        if top_seq > last_seq:
+            last_seq, last_ts = top_seq, top_ts
+        state = codec.encode_state(last_seq, last_ts, gen, index_gen)
+        batch, appended = self._batch(ops, state)
+        try:
+            self._db.write(batch, self._wo)
+        except Exception as exc:
+            self._undo |= appended  # in case the WAL kept the whole batch
+            raise self._fail("write", exc) from exc
+        self._last_seq, self._last_ts, self._gen, self._index_gen = (
+            last_seq,
+            last_ts,
+            gen,
+            index_gen,
+        )
+        self._unsynced = True
+        undo = self._undo | appended
+        if self.sync == "always" or erase:
+            try:
+                await self._sync_wal()
+            except StoreIOError:
+                self._undo = undo
+                raise
+        else:
+            self._schedule_lazy_sync()
+        self._undo = set()
+        if erase:
+            await asyncio.to_thread(self._compact_away, erase)
+
+    def _batch(self, ops: list[tuple[Any, ...]], state: bytes) -> tuple[Any, set[bytes]]:
+        """The group as one WriteBatch (undo deletes first), and the message keys it puts.
+
+        A helper so that no frame a kept traceback holds refers to a column family
+        handle: any live handle keeps the database open, and a reopen then fails.
+        """
+        handles = self._handles
+        batch = WriteBatch(raw_mode=True)
+        msgs = handles["msgs"]
+        for key in self._undo:
+            batch.delete(key, msgs)
+        appended: set[bytes] = set()
+        for op in ops:
+            kind = op[0]
+            if kind == _PUT:
+                batch.put(op[2], op[3], handles[op[1]])
+                if op[1] == "msgs":
+                    appended.add(op[2])
+            elif kind == _DEL:
+                batch.delete(op[2], handles[op[1]])
+            else:
+                batch.delete_range(op[2], op[3], handles[op[1]])
+        for key in codec.STATE_KEYS:
+            batch.put(key, codec.encode_meta(state, key), handles["meta"])
+        return batch, appended
+
+    async def _sync_wal(self) -> None:
+        try:
+            await asyncio.to_thread(self._flush_wal)
+        except Exception as exc:
+            raise self._fail("sync", exc) from exc
+        self._unsynced = False
+        self._last_sync = time.monotonic()
+
+    def _flush_wal(self) -> None:
+        self._db.flush_wal(True)
+
+    def _fail(self, what: str, exc: Exception) -> StoreIOError:
+        self._broken = f"{what}: {exc}"
+        log.error("rocksdb %s: %s failed: %s", self.path, what, exc)
+        return StoreIOError(f"insufficient storage resources available ({what} failed: {exc})")
+
+    async def _reopen(self) -> None:
+        """Close the database left in an error state and open it again (WAL replay)."""
+        self._ready.clear()
+        with contextlib.suppress(Exception):  # "Writer has previous error"
+            await asyncio.to_thread(self._close_db, sync=False)
+        try:
+            try:
+                await asyncio.to_thread(self._open_db)
+            except Exception as exc:
+                log.error("rocksdb %s: reopen failed: %s", self.path, exc)
+                with contextlib.suppress(Exception):
+                    await asyncio.to_thread(self._open_db, True)  # keep serving reads
+                raise StoreIOError(f"insufficient storage resources available ({exc})") from exc
+            log.warning("rocksdb %s: reopened after: %s", self.path, self._broken)
+            self._broken = None
+        finally:
+            self._ready.set()
+
+    def _compact_away(self, keys: list[bytes]) -> None:
+        view = self._views["msgs"]
+        view.flush(True)
+        for key in keys:
+            view.compact_range(key, key + b"\x00")
+
+    def _schedule_lazy_sync(self) -> None:
+        if self._lazy_handle is not None:
+            return
+        interval = int(self.sync) / 1e9
+        delay = max(0.0, interval - (time.monotonic() - self._last_sync))
+        loop = asyncio.get_running_loop()
+        self._lazy_handle = loop.call_later(delay, lambda: loop.create_task(self._lazy_sync()))
+
+    async def _lazy_sync(self) -> None:
+        self._lazy_handle = None
+        if self._closed:
+            return
+        async with self._lock:
+            if self._unsynced and not self._broken and self._db is not None:
+                with contextlib.suppress(StoreIOError):  # logged; the next commit reopens
+                    await self._sync_wal()
+
+    # -- reads -----------------------------------------------------------------------------
+
+    async def read(self, seq: int) -> StoredMsg | None:
+        """A staged or committed record, or None; raises CorruptRecordError on a bad checksum."""
+        msg = self._msgs.get(seq)
+        if msg is not None:
+            return msg
+        if seq in self._dead or any(a <= seq <= b for a, b in self._dead_ranges):
+            return None
+        if not self._ready.is_set():
+            self._check()
+            await self._ready.wait()
+        key = codec.seq_key(seq)
+        value = self._views["msgs"].get(key)
+        if value is None:
+            return None
+        if not codec.verify_msg(key, value):
+            if seq not in self._reported:
+                self._reported.add(seq)
+                log.error("rocksdb %s: corrupt record at sequence %d (checksum)", self.path, seq)
+            raise CorruptRecordError(seq, "checksum mismatch")
+        return codec.decode_msg(seq, value)[0]
+
+    async def get_meta(self, key: str) -> bytes | None:
+        """A committed metadata value: its first copy that passes the checksum, or None."""
+        if not self._ready.is_set():
+            self._check()
+            await self._ready.wait()
+        keys = codec.user_meta_keys(key)
+        meta = self._views["meta"]
+        seen = False
+        for k in keys:
+            raw = meta.get(k)
+            seen = seen or raw is not None
+            value = codec.decode_meta(raw, k)
+            if value is not None:
+                if k is not keys[0]:
+                    log.warning(
+                        "rocksdb %s: meta %r: first copy corrupt, used the second", self.path, key
+                    )
+                return value
+        if seen:
+            log.error("rocksdb %s: meta %r: every copy failed its checksum", self.path, key)
+        return None
+
+
+class RocksLogFactory:
+    """Builds a :class:`RocksLog` for a stream directory: ``factory(directory, sync=...)``."""
+
+    def __init__(self, **tuning: Any) -> None:
+        self.tuning = tuning
+
+    def __call__(self, directory: str, *, sync: str | int) -> RocksLog:
+        """The log of the stream in ``directory`` (opened by :meth:`RocksLog.open`)."""
+        return RocksLog(directory, sync=sync, **self.tuning)
+
+
+@hookimpl
+def register_storage_backends(register: Register) -> None:
+    """Register the ``rocksdb`` backend: the shared store base over :class:`RocksLog`."""
+    from natskern.kernel.store.base import LogStore
+
+    register("rocksdb", LogStore.factory(RocksLogFactory()))

@@ -1,0 +1,139 @@
+"""Key and value layout of the RocksDB stream store (pure functions, no I/O).
+
+Column families of one stream's database:
+
+``msgs``
+    key: the sequence as 8 bytes big-endian (byte order is sequence order);
+    value: ``checksum(8) ts(8) ttl(8) subject_len(2) headers_len(4) subject headers payload``
+    with ``headers_len`` -1 for "no headers".  The checksum is BLAKE2b-64 over
+    everything after it (lengths included) salted with the key, so a value
+    moved under another key fails too.
+``meta``
+    ``S\\x00`` / ``S\\x01``: the log state (last_seq, last_ts, gen, index_gen), two
+    checksummed copies written in every commit; ``u<name>\\x00<copy>``: a
+    :meth:`put_meta` value (two copies up to :data:`TWO_COPY_LIMIT`, one beyond:
+    only the index checkpoint is that large, and it is rebuilt from the records
+    when its copy fails); ``a<name>``: marker of an existing side log.
+``aux``
+    key: ``len(name)(2) name counter(8)``; value: ``checksum(8) entry``.
+"""
+
+from __future__ import annotations
+
+import struct
+from hashlib import blake2b
+
+from natskern.kernel.store.api import StoredMsg
+
+__all__ = [
+    "HEADER",
+    "TWO_COPY_LIMIT",
+    "aux_key",
+    "aux_prefix",
+    "decode_meta",
+    "decode_msg",
+    "decode_state",
+    "encode_meta",
+    "encode_msg",
+    "encode_state",
+    "seq_key",
+    "user_meta_keys",
+    "verify_msg",
+]
+
+_SEQ = struct.Struct(">Q")
+#: ts, ttl, subject length, headers length (-1: none), after the 8-byte checksum.
+HEADER = struct.Struct(">qqHi")
+_BODY_AT = 8
+DATA_AT = _DATA_AT = 8 + HEADER.size
+_STATE = struct.Struct(">Qqqq")
+#: put_meta values up to this size are kept twice; larger ones once.
+TWO_COPY_LIMIT = 1 << 20
+STATE_KEYS = (b"S\x00", b"S\x01")
+
+
+def seq_key(seq: int) -> bytes:
+    """The 8-byte big-endian key of sequence ``seq``."""
+    return _SEQ.pack(seq)
+
+
+def _digest(data: bytes | memoryview, salt: bytes) -> bytes:
+    return blake2b(data, digest_size=8, salt=salt).digest()
+
+
+def encode_msg(key: bytes, msg: StoredMsg, ttl: int) -> bytes:
+    """The stored value of ``msg`` under ``key`` (checksum first)."""
+    subject = msg.subject.encode()
+    headers = msg.headers
+    hlen = -1 if headers is None else len(headers)
+    body = b"".join(
+        (HEADER.pack(msg.ts, ttl, len(subject), hlen), subject, headers or b"", msg.payload)
+    )
+    return _digest(body, key) + body
+
+
+def verify_msg(key: bytes, value: bytes) -> bool:
+    """Whether ``value`` is intact (checksum matches, lengths fit the value)."""
+    if len(value) < _DATA_AT:
+        return False
+    if _digest(memoryview(value)[_BODY_AT:], key) != value[:_BODY_AT]:
+        return False
+    _ts, _ttl, slen, hlen = HEADER.unpack_from(value, _BODY_AT)
+    return _DATA_AT + slen + max(hlen, 0) <= len(value) and hlen >= -1
+
+
+def decode_msg(seq: int, value: bytes) -> tuple[StoredMsg, int]:
+    """The message and its ttl from a verified value."""
+    ts, ttl, slen, hlen = HEADER.unpack_from(value, _BODY_AT)
+    at = _DATA_AT + slen
+    subject = value[_DATA_AT:at].decode()
+    if hlen < 0:
+        headers = None
+    else:
+        headers = value[at : at + hlen]
+        at += hlen
+    return StoredMsg(subject, seq, ts, headers, value[at:]), ttl
+
+
+def encode_meta(value: bytes, salt: bytes) -> bytes:
+    """A checksummed metadata value (``salt``: its key, at most 16 bytes used)."""
+    return _digest(value, salt[-16:]) + value
+
+
+def decode_meta(stored: bytes | None, salt: bytes) -> bytes | None:
+    """The value of a checksummed metadata copy, or None when missing or failing."""
+    if stored is None or len(stored) < 8:
+        return None
+    body = memoryview(stored)[8:]
+    if _digest(body, salt[-16:]) != stored[:8]:
+        return None
+    return bytes(body)
+
+
+def encode_state(last_seq: int, last_ts: int, gen: int, index_gen: int) -> bytes:
+    """The packed log state (before the metadata checksum)."""
+    return _STATE.pack(last_seq, last_ts, gen, index_gen)
+
+
+def decode_state(data: bytes) -> tuple[int, int, int, int] | None:
+    """``(last_seq, last_ts, gen, index_gen)`` or None when the size is wrong."""
+    if len(data) != _STATE.size:
+        return None
+    return _STATE.unpack(data)
+
+
+def user_meta_keys(name: str) -> tuple[bytes, bytes]:
+    """The keys of the two copies of metadata value ``name``."""
+    base = b"u" + name.encode() + b"\x00"
+    return base + b"\x00", base + b"\x01"
+
+
+def aux_prefix(name: str) -> bytes:
+    """The key prefix of side log ``name`` (its length first: no name prefixes another)."""
+    raw = name.encode()
+    return struct.pack(">H", len(raw)) + raw
+
+
+def aux_key(prefix: bytes, counter: int) -> bytes:
+    """The key of entry ``counter`` of the side log with ``prefix``."""
+    return prefix + _SEQ.pack(counter)

@@ -1,0 +1,295 @@
+"""Fault tests of the RocksDB record log: bit flips, a full disk, kill -9 during appends."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from rocksdict import Options, Rdict
+
+from natskern.kernel.store.api import CorruptRecordError, StoredMsg, StoreIOError
+from natskern.plugins.storage import rocksdb_codec as codec
+from natskern.plugins.storage.rocksdb import RocksLog
+
+HERE = Path(__file__).parent
+_spec = importlib.util.spec_from_file_location("rocks_fault_writer", HERE / "rocks_fault_writer.py")
+assert _spec is not None and _spec.loader is not None
+writer = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(writer)
+
+
+def msg(seq: int, payload: bytes = b"", subject: str = "s.a") -> StoredMsg:
+    return StoredMsg(subject, seq, 1_000 + seq, None, payload or b"p%d" % seq)
+
+
+async def records(rec) -> list:
+    if isinstance(rec.records, list):
+        return rec.records
+    return [m async for m in rec.records]
+
+
+def raw_db(path: str) -> Rdict:
+    """The stream's database opened directly (the log must be closed)."""
+    cfs = {name: Options(raw_mode=True) for name in ("msgs", "meta", "aux")}
+    return Rdict(path, options=Options(raw_mode=True), column_families=cfs)
+
+
+def flip(path: str, cf: str, key: bytes, bit: int) -> None:
+    """Flip one bit of the value under ``key`` with a raw put."""
+    db = raw_db(path)
+    view = db.get_column_family(cf)
+    value = bytearray(view.get(key))
+    value[bit // 8 % len(value)] ^= 1 << (bit % 8)
+    view.put(key, bytes(value))
+    view.close()
+    db.close()
+
+
+async def filled(path: str, n: int = 50) -> None:
+    log = RocksLog(path)
+    await log.open()
+    for seq in range(1, n + 1):
+        log.append(msg(seq, b"payload-%d" % seq, f"s.{seq % 5}"))
+    await log.commit()
+    await log.close()
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+async def test_bit_flip_anywhere_in_a_value_is_never_served(tmp_path, seed):
+    path = str(tmp_path / "s")
+    await filled(path)
+    rng = random.Random(seed)
+    bad = sorted(rng.sample(range(1, 51), 4))
+    for seq in bad:
+        key = codec.seq_key(seq)
+        db = raw_db(path)
+        size = len(db.get_column_family("msgs").get(key))
+        db.close()
+        flip(path, "msgs", key, rng.randrange(size * 8))  # checksum, lengths, subject, payload
+    log = RocksLog(path)
+    rec = await log.open()
+    metas = await records(rec)  # no checkpoint was saved: the log scans and verifies
+    assert sorted(rec.corrupt) == bad
+    assert [m.seq for m in metas] == [s for s in range(1, 51) if s not in bad]
+    assert all(f"sequence {s}" in " ".join(rec.problems) for s in bad)
+    for seq in range(1, 51):
+        if seq in bad:
+            with pytest.raises(CorruptRecordError) as err:
+                await log.read(seq)
+            assert err.value.seq == seq
+        else:
+            got = await log.read(seq)
+            assert got is not None and got.payload == b"payload-%d" % seq
+    log.append(msg(51))  # the stream keeps accepting writes
+    await log.commit()
+    assert (await log.read(51)).payload == b"p51"
+    await log.close()
+
+
+async def test_corruption_after_a_clean_close_is_caught_on_read(tmp_path):
+    path = str(tmp_path / "s")
+    log = RocksLog(path)
+    await log.open()
+    for seq in range(1, 11):
+        log.append(msg(seq))
+    log.put_meta("index", b"checkpoint")
+    await log.commit()
+    await log.close()
+    flip(path, "msgs", codec.seq_key(4), 8 * 40)
+    log = RocksLog(path)
+    rec = await log.open()
+    assert rec.checkpoint_current  # no scan: the read is where it is caught
+    with pytest.raises(CorruptRecordError):
+        await log.read(4)
+    assert (await log.read(5)).payload == b"p5"
+    await log.close()
+
+
+async def test_log_state_and_meta_survive_one_corrupted_copy(tmp_path):
+    path = str(tmp_path / "s")
+    log = RocksLog(path)
+    await log.open()
+    for seq in range(1, 6):
+        log.append(msg(seq))
+    log.put_meta("config", b'{"name":"s"}')
+    log.remove(5)  # the newest is gone: last_seq must still say 5
+    await log.commit()
+    await log.close()
+    flip(path, "meta", codec.STATE_KEYS[0], 3)
+    flip(path, "meta", codec.user_meta_keys("config")[0], 100)
+    log = RocksLog(path)
+    rec = await log.open()
+    await records(rec)
+    assert rec.last_seq == 5
+    assert any("second" in p for p in rec.problems)
+    assert await log.get_meta("config") == b'{"name":"s"}'
+    await log.close()
+    flip(path, "meta", codec.STATE_KEYS[1], 70)
+    flip(path, "meta", codec.user_meta_keys("config")[1], 7)
+    log = RocksLog(path)
+    rec = await log.open()
+    assert [m.seq for m in await records(rec)] == [1, 2, 3, 4]
+    assert rec.last_seq == 4  # both copies gone: the newest record is all that is left
+    assert any("both copies" in p for p in rec.problems)
+    assert await log.get_meta("config") is None  # never a corrupted value
+    await log.close()
+
+
+async def test_corrupt_index_checkpoint_means_a_scan(tmp_path):
+    path = str(tmp_path / "s")
+    log = RocksLog(path)
+    await log.open()
+    for seq in range(1, 4):
+        log.append(msg(seq))
+    log.put_meta("index", b"x" * (codec.TWO_COPY_LIMIT + 1))  # large: one copy
+    await log.commit()
+    await log.close()
+    flip(path, "meta", codec.user_meta_keys("index")[0], 12345)
+    log = RocksLog(path)
+    rec = await log.open()
+    assert not rec.checkpoint_current
+    assert [m.seq for m in await records(rec)] == [1, 2, 3]
+    assert any("index checkpoint" in p for p in rec.problems)
+    await log.close()
+
+
+async def test_corrupt_side_log_entry_is_dropped(tmp_path):
+    path = str(tmp_path / "s")
+    log = RocksLog(path)
+    await log.open()
+    aux = log.aux_log("c1")
+    for i in range(3):
+        aux.append(b"delta-%d" % i)
+    await log.commit()
+    await log.close()
+    flip(path, "aux", codec.aux_key(codec.aux_prefix("c1"), 1), 70)
+    log = RocksLog(path)
+    await log.open()
+    assert await log.aux_log("c1").replay() == [b"delta-0", b"delta-2"]
+    await log.close()
+
+
+# -- a full disk ------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def tiny_fs(tmp_path):
+    """A 1 MiB tmpfs (root only); unmounted afterwards."""
+    mnt = tmp_path / "tiny"
+    mnt.mkdir()
+    if os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs needs root")
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mnt)], capture_output=True
+    )
+    if done.returncode != 0:
+        pytest.skip(f"mount refused: {done.stderr.decode().strip()}")
+    yield mnt
+    subprocess.run(["umount", "-l", str(mnt)], check=False)
+
+
+async def test_full_disk_fails_the_commit_and_the_store_continues(tiny_fs):
+    filler = tiny_fs / "filler"
+    filler.write_bytes(b"\0" * (256 << 10))
+    path = str(tiny_fs / "s")
+    log = RocksLog(path, write_buffer_size=64 << 20)
+    await log.open()
+    acked: list[int] = []
+    seq = 0
+    failed: list[int] = []
+    with pytest.raises(StoreIOError):
+        while True:  # 1 MiB fills after a few hundred 4 KiB records
+            group = []
+            for _ in range(8):
+                seq += 1
+                log.append(msg(seq, bytes([seq % 256]) * 4000))
+                group.append(seq)
+            try:
+                await log.commit()
+            except StoreIOError:
+                failed = group
+                raise
+            acked += group
+            assert seq < 10_000
+    assert acked and failed
+    for s in acked[-5:]:  # reads go on while the disk is full
+        assert (await log.read(s)).payload == bytes([s % 256]) * 4000
+    log.append(msg(seq + 1, b"still full"))
+    with pytest.raises(StoreIOError):
+        await log.commit()  # no space yet: the reopen fails, nothing is acknowledged
+    filler.unlink()  # space returns
+    log.append(msg(seq + 2, b"after"))
+    await log.commit()
+    assert (await log.read(seq + 2)).payload == b"after"
+    await log.close()
+    log = RocksLog(path)
+    rec = await log.open()
+    seqs = [m.seq for m in await records(rec)]
+    assert set(acked) <= set(seqs) and seq + 2 in seqs
+    assert not set(failed) & set(seqs) and seq + 1 not in seqs  # never acknowledged, not back
+    assert rec.last_seq >= seq + 2
+    await log.close()
+
+
+# -- kill -9 ----------------------------------------------------------------------------------
+
+
+def _kill_round(path: str, rng: random.Random) -> tuple[int, set[int]]:
+    """Run the writer, SIGKILL it after a random number of acks; (first seq, acked seqs)."""
+    env = dict(os.environ, NATSKERN_DISABLE_PLUGIN_AUTOLOAD="1")
+    proc = subprocess.Popen(
+        [sys.executable, str(HERE / "rocks_fault_writer.py"), path, str(rng.choice([16, 64, 256]))],
+        stdout=subprocess.PIPE,
+        env=env,
+    )
+    assert proc.stdout is not None
+    target = rng.randrange(50, 3000)
+    first = 0
+    acked: set[int] = set()
+    try:
+        for line in proc.stdout:
+            if line.startswith(b"S "):
+                first = int(line.split()[1])
+            elif line.startswith(b"A "):
+                acked.update(int(s) for s in line.split()[1:])
+                if len(acked) >= target:
+                    time.sleep(rng.random() * 0.02)  # a random moment after the target
+                    break
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        rest = proc.stdout.read()
+        proc.wait()
+    for line in rest.split(b"\n")[:-1]:  # complete lines only: printed after their commit
+        if line.startswith(b"A "):
+            acked.update(int(s) for s in line.split()[1:])
+    assert first, "the writer did not start"
+    return first, acked
+
+
+async def test_kill_9_during_pipelined_appends_loses_no_ack(tmp_path):
+    path = str(tmp_path / "s")
+    rng = random.Random(20261206)
+    all_acked: set[int] = set()
+    for _ in range(5):
+        first, acked = _kill_round(path, rng)
+        assert not all_acked or first > max(all_acked)  # no acknowledged sequence reused
+        all_acked |= acked
+        log = RocksLog(path)
+        rec = await log.open()
+        found = {m.seq: m for m in await records(rec)}
+        assert not rec.corrupt
+        assert rec.last_seq >= max(all_acked)
+        missing = all_acked - found.keys()
+        assert not missing, f"acked but lost: {sorted(missing)[:10]}"
+        for seq in rng.sample(sorted(acked), min(200, len(acked))):
+            got = await log.read(seq)
+            assert got is not None and got.payload == writer.payload_of(seq)
+            assert got.subject == writer.subject_of(seq)
+        await log.close()
