@@ -84,10 +84,11 @@ def reload(
 ) -> None:
     """Apply a new configuration to a running broker (SIGHUP, :meth:`Broker.reload`).
 
-    Called on every plugin that implements it, in plugin order, once the new
-    configuration passed the schema and every plugin's ``configure`` on a broker
-    that is never started, and once every change it makes was found under a key
-    its owner marked ``"x-natskern-reload": "live"`` (see :func:`config_schema`);
+    Called on every plugin that implements it (in pluggy's order: ``tryfirst``
+    and ``trylast`` say who runs first or last) once the new configuration
+    passed the schema and every plugin's ``configure`` on a broker that is
+    never started, and once every change it makes was found under a key its
+    owner marked ``"x-natskern-reload": "live"`` (see :func:`config_schema`);
     any other change refuses the whole reload before this hook runs.  ``old``
     and ``new`` are the validated configurations; ``broker.config`` is already
     ``new``.  ``changes`` is a :class:`natskern.kernel.reload.ConfigChanges`:

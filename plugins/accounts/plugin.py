@@ -9,6 +9,7 @@ from typing import Any
 from natskern.kernel.core.imports import Imports
 from natskern.kernel.hookspecs import hookimpl
 from natskern.kernel.state import StateKey
+from natskern.plugins.accounts.schema import SCHEMA
 from natskern.plugins.accounts.wiring import plan_imports, wire
 
 #: ``broker.plugin_state`` key of the broker's :class:`natskern.kernel.core.imports.Imports`.
@@ -19,6 +20,12 @@ _IMPORTS: StateKey[Imports] = StateKey(STATE_KEY)
 def imports_of(broker: Any) -> Imports | None:
     """The cross-account wiring of ``broker`` (None when no account imports anything)."""
     return _IMPORTS.get(broker)
+
+
+@hookimpl
+def config_schema() -> dict[str, Any]:
+    """``exports`` and ``imports`` inside every account of the ``accounts`` section."""
+    return SCHEMA
 
 
 @hookimpl

@@ -1,9 +1,9 @@
 """JSON Schema of the ``[auth]`` and ``[accounts]`` sections (nats-server's blocks).
 
-Other plugins add keys to every account (``accounts.*.mappings`` from the mappings
-plugin, ``accounts.*.jetstream`` from the JetStream plugin): they are not listed here.
-A reload may change users, passwords and permissions; the system account and an
-account's exports and imports (wired into the routing tries at start) need a restart.
+Other plugins add keys to every account, and are not listed here: ``exports`` and
+``imports`` (the accounts plugin), ``mappings`` (the mappings plugin), ``jetstream``
+(the JetStream plugin).  A reload may change users, passwords and permissions; the
+system account needs a restart.
 """
 
 from __future__ import annotations
@@ -80,48 +80,11 @@ AUTH: dict[str, Any] = {
     },
 }
 
-EXPORT: dict[str, Any] = {
-    "type": "object",
-    "additionalProperties": False,
-    "properties": {
-        "stream": {"type": "string"},
-        "service": {"type": "string"},
-        "accounts": {"type": "array", "items": {"type": "string"}},
-        "response_type": {
-            "enum": ["single", "stream", "chunked", "Singleton", "Stream", "Chunked"]
-        },
-        "response_threshold": {"type": "number"},
-    },
-    "oneOf": [{"required": ["stream"]}, {"required": ["service"]}],
-}
-
-_IMPORT_SOURCE = {
-    "type": "object",
-    "additionalProperties": False,
-    "required": ["account", "subject"],
-    "properties": {"account": {"type": "string"}, "subject": {"type": "string"}},
-}
-
-IMPORT: dict[str, Any] = {
-    "type": "object",
-    "additionalProperties": False,
-    "properties": {
-        "stream": _IMPORT_SOURCE,
-        "service": _IMPORT_SOURCE,
-        "prefix": {"type": "string"},
-        "to": {"type": "string"},
-        "share": {"type": "boolean"},
-    },
-    "oneOf": [{"required": ["stream"]}, {"required": ["service"]}],
-}
-
 ACCOUNT: dict[str, Any] = {
     "type": "object",
     "additionalProperties": False,
     "properties": {
         "users": {"type": "array", "items": USER, "default": []},
-        "exports": {"type": "array", "items": EXPORT, "default": [], **_RESTART},
-        "imports": {"type": "array", "items": IMPORT, "default": [], **_RESTART},
         "default_permissions": PERMISSIONS,
         "limits": {"type": "object"},
     },

@@ -172,13 +172,15 @@ def test_error_names_the_account_and_entry() -> None:
 
 
 def test_blocking_the_plugin_leaves_accounts_isolated() -> None:
-    config = {
-        "plugins": {"block": ["accounts"]},
-        "accounts": {
-            "A": {"exports": [{"stream": "x.>"}]},
-            "B": {"imports": [{"stream": {"account": "A", "subject": "x.>"}}]},
-        },
+    # exports and imports belong to the accounts plugin: blocked, nobody accepts them
+    # (as a blocked transport's section is refused), and accounts stay apart
+    wiring = {
+        "A": {"exports": [{"stream": "x.>"}]},
+        "B": {"imports": [{"stream": {"account": "A", "subject": "x.>"}}]},
     }
-    broker = Broker(config)
+    block = {"plugins": {"block": ["accounts"]}}
+    with pytest.raises(ConfigError, match=r"accounts\.[AB]: .*'(ex|im)ports' was unexpected"):
+        Broker({**block, "accounts": wiring})
+    broker = Broker({**block, "accounts": {"A": {}, "B": {}}})
     assert "accounts" not in broker.plugin_state
     assert not broker.get_account("A").sublist.match(b"x.1").psubs

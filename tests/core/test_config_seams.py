@@ -34,6 +34,8 @@ def test_jetstream_and_cluster_belong_to_their_plugins() -> None:
     assert _owner_of(broker, "cluster") == "cluster"
     assert _owner_of(broker, "accounts.*.jetstream") == "jetstream"
     assert _owner_of(broker, "accounts.*.mappings") == "mappings"
+    assert _owner_of(broker, "accounts.*.exports") == "accounts"
+    assert _owner_of(broker, "accounts.*.imports") == "accounts"
     account = broker.schema["properties"]["accounts"]["additionalProperties"]["properties"]
     assert {"users", "exports", "imports", "mappings", "jetstream"} <= set(account)
     # The block keeps every key nats-server configs carry (accepted, not implemented yet).
