@@ -148,6 +148,18 @@ def configure(broker: Any, config: dict[str, Any]) -> None:
     if settings is None:
         return
     _SETTINGS.set(broker, settings)
+    _lengthen_auth_timeout(broker, config, settings)
+
+
+@hookimpl(trylast=True)
+def reload(broker: Any, old: dict[str, Any], new: dict[str, Any], changes: Any) -> None:
+    """The auth plugin's reload set the authorization timeout again: lengthen it again."""
+    settings = _SETTINGS.get(broker)
+    if settings is not None and changes.touches("auth"):
+        _lengthen_auth_timeout(broker, new, settings)
+
+
+def _lengthen_auth_timeout(broker: Any, config: dict[str, Any], settings: TlsSettings) -> None:
     auth_timeout = config.get("auth", {}).get("timeout", const.DEFAULT_AUTH_TIMEOUT)
     if auth_timeout == const.DEFAULT_AUTH_TIMEOUT:
         broker.auth_timeout = max(broker.auth_timeout, settings.timeout + 1.0)
