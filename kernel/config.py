@@ -69,9 +69,11 @@ def merge_schemas(fragments: Iterable[tuple[str, Mapping[str, Schema]]]) -> Sche
     plugin's section: ``accounts.*.jetstream`` adds the property ``jetstream`` to the
     schema of every entry of the ``accounts`` map (``*`` follows ``additionalProperties``,
     any other token ``properties``).  Two plugins claiming the same section or path, a
-    path whose parent does not exist, and a path onto a key its section already
-    defines are errors naming the plugins involved.  Fragments are copied: a plugin's
-    module-level schema is never modified.
+    path whose parent does not exist inside its section, and a path onto a key its
+    section already defines are errors naming the plugins involved.  A path into a
+    section nobody owns is dropped (its owner is blocked or not installed: the section
+    itself is refused).  Fragments are copied: a plugin's module-level schema is never
+    modified.
     """
     properties: dict[str, Schema] = {}
     owners: dict[str, str] = {}
@@ -117,10 +119,8 @@ def _graft(
             f"plugin {plugin!r}: config path {path!r} must name a key inside a section"
         )
     parent = properties.get(section)
-    if parent is None:
-        raise ConfigError(
-            f"plugin {plugin!r} adds config path {path!r}, but no plugin owns section {section!r}"
-        )
+    if parent is None:  # its owner is blocked or not installed: nothing to add to
+        return
     # The plugin that owns the nearest enclosing node: the section's, or a graft's.
     owner = owners[section]
     walked = section

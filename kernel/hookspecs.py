@@ -50,9 +50,10 @@ def config_schema() -> dict[str, dict[str, Any]] | None:
     contributing plugin validates and reads it.
 
     Start-up fails, naming the plugins involved, when two plugins claim the
-    same section or path, when a path's parent does not exist (no plugin owns
-    the section, or it has no such object key), or when a path names a key its
-    section already defines.
+    same section or path, when a path's parent does not exist inside its
+    section (no such object key), or when a path names a key its section
+    already defines.  A path into a section no plugin owns is dropped, so
+    blocking the owner of ``accounts`` does not break the plugins adding to it.
 
     What a reload may change is part of the schema: ``"x-natskern-reload":
     "live"`` on a section or any subschema makes the values below it
