@@ -35,6 +35,7 @@ DEFAULT_PLUGINS: tuple[PluginSpec, ...] = (
     ("websocket", "natskern.plugins.transports.websocket"),
     ("mappings", "natskern.plugins.mappers.config"),
     ("monitoring", "natskern.plugins.monitoring"),
+    ("storage.memory", "natskern.plugins.storage.memory"),
     ("jetstream", "natskern.plugins.jetstream.plugin"),
     ("cluster", "natskern.plugins.cluster"),
     *MAPPER_PLUGINS,

@@ -1,0 +1,651 @@
+"""``LogStore``: the whole :class:`StreamStore` over a backend's :class:`RecordLog`.
+
+Sequences, timestamps, limits and discard rules, TTLs and ``max_age`` expiry,
+the per-subject indexes (:mod:`.index`), group commit (:mod:`.commit`), the
+index checkpoint and consumer state (:mod:`.consumer`) live here once; a backend
+writes only the log.  See ``docs/storage.md``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import heapq
+import logging
+import struct
+import time
+from typing import Any
+
+from natskern.kernel.store.api import (
+    DISCARD_NEW,
+    ConsumerStore,
+    CorruptRecordError,
+    MaxBytesExceededError,
+    MaxMsgsExceededError,
+    MaxMsgSizeExceededError,
+    MaxMsgsPerSubjectExceededError,
+    RemovalCallback,
+    SimpleState,
+    StoreClosedError,
+    StoreConfig,
+    StoredMsg,
+    StoreError,
+    StoreIOError,
+    StreamState,
+    StreamStoreFactory,
+)
+from natskern.kernel.store.commit import Group, GroupCommitter
+from natskern.kernel.store.consumer import CONSUMER_PREFIX, LogConsumerStore
+from natskern.kernel.store.index import MsgIndex
+from natskern.kernel.store.log import RecordLog, RecordLogFactory, Recovery
+from natskern.kernel.store.removals import Removals
+
+__all__ = ["RECORD_OVERHEAD", "LogStore", "record_size"]
+
+logger = logging.getLogger("natskern.store")
+
+#: Per-record overhead counted in ``bytes`` (nats-server's file store counts 22).
+RECORD_OVERHEAD = 22
+#: Default bound of staged-but-uncommitted bytes before writers wait.
+MAX_STAGED = 64 << 20
+_SEQ_META = struct.Struct("<QQq")
+_time_ns = time.time_ns
+
+
+def record_size(subject: str, headers: bytes | None, payload: bytes) -> int:
+    """The stored size a stream's ``bytes`` counts for one message.
+
+    ``22 + len(subject) + len(headers) + len(payload)`` (subject as UTF-8 bytes),
+    nats-server's file-store formula; every backend reports this, whatever its
+    real on-disk overhead.
+    """
+    n = len(subject) if subject.isascii() else len(subject.encode())
+    return RECORD_OVERHEAD + n + (len(headers) if headers else 0) + len(payload)
+
+
+def _limit(v: int) -> int:
+    return v if v > 0 else 0
+
+
+class LogStore(Removals):
+    """A :class:`~natskern.kernel.store.api.StreamStore` over a :class:`RecordLog`.
+
+    Open one with :meth:`open`; a backend registers :meth:`factory` of its log
+    factory.  Besides the protocol it offers :meth:`get_meta`/:meth:`put_meta`
+    (the engine keeps the stream's config record under ``"config"``) and
+    :attr:`config_record`.
+    """
+
+    def __init__(self, log: RecordLog, config: StoreConfig, *, sync: str | int = "always") -> None:
+        self.config = config
+        self._log = log
+        self._sync = sync
+        self._idx = MsgIndex()
+        self._hw = 0  # the highest sequence ever handed out
+        self._last_seq = 0
+        self._last_ts = 0
+        self._ttl: dict[int, int] = {}
+        self._never: set[int] = set()
+        self._heap: list[tuple[int, int]] = []
+        self._void: list[tuple[int, int]] = []
+        self._cb: RemovalCallback | None = None
+        self._closed = False
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_at = 0
+        self._expiring: asyncio.Task[None] | None = None
+        self._consumers: dict[str, LogConsumerStore] = {}
+        self._consumer_names: set[str] = set()
+        self._config_record: bytes | None = None
+        lazy = None if sync == "always" else max(int(sync), 1_000_000) / 1e9
+        max_staged = int(config.options.get("max_staged_bytes", MAX_STAGED))  # type: ignore[call-overload]
+        self._commit = GroupCommitter(
+            log,
+            lazy_interval=lazy,
+            max_staged=max_staged,
+            on_success=self._committed,
+            on_failure=self._rollback,
+        )
+        self._apply_config(config)
+
+    # -- opening ----------------------------------------------------------------------------
+
+    @classmethod
+    async def open(
+        cls, log: RecordLog, config: StoreConfig, *, sync: str | int = "always"
+    ) -> LogStore:
+        """Open ``log`` and build the store: checkpoint or scan, then the limits apply."""
+        store = cls(log, config, sync=sync)
+        await store._load()
+        return store
+
+    @classmethod
+    def factory(cls, log_factory: RecordLogFactory) -> StreamStoreFactory:
+        """A :class:`StreamStoreFactory` (what a backend registers) over ``log_factory``."""
+
+        async def open_store(config: StoreConfig, directory: str, *, sync: str | int) -> LogStore:
+            return await cls.open(log_factory(directory, sync=sync), config, sync=sync)
+
+        return open_store
+
+    async def _load(self) -> None:
+        rec = await self._log.open()
+        name = self.config.name
+        if self._sync != "always":
+            logger.warning(
+                "stream %s: LAZY sync mode (sync_interval %.3f s): acknowledged writes may be "
+                "lost on a crash or power cut",
+                name,
+                int(self._sync) / 1e9,
+            )
+        for line in rec.problems:
+            logger.warning("stream %s: %s", name, line)
+        for seq in rec.corrupt:
+            logger.error("stream %s: corrupt record at sequence %d skipped", name, seq)
+        loaded = False
+        if rec.checkpoint_current:
+            loaded = await self._load_checkpoint()
+            if not loaded:
+                logger.warning("stream %s: index checkpoint unusable, rescanning the log", name)
+                self._log.put_meta("index", None)
+                await self._log.commit()
+                await self._log.close()
+                rec = await self._log.open()
+        if not loaded:
+            await self._scan(rec)
+        self._hw = max(self._hw, rec.last_seq)
+        if rec.last_seq >= self._last_seq:
+            self._last_seq, self._last_ts = rec.last_seq, max(rec.last_ts, self._last_ts)
+        meta = await self._log.get_meta("seq")
+        if meta is not None and len(meta) == _SEQ_META.size:
+            last, hw, last_ts = _SEQ_META.unpack(meta)
+            if hw >= self._hw:
+                self._hw, self._last_seq, self._last_ts = hw, last, last_ts
+        if not self._hw and self.config.first_seq > 1:
+            self._hw = self._last_seq = self.config.first_seq - 1
+        if not self._idx.msgs:
+            self._idx.reset(self._hw + 1)
+        self._config_record = await self._log.get_meta("config")
+        self._consumer_names = {
+            n[len(CONSUMER_PREFIX) :]
+            for n in self._log.aux_names()
+            if n.startswith(CONSUMER_PREFIX)
+        }
+        for s in self._ttl:
+            if self._idx.is_live(s):
+                if self._ttl[s] < 0:
+                    self._never.add(s)
+                else:
+                    self._heap.append((self._idx.ts[s - self._idx.base] + self._ttl[s], s))
+        heapq.heapify(self._heap)
+        self._enforce_all()
+        if self._commit.group.dirty:
+            await self._commit.drain()
+        self._arm()
+
+    async def _scan(self, rec: Recovery) -> None:
+        idx = self._idx = MsgIndex()
+        ttl = self._ttl
+        records = rec.records
+        add, intern, subjects = idx.add, idx.intern, idx.subjects
+        last_ts = 0
+
+        def one(m: Any) -> None:
+            nonlocal last_ts
+            sid = subjects.get(m.subject)
+            if sid is None:
+                sid = intern(m.subject)
+            ts = m.ts if m.ts > last_ts else last_ts
+            last_ts = ts
+            add(m.seq, ts, sid, m.size)
+            if m.ttl:
+                ttl[m.seq] = m.ttl
+
+        if hasattr(records, "__aiter__"):
+            async for m in records:  # type: ignore[union-attr]
+                one(m)
+        else:
+            for m in records:  # type: ignore[union-attr]
+                one(m)
+        self._last_ts = last_ts
+
+    async def _load_checkpoint(self) -> bool:
+        data = await self._log.get_meta("index")
+        if data is None:
+            return False
+        try:
+            idx, extra = MsgIndex.load(data)
+            head = struct.Struct("<QQqQ")
+            last, hw, last_ts, nttl = head.unpack_from(extra)
+            ttl: dict[int, int] = {}
+            if nttl:
+                from array import array
+
+                pairs = array("q")
+                pairs.frombytes(extra[head.size : head.size + 16 * nttl])
+                ttl = dict(zip(pairs[0::2], pairs[1::2], strict=True))
+        except (ValueError, struct.error, UnicodeDecodeError) as exc:
+            logger.warning("stream %s: %s", self.config.name, exc)
+            return False
+        self._idx, self._ttl = idx, ttl
+        self._hw, self._last_seq, self._last_ts = hw, last, last_ts
+        return True
+
+    def _checkpoint(self) -> bytes:
+        from array import array
+
+        live = [(s, t) for s, t in self._ttl.items() if self._idx.is_live(s)]
+        pairs = array("q", [x for p in live for x in p])
+        extra = struct.pack("<QQqQ", self._last_seq, self._hw, self._last_ts, len(live))
+        return self._idx.dump(extra + pairs.tobytes())
+
+    # -- configuration ----------------------------------------------------------------------
+
+    def _apply_config(self, config: StoreConfig) -> None:
+        self.config = config
+        self._max_msgs = _limit(config.max_msgs)
+        self._max_bytes = _limit(config.max_bytes)
+        self._max_per = _limit(config.max_msgs_per_subject)
+        self._max_size = config.max_msg_size if config.max_msg_size >= 0 else -1
+        self._max_age = _limit(config.max_age)
+        self._discard_new = config.discard == DISCARD_NEW
+        self._limited = bool(self._max_msgs or self._max_bytes or self._max_per)
+        self._checked = self._limited or self._max_size >= 0
+
+    async def update_config(self, config: StoreConfig) -> None:
+        """Apply a new configuration: lowered limits remove the oldest messages at once."""
+        self._open_check()
+        self._apply_config(config)
+        self._enforce_all()
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self._arm()
+        await self._settle()
+
+    def on_removal(self, callback: RemovalCallback | None) -> None:
+        """Set the callback told (after the commit) about messages leaving the store."""
+        self._cb = callback
+
+    @property
+    def config_record(self) -> bytes | None:
+        """The stream's config record (``put_meta("config", ...)``), as of open or last put."""
+        return self._config_record
+
+    async def get_meta(self, key: str) -> bytes | None:
+        """A committed metadata value of the log (``"config"`` is the stream's config record)."""
+        self._open_check()
+        return await self._log.get_meta(key)
+
+    async def put_meta(self, key: str, value: bytes | None) -> None:
+        """Store a metadata value (``index`` and ``seq`` are the store's own); durable on return."""
+        self._open_check()
+        if key in ("index", "seq"):
+            raise ValueError(f"meta key {key!r} is reserved by the store")
+        self._log.put_meta(key, value)
+        if key == "config":
+            self._config_record = value
+        await self._commit.wait(self._commit.mark())
+
+    # -- writes ------------------------------------------------------------------------------
+
+    async def store_msg(
+        self, subject: str, headers: bytes | None, payload: bytes, *, ttl: int = 0
+    ) -> tuple[int, int]:
+        """Append a message; return ``(seq, ts)`` once durable (see the protocol)."""
+        if self._closed:
+            raise StoreClosedError()
+        commit = self._commit
+        if commit.staged > commit.max_staged:
+            await commit.room()
+            self._open_check()
+        idx = self._idx
+        sid = idx.subjects.get(subject)
+        if sid is None:
+            sid = idx.intern(subject)
+        size = record_size(subject, headers, payload)
+        if self._checked:
+            self._check_new(sid, size, headers, payload)
+        seq = self._hw + 1
+        self._hw = self._last_seq = seq
+        ts = _time_ns()
+        if ts < self._last_ts:
+            ts = self._last_ts
+        self._last_ts = ts
+        self._log.append(StoredMsg(idx.names[sid], seq, ts, headers, payload), ttl)
+        idx.add(seq, ts, sid, size)
+        g = commit.mark(size)
+        if not g.add_lo:
+            g.add_lo = seq
+        if ttl:
+            self._ttl[seq] = ttl
+            if ttl < 0:
+                self._never.add(seq)
+            else:
+                heapq.heappush(self._heap, (ts + ttl, seq))
+                if self._timer is not None and ts + ttl < self._timer_at:
+                    self._timer.cancel()
+                    self._timer = None
+        if self._limited:
+            self._enforce(sid)
+        if self._timer is None and (self._max_age or ttl > 0):
+            self._arm()
+        if commit.awaits:
+            await commit.wait(g)
+        return seq, ts
+
+    def _check_new(self, sid: int, size: int, headers: bytes | None, payload: bytes) -> None:
+        if self._max_size >= 0 and len(payload) + (len(headers) if headers else 0) > self._max_size:
+            raise MaxMsgSizeExceededError()
+        if not self._discard_new:
+            return
+        idx = self._idx
+        asl = bool(self._max_per) and idx.sub_count[sid] >= self._max_per
+        rollup = bool(headers) and b"Nats-Rollup" in headers  # type: ignore[operator]
+        if asl and self.config.discard_new_per_subject and not rollup:
+            raise MaxMsgsPerSubjectExceededError()
+        if self._max_msgs and idx.msgs >= self._max_msgs and not asl:
+            raise MaxMsgsExceededError()
+        if self._max_bytes and idx.bytes + size > self._max_bytes:
+            if not asl:
+                raise MaxBytesExceededError()
+            oldest = idx.size[idx.sub_first[sid] - idx.base]
+            if idx.bytes - oldest + size > self._max_bytes:
+                raise MaxBytesExceededError()
+
+    def _enforce(self, sid: int) -> None:
+        idx = self._idx
+        if self._max_per:
+            while idx.sub_count[sid] > self._max_per:
+                self._drop(idx.sub_first[sid])
+        if self._max_msgs:
+            while idx.msgs > self._max_msgs:
+                self._drop(idx.first_seq())
+        if self._max_bytes:
+            while idx.bytes > self._max_bytes and idx.msgs:
+                self._drop(idx.first_seq())
+
+    def _enforce_all(self) -> None:
+        if self._max_per:
+            for sid in range(len(self._idx.names)):
+                if self._idx.sub_count[sid] > self._max_per:
+                    self._enforce(sid)
+        if self._limited:
+            self._enforce(0) if self._idx.names else None
+
+    async def skip_msgs(self, seq: int, count: int) -> None:
+        """Consume ``count`` sequences from ``seq`` (which must be the next one, or 0)."""
+        self._open_check()
+        if seq and seq != self._hw + 1:
+            raise StoreError(f"sequence mismatch: next is {self._hw + 1}, not {seq}")
+        if count <= 0:
+            return
+        self._hw = self._last_seq = self._hw + count
+        self._last_ts = max(_time_ns(), self._last_ts)
+        if not self._idx.msgs:
+            self._idx.reset(self._hw + 1)
+        self._save_seq()
+        await self._settle()
+
+    def _save_seq(self) -> None:
+        self._log.put_meta("seq", _SEQ_META.pack(self._last_seq, self._hw, self._last_ts))
+        self._commit.mark()
+
+    async def _settle(self) -> None:
+        """Wait for the current group when writers await commits; else just let it run."""
+        if self._commit.awaits and self._commit.group.dirty:
+            await self._commit.wait(self._commit.group)
+
+    # -- commit outcome ---------------------------------------------------------------------
+
+    def _committed(self, g: Group) -> None:
+        cb = self._cb
+        if cb is not None and g.removed:
+            for seq, subject in g.removed:
+                try:
+                    cb(seq, subject)
+                except Exception:
+                    logger.exception("removal callback failed")
+        idx = self._idx
+        if not idx.msgs:
+            if not self._commit.group.undo:
+                idx.reset(self._hw + 1)
+            return
+        first = idx.first_seq()
+        dead = min(first, self._commit.group.min_rm) - idx.base
+        if dead > 4096 and dead * 4 > len(idx.live):
+            below = idx.base + dead
+            idx.trim(below)
+            self._ttl = {s: t for s, t in self._ttl.items() if s >= below}
+            self._never = {s for s in self._never if s >= below}
+            self._void = [v for v in self._void if v[1] >= below]
+
+    def _rollback(self, g: Group, err: StoreIOError) -> None:
+        idx = self._idx
+        for op in reversed(g.undo):
+            if len(op) == 2:
+                seq, sid = op
+                if seq >= idx.base and not idx.is_live(seq) and not self._voided(seq):
+                    idx.restore(seq, sid)
+            else:
+                start, sids, live = op
+                if start >= idx.base:
+                    idx.restore_range(start, sids, live)
+                    for lo, hi in self._void:
+                        for s in list(idx.live_seqs(lo, hi)):
+                            idx.remove(s)
+        if g.add_lo:
+            hi = self._hw
+            for s in list(idx.live_seqs(g.add_lo, hi)):
+                idx.remove(s)
+            self._void.append((g.add_lo, hi))
+        logger.error("stream %s: commit failed, writes rolled back: %s", self.config.name, err)
+
+    def _voided(self, seq: int) -> bool:
+        return any(lo <= seq <= hi for lo, hi in self._void)
+
+    # -- reads ------------------------------------------------------------------------------
+
+    async def load_msg(self, seq: int) -> StoredMsg | None:
+        """The message at ``seq``, or None (never a corrupted one: it counts as gone)."""
+        self._open_check()
+        if not self._idx.is_live(seq):
+            return None
+        try:
+            msg = await self._log.read(seq)
+        except CorruptRecordError as exc:
+            self._corrupt(seq, str(exc))
+            return None
+        if msg is None and self._idx.is_live(seq):
+            self._corrupt(seq, "record missing from the log")
+        return msg
+
+    def _corrupt(self, seq: int, detail: str) -> None:
+        logger.error("stream %s: sequence %d is gone: %s", self.config.name, seq, detail)
+        if self._idx.is_live(seq):
+            self._drop(seq)
+
+    async def load_next_msg(self, filter_subject: str, start_seq: int) -> StoredMsg | None:
+        """The first message at or after ``start_seq`` matching the filter (wildcards ok)."""
+        self._open_check()
+        start = max(start_seq, 1)
+        while True:
+            seq = self._idx.next_seq(filter_subject, start)
+            if not seq:
+                return None
+            msg = await self.load_msg(seq)
+            if msg is not None:
+                return msg
+            start = seq + 1
+
+    async def load_last_msg(self, filter_subject: str) -> StoredMsg | None:
+        """The newest message matching ``filter_subject`` (wildcards allowed)."""
+        self._open_check()
+        while True:
+            seq = self._idx.last_seq_of(filter_subject)
+            if not seq:
+                return None
+            msg = await self.load_msg(seq)
+            if msg is not None:
+                return msg
+
+    def state(self, *, deleted_details: bool = False) -> StreamState:
+        """The stream's state (``deleted`` only with ``deleted_details``)."""
+        idx = self._idx
+        st = StreamState(last_seq=self._last_seq, last_ts=self._last_ts)
+        st.messages, st.bytes = idx.msgs, idx.bytes
+        if idx.msgs:
+            st.first_seq = idx.first_seq()
+            st.first_ts = idx.ts[st.first_seq - idx.base]
+            st.num_deleted = self._last_seq - st.first_seq + 1 - idx.msgs
+            st.num_subjects = idx.num_subjects()
+        elif self._last_seq or self.config.first_seq:
+            st.first_seq = self._last_seq + 1
+        if deleted_details:
+            st.deleted = idx.deleted(st.first_seq, self._last_seq) if idx.msgs else []
+        st.consumer_count = len(self._consumer_names)
+        return st
+
+    def filtered_state(self, filter_subject: str, start_seq: int = 0) -> SimpleState:
+        """Count and first/last sequence of matching messages at or after ``start_seq``."""
+        return self._idx.filtered(filter_subject, start_seq)
+
+    def subjects_state(self, filter_subject: str = ">") -> dict[str, SimpleState]:
+        """Per-subject state of every stored subject matching the filter."""
+        return self._idx.subjects_state(filter_subject)
+
+    def num_pending(
+        self, start_seq: int, filter_subject: str = "", *, last_per_subject: bool = False
+    ) -> int:
+        """Matching messages at or after ``start_seq`` (or matching subjects' last messages)."""
+        return self._idx.num_pending(start_seq, filter_subject, last_per_subject)
+
+    # -- consumers ---------------------------------------------------------------------------
+
+    async def consumer_store(self, name: str) -> ConsumerStore:
+        """Open (or create) consumer ``name``'s state store."""
+        self._open_check()
+        cs = self._consumers.get(name)
+        if cs is None:
+            aux = self._log.aux_log(CONSUMER_PREFIX + name)
+            cs = await LogConsumerStore.open(self, name, aux)
+            self._consumers[name] = cs
+            self._consumer_names.add(name)
+        return cs
+
+    def consumer_names(self) -> list[str]:
+        """Names of the consumers with stored state."""
+        return sorted(self._consumer_names)
+
+    def _consumer_gone(self, name: str, *, deleted: bool) -> None:
+        self._consumers.pop(name, None)
+        if deleted:
+            self._consumer_names.discard(name)
+            self._log.drop_aux(CONSUMER_PREFIX + name)
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def _open_check(self) -> None:
+        if self._closed:
+            raise StoreClosedError()
+
+    async def flush(self) -> None:
+        """Commit everything staged (lazy mode) and wait for it."""
+        self._open_check()
+        await self._commit.drain()
+
+    async def close(self) -> None:
+        """Commit, checkpoint the index and close the log; everything stays for the next open."""
+        if self._closed:
+            return
+        for cs in list(self._consumers.values()):
+            await cs.close()
+        try:
+            await self._commit.drain()
+        except StoreIOError:
+            logger.exception("stream %s: last commit failed at close", self.config.name)
+        self._closed = True
+        self._stop_timers()
+        self._log.put_meta("index", self._checkpoint())
+        await self._log.close()
+
+    async def delete(self) -> None:
+        """Remove the stream and its consumers' state from storage."""
+        self._closed = True
+        self._stop_timers()
+        self._consumers.clear()
+        self._consumer_names.clear()
+        await self._log.destroy()
+
+    def _stop_timers(self) -> None:
+        self._commit.cancel()
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if self._expiring is not None and not self._expiring.done():
+            self._expiring.cancel()
+
+    # -- expiry ------------------------------------------------------------------------------
+
+    def _arm(self) -> None:
+        """Schedule the next age/TTL expiry (if any and none is scheduled)."""
+        if self._closed or self._timer is not None:
+            return
+        at = self._next_deadline()
+        if not at:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return
+        self._timer_at = at
+        delay = max((at - _time_ns()) / 1e9, 0.0) + 0.001
+        self._timer = loop.call_later(delay, self._fire)
+
+    def _next_deadline(self) -> int:
+        idx = self._idx
+        at = 0
+        if self._max_age and idx.msgs:
+            seq = idx.first_seq()
+            while seq and seq in self._never:
+                seq = idx.next_seq("", seq + 1)
+            if seq:
+                at = idx.ts[seq - idx.base] + self._max_age
+        heap = self._heap
+        while heap and not idx.is_live(heap[0][1]):
+            heapq.heappop(heap)
+        if heap and (not at or heap[0][0] < at):
+            at = heap[0][0]
+        return at
+
+    def _fire(self) -> None:
+        self._timer = None
+        if self._closed:
+            return
+        self._expire(_time_ns())
+        self._arm()
+        if self._commit.group.dirty and (self._expiring is None or self._expiring.done()):
+            self._expiring = asyncio.get_running_loop().create_task(self._settle_quietly())
+
+    async def _settle_quietly(self) -> None:
+        with contextlib.suppress(StoreError):  # the rollback is logged; the timer retries
+            await self._settle()
+
+    def _expire(self, now: int) -> None:
+        idx = self._idx
+        if self._max_age and idx.msgs:
+            cut = idx.age_cut(now - self._max_age)
+            first = idx.first_seq()
+            if first and first < cut:
+                keep = sorted(s for s in self._never if first <= s < cut and idx.is_live(s))
+                lo = first
+                for s in [*keep, cut]:
+                    if lo < s:
+                        self._drop_range(lo, s - 1, per_msg=True)
+                    lo = s + 1
+        heap = self._heap
+        while heap and heap[0][0] <= now:
+            _, seq = heapq.heappop(heap)
+            if idx.is_live(seq):
+                self._drop(seq)
+
+    # the removals (remove_msg, purge, compact, truncate, _drop, _drop_range): Removals

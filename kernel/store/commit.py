@@ -1,0 +1,187 @@
+"""Group commit: one :meth:`RecordLog.commit` covers every write staged while the previous ran.
+
+A :class:`Group` collects what the store staged into the log since the last
+commit started, with what is needed to take it back out of the index if the
+commit fails.  :class:`GroupCommitter` runs the commits:
+
+* **durable** (``sync="always"`` over a durable log): the first write of a group
+  schedules a commit task for the next loop iteration; every write staged until
+  that commit *starts* joins it, every write staged while it runs joins the next
+  one.  Each writer awaits its group's future: it returns once the commit that
+  covers it is done, or raises the commit's :class:`StoreIOError`.
+* **lazy** (``sync=<ns>``): writers return after staging; a timer commits every
+  interval.
+* **immediate** (a log with ``durable=False``, the memory backend): writers
+  return after staging; the commit runs on the next loop iteration.
+
+Back-pressure: when more than ``max_staged`` bytes are staged and not yet
+committed, writers wait (:meth:`GroupCommitter.room`) until a commit frees room.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from natskern.kernel.store.api import StoreIOError
+from natskern.kernel.store.log import RecordLog
+
+__all__ = ["Group", "GroupCommitter"]
+
+logger = logging.getLogger("natskern.store")
+
+
+class Group:
+    """What one commit covers: staged bytes, undo records, removals to report."""
+
+    __slots__ = ("add_lo", "dirty", "future", "min_rm", "nbytes", "removed", "undo")
+
+    def __init__(self) -> None:
+        self.future: asyncio.Future[None] | None = None
+        #: The first sequence appended in this group (0: none); every later one was too.
+        self.add_lo = 0
+        #: ``(seq, sid)`` of single removals, ``(start, sids, live)`` of range removals.
+        self.undo: list[tuple[Any, ...]] = []
+        #: ``(seq, subject)`` to report to the removal callback once committed.
+        self.removed: list[tuple[int, str]] = []
+        self.nbytes = 0
+        self.dirty = False
+        #: The lowest sequence this group removed (columns below it may not be trimmed).
+        self.min_rm = 1 << 64
+
+    def waiter(self) -> asyncio.Future[None]:
+        """The future this group's writers await (created on first use)."""
+        fut = self.future
+        if fut is None:
+            fut = self.future = asyncio.get_running_loop().create_future()
+            fut.add_done_callback(_consume)
+        return fut
+
+
+def _consume(fut: asyncio.Future[None]) -> None:
+    if not fut.cancelled():
+        fut.exception()
+
+
+class GroupCommitter:
+    """Runs the commits of one store's log, one per group."""
+
+    def __init__(
+        self,
+        log: RecordLog,
+        *,
+        lazy_interval: float | None,
+        max_staged: int,
+        on_success: Callable[[Group], None],
+        on_failure: Callable[[Group, StoreIOError], None],
+    ) -> None:
+        self._log = log
+        #: Whether writers await the commit that covers them.
+        self.awaits = log.durable and lazy_interval is None
+        self._interval = lazy_interval
+        self.max_staged = max_staged
+        self.staged = 0
+        self.group = Group()
+        self._inflight: Group | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._on_success = on_success
+        self._on_failure = on_failure
+        self.commits = 0
+
+    def mark(self, nbytes: int = 0) -> Group:
+        """Note that something was staged into the current group; schedule its commit."""
+        g = self.group
+        g.dirty = True
+        g.nbytes += nbytes
+        self.staged += nbytes
+        if self._task is None:
+            if self._interval is None:
+                self._start()
+            elif self._timer is None:
+                loop = asyncio.get_running_loop()
+                self._timer = loop.call_later(self._interval, self._start)
+        return g
+
+    def _start(self) -> None:
+        self._timer = None
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._run())
+
+    async def _run(self) -> None:
+        ran = False
+        try:
+            while self.group.dirty and not (ran and self._interval is not None):
+                ran = True
+                g = self.group
+                self.group = Group()
+                self._inflight = g
+                try:
+                    await self._log.commit()
+                except asyncio.CancelledError:
+                    err = StoreIOError("commit cancelled")
+                    self._failed(g, err)
+                    raise
+                except Exception as exc:
+                    err = exc if isinstance(exc, StoreIOError) else StoreIOError(str(exc))
+                    self._failed(g, err)
+                else:
+                    self.commits += 1
+                    self._on_success(g)
+                    if g.future is not None and not g.future.done():
+                        g.future.set_result(None)
+                finally:
+                    self._inflight = None
+                    self.staged -= g.nbytes
+        finally:
+            self._task = None
+            if self.group.dirty:
+                if self._interval is None:
+                    self._start()
+                elif self._timer is None:
+                    loop = asyncio.get_running_loop()
+                    self._timer = loop.call_later(self._interval, self._start)
+
+    def _failed(self, g: Group, err: StoreIOError) -> None:
+        if not self.awaits:
+            logger.error("commit failed, %d staged bytes lost: %s", g.nbytes, err)
+        self._on_failure(g, err)
+        if g.future is not None and not g.future.done():
+            g.future.set_exception(err)
+
+    async def wait(self, g: Group) -> None:
+        """Wait until group ``g`` is committed (raises its commit's error)."""
+        if g is self.group and not g.dirty:
+            return
+        if g is self.group and self._task is None:
+            self._start()
+        await asyncio.shield(g.waiter())
+
+    async def room(self) -> None:
+        """Wait while more than ``max_staged`` bytes are staged but not committed."""
+        while self.staged > self.max_staged:
+            g = self._inflight or self.group
+            if g is self.group and self._task is None:
+                self._start()
+            with contextlib.suppress(StoreIOError):
+                await asyncio.shield(g.waiter())
+
+    async def drain(self) -> None:
+        """Commit everything staged so far and wait for it (errors are raised)."""
+        if self._inflight is not None:
+            with contextlib.suppress(StoreIOError):
+                await asyncio.shield(self._inflight.waiter())
+        if self.group.dirty:
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
+            await self.wait(self.group)
+
+    def cancel(self) -> None:
+        """Stop the lazy timer (the store is closing)."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
