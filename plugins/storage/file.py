@@ -1,0 +1,42 @@
+"""The ``file`` storage backend: JetStream streams in block files on a local disk.
+
+Durable by default: a write is acknowledged once its group's single ``pwrite``
+and ``fdatasync`` are done (see :mod:`natskern.plugins.storage.filelog`).  Options
+(``StoreConfig.options`` or the factory's keyword arguments): ``block_size``,
+the size at which a block file rotates (default 8 MiB).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from natskern.kernel.hookspecs import Register, hookimpl
+from natskern.plugins.storage.filelog import DEFAULT_BLOCK_SIZE, FileLog
+
+__all__ = ["FileLogFactory", "register_storage_backends"]
+
+
+class FileLogFactory:
+    """Builds the :class:`FileLog` of one stream: ``FileLogFactory(directory, sync=...)``."""
+
+    def __new__(  # type: ignore[misc]
+        cls,
+        directory: str,
+        *,
+        sync: str | int = "always",
+        options: Mapping[str, Any] | None = None,
+        block_size: int | None = None,
+    ) -> FileLog:
+        """The log object (no I/O: that happens in :meth:`FileLog.open`)."""
+        opts = dict(options or {})
+        size = block_size or opts.get("block_size") or opts.get("file.block_size")
+        return FileLog(directory, sync=sync, block_size=int(size or DEFAULT_BLOCK_SIZE))
+
+
+@hookimpl
+def register_storage_backends(register: Register) -> None:
+    """Register ``file``."""
+    from natskern.kernel.store.base import LogStore  # type: ignore[import-not-found]
+
+    register("file", LogStore.factory(FileLogFactory))

@@ -1,0 +1,132 @@
+"""The file store's record format: length-prefixed records, each with a 64-bit checksum.
+
+One record, little-endian::
+
+    u16 magic 0x4B4E ("NK")   u8 kind   u8 flags   u32 total (whole record, checksum included)
+    u64 seq   i64 ts   i64 ttl   u16 subject_len   u32 headers_len
+    subject, headers, payload                      (payload_len = total - 46 - subject - headers)
+    u64 checksum = blake2b(digest_size=8) over every byte before it, lengths included
+
+The checksum covers the header (kind, lengths, sequence, times), so a flipped bit
+in a length field fails it like a flipped bit in a payload.  blake2b was measured
+against two ``zlib.crc32`` (0.68 vs 0.55 us per 170-byte record in CPython); two
+CRCs of the same bytes with different seeds are *not* independent (CRC is affine:
+their XOR depends only on the length), so a pair gives 32 bits of detection, not 64.
+
+Kinds: ``MSG`` (a message), ``DEL`` (removal of ``seq``), ``RANGE`` (removal of
+``seq..ttl``), ``ERASED`` (a message overwritten in place by an erase: same length,
+body zeroed, checksum recomputed), ``META`` (a small metadata value: ``subject`` is
+the key, ``payload`` the value, ``seq`` its generation; rewritten at the head of
+every new block so that the data alone can rebuild it).  Removals carry in ``ts``
+the log's last timestamp and in an 8-byte payload its last sequence, so that
+``last_seq``/``last_ts`` survive the removal of the newest messages.
+"""
+
+from __future__ import annotations
+
+import struct
+from hashlib import blake2b
+
+__all__ = [
+    "CHECKSUM",
+    "DEL",
+    "ERASED",
+    "FLAG_HEADERS",
+    "HEADER",
+    "MAGIC",
+    "META",
+    "MIN_RECORD",
+    "MSG",
+    "OVERHEAD",
+    "RANGE",
+    "checksum",
+    "encode_erased",
+    "encode_meta",
+    "encode_msg",
+    "encode_removal",
+]
+
+MAGIC = 0x4B4E
+MAGIC_BYTES = struct.pack("<H", MAGIC)
+MSG, DEL, RANGE, ERASED, META = 1, 2, 3, 4, 5
+KINDS = frozenset((MSG, DEL, RANGE, ERASED, META))
+#: flags bit 0: the message has a header block (distinguishes ``None`` from ``b""``).
+FLAG_HEADERS = 1
+
+HEADER = struct.Struct("<HBBIQqqHI")
+CHECKSUM = struct.Struct("<8s")
+OVERHEAD = HEADER.size + 8  # 46 bytes per record
+MIN_RECORD = OVERHEAD
+#: A sanity bound on one record (a length field above it is corrupt, not a big record).
+MAX_RECORD = 1 << 30
+_U64 = struct.Struct("<Q")
+
+
+def checksum(data: bytes | bytearray | memoryview) -> bytes:
+    """The 8-byte checksum of a record's bytes (everything before the checksum)."""
+    return blake2b(data, digest_size=8).digest()
+
+
+def _finish(buf: bytearray) -> bytes:
+    buf += blake2b(buf, digest_size=8).digest()
+    return bytes(buf)
+
+
+def encode_msg(
+    seq: int, ts: int, ttl: int, subject: bytes, headers: bytes | None, payload: bytes
+) -> bytes:
+    """One message record."""
+    hl = len(headers) if headers is not None else 0
+    total = OVERHEAD + len(subject) + hl + len(payload)
+    buf = bytearray(
+        HEADER.pack(
+            MAGIC,
+            MSG,
+            FLAG_HEADERS if headers is not None else 0,
+            total,
+            seq,
+            ts,
+            ttl,
+            len(subject),
+            hl,
+        )
+    )
+    buf += subject
+    if headers:
+        buf += headers
+    buf += payload
+    return _finish(buf)
+
+
+def encode_removal(first: int, last: int, hint_seq: int, hint_ts: int) -> bytes:
+    """A removal of ``first`` (``last == first``) or of the range ``first..last``.
+
+    ``hint_seq``/``hint_ts`` are the log's highest sequence and its timestamp.
+    """
+    kind = DEL if first == last else RANGE
+    buf = bytearray(HEADER.pack(MAGIC, kind, 0, OVERHEAD + 8, first, hint_ts, last, 0, 0))
+    buf += _U64.pack(hint_seq)
+    return _finish(buf)
+
+
+def encode_meta(key: bytes, value: bytes | None, gen: int) -> bytes:
+    """A metadata record of generation ``gen`` (``seq``); ``value`` None: the key was deleted."""
+    v = value if value is not None else b""
+    total = OVERHEAD + len(key) + len(v)
+    flags = FLAG_HEADERS if value is not None else 0
+    buf = bytearray(HEADER.pack(MAGIC, META, flags, total, gen, 0, 0, len(key), 0))
+    buf += key
+    buf += v
+    return _finish(buf)
+
+
+def encode_erased(seq: int, ts: int, total: int) -> bytes:
+    """The in-place replacement of an erased message record of ``total`` bytes."""
+    buf = bytearray(HEADER.pack(MAGIC, ERASED, 0, total, seq, ts, 0, 0, 0))
+    buf += bytes(total - OVERHEAD)
+    return _finish(buf)
+
+
+def decode_removal_hint(rec: bytes | memoryview, pos: int) -> int:
+    """The ``hint_seq`` of the removal record at ``pos``."""
+    return int(_U64.unpack_from(rec, pos + HEADER.size)[0])

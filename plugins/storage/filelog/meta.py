@@ -1,0 +1,127 @@
+"""Metadata values kept as two checksummed copies written alternately.
+
+Each key has two files, ``meta.<hex key>.0`` and ``.1``.  One copy::
+
+    b"NKMT"  u8 version  u8 present  u16 0  u64 generation  u32 length  value
+    blake2b(digest_size=16) over everything before it
+
+A write goes to the copy of generation ``g + 1`` (``(g + 1) % 2``): the file is
+rewritten and fsynced in place, never renamed, so the layout depends on no
+unsynced rename or directory entry after the copy's first creation (which syncs
+the directory).  Reading takes the valid copy with the highest generation; a
+torn or corrupted copy falls back to the other one, which is the previous
+committed value.  Both bad: the key is reported lost (the caller rebuilds it).
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+from hashlib import blake2b
+
+__all__ = ["MetaCopy", "meta_paths", "pos_bytes", "pos_from", "read_meta", "write_meta_copy"]
+
+_HEAD = struct.Struct("<4sBBHQI")
+_MAGIC = b"NKMT"
+_SUM = 16
+
+
+def meta_paths(directory: str, key: str) -> tuple[str, str]:
+    """The two copy paths of ``key``."""
+    base = os.path.join(directory, "meta." + key.encode().hex())
+    return base + ".0", base + ".1"
+
+
+def encode_copy(gen: int, value: bytes | None) -> bytes:
+    """One copy's bytes."""
+    v = value if value is not None else b""
+    buf = bytearray(_HEAD.pack(_MAGIC, 1, value is not None, 0, gen, len(v)))
+    buf += v
+    buf += blake2b(buf, digest_size=_SUM).digest()
+    return bytes(buf)
+
+
+class MetaCopy:
+    """A decoded copy: its generation and value (``present`` False: the key was deleted)."""
+
+    __slots__ = ("gen", "present", "value")
+
+    def __init__(self, gen: int, present: bool, value: bytes) -> None:
+        self.gen, self.present, self.value = gen, present, value
+
+
+def decode_copy(data: bytes) -> MetaCopy | None:
+    """The copy in ``data``, or None when it is torn or fails its checksum."""
+    if len(data) < _HEAD.size + _SUM:
+        return None
+    magic, version, present, _pad, gen, length = _HEAD.unpack_from(data)
+    end = _HEAD.size + length
+    if magic != _MAGIC or version != 1 or len(data) != end + _SUM:
+        return None
+    if blake2b(data[:end], digest_size=_SUM).digest() != data[end:]:
+        return None
+    return MetaCopy(gen, bool(present), data[_HEAD.size : end])
+
+
+def _read(path: str) -> bytes | None:
+    try:
+        with open(path, "rb") as f:
+            return f.read()
+    except FileNotFoundError:
+        return None
+
+
+def read_meta(directory: str, key: str) -> tuple[MetaCopy | None, list[str]]:
+    """The current copy of ``key`` (None when absent or both copies bad) and problems found."""
+    problems: list[str] = []
+    best: MetaCopy | None = None
+    for path in meta_paths(directory, key):
+        data = _read(path)
+        if data is None:
+            continue
+        copy = decode_copy(data)
+        if copy is None:
+            problems.append(
+                f"metadata {key!r}: copy {os.path.basename(path)} is torn or corrupt "
+                f"({len(data)} bytes), ignored"
+            )
+            continue
+        if best is None or copy.gen > best.gen:
+            best = copy
+    if best is None and problems:
+        problems.append(f"metadata {key!r}: both copies are bad; rebuilt from the data")
+    return best, problems
+
+
+def write_meta_copy(directory: str, key: str, gen: int, value: bytes | None) -> bool:
+    """Write (and fsync) the copy of generation ``gen``; True when the file was created."""
+    path = meta_paths(directory, key)[gen % 2]
+    created = not os.path.exists(path)
+    data = encode_copy(gen, value)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o644)
+    try:
+        view = memoryview(data)
+        off = 0
+        while off < len(data):
+            off += os.pwrite(fd, view[off:], off)
+        os.ftruncate(fd, len(data))
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    return created
+
+
+_POS = struct.Struct("<QQQ")
+
+
+def pos_bytes(block_id: int, off: int, gen: int) -> bytes:
+    """The ``~index-pos`` value: where the data ended and which ``index`` generation it is for."""
+    return _POS.pack(block_id, off, gen)
+
+
+def pos_from(data: bytes | None) -> tuple[int, int, int]:
+    """The decoded ``~index-pos`` value ((0, 0, 0) when absent or malformed)."""
+    if not data or len(data) != _POS.size:
+        return (0, 0, 0)
+    bid, off, gen = _POS.unpack(data)
+    return bid, off, gen

@@ -1,0 +1,295 @@
+"""Opening a file log: checkpoint fast path, or the verifying scan (runs in a thread).
+
+Clean close: the log writes ``~blocks`` (every block's id, end, first sequence
+and offsets) as a two-copy metadata value.  On open, when every block file still
+ends exactly where it says and the store's ``index`` checkpoint was written at
+that same end (``~index-pos``), nothing is scanned: the index is loaded and the
+store loads its own checkpoint.  Any block written, truncated, added or deleted
+since, or a checkpoint copy that fails its checksum, means a full scan; the
+scan rebuilds everything from the records themselves.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+from natskern.kernel.store.log import RecordMeta, Recovery
+from natskern.plugins.storage.filelog.aux import AuxFile, list_aux, read_aux
+from natskern.plugins.storage.filelog.blocks import (
+    DEAD,
+    NO_TARGET,
+    Block,
+    block_name,
+    decode_checkpoint,
+    encode_checkpoint,
+)
+from natskern.plugins.storage.filelog.meta import meta_paths, pos_from, read_meta, write_meta_copy
+from natskern.plugins.storage.filelog.scan import MAX_GUESS, BadRegion, BlockScan, scan_block
+
+if TYPE_CHECKING:
+    from natskern.plugins.storage.filelog.log import FileLog
+
+SMALL = 64 << 10
+
+__all__ = ["aux_gens", "open_log", "remove_all", "write_checkpoint"]
+
+
+def _size_fn():  # type: ignore[no-untyped-def]
+    """The size the stream counts per message: the store's formula (nats-server's 22 + lengths)."""
+    try:
+        from natskern.kernel.store.base import RECORD_OVERHEAD as over
+    except ImportError:  # pragma: no cover - the base ships with the kernel
+        over = 22
+    return lambda s, h, p: over + s + (h if h > 0 else 0) + p
+
+
+def _listing(directory: str) -> tuple[list[int], set[str]]:
+    blocks, keys = [], set()
+    for fn in os.listdir(directory):
+        if fn.endswith(".blk") and fn[:-4].isdigit():
+            blocks.append(int(fn[:-4]))
+        elif fn.startswith("meta.") and fn[-2:] in (".0", ".1"):
+            try:
+                keys.add(bytes.fromhex(fn[5:-2]).decode())
+            except ValueError:
+                continue
+    return sorted(blocks), keys
+
+
+def open_log(log: FileLog) -> Recovery:
+    """Open ``log``'s directory and recover it (see the module docstring)."""
+    d = log.directory
+    log.take_lock()
+    block_ids, keys = _listing(d)
+    problems: list[str] = []
+    lost: set[str] = set()
+    ckpt_raw: bytes | None = None
+    index_present = False
+    repair: set[str] = set()  # keys with one bad copy: the data may hold a newer value
+    for key in sorted(keys):
+        copy, probs = read_meta(d, key)
+        problems.extend(probs)
+        if copy is None:
+            lost.add(key)
+            continue
+        if probs and not key.startswith("~"):
+            repair.add(key)
+        log.meta_gen[key] = copy.gen
+        value = copy.value if copy.present else None
+        if key == "index":
+            index_present = copy.present
+        if key == "~blocks":
+            ckpt_raw = value
+        elif key == "~index-pos":
+            log.index_pos = pos_from(value)
+        elif value is None or len(value) <= SMALL:
+            log.meta_small[key] = value
+    _open_aux(log, problems)
+    sizes = {bid: os.path.getsize(os.path.join(d, block_name(bid))) for bid in block_ids}
+    ck = decode_checkpoint(d, ckpt_raw) if ckpt_raw else None
+    ck_hi = (ck[1], ck[2]) if ck else (0, 0)
+    index_ok = index_present and "index" not in lost
+    if ck is not None and not lost and not repair and index_ok:
+        blocks, hi_seq, hi_ts = ck
+        on_disk = [b.id for b in blocks] == block_ids and all(sizes[b.id] == b.size for b in blocks)
+        if on_disk and _current(log, blocks):
+            log.set_blocks(blocks)
+            log.hi_seq, log.hi_ts = hi_seq, hi_ts
+            log._committed_last_msg = max((b.last_seq for b in blocks), default=0)
+            return Recovery([], hi_seq, hi_ts, checkpoint_current=True, problems=problems)
+    return _scan(log, block_ids, problems, lost | repair, ck_hi, index_ok)
+
+
+def _scan(
+    log: FileLog,
+    block_ids: list[int],
+    problems: list[str],
+    lost: set[str],
+    ck_hi: tuple[int, int],
+    index_ok: bool,
+) -> Recovery:
+    d = log.directory
+    subjects: dict[bytes, int] = {}
+    rsize = _size_fn()
+    scans: list[BlockScan] = []
+    blocks: list[Block] = []
+    corrupt: list[int] = []
+    prev = 0
+    hi_seq, hi_ts = ck_hi
+    data_meta: dict[bytes, tuple[bytes | None, int]] = {}
+    for bid in block_ids:
+        b = Block(d, bid)
+        with open(b.path, "rb") as f:
+            buf = f.read()
+        sc = scan_block(buf, subjects, rsize, prev)
+        b.size = len(buf)
+        b.first_seq, b.offs = sc.first_seq, sc.offs
+        b.live = len(b.offs) - b.offs.count(DEAD)
+        b.min_target = min((r[0] for r in sc.removals), default=NO_TARGET)
+        if sc.first_seq:
+            prev = max(prev, b.last_seq)
+        if sc.hi_seq > hi_seq:
+            hi_seq, hi_ts = sc.hi_seq, sc.hi_ts
+        for k, v, g in sc.metas:
+            if g >= data_meta.get(k, (None, -1))[1]:
+                data_meta[k] = (v, g)
+        blocks.append(b)
+        scans.append(sc)
+    for i, (b, sc) in enumerate(zip(blocks, scans, strict=True)):
+        for bad in sc.bad:
+            if bad.tail and i == len(blocks) - 1:
+                b.size = bad.start
+                known = bad.seq == bad.prev_seq + 1
+                if known and bad.whole:
+                    corrupt.append(bad.seq)
+                if known and bad.seq > hi_seq:
+                    hi_seq, hi_ts = bad.seq, 0  # never hand that sequence out again
+                problems.append(_torn_line(bad, block_name(b.id), known))
+                with open(b.path, "r+b") as f:
+                    f.truncate(b.size)
+                    os.fsync(f.fileno())
+                continue
+            if bad.tail:  # the end of an older block: the next good one is in a later block
+                bad.next_seq = next((x.first_seq for x in blocks[i + 1 :] if x.first_seq), 0)
+                if bad.next_seq and bad.next_seq - bad.prev_seq - 1 <= MAX_GUESS:
+                    bad.seqs = list(range(bad.prev_seq + 1, bad.next_seq))
+                elif bad.seq > bad.prev_seq and (not bad.next_seq or bad.seq < bad.next_seq):
+                    bad.seqs = [bad.seq]
+            corrupt.extend(bad.seqs)
+            problems.append(_corrupt_line(bad, block_name(b.id)))
+    log.set_blocks(blocks)
+    for sc in scans:
+        for first, last, _h, _t in sc.removals:
+            log._kill(first, last)
+    log.hi_seq, log.hi_ts = hi_seq, hi_ts
+    log._committed_last_msg = prev
+    for key in sorted(lost):
+        found = data_meta.get(key.encode())
+        both = key not in log.meta_gen
+        if found is not None and (both or found[1] > log.meta_gen[key]):
+            value, gen = found
+            log.meta_small[key] = value
+            log.meta_gen[key] = gen
+            problems.append(f"metadata {key!r}: rebuilt from the copy kept in the data")
+        elif both and not key.startswith("~") and key != "index":
+            problems.append(f"metadata {key!r}: lost (no copy in the data)")
+            continue
+        elif both:
+            continue
+        log.put_meta(key, log.meta_small.get(key))  # rewrite the bad copies
+        if both:
+            log.meta_twice.add(key)
+    current = index_ok and _current(log, blocks)
+    names = list(subjects)
+    return Recovery(
+        _records(blocks, scans, names),
+        hi_seq,
+        hi_ts,
+        checkpoint_current=current,
+        problems=problems,
+        corrupt=sorted(set(corrupt)),
+    )
+
+
+def _records(
+    blocks: list[Block], scans: list[BlockScan], names: list[bytes]
+) -> Iterator[RecordMeta]:
+    """Every live record's meta, in sequence order (the scan's arrays freed as it goes)."""
+    subj = [n.decode("utf-8", "surrogateescape") for n in names]
+    for i, (b, sc) in enumerate(zip(blocks, scans, strict=True)):
+        first, offs, tss, sids, sizes, ttls = b.first_seq, b.offs, sc.ts, sc.sid, sc.size, sc.ttls
+        for j, off in enumerate(offs):
+            if off != DEAD:
+                seq = first + j
+                yield RecordMeta(
+                    seq, tss[j], subj[sids[j]], sizes[j], ttls.get(seq, 0) if ttls else 0
+                )
+        scans[i] = BlockScan()
+
+
+def _torn_line(bad: BadRegion, name: str, known: bool) -> str:
+    if known and bad.whole:
+        what = f"a whole record of sequence {bad.seq} failing its checksum"
+    else:
+        what = "a partial write" + (f" of sequence {bad.seq}" if known else "")
+    return f"truncated a torn record of {bad.end - bad.start} bytes at the end of {name} ({what})"
+
+
+def _corrupt_line(bad: BadRegion, name: str) -> str:
+    where = f"{bad.end - bad.start} bytes at offset {bad.start} of {name}"
+    if bad.seqs:
+        return f"corrupt record, sequence {', '.join(map(str, bad.seqs))}: {where} skipped"
+    lo, hi = bad.prev_seq + 1, bad.next_seq - 1
+    seqs = f"sequences {lo}..{hi}" if bad.next_seq else f"sequences after {bad.prev_seq}"
+    return f"corrupt region ({seqs} unreadable, if they held messages): {where} skipped"
+
+
+def _end(blocks: list[Block]) -> tuple[int, int]:
+    return (blocks[-1].id, blocks[-1].size) if blocks else (0, 0)
+
+
+def _current(log: FileLog, blocks: list[Block]) -> bool:
+    """Whether the store's index checkpoint was written at the data's end (and is the one read)."""
+    bid, off, gen = log.index_pos
+    return (bid, off) == _end(blocks) and gen == log.meta_gen.get("index", -1)
+
+
+def _open_aux(log: FileLog, problems: list[str]) -> None:
+    d = log.directory
+    for name, gens in list_aux(d).items():
+        chosen = None
+        for gen in gens:
+            path = os.path.join(d, f"aux.{name.encode().hex()}.{gen}")
+            found = None if chosen else read_aux(path)
+            if found is None:
+                if chosen is None:
+                    problems.append(
+                        f"side log {name!r}: generation {gen} is torn or corrupt, ignored"
+                    )
+                os.unlink(path)
+                continue
+            chosen = found
+            _g, _entries, end, dropped = found
+            if dropped:
+                problems.append(f"side log {name!r}: dropped a torn tail of {dropped} bytes")
+                with open(path, "r+b") as f:
+                    f.truncate(end)
+                    os.fsync(f.fileno())
+            log.aux[name] = AuxFile(d, name, gen, end)
+
+
+def aux_gens(directory: str, name: str) -> list[int]:
+    """Generations of side log ``name`` on disk."""
+    return list_aux(directory).get(name, [])
+
+
+def write_checkpoint(log: FileLog) -> None:
+    """Write the block-index checkpoint (at a clean close, in a thread)."""
+    if not log.blocks and not log.meta_gen:
+        return
+    gen = log.meta_gen.get("~blocks", 0) + 1
+    data = encode_checkpoint(log.blocks, log.hi_seq, log.hi_ts)
+    created = write_meta_copy(log.directory, "~blocks", gen, data)
+    log.meta_gen["~blocks"] = gen
+    if created:
+        fd = os.open(log.directory, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def remove_all(directory: str) -> None:
+    """Delete every file of a log and its directory."""
+    if not os.path.isdir(directory):
+        return
+    for fn in os.listdir(directory):
+        os.unlink(os.path.join(directory, fn))
+    with contextlib.suppress(OSError):
+        os.rmdir(directory)
+
+
+__all__ += ["meta_paths"]

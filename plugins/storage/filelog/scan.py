@@ -1,0 +1,229 @@
+"""The recovery scanner: verify every record of a block and resynchronise past corruption.
+
+A block is read whole (one ``pread``) and walked record by record with one
+``unpack_from`` and one blake2b per record.  A record that fails (bad magic, an
+implausible length, a checksum mismatch) starts a *bad region*; the scanner looks
+for the next offset where the magic is found, the header's lengths are plausible,
+the checksum of the record it describes validates and its sequence is above the
+last good one (``bytes.find`` for the magic, then the checks).  Everything in
+between is reported, with the sequence when it can be told: the bad header's own
+sequences missing between its good neighbours (message records are written in
+sequence order and removals are records of their own, so nothing else leaves a
+gap but ``skip_msgs`` and failed commits), else the bad header's own sequence
+when it lies between them.  So a flipped bit in a length field costs
+that record only, never the rest of the block.  A bad region that reaches the end
+of the newest block is a torn tail (a partial write): the caller truncates it.
+"""
+
+from __future__ import annotations
+
+from array import array
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from hashlib import blake2b
+
+from natskern.plugins.storage.filelog.codec import (
+    DEL,
+    ERASED,
+    FLAG_HEADERS,
+    HEADER,
+    KINDS,
+    MAGIC,
+    MAGIC_BYTES,
+    MAX_RECORD,
+    META,
+    MSG,
+    OVERHEAD,
+    RANGE,
+    decode_removal_hint,
+)
+
+__all__ = ["BadRegion", "BlockScan", "scan_block"]
+
+DEAD = 0xFFFFFFFF
+#: A gap between good neighbours up to this long is reported sequence by sequence.
+MAX_GUESS = 1024
+
+
+@dataclass(slots=True)
+class BadRegion:
+    """Bytes ``start..end`` of a block failed their checksums."""
+
+    start: int
+    end: int
+    #: The sequence in the bad record's header (0 when there was no header); untrusted.
+    seq: int = 0
+    #: The good sequences around it (for the report).
+    prev_seq: int = 0
+    next_seq: int = 0
+    #: True when it runs to the end of the block (a torn tail in the newest block).
+    tail: bool = False
+    #: The bad record's header had the magic and a length that fits the block (a whole
+    #: record that fails its checksum, rather than a partial write).
+    whole: bool = False
+    #: The sequences the region held, as far as they can be told (see :func:`scan_block`).
+    seqs: list[int] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class BlockScan:
+    """What one block holds, as found by :func:`scan_block`."""
+
+    #: Sequence of slot 0 (0: the block holds no message).
+    first_seq: int = 0
+    #: Record offset per sequence ``first_seq + i`` (``DEAD`` for a gap).
+    offs: array = field(default_factory=lambda: array("I"))
+    #: Per slot: timestamp, subject id (into ``subjects``), stored size.
+    ts: array = field(default_factory=lambda: array("q"))
+    sid: array = field(default_factory=lambda: array("I"))
+    size: array = field(default_factory=lambda: array("I"))
+    #: Per-message TTLs that are not 0, by sequence.
+    ttls: dict[int, int] = field(default_factory=dict)
+    #: Removals in log order: (first, last, hint_seq, hint_ts).
+    removals: list[tuple[int, int, int, int]] = field(default_factory=list)
+    #: Metadata records in log order: (key, value or None, generation).
+    metas: list[tuple[bytes, bytes | None, int]] = field(default_factory=list)
+    bad: list[BadRegion] = field(default_factory=list)
+    #: Where the last good record ends.
+    end: int = 0
+    #: Highest sequence seen (messages, erased, removals and their hints) and its ts.
+    hi_seq: int = 0
+    hi_ts: int = 0
+
+
+def _valid_at(buf: bytes, mv: memoryview, pos: int, n: int, floor: int) -> bool:
+    """Whether a whole, checksum-valid record with a sequence above ``floor`` starts at ``pos``."""
+    if n - pos < OVERHEAD:
+        return False
+    magic, kind, _f, total, seq, _ts, _ttl, slen, hlen = HEADER.unpack_from(buf, pos)
+    if magic != MAGIC or kind not in KINDS or total < OVERHEAD or total > MAX_RECORD:
+        return False
+    end = pos + total
+    if end > n or OVERHEAD + slen + hlen > total:
+        return False
+    if kind in (MSG, ERASED) and seq <= floor:
+        return False
+    return blake2b(mv[pos : end - 8], digest_size=8).digest() == buf[end - 8 : end]
+
+
+def scan_block(
+    buf: bytes,
+    subjects: dict[bytes, int],
+    record_size: Callable[[int, int, int], int],
+    prev_seq: int = 0,
+) -> BlockScan:
+    """Verify and index every record of ``buf`` (a whole block file).
+
+    ``subjects`` interns subject bytes to ids across blocks (the caller keeps the
+    reverse list); ``record_size(subject_len, headers_len, payload_len)`` is the
+    stored size the stream counts; ``prev_seq`` the last good message sequence of the
+    blocks before.
+    """
+    res = BlockScan()
+    offs, tss, sids, sizes = res.offs, res.ts, res.sid, res.size
+    offs_append, ts_append, sid_append, size_append = (
+        offs.append,
+        tss.append,
+        sids.append,
+        sizes.append,
+    )
+    unpack = HEADER.unpack_from
+    mv = memoryview(buf)
+    n = len(buf)
+    pos = 0
+    first = 0
+    last = prev_seq
+    hi_seq = hi_ts = 0
+    rsize = record_size
+    bad_start = -1
+    bad_seq = 0
+    bad_whole = False
+    while pos < n:
+        ok = False
+        if n - pos >= OVERHEAD:
+            magic, kind, flags, total, seq, ts, ttl, slen, hlen = unpack(buf, pos)
+            end = pos + total
+            if (
+                magic == MAGIC
+                and OVERHEAD <= total <= MAX_RECORD
+                and end <= n
+                and OVERHEAD + slen + hlen <= total
+                and blake2b(mv[pos : end - 8], digest_size=8).digest() == buf[end - 8 : end]
+            ):
+                ok = (kind == MSG and seq > last) or kind in (DEL, RANGE, ERASED, META)
+            elif bad_start < 0 and magic == MAGIC:
+                bad_seq = seq
+                bad_whole = end <= n
+        if not ok:
+            if bad_start < 0:
+                bad_start = pos
+            nxt = buf.find(MAGIC_BYTES, pos + 1)
+            while nxt >= 0 and not _valid_at(buf, mv, nxt, n, last):
+                nxt = buf.find(MAGIC_BYTES, nxt + 1)
+            if nxt < 0:
+                res.bad.append(
+                    BadRegion(bad_start, n, bad_seq, last, 0, tail=True, whole=bad_whole)
+                )
+                break
+            pos = nxt
+            continue
+        if bad_start >= 0:
+            nseq = seq if kind in (MSG, ERASED) else 0
+            if nseq and nseq - last - 1 <= MAX_GUESS:
+                # message records are contiguous in sequence (removals are separate
+                # records), so what is missing between the good neighbours was here
+                guess = list(range(last + 1, nseq))
+            elif last < bad_seq and (nseq == 0 or bad_seq < nseq):
+                guess = [bad_seq]
+            else:
+                guess = []
+            res.bad.append(BadRegion(bad_start, pos, bad_seq, last, nseq, seqs=guess))
+            bad_start = -1
+            bad_seq = 0
+            bad_whole = False
+        if kind == MSG:
+            if first == 0:
+                first = seq
+            else:
+                gap = seq - first - len(offs)
+                if gap:
+                    offs.extend(array("I", [DEAD]) * gap)
+                    tss.extend(array("q", [0]) * gap)
+                    sids.extend(array("I", [0]) * gap)
+                    sizes.extend(array("I", [0]) * gap)
+            offs_append(pos)
+            ts_append(ts)
+            s0 = pos + HEADER.size
+            subj = buf[s0 : s0 + slen]
+            sid = subjects.get(subj)
+            if sid is None:
+                sid = subjects[subj] = len(subjects)
+            sid_append(sid)
+            size_append(
+                rsize(slen, hlen if flags & FLAG_HEADERS else -1, total - OVERHEAD - slen - hlen)
+            )
+            if ttl:
+                res.ttls[seq] = ttl
+            last = seq
+            if seq > hi_seq:
+                hi_seq, hi_ts = seq, ts
+        elif kind in (DEL, RANGE):
+            hint = decode_removal_hint(buf, pos)
+            res.removals.append((seq, ttl if kind == RANGE else seq, hint, ts))
+            top = max(hint, ttl if kind == RANGE else seq)
+            if top > hi_seq:
+                hi_seq, hi_ts = top, ts
+        elif kind == ERASED:
+            last = max(last, seq)
+            if seq > hi_seq:
+                hi_seq, hi_ts = seq, ts
+        else:  # META
+            k0 = pos + HEADER.size
+            key = buf[k0 : k0 + slen]
+            value = buf[k0 + slen : end - 8] if flags & FLAG_HEADERS else None
+            res.metas.append((key, value, seq))
+        pos = end
+        res.end = pos
+    res.first_seq = first
+    res.hi_seq, res.hi_ts = hi_seq, hi_ts
+    return res
