@@ -36,6 +36,7 @@ DEFAULT_PLUGINS: tuple[PluginSpec, ...] = (
     ("mappings", "natskern.plugins.mappers.config"),
     ("monitoring", "natskern.plugins.monitoring"),
     ("storage.memory", "natskern.plugins.storage.memory"),
+    ("storage.file", "natskern.plugins.storage.file"),
     ("jetstream", "natskern.plugins.jetstream.plugin"),
     ("cluster", "natskern.plugins.cluster"),
     *MAPPER_PLUGINS,

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from natskern.kernel.hookspecs import Register, hookimpl
+from natskern.kernel.store.base import LogStore
 from natskern.plugins.storage.filelog import DEFAULT_BLOCK_SIZE, FileLog
 
 __all__ = ["FileLogFactory", "register_storage_backends"]
@@ -37,6 +38,4 @@ class FileLogFactory:
 @hookimpl
 def register_storage_backends(register: Register) -> None:
     """Register ``file``."""
-    from natskern.kernel.store.base import LogStore  # type: ignore[import-not-found]
-
     register("file", LogStore.factory(FileLogFactory))

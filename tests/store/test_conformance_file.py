@@ -1,0 +1,87 @@
+"""The conformance suite against the file backend, with its fault hooks on real files."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from natskern.kernel.store.api import StoreConfig, StreamStore
+from natskern.kernel.store.base import LogStore
+from natskern.kernel.store.conformance import StoreConformance
+from natskern.plugins.storage.file import FileLogFactory
+from natskern.plugins.storage.filelog import FileLog
+from natskern.plugins.storage.filelog.codec import HEADER, encode_msg
+
+from tests.store import fault_tools as ft
+
+
+def _log(store: StreamStore) -> FileLog:
+    log = store._log  # type: ignore[attr-defined]
+    assert isinstance(log, FileLog)
+    return log
+
+
+class TestFile(StoreConformance):
+    """The registered ``file`` backend (small blocks, so rotation and reclaim are exercised)."""
+
+    async def open_store(
+        self, config: StoreConfig, directory: str, *, sync: str | int = "always"
+    ) -> StreamStore:
+        def factory(d: str, *, sync: str | int) -> FileLog:
+            return FileLogFactory(d, sync=sync, block_size=4096)
+
+        return await LogStore.factory(factory)(config, directory, sync=sync)
+
+    async def corrupt(self, store: StreamStore, directory: str, seq: int) -> None:
+        """Flip a bit of the record's payload (or subject) in its block file."""
+        await store.flush()  # (lazy mode: make sure the record is in its block)
+        log = _log(store)
+        blk, off = log._locate(seq)
+        assert blk is not None
+        ft.flip_bit(blk.path, off + HEADER.size, 2)
+
+    async def tear_tail(self, directory: str) -> None:
+        """Append the first bytes of a record, as a write cut short does."""
+        last = ft.blocks(directory)[-1]
+        with open(last, "ab") as f:
+            f.write(encode_msg(10**6, 1, 0, b"torn", None, b"x" * 40)[:29])
+
+    def fail_commits(self, store: StreamStore, directory: str, count: int) -> None:
+        """The next ``count`` commits write through a read-only descriptor: the kernel refuses."""
+        log = _log(store)
+        real = log._write
+        left = [count]
+
+        def failing(blk: Any, *args: Any) -> Any:
+            if left[0] <= 0 or blk is None:
+                return real(blk, *args)
+            left[0] -= 1
+            created = args[0]
+            if created:  # a new block: make its creation fail instead
+                raise OSError(28, "No space left on device (injected)")
+            saved = os.dup(blk.fd)
+            ro = os.open(blk.path, os.O_RDONLY)
+            os.dup2(ro, blk.fd)
+            os.close(ro)
+            try:
+                return real(blk, *args)
+            finally:
+                os.dup2(saved, blk.fd)
+                os.close(saved)
+
+        log._write = failing  # type: ignore[method-assign]
+
+
+class TestFileLazy(TestFile):
+    """The same in lazy mode (commits on an interval; each commit still syncs)."""
+
+    async def open_store(
+        self, config: StoreConfig, directory: str, *, sync: str | int = "always"
+    ) -> StreamStore:
+        return await super().open_store(
+            config, directory, sync=5_000_000 if sync == "always" else sync
+        )
+
+    def fail_commits(self, store: StreamStore, directory: str, count: int) -> None:
+        """Not in lazy mode: writers do not wait for the commit, so none sees it fail."""
+        raise NotImplementedError
