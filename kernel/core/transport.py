@@ -24,16 +24,17 @@ The life of one connection, as the kernel expects it:
 
 1. The transport calls ``broker.accept(connection, conn_type, info)``, which
    returns the session (a :class:`ConnectionEvents`) or None when the broker
-   refuses the connection (it has then written the reason and called
-   ``connection.close()``).  ``accept`` reads ``get_extra_info("peername")``
-   for the client's address and queues INFO; output is written once per
-   event-loop iteration, never from inside ``accept``.
+   refuses the connection (it has then written INFO and the reason and
+   called ``connection.close()``).  ``accept`` reads
+   ``get_extra_info("peername")`` for the client's address and queues INFO;
+   a session's output is written once per event-loop iteration.
 2. Every chunk read from the peer goes to ``session.data_received(data)``;
    chunk boundaries do not matter.
 3. When the connection's write buffer goes over its high-water mark the
    transport calls ``session.pause_writing()``, and ``resume_writing()``
    once it is back under the low-water mark (asyncio's flow control).  A
-   session paused for longer than ``write_deadline`` is cut.
+   session that stays paused longer than ``write_deadline`` while a
+   publisher waits on it is cut as a slow consumer.
 4. When the connection ends for any reason (EOF, an error, or after the
    session's own ``close()``/``abort()``) the transport calls
    ``session.connection_lost(exc)``: ``None`` for an orderly end.  A session
