@@ -1,7 +1,14 @@
 """Harness for the kill -9 test of the file store: append forever, print every ack.
 
-``python fault_writer.py DIRECTORY [IN_FLIGHT [BLOCK_SIZE]]`` opens the file log in
-DIRECTORY and prints ``S <next seq>``; then ``IN_FLIGHT`` writers append
+``python fault_writer.py store DIRECTORY [IN_FLIGHT [BLOCK_SIZE]]`` opens a
+:class:`LogStore` over the file log in DIRECTORY and prints ``S <next seq>``; then
+``IN_FLIGHT`` tasks call ``store_msg`` continuously (so up to IN_FLIGHT writes are
+in flight and group-committed together) and print ``A <seq> <writer> <n>`` after
+each ack (the payload is :func:`store_payload` of writer and n); a writer removes
+its every 10th message again and prints ``R <seq>`` once the removal returned.
+
+``python fault_writer.py log DIRECTORY ...`` drives the raw log instead: ``IN_FLIGHT``
+writers append
 continuously (each waits for its ack, so up to IN_FLIGHT messages are in flight)
 and one committer group-commits whatever is staged.  After every durable commit it
 prints ``A <first> <last>`` (the contiguous sequences it acknowledged) and ``R
@@ -16,8 +23,50 @@ import asyncio
 import sys
 import time
 
-from natskern.kernel.store.api import StoredMsg
+from natskern.kernel.store.api import StoreConfig, StoredMsg
+from natskern.kernel.store.base import LogStore
+from natskern.plugins.storage.file import FileLogFactory
 from natskern.plugins.storage.filelog import FileLog
+
+CONFIG = StoreConfig(name="KILL", subjects=["kill.>"])
+
+
+def store_payload(writer: int, n: int) -> bytes:
+    """The payload writer ``writer`` stores as its ``n``-th message (store mode)."""
+    return b"w%d:%d:" % (writer, n) + bytes([n % 251]) * (n % 300)
+
+
+async def open_store(directory: str, block_size: int = 65536) -> LogStore:
+    """The file-backed store of ``directory`` (also what the parent reopens)."""
+
+    def factory(d: str, *, sync: str | int) -> FileLog:
+        return FileLogFactory(d, sync=sync, block_size=block_size)
+
+    store = await LogStore.factory(factory)(CONFIG, directory, sync="always")
+    assert isinstance(store, LogStore)
+    return store
+
+
+async def run_store(directory: str, in_flight: int, block_size: int) -> None:
+    """Store with ``in_flight`` concurrent writers until killed."""
+    store = await open_store(directory, block_size)
+    out = sys.stdout
+    out.write(f"S {store.state().last_seq + 1}\n")
+    out.flush()
+
+    async def writer(w: int) -> None:
+        n = 0
+        while True:
+            n += 1
+            seq, _ts = await store.store_msg(f"kill.{w}", None, store_payload(w, n))
+            out.write(f"A {seq} {w} {n}\n")
+            out.flush()
+            if n % 10 == 0:
+                await store.remove_msg(seq)
+                out.write(f"R {seq}\n")
+                out.flush()
+
+    await asyncio.gather(*(writer(w) for w in range(in_flight)))
 
 
 def payload_of(seq: int) -> bytes:
@@ -91,9 +140,7 @@ async def run(directory: str, in_flight: int, block_size: int) -> None:
 
 
 if __name__ == "__main__":
-    args = sys.argv[1:]
-    asyncio.run(
-        run(
-            args[0], int(args[1]) if len(args) > 1 else 64, int(args[2]) if len(args) > 2 else 65536
-        )
-    )
+    mode, directory, *rest = sys.argv[1:]
+    flight = int(rest[0]) if rest else 64
+    size = int(rest[1]) if len(rest) > 1 else 65536
+    asyncio.run((run_store if mode == "store" else run)(directory, flight, size))

@@ -56,39 +56,92 @@ async def check_all(log: FileLog, seqs: list[int]) -> None:
 # -- kill -9 ----------------------------------------------------------------------------------
 
 
-def test_kill9_during_pipelined_appends_loses_no_ack(tmp_path):
+def _harness(mode: str, path: str) -> subprocess.Popen[str]:
+    harness = Path(writer.__file__)
+    env = {**os.environ, "PYTHONPATH": str(harness.parents[2])}
+    return subprocess.Popen(
+        [sys.executable, str(harness), mode, path, "48", "32768"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+        text=True,
+    )
+
+
+def _kill_after(proc: subprocess.Popen[str], lines: int) -> list[list[str]]:
+    """Read ``lines`` lines of acks (fewer if it dies), then SIGKILL the harness."""
+    assert proc.stdout is not None and proc.stderr is not None
+    got = []
+    for _ in range(lines):
+        line = proc.stdout.readline().split()
+        if not line:
+            break
+        got.append(line)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    proc.stdout.close()
+    proc.stderr.close()
+    return got
+
+
+def test_kill9_of_a_store_process_during_pipelined_appends_loses_no_ack(tmp_path):
     rng = random.Random(1009)
+    path = str(tmp_path / "s")
+    acked: dict[int, bytes] = {}  # seq -> payload
+    removed: set[int] = set()
+    for _round in range(6):
+        proc = _harness("store", path)
+        assert proc.stdout is not None
+        start = proc.stdout.readline().split()
+        assert start and start[0] == "S", proc.stderr.read() if proc.stderr else ""
+        assert int(start[1]) > max(acked, default=0)  # no acked sequence is handed out again
+        for line in _kill_after(proc, rng.randrange(20, 400)):
+            if line[0] == "A":
+                acked[int(line[1])] = writer.store_payload(int(line[2]), int(line[3]))
+            else:
+                removed.add(int(line[1]))
+
+        async def verify() -> None:
+            store = await writer.open_store(path, 32768)
+            st = store.state()
+            assert st.last_seq >= max(acked)
+            live = {}
+            for seq in range(st.first_seq, st.last_seq + 1):
+                m = await store.load_msg(seq)
+                if m is not None:
+                    live[seq] = m.payload
+            assert st.messages == len(live)  # the state agrees with what is readable
+            for seq, payload in acked.items():
+                if seq in removed:
+                    assert seq not in live
+                elif not payload.startswith(b"w") or int(payload.split(b":")[1]) % 10:
+                    assert live.get(seq) == payload, seq  # (every 10th may be removed, unacked)
+            seq, _ = await store.store_msg("kill.parent", None, b"parent")
+            assert seq > max(acked)
+            acked[seq] = b"parent"
+            await store.close()
+
+        import asyncio
+
+        asyncio.run(verify())
+
+
+def test_kill9_of_a_raw_log_process_loses_no_ack(tmp_path):
+    rng = random.Random(2027)
     path = str(tmp_path / "s")
     acked: set[int] = set()
     removed: set[int] = set()
-    harness = Path(writer.__file__)
-    env = {**os.environ, "PYTHONPATH": str(harness.parents[2])}
-    for _round in range(10):
-        proc = subprocess.Popen(
-            [sys.executable, str(harness), path, "48", "32768"],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            env=env,
-            text=True,
-        )
+    for _round in range(4):
+        proc = _harness("log", path)
         assert proc.stdout is not None
         start = proc.stdout.readline().split()
-        assert start[0] == "S", proc.stderr.read() if proc.stderr else ""
-        # no acknowledged sequence is ever handed out again
+        assert start and start[0] == "S", proc.stderr.read() if proc.stderr else ""
         assert int(start[1]) > max(acked | {0})
-        for _ in range(rng.randrange(5, 120)):
-            line = proc.stdout.readline().split()
-            if not line:
-                break
+        for line in _kill_after(proc, rng.randrange(5, 120)):
             if line[0] == "A":
                 acked.update(range(int(line[1]), int(line[2]) + 1))
             else:
                 removed.add(int(line[1]))
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait()
-        proc.stdout.close()
-        assert proc.stderr is not None
-        proc.stderr.close()
 
         async def verify() -> None:
             log, rec, metas = await reopen(path)
