@@ -13,6 +13,8 @@ GIL) before ``commit`` returns.  Every batch also rewrites the log state
 (last_seq, last_ts, a generation bumped by every commit that appends or removes,
 and the generation of the last index checkpoint), so sequences are never handed
 out twice and a clean restart skips the scan.
+Every commit syncs, in lazy mode too: there the store commits once per
+interval, so one fsync still covers the interval's writes.
 
 A write RocksDB refuses (full disk, I/O error) leaves the database in a sticky
 error state: ``commit`` raises :class:`StoreIOError`, reads go on from the open
@@ -33,7 +35,6 @@ import contextlib
 import logging
 import os
 import shutil
-import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -70,11 +71,18 @@ class RocksLog(AuxMixin):
     durable = True
 
     def __init__(
-        self, directory: str, *, sync: str | int = "always", write_buffer_size: int = 32 << 20
+        self,
+        directory: str,
+        *,
+        sync: str | int = "always",
+        write_buffer_size: int = 32 << 20,
+        verify_scan: bool = True,
     ) -> None:
         self.path = directory
         self.sync = sync
         self._write_buffer_size = write_buffer_size
+        #: Whether a recovery scan verifies every checksum (else: on read only).
+        self.verify_scan = verify_scan
         self._db: Any = None
         self._views: dict[str, Any] = {}
         self._handles: dict[str, Any] = {}
@@ -90,12 +98,10 @@ class RocksLog(AuxMixin):
         self._gen = 0
         self._index_gen = -1
         self._undo: set[bytes] = set()
-        self._lazy_handle: asyncio.TimerHandle | None = None
-        self._unsynced = False
-        self._last_sync = time.monotonic()
         self._aux: dict[str, RocksAuxLog] = {}
         self._aux_next: dict[bytes, int] = {}
         self._reported: set[int] = set()
+        self._index_value: bytes | None = None
         self._reset_staged()
 
     def _reset_staged(self) -> None:
@@ -104,7 +110,8 @@ class RocksLog(AuxMixin):
         self._dead: set[int] = set()
         self._dead_ranges: list[tuple[int, int]] = []
         self._changed = False
-        self._index_staged = False
+        #: None: untouched in this group; True: a checkpoint put; False: deleted.
+        self._index_staged: bool | None = None
         self._erase: list[bytes] = []
         self._top_seq = 0
         self._top_ts = 0
@@ -148,7 +155,11 @@ class RocksLog(AuxMixin):
             db.close()
 
     async def open(self) -> Recovery:
-        """Open (or create) the database and report what it holds."""
+        """Open (or create) the database and report what it holds (again after a close)."""
+        self._closed = False
+        self._broken = None
+        self._undo = set()
+        self._reset_staged()
         await asyncio.to_thread(self._open_db)
         self._ready.set()
         problems: list[str] = []
@@ -166,12 +177,15 @@ class RocksLog(AuxMixin):
             self._last_seq = top
             self._last_ts = recovery.ts_of(msgs, top)
         self._load_aux()
-        current = (
-            state is not None and self._index_gen == self._gen and recovery.index_ok(meta, problems)
-        )
+        self._index_value = None  # the verified checkpoint, for get_meta("index")
+        if state is not None and self._index_gen == self._gen:
+            self._index_value = recovery.index_ok(meta, problems)
+        current = self._index_value is not None
         records: AsyncIterator[RecordMeta] | list[RecordMeta] = []
         if not current:
-            records = recovery.scan(msgs, _record_overhead(), problems, corrupt, self._reported)
+            records = recovery.scan(
+                msgs, _record_overhead(), problems, corrupt, self._reported, self.verify_scan
+            )
         return Recovery(
             records=records,
             last_seq=self._last_seq,
@@ -190,8 +204,6 @@ class RocksLog(AuxMixin):
                 await self.commit()
         finally:
             self._closed = True
-            if self._lazy_handle is not None:
-                self._lazy_handle.cancel()
             async with self._lock:
                 self._ready.clear()
                 sync = not self._broken
@@ -252,10 +264,14 @@ class RocksLog(AuxMixin):
     def put_meta(self, key: str, value: bytes | None) -> None:
         """Stage a metadata value, two checksummed copies (one beyond 1 MiB); None deletes."""
         self._check()
+        if key == "index":
+            self._index_value = None
         k0, k1 = codec.user_meta_keys(key)
         if value is None:
             self._ops.append((_DEL, "meta", k0))
             self._ops.append((_DEL, "meta", k1))
+            if key == "index":
+                self._index_staged = False
             return
         self._ops.append((_PUT, "meta", k0, codec.encode_meta(value, k0)))
         if len(value) <= codec.TWO_COPY_LIMIT:
@@ -286,11 +302,9 @@ class RocksLog(AuxMixin):
         if self._broken:
             await self._reopen()  # raises StoreIOError: the group is dropped, not acknowledged
         if not ops and not self._undo:
-            if self._unsynced and self.sync == "always":
-                await self._sync_wal()
             return
         gen = self._gen + 1 if changed else self._gen
-        index_gen = gen if index_staged else self._index_gen
+        index_gen = {None: self._index_gen, True: gen, False: -1}[index_staged]
         last_seq, last_ts = self._last_seq, self._last_ts
         if top_seq > last_seq:
             last_seq, last_ts = top_seq, top_ts
@@ -307,16 +321,12 @@ class RocksLog(AuxMixin):
             gen,
             index_gen,
         )
-        self._unsynced = True
         undo = self._undo | appended
-        if self.sync == "always" or erase:
-            try:
-                await self._sync_wal()
-            except StoreIOError:
-                self._undo = undo
-                raise
-        else:
-            self._schedule_lazy_sync()
+        try:
+            await self._sync_wal()  # lazy mode too: the store calls commit once per interval
+        except StoreIOError:
+            self._undo = undo
+            raise
         self._undo = set()
         if erase:
             await asyncio.to_thread(self._compact_away, erase)
@@ -352,8 +362,6 @@ class RocksLog(AuxMixin):
             await asyncio.to_thread(self._flush_wal)
         except Exception as exc:
             raise self._fail("sync", exc) from exc
-        self._unsynced = False
-        self._last_sync = time.monotonic()
 
     def _flush_wal(self) -> None:
         self._db.flush_wal(True)
@@ -387,23 +395,6 @@ class RocksLog(AuxMixin):
         for key in keys:
             view.compact_range(key, key + b"\x00")
 
-    def _schedule_lazy_sync(self) -> None:
-        if self._lazy_handle is not None:
-            return
-        interval = int(self.sync) / 1e9
-        delay = max(0.0, interval - (time.monotonic() - self._last_sync))
-        loop = asyncio.get_running_loop()
-        self._lazy_handle = loop.call_later(delay, lambda: loop.create_task(self._lazy_sync()))
-
-    async def _lazy_sync(self) -> None:
-        self._lazy_handle = None
-        if self._closed:
-            return
-        async with self._lock:
-            if self._unsynced and not self._broken and self._db is not None:
-                with contextlib.suppress(StoreIOError):  # logged; the next commit reopens
-                    await self._sync_wal()
-
     # -- reads -----------------------------------------------------------------------------
 
     async def read(self, seq: int) -> StoredMsg | None:
@@ -432,6 +423,9 @@ class RocksLog(AuxMixin):
         if not self._ready.is_set():
             self._check()
             await self._ready.wait()
+        if key == "index" and self._index_value is not None:
+            value, self._index_value = self._index_value, None
+            return value
         keys = codec.user_meta_keys(key)
         meta = self._views["meta"]
         seen = False

@@ -15,6 +15,7 @@ from typing import Any
 
 from natskern.kernel.store.log import AuxLog
 from natskern.plugins.storage import rocksdb_codec as codec
+from rocksdict import ReadOptions
 
 __all__ = ["AuxMixin", "RocksAuxLog"]
 
@@ -61,7 +62,9 @@ class AuxMixin:
     def _load_aux(self) -> None:
         self._aux_next = {}
         names: set[str] = set()
-        for key in self._views["meta"].keys(from_key=b"a"):
+        bound = ReadOptions()
+        bound.set_iterate_upper_bound(b"b")  # never load the block of a large meta value
+        for key in self._views["meta"].keys(from_key=b"a", read_opt=bound):
             if not key.startswith(b"a"):
                 break
             names.add(key[1:].decode())

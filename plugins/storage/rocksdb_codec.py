@@ -6,7 +6,7 @@ Column families of one stream's database:
     key: the sequence as 8 bytes big-endian (byte order is sequence order);
     value: ``checksum(8) ts(8) ttl(8) subject_len(2) headers_len(4) subject headers payload``
     with ``headers_len`` -1 for "no headers".  The checksum is BLAKE2b-64 over
-    everything after it (lengths included) salted with the key, so a value
+    the key and everything after the checksum (lengths included), so a value
     moved under another key fails too.
 ``meta``
     ``S\\x00`` / ``S\\x01``: the log state (last_seq, last_ts, gen, index_gen), two
@@ -26,6 +26,8 @@ from hashlib import blake2b
 from natskern.kernel.store.api import StoredMsg
 
 __all__ = [
+    "BLANK",
+    "DATA_AT",
     "HEADER",
     "TWO_COPY_LIMIT",
     "aux_key",
@@ -57,8 +59,15 @@ def seq_key(seq: int) -> bytes:
     return _SEQ.pack(seq)
 
 
+#: A blank BLAKE2b-64 state: ``copy()`` is cheaper than building one with arguments.
+BLANK = blake2b(digest_size=8)
+
+
 def _digest(data: bytes | memoryview, salt: bytes) -> bytes:
-    return blake2b(data, digest_size=8, salt=salt).digest()
+    h = BLANK.copy()
+    h.update(salt)
+    h.update(data)
+    return h.digest()
 
 
 def encode_msg(key: bytes, msg: StoredMsg, ttl: int) -> bytes:
@@ -76,7 +85,7 @@ def verify_msg(key: bytes, value: bytes) -> bool:
     """Whether ``value`` is intact (checksum matches, lengths fit the value)."""
     if len(value) < _DATA_AT:
         return False
-    if _digest(memoryview(value)[_BODY_AT:], key) != value[:_BODY_AT]:
+    if _digest(value[_BODY_AT:], key) != value[:_BODY_AT]:
         return False
     _ts, _ttl, slen, hlen = HEADER.unpack_from(value, _BODY_AT)
     return _DATA_AT + slen + max(hlen, 0) <= len(value) and hlen >= -1
@@ -96,8 +105,8 @@ def decode_msg(seq: int, value: bytes) -> tuple[StoredMsg, int]:
 
 
 def encode_meta(value: bytes, salt: bytes) -> bytes:
-    """A checksummed metadata value (``salt``: its key, at most 16 bytes used)."""
-    return _digest(value, salt[-16:]) + value
+    """A checksummed metadata value (``salt``: its key, hashed before the value)."""
+    return _digest(value, salt) + value
 
 
 def decode_meta(stored: bytes | None, salt: bytes) -> bytes | None:
@@ -105,7 +114,7 @@ def decode_meta(stored: bytes | None, salt: bytes) -> bytes | None:
     if stored is None or len(stored) < 8:
         return None
     body = memoryview(stored)[8:]
-    if _digest(body, salt[-16:]) != stored[:8]:
+    if _digest(body, salt) != stored[:8]:
         return None
     return bytes(body)
 

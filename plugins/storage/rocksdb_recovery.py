@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -13,6 +14,9 @@ from rocksdict import ReadOptions
 __all__ = ["index_ok", "newest_seq", "read_state", "scan", "ts_of"]
 
 _SCAN_CHUNK = 4096
+#: Corrupt records reported one by one; the rest in one summary line.
+_DETAILED = 100
+log = logging.getLogger("natskern.store.rocksdb")
 
 
 def read_state(meta: Any, problems: list[str]) -> tuple[int, int, int, int] | None:
@@ -48,14 +52,14 @@ def ts_of(msgs: Any, seq: int) -> int:
     return int(codec.HEADER.unpack_from(value, 8)[0])
 
 
-def index_ok(meta: Any, problems: list[str]) -> bool:
-    """Whether a copy of the ``index`` checkpoint passes its checksum."""
-    keys = codec.user_meta_keys("index")
-    for key in keys:
-        if codec.decode_meta(meta.get(key), key) is not None:
-            return True
+def index_ok(meta: Any, problems: list[str]) -> bytes | None:
+    """The ``index`` checkpoint from its first copy that passes its checksum, or None."""
+    for key in codec.user_meta_keys("index"):
+        value = codec.decode_meta(meta.get(key), key)
+        if value is not None:
+            return value
     problems.append("index checkpoint missing or failing its checksum: scanning the records")
-    return False
+    return None
 
 
 async def scan(
@@ -64,34 +68,65 @@ async def scan(
     problems: list[str],
     corrupt: list[int],
     reported: set[int],
+    verify: bool = True,
 ) -> AsyncIterator[RecordMeta]:
-    """Every intact record's meta in key order; checksums are verified on the way."""
+    """Every intact record's meta in key order; checksums are verified on the way.
+
+    With ``verify=False`` only the lengths are checked here, and a damaged record
+    is caught by its checksum when it is read (the issue's "at the latest").
+
+    Inlined :func:`~natskern.plugins.storage.rocksdb_codec.verify_msg` (a crash
+    recovery runs this once per record).  What it finds is logged here as well as
+    added to ``problems``/``corrupt``: the store reads those before it iterates.
+    """
     opts = ReadOptions()
     opts.fill_cache(False)  # type: ignore[call-arg]  # the stub lacks the argument
     opts.set_readahead_size(4 << 20)
     subjects: dict[bytes, str] = {}
-    header = codec.HEADER
-    verify = codec.verify_msg
+    unpack = codec.HEADER.unpack_from
+    blank = codec.BLANK.copy
     at = codec.DATA_AT
     n = 0
     for key, value in msgs.items(read_opt=opts):
-        seq = int.from_bytes(key, "big")
-        if not verify(key, value):
-            corrupt.append(seq)
-            reported.add(seq)
-            problems.append(f"corrupt record at sequence {seq}: checksum mismatch, skipped")
+        size = len(value)
+        if verify:
+            h = blank()
+            h.update(key)
+            h.update(value[8:])
+            if h.digest() != value[:8]:
+                _bad(key, "checksum mismatch", problems, corrupt, reported)
+                continue
+        if size < at:
+            _bad(key, "shorter than its header", problems, corrupt, reported)
             continue
-        ts, ttl, slen, _hlen = header.unpack_from(value, 8)
+        ts, ttl, slen, hlen = unpack(value, 8)
+        if at + slen + (hlen if hlen > 0 else 0) > size or hlen < -1:
+            _bad(key, "lengths exceed the value", problems, corrupt, reported)
+            continue
         raw = value[at : at + slen]
         subject = subjects.get(raw)
         if subject is None:
             try:
                 subject = subjects[raw] = raw.decode()
             except UnicodeDecodeError:
-                corrupt.append(seq)
-                problems.append(f"corrupt record at sequence {seq}: subject not UTF-8")
+                _bad(key, "subject not UTF-8", problems, corrupt, reported)
                 continue
-        yield RecordMeta(seq, ts, subject, overhead + len(value) - at, ttl)
+        yield RecordMeta(int.from_bytes(key, "big"), ts, subject, overhead + size - at, ttl)
         n += 1
         if n % _SCAN_CHUNK == 0:
             await asyncio.sleep(0)
+    if len(corrupt) > _DETAILED:
+        problems.append(
+            f"{len(corrupt) - _DETAILED} more corrupt records skipped (sequences "
+            f"{corrupt[_DETAILED]}..{corrupt[-1]})"
+        )
+        log.error("rocksdb recovery: %s", problems[-1])
+
+
+def _bad(key: bytes, why: str, problems: list[str], corrupt: list[int], reported: set[int]) -> None:
+    seq = int.from_bytes(key, "big")
+    corrupt.append(seq)
+    reported.add(seq)
+    if len(corrupt) <= _DETAILED:
+        problems.append(f"corrupt record at sequence {seq}: {why}, skipped")
+        log.error("rocksdb recovery: %s", problems[-1])
