@@ -37,6 +37,7 @@ DEFAULT_PLUGINS: tuple[PluginSpec, ...] = (
     ("monitoring", "natskern.plugins.monitoring"),
     ("storage.memory", "natskern.plugins.storage.memory"),
     ("storage.file", "natskern.plugins.storage.file"),
+    ("storage.rocksdb", "natskern.plugins.storage.rocksdb"),
     ("jetstream", "natskern.plugins.jetstream.plugin"),
     ("cluster", "natskern.plugins.cluster"),
     *MAPPER_PLUGINS,

@@ -311,7 +311,7 @@ class RocksLog(AuxMixin):
         state = codec.encode_state(last_seq, last_ts, gen, index_gen)
         batch, appended = self._batch(ops, state)
         try:
-            self._db.write(batch, self._wo)
+            self._write(batch)
         except Exception as exc:
             self._undo |= appended  # in case the WAL kept the whole batch
             raise self._fail("write", exc) from exc
@@ -362,6 +362,10 @@ class RocksLog(AuxMixin):
             await asyncio.to_thread(self._flush_wal)
         except Exception as exc:
             raise self._fail("sync", exc) from exc
+
+    def _write(self, batch: Any) -> None:
+        """Write the batch unsynced (on the loop: it only reaches the OS page cache)."""
+        self._db.write(batch, self._wo)
 
     def _flush_wal(self) -> None:
         self._db.flush_wal(True)

@@ -1,0 +1,58 @@
+"""The conformance suite against the RocksDB backend, with its fault hooks on a real database."""
+
+from __future__ import annotations
+
+import glob
+import os
+from typing import Any
+
+from natskern.kernel.store.api import StoreConfig, StreamStore
+from natskern.kernel.store.base import LogStore
+from natskern.kernel.store.conformance import StoreConformance
+from natskern.plugins.storage import rocksdb_codec as codec
+from natskern.plugins.storage.rocksdb import RocksLog, RocksLogFactory
+
+
+def _log(store: StreamStore) -> RocksLog:
+    log = store._log  # type: ignore[attr-defined]
+    assert isinstance(log, RocksLog)
+    return log
+
+
+class TestRocksDB(StoreConformance):
+    """The registered ``rocksdb`` backend."""
+
+    async def open_store(
+        self, config: StoreConfig, directory: str, *, sync: str | int = "always"
+    ) -> StreamStore:
+        return await LogStore.factory(RocksLogFactory())(config, directory, sync=sync)
+
+    async def corrupt(self, store: StreamStore, directory: str, seq: int) -> None:
+        """Flip a payload bit of the record with a raw put of the damaged value."""
+        await store.flush()
+        msgs = _log(store)._views["msgs"]
+        key = codec.seq_key(seq)
+        value = bytearray(msgs.get(key))
+        value[-1] ^= 0x04
+        msgs.put(key, bytes(value))
+
+    async def tear_tail(self, directory: str) -> None:
+        """Append half a WAL record to the newest WAL file, as a write cut short leaves it."""
+        wal = max(glob.glob(os.path.join(directory, "*.log")))
+        with open(wal, "ab") as f:
+            # a record header (crc32, length 300, full type) and 20 of its 300 bytes
+            f.write(b"\x12\x34\x56\x78" + (300).to_bytes(2, "little") + b"\x01" + b"\x07" * 20)
+
+    def fail_commits(self, store: StreamStore, directory: str, count: int) -> None:
+        """The next ``count`` batch writes fail as RocksDB fails them (then it reopens)."""
+        log = _log(store)
+        left = [count]
+        real = log._write
+
+        def failing(batch: Any) -> None:
+            if left[0] <= 0:
+                return real(batch)
+            left[0] -= 1
+            raise Exception("IO error: injected: No space left on device")
+
+        log._write = failing  # type: ignore[method-assign]
