@@ -153,12 +153,14 @@ class LogStore(Removals):
         if not loaded:
             await self._scan(rec)
         self._hw = max(self._hw, rec.last_seq)
-        if rec.last_seq >= self._last_seq:
+        if not loaded and rec.last_seq >= self._last_seq:
             self._last_seq, self._last_ts = rec.last_seq, max(rec.last_ts, self._last_ts)
         meta = await self._log.get_meta("seq")
         if meta is not None and len(meta) == _SEQ_META.size:
+            # Written with every checkpoint and at every skip/compact/truncate: after a
+            # checkpoint it is at least as new; after a scan it holds unless appends followed.
             last, hw, last_ts = _SEQ_META.unpack(meta)
-            if hw >= self._hw:
+            if loaded or hw >= self._hw:
                 self._hw, self._last_seq, self._last_ts = hw, last, last_ts
         if not self._hw and self.config.first_seq > 1:
             self._hw = self._last_seq = self.config.first_seq - 1
@@ -379,12 +381,13 @@ class LogStore(Removals):
             raise StoreError(f"sequence mismatch: next is {self._hw + 1}, not {seq}")
         if count <= 0:
             return
+        saved = (self._last_seq, self._last_ts)
         self._hw = self._last_seq = self._hw + count
         self._last_ts = max(_time_ns(), self._last_ts)
-        if not self._idx.msgs:
+        if not self._idx.msgs and not self._commit.group.undo:
             self._idx.reset(self._hw + 1)
         self._save_seq()
-        await self._settle()
+        await self._settle_or_restore(saved)
 
     def _save_seq(self) -> None:
         self._log.put_meta("seq", _SEQ_META.pack(self._last_seq, self._hw, self._last_ts))
@@ -565,6 +568,7 @@ class LogStore(Removals):
             logger.exception("stream %s: last commit failed at close", self.config.name)
         self._closed = True
         self._stop_timers()
+        self._log.put_meta("seq", _SEQ_META.pack(self._last_seq, self._hw, self._last_ts))
         self._log.put_meta("index", self._checkpoint())
         await self._log.close()
 

@@ -126,13 +126,23 @@ class Removals:
             return 0
         idx = self._idx
         n = self._drop_range(idx.base, seq - 1, per_msg=False) if idx.msgs else 0
-        if seq > self._hw + 1:
-            self._hw = self._last_seq = seq - 1
+        saved = (self._last_seq, self._last_ts)
+        if seq > self._last_seq + 1:
+            self._last_seq = seq - 1
+            self._hw = max(self._hw, seq - 1)
             if not idx.msgs and not self._commit.group.undo:
-                idx.reset(seq)
+                idx.reset(self._hw + 1)
             self._save_seq()
-        await self._settle()
+        await self._settle_or_restore(saved)
         return n
+
+    async def _settle_or_restore(self, saved: tuple[int, int]) -> None:
+        """Settle; when the commit fails, the last sequence/time go back (sequences stay used)."""
+        try:
+            await self._settle()
+        except StoreError:
+            self._last_seq, self._last_ts = saved
+            raise
 
     async def truncate(self, seq: int) -> None:
         """Remove every message above ``seq``; the last sequence becomes ``seq``.
@@ -144,9 +154,10 @@ class Removals:
         if seq >= self._last_seq:
             return
         idx = self._idx
+        saved = (self._last_seq, self._last_ts)
         self._drop_range(max(seq + 1, 1), self._hw, per_msg=False)
         self._last_seq = seq
         if idx.base <= seq < idx.end:
             self._last_ts = idx.ts[seq - idx.base]
         self._save_seq()
-        await self._settle()
+        await self._settle_or_restore(saved)
