@@ -29,6 +29,7 @@ __all__ = [
     "check_create_sources",
     "check_update",
     "check_update_request",
+    "finish_update",
     "same_config",
     "subjects_overlap",
 ]
@@ -181,3 +182,19 @@ def _create(text: str) -> E.ApiError:
 
 def _valid(subject: str) -> bool:
     return is_valid_subject(subject.encode())
+
+
+def finish_update(cfg: StreamConfig, functions: Mapping[str, MappingFunction] | None) -> None:
+    """What nats-server's ``update`` does to a checked config as it applies it (``10069``).
+
+    The engine calls this after the overlap check.  An empty republish destination
+    becomes ``>`` here (it stays empty on create), and the republish transform is built.
+    """
+    rp = cfg.republish
+    if rp is not None:
+        rp.src = rp.src or ">"
+        rp.dest = rp.dest or ">"
+        if (err := transform_error(rp.src, rp.dest, functions)) is not None:
+            raise E.STREAM_UPDATE(
+                err=f"stream configuration for republish from '{rp.src}' to '{rp.dest}': {err}"
+            )

@@ -13,6 +13,7 @@ cases, and placement by cluster or tags (decided by the cluster state).
 
 from __future__ import annotations
 
+import asyncio
 import json
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,6 +28,7 @@ from natskern.kernel.jetstream.streamrequest import (
     check_create_sources,
     check_update,
     check_update_request,
+    finish_update,
     same_config,
     subjects_overlap,
 )
@@ -71,6 +73,7 @@ class Model:
         new = check_update(old, cfg, pedantic=pedantic, **self._options())
         if subjects_overlap(new.subjects, self._others(name)):
             raise E.STREAM_SUBJECT_OVERLAP()
+        finish_update(new, self.functions)
         self.streams[name] = new
         return new
 
@@ -372,6 +375,11 @@ CASES: dict[str, list[tuple[str, str, bytes]]] = {
     ],
     "update-pedantic": [C("UPD"), U("UPD", max_msgs=-3, pedantic=True)],
     "update-bad-json": [C("UBJ"), U("UBJ", '{"name":"UBJ","max_msgs":"x"}')],
+    "update-republish-empty": [
+        C("URE"),
+        U("URE", republish={}),
+        U("URE", republish={"src": "x.*"}),
+    ],
     "update-metadata": [C("UMD", metadata={"a": "1"}), U("UMD", metadata={"b": "2"})],
 }
 
@@ -422,6 +430,22 @@ async def _delete_all(nc: nats.NATS) -> None:
         await nc.request(f"$JS.API.STREAM.DELETE.{name}", b"", timeout=5)
 
 
+#: nats-server now and then fails to open a new file store right after deleting another
+#: stream's (``error creating store for stream``); such an answer is asked again.
+_STORE_FLAKE = "error creating store for stream"
+
+
+async def reference(nc: nats.NATS, op: str, name: str, body: bytes) -> dict[str, Any]:
+    """nats-server's normalised answer to one request."""
+    subject = f"$JS.API.STREAM.{op.upper()}.{name}"
+    for _ in range(5):
+        resp = normalise(json.loads((await nc.request(subject, body, timeout=5)).data))
+        if resp.get("error", {}).get("description") != _STORE_FLAKE:
+            return resp
+        await asyncio.sleep(0.2)
+    return resp
+
+
 @pytest.mark.parametrize("case", list(CASES), ids=list(CASES))
 async def test_stream_config_matches_nats_server(
     case: str, js_server_url: str, mapping_functions: dict[str, Any]
@@ -431,8 +455,7 @@ async def test_stream_config_matches_nats_server(
     try:
         await _delete_all(nc)
         for i, (op, name, body) in enumerate(CASES[case]):
-            subject = f"$JS.API.STREAM.{op.upper()}.{name}"
-            theirs = normalise(json.loads((await nc.request(subject, body, timeout=5)).data))
+            theirs = await reference(nc, op, name, body)
             ours = normalise(model.run(op, name, body))
             assert ours == theirs, f"step {i} ({op} {name})"
     finally:
