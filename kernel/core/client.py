@@ -16,8 +16,15 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from natskern.kernel.core.accounts import Account, Identity
-from natskern.kernel.core.router import RESERVED_REPLY_PREFIXES, publish, publish_batch, publish_run
-from natskern.kernel.core.subscription import Subscription
+from natskern.kernel.core.router import publish, publish_batch, publish_run
+from natskern.kernel.core.session import (
+    RESERVED_REPLY_PREFIXES,
+    FrameSession,
+    Holder,
+    queue_frames,
+    refuse_reply,
+)
+from natskern.kernel.core.subscription import DeliverCallback, Subscription
 from natskern.kernel.protocol.encode import err_line, hmsg_frame, msg_frame
 from natskern.kernel.protocol.parser import Parser
 from natskern.kernel.subjects.tokens import (
@@ -27,7 +34,7 @@ from natskern.kernel.subjects.tokens import (
 )
 
 if TYPE_CHECKING:  # pragma: no cover
-    from natskern.kernel.core.permissions import Permissions
+    from natskern.kernel.core.permissions import Permissions, SubjectPermission
     from natskern.kernel.core.transport import Connection
     from natskern.kernel.server import Broker
 
@@ -73,8 +80,13 @@ class Client:
         #: Above this many pending bytes, publishers feeding this session are paused briefly.
         self.stall_at = min(self.max_pending // 2, STALL_THRESHOLD)
         #: The consumer this session (as a publisher) overfed in its last read, if any.
-        self.stalled_on: Client | None = None
+        self.stalled_on: FrameSession | None = None
         self._stall_started = 0.0
+        self._stall_polling = False
+        #: Internal subscribers over their high-water mark holding this publisher back.
+        self.holders: set[Holder] = set()
+        #: Whether the transport's reading is paused (a stall or a holder).
+        self.reading_paused = False
         #: When the transport's write buffer last went over its high-water mark (0 = not).
         self.write_paused_at = 0.0
         # options from CONNECT (before CONNECT: nats-server's defaults, verbose and pedantic)
@@ -98,8 +110,8 @@ class Client:
         #: Whether a PUB needs any check (auth gate, verbose, pedantic, permissions).
         self.pub_checks = True
         # permissions
-        self.pub_perm = None
-        self.sub_perm = None
+        self.pub_perm: SubjectPermission | None = None
+        self.sub_perm: SubjectPermission | None = None
         #: Reply subjects this responder may answer (allow_responses), or None.
         self.replies: dict[bytes, list[float]] | None = None
         self.permissions: Permissions | None = None
@@ -147,8 +159,8 @@ class Client:
                 # now (nats-server flushes after every read): writes stay the size of a few
                 # reads instead of megabytes that have to be copied and buffered.
                 self.broker.flush_dirty()
-        if self.stalled_on is not None and not self.closed:
-            self._stall()
+        if (self.stalled_on is not None or self.holders) and not self.closed:
+            self._pause_reading()
 
     # -- backpressure -------------------------------------------------------------------------
     #
@@ -158,37 +170,76 @@ class Client:
     # below half its stall threshold, for at most STALL_MAX seconds at a time.
     # A receiver that does not read at all still reaches max_pending (or the
     # write deadline) and is cut as a slow consumer.
+    #
+    # An internal subscriber over its high-water mark (natskern.kernel.core.internal) holds
+    # the publisher instead: reading stays paused, with no time limit, until every holder
+    # has drained below its low-water mark or closed.  Either way the pause starts after the
+    # read being parsed: what was already read is routed to everyone first.
 
-    def _stall(self) -> None:
-        self.transport.pause_reading()
-        self._stall_started = time.monotonic()
-        self.broker.loop.call_later(STALL_POLL, self._check_stall)
+    def stall_on(self, consumer: FrameSession) -> None:
+        """A receiver this session fed is past its stall mark: pause after this read."""
+        self.stalled_on = consumer
+
+    def pause_input(self, holder: Holder) -> None:
+        """``holder`` is over its high-water mark: stop reading after this read until released."""
+        self.holders.add(holder)
+
+    def resume_input(self, holder: Holder) -> None:
+        """``holder`` has drained (or closed): read again unless something else still holds."""
+        holders = self.holders
+        holders.discard(holder)
+        if not holders:
+            self._resume_reading()
+
+    def _pause_reading(self) -> None:
+        if not self.reading_paused:
+            self.reading_paused = True
+            self.transport.pause_reading()
+        if self.stalled_on is not None:
+            self._stall_started = time.monotonic()
+            if not self._stall_polling:
+                self._stall_polling = True
+                self.broker.loop.call_later(STALL_POLL, self._check_stall)
+
+    def _resume_reading(self) -> None:
+        if self.reading_paused and self.stalled_on is None and not self.holders:
+            self.reading_paused = False
+            if not self.closed:
+                self.transport.resume_reading()
 
     def _check_stall(self) -> None:
         consumer = self.stalled_on
         if self.closed:
             return
-        now = time.monotonic()
         if consumer is not None and not consumer.closed:
             consumer.refresh_pending()
             if (
-                consumer.write_paused_at
-                and now - consumer.write_paused_at > consumer.broker.options["write_deadline"]
-            ):
-                consumer.slow_consumer("Slow Consumer (Write Deadline)")
-            elif (
-                consumer.pending > consumer.stall_at // 2 and now - self._stall_started < STALL_MAX
+                not consumer.closed
+                and consumer.pending > consumer.stall_at // 2
+                and time.monotonic() - self._stall_started < STALL_MAX
             ):
                 self.broker.loop.call_later(STALL_POLL, self._check_stall)
                 return
+        self._stall_polling = False
         self.stalled_on = None
-        self.transport.resume_reading()
+        self._resume_reading()
 
     def refresh_pending(self) -> None:
-        """Re-read how much the transport still has to write."""
-        if not self.closed:
-            buffered = self.transport.get_write_buffer_size()
-            self.pending = buffered + sum(len(chunk) for chunk in self.out)
+        """Re-read how much the transport still has to write (a stalled publisher polls this).
+
+        A session whose transport has refused to take more for longer than the write
+        deadline is cut as a slow consumer instead.
+        """
+        if self.closed:
+            return
+        if (
+            self.write_paused_at
+            and time.monotonic() - self.write_paused_at > self.broker.options["write_deadline"]
+        ):
+            self.slow_consumer("Slow Consumer (Write Deadline)")
+            return
+        buffered = self.transport.get_write_buffer_size()
+        self.pending = buffered + sum(len(chunk) for chunk in self.out)
 
     def start(self, info: bytes) -> None:
         """Send INFO and arm the timers (auth timeout, first PING)."""
@@ -222,8 +273,12 @@ class Client:
         self.out.append(data)
         self.pending += len(data)
         if not self.flush_scheduled:
-            self.flush_scheduled = True
-            self.broker.mark_dirty(self)
+            self.schedule_flush()
+
+    def schedule_flush(self) -> None:
+        """Have the broker flush this session at the end of the loop iteration."""
+        self.flush_scheduled = True
+        self.broker.mark_dirty(self)
 
     def flush(self) -> None:
         """Write the queued frames to the transport in one call."""
@@ -459,7 +514,14 @@ class Client:
     def _checked_publish(
         self, subject: bytes, reply: bytes, hdr: bytes | None, payload: bytes
     ) -> None:
-        """The publish path with every per-message check nats-server can be asked for."""
+        """The publish path with every per-message check nats-server can be asked for.
+
+        This is the one place the checks are made: the auth gate, pedantic subject
+        validation, publish permissions (and allow_responses), the reserved-reply rule and
+        verbose's ``+OK``.  The ``proto_*`` entry points take their fast path only when none
+        of them applies: ``pub_checks`` is False and the reply (if any) is not reserved
+        (``publish_batch`` refuses reserved replies of a batch with the same function).
+        """
         if self.gated:
             self._gate_violation()
             return
@@ -467,22 +529,17 @@ class Client:
         self.in_bytes += len(payload) + (len(hdr) if hdr is not None else 0)
         if self.pedantic and not is_valid_literal_subject(subject):
             self.send_error("Invalid Publish Subject")
-        if self.pub_perm is not None and not self._may_publish(subject):
+        perm = self.pub_perm
+        if perm is not None and not self._may_publish(perm, subject):
             return  # nats-server sends the violation instead of +OK
         if reply and reply.startswith(RESERVED_REPLY_PREFIXES):
-            self.refuse_reply(reply)
+            refuse_reply(self, reply)
             return
         if self.verbose:
             self.send(OK)
         publish(self, self.account, subject, reply, hdr, payload)
 
-    def refuse_reply(self, reply: bytes) -> None:
-        """Refuse a publish whose reply is on the server's own prefixes (imports, JS acks)."""
-        text = reply.decode("utf-8", "replace")
-        self.send_error(f'Permissions Violation for Publish with Reply of "{text}"')
-
-    def _may_publish(self, subject: bytes) -> bool:
-        perm = self.pub_perm
+    def _may_publish(self, perm: SubjectPermission, subject: bytes) -> bool:
         allowed = perm.allows_publish(subject)
         if not allowed and self.replies is not None:
             allowed = self._consume_reply_permission(subject)
@@ -555,19 +612,19 @@ class Client:
         if self.verbose:
             self.send(OK)
 
-    def _filtered_delivery(self, sub: Subscription, perm: Any) -> Any:
+    def _filtered_delivery(self, sub: Subscription, perm: SubjectPermission) -> DeliverCallback:
         """A wildcard subscription overlapping a deny entry: withhold the denied subjects."""
 
         def deliver(subject: bytes, reply: bytes, hdr: bytes | None, payload: bytes) -> None:
-            if perm.denies_delivery(subject):
+            if perm.denies_delivery(subject) or self.closed:
                 return
+            size = len(payload)
             if hdr is not None and self.headers:
-                self.send(hmsg_frame(subject, sub.sid, reply, hdr, payload))
-                self.out_bytes += len(hdr)
+                frame = hmsg_frame(subject, sub.sid, reply, hdr, payload)
+                size += len(hdr)
             else:
-                self.send(msg_frame(subject, sub.sid, reply, payload))
-            self.out_msgs += 1
-            self.out_bytes += len(payload)
+                frame = msg_frame(subject, sub.sid, reply, payload)
+            queue_frames(self, (frame,), len(frame), 1, size, reply, None)
 
         return deliver
 

@@ -2,7 +2,10 @@
 
 It goes through the same router as socket clients, so a message published
 in-process reaches TCP subscribers and the other way round.  Deliveries land in
-an ``asyncio.Queue`` per subscription and are consumed by ``async for``.
+an ``asyncio.Queue`` per subscription and are consumed by ``async for``.  The client is a
+:class:`~natskern.kernel.core.session.Session`: when an internal subscriber it published to
+is over its high-water mark (``natskern.kernel.core.internal``), ``publish`` awaits until
+that subscriber has drained.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from natskern.kernel.protocol.headers import build_headers, parse_headers
 from natskern.kernel.subjects.tokens import is_valid_literal_subject, is_valid_subject
 
 if TYPE_CHECKING:  # pragma: no cover
+    from natskern.kernel.core.session import FrameSession, Holder
     from natskern.kernel.server import Broker
 
 
@@ -68,10 +72,14 @@ class InProcessSubscription:
         return self.sub.subject.decode()
 
     def _deliver(self, subject: bytes, reply: bytes, hdr: bytes | None, payload: bytes) -> None:
+        client = self.client
         try:
-            self.queue.put_nowait(_to_msg(self.client, subject, reply, hdr, payload))
+            self.queue.put_nowait(_to_msg(client, subject, reply, hdr, payload))
         except asyncio.QueueFull:
             self.dropped += 1  # a slow in-process consumer loses messages, like a slow client
+            return
+        client.out_msgs += 1
+        client.out_bytes += len(payload) + (len(hdr) if hdr is not None else 0)
 
     async def next_msg(self, timeout: float | None = None) -> Msg:
         """The next message (waits up to ``timeout`` seconds)."""
@@ -114,6 +122,15 @@ class InProcessClient:
         self.no_responders = True
         self.closed = False
         self.replies = None
+        self.in_msgs = 0
+        self.in_bytes = 0
+        self.out_msgs = 0
+        self.out_bytes = 0
+        #: Internal subscribers holding this client's publishes back, and the event set
+        #: when none does.
+        self.holders: set[Holder] = set()
+        self._released = asyncio.Event()
+        self._released.set()
         self.subs: dict[bytes, InProcessSubscription] = {}
         self._sids = itertools.count(1)
         self._inbox_prefix = b"_INBOX." + secrets.token_hex(11).encode()
@@ -129,13 +146,41 @@ class InProcessClient:
         reply: str = "",
         headers: Mapping[str, str] | None = None,
     ) -> None:
-        """Publish a message (delivery to every receiver happens before this returns)."""
+        """Publish a message (delivery to every receiver happens before this returns).
+
+        If an internal subscriber that got it is over its high-water mark, this waits until
+        that subscriber has drained below its low-water mark (or closed).
+        """
         self._check_open()
         subj = subject.encode()
         if not is_valid_literal_subject(subj):
             raise ValueError(f"invalid publish subject {subject!r}")
-        hdr = build_headers(headers) if headers else None
-        publish(self, self.account, subj, reply.encode(), hdr, bytes(data))
+        hdr = build_headers(list(headers.items())) if headers else None
+        payload = bytes(data)
+        self.in_msgs += 1
+        self.in_bytes += len(payload) + (len(hdr) if hdr is not None else 0)
+        publish(self, self.account, subj, reply.encode(), hdr, payload)
+        if self.holders:
+            await self._released.wait()
+
+    @property
+    def paused(self) -> bool:
+        """Whether an internal subscriber holds this client's publishes back now."""
+        return bool(self.holders)
+
+    def stall_on(self, consumer: FrameSession) -> None:
+        """Ignored: a socket receiver past its stall mark does not slow in-process publishers."""
+
+    def pause_input(self, holder: Holder) -> None:
+        """``holder`` is over its high-water mark: the running ``publish`` waits for it."""
+        self.holders.add(holder)
+        self._released.clear()
+
+    def resume_input(self, holder: Holder) -> None:
+        """``holder`` has drained: publishing goes on once no holder is left."""
+        self.holders.discard(holder)
+        if not self.holders:
+            self._released.set()
 
     async def subscribe(
         self,
@@ -203,6 +248,8 @@ class InProcessClient:
     def _on_reply(self, subject: bytes, reply: bytes, hdr: bytes | None, payload: bytes) -> None:
         future = self._requests.get(subject)
         if future is not None and not future.done():
+            self.out_msgs += 1
+            self.out_bytes += len(payload) + (len(hdr) if hdr is not None else 0)
             future.set_result(_to_msg(self, subject, reply, hdr, payload))
 
     async def flush(self) -> None:
@@ -221,6 +268,8 @@ class InProcessClient:
         for future in self._requests.values():
             future.cancel()
         self.closed = True
+        self.holders.clear()
+        self._released.set()
 
     async def __aenter__(self) -> InProcessClient:
         return self

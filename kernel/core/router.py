@@ -5,7 +5,11 @@ This is the hot path.  A MSG frame for a socket session is queued as pieces
 built once per message; the payload; CRLF) that the session joins once per
 flush, so nothing is copied per receiver; a run of messages on one subject is
 built into one chunk per receiver, and a batch of messages on varying subjects is
-routed in one call.  In-process subscriptions get a callback.
+routed in one call.  Every path books its frames through
+:func:`natskern.kernel.core.session.queue_frames`; subscriptions with a callback
+(in-process, internal, filtered) are called, and what they answer is a
+:data:`~natskern.kernel.core.session.DeliverResult`.  The router knows sessions only
+through the :class:`~natskern.kernel.core.session.Session` protocol.
 Nothing on this path calls a plugin hook.
 """
 
@@ -15,15 +19,23 @@ from collections.abc import Callable
 from random import random
 from typing import TYPE_CHECKING
 
+from natskern.kernel.core.session import (
+    RESERVED_REPLY_PREFIXES,
+    FrameSession,
+    Session,
+    queue_frames,
+    refuse_reply,
+)
 from natskern.kernel.protocol.encode import hmsg_frame
 from natskern.kernel.protocol.headers import NO_RESPONDERS_HDR
 from natskern.kernel.subjects.sublist import EMPTY_RESULT, Sublist, SublistResult
 
 if TYPE_CHECKING:  # pragma: no cover
     from natskern.kernel.core.accounts import Account
+    from natskern.kernel.core.subscription import Subscription
 
-#: Reply subjects clients may not use: the server's own response and ack subjects.
-RESERVED_REPLY_PREFIXES = (b"_R_.", b"$JS.ACK.")
+__all__ = ["RESERVED_REPLY_PREFIXES", "publish", "publish_batch", "publish_run"]
+
 CRLF = b"\r\n"
 #: ``b" <size>\r\n"`` for the payload sizes seen so far (bounded).
 _SIZE_LINES: dict[int, bytes] = {}
@@ -38,7 +50,7 @@ def _new_size_line(size: int) -> bytes:
 
 
 def publish(
-    client,
+    client: Session | None,
     account: Account,
     subject: bytes,
     reply: bytes,
@@ -48,11 +60,12 @@ def publish(
     _empty: SublistResult = EMPTY_RESULT,
     _random: Callable[[], float] = random,
     _size_line: Callable[[int], bytes | None] = _SIZE_LINES.get,
+    _queue: Callable[..., None] = queue_frames,
 ) -> int:
     """Deliver one message inside ``account``; return how many subscriptions got it.
 
-    ``client`` is the publishing session (for echo and no-responders); it may
-    be None for internal publishes.  ``hdr`` is the raw header block or None.
+    ``client`` is the publishing session (for echo, no-responders and back-pressure); it
+    may be None for internal publishes.  ``hdr`` is the raw header block or None.
     ``result`` is the subject's match when the caller already has it (``subject`` is
     then the routed subject: no mapping is applied).
     (The underscored parameters bind module globals as fast locals; never pass them.)
@@ -72,7 +85,7 @@ def publish(
     # A publisher that asked for no echo never gets its own messages back.
     skip = client if client is not None and not client.echo else None
     size = len(payload)
-    targets = result.psubs
+    targets: tuple[Subscription, ...] | list[Subscription] = result.psubs
     qsubs = result.qsubs
     if qsubs and not targets and len(qsubs) == 1:
         # The common case: one queue group and no plain subscriber.
@@ -95,44 +108,44 @@ def publish(
         targets = (*targets, *picks) if targets else picks
     delivered = 0
     line = None  # b"[ reply] <size>\r\n", built on the first socket delivery
+    rest = 0
     for sub in targets:
-        c = sub.client
+        c: FrameSession = sub.client
         if c is skip:
             continue
         cb = sub.callback
         if cb is not None:
-            if cb(subject, reply, hdr, payload) is False:
-                continue  # an import that reached nobody (natskern.kernel.core.imports)
-        else:
-            if hdr is None or not c.headers:
-                # The frame goes out as pieces, joined once per flush: nothing is copied here.
-                if line is None:
-                    line = _size_line(size) or _new_size_line(size)
-                    if reply:
-                        line = b" " + reply + line
-                    rest = len(line) + size + 2
-                prefix = sub.prefix
-                if prefix is not None:
-                    c.out += (prefix, line, payload, CRLF)
-                    c.pending += len(prefix) + rest
-                else:
-                    sid = sub.sid
-                    c.out += (b"MSG ", subject, b" ", sid, line, payload, CRLF)
-                    c.pending += len(subject) + len(sid) + 5 + rest
+            answer = cb(subject, reply, hdr, payload)
+            if answer is not None and answer is not True:
+                if answer is False:
+                    continue  # nobody behind the callback took it (an import, a filter)
+                if client is not None:
+                    answer.hold(client)  # a holder over its high-water mark
+        elif hdr is None or not c.headers:
+            # The frame goes out as pieces, joined once per flush: nothing is copied here.
+            if line is None:
+                line = _size_line(size) or _new_size_line(size)
+                if reply:
+                    line = b" " + reply + line
+                rest = len(line) + size + 2
+            prefix = sub.prefix
+            if prefix is not None:
+                _queue(c, (prefix, line, payload, CRLF), len(prefix) + rest, 1, size, reply, client)
             else:
-                frame = hmsg_frame(subject, sub.sid, reply, hdr, payload)
-                c.out.append(frame)
-                c.pending += len(frame)
-                c.out_bytes += len(hdr)  # nats-server counts header bytes too
-            c.out_msgs += 1
-            c.out_bytes += size
-            if not c.flush_scheduled:
-                c.flush_scheduled = True
-                c.broker.mark_dirty(c)
-            if c.pending > c.stall_at:
-                _overfed(c, client)
-            if reply and c.replies is not None:
-                c.record_reply(reply)
+                sid = sub.sid
+                _queue(
+                    c,
+                    (b"MSG ", subject, b" ", sid, line, payload, CRLF),
+                    len(subject) + len(sid) + 5 + rest,
+                    1,
+                    size,
+                    reply,
+                    client,
+                )
+        else:
+            frame = hmsg_frame(subject, sub.sid, reply, hdr, payload)
+            # nats-server counts header bytes too
+            _queue(c, (frame,), len(frame), 1, size + len(hdr), reply, client)
         delivered += 1
         sub.delivered += 1
         if sub.max_msgs and sub.delivered >= sub.max_msgs:
@@ -144,11 +157,12 @@ def publish(
 
 
 def publish_batch(
-    client,
+    client: FrameSession,
     account: Account,
     messages: list[tuple[bytes, bytes, bytes]],
     _empty: SublistResult = EMPTY_RESULT,
     _size_line: Callable[[int], bytes | None] = _SIZE_LINES.get,
+    _queue: Callable[..., None] = queue_frames,
 ) -> None:
     """Deliver consecutive messages without headers from one session: ``(subject, reply,
     payload)`` triples.
@@ -158,8 +172,9 @@ def publish_batch(
     auto-unsubscribe limit and no queue group.  Any other message (queue groups, callbacks,
     ``UNSUB <max>``, the publisher's own subscription when it asked for no echo) goes
     through :func:`publish`, with the match already made.  A reply on the server's reserved
-    prefixes is refused through ``client.refuse_reply``, as a single PUB would be.  If the
-    publisher is cut while a message is routed, the batch stops after that message.
+    prefixes is refused (:func:`~natskern.kernel.core.session.refuse_reply`), as a single PUB
+    would be.  If the publisher is cut while a message is routed, the batch stops after that
+    message.
     """
     mapper = account.mapper  # applied per message, so weighted mappings draw per message
     skip = None if client.echo else client
@@ -167,10 +182,9 @@ def publish_batch(
     match = sublist.match
     peek = sublist.peek
     hits = 0
-    cut = False  # the publisher itself was cut (a slow consumer of its own messages)
     for subject, reply, payload in messages:
         if reply and reply.startswith(RESERVED_REPLY_PREFIXES):
-            client.refuse_reply(reply)
+            refuse_reply(client, reply)
             continue
         routed = subject
         if mapper is not None:
@@ -199,28 +213,18 @@ def publish_batch(
                     line = b" " + reply + line
                 rest = len(line) + size + 2
                 for sub in psubs:
-                    c = sub.client
                     prefix = sub.prefix
                     if prefix is not None:
-                        c.out += (prefix, line, payload, CRLF)
-                        c.pending += len(prefix) + rest
+                        pieces: tuple[bytes, ...] = (prefix, line, payload, CRLF)
+                        nbytes = len(prefix) + rest
                     else:
                         sid = sub.sid
-                        c.out += (b"MSG ", routed, b" ", sid, line, payload, CRLF)
-                        c.pending += len(routed) + len(sid) + 5 + rest
-                    c.out_msgs += 1
-                    c.out_bytes += size
+                        pieces = (b"MSG ", routed, b" ", sid, line, payload, CRLF)
+                        nbytes = len(routed) + len(sid) + 5 + rest
+                    _queue(sub.client, pieces, nbytes, 1, size, reply, client)
                     sub.delivered += 1
-                    if not c.flush_scheduled:
-                        c.flush_scheduled = True
-                        c.broker.mark_dirty(c)
-                    if c.pending > c.stall_at:
-                        _overfed(c, client)
-                        cut = client.closed
-                    if reply and c.replies is not None:
-                        c.record_reply(reply)
-                if cut:
-                    break  # as a closed session's parser stops after this message
+                if client.closed:
+                    break  # cut as a slow consumer of its own messages: as its parser stops
                 continue
         publish(client, account, routed, reply, None, payload, result)
         if client.closed:
@@ -229,7 +233,7 @@ def publish_batch(
 
 
 def publish_run(
-    client,
+    client: Session | None,
     account: Account,
     subject: bytes,
     reply: bytes,
@@ -289,7 +293,7 @@ def publish_run(
                 _deliver_run(sub, subject, reply, share, size, client)
 
 
-def _plain(psubs: tuple, qsubs: tuple) -> bool:
+def _plain(psubs: tuple[Subscription, ...], qsubs: tuple[tuple[Subscription, ...], ...]) -> bool:
     """True when a run can be delivered receiver by receiver.
 
     That is when every subscription is a socket one without an auto-unsubscribe limit, and
@@ -313,13 +317,17 @@ def _plain(psubs: tuple, qsubs: tuple) -> bool:
 
 
 def _deliver_run(
-    sub, subject: bytes, reply: bytes, payloads: list[bytes], size: int, producer
+    sub: Subscription,
+    subject: bytes,
+    reply: bytes,
+    payloads: list[bytes],
+    size: int,
+    producer: Session | None,
 ) -> None:
-    """Append the MSG frames of ``payloads`` for one socket subscription as one chunk.
+    """Queue the MSG frames of ``payloads`` for one socket subscription as one chunk.
 
     ``size`` is the length of every payload, or -1 when they differ.
     """
-    c = sub.client
     head = sub.prefix
     if head is None:
         head = b"MSG %s %s" % (subject, sub.sid)
@@ -332,50 +340,29 @@ def _deliver_run(
         head += b" " + reply + b" " if reply else b" "
         chunk = b"".join([b"%s%d\r\n%s\r\n" % (head, len(p), p) for p in payloads])
         total = sum(map(len, payloads))
-    c.out.append(chunk)
-    c.pending += len(chunk)
-    c.out_msgs += count
-    c.out_bytes += total
-    if not c.flush_scheduled:
-        c.flush_scheduled = True
-        c.broker.mark_dirty(c)
-    if c.pending > c.stall_at:
-        _overfed(c, producer)
-    if reply and c.replies is not None:
-        c.record_reply(reply)
+    queue_frames(sub.client, (chunk,), len(chunk), count, total, reply, producer)
     sub.delivered += count
 
 
-def _overfed(consumer, producer) -> None:
-    """A receiver's buffer is past its stall threshold: cut it, or pause the producer."""
-    if consumer.pending > consumer.max_pending:
-        # Hand the queue to the socket first: only what it cannot take counts (nats-server's
-        # pending bytes), and flush() cuts the session if that is still over max_pending.
-        consumer.flush()
-        if consumer.closed:
-            return
-    if producer is not None and producer is not consumer and hasattr(producer, "stalled_on"):
-        producer.stalled_on = consumer
-
-
-def _no_responders(client, sublist: Sublist, reply: bytes) -> None:
+def _no_responders(client: Session, sublist: Sublist, reply: bytes) -> None:
     """Send the 503 status to the publisher's own subscription matching ``reply``."""
     if not client.headers or client.closed:
         return
     result = sublist.match(reply)
     for sub in result.psubs:
         if sub.client is client:
-            _send_status(client, sub, reply)
+            _send_status(sub, reply)
             return
     for group in result.qsubs:
         for sub in group:
             if sub.client is client:
-                _send_status(client, sub, reply)
+                _send_status(sub, reply)
                 return
 
 
-def _send_status(client, sub, reply: bytes) -> None:
+def _send_status(sub: Subscription, reply: bytes) -> None:
     if sub.callback is not None:
         sub.callback(reply, b"", NO_RESPONDERS_HDR, b"")
         return
-    client.send(hmsg_frame(reply, sub.sid, b"", NO_RESPONDERS_HDR, b""))
+    c: FrameSession = sub.client
+    c.send(hmsg_frame(reply, sub.sid, b"", NO_RESPONDERS_HDR, b""))

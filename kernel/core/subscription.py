@@ -3,18 +3,23 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from natskern.kernel.subjects.tokens import is_literal
 
-#: ``callback(subject, reply, headers, payload)`` for subscriptions served in-process.
-DeliverCallback = Callable[[bytes, bytes, bytes | None, bytes], None]
+if TYPE_CHECKING:  # pragma: no cover
+    from natskern.kernel.core.session import DeliverResult
+
+#: ``callback(subject, reply, headers, payload)`` for subscriptions served in-process; what
+#: it returns is a ``DeliverResult`` (``natskern.kernel.core.session``).
+DeliverCallback = Callable[[bytes, bytes, bytes | None, bytes], "DeliverResult"]
 
 
 class Subscription:
     """One SUB of one client, or an in-process subscription with a callback.
 
-    ``client`` is the owning session; ``queue`` is None for plain subscriptions.
+    ``client`` is the owning session (a ``Session``, and a ``FrameSession`` when there is no
+    ``callback``: ``natskern.kernel.core.session``); ``queue`` is None for plain subscriptions.
     ``callback`` is None for socket clients (the router writes MSG frames to
     ``client`` directly) and a function for in-process and internal
     subscriptions, and for socket subscriptions that need a delivery filter.
