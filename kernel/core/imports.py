@@ -1,8 +1,10 @@
 """Cross-account delivery: stream imports, service imports and the routes their replies take.
 
 Mirrors the runtime half of nats-server's ``accounts.go``.  Everything here is wired once at
-configure time (by ``natskern.plugins.accounts``) as internal subscriptions with a ``callback``; the
-router calls them like any in-process subscriber and never looks up anything per message.
+configure time (by ``natskern.plugins.accounts``) as internal subscriptions with a ``callback``,
+owned by one :class:`~natskern.kernel.core.internal.InternalClient` per account (nats-server's
+``ACCOUNT`` client); the router calls them like any in-process subscriber and never looks up
+anything per message.
 
 * A **stream import** is an internal subscription in the exporting account on the imported
   subject.  Its callback renames the subject (prefix or mapping) and publishes the message
@@ -34,6 +36,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from natskern.kernel.core.internal import InternalClient
 from natskern.kernel.core.router import publish
 from natskern.kernel.core.subscription import Subscription
 
@@ -81,51 +84,6 @@ def _base62(value: int, width: int) -> bytes:
     return bytes(out)
 
 
-class InternalClient:
-    """The owner of an account's internal subscriptions (nats-server's ``ACCOUNT`` client).
-
-    The router only compares a subscription's client with the publisher and calls
-    ``remove_subscription`` for auto-unsubscribe; monitoring may read the other fields.
-    """
-
-    kind = "Account"
-    conn_type = "INTERNAL"
-    echo = True
-    headers = True
-    no_responders = False
-    closed = False
-    replies = None
-    cid = 0
-
-    def __init__(self, account: Account) -> None:
-        self.account = account
-        self.name = f"{account.name} imports"
-        self.subs: dict[bytes, Subscription] = {}
-        self._next_sid = 0
-
-    def subscribe(self, subject: bytes, callback: Callable[..., bool]) -> Subscription:
-        """Add an internal subscription delivering to ``callback`` in this account."""
-        self._next_sid += 1
-        sid = b"%d" % self._next_sid
-        sub = Subscription(self, subject, None, sid, callback)
-        self.subs[sid] = sub
-        self.account.sublist.insert(sub)
-        return sub
-
-    def remove_subscription(self, sub: Subscription) -> None:
-        """Forget ``sub``."""
-        if self.subs.pop(sub.sid, None) is not None:
-            self.account.sublist.remove(sub)
-
-    def close(self) -> None:
-        """Remove every internal subscription of this account."""
-        for sub in list(self.subs.values()):
-            self.remove_subscription(sub)
-
-    def __repr__(self) -> str:
-        return f"<InternalClient {self.account.name} subs={len(self.subs)}>"
-
-
 class Imports:
     """The cross-account wiring of one broker: internal clients, response tables, loop guard.
 
@@ -150,7 +108,7 @@ class Imports:
         """The internal client of ``account`` (created on first use)."""
         client = self.clients.get(account.name)
         if client is None:
-            client = self.clients[account.name] = InternalClient(account)
+            client = self.clients[account.name] = InternalClient(account, f"{account.name} imports")
         return client
 
     def responses(self, account: Account) -> ResponseTable:
