@@ -22,10 +22,13 @@ database, and the next ``commit`` closes and reopens it (WAL replay drops the
 torn tail) before writing; keys of a group that failed after its write are
 deleted again by the next group, so an unacknowledged message does not come back.
 
-Erase: ``remove(seq, erase=True)`` deletes the key, flushes the memtable and
-compacts the key's range before ``commit`` returns, so no live SST or WAL file
-holds the value any more (RocksDB never overwrites in place: free blocks of
-obsolete files are left to the filesystem, as with any deleted file).
+Erase: ``remove(seq, erase=True)`` deletes the key, flushes every column
+family's memtable (so the WAL file that held the value is obsolete and deleted)
+and compacts the key's range (so the SST holding it is rewritten without it)
+before ``commit`` returns: no live file holds the value any more.  RocksDB never
+overwrites in place, so the bytes of the deleted files are left to the
+filesystem, as with any deleted file; a put of a blanked value first would not
+change that, so there is none.
 """
 
 from __future__ import annotations
@@ -394,8 +397,9 @@ class RocksLog(AuxMixin):
             self._ready.set()
 
     def _compact_away(self, keys: list[bytes]) -> None:
+        for cf in _CFS:  # every memtable: the WAL holding the value becomes obsolete, deleted
+            self._views[cf].flush(True)
         view = self._views["msgs"]
-        view.flush(True)
         for key in keys:
             view.compact_range(key, key + b"\x00")
 

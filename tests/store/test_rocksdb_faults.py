@@ -310,3 +310,26 @@ async def test_kill_9_during_pipelined_appends_loses_no_ack(tmp_path):
             else:
                 assert got.payload == payload and got.subject == writer.subject_of(token)
         await store.close()
+
+
+async def test_full_disk_through_the_store_fails_the_publish_then_recovers(tiny_fs):
+    filler = tiny_fs / "filler"
+    filler.write_bytes(b"\0" * (256 << 10))
+    path = str(tiny_fs / "s")
+    factory = LogStore.factory(RocksLogFactory(write_buffer_size=64 << 20))
+    store = await factory(StoreConfig(name="FULL"), path, sync="always")
+    acked: list[int] = []
+    with pytest.raises(StoreIOError) as err:
+        for i in range(10_000):
+            acked.append((await store.store_msg("full", None, bytes([i % 256]) * 4000))[0])
+    assert err.value.err_code == 10047  # insufficient storage resources
+    state = store.state()
+    assert state.messages == len(acked) and state.last_seq >= acked[-1]
+    assert (await store.load_msg(acked[-1])).payload == bytes([(len(acked) - 1) % 256]) * 4000
+    filler.unlink()
+    seq, _ = await store.store_msg("full", None, b"after")
+    assert seq > acked[-1] and (await store.load_msg(seq)).payload == b"after"
+    await store.close()
+    store = await factory(StoreConfig(name="FULL"), path, sync="always")
+    assert store.state().messages == len(acked) + 1
+    await store.close()
