@@ -9,12 +9,9 @@ writes only the log.  See ``docs/storage.md``.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import heapq
 import logging
-import struct
 import time
-from typing import Any
 
 from natskern.kernel.store.api import (
     DISCARD_NEW,
@@ -36,8 +33,10 @@ from natskern.kernel.store.api import (
 )
 from natskern.kernel.store.commit import Group, GroupCommitter
 from natskern.kernel.store.consumer import CONSUMER_PREFIX, LogConsumerStore
+from natskern.kernel.store.expiry import Expiry
 from natskern.kernel.store.index import MsgIndex
-from natskern.kernel.store.log import RecordLog, RecordLogFactory, Recovery
+from natskern.kernel.store.log import RecordLog, RecordLogFactory
+from natskern.kernel.store.opening import SEQ_META, Opening
 from natskern.kernel.store.removals import Removals
 
 __all__ = ["RECORD_OVERHEAD", "LogStore", "record_size"]
@@ -48,7 +47,6 @@ logger = logging.getLogger("natskern.store")
 RECORD_OVERHEAD = 22
 #: Default bound of staged-but-uncommitted bytes before writers wait.
 MAX_STAGED = 64 << 20
-_SEQ_META = struct.Struct("<QQq")
 _time_ns = time.time_ns
 
 
@@ -67,7 +65,7 @@ def _limit(v: int) -> int:
     return v if v > 0 else 0
 
 
-class LogStore(Removals):
+class LogStore(Opening, Expiry, Removals):
     """A :class:`~natskern.kernel.store.api.StreamStore` over a :class:`RecordLog`.
 
     Open one with :meth:`open`; a backend registers :meth:`factory` of its log
@@ -126,119 +124,6 @@ class LogStore(Removals):
             return await cls.open(log_factory(directory, sync=sync), config, sync=sync)
 
         return open_store
-
-    async def _load(self) -> None:
-        rec = await self._log.open()
-        name = self.config.name
-        if self._sync != "always":
-            logger.warning(
-                "stream %s: LAZY sync mode (sync_interval %.3f s): acknowledged writes may be "
-                "lost on a crash or power cut",
-                name,
-                int(self._sync) / 1e9,
-            )
-        for line in rec.problems:
-            logger.warning("stream %s: %s", name, line)
-        for seq in rec.corrupt:
-            logger.error("stream %s: corrupt record at sequence %d skipped", name, seq)
-        loaded = False
-        if rec.checkpoint_current:
-            loaded = await self._load_checkpoint()
-            if not loaded:
-                logger.warning("stream %s: index checkpoint unusable, rescanning the log", name)
-                self._log.put_meta("index", None)
-                await self._log.commit()
-                await self._log.close()
-                rec = await self._log.open()
-        if not loaded:
-            await self._scan(rec)
-        self._hw = max(self._hw, rec.last_seq)
-        if not loaded and rec.last_seq >= self._last_seq:
-            self._last_seq, self._last_ts = rec.last_seq, max(rec.last_ts, self._last_ts)
-        meta = await self._log.get_meta("seq")
-        if meta is not None and len(meta) == _SEQ_META.size:
-            # Written with every checkpoint and at every skip/compact/truncate: after a
-            # checkpoint it is at least as new; after a scan it holds unless appends followed.
-            last, hw, last_ts = _SEQ_META.unpack(meta)
-            if loaded or hw >= self._hw:
-                self._hw, self._last_seq, self._last_ts = hw, last, last_ts
-        if not self._hw and self.config.first_seq > 1:
-            self._hw = self._last_seq = self.config.first_seq - 1
-        if not self._idx.msgs:
-            self._idx.reset(self._hw + 1)
-        self._config_record = await self._log.get_meta("config")
-        self._consumer_names = {
-            n[len(CONSUMER_PREFIX) :]
-            for n in self._log.aux_names()
-            if n.startswith(CONSUMER_PREFIX)
-        }
-        for s in self._ttl:
-            if self._idx.is_live(s):
-                if self._ttl[s] < 0:
-                    self._never.add(s)
-                else:
-                    self._heap.append((self._idx.ts[s - self._idx.base] + self._ttl[s], s))
-        heapq.heapify(self._heap)
-        self._enforce_all()
-        if self._commit.group.dirty:
-            await self._commit.drain()
-        self._arm()
-
-    async def _scan(self, rec: Recovery) -> None:
-        idx = self._idx = MsgIndex()
-        ttl = self._ttl
-        records = rec.records
-        add, intern, subjects = idx.add, idx.intern, idx.subjects
-        last_ts = 0
-
-        def one(m: Any) -> None:
-            nonlocal last_ts
-            sid = subjects.get(m.subject)
-            if sid is None:
-                sid = intern(m.subject)
-            ts = m.ts if m.ts > last_ts else last_ts
-            last_ts = ts
-            add(m.seq, ts, sid, m.size)
-            if m.ttl:
-                ttl[m.seq] = m.ttl
-
-        if hasattr(records, "__aiter__"):
-            async for m in records:  # type: ignore[union-attr]
-                one(m)
-        else:
-            for m in records:  # type: ignore[union-attr]
-                one(m)
-        self._last_ts = last_ts
-
-    async def _load_checkpoint(self) -> bool:
-        data = await self._log.get_meta("index")
-        if data is None:
-            return False
-        try:
-            idx, extra = MsgIndex.load(data)
-            head = struct.Struct("<QQqQ")
-            last, hw, last_ts, nttl = head.unpack_from(extra)
-            ttl: dict[int, int] = {}
-            if nttl:
-                from array import array
-
-                pairs = array("q")
-                pairs.frombytes(extra[head.size : head.size + 16 * nttl])
-                ttl = dict(zip(pairs[0::2], pairs[1::2], strict=True))
-        except (ValueError, struct.error, UnicodeDecodeError) as exc:
-            logger.warning("stream %s: %s", self.config.name, exc)
-            return False
-        self._idx, self._ttl = idx, ttl
-        self._hw, self._last_seq, self._last_ts = hw, last, last_ts
-        return True
-
-    def _checkpoint(self) -> bytes:
-        from array import array
-
-        live = [(s, t) for s, t in self._ttl.items() if self._idx.is_live(s)]
-        pairs = array("q", [x for p in live for x in p])
-        extra = struct.pack("<QQqQ", self._last_seq, self._hw, self._last_ts, len(live))
-        return self._idx.dump(extra + pairs.tobytes())
 
     # -- configuration ----------------------------------------------------------------------
 
@@ -390,7 +275,7 @@ class LogStore(Removals):
         await self._settle_or_restore(saved)
 
     def _save_seq(self) -> None:
-        self._log.put_meta("seq", _SEQ_META.pack(self._last_seq, self._hw, self._last_ts))
+        self._log.put_meta("seq", SEQ_META.pack(self._last_seq, self._hw, self._last_ts))
         self._commit.mark()
 
     async def _settle(self) -> None:
@@ -568,7 +453,7 @@ class LogStore(Removals):
             logger.exception("stream %s: last commit failed at close", self.config.name)
         self._closed = True
         self._stop_timers()
-        self._log.put_meta("seq", _SEQ_META.pack(self._last_seq, self._hw, self._last_ts))
+        self._log.put_meta("seq", SEQ_META.pack(self._last_seq, self._hw, self._last_ts))
         self._log.put_meta("index", self._checkpoint())
         await self._log.close()
 
@@ -587,69 +472,3 @@ class LogStore(Removals):
             self._timer = None
         if self._expiring is not None and not self._expiring.done():
             self._expiring.cancel()
-
-    # -- expiry ------------------------------------------------------------------------------
-
-    def _arm(self) -> None:
-        """Schedule the next age/TTL expiry (if any and none is scheduled)."""
-        if self._closed or self._timer is not None:
-            return
-        at = self._next_deadline()
-        if not at:
-            return
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:
-            return
-        self._timer_at = at
-        delay = max((at - _time_ns()) / 1e9, 0.0) + 0.001
-        self._timer = loop.call_later(delay, self._fire)
-
-    def _next_deadline(self) -> int:
-        idx = self._idx
-        at = 0
-        if self._max_age and idx.msgs:
-            seq = idx.first_seq()
-            while seq and seq in self._never:
-                seq = idx.next_seq("", seq + 1)
-            if seq:
-                at = idx.ts[seq - idx.base] + self._max_age
-        heap = self._heap
-        while heap and not idx.is_live(heap[0][1]):
-            heapq.heappop(heap)
-        if heap and (not at or heap[0][0] < at):
-            at = heap[0][0]
-        return at
-
-    def _fire(self) -> None:
-        self._timer = None
-        if self._closed:
-            return
-        self._expire(_time_ns())
-        self._arm()
-        if self._commit.group.dirty and (self._expiring is None or self._expiring.done()):
-            self._expiring = asyncio.get_running_loop().create_task(self._settle_quietly())
-
-    async def _settle_quietly(self) -> None:
-        with contextlib.suppress(StoreError):  # the rollback is logged; the timer retries
-            await self._settle()
-
-    def _expire(self, now: int) -> None:
-        idx = self._idx
-        if self._max_age and idx.msgs:
-            cut = idx.age_cut(now - self._max_age)
-            first = idx.first_seq()
-            if first and first < cut:
-                keep = sorted(s for s in self._never if first <= s < cut and idx.is_live(s))
-                lo = first
-                for s in [*keep, cut]:
-                    if lo < s:
-                        self._drop_range(lo, s - 1, per_msg=True)
-                    lo = s + 1
-        heap = self._heap
-        while heap and heap[0][0] <= now:
-            _, seq = heapq.heappop(heap)
-            if idx.is_live(seq):
-                self._drop(seq)
-
-    # the removals (remove_msg, purge, compact, truncate, _drop, _drop_range): Removals

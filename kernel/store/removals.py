@@ -34,14 +34,16 @@ class Removals:
     _last_seq: int
     _last_ts: int
 
-    def _open_check(self) -> None:
-        raise NotImplementedError
+    if TYPE_CHECKING:  # provided by LogStore and its other mixins
 
-    async def _settle(self) -> None:
-        raise NotImplementedError
+        def _open_check(self) -> None:
+            raise NotImplementedError
 
-    def _save_seq(self) -> None:
-        raise NotImplementedError
+        async def _settle(self) -> None:
+            raise NotImplementedError
+
+        def _save_seq(self) -> None:
+            raise NotImplementedError
 
     def _drop(self, seq: int, *, erase: bool = False, report: bool = True) -> bool:
         """Remove live ``seq`` through the log and the index (the caller settles)."""

@@ -1,0 +1,171 @@
+"""Opening a :class:`~natskern.kernel.store.base.LogStore`: checkpoint or scan, and the checkpoint.
+
+At a clean close the store saves its whole index as one metadata value
+(``put_meta("index", ...)``: the columns as raw bytes, per-subject state, TTLs,
+checksummed) next to the ``seq`` record (last sequence, highest used, last
+time).  At open, when the log says the checkpoint is still current, the index
+comes back with ``array.frombytes`` (no per-message work); otherwise every
+:class:`RecordMeta` the log recovered is indexed.  A checkpoint that fails its
+checksum is dropped and the log reopened for a scan (logged).
+"""
+
+from __future__ import annotations
+
+import heapq
+import logging
+import struct
+from array import array
+from typing import TYPE_CHECKING, Any
+
+from natskern.kernel.store.consumer import CONSUMER_PREFIX
+from natskern.kernel.store.index import MsgIndex
+from natskern.kernel.store.log import Recovery
+
+if TYPE_CHECKING:
+    from natskern.kernel.store.api import StoreConfig
+    from natskern.kernel.store.commit import GroupCommitter
+    from natskern.kernel.store.log import RecordLog
+
+__all__ = ["SEQ_META", "Opening"]
+
+logger = logging.getLogger("natskern.store")
+
+#: The ``seq`` metadata record: last sequence, highest sequence used, last time.
+SEQ_META = struct.Struct("<QQq")
+_CKPT_EXTRA = struct.Struct("<QQqQ")
+
+
+class Opening:
+    """Open-time loading and the close-time checkpoint (a mixin of ``LogStore``)."""
+
+    config: StoreConfig
+    _log: RecordLog
+    _idx: MsgIndex
+    _commit: GroupCommitter
+    _sync: str | int
+    _hw: int
+    _last_seq: int
+    _last_ts: int
+    _ttl: dict[int, int]
+    _never: set[int]
+    _heap: list[tuple[int, int]]
+    _config_record: bytes | None
+    _consumer_names: set[str]
+
+    if TYPE_CHECKING:  # provided by LogStore and its other mixins
+
+        def _enforce_all(self) -> None:
+            raise NotImplementedError
+
+        def _arm(self) -> None:
+            raise NotImplementedError
+
+    async def _load(self) -> None:
+        """Open the log and build the index (checkpoint or scan), then apply the limits."""
+        rec = await self._log.open()
+        name = self.config.name
+        if self._sync != "always":
+            logger.warning(
+                "stream %s: LAZY sync mode (sync_interval %.3f s): acknowledged writes may be "
+                "lost on a crash or power cut",
+                name,
+                int(self._sync) / 1e9,
+            )
+        for line in rec.problems:
+            logger.warning("stream %s: %s", name, line)
+        for seq in rec.corrupt:
+            logger.error("stream %s: corrupt record at sequence %d skipped", name, seq)
+        loaded = False
+        if rec.checkpoint_current:
+            loaded = await self._load_checkpoint()
+            if not loaded:
+                logger.warning("stream %s: index checkpoint unusable, rescanning the log", name)
+                self._log.put_meta("index", None)
+                await self._log.commit()
+                await self._log.close()
+                rec = await self._log.open()
+        if not loaded:
+            await self._scan(rec)
+        self._hw = max(self._hw, rec.last_seq)
+        if not loaded and rec.last_seq >= self._last_seq:
+            self._last_seq, self._last_ts = rec.last_seq, max(rec.last_ts, self._last_ts)
+        meta = await self._log.get_meta("seq")
+        if meta is not None and len(meta) == SEQ_META.size:
+            # Written with every checkpoint and at every skip/compact/truncate: after a
+            # checkpoint it is at least as new; after a scan it holds unless appends followed.
+            last, hw, last_ts = SEQ_META.unpack(meta)
+            if loaded or hw >= self._hw:
+                self._hw, self._last_seq, self._last_ts = hw, last, last_ts
+        if not self._hw and self.config.first_seq > 1:
+            self._hw = self._last_seq = self.config.first_seq - 1
+        if not self._idx.msgs:
+            self._idx.reset(self._hw + 1)
+        self._config_record = await self._log.get_meta("config")
+        self._consumer_names = {
+            n[len(CONSUMER_PREFIX) :]
+            for n in self._log.aux_names()
+            if n.startswith(CONSUMER_PREFIX)
+        }
+        for s in self._ttl:
+            if self._idx.is_live(s):
+                if self._ttl[s] < 0:
+                    self._never.add(s)
+                else:
+                    self._heap.append((self._idx.ts[s - self._idx.base] + self._ttl[s], s))
+        heapq.heapify(self._heap)
+        self._enforce_all()
+        if self._commit.group.dirty:
+            await self._commit.drain()
+        self._arm()
+
+    async def _scan(self, rec: Recovery) -> None:
+        idx = self._idx = MsgIndex()
+        ttl = self._ttl
+        records = rec.records
+        add, intern, subjects = idx.add, idx.intern, idx.subjects
+        last_ts = 0
+
+        def one(m: Any) -> None:
+            nonlocal last_ts
+            sid = subjects.get(m.subject)
+            if sid is None:
+                sid = intern(m.subject)
+            ts = m.ts if m.ts > last_ts else last_ts
+            last_ts = ts
+            add(m.seq, ts, sid, m.size)
+            if m.ttl:
+                ttl[m.seq] = m.ttl
+
+        if hasattr(records, "__aiter__"):
+            async for m in records:  # type: ignore[union-attr]
+                one(m)
+        else:
+            for m in records:  # type: ignore[union-attr]
+                one(m)
+        self._last_ts = last_ts
+
+    async def _load_checkpoint(self) -> bool:
+        data = await self._log.get_meta("index")
+        if data is None:
+            return False
+        try:
+            idx, extra = MsgIndex.load(data)
+            last, hw, last_ts, nttl = _CKPT_EXTRA.unpack_from(extra)
+            ttl: dict[int, int] = {}
+            if nttl:
+                pairs = array("q")
+                pairs.frombytes(extra[_CKPT_EXTRA.size : _CKPT_EXTRA.size + 16 * nttl])
+                ttl = dict(zip(pairs[0::2], pairs[1::2], strict=True))
+        except (ValueError, struct.error, UnicodeDecodeError) as exc:
+            logger.warning("stream %s: %s", self.config.name, exc)
+            return False
+        self._idx, self._ttl = idx, ttl
+        self._hw, self._last_seq, self._last_ts = hw, last, last_ts
+        return True
+
+    def _checkpoint(self) -> bytes:
+        """The index checkpoint (the index, its TTLs and the sequence record), as bytes."""
+        live = [(s, t) for s, t in self._ttl.items() if self._idx.is_live(s)]
+        pairs = array("q", [x for p in live for x in p])
+        extra = _CKPT_EXTRA.pack(self._last_seq, self._hw, self._last_ts, len(live))
+        return self._idx.dump(extra + pairs.tobytes())
