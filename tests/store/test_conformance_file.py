@@ -36,7 +36,7 @@ class TestFile(StoreConformance):
         """Flip a bit of the record's payload (or subject) in its block file."""
         await store.flush()  # (lazy mode: make sure the record is in its block)
         log = _log(store)
-        blk, off = log._locate(seq)
+        blk, off = log.locate(seq)
         assert blk is not None
         ft.flip_bit(blk.path, off + HEADER.size, 2)
 
@@ -52,19 +52,19 @@ class TestFile(StoreConformance):
         real = log._write
         left = [count]
 
-        def failing(blk: Any, *args: Any) -> Any:
+        def failing(g: Any, *args: Any) -> Any:
+            blk = g.target
             if left[0] <= 0 or blk is None:
-                return real(blk, *args)
+                return real(g, *args)
             left[0] -= 1
-            created = args[0]
-            if created:  # a new block: make its creation fail instead
+            if g.new is not None:  # a new block: make its creation fail instead
                 raise OSError(28, "No space left on device (injected)")
             saved = os.dup(blk.fd)
             ro = os.open(blk.path, os.O_RDONLY)
             os.dup2(ro, blk.fd)
             os.close(ro)
             try:
-                return real(blk, *args)
+                return real(g, *args)
             finally:
                 os.dup2(saved, blk.fd)
                 os.close(saved)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 import struct
 from array import array
+from typing import Any
 
 from natskern.plugins.storage.filelog.codec import HEADER, OVERHEAD, checksum
 from natskern.plugins.storage.filelog.scan import DEAD
@@ -35,6 +36,7 @@ class Block:
     """One block file: where it ends, and its slice of the index."""
 
     __slots__ = (
+        "acc",
         "closing",
         "dirty_tail",
         "fd",
@@ -64,9 +66,12 @@ class Block:
         self.closing = False
         #: A failed write may have left bytes past ``size``: truncate before the next write.
         self.dirty_tail = False
+        #: What the block holds, kept while it is the active one (its sidecar at sealing).
+        self.acc: Any = None
 
-    def add(self, seq: int, off: int) -> None:
-        """Index a message at ``off`` (sequences only grow)."""
+    def add(self, seq: int, off: int) -> int:
+        """Index a message at ``off`` (sequences only grow); return the gap filled before it."""
+        gap = 0
         if self.first_seq == 0:
             self.first_seq = seq
         else:
@@ -77,6 +82,7 @@ class Block:
                 self.offs.extend(array("I", [DEAD]) * gap)
         self.offs.append(off)
         self.live += 1
+        return gap
 
     @property
     def last_seq(self) -> int:

@@ -16,7 +16,7 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import bisect
 import fcntl
 import os
 from typing import Any
@@ -34,12 +34,16 @@ from natskern.plugins.storage.filelog.codec import (
     MSG,
     OVERHEAD,
     checksum,
-    encode_erased,
-    encode_meta,
-    encode_msg,
-    encode_removal,
 )
-from natskern.plugins.storage.filelog.meta import pos_bytes, pos_from, write_meta_copy
+from natskern.plugins.storage.filelog.group import (
+    SMALL_META,
+    EncodedGroup,
+    apply_group,
+    delete_blocks,
+    encode_group,
+    write_group,
+)
+from natskern.plugins.storage.filelog.meta import pos_bytes, pos_from
 
 __all__ = ["DEFAULT_BLOCK_SIZE", "FileLog"]
 
@@ -48,9 +52,6 @@ __all__ = ["DEFAULT_BLOCK_SIZE", "FileLog"]
 #: recovery scan, so it bounds both the space a mostly-removed stream keeps and the
 #: scanner's buffer; 1 GiB is ~130 files.
 DEFAULT_BLOCK_SIZE = 8 << 20
-#: Metadata values up to this size are also written into the data (rebuildable).
-SMALL_META = 64 << 10
-INTERNAL = "~"  # key prefix of the log's own metadata
 CKPT_BLOCKS = "~blocks"
 CKPT_POS = "~index-pos"
 
@@ -67,8 +68,8 @@ class FileLog:
         self.sync = sync
         self.block_size = int(block_size)
         self.blocks: list[Block] = []
-        self._mblocks: list[Block] = []  # blocks holding messages, by first_seq
-        self._mfirst: list[int] = []
+        self.mblocks: list[Block] = []  # blocks holding messages, by first_seq
+        self.mfirst: list[int] = []
         self.hi_seq = 0
         self.hi_ts = 0
         #: Highest message sequence committed (appends must be above it).
@@ -89,6 +90,8 @@ class FileLog:
         self._lock = asyncio.Lock()
         self._lockfd = -1
         self.closed = True
+        #: How many sealed blocks the last open loaded from their sidecars (for tests).
+        self.sidecars_used = 0
 
     # -- open -------------------------------------------------------------------------------
 
@@ -114,8 +117,8 @@ class FileLog:
         self.blocks = blocks
         for b in blocks:
             b.fd = os.open(b.path, os.O_RDWR)
-        self._mblocks = [b for b in blocks if b.first_seq]
-        self._mfirst = [b.first_seq for b in self._mblocks]
+        self.mblocks = [b for b in blocks if b.first_seq]
+        self.mfirst = [b.first_seq for b in self.mblocks]
 
     # -- staging ----------------------------------------------------------------------------
 
@@ -176,92 +179,23 @@ class FileLog:
             return
         self._committing, self._staged = self._staged, {}
         try:
-            parts: list[bytes] = []
-            placed: list[tuple[int, int]] = []  # (seq, offset in the group)
-            removals: list[tuple[int, int]] = []
-            erases: list[tuple[Block, int]] = []
-            rel = 0
-            hi_seq, hi_ts = self.hi_seq, self.hi_ts
-            for op in ops:
-                if op[0] == "m":
-                    m: StoredMsg = op[1]
-                    rec = encode_msg(m.seq, m.ts, op[2], m.subject.encode(), m.headers, m.payload)
-                    placed.append((m.seq, rel))
-                    if m.seq > hi_seq:
-                        hi_seq, hi_ts = m.seq, m.ts
-                else:
-                    rec = encode_removal(op[1], op[2], max(hi_seq, op[2]), hi_ts)
-                    removals.append((op[1], op[2]))
-                    if op[3]:
-                        blk, off = self._locate(op[1])
-                        if blk is not None:
-                            erases.append((blk, off))
-                    if op[2] > hi_seq:
-                        hi_seq = op[2]
-                parts.append(rec)
-                rel += len(rec)
             twice, self.meta_twice = self.meta_twice & set(metas), set()
             gens = {k: self.meta_gen.get(k, 0) + (2 if k in twice else 1) for k in metas}
-            for key, value in metas.items():
-                if _in_data(key, value):
-                    parts.append(encode_meta(key.encode(), value, gens[key]))
-            buf = b"".join(parts)
-            active = self.blocks[-1] if self.blocks else None
-            new: Block | None = None
-            if buf and (
-                active is None or (active.size and active.size + len(buf) > self.block_size)
-            ):
-                new = Block(self.directory, active.id + 1 if active else 1)
-                small = {**self.meta_small, **metas}
-                head = b"".join(
-                    encode_meta(k.encode(), v, self.meta_gen.get(k, 0))
-                    for k, v in small.items()
-                    if k not in metas and _in_data(k, v)
-                )
-                buf = head + buf
-                placed = [(s, o + len(head)) for s, o in placed]
-            target = new or active
+            g = encode_group(self, ops, metas, gens)
             if "index" in metas:
-                end = (target.id, target.size + len(buf)) if target is not None else (0, 0)
+                t = g.target
+                end = (t.id, t.size + len(g.buf)) if t is not None else (0, 0)
                 metas[CKPT_POS] = pos_bytes(*end, gens["index"])
                 gens[CKPT_POS] = self.meta_gen.get(CKPT_POS, 0) + 1
-            results = await asyncio.to_thread(
-                self._write,
-                target,
-                new is not None,
-                buf,
-                erases,
-                metas,
-                gens,
-                twice,
-                auxes,
-                dropped,
-            )
+            results = await asyncio.to_thread(self._write, g, metas, gens, twice, auxes, dropped)
         except OSError as e:
             raise StoreIOError(f"write to {self.directory} failed: {e.strerror or e}") from e
         finally:
             self._committing = {}
-        # success: apply to the index (on the loop)
-        if target is not None and buf:
-            base = target.size
-            if new is not None:
-                self.blocks.append(new)
-            for seq, off in placed:
-                target.add(seq, base + off)
-            if (
-                placed
-                and target.first_seq
-                and (not self._mblocks or self._mblocks[-1] is not target)
-            ):
-                self._mblocks.append(target)
-                self._mfirst.append(target.first_seq)
-            target.size = base + len(buf)
-            for first, last in removals:
-                target.min_target = min(target.min_target, first)
-                self._kill(first, last)
-        self.hi_seq, self.hi_ts = hi_seq, hi_ts
-        if placed:
-            self._committed_last_msg = max(self._committed_last_msg, placed[-1][0])
+        apply_group(self, g)
+        self.hi_seq, self.hi_ts = g.hi_seq, g.hi_ts
+        if g.placed:
+            self._committed_last_msg = max(self._committed_last_msg, g.placed[-1][0])
         for key, value in metas.items():
             self.meta_gen[key] = gens[key]
             if value is None or len(value) <= SMALL_META:
@@ -272,100 +206,29 @@ class FileLog:
             self.index_pos = pos_from(metas[CKPT_POS])
         for aux, (agen, aend) in results:
             aux.gen, aux.end = agen, aend
-        if removals:
+        if g.removals:
             await self._reclaim()
 
-    def _write(
-        self,
-        blk: Block | None,
-        created: bool,
-        buf: bytes,
-        erases: list[tuple[Block, int]],
-        metas: dict[str, bytes | None],
-        gens: dict[str, int],
-        twice: set[str],
-        auxes: list[tuple[AuxFile, tuple[list[bytes] | None, list[bytes]]]],
-        dropped: set[str],
-    ) -> list[tuple[AuxFile, tuple[int, int]]]:
-        """The commit's I/O (in a thread); on an error the data is truncated back."""
-        dir_sync = False
-        if blk is not None and buf:
-            if created:
-                blk.fd = os.open(blk.path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644)
-            elif blk.dirty_tail:
-                os.ftruncate(blk.fd, blk.size)
-                blk.dirty_tail = False
-            start = 0 if created else blk.size
-            try:
-                _write_all(blk.fd, buf, start)
-                synced = {blk.fd}
-                for eb, off in erases:
-                    _erase(eb.fd, off)
-                    if eb.fd not in synced:
-                        os.fdatasync(eb.fd)
-                os.fdatasync(blk.fd)
-                if created:
-                    _fsync_dir(self.directory)
-            except OSError:
-                self._undo(blk, created, start)
-                raise
-        results = []
-        try:
-            for aux, staged in auxes:
-                gen, end, ds = aux.write(staged)
-                results.append((aux, (gen, end)))
-                dir_sync = dir_sync or ds
-            if dir_sync:
-                _fsync_dir(self.directory)
-                for aux, (gen, _end) in results:
-                    if gen > 1 and gen != aux.gen:
-                        _unlink(_aux_path(aux, gen - 1))
-            for key, value in metas.items():
-                created = key in twice and write_meta_copy(
-                    self.directory, key, gens[key] - 1, value
-                )
-                if write_meta_copy(self.directory, key, gens[key], value) or created:
-                    _fsync_dir(self.directory)
-            for name in dropped:
-                for gen in _recovery.aux_gens(self.directory, name):
-                    _unlink(_aux_path(AuxFile(self.directory, name), gen))
-            if dropped:
-                _fsync_dir(self.directory)
-        except OSError:
-            if blk is not None and buf:
-                self._undo(blk, created, 0 if created else blk.size)
-            raise
-        return results
+    def _write(self, g: EncodedGroup, *args: Any) -> list[tuple[AuxFile, tuple[int, int]]]:
+        """The commit's I/O, in a thread (:func:`.group.write_group`)."""
+        return write_group(self, g, *args)
 
-    def _undo(self, blk: Block, created: bool, start: int) -> None:
-        """Take a failed group's bytes back out of the block."""
-        try:
-            if created:
-                os.close(blk.fd)
-                blk.fd = -1
-                os.unlink(blk.path)
-            else:
-                os.ftruncate(blk.fd, start)
-                os.fdatasync(blk.fd)
-        except OSError:
-            blk.dirty_tail = not created
-
-    def _locate(self, seq: int) -> tuple[Block | None, int]:
-        import bisect
-
-        i = bisect.bisect_right(self._mfirst, seq) - 1
+    def locate(self, seq: int) -> tuple[Block | None, int]:
+        """The block and offset of committed message ``seq``, or (None, -1)."""
+        i = bisect.bisect_right(self.mfirst, seq) - 1
         if i < 0:
             return None, -1
-        blk = self._mblocks[i]
+        blk = self.mblocks[i]
         off = blk.locate(seq)
         return (blk, off) if off >= 0 else (None, -1)
 
-    def _kill(self, first: int, last: int) -> None:
-        import bisect
+    _locate = locate
 
-        i = max(bisect.bisect_right(self._mfirst, first) - 1, 0)
-        while i < len(self._mblocks) and self._mblocks[i].first_seq <= last:
-            self._mblocks[i].kill(first, last)
+    def kill(self, first: int, last: int) -> None:
+        """Mark ``first..last`` removed in the index."""
+        i = max(bisect.bisect_right(self.mfirst, first) - 1, 0)
+        while i < len(self.mblocks) and self.mblocks[i].first_seq <= last:
+            self.mblocks[i].kill(first, last)
             i += 1
 
     async def _reclaim(self) -> None:
@@ -378,12 +241,11 @@ class FileLog:
             return
         for b in doomed:
             self.blocks.remove(b)
-            if b in self._mblocks:
-                j = self._mblocks.index(b)
-                del self._mblocks[j], self._mfirst[j]
-        for b in doomed:
+            if b in self.mblocks:
+                j = self.mblocks.index(b)
+                del self.mblocks[j], self.mfirst[j]
             b.close_fd()
-        await asyncio.to_thread(_delete_blocks, self.directory, doomed)
+        await asyncio.to_thread(delete_blocks, self.directory, doomed)
 
     # -- reads ------------------------------------------------------------------------------
 
@@ -392,7 +254,7 @@ class FileLog:
         m = self._staged.get(seq) or self._committing.get(seq)
         if m is not None:
             return m
-        blk, off = self._locate(seq)
+        blk, off = self.locate(seq)
         if blk is None or blk.fd < 0:
             return None
         blk.readers += 1
@@ -465,51 +327,3 @@ def decode_msg(seq: int, data: bytes) -> StoredMsg:
     p += slen
     headers = data[p : p + hlen] if flags & FLAG_HEADERS else None
     return StoredMsg(subject, seq, ts, headers, data[p + hlen : -8])
-
-
-def _in_data(key: str, value: bytes | None) -> bool:
-    """Whether a metadata value is also written into the data (small, rebuildable ones)."""
-    return (
-        key != "index"
-        and not key.startswith(INTERNAL)
-        and (value is None or len(value) <= SMALL_META)
-    )
-
-
-def _write_all(fd: int, data: bytes, off: int) -> None:
-    view = memoryview(data)
-    done = 0
-    while done < len(data):
-        done += os.pwrite(fd, view[done:], off + done)
-
-
-def _erase(fd: int, off: int) -> None:
-    head = os.pread(fd, HEADER.size, off)
-    _m, _k, _f, total, seq, ts, *_ = HEADER.unpack_from(head)
-    _write_all(fd, encode_erased(seq, ts, total), off)
-
-
-def _fsync_dir(directory: str) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _unlink(path: str) -> None:
-    with contextlib.suppress(FileNotFoundError):
-        os.unlink(path)
-
-
-def _aux_path(aux: AuxFile, gen: int) -> str:
-    from natskern.plugins.storage.filelog.aux import aux_path
-
-    return aux_path(aux.directory, aux.name, gen)
-
-
-def _delete_blocks(directory: str, blocks: list[Block]) -> None:
-    """Unlink blocks oldest first, syncing the directory after each (order matters)."""
-    for b in blocks:
-        _unlink(b.path)
-        _fsync_dir(directory)

@@ -28,6 +28,7 @@ from natskern.plugins.storage.filelog.blocks import (
 )
 from natskern.plugins.storage.filelog.meta import meta_paths, pos_from, read_meta, write_meta_copy
 from natskern.plugins.storage.filelog.scan import MAX_GUESS, BadRegion, BlockScan, scan_block
+from natskern.plugins.storage.filelog.sidecar import BlockAcc, decode_sidecar
 
 if TYPE_CHECKING:
     from natskern.plugins.storage.filelog.log import FileLog
@@ -97,6 +98,8 @@ def open_log(log: FileLog) -> Recovery:
         on_disk = [b.id for b in blocks] == block_ids and all(sizes[b.id] == b.size for b in blocks)
         if on_disk and _current(log, blocks):
             log.set_blocks(blocks)
+            if blocks:
+                _accumulate(blocks[-1])
             log.hi_seq, log.hi_ts = hi_seq, hi_ts
             log._committed_last_msg = max((b.last_seq for b in blocks), default=0)
             return Recovery([], hi_seq, hi_ts, checkpoint_current=True, problems=problems)
@@ -120,11 +123,20 @@ def _scan(
     prev = 0
     hi_seq, hi_ts = ck_hi
     data_meta: dict[bytes, tuple[bytes | None, int]] = {}
+    last_buf = b""
     for bid in block_ids:
         b = Block(d, bid)
         with open(b.path, "rb") as f:
             buf = f.read()
-        sc = scan_block(buf, subjects, rsize, prev)
+        sc = None
+        if bid != block_ids[-1]:
+            sc = _from_sidecar(b.path, buf, prev)
+        if sc is None:
+            sc = scan_block(buf, subjects, rsize, prev)
+        else:
+            log.sidecars_used += 1
+        if bid == block_ids[-1]:
+            last_buf = buf
         b.size = len(buf)
         b.first_seq, b.offs = sc.first_seq, sc.offs
         b.live = len(b.offs) - b.offs.count(DEAD)
@@ -163,7 +175,9 @@ def _scan(
     log.set_blocks(blocks)
     for sc in scans:
         for first, last, _h, _t in sc.removals:
-            log._kill(first, last)
+            log.kill(first, last)
+    if blocks and not scans[-1].bad:
+        blocks[-1].acc = BlockAcc.from_scan(scans[-1], list(subjects), last_buf[: blocks[-1].size])
     log.hi_seq, log.hi_ts = hi_seq, hi_ts
     log._committed_last_msg = prev
     for key in sorted(lost):
@@ -183,7 +197,7 @@ def _scan(
         if both:
             log.meta_twice.add(key)
     current = index_ok and _current(log, blocks)
-    names = list(subjects)
+    names = [n.decode("utf-8", "surrogateescape") for n in subjects]
     return Recovery(
         _records(blocks, scans, names),
         hi_seq,
@@ -194,12 +208,12 @@ def _scan(
     )
 
 
-def _records(
-    blocks: list[Block], scans: list[BlockScan], names: list[bytes]
-) -> Iterator[RecordMeta]:
+def _records(blocks: list[Block], scans: list[BlockScan], names: list[str]) -> Iterator[RecordMeta]:
     """Every live record's meta, in sequence order (the scan's arrays freed as it goes)."""
-    subj = [n.decode("utf-8", "surrogateescape") for n in names]
     for i, (b, sc) in enumerate(zip(blocks, scans, strict=True)):
+        subj = (
+            names if sc.names is None else [n.decode("utf-8", "surrogateescape") for n in sc.names]
+        )
         first, offs, tss, sids, sizes, ttls = b.first_seq, b.offs, sc.ts, sc.sid, sc.size, sc.ttls
         for j, off in enumerate(offs):
             if off != DEAD:
@@ -208,6 +222,33 @@ def _records(
                     seq, tss[j], subj[sids[j]], sizes[j], ttls.get(seq, 0) if ttls else 0
                 )
         scans[i] = BlockScan()
+
+
+def _accumulate(b: Block) -> None:
+    """Rebuild the active block's accumulator (one block scanned) so it gets a sidecar."""
+    with open(b.path, "rb") as f:
+        buf = f.read()
+    subjects: dict[bytes, int] = {}
+    sc = scan_block(buf, subjects, _size_fn())
+    if not sc.bad and sc.first_seq == b.first_seq and len(sc.offs) == len(b.offs):
+        b.acc = BlockAcc.from_scan(sc, list(subjects), buf)
+
+
+def _from_sidecar(path: str, buf: bytes, prev: int) -> BlockScan | None:
+    """The block's sidecar as a scan result, when it is intact and matches ``buf``."""
+    try:
+        with open(path[:-4] + ".idx", "rb") as f:
+            data = f.read()
+    except OSError:
+        return None
+    got = decode_sidecar(data, buf)
+    if got is None:
+        return None
+    sc, names = got
+    if sc.first_seq and sc.first_seq <= prev:
+        return None
+    sc.names = names
+    return sc
 
 
 def _torn_line(bad: BadRegion, name: str, known: bool) -> str:

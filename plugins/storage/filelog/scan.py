@@ -86,6 +86,9 @@ class BlockScan:
     bad: list[BadRegion] = field(default_factory=list)
     #: Where the last good record ends.
     end: int = 0
+    #: The subject names ``sid`` indexes when they are the block's own (from a sidecar);
+    #: None: the ids are the scan's shared ones.
+    names: list[bytes] | None = None
     #: Highest sequence seen (messages, erased, removals and their hints) and its ts.
     hi_seq: int = 0
     hi_ts: int = 0

@@ -1,0 +1,275 @@
+"""One group commit of the file log: encoding the staged group, and its I/O (in a thread).
+
+:func:`encode_group` turns the staged operations into ONE buffer for the end of
+the newest block (or of a new block, headed by the small metadata values, when
+the group would pass the block size).  :func:`write_group` runs in a thread: one
+``pwrite``, one ``fdatasync`` (and a directory fsync for a new block), then the
+side logs and metadata copies.  On any error the group's bytes are truncated back
+out of the block (if that fails too, ``dirty_tail`` makes the next commit retry it
+before writing), so no later group is ever acknowledged on top of a partial one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from natskern.plugins.storage.filelog.aux import AuxFile, aux_path, list_aux
+from natskern.plugins.storage.filelog.blocks import Block
+from natskern.plugins.storage.filelog.codec import (
+    HEADER,
+    OVERHEAD,
+    encode_erased,
+    encode_meta,
+    encode_msg,
+    encode_removal,
+)
+from natskern.plugins.storage.filelog.meta import write_meta_copy
+from natskern.plugins.storage.filelog.sidecar import BlockAcc, encode_sidecar
+
+if TYPE_CHECKING:
+    from natskern.plugins.storage.filelog.log import FileLog
+
+__all__ = ["EncodedGroup", "encode_group", "write_group"]
+
+#: The per-record overhead the stream's ``bytes`` counts (the store's RECORD_OVERHEAD).
+try:
+    from natskern.kernel.store.base import RECORD_OVERHEAD as COUNTED_OVERHEAD
+except ImportError:  # pragma: no cover
+    COUNTED_OVERHEAD = 22
+#: Metadata values up to this size are also written into the data (rebuildable).
+SMALL_META = 64 << 10
+INTERNAL = "~"  # key prefix of the log's own metadata
+
+
+def in_data(key: str, value: bytes | None) -> bool:
+    """Whether a metadata value is also written into the data (small, rebuildable ones)."""
+    if key == "index" or key.startswith(INTERNAL):
+        return False
+    return value is None or len(value) <= SMALL_META
+
+
+@dataclass(slots=True)
+class EncodedGroup:
+    """A staged group, encoded; applied to the index once its write succeeded."""
+
+    buf: bytes = b""
+    target: Block | None = None
+    new: Block | None = None
+    #: (seq, offset in buf, ts, subject, counted size, ttl)
+    placed: list[tuple[int, int, int, bytes, int, int]] = field(default_factory=list)
+    #: (first, last, hint_seq, hint_ts)
+    removals: list[tuple[int, int, int, int]] = field(default_factory=list)
+    erases: list[tuple[Block, int]] = field(default_factory=list)
+    #: Metadata records written into the data: (key, value, generation).
+    data_metas: list[tuple[bytes, bytes | None, int]] = field(default_factory=list)
+    hi_seq: int = 0
+    hi_ts: int = 0
+    #: The block the group seals and its sidecar, if any.
+    sealed: Block | None = None
+    sidecar: bytes | None = None
+
+
+def encode_group(
+    log: FileLog, ops: list[tuple[Any, ...]], metas: dict[str, bytes | None], gens: dict[str, int]
+) -> EncodedGroup:
+    """Encode ``ops`` and the small ``metas`` into one buffer and pick its block."""
+    g = EncodedGroup(hi_seq=log.hi_seq, hi_ts=log.hi_ts)
+    parts: list[bytes] = []
+    rel = 0
+    for op in ops:
+        if op[0] == "m":
+            m = op[1]
+            subj = m.subject.encode()
+            rec = encode_msg(m.seq, m.ts, op[2], subj, m.headers, m.payload)
+            size = COUNTED_OVERHEAD + len(rec) - OVERHEAD
+            g.placed.append((m.seq, rel, m.ts, subj, size, op[2]))
+            if m.seq > g.hi_seq:
+                g.hi_seq, g.hi_ts = m.seq, m.ts
+        else:
+            hint = max(g.hi_seq, op[2])
+            rec = encode_removal(op[1], op[2], hint, g.hi_ts)
+            g.removals.append((op[1], op[2], hint, g.hi_ts))
+            if op[3]:
+                blk, off = log.locate(op[1])
+                if blk is not None:
+                    g.erases.append((blk, off))
+            g.hi_seq = max(g.hi_seq, op[2])
+        parts.append(rec)
+        rel += len(rec)
+    for key, value in metas.items():
+        if in_data(key, value):
+            g.data_metas.append((key.encode(), value, gens[key]))
+            parts.append(encode_meta(key.encode(), value, gens[key]))
+    buf = b"".join(parts)
+    active = log.blocks[-1] if log.blocks else None
+    g.target = active
+    if buf and (active is None or (active.size and active.size + len(buf) > log.block_size)):
+        g.new = g.target = Block(log.directory, active.id + 1 if active else 1)
+        g.new.acc = BlockAcc()
+        head_metas = [
+            (k.encode(), v, log.meta_gen.get(k, 0))
+            for k, v in log.meta_small.items()
+            if k not in metas and in_data(k, v)
+        ]
+        head = b"".join(encode_meta(*hm) for hm in head_metas)
+        g.data_metas[:0] = head_metas
+        buf = head + buf
+        g.placed = [(s, o + len(head), *rest) for s, o, *rest in g.placed]  # type: ignore[misc]
+        if active is not None and active.acc is not None:
+            g.sealed = active
+            g.sidecar = encode_sidecar(active.acc, active.size, active.first_seq, active.offs)
+    g.buf = buf
+    return g
+
+
+def apply_group(log: FileLog, g: EncodedGroup) -> None:
+    """Index a group whose write succeeded (on the loop)."""
+    target = g.target
+    if target is None or not g.buf:
+        return
+    base = target.size
+    if g.new is not None:
+        log.blocks.append(g.new)
+    acc = target.acc
+    for seq, off, ts, subj, size, ttl in g.placed:
+        gap = target.add(seq, base + off)
+        if acc is not None:
+            acc.add(gap, ts, subj, size)
+            if ttl:
+                acc.ttls[seq] = ttl
+    if g.placed and target.first_seq and (not log.mblocks or log.mblocks[-1] is not target):
+        log.mblocks.append(target)
+        log.mfirst.append(target.first_seq)
+    target.size = base + len(g.buf)
+    if acc is not None:
+        acc.hasher.update(g.buf)
+        acc.removals.extend(g.removals)
+        acc.metas.extend(g.data_metas)
+    for first, last, _h, _t in g.removals:
+        target.min_target = min(target.min_target, first)
+        log.kill(first, last)
+    for eb, _off in g.erases:
+        eb.acc = None  # rewritten in place: its running digest no longer holds
+
+
+def write_group(
+    log: FileLog,
+    g: EncodedGroup,
+    metas: dict[str, bytes | None],
+    gens: dict[str, int],
+    twice: set[str],
+    auxes: list[tuple[AuxFile, tuple[list[bytes] | None, list[bytes]]]],
+    dropped: set[str],
+) -> list[tuple[AuxFile, tuple[int, int]]]:
+    """The commit's I/O (in a thread); on an error the data is truncated back."""
+    blk, buf, created, d = g.target, g.buf, g.new is not None, log.directory
+    if blk is not None and buf:
+        if created:
+            blk.fd = os.open(blk.path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644)
+        elif blk.dirty_tail:
+            os.ftruncate(blk.fd, blk.size)
+            blk.dirty_tail = False
+        start = 0 if created else blk.size
+        try:
+            write_all(blk.fd, buf, start)
+            for eb, off in g.erases:
+                _erase(eb.fd, off)
+                if eb is not blk:
+                    os.fdatasync(eb.fd)
+            os.fdatasync(blk.fd)
+            if created:
+                fsync_dir(d)
+        except OSError:
+            _undo(blk, created, start)
+            raise
+        if g.sealed is not None and g.sidecar is not None:
+            with contextlib.suppress(OSError):  # best effort: without it, recovery scans
+                _write_file(g.sealed.path[:-4] + ".idx", g.sidecar)
+    results = []
+    try:
+        dir_sync = False
+        for aux, staged in auxes:
+            gen, end, ds = aux.write(staged)
+            results.append((aux, (gen, end)))
+            dir_sync = dir_sync or ds
+        if dir_sync:
+            fsync_dir(d)
+            for aux, (gen, _end) in results:
+                if gen > 1 and gen != aux.gen:
+                    unlink(aux_path(d, aux.name, gen - 1))
+        for key, value in metas.items():
+            made = key in twice and write_meta_copy(d, key, gens[key] - 1, value)
+            if write_meta_copy(d, key, gens[key], value) or made:
+                fsync_dir(d)
+        for name in dropped:
+            for gen in list_aux(d).get(name, []):
+                unlink(aux_path(d, name, gen))
+        if dropped:
+            fsync_dir(d)
+    except OSError:
+        if blk is not None and buf:
+            _undo(blk, created, 0 if created else blk.size)
+        raise
+    return results
+
+
+def _undo(blk: Block, created: bool, start: int) -> None:
+    """Take a failed group's bytes back out of the block."""
+    try:
+        if created:
+            os.close(blk.fd)
+            blk.fd = -1
+            os.unlink(blk.path)
+        else:
+            os.ftruncate(blk.fd, start)
+            os.fdatasync(blk.fd)
+    except OSError:
+        blk.dirty_tail = not created
+
+
+def write_all(fd: int, data: bytes, off: int) -> None:
+    """``pwrite`` all of ``data`` at ``off``."""
+    view = memoryview(data)
+    done = 0
+    while done < len(data):
+        done += os.pwrite(fd, view[done:], off + done)
+
+
+def _write_file(path: str, data: bytes) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    try:
+        write_all(fd, data, 0)
+    finally:
+        os.close(fd)
+
+
+def _erase(fd: int, off: int) -> None:
+    head = os.pread(fd, HEADER.size, off)
+    _m, _k, _f, total, seq, ts, *_ = HEADER.unpack_from(head)
+    write_all(fd, encode_erased(seq, ts, total), off)
+
+
+def fsync_dir(directory: str) -> None:
+    """fsync a directory (new or removed entries)."""
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def unlink(path: str) -> None:
+    """Remove a file that may already be gone."""
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(path)
+
+
+def delete_blocks(directory: str, blocks: list[Block]) -> None:
+    """Unlink blocks oldest first, syncing the directory after each (order matters)."""
+    for b in blocks:
+        unlink(b.path[:-4] + ".idx")
+        unlink(b.path)
+        fsync_dir(directory)

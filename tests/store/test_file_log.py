@@ -1,0 +1,185 @@
+"""The file store's record log on its own: format details the conformance suite cannot see."""
+
+from __future__ import annotations
+
+import os
+import random
+from pathlib import Path
+
+from natskern.kernel.store.api import StoredMsg
+from natskern.plugins.storage.filelog import FileLog
+from natskern.plugins.storage.filelog.aux import aux_path
+
+from tests.store import fault_tools as ft
+
+
+def msg(seq: int, payload: bytes | None = None, headers: bytes | None = None) -> StoredMsg:
+    return StoredMsg(f"s.{seq % 3}", seq, 1_000 + seq, headers, payload or b"p%d" % seq)
+
+
+async def crash(log: FileLog) -> None:
+    """Leave as kill -9 does: no close, no checkpoint."""
+    for b in log.blocks:
+        b.close_fd()
+    os.close(log._lockfd)
+
+
+async def reopen(path: str, **kw):
+    log = FileLog(path, **kw)
+    rec = await log.open()
+    return log, rec, list(rec.records)
+
+
+async def fill(path: str, n: int, block_size: int = 2048, group: int = 7) -> FileLog:
+    log = FileLog(path, block_size=block_size)
+    await log.open()
+    for seq in range(1, n + 1):
+        log.append(msg(seq))
+        if seq % group == 0:
+            await log.commit()
+    await log.commit()
+    return log
+
+
+async def test_staged_records_are_readable_before_commit_and_headers_round_trip(tmp_path):
+    log = FileLog(str(tmp_path / "s"))
+    await log.open()
+    log.append(msg(1, headers=b""))
+    log.append(msg(2, headers=b"NATS/1.0\r\nA: b\r\n\r\n"))
+    log.append(msg(3))
+    assert (await log.read(2)).headers.startswith(b"NATS")
+    await log.commit()
+    await crash(log)
+    log, _rec, metas = await reopen(str(tmp_path / "s"))
+    assert [m.seq for m in metas] == [1, 2, 3]
+    assert (await log.read(1)).headers == b""
+    assert (await log.read(3)).headers is None
+    assert metas[1].size == 22 + 3 + 18 + 2  # the store's formula
+    await log.close()
+
+
+async def test_crash_recovery_loads_sealed_blocks_from_sidecars(tmp_path):
+    path = str(tmp_path / "s")
+    log = await fill(path, 300)
+    log.remove(5)
+    log.remove_range(40, 90)
+    await log.commit()
+    nblocks = len(log.blocks)
+    assert nblocks > 5
+    await crash(log)
+    log, rec, with_side = await reopen(path, block_size=2048)
+    assert log.sidecars_used == nblocks - 1
+    await crash(log)
+    for f in os.listdir(path):
+        if f.endswith(".idx"):
+            os.unlink(os.path.join(path, f))
+    log, rec2, scanned = await reopen(path, block_size=2048)
+    assert log.sidecars_used == 0
+    assert with_side == scanned and rec.last_seq == rec2.last_seq == 300
+    assert [m.seq for m in scanned] == [s for s in range(1, 301) if s != 5 and not 40 <= s <= 90]
+    await log.close()
+
+
+async def test_a_flip_in_a_sealed_block_defeats_its_sidecar_and_is_found(tmp_path):
+    path = str(tmp_path / "s")
+    log = await fill(path, 200)
+    await crash(log)
+    victim = ft.messages(path)[30]
+    ft.flip_bit(victim.path, victim.payload_at, 0)
+    log, rec, metas = await reopen(path, block_size=2048)
+    assert rec.corrupt == [victim.seq]
+    assert victim.seq not in [m.seq for m in metas] and len(metas) == 199
+    await log.close()
+
+
+async def test_erase_overwrites_the_bytes_in_place(tmp_path):
+    path = str(tmp_path / "s")
+    log = await fill(path, 60)
+    secret = b"top-secret-payload"
+    log.append(msg(61, payload=secret))
+    log.append(msg(62))
+    await log.commit()
+    for s in range(63, 120):
+        log.append(msg(s))
+    await log.commit()
+    log.remove(61, erase=True)
+    await log.commit()
+    assert await log.read(61) is None
+    blob = b"".join(Path(p).read_bytes() for p in ft.blocks(path))
+    assert secret not in blob
+    await crash(log)
+    log, rec, metas = await reopen(path, block_size=2048)
+    assert 61 not in [m.seq for m in metas] and rec.corrupt == [] and rec.problems == []
+    assert (await log.read(62)).payload == b"p62"
+    await log.close()
+
+
+async def test_blocks_whose_messages_are_all_removed_are_deleted(tmp_path):
+    path = str(tmp_path / "s")
+    log = await fill(path, 400)
+    first_blocks = ft.blocks(path)[:3]
+    log.remove_range(1, 150)
+    await log.commit()
+    left = ft.blocks(path)
+    assert not set(first_blocks) & set(left)
+    assert all(b.live for b in log.blocks[:-1])
+    await crash(log)
+    log, rec, metas = await reopen(path, block_size=2048)
+    assert [m.seq for m in metas] == list(range(151, 401)) and rec.last_seq == 400
+    await log.close()
+
+
+async def test_removing_the_newest_messages_keeps_last_seq(tmp_path):
+    path = str(tmp_path / "s")
+    log = await fill(path, 30)
+    log.remove_range(1, 30)
+    await log.commit()
+    await crash(log)
+    log, rec, metas = await reopen(path, block_size=2048)
+    assert metas == [] and rec.last_seq == 30 and rec.last_ts == 1030
+    log.append(msg(31))
+    await log.commit()
+    await log.close()
+
+
+async def test_side_logs_append_rewrite_and_survive_a_torn_switch(tmp_path):
+    path = str(tmp_path / "s")
+    log = FileLog(path)
+    await log.open()
+    aux = log.aux_log("c1")
+    aux.append(b"a")
+    aux.append(b"b")
+    await log.commit()
+    aux.rewrite([b"snap"])
+    aux.append(b"c")
+    await log.commit()
+    assert await aux.replay() == [b"snap", b"c"]
+    aux.append(b"d")
+    await log.commit()
+    log.aux_log("gone").append(b"x")
+    await log.commit()
+    log.drop_aux("gone")
+    await log.commit()
+    await log.close()
+    # a torn tail of appends is dropped; a torn newer generation loses to the older one
+    cur = aux_path(path, "c1", 2)
+    with open(cur, "ab") as f:
+        f.write(b"\x05\x00\x00\x00par")
+    log, rec, _ = await reopen(path)
+    assert log.aux_names() == ["c1"]
+    assert await log.aux_log("c1").replay() == [b"snap", b"c", b"d"]
+    assert any("torn tail" in p for p in rec.problems)
+    saved = Path(cur).read_bytes()
+    log.aux_log("c1").rewrite([b"new-snapshot"] * 50)
+    await log.commit()
+    await log.close()
+    # the switch torn by a crash: generation 3 only partly written, generation 2 still there
+    newest = aux_path(path, "c1", 3)
+    data = Path(newest).read_bytes()
+    ft.truncate(newest, random.Random(3).randrange(30, len(data) - 1))
+    with open(cur, "wb") as f:
+        f.write(saved)
+    log, rec, _ = await reopen(path)
+    assert await log.aux_log("c1").replay() == [b"snap", b"c", b"d"]
+    assert any("generation 3 is torn" in p for p in rec.problems)
+    await log.close()
