@@ -1,0 +1,194 @@
+"""The publish path of a stream over a real memory store: checks, acks, dedupe, rollups."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import pytest
+from natskern.kernel.jetstream.stream import Stream, parse_ttl, store_config
+from natskern.kernel.jetstream.streamrequest import check_create
+from natskern.kernel.protocol.headers import build_headers
+from natskern.kernel.store.base import LogStore
+from natskern.plugins.storage.memory import MemoryLog
+
+
+async def make_stream(functions: dict[str, Any], **fields: Any) -> Stream:
+    body = {"name": "S", "subjects": ["s.>"], **fields}
+    cfg = check_create("S", json.dumps(body).encode(), functions=functions)
+    log = MemoryLog("S", sync="always", shelf=None)
+    store = await LogStore.open(log, store_config(cfg))
+    return Stream(cfg, store, created=time.time_ns(), functions=functions)
+
+
+def hdr(**values: str) -> bytes:
+    return build_headers({k.replace("_", "-"): v for k, v in values.items()})
+
+
+async def publish(stream: Stream, *msgs: tuple[str, bytes | None, bytes]) -> list[Any]:
+    batch = [(s.encode(), b"_INBOX.%d" % i, h, p) for i, (s, h, p) in enumerate(msgs)]
+    return [json.loads(ack) for _, ack in await stream.ingest(batch)]
+
+
+async def test_acks_in_order(mapping_functions: dict[str, Any]) -> None:
+    stream = await make_stream(mapping_functions)
+    acks = await publish(stream, *[("s.a", None, b"x")] * 3)
+    assert acks == [{"stream": "S", "seq": n} for n in (1, 2, 3)]
+    assert stream.store.state().messages == 3
+
+
+async def test_no_reply_no_ack(mapping_functions: dict[str, Any]) -> None:
+    stream = await make_stream(mapping_functions)
+    assert await stream.ingest([(b"s.a", b"", None, b"x")]) == []
+    assert stream.store.state().messages == 1
+
+
+async def test_dedupe(mapping_functions: dict[str, Any]) -> None:
+    stream = await make_stream(mapping_functions)
+    h = hdr(Nats_Msg_Id="m1")
+    acks = await publish(stream, ("s.a", h, b"1"), ("s.a", h, b"2"))
+    assert acks == [{"stream": "S", "seq": 1}, {"stream": "S", "seq": 1, "duplicate": True}]
+    raw = await stream.ingest([(b"s.a", b"r", h, b"3")])
+    assert raw == [(b"r", b'{"stream":"S","seq":1,"duplicate": true}')]
+    assert stream.store.state().messages == 1
+
+
+async def test_expected_headers(mapping_functions: dict[str, Any]) -> None:
+    stream = await make_stream(mapping_functions)
+    await publish(stream, ("s.a", hdr(Nats_Msg_Id="a"), b"1"), ("s.b", None, b"2"))
+    acks = await publish(
+        stream,
+        ("s.a", hdr(Nats_Expected_Last_Sequence="1"), b"x"),
+        ("s.a", hdr(Nats_Expected_Last_Sequence="2"), b"x"),
+        ("s.a", hdr(Nats_Expected_Last_Subject_Sequence="1"), b"x"),
+        ("s.c", hdr(Nats_Expected_Last_Subject_Sequence="0"), b"x"),
+        (
+            "s.d",
+            hdr(
+                Nats_Expected_Last_Subject_Sequence="2",
+                Nats_Expected_Last_Subject_Sequence_Subject="s.b",
+            ),
+            b"x",
+        ),
+        ("s.a", hdr(Nats_Expected_Last_Subject_Sequence_Subject="s.b"), b"x"),
+        ("s.a", hdr(Nats_Expected_Stream="T"), b"x"),
+        ("s.a", hdr(Nats_Expected_Last_Msg_Id="a"), b"x"),
+    )
+    assert acks[0]["error"] == {
+        "code": 400,
+        "err_code": 10071,
+        "description": "wrong last sequence: 2",
+    }
+    assert acks[1] == {"stream": "S", "seq": 3}
+    assert acks[2]["error"]["description"] == "wrong last sequence: 3"
+    assert acks[3] == {"stream": "S", "seq": 4}
+    assert acks[4] == {"stream": "S", "seq": 5}
+    assert acks[5]["error"]["err_code"] == 10193
+    assert acks[6] == {
+        "error": {"code": 400, "err_code": 10060, "description": "expected stream does not match"},
+        "stream": "S",
+        "seq": 0,
+    }
+    assert acks[7]["error"] == {
+        "code": 400,
+        "err_code": 10070,
+        "description": "wrong last msg ID: ",
+    }
+
+
+async def test_rollup(mapping_functions: dict[str, Any]) -> None:
+    stream = await make_stream(mapping_functions)
+    acks = await publish(stream, ("s.a", hdr(Nats_Rollup="sub"), b"x"))
+    assert acks[0]["error"] == {
+        "code": 500,
+        "err_code": 10111,
+        "description": "rollup not permitted",
+    }
+    stream = await make_stream(mapping_functions, allow_rollup_hdrs=True)
+    await publish(stream, ("s.a", None, b"1"), ("s.a", None, b"2"), ("s.b", None, b"3"))
+    acks = await publish(stream, ("s.a", hdr(Nats_Rollup="SUB"), b"4"))
+    assert acks == [{"stream": "S", "seq": 4}]
+    assert stream.store.state().messages == 2
+    acks = await publish(stream, ("s.a", hdr(Nats_Rollup="x"), b"5"))
+    assert acks[0]["error"]["description"] == 'rollup value invalid: "x"'
+    await publish(stream, ("s.c", hdr(Nats_Rollup="all"), b"6"))
+    assert stream.store.state().messages == 1
+
+
+async def test_limits_and_sizes(mapping_functions: dict[str, Any]) -> None:
+    stream = await make_stream(mapping_functions, max_msg_size=4, max_msgs=1, discard="new")
+    acks = await publish(stream, ("s.a", None, b"12345"), ("s.a", None, b"1"), ("s.a", None, b"2"))
+    assert acks[0]["error"] == {
+        "code": 400,
+        "err_code": 10054,
+        "description": "message size exceeds maximum allowed",
+    }
+    assert acks[1] == {"stream": "S", "seq": 1}
+    assert acks[2]["error"] == {
+        "code": 503,
+        "err_code": 10077,
+        "description": "maximum messages exceeded",
+    }
+
+
+async def test_ttl(mapping_functions: dict[str, Any]) -> None:
+    stream = await make_stream(mapping_functions)
+    acks = await publish(stream, ("s.a", hdr(Nats_TTL="1m"), b"x"))
+    assert acks[0]["error"]["err_code"] == 10166
+    stream = await make_stream(mapping_functions, allow_msg_ttl=True)
+    acks = await publish(
+        stream, ("s.a", hdr(Nats_TTL="10ms"), b"x"), ("s.a", hdr(Nats_TTL="1m"), b"y")
+    )
+    assert acks[0]["error"] == {
+        "code": 400,
+        "err_code": 10165,
+        "description": "invalid per-message TTL",
+    }
+    assert acks[1] == {"stream": "S", "seq": 1}
+
+
+@pytest.mark.parametrize(
+    "raw,seconds", [(b"1m", 60), (b"never", -1), (b"NEVER", -1), (b"30", 30), (b"1.5s", 1)]
+)
+def test_parse_ttl(raw: bytes, seconds: int) -> None:
+    assert parse_ttl(raw) == seconds
+
+
+@pytest.mark.parametrize("raw", [b"500ms", b"x", b"-5"])
+def test_parse_ttl_invalid(raw: bytes) -> None:
+    with pytest.raises(ValueError):
+        parse_ttl(raw)
+
+
+async def test_sealed_and_interest(mapping_functions: dict[str, Any]) -> None:
+    stream = await make_stream(mapping_functions, retention="interest")
+    acks = await publish(stream, ("s.a", None, b"x"), ("s.a", None, b"y"))
+    assert acks == [{"stream": "S", "seq": 1}, {"stream": "S", "seq": 2}]
+    assert stream.store.state().messages == 0
+    stream.config.sealed = True
+    stream.apply_config(stream.config)
+    acks = await publish(stream, ("s.a", None, b"x"))
+    assert acks[0]["error"] == {
+        "code": 400,
+        "err_code": 10109,
+        "description": "invalid operation on sealed stream",
+    }
+
+
+async def test_transform_and_republish(mapping_functions: dict[str, Any]) -> None:
+    stream = await make_stream(
+        mapping_functions,
+        subjects=["in.*"],
+        subject_transform={"src": "in.*", "dest": "st.$1"},
+        republish={"src": "st.*", "dest": "rp.$1"},
+    )
+    sent: list[tuple[bytes, bytes, bytes]] = []
+    stream.publisher = lambda s, h, p: sent.append((s, h, p))
+    await publish(stream, ("in.a", hdr(X="1"), b"data"))
+    msg = await stream.store.load_msg(1)
+    assert msg is not None and msg.subject == "st.a"
+    ((subject, block, payload),) = sent
+    assert subject == b"rp.a" and payload == b"data"
+    assert block.startswith(b"NATS/1.0\r\nX: 1\r\nNats-Stream: S\r\nNats-Subject: st.a\r\n")
+    assert b"Nats-Sequence: 1\r\n" in block and block.endswith(b"Nats-Last-Sequence: 0\r\n\r\n")
