@@ -12,6 +12,7 @@ import asyncio
 import heapq
 import logging
 import time
+from collections.abc import Callable, Sequence
 
 from natskern.kernel.store.api import (
     DISCARD_NEW,
@@ -103,6 +104,8 @@ class LogStore(Opening, Expiry, Removals):
             on_success=self._committed,
             on_failure=self._rollback,
         )
+        #: The log's optional batch append (``append_batch(first_seq, ts, items)``).
+        self._append_batch: Callable[..., None] | None = getattr(log, "append_batch", None)
         self._apply_config(config)
 
     # -- opening ----------------------------------------------------------------------------
@@ -185,6 +188,77 @@ class LogStore(Opening, Expiry, Removals):
         if commit.staged > commit.max_staged:
             await commit.room()
             self._open_check()
+        seq, ts = self._stage(subject, headers, payload, ttl)
+        if commit.awaits:
+            await commit.wait(commit.group)
+        return seq, ts
+
+    async def store_batch(
+        self, items: Sequence[tuple[str, bytes | None, bytes]], *, ttl: int = 0
+    ) -> tuple[int, int]:
+        """Append ``(subject, headers, payload)`` tuples; return ``(first_seq, ts)``.
+
+        The messages get the consecutive sequences from ``first_seq`` on and one
+        timestamp, and are committed in one group (one wait for the whole batch).
+        Limits apply per message; a refused message raises, and those before it in
+        the batch stay stored (not atomic).  Without limits or TTL it takes a
+        columnar path, and a log with ``append_batch(first_seq, ts, items)`` gets
+        the batch in one call (the memory backend's path to millions a second).
+        """
+        if self._closed:
+            raise StoreClosedError()
+        if not items:
+            return 0, 0
+        commit = self._commit
+        if commit.staged > commit.max_staged:
+            await commit.room()
+            self._open_check()
+        if self._checked or ttl:
+            first, ts = self._stage(*items[0], ttl)
+            for subject, headers, payload in items[1:]:
+                self._stage(subject, headers, payload, ttl)
+        else:
+            first, ts = self._stage_batch(items)
+        if commit.awaits:
+            await commit.wait(commit.group)
+        return first, ts
+
+    def _stage_batch(self, items: Sequence[tuple[str, bytes | None, bytes]]) -> tuple[int, int]:
+        idx = self._idx
+        get = idx.subjects.get
+        found = [get(it[0]) for it in items]
+        if None in found:
+            found = [
+                idx.intern(it[0]) if s is None else s for s, it in zip(found, items, strict=True)
+            ]
+        sids: list[int] = found  # type: ignore[assignment]
+        o = RECORD_OVERHEAD
+        sizes = [
+            o + (len(s) if s.isascii() else len(s.encode())) + (len(h) if h else 0) + len(p)
+            for s, h, p in items
+        ]
+        first = self._hw + 1
+        self._hw = self._last_seq = first + len(items) - 1
+        ts = max(_time_ns(), self._last_ts)
+        self._last_ts = ts
+        if self._append_batch is not None:
+            self._append_batch(first, ts, items)
+        else:
+            names, append = idx.names, self._log.append
+            for i, (_, headers, payload) in enumerate(items):
+                append(StoredMsg(names[sids[i]], first + i, ts, headers, payload), 0)
+        idx.add_batch(first, ts, sids, sizes)
+        g = self._commit.mark(sum(sizes))
+        if not g.add_lo:
+            g.add_lo = first
+        if self._timer is None and self._max_age:
+            self._arm()
+        return first, ts
+
+    def _stage(
+        self, subject: str, headers: bytes | None, payload: bytes, ttl: int
+    ) -> tuple[int, int]:
+        """Check the limits, assign the sequence and time, stage into the log and the index."""
         idx = self._idx
         sid = idx.subjects.get(subject)
         if sid is None:
@@ -200,7 +274,7 @@ class LogStore(Opening, Expiry, Removals):
         self._last_ts = ts
         self._log.append(StoredMsg(idx.names[sid], seq, ts, headers, payload), ttl)
         idx.add(seq, ts, sid, size)
-        g = commit.mark(size)
+        g = self._commit.mark(size)
         if not g.add_lo:
             g.add_lo = seq
         if ttl:
@@ -216,8 +290,6 @@ class LogStore(Opening, Expiry, Removals):
             self._enforce(sid)
         if self._timer is None and (self._max_age or ttl > 0):
             self._arm()
-        if commit.awaits:
-            await commit.wait(g)
         return seq, ts
 
     def _check_new(self, sid: int, size: int, headers: bytes | None, payload: bytes) -> None:

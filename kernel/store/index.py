@@ -145,6 +145,31 @@ class MsgIndex:
             self.sub_first[sid] = self.sub_last[sid] = seq
         self.sub_count[sid] += 1
 
+    def add_batch(self, first: int, ts: int, sids: list[int], sizes: list[int]) -> None:
+        """Index ``len(sids)`` new messages from ``first`` on, all at time ``ts``."""
+        n = len(sids)
+        gap = first - self.base - len(self.live)
+        if gap:
+            if not self.msgs and gap > 0:
+                self.reset(first)
+            else:
+                self.pad(first)
+        self.ts.extend(array("q", [ts]) * n)
+        self.size.extend(sizes)
+        self.sid.extend(sids)
+        self.live.extend(b"\x01" * n)
+        self.msgs += n
+        self.bytes += sum(sizes)
+        seqs = range(first, first + n)
+        lasts = dict(zip(sids, seqs, strict=True))
+        counts = Counter(sids) if len(lasts) > 1 else {sids[0]: n}
+        firsts = dict(zip(reversed(sids), reversed(seqs), strict=True)) if len(lasts) > 1 else None
+        for sid, last in lasts.items():
+            if not self.sub_count[sid]:
+                self.sub_first[sid] = firsts[sid] if firsts is not None else first
+            self.sub_last[sid] = last
+            self.sub_count[sid] += counts[sid]
+
     def pad(self, end: int) -> None:
         """Cover the sequences up to ``end - 1`` with dead entries."""
         n = end - self.base - len(self.live)

@@ -14,7 +14,9 @@ has none (a memory stream is empty after a restart, as in nats-server).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+import bisect
+from array import array
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 from natskern.kernel.hookspecs import Register, hookimpl
@@ -29,7 +31,11 @@ class _Data:
     """One stream's committed contents."""
 
     def __init__(self) -> None:
-        self.recs: dict[int, StoredMsg] = {}
+        #: A StoredMsg, or the caller's ``(subject, headers, payload)`` of a batch.
+        self.recs: dict[int, StoredMsg | tuple[str, bytes | None, bytes]] = {}
+        #: The first sequence and timestamp of each batch (for the tuples' times).
+        self.runs_first = array("Q")
+        self.runs_ts = array("q")
         self.ttls: dict[int, int] = {}
         self.meta: dict[str, bytes] = {}
         self.aux: dict[str, list[bytes]] = {}
@@ -97,6 +103,7 @@ class MemoryLog:
         current = d.checkpoint_current and "index" in d.meta
         records: Iterator[RecordMeta] = iter(())
         if not current:
+            msgs = (self._msg(seq, r) for seq, r in d.recs.items())
             records = (
                 RecordMeta(
                     m.seq,
@@ -105,7 +112,7 @@ class MemoryLog:
                     record_size(m.subject, m.headers, m.payload),
                     d.ttls.get(m.seq, 0),
                 )
-                for m in d.recs.values()
+                for m in msgs
             )
         return Recovery(records, d.last_seq, d.last_ts, checkpoint_current=current)
 
@@ -116,6 +123,24 @@ class MemoryLog:
             self._data.ttls[msg.seq] = ttl
         if not self._lo:
             self._lo = msg.seq
+
+    def append_batch(
+        self, first_seq: int, ts: int, items: Sequence[tuple[str, bytes | None, bytes]]
+    ) -> None:
+        """Stage ``items`` (kept as they are: tuples) at ``first_seq...``, all at time ``ts``."""
+        d = self._data
+        d.recs.update(zip(range(first_seq, first_seq + len(items)), items, strict=True))
+        d.runs_first.append(first_seq)
+        d.runs_ts.append(ts)
+        if not self._lo:
+            self._lo = first_seq
+
+    def _msg(self, seq: int, r: StoredMsg | tuple[str, bytes | None, bytes]) -> StoredMsg:
+        if r.__class__ is StoredMsg:
+            return r  # type: ignore[return-value]
+        d = self._data
+        ts = d.runs_ts[bisect.bisect_right(d.runs_first, seq) - 1]
+        return StoredMsg(r[0], seq, ts, r[1], r[2])  # type: ignore[index]
 
     def remove(self, seq: int, *, erase: bool = False) -> None:
         """Stage the removal of one record."""
@@ -143,9 +168,9 @@ class MemoryLog:
         if lo or removes:
             d.checkpoint_current = False
         if lo and d.recs:
-            last = next(reversed(d.recs.values()))
-            if last.seq > d.last_seq:
-                d.last_seq, d.last_ts = last.seq, last.ts
+            seq = next(reversed(d.recs))
+            if seq > d.last_seq:
+                d.last_seq, d.last_ts = seq, self._msg(seq, d.recs[seq]).ts
         for first, last_seq in removes:
             if last_seq - first < len(d.recs):
                 for s in range(first, last_seq + 1):
@@ -172,7 +197,8 @@ class MemoryLog:
 
     async def read(self, seq: int) -> StoredMsg | None:
         """A record, or None."""
-        return self._data.recs.get(seq)
+        r = self._data.recs.get(seq)
+        return None if r is None else self._msg(seq, r)
 
     async def get_meta(self, key: str) -> bytes | None:
         """A committed metadata value."""
