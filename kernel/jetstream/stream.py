@@ -132,6 +132,8 @@ class Stream:
         self._pending_ids: dict[str, asyncio.Task[bytes | None]] = {}
         self._last_msg_id = ""
         self._writes: list[asyncio.Task[Any]] = []
+        #: Held while a batch is ingested or the API changes the store (purge, delete).
+        self.lock = asyncio.Lock()
         self.config = config
         self.apply_config(config)
 

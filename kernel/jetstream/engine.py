@@ -1,0 +1,345 @@
+"""The JetStream engine: per-account streams, their ingest, the API responder, restart.
+
+:class:`JetStream` is entered by the JetStream plugin's lifespan.  For every account it
+enables, an :class:`AccountJetStream` answers ``$JS.API.>`` (through an internal
+subscriber drained by one task, so requests are served in order) and owns the account's
+streams.  Each stream takes its subjects in through internal subscribers with bounded
+queues (publishers are held back while the store catches up) and one ingest task per
+subject; the acks go out from the account's internal client.
+
+Streams live under ``<store_dir>/jetstream/<account>/streams/<name>/``: ``meta.json``
+(the config and creation time, replaced atomically) next to the store's own files.  On
+start every stream found there is opened again (a memory stream comes back empty, as in
+nats-server) and its ``Nats-Msg-Id`` window is rebuilt from the stored messages.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import shutil
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Final
+
+from natskern.kernel.core.internal import InternalClient, InternalSubscriber
+from natskern.kernel.jetstream import ADVERTISED_VERSION, API_LEVEL
+from natskern.kernel.jetstream import errors as E
+from natskern.kernel.jetstream.api import handle
+from natskern.kernel.jetstream.stream import MSG_ID, Stream, store_config
+from natskern.kernel.jetstream.streamconfig import StreamConfig, decode_request
+from natskern.kernel.jetstream.wire import dumps, to_wire
+from natskern.kernel.protocol.headers import header_value
+from natskern.kernel.store.api import StreamStoreFactory
+from natskern.kernel.subjects.transform import MappingFunction
+
+__all__ = ["AccountJetStream", "JetStream", "JetStreamSettings"]
+
+log = logging.getLogger("natskern.jetstream")
+
+API_SUBJECT: Final = b"$JS.API.>"
+_META: Final = "meta.json"
+#: How many of the newest messages a restart scans to rebuild the dedupe window.
+_DEDUPE_SCAN: Final = 100_000
+
+
+@dataclass
+class JetStreamSettings:
+    """What the engine needs from the server's configuration."""
+
+    store_dir: str
+    storage: Mapping[str, StreamStoreFactory]
+    functions: Mapping[str, MappingFunction]
+    server_name: str = ""
+    domain: str = ""
+    sync: str | int = "always"
+    max_duplicate_window: int = 0
+    version: str = ADVERTISED_VERSION
+
+
+class AccountJetStream:
+    """One account's JetStream: its streams, its API responder and their tasks."""
+
+    def __init__(self, account: Any, settings: JetStreamSettings) -> None:
+        self.account = account
+        self.settings = settings
+        self.functions = settings.functions
+        self.server_name = settings.server_name
+        self.domain = settings.domain
+        self.version = settings.version
+        self.directory = os.path.join(settings.store_dir, "jetstream", account.name, "streams")
+        self.client = InternalClient(account, f"{account.name} JetStream", kind="JetStream")
+        self.streams: dict[str, Stream] = {}
+        self.api_total = 0
+        self.api_errors = 0
+        self._ingest: dict[str, list[tuple[InternalSubscriber, asyncio.Task[None]]]] = {}
+        self._api: InternalSubscriber | None = None
+        self._api_task: asyncio.Task[None] | None = None
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Reopen the account's streams, then start answering ``$JS.API``."""
+        if os.path.isdir(self.directory):
+            for name in sorted(os.listdir(self.directory)):
+                try:
+                    await self._recover(name)
+                except Exception:
+                    log.exception("JetStream: could not recover stream %r", name)
+        self._api = self.client.capture(API_SUBJECT, high_water=1024)
+        self._api_task = asyncio.create_task(self._serve(self._api))
+
+    async def stop(self) -> None:
+        """Stop the API and the ingest tasks, close every store (their data stays)."""
+        if self._api is not None:
+            self._api.close()
+        if self._api_task is not None:
+            self._api_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._api_task
+        for name in list(self.streams):
+            await self._stop_ingest(name)
+            await self.streams.pop(name).store.close()
+        self.client.close()
+
+    async def _serve(self, sub: InternalSubscriber) -> None:
+        async for batch in sub:
+            for subject, reply, hdr, payload in batch:
+                if not reply:
+                    continue
+                try:
+                    answer = await handle(self, subject, hdr, payload)
+                except Exception:
+                    log.exception("JetStream API request %r failed", subject)
+                    continue
+                if answer is not None:
+                    self.client.publish(reply, answer)
+
+    # -- API helpers -----------------------------------------------------------------------
+
+    def check_options(self) -> dict[str, Any]:
+        """Keyword arguments of the config checks: other streams, mapping functions, limits."""
+        streams = self.streams
+
+        def lookup(name: str) -> StreamConfig | None:
+            stream = streams.get(name)
+            return stream.config if stream is not None else None
+
+        return {
+            "lookup": lookup,
+            "functions": self.functions,
+            "max_duplicate_window": self.settings.max_duplicate_window,
+        }
+
+    def check_stream_limits(self, cfg: StreamConfig) -> None:
+        """Account limits on a new stream (none configured yet: nothing to refuse)."""
+        if cfg.storage not in self.settings.storage:
+            raise E.STREAM_CREATE(err=f"storage {cfg.storage!r} is not available")
+
+    def account_info(self) -> dict[str, Any]:
+        """``$JS.API.INFO``'s fields (usage from the stores' states)."""
+        memory = storage = 0
+        for stream in self.streams.values():
+            used = stream.store.state().bytes
+            if stream.config.storage == "memory":
+                memory += used
+            else:
+                storage += used
+        limits = {
+            "max_memory": -1,
+            "max_storage": -1,
+            "max_streams": -1,
+            "max_consumers": -1,
+            "max_ack_pending": -1,
+            "memory_max_stream_bytes": -1,
+            "storage_max_stream_bytes": -1,
+            "max_bytes_required": False,
+        }
+        out: dict[str, Any] = {
+            "memory": memory,
+            "storage": storage,
+            "reserved_memory": 0,
+            "reserved_storage": 0,
+            "streams": len(self.streams),
+            "consumers": sum(s.consumer_count for s in self.streams.values()),
+            "limits": limits,
+        }
+        if self.domain:
+            out["domain"] = self.domain
+        out["api"] = {"level": API_LEVEL, "total": self.api_total, "errors": self.api_errors}
+        return out
+
+    # -- streams ---------------------------------------------------------------------------
+
+    def _dir(self, name: str) -> str:
+        return os.path.join(self.directory, name)
+
+    async def _open(self, cfg: StreamConfig, created: int) -> Stream:
+        factory = self.settings.storage[cfg.storage]
+        store = await factory(store_config(cfg), self._dir(cfg.name), sync=self.settings.sync)
+        stream = Stream(
+            cfg,
+            store,
+            created=created,
+            functions=self.functions,
+            domain=self.domain,
+            republish=self._republish,
+        )
+        self.streams[cfg.name] = stream
+        self._start_ingest(stream)
+        return stream
+
+    async def add_stream(self, cfg: StreamConfig) -> Stream:
+        """Create a checked stream: its directory, metadata, store and ingest."""
+        created = time.time_ns()
+        os.makedirs(self._dir(cfg.name), exist_ok=True)
+        await self._save_meta(cfg, created)
+        return await self._open(cfg, created)
+
+    async def update_stream(self, stream: Stream, cfg: StreamConfig) -> None:
+        """Apply a checked new config to ``stream``."""
+        async with stream.lock:
+            await stream.drain()
+            old_subjects = stream.config.subjects
+            await stream.store.update_config(store_config(cfg))
+            stream.apply_config(cfg)
+            await self._save_meta(cfg, stream.created)
+        if cfg.subjects != old_subjects:
+            await self._stop_ingest(cfg.name)
+            self._start_ingest(stream)
+
+    async def delete_stream(self, name: str) -> None:
+        """Remove a stream, its messages and its directory."""
+        await self._stop_ingest(name)
+        stream = self.streams.pop(name)
+        async with stream.lock:
+            await stream.drain()
+            await stream.store.delete()
+        await asyncio.to_thread(shutil.rmtree, self._dir(name), True)
+
+    async def _recover(self, name: str) -> None:
+        path = os.path.join(self._dir(name), _META)
+        if not os.path.exists(path):
+            return
+        with open(path, "rb") as f:
+            meta = json.loads(f.read())
+        cfg, _ = decode_request(dumps(meta["config"]))
+        stream = await self._open(cfg, int(meta["created"]))
+        await self._rebuild_dedupe(stream)
+
+    async def _rebuild_dedupe(self, stream: Stream) -> None:
+        window = stream.config.duplicate_window
+        state = stream.store.state()
+        if not window or not state.messages:
+            return
+        since = time.time_ns() - window
+        seq = max(state.first_seq, state.last_seq - _DEDUPE_SCAN)
+        while True:
+            msg = await stream.store.load_next_msg("", seq)
+            if msg is None:
+                break
+            seq = msg.seq + 1
+            if msg.ts >= since and msg.headers:
+                msg_id = header_value(msg.headers, MSG_ID)
+                if msg_id:
+                    stream.remember_msg_id(msg_id.decode(errors="surrogateescape"), msg.seq, msg.ts)
+
+    async def _save_meta(self, cfg: StreamConfig, created: int) -> None:
+        data = dumps({"config": to_wire(cfg), "created": created})
+        path = os.path.join(self._dir(cfg.name), _META)
+        await asyncio.to_thread(_write_atomic, path, data)
+
+    # -- ingest ----------------------------------------------------------------------------
+
+    def _start_ingest(self, stream: Stream) -> None:
+        entries = []
+        for subject in stream.config.subjects:
+            sub = self.client.capture(
+                subject.encode(), on_overflow=lambda s, r, h, p, st=stream: self._overflow(st, r)
+            )
+            task = asyncio.create_task(self._run_ingest(stream, sub))
+            entries.append((sub, task))
+        self._ingest[stream.config.name] = entries
+
+    async def _stop_ingest(self, name: str) -> None:
+        for sub, task in self._ingest.pop(name, []):
+            sub.close()
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def _run_ingest(self, stream: Stream, sub: InternalSubscriber) -> None:
+        publish = self.client.publish
+        async for batch in sub:
+            try:
+                async with stream.lock:
+                    acks = await stream.ingest(batch)
+            except Exception:
+                log.exception("JetStream: ingest into %r failed", stream.config.name)
+                continue
+            for reply, ack in acks:
+                publish(reply, ack)
+
+    def _overflow(self, stream: Stream, reply: bytes) -> None:
+        if reply and not stream.config.no_ack:
+            err = E.INSUFFICIENT_RESOURCES()
+            body = {"error": err.to_json(), "stream": stream.config.name, "seq": 0}
+            self.client.publish(reply, dumps(body))
+
+    def _republish(self, subject: bytes, hdr: bytes, payload: bytes) -> None:
+        self.client.publish(subject, payload, b"", hdr)
+
+
+def _write_atomic(path: str, data: bytes) -> None:
+    tmp = path + ".tmp"
+    with open(tmp, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    fd = os.open(os.path.dirname(path), os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class JetStream:
+    """JetStream for a broker's accounts (all but the system account)."""
+
+    def __init__(self, broker: Any, settings: JetStreamSettings) -> None:
+        self.broker = broker
+        self.settings = settings
+        self.accounts: dict[str, AccountJetStream] = {}
+
+    async def start(self) -> None:
+        """Enable JetStream in every account the broker has."""
+        system = getattr(self.broker, "system_account_name", None)
+        for name in list(self.broker.accounts):
+            if name != system:
+                await self.enable(self.broker.get_account(name))
+
+    async def enable(self, account: Any) -> AccountJetStream:
+        """Enable JetStream in ``account`` (idempotent)."""
+        ajs = self.accounts.get(account.name)
+        if ajs is None:
+            ajs = self.accounts[account.name] = AccountJetStream(account, self.settings)
+            await ajs.start()
+        return ajs
+
+    async def stop(self) -> None:
+        """Stop every account's JetStream."""
+        for ajs in self.accounts.values():
+            await ajs.stop()
+        self.accounts.clear()
+
+    async def __aenter__(self) -> JetStream:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()

@@ -1,0 +1,95 @@
+"""The stream API and the publish path end to end: nats-py's ``js``/``jsm`` against natskern."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import nats
+import pytest
+from nats.js.api import StreamConfig
+from nats.js.errors import BadRequestError, NotFoundError
+from natskern.kernel.jetstream.engine import JetStream, JetStreamSettings
+
+from natskern import Broker
+from tests.support.servers import natskern
+
+
+@contextlib.asynccontextmanager
+async def jetstream_broker(store: Path) -> AsyncIterator[tuple[Broker, JetStream]]:
+    async with natskern() as broker:
+        settings = JetStreamSettings(
+            store_dir=str(store),
+            storage=broker.storage_backends.as_dict(),
+            functions=broker.mapping_functions.as_dict(),
+            server_name=broker.server_name,
+        )
+        async with JetStream(broker, settings) as js:
+            yield broker, js
+
+
+@pytest.fixture
+async def js_url(tmp_path: Path) -> AsyncIterator[str]:
+    async with jetstream_broker(tmp_path) as (broker, _):
+        yield broker.listen_urls[0]
+
+
+async def test_stream_lifecycle(js_url: str) -> None:
+    nc = await nats.connect(js_url)
+    try:
+        js = nc.jetstream()
+        jsm = nc.jsm()
+        info = await jsm.add_stream(StreamConfig(name="ORDERS", subjects=["orders.>"]))
+        assert info.config.name == "ORDERS" and info.state.messages == 0
+        acks = [await js.publish("orders.new", b"%d" % i) for i in range(3)]
+        assert [a.seq for a in acks] == [1, 2, 3] and acks[0].stream == "ORDERS"
+        dup = await js.publish("orders.new", b"x", headers={"Nats-Msg-Id": "a"})
+        again = await js.publish("orders.new", b"x", headers={"Nats-Msg-Id": "a"})
+        assert again.duplicate and again.seq == dup.seq == 4
+        info = await jsm.stream_info("ORDERS")
+        assert info.state.messages == 4 and info.state.last_seq == 4
+        msg = await jsm.get_msg("ORDERS", 2)
+        assert msg.data == b"1" and msg.subject == "orders.new"
+        last = await jsm.get_last_msg("ORDERS", "orders.new")
+        assert last.seq == 4
+        assert await jsm.delete_msg("ORDERS", 1)
+        with pytest.raises(BadRequestError):
+            await jsm.delete_msg("ORDERS", 1)
+        assert await jsm.find_stream_name_by_subject("orders.x") == "ORDERS"
+        names = [s.config.name for s in await jsm.streams_info()]
+        assert names == ["ORDERS"]
+        assert await jsm.purge_stream("ORDERS")
+        info = await jsm.stream_info("ORDERS")
+        assert info.state.messages == 0 and info.state.first_seq == 5
+        info = await jsm.update_stream(
+            StreamConfig(name="ORDERS", subjects=["orders.>", "o2"], max_msgs=10)
+        )
+        assert info.config.max_msgs == 10
+        assert (await js.publish("o2", b"z")).seq == 5
+        assert await jsm.delete_stream("ORDERS")
+        with pytest.raises(NotFoundError):
+            await jsm.stream_info("ORDERS")
+        account = await jsm.account_info()
+        assert account.streams == 0 and account.api.level == 1
+    finally:
+        await nc.close()
+
+
+async def test_restart_keeps_streams(tmp_path: Path) -> None:
+    async with jetstream_broker(tmp_path) as (broker, _):
+        nc = await nats.connect(broker.listen_urls[0])
+        js = nc.jetstream()
+        await js.add_stream(name="KEEP", subjects=["keep"])
+        for i in range(3):
+            await js.publish("keep", b"%d" % i, headers={"Nats-Msg-Id": f"m{i}"})
+        await nc.close()
+    async with jetstream_broker(tmp_path) as (broker, _):
+        nc = await nats.connect(broker.listen_urls[0])
+        js = nc.jetstream()
+        info = await js.stream_info("KEEP")
+        assert info.state.messages == 3 and info.state.last_seq == 3
+        again = await js.publish("keep", b"0", headers={"Nats-Msg-Id": "m0"})
+        assert again.duplicate and again.seq == 1
+        assert (await js.publish("keep", b"new")).seq == 4
+        await nc.close()
