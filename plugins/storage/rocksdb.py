@@ -412,11 +412,11 @@ class RocksLog(AuxMixin):
             return msg
         if seq in self._dead or any(a <= seq <= b for a, b in self._dead_ranges):
             return None
-        if not self._ready.is_set():
-            self._check()
-            await self._ready.wait()
+        views = self._views
+        if not views or not self._ready.is_set():
+            views = await self._wait_views()
         key = codec.seq_key(seq)
-        value = self._views["msgs"].get(key)
+        value = views["msgs"].get(key)
         if value is None:
             return None
         if not codec.verify_msg(key, value):
@@ -428,14 +428,14 @@ class RocksLog(AuxMixin):
 
     async def get_meta(self, key: str) -> bytes | None:
         """A committed metadata value: its first copy that passes the checksum, or None."""
-        if not self._ready.is_set():
-            self._check()
-            await self._ready.wait()
+        views = self._views
+        if not views or not self._ready.is_set():
+            views = await self._wait_views()
         if key == "index" and self._index_value is not None:
             value, self._index_value = self._index_value, None
             return value
         keys = codec.user_meta_keys(key)
-        meta = self._views["meta"]
+        meta = views["meta"]
         seen = False
         for k in keys:
             raw = meta.get(k)

@@ -13,6 +13,7 @@ import logging
 from collections.abc import Iterable
 from typing import Any
 
+from natskern.kernel.store.api import StoreIOError
 from natskern.kernel.store.log import AuxLog
 from natskern.plugins.storage import rocksdb_codec as codec
 from rocksdict import ReadOptions
@@ -58,6 +59,15 @@ class AuxMixin:
 
     def _check(self) -> None:
         raise NotImplementedError
+
+    async def _wait_views(self) -> dict[str, Any]:
+        """The column families once a reopen is over; StoreIOError when it failed."""
+        self._check()
+        await self._ready.wait()
+        if not self._views:
+            self._check()
+            raise StoreIOError("insufficient storage resources available (database not open)")
+        return self._views
 
     def _load_aux(self) -> None:
         self._aux_next = {}
@@ -110,12 +120,12 @@ class AuxMixin:
             self._aux_append(aux, entry)
 
     async def _aux_replay(self, aux: RocksAuxLog) -> list[bytes]:
-        if not self._ready.is_set():
-            self._check()
-            await self._ready.wait()
+        views = self._views
+        if not views or not self._ready.is_set():
+            views = await self._wait_views()
         out: list[bytes] = []
         prefix = aux.prefix
-        for key, raw in self._views["aux"].items(from_key=prefix):
+        for key, raw in views["aux"].items(from_key=prefix):
             if not key.startswith(prefix) or len(key) != len(prefix) + 8:
                 break
             entry = codec.decode_meta(raw, key[-8:])

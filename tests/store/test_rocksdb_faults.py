@@ -229,6 +229,7 @@ async def test_full_disk_fails_the_commit_and_the_store_continues(tiny_fs):
     log.append(msg(seq + 1, b"still full"))
     with pytest.raises(StoreIOError):
         await log.commit()  # no space yet: the reopen fails, nothing is acknowledged
+    assert (await log.read(acked[-1])).payload == bytes([acked[-1] % 256]) * 4000  # still served
     filler.unlink()  # space returns
     log.append(msg(seq + 2, b"after"))
     await log.commit()
