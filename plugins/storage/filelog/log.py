@@ -80,6 +80,9 @@ class FileLog:
         self._meta_staged: dict[str, bytes | None] = {}
         self.meta_gen: dict[str, int] = {}
         self.meta_small: dict[str, bytes | None] = {}
+        #: Large values already read by ``open`` (the current index checkpoint), kept
+        #: until the store's first ``get_meta`` of them.
+        self.meta_once: dict[str, bytes] = {}
         #: Keys whose two copies were both bad: the next write writes both.
         self.meta_twice: set[str] = set()
         #: Where the data ended when the store's "index" checkpoint was committed, and the
@@ -197,6 +200,7 @@ class FileLog:
         if g.placed:
             self._committed_last_msg = max(self._committed_last_msg, g.placed[-1][0])
         for key, value in metas.items():
+            self.meta_once.pop(key, None)
             self.meta_gen[key] = gens[key]
             if value is None or len(value) <= SMALL_META:
                 self.meta_small[key] = value
@@ -274,6 +278,8 @@ class FileLog:
         """A committed metadata value."""
         if key in self.meta_small:
             return self.meta_small[key]
+        if key in self.meta_once:  # a large value read at open, handed over once
+            return self.meta_once.pop(key)
         if key not in self.meta_gen:
             return None
         from natskern.plugins.storage.filelog.meta import read_meta
@@ -287,9 +293,11 @@ class FileLog:
         """Commit what is staged, write the block-index checkpoint and close the files."""
         if self.closed:
             return
-        await self.commit()
-        async with self._lock:
-            await asyncio.to_thread(_recovery.write_checkpoint, self)
+        try:
+            await self.commit()
+            async with self._lock:
+                await asyncio.to_thread(_recovery.write_checkpoint, self)
+        finally:  # (a failed last commit: no checkpoint, the next open scans)
             self.closed = True
             for b in self.blocks:
                 b.close_fd()

@@ -71,23 +71,38 @@ def _read(path: str) -> bytes | None:
         return None
 
 
+def _head_gen(path: str) -> int | None:
+    """The generation a copy's header claims (-1 when the header is unreadable), None if absent."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(_HEAD.size)
+    except FileNotFoundError:
+        return None
+    if len(head) < _HEAD.size or head[:4] != _MAGIC:
+        return -1
+    return int(_HEAD.unpack(head)[4])
+
+
 def read_meta(directory: str, key: str) -> tuple[MetaCopy | None, list[str]]:
-    """The current copy of ``key`` (None when absent or both copies bad) and problems found."""
+    """The current copy of ``key`` (None when absent or both copies bad) and problems found.
+
+    Only the copy whose header claims the higher generation is read and verified
+    (a value may be large: the store's index checkpoint); the other one only when
+    that fails.
+    """
     problems: list[str] = []
+    heads = [(g, p) for p in meta_paths(directory, key) if (g := _head_gen(p)) is not None]
     best: MetaCopy | None = None
-    for path in meta_paths(directory, key):
+    for _gen, path in sorted(heads, reverse=True):
         data = _read(path)
-        if data is None:
-            continue
-        copy = decode_copy(data)
-        if copy is None:
-            problems.append(
-                f"metadata {key!r}: copy {os.path.basename(path)} is torn or corrupt "
-                f"({len(data)} bytes), ignored"
-            )
-            continue
-        if best is None or copy.gen > best.gen:
+        copy = decode_copy(data) if data is not None else None
+        if copy is not None:
             best = copy
+            break
+        problems.append(
+            f"metadata {key!r}: copy {os.path.basename(path)} is torn or corrupt "
+            f"({len(data or b'')} bytes), ignored"
+        )
     if best is None and problems:
         problems.append(f"metadata {key!r}: both copies are bad; rebuilt from the data")
     return best, problems

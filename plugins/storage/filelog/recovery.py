@@ -92,6 +92,8 @@ def open_log(log: FileLog) -> Recovery:
             log.index_pos = pos_from(value)
         elif value is None or len(value) <= SMALL:
             log.meta_small[key] = value
+        elif key == "index":
+            log.meta_once[key] = value
     _open_aux(log, problems)
     sizes = {bid: os.path.getsize(os.path.join(d, block_name(bid))) for bid in block_ids}
     ck = decode_checkpoint(d, ckpt_raw) if ckpt_raw else None
@@ -107,6 +109,7 @@ def open_log(log: FileLog) -> Recovery:
             log.hi_seq, log.hi_ts = hi_seq, hi_ts
             log._committed_last_msg = max((b.last_seq for b in blocks), default=0)
             return Recovery([], hi_seq, hi_ts, checkpoint_current=True, problems=problems)
+    log.meta_once.clear()  # not current: the store will not load it
     return _scan(log, block_ids, problems, lost | repair, ck_hi, index_ok)
 
 
