@@ -20,7 +20,7 @@ import struct
 import zlib
 from array import array
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from itertools import compress
 
 from natskern.kernel.store.api import SimpleState
@@ -147,6 +147,10 @@ class MsgIndex:
 
     def add_batch(self, first: int, ts: int, sids: list[int], sizes: list[int]) -> None:
         """Index ``len(sids)`` new messages from ``first`` on, all at time ``ts``."""
+        self.add_run(first, array("q", [ts]) * len(sids), sids, sizes)
+
+    def add_run(self, first: int, ts: Sequence[int], sids: list[int], sizes: list[int]) -> None:
+        """Index new messages at the consecutive sequences from ``first`` (columns given)."""
         n = len(sids)
         gap = first - self.base - len(self.live)
         if gap:
@@ -154,7 +158,7 @@ class MsgIndex:
                 self.reset(first)
             else:
                 self.pad(first)
-        self.ts.extend(array("q", [ts]) * n)
+        self.ts.extend(ts)
         self.size.extend(sizes)
         self.sid.extend(sids)
         self.live.extend(b"\x01" * n)

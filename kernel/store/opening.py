@@ -15,11 +15,12 @@ import heapq
 import logging
 import struct
 from array import array
-from typing import TYPE_CHECKING, Any
+from itertools import accumulate, islice
+from typing import TYPE_CHECKING
 
 from natskern.kernel.store.consumer import CONSUMER_PREFIX
 from natskern.kernel.store.index import MsgIndex
-from natskern.kernel.store.log import Recovery
+from natskern.kernel.store.log import RecordMeta, Recovery
 
 if TYPE_CHECKING:
     from natskern.kernel.store.api import StoreConfig
@@ -33,6 +34,7 @@ logger = logging.getLogger("natskern.store")
 #: The ``seq`` metadata record: last sequence, highest sequence used, last time.
 SEQ_META = struct.Struct("<QQq")
 _CKPT_EXTRA = struct.Struct("<QQqQ")
+_CHUNK = 65536
 
 
 class Opening:
@@ -119,30 +121,48 @@ class Opening:
         self._arm()
 
     async def _scan(self, rec: Recovery) -> None:
-        idx = self._idx = MsgIndex()
-        ttl = self._ttl
+        """Index every recovered record, in chunks of consecutive sequences (columnar)."""
+        self._idx = MsgIndex()
         records = rec.records
-        add, intern, subjects = idx.add, idx.intern, idx.subjects
-        last_ts = 0
-
-        def one(m: Any) -> None:
-            nonlocal last_ts
-            sid = subjects.get(m.subject)
-            if sid is None:
-                sid = intern(m.subject)
-            ts = m.ts if m.ts > last_ts else last_ts
-            last_ts = ts
-            add(m.seq, ts, sid, m.size)
-            if m.ttl:
-                ttl[m.seq] = m.ttl
-
         if hasattr(records, "__aiter__"):
+            chunk: list[RecordMeta] = []
             async for m in records:  # type: ignore[union-attr]
-                one(m)
-        else:
-            for m in records:  # type: ignore[union-attr]
-                one(m)
-        self._last_ts = last_ts
+                chunk.append(m)
+                if len(chunk) >= _CHUNK:
+                    self._index_chunk(chunk)
+                    chunk = []
+            if chunk:
+                self._index_chunk(chunk)
+            return
+        it = iter(records)  # type: ignore[arg-type]
+        while chunk := list(islice(it, _CHUNK)):
+            self._index_chunk(chunk)
+
+    def _index_chunk(self, chunk: list[RecordMeta]) -> None:
+        idx = self._idx
+        seqs = [m.seq for m in chunk]
+        tss = [m.ts for m in chunk]
+        if tss[0] < self._last_ts or tss != sorted(tss):
+            # Timestamps never decrease in the index (a clock step back is flattened).
+            tss = list(accumulate(tss, max, initial=self._last_ts))[1:]
+        self._last_ts = tss[-1]
+        sizes = [m.size for m in chunk]
+        subjects = [m.subject for m in chunk]
+        sids = list(map(idx.subjects.get, subjects))
+        if None in sids:
+            sids = [idx.intern(x) if s is None else s for s, x in zip(sids, subjects, strict=True)]
+        ttls = [m.ttl for m in chunk]
+        if any(ttls):
+            self._ttl.update((q, t) for q, t in zip(seqs, ttls, strict=True) if t)
+        n = len(seqs)
+        if seqs[-1] - seqs[0] + 1 == n:
+            idx.add_run(seqs[0], tss, sids, sizes)  # type: ignore[arg-type]
+            return
+        lo = 0
+        for i in range(1, n + 1):
+            if i == n or seqs[i] != seqs[i - 1] + 1:
+                idx.add_run(seqs[lo], tss[lo:i], sids[lo:i], sizes[lo:i])  # type: ignore[arg-type]
+                lo = i
 
     async def _load_checkpoint(self) -> bool:
         data = await self._log.get_meta("index")

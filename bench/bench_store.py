@@ -1,0 +1,336 @@
+"""In-process stream-store benchmark: appends, reads, the disk's fsync rate, RSS, restart.
+
+    python bench/bench_store.py [--count N] [--backends memory,file,rocksdb] [--dir DIR]
+                                [--rss-msgs N] [--restart-msgs N] [--quick]
+
+Per backend (``file`` / ``rocksdb`` when their modules import): appends/s in
+durable mode (``sync="always"``: acknowledged after the fsync; for memory, whose
+log is not durable, writers never wait) with 1, 16 and 256 writes in flight (and
+the messages per commit), lazy mode (``sync`` = 10 ms), sequential and random
+``load_msg``, and per-subject ``load_last_msg``; for memory also ``store_batch``
+(batches of 1,000).  Next to it the disk's plain fsync rate (4 KiB write +
+fsync, for 2 s) and the ratio of durable-256 to it.  Then the index's RSS per
+message for a stream of ``--rss-msgs`` messages on 1,000 subjects (index only,
+over a log that keeps nothing, and the memory backend with its data), and the
+index part of restart for ``--restart-msgs`` messages: reopening from the index
+checkpoint (clean stop) and indexing every recovered record (after a crash),
+over a synthetic log that only yields records (the backend's own I/O is not in
+it: see ``bench_store_restart.py`` for the file store end to end).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import importlib
+import os
+import random
+import shutil
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from natskern.kernel.store.api import StoreConfig, StoredMsg, StreamStoreFactory
+from natskern.kernel.store.base import LogStore, record_size
+from natskern.kernel.store.log import RecordMeta, Recovery
+from natskern.plugins.storage.memory import MemoryLogFactory
+
+PAYLOAD = b"x" * 128
+SUBJECTS = [f"bench.s{i}" for i in range(100)]
+LAZY = 10_000_000
+
+
+def rss() -> int:
+    """Resident set size of this process, in bytes."""
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def fsync_rate(directory: str, seconds: float) -> float:
+    """Plain 4 KiB write + fsync per iteration, for ``seconds``: fsyncs per second."""
+    path = os.path.join(directory, "fsync.probe")
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    block = b"\0" * 4096
+    n = 0
+    t0 = time.perf_counter()
+    try:
+        while time.perf_counter() - t0 < seconds:
+            os.write(fd, block)
+            os.fsync(fd)
+            n += 1
+    finally:
+        os.close(fd)
+        os.remove(path)
+    return n / (time.perf_counter() - t0)
+
+
+def backends(names: list[str]) -> dict[str, StreamStoreFactory]:
+    """The store factories of the backends asked for that import."""
+    out: dict[str, StreamStoreFactory] = {}
+    for name in names:
+        if name == "memory":
+            out[name] = LogStore.factory(MemoryLogFactory())
+        elif name == "file":
+            try:
+                mod = importlib.import_module("natskern.plugins.storage.file")
+                out[name] = LogStore.factory(mod.FileLogFactory)
+            except ImportError as exc:
+                print(f"file: not available ({exc})")
+        elif name == "rocksdb":
+            try:
+                mod = importlib.import_module("natskern.plugins.storage.rocksdb")
+                out[name] = LogStore.factory(mod.RocksLogFactory())
+            except ImportError as exc:
+                print(f"rocksdb: not available ({exc})")
+    return out
+
+
+async def appends(store: Any, count: int, in_flight: int) -> float:
+    """Messages/s of ``count`` store_msg calls, ``in_flight`` writers at a time."""
+    per = max(count // in_flight, 1)
+
+    async def writer(k: int) -> None:
+        subj = SUBJECTS[k % len(SUBJECTS)]
+        for _ in range(per):
+            await store.store_msg(subj, None, PAYLOAD)
+
+    t0 = time.perf_counter()
+    if in_flight == 1:
+        await writer(0)
+    else:
+        await asyncio.gather(*(writer(k) for k in range(in_flight)))
+    await store.flush()
+    return per * in_flight / (time.perf_counter() - t0)
+
+
+async def reads(store: Any, seqs: list[int]) -> float:
+    """load_msg calls per second over ``seqs``."""
+    t0 = time.perf_counter()
+    for seq in seqs:
+        await store.load_msg(seq)
+    return len(seqs) / (time.perf_counter() - t0)
+
+
+async def bench_backend(name: str, factory: StreamStoreFactory, root: str, count: int) -> dict:
+    """Every append and read figure of one backend."""
+    res: dict[str, float] = {}
+    runs = 0
+
+    async def fresh(sync: str | int = "always") -> Any:
+        nonlocal runs
+        runs += 1
+        return await factory(
+            StoreConfig(f"B{runs}"), os.path.join(root, f"{name}{runs}"), sync=sync
+        )
+
+    durable = name != "memory"
+    for n in (1, 16, 256):
+        s = await fresh()
+        c = count if n > 1 or not durable else max(count // 10, 200)
+        before = s._commit.commits
+        res[f"always, {n:>3} in flight"] = await appends(s, c, n)
+        res[f"  msgs/commit at {n}"] = c / max(s._commit.commits - before, 1)
+        await s.close()
+    s = await fresh(LAZY)
+    res["lazy 10 ms, 1 in flight"] = await appends(s, count, 1)
+    await s.close()
+    s = await fresh()
+    if name == "memory":
+        t0 = time.perf_counter()
+        batch = [(SUBJECTS[i % 100], None, PAYLOAD) for i in range(1000)]
+        for _ in range(max(count * 5 // 1000, 1)):
+            await s.store_batch(batch)
+        res["store_batch (1,000)"] = max(count * 5 // 1000, 1) * 1000 / (time.perf_counter() - t0)
+    else:
+        await appends(s, count, 256)
+    last = s.state().last_seq
+    seqs = list(range(1, last + 1))[: min(last, 50_000)]
+    res["sequential load_msg"] = await reads(s, seqs)
+    random.Random(1).shuffle(seqs)
+    res["random load_msg"] = await reads(s, seqs)
+    t0 = time.perf_counter()
+    k = 0
+    for _ in range(max(len(seqs) // 100, 10)):
+        for subj in SUBJECTS:
+            await s.load_last_msg(subj)
+            k += 1
+    res["load_last_msg(subject)"] = k / (time.perf_counter() - t0)
+    await s.close()
+    return res
+
+
+class NullLog:
+    """A record log that keeps nothing (index-only RSS) or yields synthetic records."""
+
+    durable = False
+
+    def __init__(self, synthetic: int = 0, subjects: int = 1000) -> None:
+        self.synthetic = synthetic
+        self.subjects = [f"rss.s{i}" for i in range(subjects)]
+        self.meta: dict[str, bytes] = {}
+        self.current = False
+
+    async def open(self) -> Recovery:
+        """Synthetic records of 128-byte payloads (or the checkpoint, when current)."""
+        if self.current:
+            return Recovery((), self.synthetic, 0, checkpoint_current=True)
+        subs, n, sizes = (
+            self.subjects,
+            len(self.subjects),
+            [record_size(x, None, PAYLOAD) for x in self.subjects],
+        )
+
+        def gen() -> Iterator[RecordMeta]:
+            for seq in range(1, self.synthetic + 1):
+                i = seq % n
+                yield RecordMeta(seq, seq, subs[i], sizes[i])
+
+        return Recovery(gen(), self.synthetic, self.synthetic)
+
+    def append(self, msg: StoredMsg, ttl: int = 0) -> None:
+        """Discard."""
+
+    def append_batch(self, first_seq: int, ts: int, items: Any) -> None:
+        """Discard."""
+
+    def remove(self, seq: int, *, erase: bool = False) -> None:
+        """Discard."""
+
+    def remove_range(self, first: int, last: int) -> None:
+        """Discard."""
+
+    async def commit(self) -> None:
+        """Nothing to do."""
+
+    async def read(self, seq: int) -> StoredMsg | None:
+        """Nothing kept."""
+        return None
+
+    async def get_meta(self, key: str) -> bytes | None:
+        """A kept metadata value."""
+        return self.meta.get(key)
+
+    def put_meta(self, key: str, value: bytes | None) -> None:
+        """Keep a metadata value (the checkpoint makes the next open skip the records)."""
+        if value is not None:
+            self.meta[key] = value
+            self.current = self.current or key == "index"
+
+    def aux_log(self, name: str) -> Any:
+        """Not used here."""
+        raise NotImplementedError
+
+    def aux_names(self) -> list[str]:
+        """None."""
+        return []
+
+    def drop_aux(self, name: str) -> None:
+        """Nothing."""
+
+    async def close(self) -> None:
+        """Nothing."""
+
+    async def destroy(self) -> None:
+        """Nothing."""
+
+
+async def rss_per_msg(n: int) -> dict[str, float]:
+    """Bytes of RSS per message: the index alone, and the memory backend with its data."""
+    out: dict[str, float] = {}
+    for label, make in (
+        ("index only", lambda: NullLog()),
+        ("memory backend (index + data)", lambda: MemoryLogFactory()("m", sync="always")),
+    ):
+        gc.collect()
+        r0 = rss()
+        s = await LogStore.open(make(), StoreConfig("R"))  # type: ignore[arg-type]
+        subs = [f"rss.s{i}" for i in range(1000)]
+        for start in range(0, n, 10_000):
+            await s.store_batch(
+                [(subs[i % 1000], None, PAYLOAD) for i in range(start, min(start + 10_000, n))]
+            )
+        gc.collect()
+        out[label] = (rss() - r0) / n
+        await s.close()
+        del s
+        gc.collect()
+    return out
+
+
+async def restart(n: int) -> dict[str, float]:
+    """Seconds to reopen ``n`` messages' index: from the checkpoint, and by indexing records."""
+    log = NullLog(synthetic=n)
+    t0 = time.perf_counter()
+    for _ in (await log.open()).records:  # type: ignore[union-attr]
+        pass
+    produce = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    s = await LogStore.open(log, StoreConfig("R"))  # type: ignore[arg-type]
+    scan = time.perf_counter() - t0 - produce
+    assert s.state().messages == n
+    t0 = time.perf_counter()
+    await s.close()
+    save = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    s = await LogStore.open(log, StoreConfig("R"))  # type: ignore[arg-type]
+    load = time.perf_counter() - t0
+    assert s.state().messages == n
+    return {
+        "(the synthetic log yielding them)": produce,
+        "index records (after a crash)": scan,
+        "checkpoint save (clean stop)": save,
+        "checkpoint load (clean restart)": load,
+    }
+
+
+def show(
+    title: str,
+    rows: dict[str, float],
+    unit: str,
+    fmt: Callable[[float], str] = lambda v: f"{v:,.0f}",
+) -> None:
+    print(title)
+    for k, v in rows.items():
+        print(f"  {k:<34} {fmt(v):>14} {unit if not k.startswith('  ') else ''}")
+
+
+async def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--count", type=int, default=20_000)
+    ap.add_argument("--backends", default="memory,file,rocksdb")
+    ap.add_argument("--dir", default=None, help="where the durable stores go (default: a temp dir)")
+    ap.add_argument("--rss-msgs", type=int, default=2_000_000)
+    ap.add_argument("--restart-msgs", type=int, default=2_000_000)
+    ap.add_argument("--fsync-seconds", type=float, default=2.0)
+    args = ap.parse_args()
+    root = tempfile.mkdtemp(prefix="bench-store-", dir=args.dir)
+    try:
+        rate = fsync_rate(root, args.fsync_seconds)
+        print(f"disk fsync rate (4 KiB write + fsync): {rate:,.0f}/s  [{root}]")
+        for name, factory in backends(args.backends.split(",")).items():
+            res = await bench_backend(name, factory, root, args.count)
+            show(f"{name}:", res, "msgs/s")
+            if name != "memory":
+                print(f"  always-256 / fsync rate: {res['always, 256 in flight'] / rate:.1f}x")
+        if args.rss_msgs:
+            show(
+                f"RSS per message ({args.rss_msgs:,} msgs, 1,000 subjects):",
+                await rss_per_msg(args.rss_msgs),
+                "bytes",
+                lambda v: f"{v:.1f}",
+            )
+        if args.restart_msgs:
+            show(
+                f"restart, LogStore index part ({args.restart_msgs:,} msgs, 1,000 subjects):",
+                await restart(args.restart_msgs),
+                "s",
+                lambda v: f"{v:.2f}",
+            )
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
