@@ -1,9 +1,13 @@
 """The ``file`` storage backend: JetStream streams in block files on a local disk.
 
 Durable by default: a write is acknowledged once its group's single ``pwrite``
-and ``fdatasync`` are done (see :mod:`natskern.plugins.storage.filelog`).  Options
-(``StoreConfig.options`` or the factory's keyword arguments): ``block_size``,
-the size at which a block file rotates (default 8 MiB).
+and ``fdatasync`` are done (see :mod:`natskern.plugins.storage.filelog`).
+
+Options (``StoreConfig.options``, from the server config or stream metadata):
+
+``block_size``
+    the size in bytes at which a block file rotates (default 8 MiB, see
+    :data:`~natskern.plugins.storage.filelog.DEFAULT_BLOCK_SIZE`).
 """
 
 from __future__ import annotations
@@ -12,10 +16,11 @@ from collections.abc import Mapping
 from typing import Any
 
 from natskern.kernel.hookspecs import Register, hookimpl
+from natskern.kernel.store.api import StoreConfig
 from natskern.kernel.store.base import LogStore
 from natskern.plugins.storage.filelog import DEFAULT_BLOCK_SIZE, FileLog
 
-__all__ = ["FileLogFactory", "register_storage_backends"]
+__all__ = ["FileLogFactory", "open_file_store", "register_storage_backends"]
 
 
 class FileLogFactory:
@@ -35,7 +40,17 @@ class FileLogFactory:
         return FileLog(directory, sync=sync, block_size=int(size or DEFAULT_BLOCK_SIZE))
 
 
+async def open_file_store(config: StoreConfig, directory: str, *, sync: str | int) -> LogStore:
+    """The registered factory: ``LogStore`` over a :class:`FileLog` honouring the options.
+
+    (``LogStore.factory(FileLogFactory)`` would do the same without the options:
+    the base hands a log factory only the directory and the sync mode.)
+    """
+    log = FileLogFactory(directory, sync=sync, options=config.options)
+    return await LogStore.open(log, config, sync=sync)
+
+
 @hookimpl
 def register_storage_backends(register: Register) -> None:
     """Register ``file``."""
-    register("file", LogStore.factory(FileLogFactory))
+    register("file", open_file_store)

@@ -6,9 +6,8 @@ import os
 from typing import Any
 
 from natskern.kernel.store.api import StoreConfig, StreamStore
-from natskern.kernel.store.base import LogStore
 from natskern.kernel.store.conformance import StoreConformance
-from natskern.plugins.storage.file import FileLogFactory
+from natskern.plugins.storage.file import open_file_store
 from natskern.plugins.storage.filelog import FileLog
 from natskern.plugins.storage.filelog.codec import HEADER, encode_msg
 
@@ -27,10 +26,10 @@ class TestFile(StoreConformance):
     async def open_store(
         self, config: StoreConfig, directory: str, *, sync: str | int = "always"
     ) -> StreamStore:
-        def factory(d: str, *, sync: str | int) -> FileLog:
-            return FileLogFactory(d, sync=sync, block_size=4096)
-
-        return await LogStore.factory(factory)(config, directory, sync=sync)
+        config.options = {**config.options, "block_size": 4096}
+        store = await open_file_store(config, directory, sync=sync)
+        assert _log(store).block_size == 4096
+        return store
 
     async def corrupt(self, store: StreamStore, directory: str, seq: int) -> None:
         """Flip a bit of the record's payload (or subject) in its block file."""
