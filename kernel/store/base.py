@@ -135,7 +135,7 @@ class LogStore(Opening, Expiry, Removals):
         self._max_msgs = _limit(config.max_msgs)
         self._max_bytes = _limit(config.max_bytes)
         self._max_per = _limit(config.max_msgs_per_subject)
-        self._max_size = config.max_msg_size if config.max_msg_size >= 0 else -1
+        self._max_size = config.max_msg_size if config.max_msg_size > 0 else -1
         self._max_age = _limit(config.max_age)
         self._discard_new = config.discard == DISCARD_NEW
         self._limited = bool(self._max_msgs or self._max_bytes or self._max_per)
