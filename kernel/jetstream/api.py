@@ -129,7 +129,19 @@ async def handle(
     tokens = subject.decode(errors="replace").split(".")
     if len(tokens) < 3 or tokens[:2] != ["$JS", "API"]:
         return None
-    js.api_total += 1
+    answer = await _dispatch(js, tokens, hdr, body)
+    if answer is not None and not isinstance(answer, _Uncounted):
+        js.api_total += 1  # after answering: INFO reports the calls before itself
+    return answer
+
+
+class _Uncounted(bytes):
+    """An answer nats-server does not count in the API statistics (a found MSG.GET)."""
+
+
+async def _dispatch(
+    js: AccountJetStream, tokens: list[str], hdr: bytes | None, body: bytes
+) -> bytes | None:
     if hdr:
         level = header_value(hdr, _REQUIRED_LEVEL)
         if level is not None and not (level.isdigit() and int(level) <= API_LEVEL):
@@ -349,7 +361,7 @@ async def _msg_get(js: AccountJetStream, name: str, body: bytes) -> bytes:
     if msg.payload:
         message["data"] = _b64(msg.payload)
     message["time"] = format_time(msg.ts)
-    return _resp(kind, {"message": message})
+    return _Uncounted(_resp(kind, {"message": message}))
 
 
 async def _msg_delete(js: AccountJetStream, name: str, body: bytes) -> bytes:
@@ -368,9 +380,17 @@ async def _msg_delete(js: AccountJetStream, name: str, body: bytes) -> bytes:
         async with stream.lock:
             await stream.drain()
             removed = await stream.store.remove_msg(req.seq, erase=not req.no_erase)
-        if not removed:
-            raise E.SEQUENCE_NOT_FOUND(seq=req.seq)
     except ApiError as err:
         js.api_errors += 1
         return _resp(kind, _err(err))
-    return _resp(kind, {"success": True})
+    if removed:
+        return _resp(kind, {"success": True})
+    # nats-server sends these through its success path: counted, but not as errors.
+    st = stream.store.state()
+    if req.seq > st.last_seq:
+        failed = E.STREAM_MSG_DELETE_FAILED(err="stream store EOF")
+    elif req.seq < st.first_seq:
+        failed = E.STREAM_MSG_DELETE_FAILED(err="no message found")
+    else:
+        failed = E.SEQUENCE_NOT_FOUND(seq=req.seq)
+    return _resp(kind, _err(failed))

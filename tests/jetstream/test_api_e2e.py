@@ -9,7 +9,7 @@ from pathlib import Path
 import nats
 import pytest
 from nats.js.api import StreamConfig
-from nats.js.errors import BadRequestError, NotFoundError
+from nats.js.errors import APIError, NotFoundError
 from natskern.kernel.jetstream.engine import JetStream, JetStreamSettings
 
 from natskern import Broker
@@ -54,8 +54,9 @@ async def test_stream_lifecycle(js_url: str) -> None:
         last = await jsm.get_last_msg("ORDERS", "orders.new")
         assert last.seq == 4
         assert await jsm.delete_msg("ORDERS", 1)
-        with pytest.raises(BadRequestError):
+        with pytest.raises(APIError) as info:
             await jsm.delete_msg("ORDERS", 1)
+        assert info.value.err_code == 10057  # below the first sequence, as nats-server says
         assert await jsm.find_stream_name_by_subject("orders.x") == "ORDERS"
         names = [s.config.name for s in await jsm.streams_info()]
         assert names == ["ORDERS"]
