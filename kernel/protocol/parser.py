@@ -120,6 +120,10 @@ _size_caches: dict[int, dict[bytes, int]] = {}
 #: when full, so unique lines (inbox replies) cost a dict insert and keep it bounded.
 _line_caches: dict[tuple[int, int], dict[bytes, tuple[bytes, bytes, int, int]]] = {}
 _LINE_CACHE_LIMIT = 4096
+#: What ``Parser._uncommon`` returns for the lines it does not decode itself.
+_NOT_CANONICAL: tuple[int] = (_OTHER,)
+_PING_LINE: tuple[int] = (_PING,)
+_PONG_LINE: tuple[int] = (_PONG,)
 #: From this payload size on, a read that starts with a known PUB line is cut by the sizes
 #: its lines declare instead of searched for CRLF from end to end.
 _LARGE_PAYLOAD = 512
@@ -309,8 +313,7 @@ class Parser:
         Returns the offset where the general loop must continue (the incomplete tail, or a
         line that did not end on CRLF), or -1 once parsing stopped.
         """
-        lines = self._lines
-        known = lines.get
+        known = self._lines.get
         e = buf.find(b"\r\n", 0, self._mcl + 2)
         first = known(buf[:e]) if e > 0 else None
         if first is not None and first[2] >= _LARGE_PAYLOAD:
@@ -318,15 +321,13 @@ class Parser:
         else:
             pieces = buf.split(b"\r\n")
         last = len(pieces) - 1  # pieces[last] is not followed by CRLF: never complete here
-        sizes = self._sizes
-        mcl = self._mcl
         tabs = 9 in buf  # a tab separates arguments too: check control lines only if present
         n = len(buf)
         pos = 0
         i = 0
         prev = b"\r\n"  # the last control line looked up (never equal to a piece at first)
         pline = None  # its decoding
-        misses = -1  # lines not found in the cache
+        misses = 0  # lines not found in the cache (see _pub_line)
         # The run being collected: payloads of consecutive PUBs on rsubj with reply rreply;
         # and before it, the batch: earlier single PUBs not yet dispatched (it only grows
         # when a new run starts, so it is empty whenever run is None).
@@ -338,8 +339,13 @@ class Parser:
             while i < last:
                 ctl = pieces[i]
                 line = pline if ctl == prev else known(ctl)
+                if line is None:
+                    # Not in the cache: a plain PUB line is decoded (out of line) to the
+                    # same form; anything else stays None.
+                    line = self._pub_line(ctl, tabs, misses)
+                    misses += 1
                 if line is not None and len(pieces[i + 1]) == line[2] and i + 1 < last:
-                    # A PUB line decoded before, and its payload fits.
+                    # A PUB line, and its payload fits.
                     data = pieces[i + 1]
                     prev = ctl
                     pline = line
@@ -348,58 +354,12 @@ class Parser:
                     subj = line[0]
                     reply = line[1]
                 else:
-                    # What this line is: a PUB (subj, reply and data set), an HPUB (hdr too),
-                    # PING, PONG, or anything else (decoded exactly by _line).
-                    kind = _OTHER
-                    lc = len(ctl)
-                    if lc <= mcl and not (10 in ctl or (tabs and 9 in ctl)):
-                        parts = ctl.split(b" ")
-                        np = len(parts)
-                        op = parts[0]
-                        hdr = -1
-                        if op == b"PUB" and (np == 3 or np == 4):  # 4: reply, or b"PUB s  5"
-                            subj = parts[1]
-                            reply = parts[2] if np == 4 else b""
-                            size = sizes.get(parts[-1], -1)
-                        elif op == b"HPUB" and (np == 4 or np == 5) and self.headers:
-                            subj = parts[1]
-                            reply = parts[2] if np == 5 else b""
-                            hdr = sizes.get(parts[-2], -1)
-                            size = sizes.get(parts[-1], -1) if hdr >= 0 else -1
-                        elif np == 1 and (op == b"PING" or op == b"PONG"):
-                            kind = _PING if op == b"PING" else _PONG
-                            size = -1
-                        else:
-                            size = -1
-                        if size >= 0 and subj and hdr <= size:
-                            j = i + 1
-                            data = pieces[j]
-                            if len(data) != size:
-                                # The payload contains CRLFs (always so with headers): find
-                                # the piece it ends with; it must end on a piece boundary.
-                                acc = len(data)
-                                while acc < size and j < last:
-                                    j += 1
-                                    acc += 2 + len(pieces[j])
-                                if acc == size and j < last:
-                                    start = pos + lc + 2
-                                    data = buf[start : start + size]
-                                else:
-                                    j = 0
-                            if 0 < j < last:
-                                misses += 1
-                                if hdr < 0 and not misses & 7 and not reply:
-                                    # One line in eight enters the cache: a line that recurs
-                                    # soon gets in, a stream of unique ones (replies to
-                                    # inboxes) costs little.  Lines with a reply (requests)
-                                    # carry unique inboxes.
-                                    if len(lines) >= _LINE_CACHE_LIMIT:
-                                        lines.clear()
-                                    lines[ctl] = (subj, reply, size, lc + size + 4)
-                                pos += lc + size + 4
-                                i = j + 1
-                                kind = _PUB if hdr < 0 else _HPUB
-                    if kind != _PUB:
+                    # Anything else: a PUB whose payload holds CRLFs, HPUB, PING, PONG...
+                    miss = self._uncommon(buf, pieces, i, last, pos, tabs)
+                    kind = miss[0]
+                    if kind == _PUB:
+                        kind, subj, reply, data, pos, i = miss
+                    else:
                         if run is not None:  # what came before goes first
                             self._dispatch(rsubj, rreply, run, batch, nb)
                             run = None
@@ -408,37 +368,32 @@ class Parser:
                             if self.closed:
                                 return -1
                         if kind == _HPUB:
+                            kind, subj, reply, hdr, data, pos, i = miss
                             self._hpub(subj, reply, hdr, data)
-                            if self.closed:
-                                return -1
-                            continue
-                        if kind != _OTHER:  # PING or PONG
+                        elif kind == _PING:
                             pos += 6
                             i += 1
-                            if kind == _PING:
-                                self._ping()
-                            else:
-                                self._pong()
-                            if self.closed:
-                                return -1
-                            continue
-                        # Anything else: decode this line exactly, then re-align with the
-                        # pieces.
-                        step = self._line(buf, pos, buf.find(b"\n", pos), n)
-                        if step is None:
-                            return -1
-                        end, call, args = step
-                        p = pos
-                        pos = end
-                        if call is not None:
-                            call(*args)
-                            if self.closed:
-                                return -1
-                        while p < end and i < last:
-                            p += len(pieces[i]) + 2
+                            self._ping()
+                        elif kind == _PONG:
+                            pos += 6
                             i += 1
-                        if p != end:
-                            return end
+                            self._pong()
+                        else:
+                            # Anything else: decode this line exactly, then re-align with
+                            # the pieces.
+                            end, i, call, args = self._exact(buf, pos, n, pieces, i, last)
+                            if end < 0:
+                                return -1
+                            pos = end
+                            if call is not None:
+                                call(*args)
+                                if self.closed:
+                                    return -1
+                            if i < 0:
+                                return pos
+                            continue
+                        if self.closed:
+                            return -1
                         continue
                 # A PUB (subj, reply, data): extend the run, or end it and start another.
                 if run is not None:
@@ -467,6 +422,118 @@ class Parser:
             if not self.closed and not self._need and pos < n:
                 self._buf = buf[pos:]
             raise
+
+    def _pub_line(
+        self, ctl: bytes, tabs: bool, misses: int
+    ) -> tuple[bytes, bytes, int, int] | None:
+        """Decode ``ctl`` like a line-cache entry when it is a canonical PUB line, else None.
+
+        ``(subject, reply, size, bytes the message takes)``; ``tabs`` says whether the read
+        holds a tab; ``misses`` counts the lines of this read decoded so far, less one: one
+        in eight enters the cache, so a line that recurs soon gets in and a stream of unique
+        ones costs little.  Lines with a reply (requests) carry unique inboxes and stay out.
+        """
+        lc = len(ctl)
+        if lc > self._mcl or 10 in ctl or (tabs and 9 in ctl):
+            return None
+        parts = ctl.split(b" ")
+        np = len(parts)
+        if parts[0] != b"PUB" or not (np == 3 or np == 4):  # 4: reply, or b"PUB s  5"
+            return None
+        size = self._sizes.get(parts[-1], -1)
+        subj = parts[1]
+        if size < 0 or not subj:
+            return None
+        reply = parts[2] if np == 4 else b""
+        line = (subj, reply, size, lc + size + 4)
+        if not misses & 7 and not reply:
+            lines = self._lines
+            if len(lines) >= _LINE_CACHE_LIMIT:
+                lines.clear()
+            lines[ctl] = line
+        return line
+
+    def _uncommon(
+        self,
+        buf: bytes,
+        pieces: list[bytes],
+        i: int,
+        last: int,
+        pos: int,
+        tabs: bool,
+    ) -> tuple[Any, ...]:
+        """For ``_bulk``: decode ``pieces[i]``, a line that is no PUB with its payload in one piece.
+
+        ``pos`` is its offset in ``buf``; ``tabs`` whether ``buf`` holds a tab.  Returns
+        ``(_PUB, subject, reply, payload, next_pos, next_piece)`` (a payload with CRLFs in
+        it), ``(_HPUB, subject, reply, header_size, data, next_pos, next_piece)``,
+        ``(_PING,)``, ``(_PONG,)`` or ``(_OTHER,)`` (anything else: ``_exact`` decodes it).
+        A PUB or HPUB is only returned with its whole payload and CRLF in ``pieces``.
+        """
+        ctl = pieces[i]
+        lc = len(ctl)
+        if lc > self._mcl or 10 in ctl or (tabs and 9 in ctl):
+            return _NOT_CANONICAL
+        parts = ctl.split(b" ")
+        np = len(parts)
+        op = parts[0]
+        hdr = -1
+        if op == b"PUB" and (np == 3 or np == 4):  # 4: reply, or b"PUB s  5"
+            subj = parts[1]
+            reply = parts[2] if np == 4 else b""
+            size = self._sizes.get(parts[-1], -1)
+        elif op == b"HPUB" and (np == 4 or np == 5) and self.headers:
+            subj = parts[1]
+            reply = parts[2] if np == 5 else b""
+            sizes = self._sizes
+            hdr = sizes.get(parts[-2], -1)
+            size = sizes.get(parts[-1], -1) if hdr >= 0 else -1
+        elif np == 1 and op == b"PING":
+            return _PING_LINE
+        elif np == 1 and op == b"PONG":
+            return _PONG_LINE
+        else:
+            return _NOT_CANONICAL
+        if size < 0 or not subj or hdr > size:
+            return _NOT_CANONICAL
+        j = i + 1
+        data = pieces[j]
+        if len(data) != size:
+            # The payload contains CRLFs (always so with headers): find the piece it ends
+            # with; it must end on a piece boundary.
+            acc = len(data)
+            while acc < size and j < last:
+                j += 1
+                acc += 2 + len(pieces[j])
+            if acc != size or j >= last:
+                return _NOT_CANONICAL
+            start = pos + lc + 2
+            data = buf[start : start + size]
+        elif j >= last:
+            return _NOT_CANONICAL
+        end = pos + lc + size + 4
+        if hdr >= 0:
+            return _HPUB, subj, reply, hdr, data, end, j + 1
+        return _PUB, subj, reply, data, end, j + 1
+
+    def _exact(
+        self, buf: bytes, pos: int, n: int, pieces: list[bytes], i: int, last: int
+    ) -> tuple[int, int, Any, tuple[Any, ...]]:
+        """For ``_bulk``: decode the line at ``pos`` exactly and find the piece after it.
+
+        Returns ``(next_pos, next_piece, handler_method_or_None, args)``; ``next_pos`` is
+        -1 when parsing stopped (see ``_line``), ``next_piece`` -1 when the line did not
+        end on a piece boundary (the general loop continues at ``next_pos``).
+        """
+        step = self._line(buf, pos, buf.find(b"\n", pos), n)
+        if step is None:
+            return -1, -1, None, ()
+        end, call, args = step
+        p = pos
+        while p < end and i < last:
+            p += len(pieces[i]) + 2
+            i += 1
+        return end, (i if p == end else -1), call, args
 
     def _dispatch(
         self,
