@@ -183,3 +183,23 @@ async def test_side_logs_append_rewrite_and_survive_a_torn_switch(tmp_path):
     assert await log.aux_log("c1").replay() == [b"snap", b"c", b"d"]
     assert any("generation 3 is torn" in p for p in rec.problems)
     await log.close()
+
+
+async def test_a_flip_in_a_removal_record_is_reported(tmp_path):
+    path = str(tmp_path / "s")
+    log = FileLog(path)
+    await log.open()
+    for seq in range(1, 6):
+        log.append(msg(seq))
+    log.remove(2)
+    for seq in range(6, 9):
+        log.append(msg(seq))
+    await log.commit()
+    await crash(log)
+    tomb = next(r for r in ft.layout(path) if r.kind == 2)
+    ft.flip_bit(tomb.path, tomb.off + 20, 1)
+    log, rec, metas = await reopen(path)
+    # the removal is lost (nothing else says 2 was removed), but never silently
+    assert [m.seq for m in metas] == list(range(1, 9)) and rec.corrupt == []
+    assert any("a removal or metadata record was lost" in p for p in rec.problems)
+    await log.close()

@@ -295,6 +295,12 @@ def _corrupt_line(bad: BadRegion, name: str) -> str:
     if bad.seqs:
         return f"corrupt record, sequence {', '.join(map(str, bad.seqs))}: {where} skipped"
     lo, hi = bad.prev_seq + 1, bad.next_seq - 1
+    if bad.next_seq and hi < lo:
+        return (
+            f"corrupt record between sequences {bad.prev_seq} and {bad.next_seq} (no message "
+            f"is missing: a removal or metadata record was lost, a removed message may "
+            f"reappear): {where} skipped"
+        )
     seqs = f"sequences {lo}..{hi}" if bad.next_seq else f"sequences after {bad.prev_seq}"
     return f"corrupt region ({seqs} unreadable, if they held messages): {where} skipped"
 
