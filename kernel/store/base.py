@@ -9,6 +9,7 @@ writes only the log.  See ``docs/storage.md``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import heapq
 import logging
 import time
@@ -91,6 +92,7 @@ class LogStore(Opening, Expiry, Removals):
         self._closed = False
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at = 0
+        self._backoff_until = 0
         self._expiring: asyncio.Task[None] | None = None
         self._consumers: dict[str, LogConsumerStore] = {}
         self._consumer_names: set[str] = set()
@@ -517,14 +519,14 @@ class LogStore(Opening, Expiry, Removals):
         """Commit, checkpoint the index and close the log; everything stays for the next open."""
         if self._closed:
             return
+        self._closed = True  # no new writes from here on
+        self._stop_timers()
         for cs in list(self._consumers.values()):
             await cs.close()
         try:
             await self._commit.drain()
         except StoreIOError:
             logger.exception("stream %s: last commit failed at close", self.config.name)
-        self._closed = True
-        self._stop_timers()
         self._log.put_meta("seq", SEQ_META.pack(self._last_seq, self._hw, self._last_ts))
         self._log.put_meta("index", self._checkpoint())
         await self._log.close()
@@ -533,6 +535,8 @@ class LogStore(Opening, Expiry, Removals):
         """Remove the stream and its consumers' state from storage."""
         self._closed = True
         self._stop_timers()
+        with contextlib.suppress(StoreIOError):
+            await self._commit.drain()  # no commit may run while the log is destroyed
         self._consumers.clear()
         self._consumer_names.clear()
         await self._log.destroy()

@@ -11,7 +11,6 @@ armed again.  No write is needed for messages to expire.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import heapq
 import time
 from typing import TYPE_CHECKING
@@ -25,6 +24,8 @@ if TYPE_CHECKING:
 __all__ = ["Expiry"]
 
 _time_ns = time.time_ns
+#: After a failed expiry commit, the next attempt waits this long (ns).
+_BACKOFF = 1_000_000_000
 
 
 class Expiry:
@@ -39,6 +40,7 @@ class Expiry:
     _timer: asyncio.TimerHandle | None
     _timer_at: int
     _expiring: asyncio.Task[None] | None
+    _backoff_until: int
 
     if TYPE_CHECKING:  # provided by LogStore and its other mixins
 
@@ -63,6 +65,7 @@ class Expiry:
         except RuntimeError:
             return
         self._timer_at = at
+        at = max(at, self._backoff_until)
         delay = max((at - _time_ns()) / 1e9, 0.0) + 0.001
         self._timer = loop.call_later(delay, self._fire)
 
@@ -92,8 +95,14 @@ class Expiry:
             self._expiring = asyncio.get_running_loop().create_task(self._settle_quietly())
 
     async def _settle_quietly(self) -> None:
-        with contextlib.suppress(StoreError):  # the rollback is logged; the timer retries
+        try:
             await self._settle()
+        except StoreError:  # the rollback is logged; the timer retries, not at once
+            self._backoff_until = _time_ns() + _BACKOFF
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
+            self._arm()
 
     def _expire(self, now: int) -> None:
         idx = self._idx
