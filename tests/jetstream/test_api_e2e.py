@@ -94,3 +94,19 @@ async def test_restart_keeps_streams(tmp_path: Path) -> None:
         assert again.duplicate and again.seq == 1
         assert (await js.publish("keep", b"new")).seq == 4
         await nc.close()
+
+
+async def test_enabled_by_config(tmp_path: Path) -> None:
+    """The JetStream plugin runs the engine when ``jetstream.enabled`` (INFO says so)."""
+    config = {"jetstream": {"enabled": True, "store_dir": str(tmp_path)}}
+    async with natskern(config) as broker:
+        assert broker.info()["jetstream"] is True
+        nc = await nats.connect(broker.listen_urls[0])
+        try:
+            js = nc.jetstream()
+            await js.add_stream(name="CFG", subjects=["cfg.>"], storage="memory")
+            ack = await js.publish("cfg.a", b"x")
+            assert (ack.stream, ack.seq) == ("CFG", 1)
+        finally:
+            await nc.close()
+    assert (tmp_path / "jetstream" / "$G" / "streams" / "CFG" / "meta.json").exists()
