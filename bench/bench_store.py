@@ -12,7 +12,8 @@ the messages per commit), lazy mode (``sync`` = 10 ms), sequential and random
 fsync, for 2 s) and the ratio of durable-256 to it.  Then the index's RSS per
 message for a stream of ``--rss-msgs`` messages on 1,000 subjects (index only,
 over a log that keeps nothing, and the memory backend with its data), and the
-index part of restart for ``--restart-msgs`` messages: reopening from the index
+RSS per pending ack of a consumer with ``--consumer-pending`` unacknowledged
+deliveries, and the index part of restart for ``--restart-msgs`` messages: reopening from the index
 checkpoint (clean stop) and indexing every recovered record (after a crash),
 over a synthetic log that only yields records (the backend's own I/O is not in
 it: see ``bench_store_restart.py`` for the file store end to end).
@@ -259,6 +260,22 @@ async def rss_per_msg(n: int) -> dict[str, float]:
     return out
 
 
+async def consumer_rss(n: int) -> float:
+    """Bytes of RSS per pending ack: ``n`` deliveries, none acknowledged."""
+    s = await LogStore.open(MemoryLogFactory()("c", sync="always"), StoreConfig("C"))  # type: ignore[arg-type]
+    c = await s.consumer_store("C")
+    await c.update_delivered(1, 1, 1, 1)
+    gc.collect()
+    r0 = rss()
+    for i in range(2, n + 2):
+        await c.update_delivered(i, i, 1, i)
+    await s.flush()
+    gc.collect()
+    per = (rss() - r0) / n
+    await s.close()
+    return per
+
+
 async def restart(n: int) -> dict[str, float]:
     """Seconds to reopen ``n`` messages' index: from the checkpoint, and by indexing records."""
     log = NullLog(synthetic=n)
@@ -304,6 +321,7 @@ async def main() -> None:
     ap.add_argument("--rss-msgs", type=int, default=2_000_000)
     ap.add_argument("--restart-msgs", type=int, default=2_000_000)
     ap.add_argument("--fsync-seconds", type=float, default=2.0)
+    ap.add_argument("--consumer-pending", type=int, default=100_000)
     args = ap.parse_args()
     root = tempfile.mkdtemp(prefix="bench-store-", dir=args.dir)
     try:
@@ -320,6 +338,11 @@ async def main() -> None:
                 await rss_per_msg(args.rss_msgs),
                 "bytes",
                 lambda v: f"{v:.1f}",
+            )
+        if args.consumer_pending:
+            per = await consumer_rss(args.consumer_pending)
+            print(
+                f"consumer state: {per:.1f} bytes of RSS per pending ack ({args.consumer_pending:,} pending)"
             )
         if args.restart_msgs:
             show(

@@ -15,6 +15,7 @@ has none (a memory stream is empty after a restart, as in nats-server).
 from __future__ import annotations
 
 import bisect
+import struct
 from array import array
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
@@ -23,6 +24,8 @@ from natskern.kernel.hookspecs import Register, hookimpl
 from natskern.kernel.store.api import StoredMsg, StoreIOError
 from natskern.kernel.store.base import LogStore, record_size
 from natskern.kernel.store.log import RecordMeta, Recovery
+
+_LEN = struct.Struct("<I")
 
 __all__ = ["MemoryAuxLog", "MemoryLog", "MemoryLogFactory", "register_storage_backends"]
 
@@ -38,7 +41,8 @@ class _Data:
         self.runs_ts = array("q")
         self.ttls: dict[int, int] = {}
         self.meta: dict[str, bytes] = {}
-        self.aux: dict[str, list[bytes]] = {}
+        #: Side logs: length-prefixed entries in one buffer each (no object per entry).
+        self.aux: dict[str, bytearray] = {}
         self.last_seq = 0
         self.last_ts = 0
         self.checkpoint_current = False
@@ -53,15 +57,24 @@ class MemoryAuxLog:
 
     def append(self, entry: bytes) -> None:
         """Stage one entry."""
-        self._log._aux_ops.append((self._name, False, [bytes(entry)]))
+        self._log._aux_stage(self._name, False).extend(_LEN.pack(len(entry)) + entry)
 
     def rewrite(self, entries: Iterable[bytes]) -> None:
         """Stage the replacement of the whole log."""
-        self._log._aux_ops.append((self._name, True, [bytes(e) for e in entries]))
+        buf = self._log._aux_stage(self._name, True)
+        for e in entries:
+            buf.extend(_LEN.pack(len(e)) + e)
 
     async def replay(self) -> list[bytes]:
         """Every committed entry, oldest first."""
-        return list(self._log._data.aux.get(self._name, []))
+        buf = self._log._data.aux.get(self._name)
+        out: list[bytes] = []
+        pos = 0
+        while buf is not None and pos < len(buf):
+            (n,) = _LEN.unpack_from(buf, pos)
+            out.append(bytes(buf[pos + 4 : pos + 4 + n]))
+            pos += 4 + n
+        return out
 
 
 class MemoryLog:
@@ -89,8 +102,8 @@ class MemoryLog:
         self._lo = 0  # the first sequence appended since the last commit
         self._removes: list[tuple[int, int]] = []
         self._meta_ops: list[tuple[str, bytes | None]] = []
-        self._aux_ops: list[tuple[str, bool, list[bytes]]] = []
-        self._dropped: list[str] = []
+        #: Per side log staged: (replace everything?, entries to add or None = dropped).
+        self._aux_ops: dict[str, tuple[bool, bytearray | None]] = {}
         #: Fault injection: the next ``fail_commits`` commits raise StoreIOError.
         self.fail_commits = 0
         self.commits = 0
@@ -156,8 +169,7 @@ class MemoryLog:
         lo, self._lo = self._lo, 0
         removes, self._removes = self._removes, []
         metas, self._meta_ops = self._meta_ops, []
-        auxs, self._aux_ops = self._aux_ops, []
-        dropped, self._dropped = self._dropped, []
+        auxs, self._aux_ops = self._aux_ops, {}
         if self.fail_commits:
             self.fail_commits -= 1
             if lo:
@@ -187,13 +199,13 @@ class MemoryLog:
                 d.meta[key] = value
             if key == "index":
                 d.checkpoint_current = value is not None
-        for name, replace, entries in auxs:
-            if replace:
+        for name, (replace, entries) in auxs.items():
+            if entries is None:
+                d.aux.pop(name, None)
+            elif replace:
                 d.aux[name] = entries
             else:
-                d.aux.setdefault(name, []).extend(entries)
-        for name in dropped:
-            d.aux.pop(name, None)
+                d.aux.setdefault(name, bytearray()).extend(entries)
 
     async def read(self, seq: int) -> StoredMsg | None:
         """A record, or None."""
@@ -218,7 +230,14 @@ class MemoryLog:
 
     def drop_aux(self, name: str) -> None:
         """Stage the removal of side log ``name``."""
-        self._dropped.append(name)
+        self._aux_ops[name] = (True, None)
+
+    def _aux_stage(self, name: str, replace: bool) -> bytearray:
+        """The buffer staged entries of ``name`` go to (``replace``: a rewrite starts)."""
+        op = self._aux_ops.get(name)
+        if replace or op is None or op[1] is None:
+            op = self._aux_ops[name] = (replace or op is not None, bytearray())
+        return op[1]  # type: ignore[return-value]
 
     async def close(self) -> None:
         """Commit what is staged."""
