@@ -42,7 +42,13 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from natskern.kernel.hookspecs import Register, hookimpl
-from natskern.kernel.store.api import CorruptRecordError, StoredMsg, StoreIOError
+from natskern.kernel.store.api import (
+    CorruptRecordError,
+    StoreClosedError,
+    StoredMsg,
+    StoreIOError,
+)
+from natskern.kernel.store.base import LogStore, record_size
 from natskern.kernel.store.log import RecordMeta, Recovery
 from natskern.plugins.storage import rocksdb_codec as codec
 from natskern.plugins.storage import rocksdb_recovery as recovery
@@ -56,16 +62,10 @@ log = logging.getLogger("natskern.store.rocksdb")
 _CFS = ("msgs", "meta", "aux")
 _PUT, _DEL, _RANGE = 0, 1, 2
 _END = b"\xff" * 9  # above every 8-byte key
-_SCAN_CHUNK = 4096
 
 
-def _record_overhead() -> int:
-    """The per-record overhead of ``record_size`` (22, nats-server's file-store formula)."""
-    try:
-        from natskern.kernel.store.base import record_size
-    except ImportError:  # the shared base is not there yet
-        return 22
-    return int(record_size("", None, b""))
+#: The per-record overhead ``record_size`` counts (nats-server's file-store formula).
+_OVERHEAD = record_size("", None, b"")
 
 
 class RocksLog(AuxMixin):
@@ -165,10 +165,10 @@ class RocksLog(AuxMixin):
         self._broken = None
         self._undo = set()
         self._reset_staged()
-        await asyncio.to_thread(self._open_db)
-        self._ready.set()
         problems: list[str] = []
         corrupt: list[int] = []
+        repaired = await self._open_or_repair(problems)
+        self._ready.set()
         msgs, meta = self._views["msgs"], self._views["meta"]
         state = recovery.read_state(meta, problems)
         top = recovery.newest_seq(msgs)
@@ -183,13 +183,13 @@ class RocksLog(AuxMixin):
             self._last_ts = recovery.ts_of(msgs, top)
         self._load_aux()
         self._index_value = None  # the verified checkpoint, for get_meta("index")
-        if state is not None and self._index_gen == self._gen:
+        if state is not None and self._index_gen == self._gen and not repaired:
             self._index_value = recovery.index_ok(meta, problems)
         current = self._index_value is not None
         records: AsyncIterator[RecordMeta] | list[RecordMeta] = []
         if not current:
             records = recovery.scan(
-                msgs, _record_overhead(), problems, corrupt, self._reported, self.verify_scan
+                msgs, _OVERHEAD, problems, corrupt, self._reported, self.verify_scan
             )
         return Recovery(
             records=records,
@@ -200,13 +200,34 @@ class RocksLog(AuxMixin):
             corrupt=corrupt,
         )
 
+    async def _open_or_repair(self, problems: list[str]) -> bool:
+        """Open the database; when RocksDB's own metadata (CURRENT, MANIFEST) is corrupt,
+        repair it from the data files (SSTs and WALs) and say so.  True if repaired."""
+        try:
+            await asyncio.to_thread(self._open_db)
+            return False
+        except Exception as exc:
+            if "Corruption" not in str(exc):
+                raise StoreIOError(f"insufficient storage resources available ({exc})") from exc
+            problems.append(f"database metadata corrupt ({exc}); repaired from the data files")
+            log.error("rocksdb %s: %s", self.path, problems[-1])
+        try:
+            await asyncio.to_thread(Rdict.repair, self.path, self._options())
+            await asyncio.to_thread(self._open_db)
+        except Exception as exc:
+            raise StoreIOError(f"insufficient storage resources available ({exc})") from exc
+        return True
+
     async def close(self) -> None:
         """Commit what is staged, sync the WAL, flush the memtables and release the database."""
         if self._closed:
             return
         try:
-            if self._db is not None and not self._broken:
-                await self.commit()
+            if self._db is not None:
+                try:
+                    await self.commit()  # reopens first when a write failed before
+                except StoreIOError as exc:
+                    log.error("rocksdb %s: last commit at close failed: %s", self.path, exc)
         finally:
             self._closed = True
             async with self._lock:
@@ -220,17 +241,18 @@ class RocksLog(AuxMixin):
     async def destroy(self) -> None:
         """Close and remove the database directory."""
         if not self._closed:
+            self._closed = True
             self._reset_staged()
-            self._broken = self._broken or "destroyed"
-            await self.close()
+            async with self._lock:
+                self._ready.clear()
+                with contextlib.suppress(Exception):
+                    await asyncio.to_thread(self._close_db, sync=False)
         await asyncio.to_thread(shutil.rmtree, self.path, True)
 
     # -- staging ---------------------------------------------------------------------------
 
     def _check(self) -> None:
         if self._closed:
-            from natskern.kernel.store.api import StoreClosedError
-
             raise StoreClosedError()
 
     def append(self, msg: StoredMsg, ttl: int = 0) -> None:
@@ -468,6 +490,4 @@ class RocksLogFactory:
 @hookimpl
 def register_storage_backends(register: Register) -> None:
     """Register the ``rocksdb`` backend: the shared store base over :class:`RocksLog`."""
-    from natskern.kernel.store.base import LogStore
-
     register("rocksdb", LogStore.factory(RocksLogFactory()))

@@ -334,3 +334,28 @@ async def test_full_disk_through_the_store_fails_the_publish_then_recovers(tiny_
     store = await factory(StoreConfig(name="FULL"), path, sync="always")
     assert store.state().messages == len(acked) + 1
     await store.close()
+
+
+@pytest.mark.parametrize("damage", ["current", "manifest bit", "manifest cut", "no current"])
+async def test_corrupt_database_metadata_is_repaired_from_the_data(tmp_path, damage):
+    path = str(tmp_path / "s")
+    await filled(path, 30)
+    manifest = max(Path(path).glob("MANIFEST-*"))
+    if damage == "current":
+        Path(path, "CURRENT").write_text("garbage\n")
+    elif damage == "manifest bit":
+        data = bytearray(manifest.read_bytes())
+        data[len(data) // 2] ^= 0x10
+        manifest.write_bytes(bytes(data))
+    elif damage == "manifest cut":
+        os.truncate(manifest, 20)
+    else:
+        Path(path, "CURRENT").unlink()
+    log = RocksLog(path)
+    rec = await log.open()
+    assert [m.seq for m in await records(rec)] == list(range(1, 31))
+    assert rec.last_seq == 30 and any("repaired" in p for p in rec.problems)
+    assert (await log.read(17)).payload == b"payload-17"
+    log.append(msg(31))
+    await log.commit()
+    await log.close()
