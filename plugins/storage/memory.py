@@ -192,6 +192,12 @@ class MemoryLog:
                 for s in [s for s in d.recs if first <= s <= last_seq]:
                     del d.recs[s]
                     d.ttls.pop(s, None)
+        if removes and d.runs_first:
+            # Forget the batch times below the oldest record left.
+            cut = bisect.bisect_right(d.runs_first, next(iter(d.recs), 1 << 63)) - 1
+            if cut > 0:
+                del d.runs_first[:cut]
+                del d.runs_ts[:cut]
         for key, value in metas:
             if value is None:
                 d.meta.pop(key, None)

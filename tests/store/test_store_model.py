@@ -23,6 +23,7 @@ FILTERS = ["", ">", "a.x", "a.*", "*.x", "b.>", "c", "zz", "*.y.*"]
 
 op = st.one_of(
     st.tuples(st.just("store"), st.sampled_from(SUBJECTS), st.integers(0, 3)),
+    st.tuples(st.just("batch"), st.lists(st.sampled_from(SUBJECTS), min_size=1, max_size=6)),
     st.tuples(st.just("remove"), st.integers(0, 40)),
     st.tuples(st.just("purge"), st.sampled_from(FILTERS), st.integers(0, 40), st.integers(0, 4)),
     st.tuples(st.just("compact"), st.integers(0, 45)),
@@ -69,6 +70,14 @@ async def _run(ops: list[tuple[Any, ...]]) -> None:
                 assert seq > m.used
                 m.msgs[seq] = o[1]
                 m.last = m.used = seq
+            elif kind == "batch":
+                first, ts = await s.store_batch([(x, None, b"b") for x in o[1]])
+                assert first > m.used
+                for i, x in enumerate(o[1]):
+                    m.msgs[first + i] = x
+                m.last = m.used = first + len(o[1]) - 1
+                got = await s.load_msg(m.last)
+                assert got is not None and (got.subject, got.ts) == (o[1][-1], ts)
             elif kind == "remove":
                 assert await s.remove_msg(o[1]) == (o[1] in m.msgs)
                 m.msgs.pop(o[1], None)
@@ -104,7 +113,7 @@ async def _run(ops: list[tuple[Any, ...]]) -> None:
                 s = await LogStore.factory(fac)(cfg, "d", sync="always")
                 m.last = _reopened_last(s, m)
         except StoreIOError:
-            if kind == "store":
+            if kind in ("store", "batch"):
                 m.last = s.state().last_seq  # the sequence is used up, the message is not there
         fac.logs["d"].fail_commits = 0
         _compare(s, m)
