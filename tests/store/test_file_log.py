@@ -203,3 +203,26 @@ async def test_a_flip_in_a_removal_record_is_reported(tmp_path):
     assert [m.seq for m in metas] == list(range(1, 9)) and rec.corrupt == []
     assert any("a removal or metadata record was lost" in p for p in rec.problems)
     await log.close()
+
+
+async def test_a_large_metadata_value_round_trips_and_falls_back(tmp_path):
+    path = str(tmp_path / "s")
+    big1, big2 = os.urandom(3 << 20), os.urandom(3 << 20)  # the crc32+adler32 flavour
+    log = FileLog(path)
+    await log.open()
+    log.append(msg(1))
+    log.put_meta("index", big1)
+    await log.commit()
+    log.put_meta("index", big2)
+    await log.close()
+    log, rec, _ = await reopen(path)
+    assert rec.checkpoint_current and await log.get_meta("index") == big2
+    await log.close()
+    newest = max(
+        (p for p in os.listdir(path) if p.startswith("meta.696e646578")),
+        key=lambda p: os.path.getmtime(os.path.join(path, p)),
+    )
+    ft.flip_bit(os.path.join(path, newest), 1 << 20, 4)
+    log, rec, _ = await reopen(path)
+    assert not rec.checkpoint_current and await log.get_meta("index") == big1
+    await log.close()

@@ -3,7 +3,10 @@
 Each key has two files, ``meta.<hex key>.0`` and ``.1``.  One copy::
 
     b"NKMT"  u8 version  u8 present  u16 0  u64 generation  u32 length  value
-    blake2b(digest_size=16) over everything before it
+    16-byte checksum of everything before it: blake2b(digest_size=16) when the
+    copy is up to 1 MiB (version 1), else zlib crc32, adler32 and the length
+    (version 3: ~4x faster over the store's index checkpoint, tens of MB at
+    millions of messages, and 64 bits against random damage)
 
 A write goes to the copy of generation ``g + 1`` (``(g + 1) % 2``): the file is
 rewritten and fsynced in place, never renamed, so the layout depends on no
@@ -17,6 +20,7 @@ from __future__ import annotations
 
 import os
 import struct
+import zlib
 from hashlib import blake2b
 
 __all__ = ["MetaCopy", "meta_paths", "pos_bytes", "pos_from", "read_meta", "write_meta_copy"]
@@ -32,13 +36,22 @@ def meta_paths(directory: str, key: str) -> tuple[str, str]:
     return base + ".0", base + ".1"
 
 
+_BIG = 1 << 20
+
+
+def _sum(version: int, data: bytes | bytearray | memoryview) -> bytes:
+    if version == 1:
+        return blake2b(data, digest_size=_SUM).digest()
+    return struct.pack("<IIQ", zlib.crc32(data), zlib.adler32(data), len(data))
+
+
 def encode_copy(gen: int, value: bytes | None) -> bytes:
     """One copy's bytes."""
     v = value if value is not None else b""
-    buf = bytearray(_HEAD.pack(_MAGIC, 1, value is not None, 0, gen, len(v)))
-    buf += v
-    buf += blake2b(buf, digest_size=_SUM).digest()
-    return bytes(buf)
+    version = 1 if len(v) <= _BIG else 3
+    head = _HEAD.pack(_MAGIC, version, value is not None, 0, gen, len(v))
+    body = head + v
+    return body + _sum(version, body)
 
 
 class MetaCopy:
@@ -56,9 +69,9 @@ def decode_copy(data: bytes) -> MetaCopy | None:
         return None
     magic, version, present, _pad, gen, length = _HEAD.unpack_from(data)
     end = _HEAD.size + length
-    if magic != _MAGIC or version != 1 or len(data) != end + _SUM:
+    if magic != _MAGIC or version not in (1, 3) or len(data) != end + _SUM:
         return None
-    if blake2b(data[:end], digest_size=_SUM).digest() != data[end:]:
+    if _sum(version, memoryview(data)[:end]) != data[end:]:
         return None
     return MetaCopy(gen, bool(present), data[_HEAD.size : end])
 

@@ -2,31 +2,59 @@
 
 While a block is the active one, the log accumulates what a scan of it would find
 (:class:`BlockAcc`: per-slot timestamp, block-local subject id and stored size,
-TTLs, its removal and metadata records) and a running blake2b of every byte
+TTLs, its removal and metadata records) and a running digest of every byte
 written to it.  When the block is sealed (the next group opens a new block) that
 is written to ``<id>.idx`` with the block's length and digest, checksummed, *not*
 fsynced: a sidecar lost or torn by a crash fails its checksum and the block is
 scanned instead.  Recovery uses a sidecar only when its own checksum holds, the
-block is exactly as long as it says and one blake2b pass over the whole block
-(C speed) matches its digest; so every byte is still verified, and any change
-since (an erase in place, a flipped bit) sends that block to the verifying
-per-record scan, which then locates the bad record.
+block is exactly as long as it says and one pass over the whole block matches
+its digest; any change since (an erase in place, a flipped bit) sends that block
+to the verifying per-record scan, which then locates the bad record.
+
+The block digest is ``zlib.crc32`` and ``zlib.adler32`` of the block (two
+different algorithms, 64 bits together, against random damage): measured 2.2x
+faster than blake2b over whole blocks here (~210 vs ~95 MB/s under load), and
+it only decides whether the sidecar may stand in for a scan.  It is not what
+keeps bad bytes from being served: every read still verifies the record's own
+blake2b checksum.
 """
 
 from __future__ import annotations
 
 import struct
+import zlib
 from array import array
 from hashlib import blake2b
 
 from natskern.plugins.storage.filelog.scan import BlockScan
 
-__all__ = ["BlockAcc", "decode_sidecar", "encode_sidecar"]
+__all__ = ["BlockAcc", "BlockDigest", "decode_sidecar", "encode_sidecar"]
 
 _HEAD = struct.Struct("<4sBQ16sQIIIII")
 _MAGIC = b"NKBI"
 _REM = struct.Struct("<QQQq")
 _META = struct.Struct("<HBIQ")
+
+
+class BlockDigest:
+    """crc32 and adler32 of a block, fed as it is written (16 bytes with the length)."""
+
+    __slots__ = ("adler", "crc", "length")
+
+    def __init__(self, data: bytes = b"") -> None:
+        self.crc, self.adler, self.length = 0, 1, 0
+        if data:
+            self.update(data)
+
+    def update(self, data: bytes) -> None:
+        """Add bytes written after the previous ones."""
+        self.crc = zlib.crc32(data, self.crc)
+        self.adler = zlib.adler32(data, self.adler)
+        self.length += len(data)
+
+    def digest(self) -> bytes:
+        """The 16-byte digest."""
+        return struct.pack("<IIQ", self.crc, self.adler, self.length)
 
 
 class BlockAcc:
@@ -43,7 +71,7 @@ class BlockAcc:
         self.ttls: dict[int, int] = {}
         self.removals: list[tuple[int, int, int, int]] = []
         self.metas: list[tuple[bytes, bytes | None, int]] = []
-        self.hasher = blake2b(digest_size=16)
+        self.hasher = BlockDigest()
 
     def add(self, gap: int, ts: int, subject: bytes, size: int) -> None:
         """One message slot, after ``gap`` empty ones."""
@@ -84,7 +112,7 @@ def encode_sidecar(acc: BlockAcc, size: int, first_seq: int, offs: array) -> byt
     """The sidecar of a sealed block of ``size`` bytes."""
     parts = [
         _HEAD.pack(
-            _MAGIC, 1, size, acc.hasher.digest(), first_seq, len(offs), len(acc.names),
+            _MAGIC, 2, size, acc.hasher.digest(), first_seq, len(offs), len(acc.names),
             len(acc.ttls), len(acc.removals), len(acc.metas),
         ),
         offs.tobytes(), acc.ts.tobytes(), acc.sid.tobytes(), acc.size.tobytes(),
@@ -104,9 +132,9 @@ def decode_sidecar(data: bytes, block: bytes) -> tuple[BlockScan, list[bytes]] |
     if len(data) < _HEAD.size + 8 or blake2b(data[:-8], digest_size=8).digest() != data[-8:]:
         return None
     magic, version, size, digest, first, n, nsubj, nttl, nrem, nmeta = _HEAD.unpack_from(data)
-    if magic != _MAGIC or version != 1 or size != len(block):
+    if magic != _MAGIC or version != 2 or size != len(block):
         return None
-    if blake2b(block, digest_size=16).digest() != digest:
+    if BlockDigest(block).digest() != digest:
         return None
     sc = BlockScan()
     p = _HEAD.size
