@@ -173,3 +173,76 @@ def test_load_next_and_last_match_model(subjects: list[str], start: int) -> None
         await s.close()
 
     asyncio.run(run())
+
+
+limits = st.fixed_dictionaries(
+    {
+        "max_msgs": st.sampled_from([-1, 3, 5]),
+        "max_bytes": st.sampled_from([-1, 200, 320]),
+        "max_msgs_per_subject": st.sampled_from([-1, 1, 2]),
+        "discard": st.sampled_from(["old", "new"]),
+        "discard_new_per_subject": st.booleans(),
+    }
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    limits,
+    st.lists(
+        st.one_of(
+            st.tuples(st.sampled_from(SUBJECTS), st.integers(0, 40)),
+            st.tuples(st.just("remove"), st.integers(1, 30)),
+        ),
+        max_size=30,
+    ),
+)
+def test_limits_match_model(cfg: dict[str, Any], ops: list[tuple[Any, int]]) -> None:
+    from natskern.kernel.store.api import DiscardNewError
+    from natskern.kernel.store.base import record_size
+
+    async def run() -> None:
+        s = await LogStore.factory(MemoryLogFactory())(StoreConfig("L", **cfg), "d", sync="always")
+        msgs: dict[int, tuple[str, int]] = {}  # seq -> (subject, size)
+        mm, mb, mps = cfg["max_msgs"], cfg["max_bytes"], cfg["max_msgs_per_subject"]
+        for subj, n in ops:
+            if subj == "remove":
+                assert await s.remove_msg(n) == (n in msgs)
+                msgs.pop(n, None)
+                continue
+            size = record_size(subj, None, b"p" * n)
+            of_subj = sorted(x for x, v in msgs.items() if v[0] == subj)
+            total = sum(v[1] for v in msgs.values())
+            refuse = False
+            if cfg["discard"] == "new":
+                asl = mps > 0 and len(of_subj) >= mps
+                if (asl and cfg["discard_new_per_subject"]) or (
+                    mm > 0 and len(msgs) >= mm and not asl
+                ):
+                    refuse = True
+                elif mb > 0 and total + size > mb:
+                    refuse = not asl or total - msgs[of_subj[0]][1] + size > mb
+            try:
+                seq, _ = await s.store_msg(subj, None, b"p" * n)
+            except DiscardNewError:
+                assert refuse
+                continue
+            assert not refuse
+            msgs[seq] = (subj, size)
+            while mps > 0 and sum(1 for v in msgs.values() if v[0] == subj) > mps:
+                del msgs[min(x for x, v in msgs.items() if v[0] == subj)]
+            while mm > 0 and len(msgs) > mm:
+                del msgs[min(msgs)]
+            while mb > 0 and msgs and sum(v[1] for v in msgs.values()) > mb:
+                del msgs[min(msgs)]
+            st_ = s.state()
+            assert (st_.messages, st_.bytes) == (len(msgs), sum(v[1] for v in msgs.values()))
+            assert st_.first_seq == min(msgs, default=st_.last_seq + 1)
+            want = {}
+            for x, (sj, _) in sorted(msgs.items()):
+                w = want.setdefault(sj, SimpleState(0, x, x))
+                w.msgs, w.last = w.msgs + 1, x
+            assert s.subjects_state() == want
+        await s.close()
+
+    asyncio.run(run())
