@@ -52,6 +52,8 @@ __all__ = ["DEFAULT_BLOCK_SIZE", "FileLog"]
 #: recovery scan, so it bounds both the space a mostly-removed stream keeps and the
 #: scanner's buffer; 1 GiB is ~130 files.
 DEFAULT_BLOCK_SIZE = 8 << 20
+#: Bytes of the newest committed messages kept in memory for tail readers.
+RECENT_BYTES = 4 << 20
 CKPT_BLOCKS = "~blocks"
 CKPT_POS = "~index-pos"
 
@@ -77,6 +79,9 @@ class FileLog:
         self._ops: list[tuple[Any, ...]] = []
         self._staged: dict[int, StoredMsg] = {}
         self._committing: dict[int, StoredMsg] = {}
+        #: The newest committed messages, kept for readers of the tail (no disk read).
+        self._recent: dict[int, StoredMsg] = {}
+        self._recent_bytes = 0
         self._meta_staged: dict[str, bytes | None] = {}
         self.meta_gen: dict[str, int] = {}
         self.meta_small: dict[str, bytes | None] = {}
@@ -180,7 +185,8 @@ class FileLog:
         dropped, self._aux_dropped = self._aux_dropped, set()
         if not ops and not metas and not auxes and not dropped:
             return
-        self._committing, self._staged = self._staged, {}
+        committing = self._committing = self._staged
+        self._staged = {}
         try:
             twice, self.meta_twice = self.meta_twice & set(metas), set()
             gens = {k: self.meta_gen.get(k, 0) + (2 if k in twice else 1) for k in metas}
@@ -196,6 +202,7 @@ class FileLog:
         finally:
             self._committing = {}
         apply_group(self, g)
+        self._remember(committing, g)
         self.hi_seq, self.hi_ts = g.hi_seq, g.hi_ts
         if g.placed:
             self._committed_last_msg = max(self._committed_last_msg, g.placed[-1][0])
@@ -212,6 +219,24 @@ class FileLog:
             aux.gen, aux.end = agen, aend
         if g.removals:
             await self._reclaim()
+
+    def _remember(self, committed: dict[int, StoredMsg], g: EncodedGroup) -> None:
+        """Keep the newest committed messages in memory, up to RECENT_BYTES; drop removed ones."""
+        recent = self._recent
+        for first, last, _h, _t in g.removals:
+            if last - first < 64:
+                for s in range(first, last + 1):
+                    m = recent.pop(s, None)
+                    if m is not None:
+                        self._recent_bytes -= m.size
+            else:
+                for s in [s for s in recent if first <= s <= last]:
+                    self._recent_bytes -= recent.pop(s).size
+        for seq, m in committed.items():
+            recent[seq] = m
+            self._recent_bytes += m.size
+        while self._recent_bytes > RECENT_BYTES and recent:
+            self._recent_bytes -= recent.pop(next(iter(recent))).size
 
     def _write(self, g: EncodedGroup, *args: Any) -> list[tuple[AuxFile, tuple[int, int]]]:
         """The commit's I/O, in a thread (:func:`.group.write_group`)."""
@@ -255,7 +280,7 @@ class FileLog:
 
     async def read(self, seq: int) -> StoredMsg | None:
         """A staged or committed message; the checksum is verified on every read."""
-        m = self._staged.get(seq) or self._committing.get(seq)
+        m = self._staged.get(seq) or self._committing.get(seq) or self._recent.get(seq)
         if m is not None:
             return m
         blk, off = self.locate(seq)
