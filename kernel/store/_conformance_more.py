@@ -227,6 +227,17 @@ class LifecycleTests(Base):
         st = c.state()
         assert st.pending == {} and (st.ack_floor_consumer_seq, st.ack_floor_stream_seq) == (6, 5)
 
+    async def test_consumer_close_and_reopen_in_session(self, opener: Opener) -> None:
+        s = await opener()
+        c = await s.consumer_store("C4")
+        await c.update_delivered(1, 1, 1, 10)
+        await c.update_delivered(2, 2, 1, 11)
+        await c.update_acks(1, 1)
+        want = c.state()
+        await c.close()
+        c = await s.consumer_store("C4")
+        assert c.state() == want
+
     async def test_consumer_update_state_and_delete(self, opener: Opener) -> None:
         s = await opener()
         c = await s.consumer_store("C2")

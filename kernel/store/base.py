@@ -417,6 +417,10 @@ class LogStore(Opening, Expiry, Removals):
         except CorruptRecordError as exc:
             self._corrupt(seq, str(exc))
             return None
+        except StoreError:
+            raise
+        except Exception as exc:  # an OSError from the medium reaches the engine as 10047
+            raise StoreIOError(f"read of sequence {seq} failed: {exc}") from exc
         if msg is None and self._idx.is_live(seq):
             self._corrupt(seq, "record missing from the log")
         return msg

@@ -118,7 +118,7 @@ class LogConsumerStore:
         self._redelivered = dict(zip(red[0::2], red[1::2], strict=True))
 
     def _stage(self, entry: bytes) -> None:
-        if self._closed:
+        if self._closed or self._store._closed:
             raise StoreClosedError("consumer store closed")
         self._deltas += 1
         if self._deltas > 1024 and self._deltas > 2 * (self._live + len(self._redelivered)):
@@ -215,7 +215,7 @@ class LogConsumerStore:
 
     async def update_state(self, state: ConsumerState) -> None:
         """Replace the whole state (and rewrite the side log as one snapshot)."""
-        if self._closed:
+        if self._closed or self._store._closed:
             raise StoreClosedError("consumer store closed")
         self._dc, self._ds = state.delivered_consumer_seq, state.delivered_stream_seq
         self._fc, self._fs = state.ack_floor_consumer_seq, state.ack_floor_stream_seq
@@ -254,11 +254,12 @@ class LogConsumerStore:
         return self._config
 
     async def close(self) -> None:
-        """Release; the state stays in the side log (committed with the stream's next group)."""
+        """Commit the staged updates and release; the state stays in the side log."""
         if self._closed:
             return
         self._closed = True
         self._store._consumer_gone(self.name, deleted=False)
+        await self._store._commit.drain()
 
     async def delete(self) -> None:
         """Remove the consumer's state from storage."""
