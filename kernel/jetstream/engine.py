@@ -1,8 +1,9 @@
 """The JetStream engine: per-account streams, their ingest, the API responder, restart.
 
 :class:`JetStream` is entered by the JetStream plugin's lifespan.  For every account it
-enables, an :class:`AccountJetStream` answers ``$JS.API.>`` (through an internal
-subscriber drained by one task, so requests are served in order) and owns the account's
+enables, an :class:`AccountJetStream` answers ``$JS.API.>`` (an internal subscription
+whose requests one task serves in order; a direct get for a stream that does not serve
+them is not taken, so the requester gets nats-server's 503) and owns the account's
 streams.  Each stream takes its subjects in through internal subscribers with bounded
 queues (publishers are held back while the store catches up) and one ingest task per
 subject; the acks go out from the account's internal client.
@@ -22,14 +23,17 @@ import logging
 import os
 import shutil
 import time
+from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
 from natskern.kernel.core.internal import InternalClient, InternalSubscriber
+from natskern.kernel.core.subscription import Subscription
 from natskern.kernel.jetstream import ADVERTISED_VERSION, API_LEVEL
 from natskern.kernel.jetstream import errors as E
 from natskern.kernel.jetstream.api import handle
+from natskern.kernel.jetstream.directget import direct_get
 from natskern.kernel.jetstream.stream import MSG_ID, Stream, store_config
 from natskern.kernel.jetstream.streamconfig import StreamConfig, decode_request
 from natskern.kernel.jetstream.wire import dumps, to_wire
@@ -42,6 +46,7 @@ __all__ = ["AccountJetStream", "JetStream", "JetStreamSettings"]
 log = logging.getLogger("natskern.jetstream")
 
 API_SUBJECT: Final = b"$JS.API.>"
+_DIRECT: Final = b"$JS.API.DIRECT.GET."
 _META: Final = "meta.json"
 #: How many of the newest messages a restart scans to rebuild the dedupe window.
 _DEDUPE_SCAN: Final = 100_000
@@ -77,7 +82,9 @@ class AccountJetStream:
         self.api_total = 0
         self.api_errors = 0
         self._ingest: dict[str, list[tuple[InternalSubscriber, asyncio.Task[None]]]] = {}
-        self._api: InternalSubscriber | None = None
+        self._api: Subscription | None = None
+        self._requests: deque[tuple[bytes, bytes, bytes | None, bytes]] = deque()
+        self._wakeup = asyncio.Event()
         self._api_task: asyncio.Task[None] | None = None
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -90,13 +97,13 @@ class AccountJetStream:
                     await self._recover(name)
                 except Exception:
                     log.exception("JetStream: could not recover stream %r", name)
-        self._api = self.client.capture(API_SUBJECT, high_water=1024)
-        self._api_task = asyncio.create_task(self._serve(self._api))
+        self._api = self.client.subscribe(API_SUBJECT, self._on_api)
+        self._api_task = asyncio.create_task(self._serve())
 
     async def stop(self) -> None:
         """Stop the API and the ingest tasks, close every store (their data stays)."""
         if self._api is not None:
-            self._api.close()
+            self.client.remove_subscription(self._api)
         if self._api_task is not None:
             self._api_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -106,18 +113,46 @@ class AccountJetStream:
             await self.streams.pop(name).store.close()
         self.client.close()
 
-    async def _serve(self, sub: InternalSubscriber) -> None:
-        async for batch in sub:
-            for subject, reply, hdr, payload in batch:
-                if not reply:
+    def _on_api(self, subject: bytes, reply: bytes, hdr: bytes | None, payload: bytes) -> bool:
+        """Router callback: queue a request; a direct get nobody serves is not taken (503)."""
+        if subject.startswith(_DIRECT):
+            name = subject[len(_DIRECT) :].split(b".", 1)[0].decode(errors="replace")
+            stream = self.streams.get(name)
+            if stream is None or not stream.config.allow_direct:
+                return False
+        self._requests.append((subject, reply, hdr, payload))
+        self._wakeup.set()
+        return True
+
+    async def _serve(self) -> None:
+        requests = self._requests
+        while True:
+            if not requests:
+                self._wakeup.clear()
+                await self._wakeup.wait()
+                continue
+            subject, reply, hdr, payload = requests.popleft()
+            if not reply:
+                continue
+            try:
+                if subject.startswith(_DIRECT):
+                    await self._direct(subject, reply, hdr, payload)
                     continue
-                try:
-                    answer = await handle(self, subject, hdr, payload)
-                except Exception:
-                    log.exception("JetStream API request %r failed", subject)
-                    continue
-                if answer is not None:
-                    self.client.publish(reply, answer)
+                answer = await handle(self, subject, hdr, payload)
+            except Exception:
+                log.exception("JetStream API request %r failed", subject)
+                continue
+            if answer is not None:
+                self.client.publish(reply, answer)
+
+    async def _direct(self, subject: bytes, reply: bytes, hdr: bytes | None, body: bytes) -> None:
+        rest = subject[len(_DIRECT) :].decode(errors="replace")
+        name, dot, key = rest.partition(".")
+        stream = self.streams.get(name)
+        if stream is None or not stream.config.allow_direct:
+            return
+        for block, payload in await direct_get(stream, key if dot else None, hdr, body):
+            self.client.publish(reply, payload, b"", block or None)
 
     # -- API helpers -----------------------------------------------------------------------
 

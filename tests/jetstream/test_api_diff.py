@@ -14,6 +14,8 @@ from typing import Any
 
 import nats
 import pytest
+from nats.aio.msg import Msg
+from nats.errors import NoRespondersError
 
 from tests.jetstream.test_api_e2e import jetstream_broker
 from tests.jetstream.test_stream_config_diff import _delete_all
@@ -23,6 +25,11 @@ Step = tuple[str, str, Any, dict[str, str] | None]
 
 def api(subject: str, body: Any = b"") -> Step:
     return ("req", "$JS.API." + subject, body, None)
+
+
+def direct(subject: str, body: Any = b"", kind: str = "raw") -> Step:
+    """A direct get: the raw reply message(s), or ``"503"`` when nobody answers."""
+    return (kind, "$JS.API.DIRECT.GET." + subject, body, None)
 
 
 def pub(subject: str, payload: bytes = b"x", **headers: str) -> Step:
@@ -203,7 +210,62 @@ SCRIPTS: dict[str, list[Step]] = {
         pub("f"),
         api("STREAM.INFO.F"),
     ],
+    "direct-get": [
+        api("STREAM.CREATE.D", {"name": "D", "subjects": ["d.>"], "allow_direct": True}),
+        api("STREAM.CREATE.N", {"name": "N", "subjects": ["n"]}),
+        pub("d.a", b"one", X_A="1"),
+        pub("d.b", b"two"),
+        pub("d.a", b""),
+        pub("d.c", b"three", X_B="2"),
+        direct("D", {"seq": 1}),
+        direct("D", {"seq": 2}),
+        direct("D", {"last_by_subj": "d.a"}),
+        direct("D", {"next_by_subj": "d.b"}),
+        direct("D", {"next_by_subj": "d.a", "seq": 2}),
+        direct("D.d.b"),
+        direct("D.d.*"),
+        direct("D.d.>"),
+        direct("D.d.zz"),
+        direct("D", {"seq": 99}),
+        direct("D"),
+        direct("D", {}),
+        direct("D", b"{x"),
+        direct("D", {"seq": "x"}),
+        direct("D", {"seq": 1, "last_by_subj": "d.a"}),
+        direct("D", {"last_by_subj": "d.a", "batch": 2}),
+        direct("D.d.b", {"seq": 1}),
+        direct("D.d.b", b"{x"),
+        direct("D", {"seq": 1, "no_hdr": True}),
+        direct("NOPE", {"seq": 1}),
+        direct("N", {"seq": 1}),
+        direct("D", {"seq": 1, "batch": 3}, "batch"),
+        direct("D", {"seq": 2, "batch": 10}, "batch"),
+        direct("D", {"next_by_subj": "d.a", "batch": 5}, "batch"),
+        direct("D", {"seq": 50, "batch": 2}, "batch"),
+        direct("D", {"seq": 1, "batch": 10, "max_bytes": 5}, "batch"),
+    ],
 }
+
+
+def _raw(msg: Msg) -> tuple[dict[str, str], bytes]:
+    headers = {k: v for k, v in (msg.headers or {}).items() if k != "Nats-Time-Stamp"}
+    return headers, msg.data
+
+
+async def _batch(nc: nats.NATS, subject: str, data: bytes) -> list[Any]:
+    """Every reply to a batch direct get, up to its EOB (or a lone error status)."""
+    inbox = nc.new_inbox()
+    sub = await nc.subscribe(inbox)
+    await nc.publish(subject, data, reply=inbox)
+    got: list[Any] = []
+    while True:
+        msg = await sub.next_msg(timeout=5)
+        got.append(_raw(msg))
+        status = (msg.headers or {}).get("Status")
+        if status is not None:
+            break
+    await sub.unsubscribe()
+    return got
 
 
 async def run_script(url: str, steps: list[Step]) -> list[Any]:
@@ -211,10 +273,20 @@ async def run_script(url: str, steps: list[Step]) -> list[Any]:
     out = []
     try:
         await _delete_all(nc)
-        for _, subject, body, headers in steps:
+        for kind, subject, body, headers in steps:
             data = body if isinstance(body, bytes) else json.dumps(body).encode()
-            msg = await nc.request(subject, data, timeout=5, headers=headers)
-            out.append(normalise(json.loads(msg.data)) if msg.data else msg.headers)
+            if kind == "batch":
+                out.append(await _batch(nc, subject, data))
+                continue
+            try:
+                msg = await nc.request(subject, data, timeout=5, headers=headers)
+            except NoRespondersError:
+                out.append("503")
+                continue
+            if kind == "raw":
+                out.append(_raw(msg))
+            else:
+                out.append(normalise(json.loads(msg.data)) if msg.data else msg.headers)
     finally:
         await nc.close()
     return out

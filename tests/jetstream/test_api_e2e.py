@@ -9,7 +9,7 @@ from pathlib import Path
 import nats
 import pytest
 from nats.js.api import StreamConfig
-from nats.js.errors import APIError, NotFoundError
+from nats.js.errors import APIError, KeyNotFoundError, KeyWrongLastSequenceError, NotFoundError
 from natskern.kernel.jetstream.engine import JetStream, JetStreamSettings
 
 from natskern import Broker
@@ -110,3 +110,29 @@ async def test_enabled_by_config(tmp_path: Path) -> None:
         finally:
             await nc.close()
     assert (tmp_path / "jetstream" / "$G" / "streams" / "CFG" / "meta.json").exists()
+
+
+async def test_key_value_without_consumers(js_url: str) -> None:
+    """nats-py's KV front-end over natskern streams: create, put, get (direct), update, delete."""
+    nc = await nats.connect(js_url)
+    try:
+        js = nc.jetstream()
+        kv = await js.create_key_value(bucket="cfg", history=3)
+        assert (await kv.put("a", b"1")) == 1
+        assert (await kv.put("a", b"2")) == 2
+        entry = await kv.get("a")
+        assert (entry.value, entry.revision) == (b"2", 2)
+        assert (await kv.update("a", b"3", last=2)) == 3
+        with pytest.raises(KeyWrongLastSequenceError):
+            await kv.update("a", b"4", last=2)
+        assert (await kv.create("b", b"x")) == 4
+        with pytest.raises(KeyWrongLastSequenceError):
+            await kv.create("b", b"y")
+        await kv.delete("b")
+        with pytest.raises(KeyNotFoundError):
+            await kv.get("b")
+        assert (await kv.create("b", b"again")) == 6
+        status = await kv.status()
+        assert status.bucket == "cfg" and status.history == 3
+    finally:
+        await nc.close()

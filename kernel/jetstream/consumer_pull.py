@@ -1,0 +1,124 @@
+"""Pull requests (``$JS.API.CONSUMER.MSG.NEXT.<stream>.<consumer>``): parsing and status replies.
+
+:func:`parse_request` reads a request body as nats-server's ``nextReqFromMsg`` does (empty:
+batch 1; an integer; or JSON with ``batch``, ``expires``, ``max_bytes``, ``no_wait``,
+``idle_heartbeat`` and the priority fields).  :class:`PullRequest` is one waiting request;
+the status messages are built byte for byte as nats-server sends them (header only, no
+reply subject).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from dataclasses import dataclass
+from typing import Final
+
+__all__ = [
+    "BadPullRequest",
+    "PullRequest",
+    "parse_request",
+    "status",
+    "status_pending",
+]
+
+_INT: Final = re.compile(rb"[+-]?[0-9]+")
+_mono = time.monotonic_ns
+
+
+class BadPullRequest(ValueError):
+    """A request nats-server answers with ``400 Bad Request - <reason>``."""
+
+
+@dataclass(slots=True)
+class PullRequest:
+    """One waiting pull request: what is left of its batch and byte budget, its deadlines."""
+
+    reply: bytes
+    batch: int = 1
+    max_bytes: int = 0
+    no_wait: bool = False
+    expires: int = 0  #: monotonic ns deadline, 0 = none
+    heartbeat: int = 0  #: ns between idle heartbeats, 0 = none
+    next_heartbeat: int = 0  #: monotonic ns
+    delivered: int = 0
+    group: str = ""
+    min_pending: int = 0
+    min_ack_pending: int = 0
+    pin_id: str = ""
+    priority: int = 0
+    #: Requests made by ``+NXT`` acks (their budget counts as one request).
+    received: int = 0
+
+
+def _go_int(value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise BadPullRequest("json: cannot unmarshal into Go value")
+    return value
+
+
+def parse_request(body: bytes, reply: bytes) -> PullRequest:
+    """The request of a ``MSG.NEXT`` body; raises :class:`BadPullRequest`."""
+    req = body.strip()
+    now = _mono()
+    if not req:
+        return PullRequest(reply, received=now)
+    if req[:1] == b"{":
+        try:
+            doc = json.loads(req)
+        except ValueError as err:
+            raise BadPullRequest(str(err)) from None
+        if not isinstance(doc, dict):
+            raise BadPullRequest("json: cannot unmarshal into Go value")
+        batch = _go_int(doc.get("batch", 0) or 0)
+        expires = _go_int(doc.get("expires", 0) or 0)
+        max_bytes = _go_int(doc.get("max_bytes", 0) or 0)
+        hb = _go_int(doc.get("idle_heartbeat", 0) or 0)
+        if hb > 0 and hb * 2 > expires:
+            raise BadPullRequest("heartbeat value too large")
+        out = PullRequest(
+            reply,
+            batch=batch,
+            max_bytes=max_bytes,
+            no_wait=bool(doc.get("no_wait", False)),
+            expires=now + expires if expires > 0 else 0,
+            heartbeat=hb if hb > 0 else 0,
+            next_heartbeat=now + hb if hb > 0 else 0,
+            group=str(doc.get("group", "") or ""),
+            min_pending=_go_int(doc.get("min_pending", 0) or 0),
+            min_ack_pending=_go_int(doc.get("min_ack_pending", 0) or 0),
+            pin_id=str(doc.get("id", "") or ""),
+            priority=_go_int(doc.get("priority", 0) or 0),
+            received=now,
+        )
+        return out
+    if _INT.fullmatch(req):
+        return PullRequest(reply, batch=int(req), received=now)
+    return PullRequest(reply, received=now)
+
+
+def status(code: int, text: str) -> bytes:
+    """A status header block: ``NATS/1.0 <code> <text>``."""
+    return b"NATS/1.0 %d %s\r\n\r\n" % (code, text.encode())
+
+
+def status_pending(code: int, text: str, msgs: int, nbytes: int) -> bytes:
+    """A status with ``Nats-Pending-Messages`` / ``Nats-Pending-Bytes``."""
+    return b"NATS/1.0 %d %s\r\nNats-Pending-Messages: %d\r\nNats-Pending-Bytes: %d\r\n\r\n" % (
+        code,
+        text.encode(),
+        msgs,
+        nbytes,
+    )
+
+
+def heartbeat(last_consumer: int, last_stream: int, stalled: bytes = b"") -> bytes:
+    """``100 Idle Heartbeat`` with the last sequences (and the stalled flow-control subject)."""
+    hdr = b"NATS/1.0 100 Idle Heartbeat\r\nNats-Last-Consumer: %d\r\nNats-Last-Stream: %d\r\n" % (
+        last_consumer,
+        last_stream,
+    )
+    if stalled:
+        hdr += b"Nats-Consumer-Stalled: " + stalled + b"\r\n"
+    return hdr + b"\r\n"
