@@ -5,7 +5,9 @@
 1. checksums: blake2b(digest_size=8) vs two zlib.crc32 per 170-byte record;
 2. the disk's plain fsync rate (pwrite 128 B + fdatasync) in DIR;
 3. durable appends through ``LogStore`` over the file log with 1, 16 and 256
-   writes in flight (messages/s, and messages per commit);
+   writes in flight (messages/s, and messages per commit), and ``load_msg``
+   rates: the tail (kept in memory), and sequential/random from disk (a thread
+   hop and a ``pread`` each, page cache warm);
 4. build a stream of ``--msgs`` 128-byte messages on 1,000 subjects (raw log,
    groups of 8,192), then, each in a fresh process (RSS measured there):
    * ``perrecord``: the verifying per-record scanner alone over every block (the
@@ -115,6 +117,36 @@ async def bench_commits(directory: str, in_flight: int, total: int) -> dict[str,
     return {"msgs_per_s": round(n / dt), "msgs_per_commit": round(n / max(commits[0], 1), 1)}
 
 
+async def bench_reads(directory: str, n: int) -> dict[str, float]:
+    """load_msg rates: from disk after a reopen (sequential, random) and from the tail cache."""
+    import random
+
+    path = os.path.join(directory, "reads")
+    shutil.rmtree(path, ignore_errors=True)
+    store = await LogStore.factory(_factory)(CONFIG, path, sync="always")
+    await asyncio.gather(*(store.store_msg(f"bench.{i % 10}", None, PAYLOAD) for i in range(n)))
+    t = time.perf_counter()
+    for seq in range(n - 2000, n + 1):
+        await store.load_msg(seq)
+    tail = 2000 / (time.perf_counter() - t)
+    await store.close()
+    store = await LogStore.factory(_factory)(CONFIG, path, sync="always")
+    t = time.perf_counter()
+    for seq in range(1, n + 1):
+        await store.load_msg(seq)
+    seq_rate = n / (time.perf_counter() - t)
+    order = list(range(1, n + 1))
+    random.Random(1).shuffle(order)
+    t = time.perf_counter()
+    for seq in order:
+        await store.load_msg(seq)
+    rnd = n / (time.perf_counter() - t)
+    await store.close()
+    shutil.rmtree(path, ignore_errors=True)
+    return {"reads_tail_per_s": round(tail), "reads_seq_disk_per_s": round(seq_rate),
+            "reads_random_disk_per_s": round(rnd)}  # fmt: skip
+
+
 async def build(path: str, n: int) -> dict[str, float]:
     shutil.rmtree(path, ignore_errors=True)
     log = FileLog(path)
@@ -212,6 +244,7 @@ def main() -> None:
     for k in (1, 16, 256):
         res = asyncio.run(bench_commits(directory, k, args.commit_msgs))
         print(json.dumps({"in_flight": k, **res}), flush=True)
+    print(json.dumps(asyncio.run(bench_reads(directory, args.commit_msgs))), flush=True)
     if not args.skip_build:
         print(json.dumps({"msgs": args.msgs, **asyncio.run(build(path, args.msgs))}), flush=True)
     me = [sys.executable, __file__, "--dir", directory]

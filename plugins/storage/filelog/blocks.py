@@ -20,10 +20,9 @@ import zlib
 from array import array
 from typing import Any
 
-from natskern.plugins.storage.filelog.codec import HEADER, OVERHEAD
 from natskern.plugins.storage.filelog.scan import DEAD
 
-__all__ = ["DEAD", "Block", "block_name", "decode_checkpoint", "encode_checkpoint", "read_record"]
+__all__ = ["DEAD", "Block", "block_name", "decode_checkpoint", "encode_checkpoint"]
 
 NO_TARGET = (1 << 64) - 1
 
@@ -123,17 +122,6 @@ class Block:
         if self.readers == 0 and self.fd >= 0:
             os.close(self.fd)
             self.fd = -1
-
-
-def read_record(fd: int, off: int, guess: int = 512) -> bytes:
-    """The whole record at ``off`` (one ``pread``, two when it is longer than ``guess``)."""
-    data = os.pread(fd, guess, off)
-    if len(data) < HEADER.size:
-        return data
-    total = HEADER.unpack_from(data)[3]
-    if total > len(data) and total >= OVERHEAD:
-        data += os.pread(fd, total - len(data), off + len(data))
-    return data[:total] if total >= OVERHEAD else data
 
 
 # -- the block index checkpoint (written at a clean close) --------------------------------------

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import bisect
+import contextlib
 import fcntl
 import os
 from typing import Any
@@ -25,7 +26,7 @@ from natskern.kernel.store.api import CorruptRecordError, StoredMsg, StoreIOErro
 from natskern.kernel.store.log import Recovery
 from natskern.plugins.storage.filelog import recovery as _recovery
 from natskern.plugins.storage.filelog.aux import AuxFile
-from natskern.plugins.storage.filelog.blocks import Block, read_record
+from natskern.plugins.storage.filelog.blocks import Block
 from natskern.plugins.storage.filelog.codec import (
     ERASED,
     FLAG_HEADERS,
@@ -54,6 +55,9 @@ __all__ = ["DEFAULT_BLOCK_SIZE", "FileLog"]
 DEFAULT_BLOCK_SIZE = 8 << 20
 #: Bytes of the newest committed messages kept in memory for tail readers.
 RECENT_BYTES = 4 << 20
+#: A disk read takes this much, and keeps the whole records after the one asked for.
+READ_AHEAD = 32 << 10
+AHEAD_MSGS = 4096
 CKPT_BLOCKS = "~blocks"
 CKPT_POS = "~index-pos"
 
@@ -82,6 +86,9 @@ class FileLog:
         #: The newest committed messages, kept for readers of the tail (no disk read).
         self._recent: dict[int, StoredMsg] = {}
         self._recent_bytes = 0
+        #: Verified records read ahead of a disk read, for sequential readers.
+        self._ahead: dict[int, StoredMsg] = {}
+        self._last_disk = self._ahead_top = -1
         self._meta_staged: dict[str, bytes | None] = {}
         self.meta_gen: dict[str, int] = {}
         self.meta_small: dict[str, bytes | None] = {}
@@ -222,8 +229,11 @@ class FileLog:
 
     def _remember(self, committed: dict[int, StoredMsg], g: EncodedGroup) -> None:
         """Keep the newest committed messages in memory, up to RECENT_BYTES; drop removed ones."""
-        recent = self._recent
+        recent, ahead = self._recent, self._ahead
         for first, last, _h, _t in g.removals:
+            if ahead:
+                for s in [s for s in ahead if first <= s <= last]:
+                    del ahead[s]
             if last - first < 64:
                 for s in range(first, last + 1):
                     m = recent.pop(s, None)
@@ -279,16 +289,30 @@ class FileLog:
     # -- reads ------------------------------------------------------------------------------
 
     async def read(self, seq: int) -> StoredMsg | None:
-        """A staged or committed message; the checksum is verified on every read."""
-        m = self._staged.get(seq) or self._committing.get(seq) or self._recent.get(seq)
+        """A staged or committed message; the checksum is verified on every disk read.
+
+        A disk read takes ``READ_AHEAD`` bytes: the records after the one asked
+        for are verified too and kept (a few thousand at most) for a sequential
+        reader's next calls.
+        """
+        m = (
+            self._staged.get(seq)
+            or self._committing.get(seq)
+            or self._recent.get(seq)
+            or self._ahead.get(seq)
+        )
         if m is not None:
             return m
         blk, off = self.locate(seq)
         if blk is None or blk.fd < 0:
             return None
+        # read ahead only for a sequential reader (the previous disk read was seq - 1, or
+        # the read-ahead ran out just before seq): a random read takes one small pread
+        span = READ_AHEAD if seq - 1 in (self._last_disk, self._ahead_top) else 512
+        self._last_disk = seq
         blk.readers += 1
         try:
-            data = await asyncio.to_thread(read_record, blk.fd, off)
+            data, ahead = await asyncio.to_thread(read_span, blk.fd, off, span)
         except OSError as e:
             raise StoreIOError(f"read of sequence {seq} failed: {e.strerror or e}") from e
         finally:
@@ -297,6 +321,13 @@ class FileLog:
                 blk.close_fd()
         if blk.locate(seq) < 0:
             return None  # removed while we read
+        cache = self._ahead
+        for s, rel, msg in ahead:
+            if blk.locate(s) == off + rel:
+                cache[s] = msg
+                self._ahead_top = s
+        while len(cache) > AHEAD_MSGS:
+            del cache[next(iter(cache))]
         return decode_msg(seq, data)
 
     async def get_meta(self, key: str) -> bytes | None:
@@ -340,6 +371,34 @@ class FileLog:
         if self._lockfd >= 0:
             os.close(self._lockfd)
             self._lockfd = -1
+
+
+def read_span(fd: int, off: int, span: int) -> tuple[bytes, list[tuple[int, int, StoredMsg]]]:
+    """(In a thread) the record at ``off``, and the verified messages after it in ``span`` bytes.
+
+    Returns the first record's bytes (checked by the caller) and ``(seq, offset from
+    off, message)`` of every whole message record after it that passes its checksum.
+    """
+    data = os.pread(fd, span, off)
+    if len(data) < HEADER.size:
+        return data, []
+    total = HEADER.unpack_from(data)[3]
+    if total < OVERHEAD:
+        return data, []
+    if total > len(data):
+        return data + os.pread(fd, total - len(data), off + len(data)), []
+    ahead = []
+    pos, n = total, len(data)
+    unpack = HEADER.unpack_from
+    while n - pos >= OVERHEAD:
+        magic, kind, _f, rtotal, rseq, *_ = unpack(data, pos)
+        if magic != MAGIC or rtotal < OVERHEAD or pos + rtotal > n:
+            break
+        if kind == MSG:
+            with contextlib.suppress(CorruptRecordError):  # (not kept: a direct read reports it)
+                ahead.append((rseq, pos, decode_msg(rseq, data[pos : pos + rtotal])))
+        pos += rtotal
+    return data[:total], ahead
 
 
 def decode_msg(seq: int, data: bytes) -> StoredMsg:
