@@ -226,3 +226,17 @@ async def test_a_large_metadata_value_round_trips_and_falls_back(tmp_path):
     log, rec, _ = await reopen(path)
     assert not rec.checkpoint_current and await log.get_meta("index") == big1
     await log.close()
+
+
+async def test_sequential_reads_from_disk_read_ahead_and_skip_removed(tmp_path):
+    path = str(tmp_path / "s")
+    log = await fill(path, 500)
+    await log.close()
+    log, _rec, _ = await reopen(path, block_size=2048)
+    log.remove(250)
+    log.remove_range(300, 310)
+    await log.commit()
+    got = [m.seq for s in range(1, 501) if (m := await log.read(s)) is not None]
+    assert got == [s for s in range(1, 501) if s != 250 and not 300 <= s <= 310]
+    assert (await log.read(77)).payload == b"p77"
+    await log.close()
