@@ -1,0 +1,63 @@
+"""Restart after kill -9: acknowledged messages, sequences and the dedupe window come back."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import sysconfig
+from collections.abc import Iterator
+from pathlib import Path
+
+import nats
+
+from tests.support.servers import free_port, wait_for_port
+
+SERVER = os.path.join(sysconfig.get_path("scripts"), "natskern-server")
+
+
+@contextlib.contextmanager
+def natskern_process(store: Path, port: int) -> Iterator[subprocess.Popen[bytes]]:
+    """``natskern-server -js -sd store`` on ``port``; killed with SIGKILL at the end."""
+    cmd = [SERVER, "-js", "-sd", str(store), "-p", str(port), "-a", "127.0.0.1"]
+    if not os.path.exists(SERVER):
+        cmd = [sys.executable, "-m", "natskern.natsconf.main", *cmd[1:]]
+    env = {**os.environ, "NATSKERN_DISABLE_PLUGIN_AUTOLOAD": "1"}
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    try:
+        wait_for_port(port)
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGKILL)
+        proc.wait(10)
+
+
+async def test_kill_9_keeps_acknowledged_messages(tmp_path: Path) -> None:
+    port = free_port()
+    url = f"nats://127.0.0.1:{port}"
+    with natskern_process(tmp_path, port):
+        nc = await nats.connect(url)
+        js = nc.jetstream()
+        await js.add_stream(name="K", subjects=["k.>"], duplicate_window=60.0)
+        acks = [
+            await js.publish("k.a", b"%d" % i, headers={"Nats-Msg-Id": f"id{i}"}) for i in range(20)
+        ]
+        assert acks[-1].seq == 20
+        await nc.close()
+    port = free_port()
+    url = f"nats://127.0.0.1:{port}"
+    with natskern_process(tmp_path, port):
+        nc = await nats.connect(url)
+        js = nc.jetstream()
+        info = await js.stream_info("K")
+        assert (info.state.messages, info.state.first_seq, info.state.last_seq) == (20, 1, 20)
+        assert info.config.duplicate_window == 60.0
+        dup = await js.publish("k.a", b"x", headers={"Nats-Msg-Id": "id7"})
+        assert dup.duplicate and dup.seq == 8
+        assert (await js.publish("k.a", b"next")).seq == 21
+        msg = await js.get_msg("K", 5)
+        assert msg.data == b"4" and msg.headers == {"Nats-Msg-Id": "id4"}
+        await nc.close()
