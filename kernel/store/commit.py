@@ -130,7 +130,10 @@ class GroupCommitter:
                     self._failed(g, err)
                 else:
                     self.commits += 1
-                    self._on_success(g)
+                    try:
+                        self._on_success(g)
+                    except Exception:
+                        logger.exception("after-commit bookkeeping failed")
                     if g.future is not None and not g.future.done():
                         g.future.set_result(None)
                 finally:
@@ -148,7 +151,10 @@ class GroupCommitter:
     def _failed(self, g: Group, err: StoreIOError) -> None:
         if not self.awaits:
             logger.error("commit failed, %d staged bytes lost: %s", g.nbytes, err)
-        self._on_failure(g, err)
+        try:
+            self._on_failure(g, err)
+        except Exception:
+            logger.exception("rollback after a failed commit failed")
         if g.future is not None and not g.future.done():
             g.future.set_exception(err)
 

@@ -141,6 +141,17 @@ class Opening:
     def _index_chunk(self, chunk: list[RecordMeta]) -> None:
         idx = self._idx
         seqs = [m.seq for m in chunk]
+        dense = seqs[-1] - seqs[0] + 1 == len(seqs)
+        if seqs != sorted(seqs) or seqs[0] < idx.end or (not dense and len(set(seqs)) < len(seqs)):
+            # A log must recover in sequence order; index what still can be, loudly.
+            logger.error(
+                "stream %s: the log recovered records out of sequence order", self.config.name
+            )
+            kept: dict[int, RecordMeta] = {m.seq: m for m in chunk if m.seq >= idx.end}
+            chunk = [kept[q] for q in sorted(kept)]
+            if not chunk:
+                return
+            seqs = [m.seq for m in chunk]
         tss = [m.ts for m in chunk]
         if tss[0] < self._last_ts or tss != sorted(tss):
             # Timestamps never decrease in the index (a clock step back is flattened).

@@ -116,3 +116,25 @@ async def test_reserved_meta_keys() -> None:
     await s.put_meta("config", b"{}")
     assert s.config_record == b"{}"
     await s.close()
+
+
+async def test_records_out_of_order_are_indexed_loudly(caplog: Any) -> None:
+    from natskern.kernel.store.log import RecordMeta, Recovery
+
+    fac = MemoryLogFactory({}, track=True)
+    s = await _memory(fac)
+    await s.store_batch(ITEMS)
+    await s.close()
+    log = fac("d", sync="always")
+    metas = [RecordMeta(q, 1, "s.0", 30) for q in (3, 1, 2, 2, 7)]
+
+    async def bad_open() -> Recovery:
+        await type(log).open(log)
+        return Recovery(metas, 10, 1)
+
+    log.open = bad_open  # type: ignore[method-assign]
+    with caplog.at_level(logging.ERROR, logger="natskern.store"):
+        s = await LogStore.open(log, StoreConfig("B"))
+    assert any("out of sequence order" in r.getMessage() for r in caplog.records)
+    assert s.subjects_state() == {"s.0": SimpleState(4, 1, 7)}
+    await s.close()
