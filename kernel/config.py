@@ -16,16 +16,17 @@ import json
 import tomllib
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from jsonschema import Draft202012Validator, validators
 from jsonschema.exceptions import ValidationError, best_match
+from jsonschema.protocols import Validator
 from natskern.kernel.errors import ConfigError
 
 Schema = dict[str, Any]
 
 
-def _extend_with_defaults(base: type) -> type:
+def _extend_with_defaults(base: type[Validator]) -> type[Validator]:
     """A validator class that also writes each property's ``default`` into the instance."""
     validate_properties = base.VALIDATORS["properties"]
 
@@ -149,7 +150,7 @@ def _describe(error: ValidationError) -> str:
         expected = error.validator_value
         return f"{path}: expected {expected}, got {json.dumps(error.instance)}"
     if error.validator == "enum":
-        choices = ", ".join(json.dumps(c) for c in error.validator_value)
+        choices = ", ".join(json.dumps(c) for c in cast(list[Any], error.validator_value))
         return f"{path}: expected one of {choices}, got {json.dumps(error.instance)}"
     return f"{path}: {error.message}"
 

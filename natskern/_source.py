@@ -11,11 +11,14 @@ from __future__ import annotations
 
 import os
 from collections.abc import MutableSequence
+from typing import TypeVar
 
 _SIBLINGS = ("kernel", "plugins")
 
+P = TypeVar("P", bound=MutableSequence[str])
 
-def extend_source_path(path: MutableSequence[str], here: str) -> MutableSequence[str]:
+
+def extend_source_path(path: P, here: str) -> P:
     """Add the checkout's root to the package path when ``here`` is ``natskern/`` in one."""
     if os.path.isdir(os.path.join(here, "kernel")):
         return path  # installed: the subpackages are inside

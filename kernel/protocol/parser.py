@@ -128,6 +128,10 @@ _PONG_LINE: tuple[int] = (_PONG,)
 #: its lines declare instead of searched for CRLF from end to end.
 _LARGE_PAYLOAD = 512
 
+#: What ``Parser._line`` decodes a complete line to: (offset after the operation,
+#: handler method to call or None, its arguments).
+_Step = tuple[int, Any, tuple[Any, ...]]
+
 
 def _split_by_size(buf: bytes, known: Any) -> list[bytes]:
     """``buf.split(b"\\r\\n")``, but each payload of a known PUB line taken whole by its size.
@@ -580,7 +584,7 @@ class Parser:
 
     # -- slow path: any complete control line ------------------------------------------------
 
-    def _line(self, buf: bytes, pos: int, e: int, n: int) -> tuple[int, Any, tuple] | None:
+    def _line(self, buf: bytes, pos: int, e: int, n: int) -> _Step | None:
         """Decode the complete control line ``buf[pos:e]`` (``e`` indexes its ``\\n``).
 
         Returns ``(next_pos, handler_method_or_None, args)``, or None when parsing stops
@@ -633,9 +637,7 @@ class Parser:
             return self._fail(None)
         return self._fail(ERR_UNKNOWN_OP)  # HMSG from a client
 
-    def _msg_line(
-        self, code: int, arg: bytes, buf: bytes, start: int, n: int
-    ) -> tuple[int, Any, tuple] | None:
+    def _msg_line(self, code: int, arg: bytes, buf: bytes, start: int, n: int) -> _Step | None:
         """Validate a PUB/HPUB argument, then dispatch or start collecting its payload."""
         if code == _HPUB and not self.headers:
             return self._fail(None)
@@ -738,8 +740,12 @@ class Parser:
             seg = seg[:word_len] + b" " + arg
         self._buf = seg
 
-    def _fail(self, text: str | None) -> None:
-        """Report a fatal protocol error to the handler and stop parsing for good."""
+    def _fail(self, text: str | None) -> _Step | None:
+        """Report a fatal protocol error to the handler and stop parsing for good.
+
+        Returns None, the "parsing stops here" result of ``_line``, so that a decoder
+        can ``return self._fail(...)``.
+        """
         self._buf = b""
         self._chunks = []
         self._need = 0
@@ -748,3 +754,4 @@ class Parser:
             self._error(text)
         finally:
             self.closed = True
+        return None

@@ -64,8 +64,8 @@ class SublistResult:
 
 # Writing the slots through their descriptors skips the refusing __setattr__ and, in
 # _new_result, the __init__ frame: results are built on every cache miss.
-_set_psubs = SublistResult.psubs.__set__  # type: ignore[attr-defined]
-_set_qsubs = SublistResult.qsubs.__set__  # type: ignore[attr-defined]
+_set_psubs = SublistResult.__dict__["psubs"].__set__
+_set_qsubs = SublistResult.__dict__["qsubs"].__set__
 _alloc = object.__new__
 
 
@@ -409,11 +409,11 @@ class Sublist:
         else:
             groups = node.qsubs
             members = groups.get(queue) if groups is not None else None
-            if members is None or members.get(key) is not sub:
+            if groups is None or members is None or members.get(key) is not sub:
                 return False
             del members[key]
             if not members:
-                del groups[queue]  # type: ignore[index]
+                del groups[queue]
                 if not groups:
                     node.qsubs = None
         self._prune(path)
