@@ -291,7 +291,7 @@ async def test_kill_9_during_pipelined_appends_loses_no_ack(tmp_path):
     rng = random.Random(20261206)
     acked: dict[int, bytes] = {}
     removed: set[int] = set()
-    for _ in range(6):
+    for _ in range(10):
         start, new, gone = _kill_round(path, rng)
         assert start >= max(acked, default=0)  # the store resumes after every ack
         assert not new.keys() & acked.keys()  # no acknowledged sequence handed out again
