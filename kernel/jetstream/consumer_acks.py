@@ -2,21 +2,36 @@
 
 Delivered messages carry the 9-token ack subject
 ``$JS.ACK.<stream>.<consumer>.<delivered>.<sseq>.<cseq>.<ts>.<pending>``; the 12-token form
-(``$JS.ACK.<domain>.<account hash>.<stream>.<consumer>.<delivered>.<sseq>.<cseq>.<ts>.<pending>.<token>``)
-is accepted too.  :func:`parse_ack_subject` reads the sequences, :func:`parse_ack_body`
-the payload: ``+ACK`` (or nothing, ``+OK``), ``-NAK`` (optionally ``{"delay": ns}`` or a
-Go duration), ``+WPI``, ``+NXT`` (optionally a batch or a pull request), ``+TERM`` (with
-a reason).
+(``$JS.ACK.<domain>.<account hash>.<stream>.<consumer>.<delivered>.<sseq>.<cseq>.<ts>``
+``.<pending>.<token>``) is accepted too.  :func:`parse_ack_subject` reads the sequences,
+:func:`parse_ack_body` the payload: ``+ACK`` (or nothing, ``+OK``), ``-NAK``
+(optionally ``{"delay": ns}`` or a Go duration), ``+WPI``, ``+NXT`` (optionally a batch
+or a pull request), ``+TERM`` (with a reason).
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
-from typing import Final
+import time
+from typing import TYPE_CHECKING, Final
 
 from natskern.kernel.durations import parse_duration_ns
+from natskern.kernel.jetstream.consumer_pull import BadPullRequest, PullRequest, parse_request
 
-__all__ = ["ACK", "NAK", "NEXT", "PROGRESS", "TERM", "parse_ack_body", "parse_ack_subject"]
+if TYPE_CHECKING:  # pragma: no cover
+    from natskern.kernel.jetstream.consumer import Consumer
+
+__all__ = [
+    "ACK",
+    "NAK",
+    "NEXT",
+    "PROGRESS",
+    "TERM",
+    "AckMixin",
+    "parse_ack_body",
+    "parse_ack_subject",
+]
 
 ACK: Final = "ack"
 NAK: Final = "nak"
@@ -65,3 +80,134 @@ def nak_delay(rest: bytes) -> int:
         return max(parse_duration_ns(rest.decode(errors="replace")), 0)
     except ValueError:
         return 0
+
+
+_mono = time.monotonic_ns
+A_ACK, A_NAK, A_PROGRESS, A_NEXT, A_TERM = ACK, NAK, PROGRESS, NEXT, TERM
+
+
+class AckMixin:
+    """The ack side of :class:`~natskern.kernel.jetstream.consumer.Consumer`."""
+
+    # -- acks ------------------------------------------------------------------------------
+
+    def _on_ack(
+        self: Consumer, subject: bytes, reply: bytes, hdr: bytes | None, payload: bytes
+    ) -> None:
+        seqs = parse_ack_subject(subject)
+        if seqs is None or self._closed:
+            return
+        _dc, sseq, dseq = seqs
+        kind, rest = parse_ack_body(payload)
+        if kind == ACK:
+            self._ack(sseq, dseq)
+        elif kind == NAK:
+            self._nak(sseq, nak_delay(rest))
+        elif kind == PROGRESS:
+            p = self.pending.get(sseq)
+            if p is not None:
+                p[1] = time.time_ns()
+        elif kind == TERM:
+            self._ack(sseq, dseq, term=True)
+        elif kind == NEXT:
+            self._ack(sseq, dseq)
+            if reply and self.is_pull:
+                try:
+                    req = parse_request(rest, reply)
+                except BadPullRequest:
+                    req = PullRequest(reply, received=_mono())
+                self._add_request(req)
+            return
+        if reply:
+            self._op("R", reply)
+        self._last_active = _mono()
+
+    def _ack(self: Consumer, sseq: int, dseq: int, *, term: bool = False) -> None:
+        if self.ack_none:
+            return
+        if self.config.ack_policy == "all" and not term:
+            done = [s for s in self.pending if s <= sseq]
+        else:
+            done = [sseq] if sseq in self.pending else []
+        if not done:
+            return
+        wq = self.stream.config.retention != "limits"
+        for s in done:
+            p = self.pending.pop(s)
+            self.rdc.pop(s, None)
+            self._rdq_set.discard(s)
+            self._op("A", p[0], s)
+            if wq and self._acked_by_all(s):
+                self._op("W", s)
+        self._update_floor()
+        self._wake.set()
+
+    def _acked_by_all(self: Consumer, seq: int) -> bool:
+        if self.stream.config.retention == "workqueue":
+            return True
+        consumers = getattr(self.stream, "consumers", {})
+        return all(c is self or c.acked(seq) for c in consumers.values())
+
+    def acked(self: Consumer, seq: int) -> bool:
+        """Interest retention: this consumer no longer needs ``seq``."""
+        return seq < self.sseq and seq not in self.pending
+
+    def _update_floor(self: Consumer) -> None:
+        if not self.pending:
+            self.adflr, self.asflr = self.dseq, self.sseq - 1
+            return
+        s, p = next(iter(self.pending.items()))
+        self.adflr, self.asflr = p[0] - 1, s - 1
+
+    def _nak(self: Consumer, sseq: int, delay: int) -> None:
+        if sseq not in self.pending:
+            return
+        if delay > 0:
+            old = self._delayed.pop(sseq, None)
+            if old is not None:
+                old.cancel()
+            loop = asyncio.get_running_loop()
+            self._delayed[sseq] = loop.call_later(delay / 1e9, self._redeliver, sseq)
+        else:
+            self._redeliver(sseq)
+
+    def _redeliver(self: Consumer, sseq: int) -> None:
+        self._delayed.pop(sseq, None)
+        if sseq in self.pending and sseq not in self._rdq_set:
+            self._rdq_set.add(sseq)
+            self.rdq.append(sseq)
+            self._wake.set()
+
+    def _ack_wait(self: Consumer, dc: int) -> int:
+        backoff = self.config.backoff
+        if backoff:
+            return backoff[min(dc - 1, len(backoff) - 1)]
+        return self.config.ack_wait
+
+    def _check_pending(self: Consumer, now_wall: int) -> int:
+        """Queue expired pending messages for redelivery; return ns until the next expiry."""
+        if not self.pending:
+            return 0
+        nxt = 0
+        maxdc = self.config.max_deliver
+        expired: list[int] = []
+        for s, p in self.pending.items():
+            if s in self._rdq_set or s in self._delayed:
+                continue
+            dc = self.rdc.get(s, 1)
+            due = p[1] + self._ack_wait(dc)
+            if due <= now_wall:
+                expired.append(s)
+            elif not nxt or due - now_wall < nxt:
+                nxt = due - now_wall
+        for s in expired:
+            dc = self.rdc.get(s, 1)
+            if maxdc > 0 and dc >= maxdc:
+                p = self.pending.pop(s)
+                self.rdc[s] = dc
+                self._op("A", p[0], s)
+                self._update_floor()
+            else:
+                self._rdq_set.add(s)
+                self.rdq.append(s)
+        return nxt

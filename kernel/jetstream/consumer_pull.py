@@ -12,11 +12,18 @@ from __future__ import annotations
 import json
 import re
 import time
+from collections import deque
 from dataclasses import dataclass
-from typing import Final
+from typing import TYPE_CHECKING, Final
+
+from natskern.kernel.jetstream.wire import go_duration
+
+if TYPE_CHECKING:  # pragma: no cover
+    from natskern.kernel.jetstream.consumer import Consumer
 
 __all__ = [
     "BadPullRequest",
+    "PullMixin",
     "PullRequest",
     "parse_request",
     "status",
@@ -122,3 +129,86 @@ def heartbeat(last_consumer: int, last_stream: int, stalled: bytes = b"") -> byt
     if stalled:
         hdr += b"Nats-Consumer-Stalled: " + stalled + b"\r\n"
     return hdr + b"\r\n"
+
+
+class PullMixin:
+    """The pull-request side of :class:`~natskern.kernel.jetstream.consumer.Consumer`."""
+
+    # -- pull requests ---------------------------------------------------------------------
+
+    def _on_next(
+        self: Consumer, subject: bytes, reply: bytes, hdr: bytes | None, payload: bytes
+    ) -> None:
+        if not reply or self._closed:
+            return
+        cfg = self.config
+        publish = self.client.publish
+        try:
+            req = parse_request(payload, reply)
+        except BadPullRequest as err:
+            publish(reply, b"", b"", status(400, f"Bad Request - {err}"))
+            return
+        if cfg.max_batch > 0 and req.batch > cfg.max_batch:
+            publish(reply, b"", b"", status(409, f"Exceeded MaxRequestBatch of {cfg.max_batch}"))
+            return
+        if req.expires and cfg.max_expires > 0 and req.expires - req.received > cfg.max_expires:
+            text = f"Exceeded MaxRequestExpires of {go_duration(cfg.max_expires)}"
+            publish(reply, b"", b"", status(409, text))
+            return
+        if req.max_bytes > 0 and cfg.max_bytes > 0 and req.max_bytes > cfg.max_bytes:
+            text = f"Exceeded MaxRequestMaxBytes of {cfg.max_bytes}"
+            publish(reply, b"", b"", status(409, text))
+            return
+        if req.no_wait:
+            avail = self.num_pending() + len(self.rdq)
+            if avail == 0 and not req.expires:
+                publish(reply, b"", b"", status(404, "No Messages"))
+                return
+            if avail and avail < sum(r.batch for r in self.waiting):
+                publish(reply, b"", b"", status(408, "Requests Pending"))
+                return
+        self._add_request(req)
+
+    def _add_request(self: Consumer, req: PullRequest) -> None:
+        if req.batch <= 0:
+            req.batch = 1
+        if len(self.waiting) >= self.config.max_waiting:
+            self._expire_requests(_mono())
+        if len(self.waiting) >= self.config.max_waiting:
+            if not req.heartbeat:
+                self.client.publish(req.reply, b"", b"", status(409, "Exceeded MaxWaiting"))
+            return
+        self.waiting.append(req)
+        self._last_active = _mono()
+        self._wake.set()
+
+    def _expire_requests(self: Consumer, now: int, *, eos: bool = False) -> int:
+        """Answer expired (and, at the end of the stream, no-wait) requests; next deadline."""
+        nxt = 0
+        keep: deque[PullRequest] = deque()
+        publish = self.client.publish
+        for req in self.waiting:
+            if req.expires and now >= req.expires:
+                publish(
+                    req.reply,
+                    b"",
+                    b"",
+                    status_pending(408, "Request Timeout", req.batch, req.max_bytes),
+                )
+                continue
+            if eos and req.no_wait and (not req.expires or req.delivered > 0):
+                publish(req.reply, b"", b"", status(404, "No Messages"))
+                continue
+            if not self._has_interest(req.reply):
+                continue
+            if req.heartbeat and now >= req.next_heartbeat:
+                publish(req.reply, b"", b"", heartbeat(self.dseq, self.sseq - 1))
+                req.next_heartbeat = now + req.heartbeat
+            for deadline in (req.expires, req.next_heartbeat):
+                if deadline and (not nxt or deadline < nxt):
+                    nxt = deadline
+            keep.append(req)
+        if len(keep) != len(self.waiting):
+            self._last_active = now
+        self.waiting = keep
+        return nxt

@@ -129,6 +129,11 @@ class Stream:
         self.publisher = republish
         #: Consumers of the stream (the consumers engine keeps it up to date).
         self.consumer_count = 0
+        #: The consumers by name (kept by :mod:`natskern.kernel.jetstream.consumers`); each is
+        #: told ``on_stored(seq, subject)`` once a message is stored and
+        #: ``on_removed(seq, subject)`` once the store removed one (``seq`` 0: a purge).
+        self.consumers: dict[str, Any] = {}
+        store.on_removal(self._removed)
         self._dedupe: OrderedDict[str, tuple[int, int]] = OrderedDict()
         self._pending_ids: dict[str, asyncio.Task[bytes | None]] = {}
         self._last_msg_id = ""
@@ -153,6 +158,10 @@ class Stream:
         self._stateful_always = (
             self._rtr is not None or config.retention == "interest" or config.sealed
         )
+
+    def _removed(self, seq: int, subject: str) -> None:
+        for consumer in list(self.consumers.values()):
+            consumer.on_removed(seq, subject)
 
     # -- acks ------------------------------------------------------------------------------
 
@@ -337,6 +346,8 @@ class Stream:
         self._last_msg_id = msg_id
         if msg_id:
             self.remember_msg_id(msg_id, seq, ts)
+        for consumer in self.consumers.values():
+            consumer.on_stored(seq, subject)
         if rollup and cfg.allow_rollup_hdrs and not cfg.deny_purge:
             if rollup == b"sub":
                 await self.store.purge(subject, keep=1)

@@ -1,0 +1,224 @@
+"""The ``$JS.API.CONSUMER.*`` responders (nats-server's ``jetstream_api.go``, consumer part).
+
+:func:`handle` answers ``CONSUMER.CREATE.S[.C[.filter]]``, ``CONSUMER.DURABLE.CREATE.S.C``,
+``INFO``, ``DELETE``, ``NAMES``, ``LIST``, ``PAUSE`` and ``UNPIN``.  ``MSG.NEXT`` is served
+by each pull consumer's own subscription, so it gets no answer here (``None``).  The API
+dispatcher (:mod:`natskern.kernel.jetstream.api`) hands every ``$JS.API.CONSUMER.`` request
+over to it.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Final
+
+from natskern.kernel.jetstream import API_LEVEL
+from natskern.kernel.jetstream import errors as E
+from natskern.kernel.jetstream.consumercheck import check_create
+from natskern.kernel.jetstream.consumers import (
+    add_consumer,
+    delete_consumer,
+    ensure_loaded,
+    update_consumer,
+)
+from natskern.kernel.jetstream.errors import ApiError
+from natskern.kernel.jetstream.godecode import INT, TIME, Struct, decode, gofield
+from natskern.kernel.jetstream.gojson import GoJSONError
+from natskern.kernel.jetstream.wire import API_TYPE_PREFIX, dumps, format_time, time_ns
+from natskern.kernel.subjects.sublist import EMPTY_RESULT
+
+if TYPE_CHECKING:  # pragma: no cover
+    from natskern.kernel.jetstream.consumer import Consumer
+    from natskern.kernel.jetstream.engine import AccountJetStream
+    from natskern.kernel.jetstream.stream import Stream
+
+__all__ = ["consumer_info", "handle"]
+
+NAMES_LIMIT: Final = 1024
+LIST_LIMIT: Final = 256
+
+
+@dataclass(slots=True)
+class _Paging:
+    offset: int = gofield(INT, 0)
+
+
+@dataclass(slots=True)
+class _Pause:
+    pause_until: str | None = gofield(TIME, None, omitempty=True)
+
+
+def _decode(cls: type, root: str, body: bytes) -> Any:
+    if not body.strip():
+        return cls()
+    try:
+        return decode(body, Struct(cls, "server." + root), root)
+    except GoJSONError as err:
+        raise E.INVALID_JSON(err=str(err)) from None
+
+
+def _resp(kind: str, *parts: dict[str, Any] | None) -> bytes:
+    out: dict[str, Any] = {"type": API_TYPE_PREFIX + kind}
+    for part in parts:
+        if part:
+            out.update(part)
+    return dumps(out)
+
+
+def consumer_info(
+    js: AccountJetStream, consumer: Consumer, *, cluster: bool = True
+) -> dict[str, Any]:
+    """ConsumerInfo with the server's dynamic metadata (and ``cluster`` when asked)."""
+    info = consumer.info()
+    meta = dict(info["config"].get("metadata") or {})
+    meta["_nats.ver"] = js.version
+    meta["_nats.level"] = str(API_LEVEL)
+    info["config"]["metadata"] = dict(sorted(meta.items()))
+    if cluster:
+        ts = info.pop("ts")
+        push = info.pop("push_bound", None)
+        paused = {k: info.pop(k) for k in ("paused", "pause_remaining") if k in info}
+        info["cluster"] = {"leader": js.server_name}
+        if push:
+            info["push_bound"] = push
+        info.update(paused)
+        info["ts"] = ts
+    return info
+
+
+async def handle(
+    js: AccountJetStream, tokens: list[str], hdr: bytes | None, body: bytes
+) -> bytes | None:
+    """The answer to a ``$JS.API.CONSUMER.*`` request (``tokens`` split on dots), or None."""
+    n = len(tokens)
+    if n < 4:
+        return None
+    op = tokens[3]
+    try:
+        if op == "CREATE" and n >= 5:
+            return await _create(js, tokens, body)
+        if op == "DURABLE" and n >= 5 and tokens[4] == "CREATE":
+            return await _create(js, tokens, body)
+        if op in ("NAMES", "LIST") and n == 5:
+            return await _names(js, tokens[4], body, listing=op == "LIST")
+        if n == 6 and op in ("INFO", "DELETE", "PAUSE", "UNPIN"):
+            handler = {"INFO": _info, "DELETE": _delete, "PAUSE": _pause, "UNPIN": _unpin}[op]
+            return await handler(js, tokens[4], tokens[5], body)
+    except _Failed as failed:
+        js.api_errors += 1
+        return failed.answer
+    return None
+
+
+class _Failed(Exception):
+    def __init__(self, kind: str, err: ApiError, *extra: dict[str, Any]) -> None:
+        self.answer = _resp(kind, {"error": err.to_json()}, *extra)
+
+
+async def _stream(js: AccountJetStream, name: str, kind: str, *extra: dict[str, Any]) -> Stream:
+    stream = js.streams.get(name)
+    if stream is None:
+        raise _Failed(kind, E.STREAM_NOT_FOUND(), *extra)
+    await ensure_loaded(js, stream)
+    return stream
+
+
+async def _create(js: AccountJetStream, tokens: list[str], body: bytes) -> bytes:
+    kind = "consumer_create_response"
+
+    def lookup(name: str) -> Any:
+        stream = js.streams.get(name)
+        return stream.config if stream is not None else None
+
+    def configs(name: str) -> dict[str, Any]:
+        stream = js.streams.get(name)
+        return {n: c.config for n, c in stream.consumers.items()} if stream else {}
+
+    sname = tokens[5] if tokens[3] == "DURABLE" and len(tokens) > 5 else tokens[4]
+    if sname in js.streams:
+        await ensure_loaded(js, js.streams[sname])
+
+    def has_interest(subject: str) -> bool:
+        return js.client.account.sublist.match(subject.encode()) is not EMPTY_RESULT
+
+    try:
+        sname, plan = check_create(tokens, body, lookup, configs, has_interest=has_interest)
+        stream = js.streams[sname]
+        if plan.op == "create":
+            consumer = await add_consumer(js, stream, plan.name, plan.config)
+        else:
+            consumer = stream.consumers[plan.name]
+            if plan.op == "update":
+                await update_consumer(consumer, plan.config)
+    except ApiError as err:
+        raise _Failed(kind, err) from None
+    return _resp(kind, consumer_info(js, consumer, cluster=False))
+
+
+async def _info(js: AccountJetStream, sname: str, cname: str, body: bytes) -> bytes:
+    kind = "consumer_info_response"
+    stream = await _stream(js, sname, kind)
+    consumer = stream.consumers.get(cname)
+    if consumer is None:
+        raise _Failed(kind, E.CONSUMER_NOT_FOUND())
+    return _resp(kind, consumer_info(js, consumer))
+
+
+async def _delete(js: AccountJetStream, sname: str, cname: str, body: bytes) -> bytes:
+    kind = "consumer_delete_response"
+    stream = await _stream(js, sname, kind)
+    if not await delete_consumer(stream, cname):
+        raise _Failed(kind, E.CONSUMER_NOT_FOUND())
+    return _resp(kind, {"success": True})
+
+
+async def _names(js: AccountJetStream, sname: str, body: bytes, *, listing: bool) -> bytes:
+    kind = "consumer_list_response" if listing else "consumer_names_response"
+    limit = LIST_LIMIT if listing else NAMES_LIMIT
+    empty = {"total": 0, "offset": 0, "limit": 0, "consumers": [] if listing else None}
+    try:
+        req = _decode(_Paging, "JSApiConsumersRequest", body)
+    except ApiError as err:
+        raise _Failed(kind, err, empty) from None
+    stream = await _stream(js, sname, kind, empty)
+    names = sorted(stream.consumers)
+    offset = max(req.offset, 0)
+    page = names[offset : offset + limit]
+    out: dict[str, Any] = {"total": len(names), "offset": offset, "limit": limit}
+    if listing:
+        out["consumers"] = [consumer_info(js, stream.consumers[n]) for n in page]
+    else:
+        out["consumers"] = page or None
+    return _resp(kind, out)
+
+
+async def _pause(js: AccountJetStream, sname: str, cname: str, body: bytes) -> bytes:
+    kind = "consumer_pause_response"
+    try:
+        req = _decode(_Pause, "JSApiConsumerPauseRequest", body)
+    except ApiError as err:
+        raise _Failed(kind, err) from None
+    stream = await _stream(js, sname, kind)
+    consumer = stream.consumers.get(cname)
+    if consumer is None:
+        raise _Failed(kind, E.CONSUMER_NOT_FOUND())
+    until = time_ns(req.pause_until) if req.pause_until else 0
+    if until <= 0 or req.pause_until.startswith("0001-01-01"):
+        until = 0
+    cfg = consumer.config.copy()
+    cfg.pause_until = format_time(until) if until else None
+    await update_consumer(consumer, cfg)
+    now = time.time_ns()
+    out: dict[str, Any] = {"paused": until > now, "pause_until": format_time(until)}
+    if until > now:
+        out["pause_remaining"] = until - now
+    return _resp(kind, out)
+
+
+async def _unpin(js: AccountJetStream, sname: str, cname: str, body: bytes) -> bytes:
+    kind = "consumer_unpin_response"
+    stream = await _stream(js, sname, kind)
+    if cname not in stream.consumers:
+        raise _Failed(kind, E.CONSUMER_NOT_FOUND())
+    return _resp(kind)

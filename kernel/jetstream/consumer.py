@@ -1,0 +1,377 @@
+"""A JetStream consumer: its position, pending acks, redelivery, pull and push delivery.
+
+One :class:`Consumer` per consumer of a stream (nats-server's ``consumer.go``).  Its state:
+
+* ``sseq``: the next stream sequence to look at; ``dseq``: the last consumer sequence
+  handed out (every delivery, redeliveries included, takes the next one);
+* ``pending``: stream seq -> ``[consumer seq of the first delivery, delivery time]`` for
+  messages delivered and not acknowledged (ack policies ``explicit`` and ``all``), in
+  stream order; ``rdc``: stream seq -> delivery count of redelivered messages;
+* the ack floor (``adflr``/``asflr``), as nats-server reports it;
+* the durable copy in a :class:`~natskern.kernel.store.api.ConsumerStore` (deltas that
+  ride the stream's group commit, so an ack costs no fsync of its own).
+
+One task delivers (:meth:`_run`): redeliveries first, then the next matching message,
+to the waiting pull requests in turn or to the deliver subject of a push consumer while
+someone listens there.  Acks, pull requests and flow-control replies arrive on internal
+subscriptions and only change state and wake the task.  ``num_pending`` is never kept as
+a running count: it is asked of the store's per-subject index
+(:meth:`~natskern.kernel.store.api.StreamStore.num_pending`) from ``sseq`` on, so purges,
+deletes, limits and expiry are always reflected exactly.
+
+The stream tells its consumers about new messages with :meth:`Consumer.on_stored` and
+about removed ones with :meth:`Consumer.on_removed` (see
+:mod:`natskern.kernel.jetstream.consumers`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import string
+import time
+from collections import deque
+from typing import TYPE_CHECKING, Any, Final
+
+from natskern.kernel.jetstream.consumer_acks import AckMixin
+from natskern.kernel.jetstream.consumer_delivery import DeliveryMixin
+from natskern.kernel.jetstream.consumer_pull import (
+    PullMixin,
+    PullRequest,
+    status,
+)
+from natskern.kernel.jetstream.consumerconfig import ConsumerConfig, filters_of
+from natskern.kernel.jetstream.wire import dumps, format_time, time_ns, to_wire
+from natskern.kernel.store.api import ConsumerState, ConsumerStore, StoreError
+from natskern.kernel.subjects.sublist import EMPTY_RESULT
+from natskern.kernel.subjects.tokens import matches
+
+if TYPE_CHECKING:  # pragma: no cover
+    from natskern.kernel.core.internal import InternalClient
+    from natskern.kernel.jetstream.stream import Stream
+
+__all__ = ["Consumer"]
+
+log = logging.getLogger("natskern.jetstream.consumer")
+
+_mono = time.monotonic_ns
+_FC_START: Final = 2 * 1024 * 1024
+_FC_MAX: Final = 32 * 1024 * 1024
+_IDLE_POLL: Final = 0.25  # s between interest checks of an idle push consumer
+_ALPHA: Final = string.ascii_letters + string.digits
+
+
+class Consumer(AckMixin, PullMixin, DeliveryMixin):
+    """One consumer of a stream (pull or push), with its durable state."""
+
+    def __init__(
+        self,
+        stream: Stream,
+        name: str,
+        config: ConsumerConfig,
+        cstore: ConsumerStore,
+        client: InternalClient,
+        *,
+        created: int,
+        on_inactive: Any = None,
+        alive: Any = None,
+    ) -> None:
+        self.stream = stream
+        self.store = stream.store
+        self.name = name
+        self.config = config
+        self.cstore = cstore
+        self.client = client
+        self.created = created
+        self._on_inactive = on_inactive
+        self._alive = alive
+        self.dseq = 0
+        self.sseq = 1
+        self.adflr = self.asflr = 0
+        self.pending: dict[int, list[int]] = {}
+        self.rdc: dict[int, int] = {}
+        self.rdq: deque[int] = deque()
+        self._rdq_set: set[int] = set()
+        self._delayed: dict[int, asyncio.TimerHandle] = {}
+        self.waiting: deque[PullRequest] = deque()
+        self.lss: list[int] = []  # last-per-subject sequences still to deliver
+        self.lss_end = 0
+        self.paused_until = 0
+        self._wake = asyncio.Event()
+        self._ops: deque[tuple[Any, ...]] = deque()
+        self._ops_ready = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._writer: asyncio.Task[None] | None = None
+        self._subs: list[Any] = []
+        self._closed = False
+        self._last_active = _mono()
+        self._last_delivery = 0
+        self._fc_window = _FC_START
+        self._fc_bytes = 0
+        self._fc_sent = 0
+        self._fc_subject = b""
+        self._replay_prev = 0
+        self._stream_prefix = stream.config.name
+        self._apply_config(config)
+
+    # -- configuration -------------------------------------------------------------------
+
+    def _apply_config(self, config: ConsumerConfig) -> None:
+        self.config = config
+        self.filters = filters_of(config)
+        self.maxp = config.max_ack_pending
+        self.ack_none = config.ack_policy == "none"
+        self.deliver = config.deliver_subject.encode()
+        self.pause_from_config()
+
+    def pause_from_config(self) -> None:
+        """Take ``pause_until`` from the config (0 when absent or in the past)."""
+        until = self.config.pause_until
+        self.paused_until = time_ns(until) if until else 0
+
+    def update(self, config: ConsumerConfig) -> None:
+        """Apply a checked new config (filters, limits, deliver subject...)."""
+        self._apply_config(config)
+        self.signal()
+
+    @property
+    def is_pull(self) -> bool:
+        """A pull consumer (no deliver subject)."""
+        return not self.config.deliver_subject
+
+    def matches(self, subject: str) -> bool:
+        """Whether a message on ``subject`` is for this consumer."""
+        if not self.filters:
+            return True
+        s = subject.encode()
+        return any(matches(f.encode(), s) for f in self.filters)
+
+    # -- lifecycle -----------------------------------------------------------------------
+
+    async def start(self, *, fresh: bool) -> None:
+        """Set the starting position (new consumer) or load the stored state; subscribe."""
+        if fresh:
+            await self._select_start()
+            await self.cstore.update_state(
+                ConsumerState(delivered_stream_seq=self.sseq - 1, ack_floor_stream_seq=self.asflr)
+            )
+        else:
+            self._load(self.cstore.state())
+        name, sname = self.name.encode(), self._stream_prefix.encode()
+        sub = self.client.subscribe
+        self._subs.append(sub(b"$JS.ACK." + sname + b"." + name + b".>", self._on_ack))
+        self._subs.append(sub(b"$JS.ACK.*.*." + sname + b"." + name + b".>", self._on_ack))
+        if self.is_pull:
+            nxt = b"$JS.API.CONSUMER.MSG.NEXT." + sname + b"." + name
+            self._subs.append(sub(nxt, self._on_next))
+        self._subs.append(sub(b"$JS.FC." + sname + b"." + name + b".*", self._on_fc))
+        self._task = asyncio.create_task(self._run())
+        self._writer = asyncio.create_task(self._write())
+
+    def _load(self, st: ConsumerState) -> None:
+        self.dseq = st.delivered_consumer_seq
+        self.sseq = st.delivered_stream_seq + 1
+        self.adflr, self.asflr = st.ack_floor_consumer_seq, st.ack_floor_stream_seq
+        for dseq, p in sorted(st.pending.items(), key=lambda kv: kv[1].sseq):
+            self.pending[p.sseq] = [dseq, p.ts]
+        self.rdc = {s: n + 1 for s, n in st.redelivered.items()}
+
+    async def _select_start(self) -> None:
+        cfg, store = self.config, self.store
+        st = store.state()
+        dp = cfg.deliver_policy
+        sseq = st.first_seq
+        if cfg.opt_start_seq:
+            sseq = cfg.opt_start_seq
+        elif dp == "last":
+            if not self.filters:
+                sseq = st.last_seq
+            else:
+                sseq = max(store.filtered_state(f).last for f in self.filters)
+        elif dp == "last_per_subject":
+            if self.stream.config.max_msgs_per_subject == 1:
+                sseq = st.first_seq
+            else:
+                seqs: set[int] = set()
+                for f in self.filters:
+                    seqs.update(s.last for s in store.subjects_state(f).values())
+                self.lss = sorted(seqs)
+                self.lss_end = st.last_seq
+                sseq = self.lss[0] if self.lss else st.last_seq
+        elif dp == "by_start_time" and cfg.opt_start_time:
+            sseq = await self._seq_from_time(time_ns(cfg.opt_start_time))
+        elif dp == "new":
+            sseq = st.last_seq + 1
+        if st.first_seq == 0 and not cfg.opt_start_seq:
+            sseq = 1
+        elif sseq > st.last_seq and not cfg.opt_start_seq:
+            sseq = st.last_seq + 1
+        elif sseq < st.first_seq:
+            sseq = st.first_seq
+        self.sseq = max(sseq, 1)
+        self.dseq = 0
+        self.adflr, self.asflr = 0, self.sseq - 1
+
+    async def _seq_from_time(self, ts: int) -> int:
+        """The first sequence whose message is not older than ``ts`` (binary search)."""
+        st = self.store.state()
+        lo, hi = st.first_seq, st.last_seq + 1
+        while lo < hi:
+            mid = (lo + hi) // 2
+            msg = await self.store.load_next_msg("", mid)
+            if msg is None or msg.ts >= ts:
+                hi = mid
+            else:
+                lo = msg.seq + 1
+        return lo
+
+    async def stop(self, *, delete: bool = False, notify: bool = True) -> None:
+        """Stop delivering; pull requests get ``409 Consumer Deleted``; delete the state too."""
+        if self._closed:
+            return
+        self._closed = True
+        for handle in self._delayed.values():
+            handle.cancel()
+        for sub in self._subs:
+            self.client.remove_subscription(sub)
+        if notify and delete:
+            for req in self.waiting:
+                self.client.publish(req.reply, b"", b"", status(409, "Consumer Deleted"))
+        self.waiting.clear()
+        for task in (self._task, self._writer):
+            if task is not None and task is not asyncio.current_task():
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+        with contextlib.suppress(StoreError):
+            await self._flush_ops()
+            if delete:
+                await self.cstore.delete()
+            else:
+                await self.cstore.close()
+
+    # -- stream notifications --------------------------------------------------------------
+
+    def on_stored(self, seq: int, subject: str) -> None:
+        """A message was stored (called by the stream)."""
+        if seq >= self.sseq:
+            self._wake.set()
+
+    def on_removed(self, seq: int, subject: str) -> None:
+        """A message left the store (``seq`` 0: a purge); drop it from pending."""
+        if seq == 0:
+            first = self.store.state().first_seq
+            for s in [s for s in self.pending if s < first or not self._exists(s)]:
+                self._drop_pending(s)
+            if self.sseq < first:
+                self.sseq = first
+                if not self.pending:
+                    self.adflr, self.asflr = self.dseq, first - 1
+            self._wake.set()
+        elif seq in self.pending:
+            self._drop_pending(seq)
+
+    def _exists(self, seq: int) -> bool:
+        # purges by subject: a pending seq still stored keeps its pending entry
+        st = self.store.filtered_state(">", seq)
+        return st.first == seq
+
+    def _drop_pending(self, seq: int) -> None:
+        p = self.pending.pop(seq, None)
+        self.rdc.pop(seq, None)
+        if p is not None:
+            self._rdq_set.discard(seq)
+            self._update_floor()
+            self._op("A", p[0], seq)
+
+    def signal(self) -> None:
+        """Wake the delivery task."""
+        self._wake.set()
+
+    # -- information -----------------------------------------------------------------------
+
+    def num_pending(self) -> int:
+        """Messages matching the filters at or after ``sseq`` (last-per-subject aware)."""
+        store, start = self.store, self.sseq
+        if self.lss and start <= self.lss_end:
+            n = len(self.lss) - self._lss_index(start)
+            start = self.lss_end + 1
+        else:
+            n = 0
+        if not self.filters:
+            return n + store.num_pending(start, "")
+        return n + sum(store.num_pending(start, f) for f in self.filters)
+
+    def _lss_index(self, start: int) -> int:
+        import bisect
+
+        return bisect.bisect_left(self.lss, start)
+
+    def push_bound(self) -> bool:
+        """A push consumer someone listens to."""
+        return bool(self.deliver) and self._has_interest(self.deliver)
+
+    def _has_interest(self, subject: bytes) -> bool:
+        return self.client.account.sublist.match(subject) is not EMPTY_RESULT
+
+    def info(self) -> dict[str, Any]:
+        """ConsumerInfo's fields in nats-server's order (config without dynamic metadata)."""
+        out: dict[str, Any] = {
+            "stream_name": self._stream_prefix,
+            "name": self.name,
+            "created": format_time(self.created),
+            "config": to_wire(self.config),
+            "delivered": {"consumer_seq": self.dseq, "stream_seq": self.sseq - 1},
+            "ack_floor": {"consumer_seq": self.adflr, "stream_seq": self.asflr},
+            "num_ack_pending": len(self.pending),
+            "num_redelivered": len(self.rdc),
+            "num_waiting": len(self.waiting),
+            "num_pending": self.num_pending(),
+        }
+        if self.deliver and self.push_bound():
+            out["push_bound"] = True
+        now = time.time_ns()
+        if self.paused_until > now:
+            out["paused"] = True
+            out["pause_remaining"] = self.paused_until - now
+        out["ts"] = format_time(now)
+        return out
+
+    # -- persistence -----------------------------------------------------------------------
+
+    def _op(self, *op: Any) -> None:
+        self._ops.append(op)
+        self._ops_ready.set()
+
+    async def _flush_ops(self) -> None:
+        cs = self.cstore
+        while self._ops:
+            op = self._ops.popleft()
+            kind = op[0]
+            if kind == "D":
+                await cs.update_delivered(op[1], op[2], op[3], op[4])
+            elif kind == "A":
+                await cs.update_acks(op[1], op[2])
+            elif kind == "R":  # a reply once the ack is recorded (AckSync)
+                self.client.publish(op[1], b"")
+            elif kind == "W":  # workqueue/interest: remove the message
+                with contextlib.suppress(StoreError):
+                    await self.store.remove_msg(op[1])
+
+    async def _write(self) -> None:
+        while True:
+            await self._ops_ready.wait()
+            self._ops_ready.clear()
+            try:
+                await self._flush_ops()
+            except StoreError:
+                log.exception("consumer %s: state write failed", self.name)
+
+    def __repr__(self) -> str:
+        return f"<Consumer {self._stream_prefix}>{self.name}>"
+
+
+def config_record(cfg: ConsumerConfig, created: int) -> bytes:
+    """What is stored as the consumer's config record."""
+    return dumps({"config": to_wire(cfg), "created": created})

@@ -1,0 +1,289 @@
+"""Delivery of a consumer: the next message, pull and push rounds, flow control, heartbeats.
+
+The delivery task of a :class:`~natskern.kernel.jetstream.consumer.Consumer` runs
+:meth:`DeliveryMixin._run`: each round redelivers what is due, then hands out the next
+matching messages to the waiting pull requests (in turn) or to the deliver subject of a
+push consumer that has interest, and returns how long to sleep until the next deadline
+(a pull request's expiry or heartbeat, an ack wait, the inactivity threshold).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+import string
+import time
+from typing import TYPE_CHECKING, Final
+
+from natskern.kernel.core.router import publish as route
+from natskern.kernel.jetstream.consumer_pull import heartbeat, status_pending
+from natskern.kernel.store.api import StoredMsg, StoreError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from natskern.kernel.jetstream.consumer import Consumer
+
+__all__ = ["DeliveryMixin"]
+
+log = logging.getLogger("natskern.jetstream.consumer")
+_mono = time.monotonic_ns
+_FC_MAX: Final = 32 * 1024 * 1024
+_IDLE_POLL: Final = 0.25  # s between interest checks of an idle push consumer
+_ALPHA: Final = string.ascii_letters + string.digits
+
+
+class DeliveryMixin:
+    """The delivery side of :class:`~natskern.kernel.jetstream.consumer.Consumer`."""
+
+    _last_hb = 0
+    _bg: asyncio.Future[None] | None = None
+
+    # -- flow control ----------------------------------------------------------------------
+
+    def _on_fc(
+        self: Consumer, subject: bytes, reply: bytes, hdr: bytes | None, payload: bytes
+    ) -> None:
+        if subject != self._fc_subject:
+            return
+        self._fc_bytes = max(self._fc_bytes - self._fc_sent, 0)
+        self._fc_window = min(self._fc_window * 2, _FC_MAX)
+        self._fc_subject = b""
+        self._wake.set()
+
+    def _send_fc(self: Consumer) -> None:
+        token = "".join(secrets.choice(_ALPHA) for _ in range(4))
+        self._fc_subject = f"$JS.FC.{self._stream_prefix}.{self.name}.{token}".encode()
+        self._fc_sent = self._fc_bytes
+        self.client.publish(
+            self.deliver, b"", self._fc_subject, b"NATS/1.0 100 FlowControl Request\r\n\r\n"
+        )
+
+    # -- delivery --------------------------------------------------------------------------
+
+    async def _next_msg(self: Consumer) -> tuple[StoredMsg, int] | None:
+        """The next message to deliver and its delivery count, or None."""
+        while self.rdq:
+            s = self.rdq.popleft()
+            self._rdq_set.discard(s)
+            if s not in self.pending:
+                continue
+            msg = await self.store.load_msg(s)
+            if msg is None:
+                self._drop_pending(s)
+                continue
+            return msg, self.rdc.get(s, 1) + 1
+        if self.maxp > 0 and len(self.pending) >= self.maxp:
+            return None
+        if self.lss and self.sseq <= self.lss_end:
+            i = self._lss_index(self.sseq)
+            while i < len(self.lss):
+                msg = await self.store.load_msg(self.lss[i])
+                i += 1
+                if msg is not None:
+                    return msg, 1
+            self.sseq = self.lss_end + 1
+            self.lss = []
+        msg = await self._load_next(self.sseq)
+        return (msg, 1) if msg is not None else None
+
+    async def _load_next(self: Consumer, start: int) -> StoredMsg | None:
+        if len(self.filters) <= 1:
+            return await self.store.load_next_msg(self.filters[0] if self.filters else "", start)
+        best: StoredMsg | None = None
+        for f in self.filters:
+            msg = await self.store.load_next_msg(f, start)
+            if msg is not None and (best is None or msg.seq < best.seq):
+                best = msg
+        return best
+
+    def _deliver(self: Consumer, msg: StoredMsg, dc: int, target: bytes) -> int:
+        """Send ``msg`` to ``target`` and record the delivery; return its size."""
+        self.dseq += 1
+        dseq, seq = self.dseq, msg.seq
+        if dc == 1 and seq >= self.sseq:
+            self.sseq = seq + 1
+        pending = self.num_pending()
+        reply = b"$JS.ACK.%s.%s.%d.%d.%d.%d.%d" % (
+            self._stream_prefix.encode(),
+            self.name.encode(),
+            dc,
+            seq,
+            dseq,
+            msg.ts,
+            pending,
+        )
+        hdr, payload = msg.headers, msg.payload
+        if self.config.headers_only:
+            base = hdr[: len(hdr) - 2] if hdr else b"NATS/1.0\r\n"
+            hdr = base + b"Nats-Msg-Size: %d\r\n\r\n" % len(msg.payload)
+            payload = b""
+        account = self.client.account
+        route(
+            self.client,
+            account,
+            msg.subject.encode(),
+            reply,
+            hdr,
+            payload,
+            account.sublist.match(target),
+        )
+        now = time.time_ns()
+        self._op("D", dseq, seq, dc, now)
+        if self.ack_none:
+            self.adflr, self.asflr = dseq, seq
+            if self.stream.config.retention == "interest" and self._acked_by_all(seq):
+                self._op("W", seq)
+        elif dc == 1:
+            self.pending[seq] = [dseq, now]
+        else:
+            self.pending[seq][1] = now
+            self.rdc[seq] = dc
+        self._last_delivery = _mono()
+        self._last_active = self._last_delivery
+        return len(msg.subject) + len(reply) + len(payload) + (len(hdr) if hdr else 0)
+
+    async def _run(self: Consumer) -> None:
+        try:
+            while not self._closed:
+                timeout = await self._step()
+                if timeout == 0:
+                    continue
+                self._wake.clear()
+                if timeout is None:
+                    await self._wake.wait()
+                else:
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._wake.wait(), timeout)
+        except asyncio.CancelledError:
+            raise
+        except StoreError:
+            log.debug("consumer %s: store gone, stopping", self.name)
+        except Exception:
+            log.exception("consumer %s: delivery failed", self.name)
+
+    def _timeouts(self: Consumer, *deadlines_s: float | None) -> float | None:
+        vals = [d for d in deadlines_s if d is not None and d > 0]
+        return min(vals) if vals else None
+
+    async def _step(self: Consumer) -> float | None:
+        """Deliver what can be delivered now; return seconds to wait (None: until woken)."""
+        now = _mono()
+        wall = time.time_ns()
+        if self._alive is not None and not self._alive():
+            self._bg = asyncio.ensure_future(self.stop(delete=True))
+            return None
+        redeliver_in = self._check_pending(wall) if not self.ack_none else 0
+        inactive = self._inactive_in(now)
+        if inactive is not None and inactive <= 0:
+            if self._on_inactive is not None:
+                self._bg = asyncio.ensure_future(self._on_inactive(self))
+            return None
+        if self.paused_until > wall:
+            return self._timeouts((self.paused_until - wall) / 1e9, inactive)
+        if self.is_pull:
+            return await self._step_pull(now, redeliver_in, inactive)
+        return await self._step_push(now, redeliver_in, inactive)
+
+    def _inactive_in(self: Consumer, now: int) -> float | None:
+        thresh = self.config.inactive_threshold
+        if thresh <= 0:
+            return None
+        if self.is_pull:
+            if self.waiting:
+                self._last_active = now
+                return None
+        elif self.push_bound():
+            self._last_active = now
+            return _IDLE_POLL
+        return (self._last_active + thresh - now) / 1e9
+
+    async def _step_pull(
+        self: Consumer, now: int, redeliver_in: int, inactive: float | None
+    ) -> float | None:
+        nxt = self._expire_requests(now)
+        delivered = 0
+        while self.waiting and delivered < 256:
+            found = await self._next_msg()
+            if found is None:
+                break
+            msg, dc = found
+            req = self.waiting.popleft()
+            size = len(msg.subject) + len(msg.payload) + (len(msg.headers or b""))
+            if req.max_bytes > 0 and size > req.max_bytes:
+                self.client.publish(
+                    req.reply,
+                    b"",
+                    b"",
+                    status_pending(409, "Message Size Exceeds MaxBytes", req.batch, req.max_bytes),
+                )
+                self._unread(msg.seq, dc)
+                continue
+            self._deliver(msg, dc, req.reply)
+            delivered += 1
+            req.delivered += 1
+            req.batch -= 1
+            if req.max_bytes > 0:
+                req.max_bytes -= size
+                if req.max_bytes <= 0 and req.batch > 0:
+                    req.batch = 0
+            if req.batch > 0:
+                self.waiting.append(req)
+            elif req.max_bytes > 0:
+                pend = status_pending(409, "Batch Completed", 0, req.max_bytes)
+                self.client.publish(req.reply, b"", b"", pend)
+        if delivered >= 256:
+            return 0
+        if self.waiting:
+            nxt = self._expire_requests(_mono(), eos=True)
+        waits = [(nxt - _mono()) / 1e9 if nxt else None, redeliver_in / 1e9 or None, inactive]
+        return self._timeouts(*waits)
+
+    def _unread(self: Consumer, seq: int, dc: int) -> None:
+        """A message taken for delivery but not sent: put it back."""
+        if dc > 1 and seq not in self._rdq_set:
+            self.rdq.appendleft(seq)
+            self._rdq_set.add(seq)
+
+    async def _step_push(
+        self: Consumer, now: int, redeliver_in: int, inactive: float | None
+    ) -> float | None:
+        cfg = self.config
+        hb = cfg.idle_heartbeat
+        if not self.push_bound():
+            return self._timeouts(_IDLE_POLL, inactive)
+        delivered = 0
+        while delivered < 256:
+            if cfg.flow_control and self._fc_bytes >= self._fc_window:
+                break
+            found = await self._next_msg()
+            if found is None:
+                break
+            msg, dc = found
+            if cfg.replay_policy == "original" and dc == 1 and self._replay_prev:
+                gap = msg.ts - self._replay_prev
+                if gap > 0:
+                    await asyncio.sleep(gap / 1e9)
+            self._replay_prev = msg.ts
+            size = self._deliver(msg, dc, self.deliver)
+            delivered += 1
+            if cfg.flow_control:
+                self._fc_bytes += size
+                if not self._fc_subject and self._fc_bytes > self._fc_window // 2:
+                    self._send_fc()
+            if cfg.rate_limit_bps:
+                await asyncio.sleep(size * 8 / cfg.rate_limit_bps)
+        if delivered >= 256:
+            return 0
+        hb_in = None
+        if hb:
+            idle = _mono() - max(self._last_delivery, self._last_hb)
+            if idle >= hb:
+                stalled = self._fc_subject
+                self.client.publish(
+                    self.deliver, b"", b"", heartbeat(self.dseq, self.sseq - 1, stalled)
+                )
+                self._last_hb = _mono()
+                idle = 0
+            hb_in = (hb - idle) / 1e9
+        return self._timeouts(hb_in, redeliver_in / 1e9 or None, inactive, _IDLE_POLL)
