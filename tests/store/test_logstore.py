@@ -138,3 +138,39 @@ async def test_records_out_of_order_are_indexed_loudly(caplog: Any) -> None:
     assert any("out of sequence order" in r.getMessage() for r in caplog.records)
     assert s.subjects_state() == {"s.0": SimpleState(4, 1, 7)}
     await s.close()
+
+
+async def test_wildcards_over_many_subjects_match_a_naive_count() -> None:
+    import random
+
+    from natskern.kernel.subjects.tokens import matches
+
+    s = await _memory()
+    rng = random.Random(7)
+    subjects = [f"w.{i}" for i in range(30)] + [f"v.{i}.x" for i in range(5)]
+    live: dict[int, str] = {}
+    for _ in range(600):
+        subj = rng.choice(subjects)
+        seq, _ = await s.store_msg(subj, None, b"")
+        live[seq] = subj
+    for seq in rng.sample(sorted(live), 150):
+        await s.remove_msg(seq)
+        del live[seq]
+    for flt in ("w.*", "*.*", ">", "v.*.x", "w.>", "*.3"):
+        for start in (0, 1, 77, 300, 599, 650):
+            want = sorted(
+                q for q, x in live.items() if q >= start and matches(flt.encode(), x.encode())
+            )
+            got = s.filtered_state(flt, start)
+            assert (got.msgs, got.first, got.last) == (
+                (len(want), want[0], want[-1]) if want else (0, 0, 0)
+            ), (flt, start)
+            assert s.num_pending(start, flt) == len(want)
+            m = await s.load_next_msg(flt, start)
+            assert (m.seq if m else None) == (want[0] if want else None)
+            lps = {x for q, x in live.items() if matches(flt.encode(), x.encode())}
+            last_of = {x: max(q for q, y in live.items() if y == x) for x in lps}
+            assert s.num_pending(start, flt, last_per_subject=True) == sum(
+                1 for q in last_of.values() if q >= start
+            )
+    await s.close()
