@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from natskern.kernel.jetstream import API_LEVEL
 from natskern.kernel.jetstream import errors as E
+from natskern.kernel.jetstream.api_consumer import handle as handle_consumer
 from natskern.kernel.jetstream.errors import ApiError
 from natskern.kernel.jetstream.gojson import GoJSONError, parse
 from natskern.kernel.jetstream.requests import (
@@ -149,6 +150,8 @@ async def _dispatch(
             return _resp(_kind(tokens), _err(E.REQUIRED_API_LEVEL()))
     if tokens[2:] == ["INFO"]:
         return _resp("account_info_response", js.account_info())
+    if tokens[2] == "CONSUMER":
+        return await handle_consumer(js, tokens, hdr, body)
     if tokens[2] != "STREAM" or len(tokens) < 4:
         return None
     op = tokens[3]
