@@ -18,12 +18,12 @@ from natskern.kernel.errors import PluginError
 from natskern.kernel.plugins import implementations
 
 if TYPE_CHECKING:  # pragma: no cover
+    from natskern.kernel.core.transport import TransportFactory
     from natskern.kernel.store.api import StreamStoreFactory
     from natskern.kernel.subjects.transform import MappingFunction
 
 __all__ = [
     "Check",
-    "Factory",
     "Registry",
     "callable_with",
     "has_method",
@@ -38,9 +38,6 @@ T = TypeVar("T")
 #: A shape check: ``check(component)`` returns what is wrong with it (``"is not callable"``),
 #: or None when the component is fine.
 Check = Callable[[Any], "str | None"]
-
-#: A transport factory: ``factory(broker, section)`` returns a transport or None.
-Factory = Callable[..., Any]
 
 
 def _cannot_take(function: Callable[..., Any], params: tuple[str, ...]) -> bool:
@@ -182,7 +179,7 @@ class Registry(Generic[T]):
         return dict(self._items)
 
 
-def transport_registry() -> Registry[Factory]:
+def transport_registry() -> Registry[TransportFactory]:
     """The broker's transports: ``factory(broker, section)`` callables."""
     return Registry(
         "transport", hook="register_transports", check=callable_with("broker", "section")
