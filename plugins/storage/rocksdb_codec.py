@@ -13,9 +13,12 @@ Column families of one stream's database:
     checksummed copies written in every commit; ``u<name>\\x00<copy>``: a
     :meth:`put_meta` value (two copies up to :data:`TWO_COPY_LIMIT`, one beyond:
     only the index checkpoint is that large, and it is rebuilt from the records
-    when its copy fails); ``a<name>``: marker of an existing side log.
+    when its copy fails); ``a<name>``: marker of an existing side log.  Values
+    are ``checksum(8) data``, BLAKE2b-64 over the key and the data.  Stored
+    uncompressed (a large checkpoint reads 6x faster).
 ``aux``
-    key: ``len(name)(2) name counter(8)``; value: ``checksum(8) entry``.
+    key: ``len(name)(2) name counter(8)``; value: ``checksum(8) entry``,
+    BLAKE2b-64 over the counter and the entry.
 """
 
 from __future__ import annotations
