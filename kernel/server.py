@@ -103,7 +103,8 @@ class Broker:
         self.clients: dict[int, Client] = {}
         self.listeners: list[Listener] = []
         self.info_extra: dict[str, Any] = {}
-        #: Per-plugin state, keyed by plugin name (plugins are modules: no instance to hang it on).
+        #: Per-plugin state (plugins are modules: no instance to hang it on); read and write
+        #: it through a typed :class:`natskern.kernel.state.StateKey`.
         self.plugin_state: dict[str, Any] = {}
         self.start_time = time.time()
         self.lame_duck = False
