@@ -28,6 +28,7 @@ import pluggy
 import pytest
 from natskern.kernel import hookspecs
 from natskern.kernel.subjects.transform import MappingFunction, collect_functions
+
 from natskern.defaults import MAPPER_PLUGINS
 
 #: Subject published after every test subject; its arrival means all earlier ones did.
