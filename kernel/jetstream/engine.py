@@ -33,6 +33,7 @@ from natskern.kernel.core.subscription import Subscription
 from natskern.kernel.jetstream import ADVERTISED_VERSION, API_LEVEL
 from natskern.kernel.jetstream import errors as E
 from natskern.kernel.jetstream.api import handle
+from natskern.kernel.jetstream.consumers import close_consumers, ensure_loaded
 from natskern.kernel.jetstream.directget import direct_get
 from natskern.kernel.jetstream.stream import MSG_ID, Stream, store_config
 from natskern.kernel.jetstream.streamconfig import StreamConfig, decode_request
@@ -110,7 +111,9 @@ class AccountJetStream:
                 await self._api_task
         for name in list(self.streams):
             await self._stop_ingest(name)
-            await self.streams.pop(name).store.close()
+            stream = self.streams.pop(name)
+            await close_consumers(stream)
+            await stream.store.close()
         self.client.close()
 
     def _on_api(self, subject: bytes, reply: bytes, hdr: bytes | None, payload: bytes) -> bool:
@@ -253,6 +256,7 @@ class AccountJetStream:
         stream = self.streams.pop(name)
         async with stream.lock:
             await stream.drain()
+            await close_consumers(stream, delete=True)
             await stream.store.delete()
         await asyncio.to_thread(shutil.rmtree, self._dir(name), True)
 
@@ -265,6 +269,7 @@ class AccountJetStream:
         cfg, _ = decode_request(dumps(meta["config"]))
         stream = await self._open(cfg, int(meta["created"]))
         await self._rebuild_dedupe(stream)
+        await ensure_loaded(self, stream)
 
     async def _rebuild_dedupe(self, stream: Stream) -> None:
         window = stream.config.duplicate_window
