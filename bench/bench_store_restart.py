@@ -226,6 +226,7 @@ def main() -> None:
     ap.add_argument("--skip-build", action="store_true")
     ap.add_argument("--commit-msgs", type=int, default=20_000)
     ap.add_argument("--phase", default="")
+    ap.add_argument("--no-restart", action="store_true", help="only sections 1-3")
     args = ap.parse_args()
     directory = args.dir or tempfile.mkdtemp(prefix="nk-bench-")
     os.makedirs(directory, exist_ok=True)
@@ -245,6 +246,8 @@ def main() -> None:
         res = asyncio.run(bench_commits(directory, k, args.commit_msgs))
         print(json.dumps({"in_flight": k, **res}), flush=True)
     print(json.dumps(asyncio.run(bench_reads(directory, args.commit_msgs))), flush=True)
+    if args.no_restart:
+        return
     if not args.skip_build:
         print(json.dumps({"msgs": args.msgs, **asyncio.run(build(path, args.msgs))}), flush=True)
     me = [sys.executable, __file__, "--dir", directory]
