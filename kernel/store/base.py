@@ -142,6 +142,8 @@ class LogStore(Opening, Expiry, Removals):
         self._discard_new = config.discard == DISCARD_NEW
         self._limited = bool(self._max_msgs or self._max_bytes or self._max_per)
         self._checked = self._limited or self._max_size >= 0
+        #: Nothing to check or expire: store_msg takes its inline path.
+        self._plain = not self._checked and not self._max_age
 
     async def update_config(self, config: StoreConfig) -> None:
         """Apply a new configuration: lowered limits remove the oldest messages at once."""
@@ -190,7 +192,30 @@ class LogStore(Opening, Expiry, Removals):
         if commit.staged > commit.max_staged:
             await commit.room()
             self._open_check()
-        seq, ts = self._stage(subject, headers, payload, ttl)
+        if ttl or not self._plain:
+            seq, ts = self._stage(subject, headers, payload, ttl)
+        else:  # no limits, no expiry: _stage without its checks, inline (the hot path)
+            idx = self._idx
+            sid = idx.subjects.get(subject)
+            if sid is None:
+                sid = idx.intern(subject)
+            size = (
+                RECORD_OVERHEAD
+                + (len(subject) if subject.isascii() else len(subject.encode()))
+                + (len(headers) if headers else 0)
+                + len(payload)
+            )
+            seq = self._hw + 1
+            ts = _time_ns()
+            if ts < self._last_ts:
+                ts = self._last_ts
+            self._hw = self._last_seq = seq
+            self._last_ts = ts
+            self._log.append(StoredMsg(idx.names[sid], seq, ts, headers, payload), 0)
+            idx.add(seq, ts, sid, size)
+            g = commit.mark(size)
+            if not g.add_lo:
+                g.add_lo = seq
         if commit.awaits:
             await commit.wait(commit.group)
         return seq, ts
