@@ -148,6 +148,8 @@ async def _dispatch(
         if level is not None and not (level.isdigit() and int(level) <= API_LEVEL):
             js.api_errors += 1
             return _resp(_kind(tokens), _err(E.REQUIRED_API_LEVEL()))
+    if js.limits is None:
+        return _disabled(tokens)
     if tokens[2:] == ["INFO"]:
         return _resp("account_info_response", js.account_info())
     if tokens[2] == "CONSUMER":
@@ -172,6 +174,35 @@ async def _dispatch(
     return None
 
 
+_KINDS: Final = {
+    "CREATE": ("stream_create_response", None),
+    "UPDATE": ("stream_update_response", None),
+    "DELETE": ("stream_delete_response", None),
+    "INFO": ("stream_info_response", {"total": 0, "offset": 0, "limit": 0}),
+    "NAMES": ("stream_names_response", {"total": 0, "offset": 0, "limit": 0, "streams": None}),
+    "LIST": ("stream_list_response", {"total": 0, "offset": 0, "limit": 0, "streams": []}),
+    "PURGE": ("stream_purge_response", {"purged": 0}),
+    "GET": ("stream_msg_get_response", None),
+    "MSG.DELETE": ("stream_msg_delete_response", None),
+}
+
+
+def _disabled(tokens: list[str]) -> bytes | None:
+    """The ``10039`` answer of an account without JetStream."""
+    err = _err(E.NOT_ENABLED_FOR_ACCOUNT())
+    if tokens[2:] == ["INFO"]:
+        return _resp("account_info_response", err)
+    if tokens[2] != "STREAM" or len(tokens) < 4:
+        return None
+    op = tokens[3]
+    if op == "MSG" and len(tokens) > 4:
+        op = "GET" if tokens[4] == "GET" else "MSG.DELETE"
+    entry = _KINDS.get(op)
+    if entry is None:
+        return None
+    return _resp(entry[0], err, entry[1])
+
+
 def _kind(tokens: list[str]) -> str:
     names = {"CREATE": "stream_create_response", "UPDATE": "stream_update_response"}
     return names.get(tokens[3] if len(tokens) > 3 else "", "system_response")
@@ -180,7 +211,7 @@ def _kind(tokens: list[str]) -> str:
 async def _create(js: AccountJetStream, name: str, body: bytes) -> bytes:
     kind = "stream_create_response"
     try:
-        cfg = check_create(name, body, **js.check_options())
+        cfg = check_create(name, body, limits_check=js.check_new_stream, **js.check_options())
         existing = js.streams.get(cfg.name)
         if existing is not None:
             if not same_config(cfg, existing.config):
@@ -209,6 +240,7 @@ async def _update(js: AccountJetStream, name: str, body: bytes) -> bytes:
         if stream is None:
             raise E.STREAM_NOT_FOUND()
         new = check_update(stream.config, cfg, pedantic=pedantic, **js.check_options())
+        js.check_update_limits(stream.config, new)
         others = [s.config.subjects for n, s in js.streams.items() if n != name]
         if subjects_overlap(new.subjects, others):
             raise E.STREAM_SUBJECT_OVERLAP()
@@ -388,9 +420,12 @@ async def _msg_delete(js: AccountJetStream, name: str, body: bytes) -> bytes:
         return _resp(kind, _err(err))
     if removed:
         return _resp(kind, {"success": True})
-    # nats-server sends these through its success path: counted, but not as errors.
+    # nats-server sends these through its success path: counted, but not as errors.  Its
+    # file store tells sequences outside the stream apart; its memory store does not.
     st = stream.store.state()
-    if req.seq > st.last_seq:
+    if stream.config.storage == "memory":
+        failed = E.SEQUENCE_NOT_FOUND(seq=req.seq)
+    elif req.seq > st.last_seq:
         failed = E.STREAM_MSG_DELETE_FAILED(err="stream store EOF")
     elif req.seq < st.first_seq:
         failed = E.STREAM_MSG_DELETE_FAILED(err="no message found")

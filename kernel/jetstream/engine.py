@@ -35,6 +35,7 @@ from natskern.kernel.jetstream import errors as E
 from natskern.kernel.jetstream.api import handle
 from natskern.kernel.jetstream.consumers import close_consumers, ensure_loaded
 from natskern.kernel.jetstream.directget import direct_get
+from natskern.kernel.jetstream.limits import AccountLimits, check_limits, reserved
 from natskern.kernel.jetstream.stream import MSG_ID, Stream, store_config
 from natskern.kernel.jetstream.streamconfig import StreamConfig, decode_request
 from natskern.kernel.jetstream.wire import dumps, to_wire
@@ -65,14 +66,29 @@ class JetStreamSettings:
     sync: str | int = "always"
     max_duplicate_window: int = 0
     version: str = ADVERTISED_VERSION
+    #: Server-wide limits on reserved bytes (``-1``: none).
+    max_memory: int = -1
+    max_store: int = -1
+    #: Per-account ``jetstream`` values (``accounts.<name>.jetstream``); None: no accounts
+    #: configured, so the global account has JetStream.
+    accounts: Mapping[str, Any] | None = None
 
 
 class AccountJetStream:
     """One account's JetStream: its streams, its API responder and their tasks."""
 
-    def __init__(self, account: Any, settings: JetStreamSettings) -> None:
+    def __init__(
+        self,
+        account: Any,
+        settings: JetStreamSettings,
+        limits: AccountLimits | None = None,
+        engine: JetStream | None = None,
+    ) -> None:
         self.account = account
         self.settings = settings
+        #: The account's limits; None: JetStream is off in this account (API answers 10039).
+        self.limits = limits
+        self.engine = engine
         self.functions = settings.functions
         self.server_name = settings.server_name
         self.domain = settings.domain
@@ -92,7 +108,7 @@ class AccountJetStream:
 
     async def start(self) -> None:
         """Reopen the account's streams, then start answering ``$JS.API``."""
-        if os.path.isdir(self.directory):
+        if self.limits is not None and os.path.isdir(self.directory):
             for name in sorted(os.listdir(self.directory)):
                 try:
                     await self._recover(name)
@@ -167,16 +183,49 @@ class AccountJetStream:
             stream = streams.get(name)
             return stream.config if stream is not None else None
 
+        limits = self.limits
         return {
             "lookup": lookup,
             "functions": self.functions,
             "max_duplicate_window": self.settings.max_duplicate_window,
+            "max_bytes_limits": limits.max_bytes_limits if limits is not None else None,
         }
 
+    def _reserved(self, storage: str, skip: str = "") -> int:
+        return reserved((s.config for s in self.streams.values()), storage, skip=skip)
+
+    def _server(self, storage: str, skip: str = "") -> dict[str, int]:
+        settings = self.settings
+        limit = settings.max_memory if storage == "memory" else settings.max_store
+        used = self.engine.reserved(storage, account=self, skip=skip) if self.engine else 0
+        return {"server_limit": limit, "server_current": used}
+
+    def check_new_stream(self, raw: StreamConfig) -> None:
+        """The account's limits on a create request as sent (``10027``, ``10026``, ``10028``...)."""
+        limits = self.limits
+        assert limits is not None
+        others = sum(1 for n in self.streams if n != raw.name)
+        if limits.max_streams > 0 and others >= limits.max_streams:
+            raise E.MAXIMUM_STREAMS_LIMIT()
+        current = self._reserved(raw.storage, raw.name)
+        check_limits(limits, raw, current, **self._server(raw.storage, raw.name))
+
     def check_stream_limits(self, cfg: StreamConfig) -> None:
-        """Account limits on a new stream (none configured yet: nothing to refuse)."""
+        """The account's limits on a checked new stream, and the storage it names."""
+        limits = self.limits
+        assert limits is not None
+        current = self._reserved(cfg.storage, cfg.name)
+        check_limits(limits, cfg, current, **self._server(cfg.storage, cfg.name))
         if cfg.storage not in self.settings.storage:
             raise E.STREAM_CREATE(err=f"storage {cfg.storage!r} is not available")
+
+    def check_update_limits(self, old: StreamConfig, new: StreamConfig) -> None:
+        """nats-server's update reservation: only the growth of ``max_bytes`` is added."""
+        limits = self.limits
+        assert limits is not None
+        diff = max(max(new.max_bytes, 0) - max(old.max_bytes, 0), 0)
+        current = self._reserved(new.storage, new.name) + max(new.max_bytes - diff, 0)
+        check_limits(limits, new, current, add=diff, **self._server(new.storage, new.name))
 
     def account_info(self) -> dict[str, Any]:
         """``$JS.API.INFO``'s fields (usage from the stores' states)."""
@@ -187,21 +236,12 @@ class AccountJetStream:
                 memory += used
             else:
                 storage += used
-        limits = {
-            "max_memory": -1,
-            "max_storage": -1,
-            "max_streams": -1,
-            "max_consumers": -1,
-            "max_ack_pending": -1,
-            "memory_max_stream_bytes": -1,
-            "storage_max_stream_bytes": -1,
-            "max_bytes_required": False,
-        }
+        limits = (self.limits or AccountLimits()).to_json()
         out: dict[str, Any] = {
             "memory": memory,
             "storage": storage,
-            "reserved_memory": 0,
-            "reserved_storage": 0,
+            "reserved_memory": self._reserved("memory"),
+            "reserved_storage": self._reserved("file"),
             "streams": len(self.streams),
             "consumers": sum(s.consumer_count for s in self.streams.values()),
             "limits": limits,
@@ -357,19 +397,39 @@ class JetStream:
         self.accounts: dict[str, AccountJetStream] = {}
 
     async def start(self) -> None:
-        """Enable JetStream in every account the broker has."""
+        """Start JetStream in every account (answering 10039 where it is off)."""
         system = getattr(self.broker, "system_account_name", None)
+        configured = self.settings.accounts
         for name in list(self.broker.accounts):
-            if name != system:
-                await self.enable(self.broker.get_account(name))
+            if name == system:
+                continue
+            if configured is None:
+                limits: AccountLimits | None = AccountLimits()
+            else:
+                limits = AccountLimits.from_config((configured.get(name) or {}).get("jetstream"))
+            await self.enable(self.broker.get_account(name), limits)
 
-    async def enable(self, account: Any) -> AccountJetStream:
-        """Enable JetStream in ``account`` (idempotent)."""
+    async def enable(self, account: Any, limits: AccountLimits | None = None) -> AccountJetStream:
+        """Start JetStream in ``account`` with ``limits`` (None: off) (idempotent)."""
         ajs = self.accounts.get(account.name)
         if ajs is None:
-            ajs = self.accounts[account.name] = AccountJetStream(account, self.settings)
+            ajs = AccountJetStream(account, self.settings, limits or AccountLimits(), self)
+            if limits is None and self.settings.accounts is not None:
+                ajs.limits = None
+            self.accounts[account.name] = ajs
             await ajs.start()
         return ajs
+
+    def reserved(self, storage: str, *, account: AccountJetStream, skip: str = "") -> int:
+        """Bytes reserved server-wide, ``skip`` of ``account`` left out."""
+        return sum(
+            reserved(
+                (s.config for s in a.streams.values()),
+                storage,
+                skip=skip if a is account else "",
+            )
+            for a in self.accounts.values()
+        )
 
     async def stop(self) -> None:
         """Stop every account's JetStream."""

@@ -43,7 +43,9 @@ def check_create(subject_name: str, body: bytes | str, **options: object) -> Str
     """Everything ``STREAM.CREATE.<subject_name>`` checks before touching other streams.
 
     Returns the config to create (defaults applied, ``_nats.req.level`` set); ``options``
-    go to :func:`check_stream_config`.  The engine then checks overlap with other
+    go to :func:`check_stream_config`, but ``limits_check(config)``, the account's
+    limits on a new stream, which nats-server checks on the request as sent, before
+    defaults and validation.  The engine then checks overlap with other
     streams, an existing stream of that name (:func:`same_config`) and account limits.
     """
     cfg, pedantic = decode_request(body)
@@ -56,6 +58,9 @@ def check_create(subject_name: str, body: bytes | str, **options: object) -> Str
         raise _invalid("stream configuration for create can not be sealed")
     if cfg.mirror_direct and cfg.mirror is None:
         raise _invalid("stream has no mirror but does have mirror direct")
+    limits_check = options.pop("limits_check", None)
+    if limits_check is not None:
+        limits_check(cfg)  # type: ignore[operator]
     out = check_stream_config(cfg, pedantic=pedantic, **options)  # type: ignore[arg-type]
     if out.num_replicas > 1:
         raise E.STREAM_REPLICAS_NOT_SUPPORTED()

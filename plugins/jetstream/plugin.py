@@ -52,6 +52,9 @@ def settings(broker: Any, section: dict[str, Any]) -> JetStreamSettings:
         server_name=broker.server_name,
         domain=section.get("domain", ""),
         sync=sync,
+        max_memory=section.get("max_memory", -1),
+        max_store=section.get("max_store", -1),
+        accounts=broker.config.get("accounts") or None,
     )
 
 
