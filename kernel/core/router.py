@@ -182,6 +182,8 @@ def publish_batch(
     match = sublist.match
     peek = sublist.peek
     hits = 0
+    last_size = -1  # the size line of the last message (payload sizes tend to repeat)
+    size_line = b""
     for subject, reply, payload in messages:
         if reply and reply.startswith(RESERVED_REPLY_PREFIXES):
             refuse_reply(client, reply)
@@ -208,9 +210,10 @@ def publish_batch(
             else:
                 # Every receiver is a plain socket subscription: as in publish(), inline.
                 size = len(payload)
-                line = _size_line(size) or _new_size_line(size)
-                if reply:
-                    line = b" " + reply + line
+                if size != last_size:
+                    size_line = _size_line(size) or _new_size_line(size)
+                    last_size = size
+                line = b" " + reply + size_line if reply else size_line
                 rest = len(line) + size + 2
                 for sub in psubs:
                     prefix = sub.prefix

@@ -30,9 +30,10 @@ message beyond the tuple of pieces.
 sent and the parser has cut into messages is always routed to everyone; only the *next*
 read waits.
 
-* A frame session whose buffer passes ``stall_at`` calls the publisher's ``stall_on``:
-  a socket publisher stops reading for a few milliseconds at a time until the receiver's
-  socket has taken the bytes (or the receiver is cut as a slow consumer).
+* When :func:`queue_frames` takes a frame session's buffer past ``stall_at``, it calls the
+  publisher's ``stall_on(receiver)``: a socket publisher stops reading for a few
+  milliseconds at a time until the receiver's socket has taken the bytes (or the receiver
+  is cut as a slow consumer).
 * A :class:`Holder` (an internal subscriber with a bounded queue, see
   ``natskern.kernel.core.internal``) returns itself from its callback when it is over its
   high-water mark; the router then calls ``holder.hold(publisher)``, which calls the
@@ -189,12 +190,12 @@ def queue_frames(
     when ``c`` is past its stall mark (a receiver past ``max_pending`` is cut instead).
     """
     c.out += pieces
-    c.pending += nbytes
+    pending = c.pending = c.pending + nbytes
     c.out_msgs += msgs
     c.out_bytes += size
     if not c.flush_scheduled:
         c.schedule_flush()
-    if c.pending > c.stall_at:
+    if pending > c.stall_at:
         overfed(c, producer)
     if reply and c.replies is not None:
         c.record_reply(reply)
