@@ -174,3 +174,15 @@ async def test_wildcards_over_many_subjects_match_a_naive_count() -> None:
                 1 for q in last_of.values() if q >= start
             )
     await s.close()
+
+
+async def test_a_cancelled_writer_leaves_its_group_alone() -> None:
+    s = await _memory()
+    tasks = [asyncio.create_task(s.store_msg("a", None, b"x")) for _ in range(10)]
+    await asyncio.sleep(0)  # every writer staged and waits for the same commit
+    tasks[3].cancel()
+    results = await asyncio.gather(*tasks, return_exceptions=True)
+    assert isinstance(results[3], asyncio.CancelledError)
+    assert [r[0] for i, r in enumerate(results) if i != 3] == [1, 2, 3, 5, 6, 7, 8, 9, 10]
+    assert s.state().messages == 10  # the cancelled write was staged: it is stored anyway
+    await s.close()
