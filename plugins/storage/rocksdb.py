@@ -36,7 +36,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import shutil
 from collections.abc import AsyncIterator
 from typing import Any
@@ -53,13 +52,13 @@ from natskern.kernel.store.log import RecordMeta, Recovery
 from natskern.plugins.storage import rocksdb_codec as codec
 from natskern.plugins.storage import rocksdb_recovery as recovery
 from natskern.plugins.storage.rocksdb_aux import AuxMixin, RocksAuxLog
-from rocksdict import AccessType, DBCompressionType, Options, Rdict, WriteBatch, WriteOptions
+from natskern.plugins.storage.rocksdb_db import DbMixin
+from rocksdict import WriteBatch, WriteOptions
 
 __all__ = ["RocksAuxLog", "RocksLog", "RocksLogFactory", "register_storage_backends"]
 
 log = logging.getLogger("natskern.store.rocksdb")
 
-_CFS = ("msgs", "meta", "aux")
 _PUT, _DEL, _RANGE = 0, 1, 2
 _END = b"\xff" * 9  # above every 8-byte key
 
@@ -68,7 +67,7 @@ _END = b"\xff" * 9  # above every 8-byte key
 _OVERHEAD = record_size("", None, b"")
 
 
-class RocksLog(AuxMixin):
+class RocksLog(DbMixin, AuxMixin):
     """The record log of one stream in its own RocksDB database (``directory``)."""
 
     durable = True
@@ -110,6 +109,8 @@ class RocksLog(AuxMixin):
     def _reset_staged(self) -> None:
         self._ops: list[tuple[Any, ...]] = []
         self._msgs: dict[int, StoredMsg] = {}
+        #: ``append_batch`` groups as given: (first_seq, ts, items), read back on demand.
+        self._batches: list[tuple[int, int, Any]] = []
         self._dead: set[int] = set()
         self._dead_ranges: list[tuple[int, int]] = []
         self._changed = False
@@ -120,44 +121,6 @@ class RocksLog(AuxMixin):
         self._top_ts = 0
 
     # -- opening and closing ---------------------------------------------------------------
-
-    def _options(self, cf: str = "") -> Options:
-        opts = Options(raw_mode=True)
-        opts.create_if_missing(True)
-        opts.create_missing_column_families(True)
-        opts.set_keep_log_file_num(2)
-        opts.set_max_total_wal_size(128 << 20)
-        opts.set_write_buffer_size(self._write_buffer_size)
-        if cf == "meta":  # the index checkpoint: reads 6x faster uncompressed, written once
-            opts.set_compression_type(DBCompressionType.none())
-        return opts
-
-    def _open_db(self, read_only: bool = False) -> None:
-        os.makedirs(self.path, exist_ok=True)
-        cfs = {name: self._options(name) for name in _CFS}
-        kwargs: dict[str, Any] = {"options": self._options(), "column_families": cfs}
-        if read_only:
-            kwargs["access_type"] = AccessType.read_only()
-        db = Rdict(self.path, **kwargs)
-        self._db = db
-        self._views = {name: db.get_column_family(name) for name in _CFS}
-        self._handles = {name: db.get_column_family_handle(name) for name in _CFS}
-
-    def _close_db(self, *, sync: bool) -> None:
-        db, views = self._db, self._views
-        self._db, self._views, self._handles = None, {}, {}
-        if db is None:
-            return
-        try:
-            if sync:
-                db.flush_wal(True)
-                for view in views.values():
-                    view.flush(True)  # a clean reopen replays no WAL
-        finally:
-            for view in views.values():
-                with contextlib.suppress(Exception):  # closing a broken database
-                    view.close()
-            db.close()
 
     async def open(self) -> Recovery:
         """Open (or create) the database and report what it holds (again after a close)."""
@@ -199,24 +162,6 @@ class RocksLog(AuxMixin):
             problems=problems,
             corrupt=corrupt,
         )
-
-    async def _open_or_repair(self, problems: list[str]) -> bool:
-        """Open the database; when RocksDB's own metadata (CURRENT, MANIFEST) is corrupt,
-        repair it from the data files (SSTs and WALs) and say so.  True if repaired."""
-        try:
-            await asyncio.to_thread(self._open_db)
-            return False
-        except Exception as exc:
-            if "Corruption" not in str(exc):
-                raise StoreIOError(f"insufficient storage resources available ({exc})") from exc
-            problems.append(f"database metadata corrupt ({exc}); repaired from the data files")
-            log.error("rocksdb %s: %s", self.path, problems[-1])
-        try:
-            await asyncio.to_thread(Rdict.repair, self.path, self._options())
-            await asyncio.to_thread(self._open_db)
-        except Exception as exc:
-            raise StoreIOError(f"insufficient storage resources available ({exc})") from exc
-        return True
 
     async def close(self) -> None:
         """Commit what is staged, sync the WAL, flush the memtables and release the database."""
@@ -264,6 +209,25 @@ class RocksLog(AuxMixin):
         self._changed = True
         if msg.seq >= self._top_seq:
             self._top_seq, self._top_ts = msg.seq, msg.ts
+
+    def append_batch(self, first_seq: int, ts: int, items: Any) -> None:
+        """Stage ``(subject, headers, payload)`` items as sequences ``first_seq``... (one ts)."""
+        self._check()
+        if not items:
+            return
+        put, encode, seq_key = self._ops.append, codec.encode_fields, codec.seq_key
+        subjects: dict[str, bytes] = {}
+        for i, (subject, headers, payload) in enumerate(items):
+            key = seq_key(first_seq + i)
+            raw = subjects.get(subject)
+            if raw is None:
+                raw = subjects[subject] = subject.encode()
+            put((_PUT, "msgs", key, encode(key, raw, ts, 0, headers, payload)))
+        self._batches.append((first_seq, ts, items))
+        self._changed = True
+        top = first_seq + len(items) - 1
+        if top >= self._top_seq:
+            self._top_seq, self._top_ts = top, ts
 
     def remove(self, seq: int, *, erase: bool = False) -> None:
         """Stage the removal of one record (``erase``: compact its bytes away at commit)."""
@@ -420,13 +384,6 @@ class RocksLog(AuxMixin):
         finally:
             self._ready.set()
 
-    def _compact_away(self, keys: list[bytes]) -> None:
-        for cf in _CFS:  # every memtable: the WAL holding the value becomes obsolete, deleted
-            self._views[cf].flush(True)
-        view = self._views["msgs"]
-        for key in keys:
-            view.compact_range(key, key + b"\x00")
-
     # -- reads -----------------------------------------------------------------------------
 
     async def read(self, seq: int) -> StoredMsg | None:
@@ -436,6 +393,10 @@ class RocksLog(AuxMixin):
             return msg
         if seq in self._dead or any(a <= seq <= b for a, b in self._dead_ranges):
             return None
+        for first, ts, items in self._batches:
+            if first <= seq < first + len(items):
+                subject, headers, payload = items[seq - first]
+                return StoredMsg(subject, seq, ts, headers, payload)
         views = self._views
         if not views or not self._ready.is_set():
             views = await self._wait_views()

@@ -38,6 +38,7 @@ __all__ = [
     "decode_meta",
     "decode_msg",
     "decode_state",
+    "encode_fields",
     "encode_meta",
     "encode_msg",
     "encode_state",
@@ -75,12 +76,15 @@ def _digest(data: bytes | memoryview, salt: bytes) -> bytes:
 
 def encode_msg(key: bytes, msg: StoredMsg, ttl: int) -> bytes:
     """The stored value of ``msg`` under ``key`` (checksum first)."""
-    subject = msg.subject.encode()
-    headers = msg.headers
+    return encode_fields(key, msg.subject.encode(), msg.ts, ttl, msg.headers, msg.payload)
+
+
+def encode_fields(
+    key: bytes, subject: bytes, ts: int, ttl: int, headers: bytes | None, payload: bytes
+) -> bytes:
+    """The stored value of a message given field by field (``subject`` encoded)."""
     hlen = -1 if headers is None else len(headers)
-    body = b"".join(
-        (HEADER.pack(msg.ts, ttl, len(subject), hlen), subject, headers or b"", msg.payload)
-    )
+    body = b"".join((HEADER.pack(ts, ttl, len(subject), hlen), subject, headers or b"", payload))
     return _digest(body, key) + body
 
 

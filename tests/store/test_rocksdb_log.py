@@ -155,3 +155,33 @@ async def test_destroy_removes_the_directory(tmp_path):
     await log.commit()
     await log.destroy()
     assert not os.path.exists(path)
+
+
+async def test_append_batch_is_staged_readable_and_recovered(tmp_path):
+    path = str(tmp_path / "s")
+    log = RocksLog(path)
+    await log.open()
+    items = [(f"b.{i % 2}", b"NATS/1.0\r\n\r\n" if i == 1 else None, b"v%d" % i) for i in range(5)]
+    log.append_batch(10, 777, items)
+    got = await log.read(11)
+    assert (got.subject, got.seq, got.ts, got.headers, got.payload) == (
+        "b.1",
+        11,
+        777,
+        b"NATS/1.0\r\n\r\n",
+        b"v1",
+    )
+    log.remove(12)
+    log.remove_range(13, 13)
+    assert await log.read(12) is None and await log.read(13) is None
+    await log.commit()
+    assert (await log.read(14)).payload == b"v4" and await log.read(12) is None
+    await log.close()
+    rec = await log.open()
+    assert [(m.seq, m.subject, m.ts) for m in await metas(rec)] == [
+        (10, "b.0", 777),
+        (11, "b.1", 777),
+        (14, "b.0", 777),
+    ]
+    assert rec.last_seq == 14 and rec.last_ts == 777
+    await log.close()
