@@ -75,6 +75,9 @@ async def test_crash_recovery_loads_sealed_blocks_from_sidecars(tmp_path):
             os.unlink(os.path.join(path, f))
     log, rec2, scanned = await reopen(path, block_size=2048)
     assert log.sidecars_used == 0
+    await crash(log)
+    log, _rec3, again = await reopen(path, block_size=2048)
+    assert log.sidecars_used == nblocks - 1 and again == scanned  # the scan wrote them back
     assert with_side == scanned and rec.last_seq == rec2.last_seq == 300
     assert [m.seq for m in scanned] == [s for s in range(1, 301) if s != 5 and not 40 <= s <= 90]
     await log.close()

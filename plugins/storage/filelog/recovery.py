@@ -32,7 +32,7 @@ from natskern.plugins.storage.filelog.blocks import (
 )
 from natskern.plugins.storage.filelog.meta import meta_paths, pos_from, read_meta, write_meta_copy
 from natskern.plugins.storage.filelog.scan import MAX_GUESS, BadRegion, BlockScan, scan_block
-from natskern.plugins.storage.filelog.sidecar import BlockAcc, decode_sidecar
+from natskern.plugins.storage.filelog.sidecar import BlockAcc, decode_sidecar, encode_sidecar
 
 if TYPE_CHECKING:
     from natskern.plugins.storage.filelog.log import FileLog
@@ -140,6 +140,8 @@ def _scan(
             sc = _from_sidecar(b.path, buf, prev)
         if sc is None:
             sc = scan_block(buf, subjects, rsize, prev)
+            if bid != block_ids[-1] and not sc.bad:
+                _write_sidecar(b, sc, list(subjects), buf)  # so the next recovery need not scan
         else:
             log.sidecars_used += 1
         if bid == block_ids[-1]:
@@ -263,6 +265,13 @@ def _accumulate(b: Block) -> None:
     sc = scan_block(buf, subjects, _size_fn())
     if not sc.bad and sc.first_seq == b.first_seq and len(sc.offs) == len(b.offs):
         b.acc = BlockAcc.from_scan(sc, list(subjects), buf)
+
+
+def _write_sidecar(b: Block, sc: BlockScan, names: list[bytes], buf: bytes) -> None:
+    """Write the sidecar of a sealed block that had to be scanned (best effort, unsynced)."""
+    data = encode_sidecar(BlockAcc.from_scan(sc, names, buf), len(buf), sc.first_seq, sc.offs)
+    with contextlib.suppress(OSError), open(b.path[:-4] + ".idx", "wb") as f:
+        f.write(data)
 
 
 def _from_sidecar(path: str, buf: bytes, prev: int) -> BlockScan | None:
