@@ -94,6 +94,7 @@ def stream_info(
         out["domain"] = js.domain
     if cluster:
         out["cluster"] = {"leader": js.server_name}
+    out.update(js.source_info(stream))
     out["ts"] = format_time(time.time_ns())
     return out
 

@@ -36,6 +36,7 @@ from natskern.kernel.jetstream.api import handle
 from natskern.kernel.jetstream.consumers import close_consumers, ensure_loaded
 from natskern.kernel.jetstream.directget import direct_get
 from natskern.kernel.jetstream.limits import AccountLimits, check_limits, reserved
+from natskern.kernel.jetstream.sourcing import SourceTask
 from natskern.kernel.jetstream.stream import MSG_ID, Stream, store_config
 from natskern.kernel.jetstream.streamconfig import StreamConfig, decode_request
 from natskern.kernel.jetstream.wire import dumps, to_wire
@@ -99,6 +100,7 @@ class AccountJetStream:
         self.api_total = 0
         self.api_errors = 0
         self._ingest: dict[str, list[tuple[InternalSubscriber, asyncio.Task[None]]]] = {}
+        self.sourcing: dict[str, list[SourceTask]] = {}
         self._api: Subscription | None = None
         self._requests: deque[tuple[bytes, bytes, bytes | None, bytes]] = deque()
         self._wakeup = asyncio.Event()
@@ -125,6 +127,8 @@ class AccountJetStream:
             self._api_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._api_task
+        for name in list(self.streams):
+            await self._stop_sourcing(name)
         for name in list(self.streams):
             await self._stop_ingest(name)
             stream = self.streams.pop(name)
@@ -269,7 +273,46 @@ class AccountJetStream:
         )
         self.streams[cfg.name] = stream
         self._start_ingest(stream)
+        self._start_sourcing(stream)
         return stream
+
+    # -- mirrors and sources ---------------------------------------------------------------
+
+    def _start_sourcing(self, stream: Stream) -> None:
+        cfg = stream.config
+        tasks = []
+        if cfg.mirror is not None and cfg.mirror.external is None:
+            tasks.append(
+                SourceTask(
+                    stream, cfg.mirror, self.streams.get, mirror=True, functions=self.functions
+                )
+            )
+        for src in cfg.sources:
+            if src is not None and src.external is None:
+                tasks.append(
+                    SourceTask(
+                        stream, src, self.streams.get, mirror=False, functions=self.functions
+                    )
+                )
+        for task in tasks:
+            task.start()
+        self.sourcing[cfg.name] = tasks
+
+    async def _stop_sourcing(self, name: str) -> None:
+        for task in self.sourcing.pop(name, []):
+            await task.stop()
+
+    def source_info(self, stream: Stream) -> dict[str, Any]:
+        """STREAM.INFO's ``mirror`` / ``sources`` for ``stream``."""
+        tasks = self.sourcing.get(stream.config.name, [])
+        out: dict[str, Any] = {}
+        mirrors = [t.info() for t in tasks if t.mirror]
+        if mirrors:
+            out["mirror"] = mirrors[0]
+        sources = [t.info() for t in tasks if not t.mirror]
+        if sources:
+            out["sources"] = sources
+        return out
 
     async def add_stream(self, cfg: StreamConfig) -> Stream:
         """Create a checked stream: its directory, metadata, store and ingest."""
@@ -289,10 +332,13 @@ class AccountJetStream:
         if cfg.subjects != old_subjects:
             await self._stop_ingest(cfg.name)
             self._start_ingest(stream)
+        await self._stop_sourcing(cfg.name)
+        self._start_sourcing(stream)
 
     async def delete_stream(self, name: str) -> None:
         """Remove a stream, its messages and its directory."""
         await self._stop_ingest(name)
+        await self._stop_sourcing(name)
         stream = self.streams.pop(name)
         async with stream.lock:
             await stream.drain()

@@ -41,6 +41,7 @@ __all__ = [
     "check_stream_config",
     "discard_new_per_subject",
     "is_valid_name",
+    "source_iname",
 ]
 
 MAX_NAME_LEN: Final = 255
@@ -239,7 +240,7 @@ def _mirror(
     return subjects, delivery, api
 
 
-def _iname(src: StreamSource) -> str:
+def source_iname(src: StreamSource) -> str:
     """nats-server's ``composeIName``: what makes two sources the same source."""
     name = src.name
     if src.external is not None:
@@ -272,7 +273,7 @@ def _sources(
     for src in cfg.sources:
         if src is None or not is_valid_name(src.name):
             raise E.SOURCE_INVALID_STREAM_NAME()
-        key = _iname(src)
+        key = source_iname(src)
         if key in seen:
             raise E.SOURCE_DUPLICATE_DETECTED()
         seen.add(key)

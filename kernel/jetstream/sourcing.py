@@ -1,0 +1,223 @@
+"""Mirrors and sources within an account: copying an origin stream's messages in.
+
+A :class:`SourceTask` follows one origin stream of the same account (``external``
+origins are not served yet): it reads the origin's store from where it stopped, keeps
+the messages its filter or transforms select, and stores them in its stream through the
+stream's own write path (dedupe, consumers, republish).  A mirror keeps the origin's
+sequences (gaps are skipped over); a source appends with a ``Nats-Stream-Source``
+header (``<origin> <seq> <filter> <destination> <subject>``, nats-server's form), which
+is also how a source finds its place again after a restart.
+
+New origin messages are noticed by polling the origin's last sequence (every
+:data:`POLL` seconds while idle); no timing decides what is copied, only when.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Final
+
+from natskern.kernel.jetstream.stream import MSG_ID
+from natskern.kernel.jetstream.streamcheck import source_iname
+from natskern.kernel.jetstream.streamconfig import StreamSource
+from natskern.kernel.jetstream.transforms import compile_transform
+from natskern.kernel.jetstream.wire import parse_go_time, time_ns
+from natskern.kernel.protocol.headers import header_value
+from natskern.kernel.subjects.tokens import matches
+
+if TYPE_CHECKING:  # pragma: no cover
+    from natskern.kernel.jetstream.stream import Stream
+
+__all__ = ["POLL", "SourceTask"]
+
+log = logging.getLogger("natskern.jetstream")
+
+POLL: Final = 0.02
+SOURCE_HDR: Final = b"Nats-Stream-Source"
+_BATCH: Final = 256
+
+
+class SourceTask:
+    """Copies one origin stream into ``stream`` (a mirror when ``mirror``)."""
+
+    def __init__(
+        self,
+        stream: Stream,
+        source: StreamSource,
+        lookup: Callable[[str], Stream | None],
+        *,
+        mirror: bool,
+        functions: Any = None,
+    ) -> None:
+        self.stream = stream
+        self.source = source
+        self.lookup = lookup
+        self.mirror = mirror
+        self.iname = source_iname(source)
+        parts = self.iname.split(" ")
+        self._hdr_prefix = f"{source.name} "
+        self._hdr_tail = f" {parts[1]} {parts[2]} " if len(parts) >= 3 else " > > "
+        self.transforms = [
+            (t.src or ">", compile_transform(t.src, t.dest, functions or {}) if t.dest else None)
+            for t in source.subject_transforms
+        ]
+        self.next_seq = 0
+        self.last_active = 0
+        self._task: asyncio.Task[None] | None = None
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Start copying in the background."""
+        self._task = asyncio.create_task(self._run())
+
+    async def stop(self) -> None:
+        """Stop copying (what was stored stays)."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    # -- info ------------------------------------------------------------------------------
+
+    def info(self) -> dict[str, Any]:
+        """The ``StreamSourceInfo`` of STREAM.INFO's ``mirror`` / ``sources``."""
+        origin = self.lookup(self.source.name)
+        lag = 0
+        if origin is not None and self.next_seq:
+            lag = max(origin.store.state().last_seq - (self.next_seq - 1), 0)
+        out: dict[str, Any] = {"name": self.source.name}
+        if self.source.external is not None:
+            out["external"] = {
+                "api": self.source.external.api,
+                "deliver": self.source.external.deliver,
+            }
+        out["lag"] = lag
+        out["active"] = time.time_ns() - self.last_active if self.last_active else -1
+        if self.source.filter_subject:
+            out["filter_subject"] = self.source.filter_subject
+        if self.source.subject_transforms:
+            out["subject_transforms"] = [
+                {"src": t.src, "dest": t.dest} for t in self.source.subject_transforms
+            ]
+        return out
+
+    # -- copying ---------------------------------------------------------------------------
+
+    def _select(self, subject: str) -> str | None:
+        """The subject to store ``subject`` under, or None when the source skips it."""
+        if self.transforms:
+            raw = subject.encode()
+            for src, tr in self.transforms:
+                if matches(src.encode(), raw):
+                    if tr is None:
+                        return subject
+                    mapped = tr.apply(raw)
+                    return mapped.decode() if mapped else subject
+            return None
+        f = self.source.filter_subject
+        if f and not matches(f.encode(), subject.encode()):
+            return None
+        return subject
+
+    async def _start_seq(self, origin: Stream) -> int:
+        src = self.source
+        state = self.stream.store.state()
+        if self.mirror:
+            if state.last_seq:
+                return state.last_seq + 1
+        else:
+            resume = await self._resume_seq()
+            if resume:
+                return resume
+        if src.opt_start_seq:
+            return src.opt_start_seq
+        if src.opt_start_time is not None:
+            since = time_ns(parse_go_time(src.opt_start_time))
+            seq = origin.store.state().first_seq
+            while (msg := await origin.store.load_next_msg("", seq)) is not None:
+                if msg.ts >= since:
+                    return msg.seq
+                seq = msg.seq + 1
+            return seq
+        return max(origin.store.state().first_seq, 1)
+
+    async def _resume_seq(self) -> int:
+        """After the last origin sequence this source stored here (0: nothing stored)."""
+        store = self.stream.store
+        seq = store.state().first_seq
+        found = 0
+        while (msg := await store.load_next_msg("", seq)) is not None:
+            seq = msg.seq + 1
+            if msg.headers:
+                value = header_value(msg.headers, SOURCE_HDR)
+                if value and value.decode(errors="replace").startswith(self._hdr_prefix):
+                    parts = value.split(b" ")
+                    if len(parts) > 1 and parts[1].isdigit():
+                        found = max(found, int(parts[1]))
+        return found + 1 if found else 0
+
+    async def _run(self) -> None:
+        while True:
+            origin = self.lookup(self.source.name)
+            if origin is None:
+                await asyncio.sleep(POLL)
+                continue
+            if not self.next_seq:
+                self.next_seq = await self._start_seq(origin)
+            try:
+                copied = await self._copy(origin)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("JetStream: sourcing %r failed", self.source.name)
+                copied = 0
+            if not copied:
+                await asyncio.sleep(POLL)
+
+    async def _copy(self, origin: Stream) -> int:
+        copied = 0
+        stream = self.stream
+        for _ in range(_BATCH):
+            msg = await origin.store.load_next_msg("", self.next_seq)
+            if msg is None:
+                break
+            self.next_seq = msg.seq + 1
+            self.last_active = time.time_ns()
+            subject = self._select(msg.subject)
+            if subject is None:
+                continue
+            async with stream.lock:
+                await stream.drain()
+                if self.mirror:
+                    gap = msg.seq - stream.store.state().last_seq - 1
+                    if gap > 0:
+                        await stream.store.skip_msgs(0, gap)
+                    hdr = msg.headers
+                else:
+                    hdr = _add_header(
+                        msg.headers,
+                        SOURCE_HDR,
+                        f"{self._hdr_prefix}{msg.seq}{self._hdr_tail}{msg.subject}".encode(),
+                    )
+                msg_id = ""
+                if not self.mirror and hdr:
+                    raw_id = header_value(hdr, MSG_ID)
+                    msg_id = raw_id.decode(errors="surrogateescape") if raw_id else ""
+                    if msg_id and stream._duplicate(msg_id) is not None:
+                        continue
+                await stream._store(subject, hdr, msg.payload, 0, msg_id, b"")
+            copied += 1
+        return copied
+
+
+def _add_header(hdr: bytes | None, name: bytes, value: bytes) -> bytes:
+    line = name + b": " + value + b"\r\n"
+    if hdr:
+        return hdr[: len(hdr) - 2] + line + b"\r\n"
+    return b"NATS/1.0\r\n" + line + b"\r\n"
