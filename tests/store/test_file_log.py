@@ -106,13 +106,16 @@ async def test_erase_overwrites_the_bytes_in_place(tmp_path):
         log.append(msg(s))
     await log.commit()
     log.remove(61, erase=True)
+    log.append(msg(120, payload=b"erased-before-its-commit"))
+    log.remove(120, erase=True)
     await log.commit()
     assert await log.read(61) is None
     blob = b"".join(Path(p).read_bytes() for p in ft.blocks(path))
-    assert secret not in blob
+    assert secret not in blob and b"erased-before-its-commit" not in blob
     await crash(log)
     log, rec, metas = await reopen(path, block_size=2048)
     assert 61 not in [m.seq for m in metas] and rec.corrupt == [] and rec.problems == []
+    assert rec.last_seq == 120 and 120 not in [m.seq for m in metas]
     assert (await log.read(62)).payload == b"p62"
     await log.close()
 

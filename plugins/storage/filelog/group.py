@@ -79,7 +79,12 @@ def encode_group(
     g = EncodedGroup(hi_seq=log.hi_seq, hi_ts=log.hi_ts)
     parts: list[bytes] = []
     rel = 0
+    # a message erased in the very group that stores it never reaches the disk
+    erased = {op[1] for op in ops if op[0] == "r" and op[3]}
     for op in ops:
+        if op[0] == "m" and op[1].seq in erased:
+            g.hi_seq, g.hi_ts = max((g.hi_seq, g.hi_ts), (op[1].seq, op[1].ts))
+            continue
         if op[0] == "m":
             m = op[1]
             subj = m.subject.encode()
