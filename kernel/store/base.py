@@ -393,8 +393,11 @@ class LogStore(Opening, Expiry, Removals):
                 except Exception:
                     logger.exception("removal callback failed")
         idx = self._idx
+        staging = self._commit.group
+        if not any(len(op) == 3 for op in staging.undo):
+            idx.sweep({op[1] for op in staging.undo})
         if not idx.msgs:
-            if not self._commit.group.undo:
+            if not staging.undo:
                 idx.reset(self._hw + 1)
             return
         first = idx.first_seq()

@@ -43,8 +43,13 @@ def _all(filter_subject: str) -> bool:
 class MsgIndex:
     """Per-sequence columns and per-subject state of one stream."""
 
+    #: Subject-table size below which freed ids are not worth recycling.
+    SWEEP_MIN = 1024
+
     __slots__ = (
+        "_free",
         "_match_cache",
+        "_sweep_at",
         "base",
         "bytes",
         "live",
@@ -74,6 +79,8 @@ class MsgIndex:
         self.sub_first: list[int] = []
         self.sub_last: list[int] = []
         self._match_cache: dict[str, tuple[int, list[int]]] = {}
+        self._free: list[int] = []
+        self._sweep_at = self.SWEEP_MIN
 
     # -- positions ------------------------------------------------------------------------
 
@@ -104,16 +111,43 @@ class MsgIndex:
         return self.names[self.sid[seq - self.base]]
 
     def intern(self, subject: str) -> int:
-        """The id of ``subject`` (created on first use; ids live for the session)."""
+        """The id of ``subject`` (created on first use, or a freed one reused)."""
         sid = self.subjects.get(subject)
         if sid is None:
-            sid = len(self.names)
+            if self._free:
+                sid = self._free.pop()
+                self.names[sid] = subject
+                raw = subject.encode()
+                for flt, (done, sids) in self._match_cache.items():
+                    if sid < done and matches(flt.encode(), raw):
+                        sids.append(sid)
+            else:
+                sid = len(self.names)
+                self.names.append(subject)
+                self.sub_count.append(0)
+                self.sub_first.append(0)
+                self.sub_last.append(0)
             self.subjects[subject] = sid
-            self.names.append(subject)
-            self.sub_count.append(0)
-            self.sub_first.append(0)
-            self.sub_last.append(0)
         return sid
+
+    def sweep(self, keep: set[int]) -> int:
+        """Free the ids of subjects left without messages (not those in ``keep``).
+
+        Runs only when the table has doubled since the last sweep (amortised O(1)),
+        so a KV bucket whose keys come and go does not grow the table for ever.
+        """
+        if len(self.names) - len(self._free) < self._sweep_at:
+            return 0
+        names, counts = self.names, self.sub_count
+        freed = [i for i, c in enumerate(counts) if not c and names[i] and i not in keep]
+        for i in freed:
+            del self.subjects[names[i]]
+            names[i] = ""
+        self._free.extend(freed)
+        if freed:
+            self._match_cache.clear()
+        self._sweep_at = max(self.SWEEP_MIN, 2 * (len(names) - len(self._free)))
+        return len(freed)
 
     # -- changes --------------------------------------------------------------------------
 

@@ -186,3 +186,19 @@ async def test_a_cancelled_writer_leaves_its_group_alone() -> None:
     assert [r[0] for i, r in enumerate(results) if i != 3] == [1, 2, 3, 5, 6, 7, 8, 9, 10]
     assert s.state().messages == 10  # the cancelled write was staged: it is stored anyway
     await s.close()
+
+
+async def test_subject_table_stays_bounded_under_key_churn(monkeypatch: Any) -> None:
+    from natskern.kernel.store.index import MsgIndex
+
+    monkeypatch.setattr(MsgIndex, "SWEEP_MIN", 16)
+    s = await _memory(max_msgs_per_subject=1)
+    for i in range(2000):  # unique keys, each deleted right after: a KV bucket with churn
+        await s.store_msg(f"kv.k{i}", None, b"v")
+        await s.purge(f"kv.k{i}")
+    await s.store_msg("kv.last", None, b"v")
+    idx = s._idx
+    assert len(idx.names) < 100
+    assert s.subjects_state("kv.*") == {"kv.last": SimpleState(1, 2001, 2001)}
+    assert s.filtered_state("kv.>").msgs == 1
+    await s.close()

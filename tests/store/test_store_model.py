@@ -246,3 +246,12 @@ def test_limits_match_model(cfg: dict[str, Any], ops: list[tuple[Any, int]]) -> 
         await s.close()
 
     asyncio.run(run())
+
+
+def test_store_matches_model_with_subject_ids_recycled(monkeypatch: Any) -> None:
+    """The same model run, with freed subject ids swept and reused at every commit."""
+    from natskern.kernel.store.index import MsgIndex
+
+    monkeypatch.setattr(MsgIndex, "SWEEP_MIN", 0)
+    test_store_matches_model()
+    test_load_next_and_last_match_model()
