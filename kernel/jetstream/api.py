@@ -82,15 +82,24 @@ def _is_empty_request(body: bytes) -> bool:
 
 
 def stream_info(
-    js: AccountJetStream, stream: Stream, *, cluster: bool = True, **state_args: Any
+    js: AccountJetStream,
+    stream: Stream,
+    *,
+    cluster: bool = True,
+    domain: bool = True,
+    **state_args: Any,
 ) -> dict[str, Any]:
-    """StreamInfo fields: config (with the server's metadata), created, state, cluster, ts."""
+    """StreamInfo fields: config (with the server's metadata), created, state, cluster, ts.
+
+    nats-server leaves ``domain`` out of a create response and ``cluster`` out of the
+    create, update and list answers.
+    """
     out: dict[str, Any] = {
         "config": to_wire(set_dynamic_metadata(stream.config, js.version)),
         "created": format_time(stream.created),
         "state": state_json(stream, **state_args),
     }
-    if js.domain:
+    if js.domain and domain:
         out["domain"] = js.domain
     if cluster:
         out["cluster"] = {"leader": js.server_name}
@@ -228,7 +237,7 @@ async def _create(js: AccountJetStream, name: str, body: bytes) -> bytes:
     except ApiError as err:
         js.api_errors += 1
         return _resp(kind, _err(err))
-    info = stream_info(js, stream, cluster=False)
+    info = stream_info(js, stream, cluster=False, domain=False)
     info["did_create"] = True
     return _resp(kind, info)
 

@@ -102,6 +102,7 @@ class AccountJetStream:
         self._ingest: dict[str, list[tuple[InternalSubscriber, asyncio.Task[None]]]] = {}
         self.sourcing: dict[str, list[SourceTask]] = {}
         self._api: Subscription | None = None
+        self._domain_prefix = b""
         self._requests: deque[tuple[bytes, bytes, bytes | None, bytes]] = deque()
         self._wakeup = asyncio.Event()
         self._api_task: asyncio.Task[None] | None = None
@@ -117,6 +118,11 @@ class AccountJetStream:
                 except Exception:
                     log.exception("JetStream: could not recover stream %r", name)
         self._api = self.client.subscribe(API_SUBJECT, self._on_api)
+        if self.domain:
+            # ``$JS.<domain>.API.>`` is the same API, reached through the domain's prefix.
+            prefix = b"$JS.%s.API." % self.domain.encode()
+            self.client.subscribe(prefix + b">", self._on_domain_api)
+            self._domain_prefix = prefix
         self._api_task = asyncio.create_task(self._serve())
 
     async def stop(self) -> None:
@@ -135,6 +141,12 @@ class AccountJetStream:
             await close_consumers(stream)
             await stream.store.close()
         self.client.close()
+
+    def _on_domain_api(
+        self, subject: bytes, reply: bytes, hdr: bytes | None, payload: bytes
+    ) -> bool:
+        """Router callback for ``$JS.<domain>.API.>``: served as ``$JS.API.>``."""
+        return self._on_api(b"$JS.API." + subject[len(self._domain_prefix) :], reply, hdr, payload)
 
     def _on_api(self, subject: bytes, reply: bytes, hdr: bytes | None, payload: bytes) -> bool:
         """Router callback: queue a request; a direct get nobody serves is not taken (503)."""

@@ -305,3 +305,29 @@ async def test_api_matches_nats_server(script: str, js_server_url: str, tmp_path
         ours = await run_script(broker.listen_urls[0], SCRIPTS[script])
     for i, (a, b) in enumerate(zip(ours, theirs, strict=True)):
         assert a == b, f"step {i}: {SCRIPTS[script][i][1]} {SCRIPTS[script][i][2]!r}"
+
+
+DOMAIN_SCRIPT: list[Step] = [
+    api("INFO"),
+    ("req", "$JS.hub.API.STREAM.CREATE.S", S, None),
+    pub("s.a"),
+    pub("s.a", Nats_Msg_Id="d"),
+    pub("s.a", Nats_Msg_Id="d"),
+    pub("s.a", Nats_Expected_Stream="T"),
+    ("req", "$JS.hub.API.STREAM.INFO.S", b"", None),
+    api("STREAM.UPDATE.S", {**S, "max_msgs": 9}),
+    ("req", "$JS.hub.API.INFO", b"", None),
+]
+
+
+async def test_domain_matches_nats_server(tmp_path: Path) -> None:
+    """With ``domain: hub``: the domain API prefix, PubAck's and INFO's ``domain``."""
+    from tests.jetstream.conftest import jetstream_server
+
+    (tmp_path / "ref").mkdir()
+    with jetstream_server(tmp_path / "ref", ', domain: "hub"') as url:
+        theirs = await run_script(url, DOMAIN_SCRIPT)
+    async with jetstream_broker(tmp_path / "nk", domain="hub") as (broker, _):
+        ours = await run_script(broker.listen_urls[0], DOMAIN_SCRIPT)
+    for i, (a, b) in enumerate(zip(ours, theirs, strict=True)):
+        assert a == b, f"step {i}: {DOMAIN_SCRIPT[i][1]}"

@@ -17,13 +17,16 @@ from tests.support.servers import natskern
 
 
 @contextlib.asynccontextmanager
-async def jetstream_broker(store: Path) -> AsyncIterator[tuple[Broker, JetStream]]:
+async def jetstream_broker(
+    store: Path, domain: str = ""
+) -> AsyncIterator[tuple[Broker, JetStream]]:
     async with natskern() as broker:
         settings = JetStreamSettings(
             store_dir=str(store),
             storage=broker.storage_backends.as_dict(),
             functions=broker.mapping_functions.as_dict(),
             server_name=broker.server_name,
+            domain=domain,
         )
         async with JetStream(broker, settings) as js:
             yield broker, js
