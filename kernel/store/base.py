@@ -394,7 +394,7 @@ class LogStore(Opening, Expiry, Removals):
                     logger.exception("removal callback failed")
         idx = self._idx
         staging = self._commit.group
-        if not any(len(op) == 3 for op in staging.undo):
+        if idx.sweep_due() and not any(len(op) == 3 for op in staging.undo):
             idx.sweep({op[1] for op in staging.undo})
         if not idx.msgs:
             if not staging.undo:

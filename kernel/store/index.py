@@ -130,13 +130,17 @@ class MsgIndex:
             self.subjects[subject] = sid
         return sid
 
+    def sweep_due(self) -> bool:
+        """Whether the subject table has grown enough for :meth:`sweep` to run."""
+        return len(self.names) - len(self._free) >= self._sweep_at
+
     def sweep(self, keep: set[int]) -> int:
         """Free the ids of subjects left without messages (not those in ``keep``).
 
         Runs only when the table has doubled since the last sweep (amortised O(1)),
         so a KV bucket whose keys come and go does not grow the table for ever.
         """
-        if len(self.names) - len(self._free) < self._sweep_at:
+        if not self.sweep_due():
             return 0
         names, counts = self.names, self.sub_count
         freed = [i for i, c in enumerate(counts) if not c and names[i] and i not in keep]
