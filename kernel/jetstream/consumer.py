@@ -107,6 +107,9 @@ class Consumer(AckMixin, PullMixin, DeliveryMixin):
         self._closed = False
         self._last_active = _mono()
         self._last_delivery = 0
+        #: Wall-clock times of the last delivery and the last ack (``last_active``).
+        self.last_delivered = 0
+        self.last_acked = 0
         self._fc_window = _FC_START
         self._fc_bytes = 0
         self._fc_sent = 0
@@ -259,30 +262,31 @@ class Consumer(AckMixin, PullMixin, DeliveryMixin):
             self._wake.set()
 
     def on_removed(self, seq: int, subject: str) -> None:
-        """A message left the store (``seq`` 0: a purge); drop it from pending."""
-        if seq == 0:
-            first = self.store.state().first_seq
-            for s in [s for s in self.pending if s < first or not self._exists(s)]:
-                self._drop_pending(s)
-            if self.sseq < first:
-                self.sseq = first
-                if not self.pending:
-                    self.adflr, self.asflr = self.dseq, first - 1
-            self._wake.set()
-        elif seq in self.pending:
-            self._drop_pending(seq)
+        """Messages left the store (``seq`` 0: a purge).
 
-    def _exists(self, seq: int) -> bool:
-        # purges by subject: a pending seq still stored keeps its pending entry
-        st = self.store.filtered_state(">", seq)
-        return st.first == seq
+        As in nats-server, a pending message removed one by one stays pending until its
+        redelivery finds it gone; a purge moves the consumer past the new first sequence.
+        """
+        if seq != 0:
+            return
+        first = self.store.state().first_seq
+        gone = [s for s in self.pending if s < first]
+        for s in gone:
+            self._drop_pending(s)
+        if gone or self.sseq < first:
+            self.last_acked = time.time_ns()
+        if self.sseq < first:
+            self.sseq = first
+            if not self.pending:
+                self.adflr, self.asflr = self.dseq, first - 1
+        self._wake.set()
 
     def _drop_pending(self, seq: int) -> None:
         p = self.pending.pop(seq, None)
         self.rdc.pop(seq, None)
         if p is not None:
             self._rdq_set.discard(seq)
-            self._update_floor()
+            self._move_floor(p[0], seq)
             self._op("A", p[0], seq)
 
     def signal(self) -> None:
@@ -331,6 +335,10 @@ class Consumer(AckMixin, PullMixin, DeliveryMixin):
         }
         if self.deliver and self.push_bound():
             out["push_bound"] = True
+        if self.last_delivered:
+            out["delivered"]["last_active"] = format_time(self.last_delivered)
+        if self.last_acked:
+            out["ack_floor"]["last_active"] = format_time(self.last_acked)
         now = time.time_ns()
         if self.paused_until > now:
             out["paused"] = True

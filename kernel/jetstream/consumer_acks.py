@@ -123,24 +123,47 @@ class AckMixin:
         self._last_active = _mono()
 
     def _ack(self: Consumer, sseq: int, dseq: int, *, term: bool = False) -> None:
-        if self.ack_none:
+        """``processAckMsg``: explicit acks move the floor as nats-server's ``moveAckFloor``."""
+        if self.ack_none or sseq >= self.sseq:
             return
-        if self.config.ack_policy == "all" and not term:
+        if self.config.ack_policy == "all":
+            if dseq <= self.adflr or sseq <= self.asflr:
+                return
             done = [s for s in self.pending if s <= sseq]
+            self.adflr, self.asflr = dseq, sseq
         else:
-            done = [sseq] if sseq in self.pending else []
-        if not done:
-            return
-        wq = self.stream.config.retention != "limits"
+            self.rdc.pop(sseq, None)
+            p = self.pending.pop(sseq, None)
+            if p is None:
+                return
+            self._rdq_set.discard(sseq)
+            self._op("A", p[0], sseq)
+            self._move_floor(p[0], sseq)
+            done = []
+        self.last_acked = time.time_ns()
         for s in done:
             p = self.pending.pop(s)
             self.rdc.pop(s, None)
             self._rdq_set.discard(s)
             self._op("A", p[0], s)
-            if wq and self._acked_by_all(s):
-                self._op("W", s)
-        self._update_floor()
+        if not self.pending:
+            self.adflr, self.asflr = self.dseq, self.sseq - 1
+        if self.stream.config.retention != "limits":
+            for s in done or [sseq]:
+                if self._acked_by_all(s):
+                    self._op("W", s)
         self._wake.set()
+
+    def _move_floor(self: Consumer, dseq: int, sseq: int) -> None:
+        """nats-server's ``moveAckFloor`` after ``sseq`` (first delivered as ``dseq``) left."""
+        if not self.pending:
+            self.adflr, self.asflr = self.dseq, self.sseq - 1
+        elif dseq == self.adflr + 1:
+            self.adflr, self.asflr = dseq, sseq
+            for s, p in self.pending.items():
+                if s > sseq:
+                    self.adflr, self.asflr = p[0] - 1, s - 1
+                    break
 
     def _acked_by_all(self: Consumer, seq: int) -> bool:
         if self.stream.config.retention == "workqueue":
@@ -151,13 +174,6 @@ class AckMixin:
     def acked(self: Consumer, seq: int) -> bool:
         """Interest retention: this consumer no longer needs ``seq``."""
         return seq < self.sseq and seq not in self.pending
-
-    def _update_floor(self: Consumer) -> None:
-        if not self.pending:
-            self.adflr, self.asflr = self.dseq, self.sseq - 1
-            return
-        s, p = next(iter(self.pending.items()))
-        self.adflr, self.asflr = p[0] - 1, s - 1
 
     def _nak(self: Consumer, sseq: int, delay: int) -> None:
         if sseq not in self.pending:
@@ -189,7 +205,6 @@ class AckMixin:
         if not self.pending:
             return 0
         nxt = 0
-        maxdc = self.config.max_deliver
         expired: list[int] = []
         for s, p in self.pending.items():
             if s in self._rdq_set or s in self._delayed:
@@ -201,13 +216,6 @@ class AckMixin:
             elif not nxt or due - now_wall < nxt:
                 nxt = due - now_wall
         for s in expired:
-            dc = self.rdc.get(s, 1)
-            if maxdc > 0 and dc >= maxdc:
-                p = self.pending.pop(s)
-                self.rdc[s] = dc
-                self._op("A", p[0], s)
-                self._update_floor()
-            else:
-                self._rdq_set.add(s)
-                self.rdq.append(s)
+            self._rdq_set.add(s)
+            self.rdq.append(s)
         return nxt

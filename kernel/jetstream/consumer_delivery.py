@@ -15,11 +15,14 @@ import logging
 import secrets
 import string
 import time
-from typing import TYPE_CHECKING, Final
+from random import random
+from typing import TYPE_CHECKING, Any, Final
 
-from natskern.kernel.core.router import publish as route
+from natskern.kernel.core.session import queue_frames
 from natskern.kernel.jetstream.consumer_pull import heartbeat, status_pending
+from natskern.kernel.protocol.encode import hmsg_frame
 from natskern.kernel.store.api import StoredMsg, StoreError
+from natskern.kernel.subjects.sublist import EMPTY_RESULT
 
 if TYPE_CHECKING:  # pragma: no cover
     from natskern.kernel.jetstream.consumer import Consumer
@@ -31,6 +34,47 @@ _mono = time.monotonic_ns
 _FC_MAX: Final = 32 * 1024 * 1024
 _IDLE_POLL: Final = 0.25  # s between interest checks of an idle push consumer
 _ALPHA: Final = string.ascii_letters + string.digits
+
+
+def deliver_as(
+    client: Any, target: bytes, subject: bytes, reply: bytes, hdr: bytes | None, payload: bytes
+) -> int:
+    """Deliver to the subscribers of ``target`` a message that shows ``subject``.
+
+    What nats-server does for consumers: routed on the deliver subject (or the pull
+    request's inbox), the MSG/HMSG frame carries the stored message's own subject.
+    One member of each queue group gets it.
+    """
+    result = client.account.sublist.match(target)
+    if result is EMPTY_RESULT:
+        return 0
+    subs = list(result.psubs)
+    subs += [group[int(random() * len(group))] for group in result.qsubs]
+    for sub in subs:
+        cb = sub.callback
+        if cb is not None:
+            cb(subject, reply, hdr, payload)
+        else:
+            c = sub.client
+            if hdr is None or not c.headers:
+                line = (b" " + reply if reply else b"") + b" %d\r\n" % len(payload)
+                pieces: tuple[bytes, ...] = (
+                    b"MSG ",
+                    subject,
+                    b" ",
+                    sub.sid,
+                    line,
+                    payload,
+                    b"\r\n",
+                )
+                queue_frames(c, pieces, sum(map(len, pieces)), 1, len(payload), reply, client)
+            else:
+                frame = hmsg_frame(subject, sub.sid, reply, hdr, payload)
+                queue_frames(c, (frame,), len(frame), 1, len(payload) + len(hdr), reply, client)
+        sub.delivered += 1
+        if sub.max_msgs and sub.delivered >= sub.max_msgs:
+            sub.client.remove_subscription(sub)
+    return len(subs)
 
 
 class DeliveryMixin:
@@ -68,11 +112,20 @@ class DeliveryMixin:
             self._rdq_set.discard(s)
             if s not in self.pending:
                 continue
+            dc = self.rdc.get(s, 1) + 1
+            maxdc = self.config.max_deliver
+            if maxdc > 0 and dc > maxdc:
+                # max deliveries reached: no longer pending (nats-server's getNextMsg)
+                p = self.pending.pop(s)
+                self.rdc[s] = dc - 1
+                self._op("A", p[0], s)
+                self._move_floor(p[0], s)
+                continue
             msg = await self.store.load_msg(s)
             if msg is None:
                 self._drop_pending(s)
                 continue
-            return msg, self.rdc.get(s, 1) + 1
+            return msg, dc
         if self.maxp > 0 and len(self.pending) >= self.maxp:
             return None
         if self.lss and self.sseq <= self.lss_end:
@@ -97,38 +150,38 @@ class DeliveryMixin:
                 best = msg
         return best
 
-    def _deliver(self: Consumer, msg: StoredMsg, dc: int, target: bytes) -> int:
+    def _reply_for(self: Consumer, msg: StoredMsg, dc: int) -> bytes:
+        """The ack subject of the next delivery of ``msg`` (pending: what is left after it)."""
+        saved = self.sseq
+        if dc == 1 and msg.seq >= self.sseq:
+            self.sseq = msg.seq + 1
+        pending = self.num_pending()
+        self.sseq = saved
+        return b"$JS.ACK.%s.%s.%d.%d.%d.%d.%d" % (
+            self._stream_prefix.encode(),
+            self.name.encode(),
+            dc,
+            msg.seq,
+            self.dseq + 1,
+            msg.ts,
+            pending,
+        )
+
+    def _deliver(self: Consumer, msg: StoredMsg, dc: int, target: bytes, reply: bytes = b"") -> int:
         """Send ``msg`` to ``target`` and record the delivery; return its size."""
+        reply = reply or self._reply_for(msg, dc)
         self.dseq += 1
         dseq, seq = self.dseq, msg.seq
         if dc == 1 and seq >= self.sseq:
             self.sseq = seq + 1
-        pending = self.num_pending()
-        reply = b"$JS.ACK.%s.%s.%d.%d.%d.%d.%d" % (
-            self._stream_prefix.encode(),
-            self.name.encode(),
-            dc,
-            seq,
-            dseq,
-            msg.ts,
-            pending,
-        )
         hdr, payload = msg.headers, msg.payload
         if self.config.headers_only:
             base = hdr[: len(hdr) - 2] if hdr else b"NATS/1.0\r\n"
             hdr = base + b"Nats-Msg-Size: %d\r\n\r\n" % len(msg.payload)
             payload = b""
-        account = self.client.account
-        route(
-            self.client,
-            account,
-            msg.subject.encode(),
-            reply,
-            hdr,
-            payload,
-            account.sublist.match(target),
-        )
+        deliver_as(self.client, target, msg.subject.encode(), reply, hdr, payload)
         now = time.time_ns()
+        self.last_delivered = now
         self._op("D", dseq, seq, dc, now)
         if self.ack_none:
             self.adflr, self.asflr = dseq, seq
@@ -209,7 +262,8 @@ class DeliveryMixin:
                 break
             msg, dc = found
             req = self.waiting.popleft()
-            size = len(msg.subject) + len(msg.payload) + (len(msg.headers or b""))
+            reply = self._reply_for(msg, dc)
+            size = len(msg.subject) + len(reply) + len(msg.payload) + len(msg.headers or b"")
             if req.max_bytes > 0 and size > req.max_bytes:
                 self.client.publish(
                     req.reply,
@@ -219,7 +273,7 @@ class DeliveryMixin:
                 )
                 self._unread(msg.seq, dc)
                 continue
-            self._deliver(msg, dc, req.reply)
+            self._deliver(msg, dc, req.reply, reply)
             delivered += 1
             req.delivered += 1
             req.batch -= 1

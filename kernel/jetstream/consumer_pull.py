@@ -9,13 +9,23 @@ reply subject).
 
 from __future__ import annotations
 
-import json
 import re
 import time
 from collections import deque
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
 
+from natskern.kernel.jetstream.godecode import (
+    BOOL,
+    DURATION,
+    INT,
+    INT64,
+    STRING,
+    Struct,
+    decode,
+    gofield,
+)
+from natskern.kernel.jetstream.gojson import GoJSONError
 from natskern.kernel.jetstream.wire import go_duration
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -59,47 +69,54 @@ class PullRequest:
     received: int = 0
 
 
-def _go_int(value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise BadPullRequest("json: cannot unmarshal into Go value")
-    return value
+@dataclass(slots=True)
+class _NextRequest:
+    """``JSApiConsumerGetNextRequest`` (with the embedded ``PriorityGroup`` fields)."""
+
+    expires: int = gofield(DURATION, 0)
+    batch: int = gofield(INT, 0)
+    max_bytes: int = gofield(INT, 0)
+    no_wait: bool = gofield(BOOL, False)
+    idle_heartbeat: int = gofield(DURATION, 0)
+    group: str = gofield(STRING, "")
+    min_pending: int = gofield(INT64, 0)
+    min_ack_pending: int = gofield(INT64, 0)
+    id: str = gofield(STRING, "")
+    priority: int = gofield(INT, 0)
+
+
+_NEXT = Struct(_NextRequest, "server.JSApiConsumerGetNextRequest")
 
 
 def parse_request(body: bytes, reply: bytes) -> PullRequest:
-    """The request of a ``MSG.NEXT`` body; raises :class:`BadPullRequest`."""
+    """The request of a ``MSG.NEXT`` body; raises :class:`BadPullRequest` (Go's texts)."""
     req = body.strip()
     now = _mono()
     if not req:
         return PullRequest(reply, received=now)
     if req[:1] == b"{":
         try:
-            doc = json.loads(req)
-        except ValueError as err:
+            doc: _NextRequest = decode(req, _NEXT, "JSApiConsumerGetNextRequest")
+        except GoJSONError as err:
             raise BadPullRequest(str(err)) from None
-        if not isinstance(doc, dict):
-            raise BadPullRequest("json: cannot unmarshal into Go value")
-        batch = _go_int(doc.get("batch", 0) or 0)
-        expires = _go_int(doc.get("expires", 0) or 0)
-        max_bytes = _go_int(doc.get("max_bytes", 0) or 0)
-        hb = _go_int(doc.get("idle_heartbeat", 0) or 0)
+        hb, expires = doc.idle_heartbeat, doc.expires
         if hb > 0 and hb * 2 > expires:
             raise BadPullRequest("heartbeat value too large")
-        out = PullRequest(
+        return PullRequest(
             reply,
-            batch=batch,
-            max_bytes=max_bytes,
-            no_wait=bool(doc.get("no_wait", False)),
+            batch=doc.batch,
+            max_bytes=doc.max_bytes,
+            no_wait=doc.no_wait,
             expires=now + expires if expires > 0 else 0,
-            heartbeat=hb if hb > 0 else 0,
+            heartbeat=max(hb, 0),
             next_heartbeat=now + hb if hb > 0 else 0,
-            group=str(doc.get("group", "") or ""),
-            min_pending=_go_int(doc.get("min_pending", 0) or 0),
-            min_ack_pending=_go_int(doc.get("min_ack_pending", 0) or 0),
-            pin_id=str(doc.get("id", "") or ""),
-            priority=_go_int(doc.get("priority", 0) or 0),
+            group=doc.group,
+            min_pending=doc.min_pending,
+            min_ack_pending=doc.min_ack_pending,
+            pin_id=doc.id,
+            priority=doc.priority,
             received=now,
         )
-        return out
     if _INT.fullmatch(req):
         return PullRequest(reply, batch=int(req), received=now)
     return PullRequest(reply, received=now)
