@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import os
-import random
 from pathlib import Path
 
 from natskern.kernel.store.api import StoredMsg
 from natskern.plugins.storage.filelog import FileLog
-from natskern.plugins.storage.filelog.aux import aux_path
 
 from tests.store import fault_tools as ft
 
@@ -148,46 +146,52 @@ async def test_removing_the_newest_messages_keeps_last_seq(tmp_path):
     await log.close()
 
 
-async def test_side_logs_append_rewrite_and_survive_a_torn_switch(tmp_path):
+async def test_side_logs_share_one_journal_and_survive_a_torn_compaction(tmp_path):
     path = str(tmp_path / "s")
     log = FileLog(path)
     await log.open()
-    aux = log.aux_log("c1")
-    aux.append(b"a")
-    aux.append(b"b")
+    c1, c2 = log.aux_log("c1"), log.aux_log("c2")
+    c1.append(b"a")
+    c2.append(b"x")
+    c1.append(b"b")
     await log.commit()
-    aux.rewrite([b"snap"])
-    aux.append(b"c")
+    c1.rewrite([b"snap"])
+    c1.append(b"c")
     await log.commit()
-    assert await aux.replay() == [b"snap", b"c"]
-    aux.append(b"d")
-    await log.commit()
+    assert await c1.replay() == [b"snap", b"c"] and await c2.replay() == [b"x"]
+    c1.append(b"d")
     log.aux_log("gone").append(b"x")
     await log.commit()
     log.drop_aux("gone")
     await log.commit()
+    assert [f for f in os.listdir(path) if f.startswith("aux")] == ["aux.journal.1"]
     await log.close()
-    # a torn tail of appends is dropped; a torn newer generation loses to the older one
-    cur = aux_path(path, "c1", 2)
-    with open(cur, "ab") as f:
-        f.write(b"\x05\x00\x00\x00par")
+    # a torn tail of appends is dropped
+    journal = os.path.join(path, "aux.journal.1")
+    with open(journal, "ab") as f:
+        f.write(b"\x09\x00\x00\x00\x01\x02")
     log, rec, _ = await reopen(path)
-    assert log.aux_names() == ["c1"]
+    assert log.aux_names() == ["c1", "c2"]
     assert await log.aux_log("c1").replay() == [b"snap", b"c", b"d"]
     assert any("torn tail" in p for p in rec.problems)
-    saved = Path(cur).read_bytes()
-    log.aux_log("c1").rewrite([b"new-snapshot"] * 50)
-    await log.commit()
+    # compaction once the journal is mostly superseded deltas
+    saved = Path(journal).read_bytes()
+    big = os.urandom(4000)
+    for i in range(300):
+        log.aux_log("c2").rewrite([big, b"%d" % i])
+        await log.commit()
+    assert os.listdir(path).count("aux.journal.1") == 0
+    gen = log.journal.gen
+    assert gen > 1 and await log.aux_log("c2").replay() == [big, b"299"]
     await log.close()
-    # the switch torn by a crash: generation 3 only partly written, generation 2 still there
-    newest = aux_path(path, "c1", 3)
-    data = Path(newest).read_bytes()
-    ft.truncate(newest, random.Random(3).randrange(30, len(data) - 1))
-    with open(cur, "wb") as f:
-        f.write(saved)
+    # a compaction torn by a crash: the new generation cut short, the old one still there
+    newest = os.path.join(path, f"aux.journal.{gen}")
+    head_only = Path(newest).read_bytes()[:40]
+    Path(newest).write_bytes(head_only)
+    Path(journal).write_bytes(saved)
     log, rec, _ = await reopen(path)
     assert await log.aux_log("c1").replay() == [b"snap", b"c", b"d"]
-    assert any("generation 3 is torn" in p for p in rec.problems)
+    assert any(f"generation {gen} is torn" in p for p in rec.problems)
     await log.close()
 
 

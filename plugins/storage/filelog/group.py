@@ -16,7 +16,6 @@ import os
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from natskern.plugins.storage.filelog.aux import AuxFile, aux_path, list_aux
 from natskern.plugins.storage.filelog.blocks import Block
 from natskern.plugins.storage.filelog.codec import (
     HEADER,
@@ -166,9 +165,9 @@ def write_group(
     metas: dict[str, bytes | None],
     gens: dict[str, int],
     twice: set[str],
-    auxes: list[tuple[AuxFile, tuple[list[bytes] | None, list[bytes]]]],
+    auxes: list[tuple[str, tuple[list[bytes] | None, list[bytes]]]],
     dropped: set[str],
-) -> list[tuple[AuxFile, tuple[int, int]]]:
+) -> None:
     """The commit's I/O (in a thread); on an error the data is truncated back."""
     blk, buf, created, d = g.target, g.buf, g.new is not None, log.directory
     if blk is not None and buf:
@@ -193,32 +192,17 @@ def write_group(
         if g.sealed is not None and g.sidecar is not None:
             with contextlib.suppress(OSError):  # best effort: without it, recovery scans
                 _write_file(g.sealed.path[:-4] + ".idx", g.sidecar)
-    results = []
     try:
-        dir_sync = False
-        for aux, staged in auxes:
-            gen, end, ds = aux.write(staged)
-            results.append((aux, (gen, end)))
-            dir_sync = dir_sync or ds
-        if dir_sync:
-            fsync_dir(d)
-            for aux, (gen, _end) in results:
-                if gen > 1 and gen != aux.gen:
-                    unlink(aux_path(d, aux.name, gen - 1))
+        if auxes or dropped:
+            log.journal.write(auxes, dropped)  # one write + one fdatasync for every side log
         for key, value in metas.items():
             made = key in twice and write_meta_copy(d, key, gens[key] - 1, value)
             if write_meta_copy(d, key, gens[key], value) or made:
                 fsync_dir(d)
-        for name in dropped:
-            for gen in list_aux(d).get(name, []):
-                unlink(aux_path(d, name, gen))
-        if dropped:
-            fsync_dir(d)
     except OSError:
         if blk is not None and buf:
             _undo(blk, created, 0 if created else blk.size)
         raise
-    return results
 
 
 def _undo(blk: Block, created: bool, start: int) -> None:

@@ -19,13 +19,13 @@ import asyncio
 import bisect
 import contextlib
 import fcntl
+import logging
 import os
 from typing import Any
 
 from natskern.kernel.store.api import CorruptRecordError, StoredMsg, StoreIOError
 from natskern.kernel.store.log import Recovery
 from natskern.plugins.storage.filelog import recovery as _recovery
-from natskern.plugins.storage.filelog.aux import AuxFile
 from natskern.plugins.storage.filelog.blocks import Block
 from natskern.plugins.storage.filelog.codec import (
     ERASED,
@@ -44,9 +44,12 @@ from natskern.plugins.storage.filelog.group import (
     encode_group,
     write_group,
 )
+from natskern.plugins.storage.filelog.journal import AuxJournal, JournalAux
 from natskern.plugins.storage.filelog.meta import pos_bytes, pos_from
 
 __all__ = ["DEFAULT_BLOCK_SIZE", "FileLog"]
+
+logger = logging.getLogger("natskern.store")
 
 #: 8 MiB: what nats-server uses for stream blocks.  A block is the unit of space
 #: reclaim (a block is deleted once all its messages are) and is read whole by the
@@ -100,7 +103,8 @@ class FileLog:
         #: Where the data ended when the store's "index" checkpoint was committed, and the
         #: generation of that checkpoint: (block id, offset, generation).
         self.index_pos = (0, 0, 0)
-        self.aux: dict[str, AuxFile] = {}
+        self.journal = AuxJournal(directory)
+        self.aux: dict[str, JournalAux] = {}
         self._aux_dropped: set[str] = set()
         self._lock = asyncio.Lock()
         self._lockfd = -1
@@ -161,11 +165,11 @@ class FileLog:
         """Stage a metadata value (two fsynced copies at commit)."""
         self._meta_staged[key] = None if value is None else bytes(value)
 
-    def aux_log(self, name: str) -> AuxFile:
+    def aux_log(self, name: str) -> JournalAux:
         """The side log ``name``."""
         aux = self.aux.get(name)
         if aux is None:
-            aux = self.aux[name] = AuxFile(self.directory, name)
+            aux = self.aux[name] = JournalAux(self.journal, name)
             self._aux_dropped.discard(name)
         return aux
 
@@ -188,7 +192,7 @@ class FileLog:
     async def _commit(self) -> None:
         ops, self._ops = self._ops, []
         metas, self._meta_staged = self._meta_staged, {}
-        auxes = [(a, a.take()) for a in self.aux.values() if a.dirty]
+        auxes = [(a.name, a.take()) for a in self.aux.values() if a.dirty]
         dropped, self._aux_dropped = self._aux_dropped, set()
         if not ops and not metas and not auxes and not dropped:
             return
@@ -203,7 +207,7 @@ class FileLog:
                 end = (t.id, t.size + len(g.buf)) if t is not None else (0, 0)
                 metas[CKPT_POS] = pos_bytes(*end, gens["index"])
                 gens[CKPT_POS] = self.meta_gen.get(CKPT_POS, 0) + 1
-            results = await asyncio.to_thread(self._write, g, metas, gens, twice, auxes, dropped)
+            await asyncio.to_thread(self._write, g, metas, gens, twice, auxes, dropped)
         except OSError as e:
             raise StoreIOError(f"write to {self.directory} failed: {e.strerror or e}") from e
         finally:
@@ -222,8 +226,13 @@ class FileLog:
                 self.meta_small.pop(key, None)
         if CKPT_POS in metas:
             self.index_pos = pos_from(metas[CKPT_POS])
-        for aux, (agen, aend) in results:
-            aux.gen, aux.end = agen, aend
+        if auxes or dropped:
+            self.journal.applied(auxes, dropped)
+            if self.journal.needs_compaction():
+                try:
+                    await asyncio.to_thread(self.journal.compact)
+                except OSError as e:  # the journal as it is stays valid: compaction retries later
+                    logger.warning("%s: side-log compaction failed: %s", self.directory, e)
         if g.removals:
             await self._reclaim()
 
@@ -248,9 +257,9 @@ class FileLog:
         while self._recent_bytes > RECENT_BYTES and recent:
             self._recent_bytes -= recent.pop(next(iter(recent))).size
 
-    def _write(self, g: EncodedGroup, *args: Any) -> list[tuple[AuxFile, tuple[int, int]]]:
+    def _write(self, g: EncodedGroup, *args: Any) -> None:
         """The commit's I/O, in a thread (:func:`.group.write_group`)."""
-        return write_group(self, g, *args)
+        write_group(self, g, *args)
 
     def locate(self, seq: int) -> tuple[Block | None, int]:
         """The block and offset of committed message ``seq``, or (None, -1)."""
@@ -357,6 +366,7 @@ class FileLog:
             self.closed = True
             for b in self.blocks:
                 b.close_fd()
+            self.journal.close()
             if self._lockfd >= 0:
                 os.close(self._lockfd)
                 self._lockfd = -1
@@ -366,6 +376,7 @@ class FileLog:
         self.closed = True
         for b in self.blocks:
             b.close_fd()
+        self.journal.close()
         self.blocks = []
         await asyncio.to_thread(_recovery.remove_all, self.directory)
         if self._lockfd >= 0:

@@ -21,7 +21,6 @@ from operator import ne
 from typing import TYPE_CHECKING
 
 from natskern.kernel.store.log import RecordMeta, Recovery
-from natskern.plugins.storage.filelog.aux import AuxFile, list_aux, read_aux
 from natskern.plugins.storage.filelog.blocks import (
     DEAD,
     NO_TARGET,
@@ -30,6 +29,7 @@ from natskern.plugins.storage.filelog.blocks import (
     decode_checkpoint,
     encode_checkpoint,
 )
+from natskern.plugins.storage.filelog.journal import JournalAux
 from natskern.plugins.storage.filelog.meta import meta_paths, pos_from, read_meta, write_meta_copy
 from natskern.plugins.storage.filelog.scan import MAX_GUESS, BadRegion, BlockScan, scan_block
 from natskern.plugins.storage.filelog.sidecar import BlockAcc, decode_sidecar, encode_sidecar
@@ -39,7 +39,7 @@ if TYPE_CHECKING:
 
 SMALL = 64 << 10
 
-__all__ = ["aux_gens", "open_log", "remove_all", "write_checkpoint"]
+__all__ = ["open_log", "remove_all", "write_checkpoint"]
 
 
 def _size_fn():  # type: ignore[no-untyped-def]
@@ -325,32 +325,9 @@ def _current(log: FileLog, blocks: list[Block]) -> bool:
 
 
 def _open_aux(log: FileLog, problems: list[str]) -> None:
-    d = log.directory
-    for name, gens in list_aux(d).items():
-        chosen = None
-        for gen in gens:
-            path = os.path.join(d, f"aux.{name.encode().hex()}.{gen}")
-            found = None if chosen else read_aux(path)
-            if found is None:
-                if chosen is None:
-                    problems.append(
-                        f"side log {name!r}: generation {gen} is torn or corrupt, ignored"
-                    )
-                os.unlink(path)
-                continue
-            chosen = found
-            _g, _entries, end, dropped = found
-            if dropped:
-                problems.append(f"side log {name!r}: dropped a torn tail of {dropped} bytes")
-                with open(path, "r+b") as f:
-                    f.truncate(end)
-                    os.fsync(f.fileno())
-            log.aux[name] = AuxFile(d, name, gen, end)
-
-
-def aux_gens(directory: str, name: str) -> list[int]:
-    """Generations of side log ``name`` on disk."""
-    return list_aux(directory).get(name, [])
+    log.journal.open(problems)
+    for name in log.journal.entries:
+        log.aux[name] = JournalAux(log.journal, name)
 
 
 def write_checkpoint(log: FileLog) -> None:
