@@ -35,6 +35,7 @@ from natskern.kernel.jetstream import errors as E
 from natskern.kernel.jetstream.api import handle
 from natskern.kernel.jetstream.consumers import close_consumers, ensure_loaded
 from natskern.kernel.jetstream.directget import direct_get
+from natskern.kernel.jetstream.errors import ApiError
 from natskern.kernel.jetstream.limits import AccountLimits, check_limits, reserved
 from natskern.kernel.jetstream.sourcing import SourceTask
 from natskern.kernel.jetstream.stream import MSG_ID, Stream, store_config
@@ -235,6 +236,23 @@ class AccountJetStream:
         if cfg.storage not in self.settings.storage:
             raise E.STREAM_CREATE(err=f"storage {cfg.storage!r} is not available")
 
+    def _usage_check(
+        self, storage: str, subject: str, hdr: bytes | None, payload: bytes
+    ) -> ApiError | None:
+        """nats-server's ``wouldExceedLimits``: the account's bytes in use plus this message."""
+        limits = self.limits
+        if limits is None:
+            return None
+        limit = limits.max_memory if storage == "memory" else limits.max_store
+        if limit < 0:
+            return None
+        used = sum(
+            s.store.state().bytes for s in self.streams.values() if s.config.storage == storage
+        )
+        if used + _nats_msg_size(storage, subject, hdr, payload) > limit:
+            return E.ACCOUNT_RESOURCES_EXCEEDED()
+        return None
+
     def check_update_limits(self, old: StreamConfig, new: StreamConfig) -> None:
         """nats-server's update reservation: only the growth of ``max_bytes`` is added."""
         limits = self.limits
@@ -283,6 +301,9 @@ class AccountJetStream:
             domain=self.domain,
             republish=self._republish,
         )
+        limits = self.limits
+        if limits is not None and (limits.max_memory >= 0 or limits.max_store >= 0):
+            stream.usage_check = self._usage_check
         self.streams[cfg.name] = stream
         self._start_ingest(stream)
         self._start_sourcing(stream)
@@ -430,6 +451,13 @@ class AccountJetStream:
 
     def _republish(self, subject: bytes, hdr: bytes, payload: bytes) -> None:
         self.client.publish(subject, payload, b"", hdr)
+
+
+def _nats_msg_size(storage: str, subject: str, hdr: bytes | None, payload: bytes) -> int:
+    """What nats-server's stores count for one message (its usage checks use these)."""
+    if storage == "memory":
+        return len(subject) + len(hdr or b"") + len(payload) + 16
+    return 30 + len(subject) + len(payload) + (4 + len(hdr) if hdr else 0)
 
 
 def _write_atomic(path: str, data: bytes) -> None:

@@ -7,7 +7,7 @@ its order (``processJetStreamMsg``, as nats-server 2.15.1 answers): sealed,
 ``max_msg_size``, header size, ``Nats-Expected-Stream``, TTL allowed,
 ``Nats-Expected-Last-Subject-Sequence`` (``-Subject``), ``Nats-Expected-Last-Sequence``,
 ``Nats-Msg-Id`` dedupe, ``Nats-Expected-Last-Msg-Id``, ``Nats-Rollup``, interest
-retention without consumers, ``Nats-TTL``, then the store.
+retention without consumers, the account's usage limits, ``Nats-TTL``, then the store.
 
 Writes overlap: a message whose checks need no state is handed to the store at once and
 the next message is checked while the store's group commit covers both; a message whose
@@ -127,6 +127,9 @@ class Stream:
         self.domain = domain
         self.functions = functions or {}
         self.publisher = republish
+        #: ``usage_check(storage, subject, headers, payload)``: the account's usage limits
+        #: (an ApiError refuses the message); None when the account has none.
+        self.usage_check: Callable[[str, str, bytes | None, bytes], ApiError | None] | None = None
         #: Consumers of the stream (the consumers engine keeps it up to date).
         self.consumer_count = 0
         #: The consumers by name (kept by :mod:`natskern.kernel.jetstream.consumers`); each is
@@ -281,6 +284,10 @@ class Stream:
                     )
         if cfg.retention == "interest" and self.consumer_count == 0:
             return self._spawn(self._skip(msg_id))
+        if self.usage_check is not None:
+            refused = self.usage_check(cfg.storage, subject, hdr, payload)
+            if refused is not None:
+                return self._error_ack(refused)
         if hdr:
             raw_ttl = header_value(hdr, TTL)
             if raw_ttl:

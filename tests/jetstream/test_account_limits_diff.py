@@ -36,6 +36,7 @@ accounts {{
   }}
   B: {{ jetstream: enabled, users: [{{user: b, password: b}}] }}
   C: {{ users: [{{user: c, password: c}}] }}
+  D: {{ jetstream: {{ max_mem: 2KB, max_file: 1KB }}, users: [{{user: d, password: d}}] }}
 }}
 """
 
@@ -90,8 +91,29 @@ def _natskern_cmd() -> list[str]:
     return [script] if os.path.exists(script) else [sys.executable, "-m", "natskern.natsconf.main"]
 
 
-async def _run(hostport: str) -> list[Any]:
+async def _usage(hostport: str) -> list[Any]:
+    """Publishes into an account whose usage limit they reach (10002)."""
+    nc = await nats.connect(f"nats://d:d@{hostport}")
     out: list[Any] = []
+    try:
+        for body in (
+            {"name": "M", "subjects": ["m"], "storage": "memory"},
+            {"name": "F", "subjects": ["f"]},
+        ):
+            msg = await nc.request(
+                f"$JS.API.STREAM.CREATE.{body['name']}", json.dumps(body).encode()
+            )
+            out.append(normalise(json.loads(msg.data)))
+        for subject in ("m", "m", "m", "f", "f"):
+            msg = await nc.request(subject, b"x" * 1000, timeout=5)
+            out.append(json.loads(msg.data))
+    finally:
+        await nc.close()
+    return out
+
+
+async def _run(hostport: str) -> list[Any]:
+    out: list[Any] = await _usage(hostport)
     for user in ("a", "b", "c"):
         nc = await nats.connect(f"nats://{user}:{user}@{hostport}")
         try:
@@ -115,5 +137,5 @@ async def test_account_limits_match_nats_server(tmp_path: Path) -> None:
         with _server(cmd, conf, port) as hostport:
             results.append(await _run(hostport))
     theirs, ours = results
-    for a, b in zip(ours, theirs, strict=True):
-        assert a == b, f"{a[0]} {a[1]}"
+    for i, (a, b) in enumerate(zip(ours, theirs, strict=True)):
+        assert a == b, f"step {i}"
