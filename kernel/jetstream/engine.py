@@ -21,6 +21,7 @@ import contextlib
 import json
 import logging
 import os
+import secrets
 import shutil
 import time
 from collections import deque
@@ -40,7 +41,7 @@ from natskern.kernel.jetstream.limits import AccountLimits, check_limits, reserv
 from natskern.kernel.jetstream.sourcing import SourceTask
 from natskern.kernel.jetstream.stream import MSG_ID, Stream, store_config
 from natskern.kernel.jetstream.streamconfig import StreamConfig, decode_request
-from natskern.kernel.jetstream.wire import dumps, to_wire
+from natskern.kernel.jetstream.wire import dumps, format_time, to_wire
 from natskern.kernel.protocol.headers import header_value
 from natskern.kernel.store.api import StreamStoreFactory
 from natskern.kernel.subjects.transform import MappingFunction
@@ -352,7 +353,23 @@ class AccountJetStream:
         created = time.time_ns()
         os.makedirs(self._dir(cfg.name), exist_ok=True)
         await self._save_meta(cfg, created)
-        return await self._open(cfg, created)
+        stream = await self._open(cfg, created)
+        self.advise("CREATED", cfg.name, "create")
+        return stream
+
+    def advise(self, event: str, name: str, action: str) -> None:
+        """Publish a ``stream_action`` advisory on ``$JS.EVENT.ADVISORY.STREAM.<event>.<name>``."""
+        body: dict[str, Any] = {
+            "type": "io.nats.jetstream.advisory.v1.stream_action",
+            "id": _nuid(),
+            "timestamp": format_time(time.time_ns()),
+            "stream": name,
+            "action": action,
+        }
+        if self.domain:
+            body["domain"] = self.domain
+        subject = f"$JS.EVENT.ADVISORY.STREAM.{event}.{name}".encode()
+        self.client.publish(subject, dumps(body))
 
     async def update_stream(self, stream: Stream, cfg: StreamConfig) -> None:
         """Apply a checked new config to ``stream``."""
@@ -362,6 +379,7 @@ class AccountJetStream:
             await stream.store.update_config(store_config(cfg))
             stream.apply_config(cfg)
             await self._save_meta(cfg, stream.created)
+        self.advise("UPDATED", cfg.name, "modify")
         if cfg.subjects != old_subjects:
             await self._stop_ingest(cfg.name)
             self._start_ingest(stream)
@@ -378,6 +396,7 @@ class AccountJetStream:
             await close_consumers(stream, delete=True)
             await stream.store.delete()
         await asyncio.to_thread(shutil.rmtree, self._dir(name), True)
+        self.advise("DELETED", name, "delete")
 
     async def _recover(self, name: str) -> None:
         path = os.path.join(self._dir(name), _META)
@@ -451,6 +470,14 @@ class AccountJetStream:
 
     def _republish(self, subject: bytes, hdr: bytes, payload: bytes) -> None:
         self.client.publish(subject, payload, b"", hdr)
+
+
+_NUID_ALPHABET: Final = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+
+
+def _nuid() -> str:
+    """A 22-character random identifier in the alphabet of nats-server's NUIDs."""
+    return "".join(secrets.choice(_NUID_ALPHABET) for _ in range(22))
 
 
 def _nats_msg_size(storage: str, subject: str, hdr: bytes | None, payload: bytes) -> int:

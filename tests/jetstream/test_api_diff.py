@@ -331,3 +331,34 @@ async def test_domain_matches_nats_server(tmp_path: Path) -> None:
         ours = await run_script(broker.listen_urls[0], DOMAIN_SCRIPT)
     for i, (a, b) in enumerate(zip(ours, theirs, strict=True)):
         assert a == b, f"step {i}: {DOMAIN_SCRIPT[i][1]}"
+
+
+async def _advisories(url: str) -> list[tuple[str, dict[str, Any]]]:
+    nc = await nats.connect(url)
+    got: list[tuple[str, dict[str, Any]]] = []
+    try:
+        await _delete_all(nc)
+        sub = await nc.subscribe("$JS.EVENT.ADVISORY.STREAM.>")
+        await nc.flush()
+        for subject, body in (
+            ("CREATE.A", {"name": "A"}),
+            ("UPDATE.A", {"name": "A", "max_msgs": 3}),
+            ("DELETE.A", b""),
+        ):
+            data = body if isinstance(body, bytes) else json.dumps(body).encode()
+            await nc.request("$JS.API.STREAM." + subject, data, timeout=5)
+        for _ in range(3):
+            msg = await sub.next_msg(timeout=5)
+            event = json.loads(msg.data)
+            assert len(event.pop("id")) == 22 and event.pop("timestamp")
+            got.append((msg.subject, event))
+    finally:
+        await nc.close()
+    return got
+
+
+async def test_stream_advisories_match_nats_server(js_server_url: str, tmp_path: Path) -> None:
+    theirs = await _advisories(js_server_url)
+    async with jetstream_broker(tmp_path) as (broker, _):
+        ours = await _advisories(broker.listen_urls[0])
+    assert ours == theirs
