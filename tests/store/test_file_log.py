@@ -250,3 +250,40 @@ async def test_sequential_reads_from_disk_read_ahead_and_skip_removed(tmp_path):
     assert got == [s for s in range(1, 501) if s != 250 and not 300 <= s <= 310]
     assert (await log.read(77)).payload == b"p77"
     await log.close()
+
+
+async def test_a_failed_side_log_write_fails_the_whole_group(tmp_path):
+    from natskern.kernel.store.api import StoreIOError
+
+    path = str(tmp_path / "s")
+    log = FileLog(path)
+    await log.open()
+    log.append(msg(1))
+    log.aux_log("c1").append(b"one")
+    await log.commit()
+    jfd = log.journal.fd
+    saved = os.dup(jfd)
+    ro = os.open(log.journal.path(log.journal.gen), os.O_RDONLY)
+    os.dup2(ro, jfd)
+    os.close(ro)
+    log.append(msg(2))
+    log.aux_log("c1").append(b"two")
+    try:
+        try:
+            await log.commit()
+            raise AssertionError("the commit should have failed")
+        except StoreIOError:
+            pass
+    finally:
+        os.dup2(saved, jfd)
+        os.close(saved)
+    assert await log.read(2) is None and await log.aux_log("c1").replay() == [b"one"]
+    log.drop_aux("c1")
+    log.aux_log("c1").append(b"fresh")  # dropped and created again in one group
+    log.append(msg(3))
+    await log.commit()
+    await crash(log)
+    log, _rec, metas = await reopen(path)
+    assert [m.seq for m in metas] == [1, 3]
+    assert await log.aux_log("c1").replay() == [b"fresh"]
+    await log.close()

@@ -192,6 +192,7 @@ def write_group(
         if g.sealed is not None and g.sidecar is not None:
             with contextlib.suppress(OSError):  # best effort: without it, recovery scans
                 _write_file(g.sealed.path[:-4] + ".idx", g.sidecar)
+    mark = log.journal.mark()
     try:
         if auxes or dropped:
             log.journal.write(auxes, dropped)  # one write + one fdatasync for every side log
@@ -202,6 +203,8 @@ def write_group(
     except OSError:
         if blk is not None and buf:
             _undo(blk, created, 0 if created else blk.size)
+        if auxes or dropped:
+            log.journal.rollback(mark)
         raise
 
 

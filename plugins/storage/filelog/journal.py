@@ -186,13 +186,13 @@ class AuxJournal:
         dropped: set[str],
     ) -> bool:
         """Append the staged changes with one write and one fdatasync; True if a file was made."""
-        parts = []
+        # drops first: a side log dropped and created again in one group starts empty
+        parts = [_entry(DROP, n.encode("utf-8", "surrogateescape"), b"") for n in sorted(dropped)]
         for name, (snapshot, appends) in staged:
             nb = name.encode("utf-8", "surrogateescape")
             if snapshot is not None:
                 parts.append(_entry(REWRITE, nb, _rewrite_payload(snapshot)))
             parts.extend(_entry(APPEND, nb, e) for e in appends)
-        parts.extend(_entry(DROP, n.encode("utf-8", "surrogateescape"), b"") for n in dropped)
         tail = b"".join(parts)
         if self.fd < 0:
             self._new_file(self.gen + 1, tail)
@@ -234,6 +234,8 @@ class AuxJournal:
         self, staged: list[tuple[str, tuple[list[bytes] | None, list[bytes]]]], dropped: set[str]
     ) -> None:
         """Mirror a successful write in memory (on the loop)."""
+        for name in dropped:
+            self._apply(DROP, name, b"")
         for name, (snapshot, appends) in staged:
             if snapshot is not None:
                 self._apply(REWRITE, name, _rewrite_payload(snapshot))
@@ -241,8 +243,24 @@ class AuxJournal:
                 self.entries.setdefault(name, [])
             for e in appends:
                 self._apply(APPEND, name, e)
-        for name in dropped:
-            self._apply(DROP, name, b"")
+
+    def mark(self) -> tuple[int, int, int]:
+        """Where the journal stands (for :meth:`rollback`)."""
+        return self.fd, self.gen, self.end
+
+    def rollback(self, mark: tuple[int, int, int]) -> None:
+        """(In a thread) take back a write whose commit failed later (best effort)."""
+        fd, gen, end = mark
+        if self.fd == fd:
+            with contextlib.suppress(OSError):
+                os.ftruncate(self.fd, end)
+                os.fdatasync(self.fd)
+            self.end = end
+        elif fd < 0:  # the write created the journal: remove it again
+            with contextlib.suppress(OSError):
+                os.close(self.fd)
+                os.unlink(self.path(self.gen))
+            self.fd, self.gen, self.end = fd, gen, end
 
     def needs_compaction(self) -> bool:
         """Whether the journal is mostly superseded entries."""

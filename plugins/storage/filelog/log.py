@@ -170,7 +170,6 @@ class FileLog:
         aux = self.aux.get(name)
         if aux is None:
             aux = self.aux[name] = JournalAux(self.journal, name)
-            self._aux_dropped.discard(name)
         return aux
 
     def aux_names(self) -> list[str]:
