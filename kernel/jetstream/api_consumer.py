@@ -78,7 +78,9 @@ def consumer_info(
     if cluster:
         ts = info.pop("ts")
         push = info.pop("push_bound", None)
-        paused = {k: info.pop(k) for k in ("paused", "pause_remaining") if k in info}
+        paused: dict[str, Any] = {
+            k: info.pop(k) for k in ("paused", "pause_remaining") if k in info
+        }
         info["cluster"] = {"leader": js.server_name}
         if push:
             info["push_bound"] = push
@@ -176,7 +178,12 @@ async def _delete(js: AccountJetStream, sname: str, cname: str, body: bytes) -> 
 async def _names(js: AccountJetStream, sname: str, body: bytes, *, listing: bool) -> bytes:
     kind = "consumer_list_response" if listing else "consumer_names_response"
     limit = LIST_LIMIT if listing else NAMES_LIMIT
-    empty = {"total": 0, "offset": 0, "limit": 0, "consumers": [] if listing else None}
+    empty: dict[str, Any] = {
+        "total": 0,
+        "offset": 0,
+        "limit": 0,
+        "consumers": [] if listing else None,
+    }
     try:
         req = _decode(_Paging, "JSApiConsumersRequest", body)
     except ApiError as err:

@@ -14,13 +14,10 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from typing import TYPE_CHECKING, Final
+from typing import Any, Final
 
 from natskern.kernel.durations import parse_duration_ns
 from natskern.kernel.jetstream.consumer_pull import BadPullRequest, PullRequest, parse_request
-
-if TYPE_CHECKING:  # pragma: no cover
-    from natskern.kernel.jetstream.consumer import Consumer
 
 __all__ = [
     "ACK",
@@ -91,9 +88,7 @@ class AckMixin:
 
     # -- acks ------------------------------------------------------------------------------
 
-    def _on_ack(
-        self: Consumer, subject: bytes, reply: bytes, hdr: bytes | None, payload: bytes
-    ) -> None:
+    def _on_ack(self: Any, subject: bytes, reply: bytes, hdr: bytes | None, payload: bytes) -> None:
         seqs = parse_ack_subject(subject)
         if seqs is None or self._closed:
             return
@@ -122,7 +117,7 @@ class AckMixin:
             self._op("R", reply)
         self._last_active = _mono()
 
-    def _ack(self: Consumer, sseq: int, dseq: int, *, term: bool = False) -> None:
+    def _ack(self: Any, sseq: int, dseq: int, *, term: bool = False) -> None:
         """``processAckMsg``: explicit acks move the floor as nats-server's ``moveAckFloor``."""
         if self.ack_none or sseq >= self.sseq:
             return
@@ -154,7 +149,7 @@ class AckMixin:
                     self._op("W", s)
         self._wake.set()
 
-    def _move_floor(self: Consumer, dseq: int, sseq: int) -> None:
+    def _move_floor(self: Any, dseq: int, sseq: int) -> None:
         """nats-server's ``moveAckFloor`` after ``sseq`` (first delivered as ``dseq``) left."""
         if not self.pending:
             self.adflr, self.asflr = self.dseq, self.sseq - 1
@@ -165,17 +160,17 @@ class AckMixin:
                     self.adflr, self.asflr = p[0] - 1, s - 1
                     break
 
-    def _acked_by_all(self: Consumer, seq: int) -> bool:
+    def _acked_by_all(self: Any, seq: int) -> bool:
         if self.stream.config.retention == "workqueue":
             return True
         consumers = getattr(self.stream, "consumers", {})
         return all(c is self or c.acked(seq) for c in consumers.values())
 
-    def acked(self: Consumer, seq: int) -> bool:
+    def acked(self: Any, seq: int) -> bool:
         """Interest retention: this consumer no longer needs ``seq``."""
         return seq < self.sseq and seq not in self.pending
 
-    def _nak(self: Consumer, sseq: int, delay: int) -> None:
+    def _nak(self: Any, sseq: int, delay: int) -> None:
         if sseq not in self.pending:
             return
         if delay > 0:
@@ -187,20 +182,20 @@ class AckMixin:
         else:
             self._redeliver(sseq)
 
-    def _redeliver(self: Consumer, sseq: int) -> None:
+    def _redeliver(self: Any, sseq: int) -> None:
         self._delayed.pop(sseq, None)
         if sseq in self.pending and sseq not in self._rdq_set:
             self._rdq_set.add(sseq)
             self.rdq.append(sseq)
             self._wake.set()
 
-    def _ack_wait(self: Consumer, dc: int) -> int:
+    def _ack_wait(self: Any, dc: int) -> int:
         backoff = self.config.backoff
         if backoff:
             return backoff[min(dc - 1, len(backoff) - 1)]
         return self.config.ack_wait
 
-    def _check_pending(self: Consumer, now_wall: int) -> int:
+    def _check_pending(self: Any, now_wall: int) -> int:
         """Queue expired pending messages for redelivery; return ns until the next expiry."""
         if not self.pending:
             return 0

@@ -16,16 +16,13 @@ import secrets
 import string
 import time
 from random import random
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final
 
 from natskern.kernel.core.session import queue_frames
 from natskern.kernel.jetstream.consumer_pull import heartbeat, status_pending
 from natskern.kernel.protocol.encode import hmsg_frame
 from natskern.kernel.store.api import StoredMsg, StoreError
 from natskern.kernel.subjects.sublist import EMPTY_RESULT
-
-if TYPE_CHECKING:  # pragma: no cover
-    from natskern.kernel.jetstream.consumer import Consumer
 
 __all__ = ["DeliveryMixin"]
 
@@ -85,9 +82,7 @@ class DeliveryMixin:
 
     # -- flow control ----------------------------------------------------------------------
 
-    def _on_fc(
-        self: Consumer, subject: bytes, reply: bytes, hdr: bytes | None, payload: bytes
-    ) -> None:
+    def _on_fc(self: Any, subject: bytes, reply: bytes, hdr: bytes | None, payload: bytes) -> None:
         if subject != self._fc_subject:
             return
         self._fc_bytes = max(self._fc_bytes - self._fc_sent, 0)
@@ -95,7 +90,7 @@ class DeliveryMixin:
         self._fc_subject = b""
         self._wake.set()
 
-    def _send_fc(self: Consumer) -> None:
+    def _send_fc(self: Any) -> None:
         token = "".join(secrets.choice(_ALPHA) for _ in range(4))
         self._fc_subject = f"$JS.FC.{self._stream_prefix}.{self.name}.{token}".encode()
         self._fc_sent = self._fc_bytes
@@ -105,7 +100,7 @@ class DeliveryMixin:
 
     # -- delivery --------------------------------------------------------------------------
 
-    async def _next_msg(self: Consumer) -> tuple[StoredMsg, int] | None:
+    async def _next_msg(self: Any) -> tuple[StoredMsg, int] | None:
         """The next message to deliver and its delivery count, or None."""
         while self.rdq:
             s = self.rdq.popleft()
@@ -136,11 +131,11 @@ class DeliveryMixin:
                 if msg is not None:
                     return msg, 1
             self.sseq = self.lss_end + 1
-            self.lss = []
+            self.lss: list[int] = []
         msg = await self._load_next(self.sseq)
         return (msg, 1) if msg is not None else None
 
-    async def _load_next(self: Consumer, start: int) -> StoredMsg | None:
+    async def _load_next(self: Any, start: int) -> StoredMsg | None:
         if len(self.filters) <= 1:
             return await self.store.load_next_msg(self.filters[0] if self.filters else "", start)
         best: StoredMsg | None = None
@@ -150,7 +145,7 @@ class DeliveryMixin:
                 best = msg
         return best
 
-    def _reply_for(self: Consumer, msg: StoredMsg, dc: int) -> bytes:
+    def _reply_for(self: Any, msg: StoredMsg, dc: int) -> bytes:
         """The ack subject of the next delivery of ``msg`` (pending: what is left after it)."""
         saved = self.sseq
         if dc == 1 and msg.seq >= self.sseq:
@@ -167,7 +162,7 @@ class DeliveryMixin:
             pending,
         )
 
-    def _deliver(self: Consumer, msg: StoredMsg, dc: int, target: bytes, reply: bytes = b"") -> int:
+    def _deliver(self: Any, msg: StoredMsg, dc: int, target: bytes, reply: bytes = b"") -> int:
         """Send ``msg`` to ``target`` and record the delivery; return its size."""
         reply = reply or self._reply_for(msg, dc)
         self.dseq += 1
@@ -196,7 +191,7 @@ class DeliveryMixin:
         self._last_active = self._last_delivery
         return len(msg.subject) + len(reply) + len(payload) + (len(hdr) if hdr else 0)
 
-    async def _run(self: Consumer) -> None:
+    async def _run(self: Any) -> None:
         try:
             while not self._closed:
                 timeout = await self._step()
@@ -215,11 +210,11 @@ class DeliveryMixin:
         except Exception:
             log.exception("consumer %s: delivery failed", self.name)
 
-    def _timeouts(self: Consumer, *deadlines_s: float | None) -> float | None:
+    def _timeouts(self: Any, *deadlines_s: float | None) -> float | None:
         vals = [d for d in deadlines_s if d is not None and d > 0]
         return min(vals) if vals else None
 
-    async def _step(self: Consumer) -> float | None:
+    async def _step(self: Any) -> float | None:
         """Deliver what can be delivered now; return seconds to wait (None: until woken)."""
         now = _mono()
         wall = time.time_ns()
@@ -238,7 +233,7 @@ class DeliveryMixin:
             return await self._step_pull(now, redeliver_in, inactive)
         return await self._step_push(now, redeliver_in, inactive)
 
-    def _inactive_in(self: Consumer, now: int) -> float | None:
+    def _inactive_in(self: Any, now: int) -> float | None:
         thresh = self.config.inactive_threshold
         if thresh <= 0:
             return None
@@ -252,7 +247,7 @@ class DeliveryMixin:
         return (self._last_active + thresh - now) / 1e9
 
     async def _step_pull(
-        self: Consumer, now: int, redeliver_in: int, inactive: float | None
+        self: Any, now: int, redeliver_in: int, inactive: float | None
     ) -> float | None:
         nxt = self._expire_requests(now)
         delivered = 0
@@ -293,14 +288,14 @@ class DeliveryMixin:
         waits = [(nxt - _mono()) / 1e9 if nxt else None, redeliver_in / 1e9 or None, inactive]
         return self._timeouts(*waits)
 
-    def _unread(self: Consumer, seq: int, dc: int) -> None:
+    def _unread(self: Any, seq: int, dc: int) -> None:
         """A message taken for delivery but not sent: put it back."""
         if dc > 1 and seq not in self._rdq_set:
             self.rdq.appendleft(seq)
             self._rdq_set.add(seq)
 
     async def _step_push(
-        self: Consumer, now: int, redeliver_in: int, inactive: float | None
+        self: Any, now: int, redeliver_in: int, inactive: float | None
     ) -> float | None:
         cfg = self.config
         hb = cfg.idle_heartbeat

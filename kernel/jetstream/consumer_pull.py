@@ -13,7 +13,7 @@ import re
 import time
 from collections import deque
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Final
+from typing import Any, Final
 
 from natskern.kernel.jetstream.godecode import (
     BOOL,
@@ -27,9 +27,6 @@ from natskern.kernel.jetstream.godecode import (
 )
 from natskern.kernel.jetstream.gojson import GoJSONError
 from natskern.kernel.jetstream.wire import go_duration
-
-if TYPE_CHECKING:  # pragma: no cover
-    from natskern.kernel.jetstream.consumer import Consumer
 
 __all__ = [
     "BadPullRequest",
@@ -154,7 +151,7 @@ class PullMixin:
     # -- pull requests ---------------------------------------------------------------------
 
     def _on_next(
-        self: Consumer, subject: bytes, reply: bytes, hdr: bytes | None, payload: bytes
+        self: Any, subject: bytes, reply: bytes, hdr: bytes | None, payload: bytes
     ) -> None:
         if not reply or self._closed:
             return
@@ -186,7 +183,7 @@ class PullMixin:
                 return
         self._add_request(req)
 
-    def _add_request(self: Consumer, req: PullRequest) -> None:
+    def _add_request(self: Any, req: PullRequest) -> None:
         if req.batch <= 0:
             req.batch = 1
         if len(self.waiting) >= self.config.max_waiting:
@@ -199,7 +196,7 @@ class PullMixin:
         self._last_active = _mono()
         self._wake.set()
 
-    def _expire_requests(self: Consumer, now: int, *, eos: bool = False) -> int:
+    def _expire_requests(self: Any, now: int, *, eos: bool = False) -> int:
         """Answer expired (and, at the end of the stream, no-wait) requests; next deadline."""
         nxt = 0
         keep: deque[PullRequest] = deque()
