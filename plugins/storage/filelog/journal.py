@@ -116,8 +116,8 @@ class AuxJournal:
             if chosen:
                 os.unlink(self.path(gen))
                 continue
-            with open(self.path(gen), "rb") as f:
-                data = f.read()
+            with open(self.path(gen), "rb") as rf:
+                data = rf.read()
             if not self._load(data):
                 problems.append(f"side logs: journal generation {gen} is torn or corrupt, ignored")
                 os.unlink(self.path(gen))
