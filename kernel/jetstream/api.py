@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Final
 from natskern.kernel.jetstream import API_LEVEL
 from natskern.kernel.jetstream import errors as E
 from natskern.kernel.jetstream.api_consumer import handle as handle_consumer
+from natskern.kernel.jetstream.directget import seq_from_time
 from natskern.kernel.jetstream.errors import ApiError
 from natskern.kernel.jetstream.gojson import GoJSONError, parse
 from natskern.kernel.jetstream.requests import (
@@ -37,7 +38,7 @@ from natskern.kernel.jetstream.streamrequest import (
     same_config,
     subjects_overlap,
 )
-from natskern.kernel.jetstream.wire import API_TYPE_PREFIX, dumps, format_time, to_wire
+from natskern.kernel.jetstream.wire import API_TYPE_PREFIX, dumps, format_time, time_ns, to_wire
 from natskern.kernel.protocol.headers import header_value
 from natskern.kernel.subjects.tokens import subjects_collide
 
@@ -386,9 +387,9 @@ async def _msg_get(js: AccountJetStream, name: str, body: bytes) -> bytes:
         stream = js.streams.get(name)
         if stream is None:
             raise E.STREAM_NOT_FOUND()
-        if start is not None:
-            raise E.BAD_REQUEST()  # start_time lookups come with the direct-get work
         store = stream.store
+        if start is not None:
+            seq = await seq_from_time(store, time_ns(start))
         if seq and not nxt:
             msg = await store.load_msg(seq)
         elif nxt:

@@ -17,14 +17,14 @@ from typing import TYPE_CHECKING, Final
 from natskern.kernel.jetstream import API_LEVEL
 from natskern.kernel.jetstream.errors import ApiError
 from natskern.kernel.jetstream.requests import MsgGetRequest, decode_body
-from natskern.kernel.jetstream.wire import format_time
+from natskern.kernel.jetstream.wire import format_time, time_ns
 from natskern.kernel.protocol.headers import header_value
 
 if TYPE_CHECKING:  # pragma: no cover
     from natskern.kernel.jetstream.stream import Stream
-    from natskern.kernel.store.api import StoredMsg
+    from natskern.kernel.store.api import StoredMsg, StreamStore
 
-__all__ = ["direct_get"]
+__all__ = ["direct_get", "seq_from_time"]
 
 #: ``(headers, payload)`` of one reply message.
 Reply = tuple[bytes, bytes]
@@ -34,6 +34,10 @@ EMPTY: Final = b"NATS/1.0 408 Empty Request\r\n\r\n"
 MALFORMED: Final = b"NATS/1.0 408 Malformed Request\r\n\r\n"
 BAD: Final = b"NATS/1.0 408 Bad Request\r\n\r\n"
 LEVEL: Final = b"NATS/1.0 412 Required Api Level\r\n\r\n"
+NO_RESULTS: Final = b"NATS/1.0 404 No Results\r\n\r\n"
+TOO_MANY: Final = b"NATS/1.0 413 Too Many Results\r\n\r\n"
+#: The most messages one ``multi_last`` request may select.
+MAX_MULTI: Final = 1024
 #: The default byte budget of a batch (nats-server uses the connection's max pending).
 MAX_BATCH_BYTES: Final = 64 * 1024 * 1024
 
@@ -111,15 +115,101 @@ async def direct_get(
         or (req.up_to_seq and req.up_to_time is not None)
     ):
         return _status(BAD)
-    if req.multi_last or req.start_time is not None:
-        return _status(BAD)  # multi_last and start_time are not implemented yet
+    if req.multi_last:
+        return await _multi(stream, req)
     return await _get(stream, req)
+
+
+async def seq_from_time(store: StreamStore, ts: int) -> int:
+    """nats-server's ``GetSeqFromTime``: the first sequence stored at or after ``ts``.
+
+    The last sequence plus one when every message is older.
+    """
+    state = store.state()
+    lo, hi = state.first_seq, state.last_seq + 1
+    while lo < hi:
+        mid = (lo + hi) // 2
+        msg = await store.load_next_msg("", mid)
+        if msg is None or msg.ts >= ts:
+            hi = mid
+        else:
+            lo = msg.seq + 1
+    msg = await store.load_next_msg("", lo)
+    return msg.seq if msg is not None else state.last_seq + 1
+
+
+async def _last_up_to(store: StreamStore, subject: str, first: int, start: int, up_to: int) -> int:
+    """The last sequence of ``subject`` in ``start..up_to`` (0: none)."""
+    best = 0
+    seq = max(first, start)
+    while (msg := await store.load_next_msg(subject, seq)) is not None and msg.seq <= up_to:
+        best = msg.seq
+        seq = msg.seq + 1
+    return best
+
+
+async def _multi(stream: Stream, req: MsgGetRequest) -> list[Reply]:
+    """``multi_last``: the newest message of every matching subject, in sequence order."""
+    store = stream.store
+    up_to = req.up_to_seq
+    if req.up_to_time is not None:
+        up_to = await seq_from_time(store, time_ns(req.up_to_time))
+        if up_to <= store.state().first_seq:
+            return _status(NO_RESULTS)
+        up_to -= 1
+    if up_to == 0:
+        up_to = store.state().last_seq
+    found: set[int] = set()
+    for pattern in req.multi_last:
+        for subject, st in store.subjects_state(pattern).items():
+            if req.seq <= st.last <= up_to:
+                found.add(st.last)
+            elif st.first <= up_to:
+                seq = await _last_up_to(store, subject, st.first, req.seq, up_to)
+                if seq:
+                    found.add(seq)
+    if len(found) > MAX_MULTI:
+        return _status(TOO_MANY)
+    if not found:
+        return _status(NO_RESULTS)
+    seqs = sorted(found)
+    total = len(seqs)
+    budget = req.max_bytes or MAX_BATCH_BYTES
+    name = stream.config.name
+    out: list[Reply] = []
+    last_seq = sent_bytes = sent = 0
+    for seq in seqs:
+        msg = await store.load_msg(seq)
+        if msg is None:
+            continue
+        pairs: list[tuple[str, str | int]] = [
+            ("Nats-Stream", name),
+            ("Nats-Subject", msg.subject),
+            ("Nats-Sequence", msg.seq),
+            ("Nats-Time-Stamp", format_time(msg.ts)),
+            ("Nats-Num-Pending", total - sent - 1),
+            ("Nats-Last-Sequence", last_seq),
+        ]
+        out.append((_headers(msg.headers, pairs), msg.payload))
+        last_seq = msg.seq
+        sent += 1
+        sent_bytes += len(msg.subject) + len(msg.headers or b"") + len(msg.payload)
+        if sent_bytes >= budget or (req.batch > 0 and sent >= req.batch):
+            break
+    eob = (
+        f"NATS/1.0 204 EOB\r\nNats-Num-Pending: {total - sent}\r\n"
+        f"Nats-Last-Sequence: {last_seq}\r\nNats-UpTo-Sequence: {up_to}\r\n\r\n"
+    ).encode()
+    out.append((eob, b""))
+    return out
 
 
 async def _get(stream: Stream, req: MsgGetRequest) -> list[Reply]:
     store = stream.store
     name = stream.config.name
     seq = req.seq
+    if req.start_time is not None:
+        seq = await seq_from_time(store, time_ns(req.start_time))
     batch = req.batch
     is_batch = batch > 0
     pending = store.num_pending(seq, req.next_by_subj) if is_batch else 0
