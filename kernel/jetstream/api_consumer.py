@@ -9,6 +9,7 @@ over to it.
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
@@ -16,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Final
 from natskern.kernel.jetstream import API_LEVEL
 from natskern.kernel.jetstream import errors as E
 from natskern.kernel.jetstream.consumercheck import check_create
+from natskern.kernel.jetstream.consumerconfig import set_static_metadata
 from natskern.kernel.jetstream.consumers import (
     add_consumer,
     delete_consumer,
@@ -23,7 +25,7 @@ from natskern.kernel.jetstream.consumers import (
     update_consumer,
 )
 from natskern.kernel.jetstream.errors import ApiError
-from natskern.kernel.jetstream.godecode import INT, TIME, Struct, decode, gofield
+from natskern.kernel.jetstream.godecode import INT, STRING, TIME, Struct, decode, gofield
 from natskern.kernel.jetstream.gojson import GoJSONError
 from natskern.kernel.jetstream.wire import API_TYPE_PREFIX, dumps, format_time, time_ns
 from natskern.kernel.subjects.sublist import EMPTY_RESULT
@@ -36,12 +38,18 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = ["consumer_info", "handle"]
 
 NAMES_LIMIT: Final = 1024
+_GROUP_NAME: Final = re.compile(r"[a-zA-Z0-9/_=-]{1,16}")
 LIST_LIMIT: Final = 256
 
 
 @dataclass(slots=True)
 class _Paging:
     offset: int = gofield(INT, 0)
+
+
+@dataclass(slots=True)
+class _Unpin:
+    group: str = gofield(STRING, "")
 
 
 @dataclass(slots=True)
@@ -67,25 +75,15 @@ def _resp(kind: str, *parts: dict[str, Any] | None) -> bytes:
 
 
 def consumer_info(
-    js: AccountJetStream, consumer: Consumer, *, cluster: bool = True
+    js: AccountJetStream, consumer: Consumer, *, dynamic: bool = True
 ) -> dict[str, Any]:
-    """ConsumerInfo with the server's dynamic metadata (and ``cluster`` when asked)."""
+    """ConsumerInfo; with ``dynamic`` the config names this server's version and API level."""
     info = consumer.info()
-    meta = dict(info["config"].get("metadata") or {})
-    meta["_nats.ver"] = js.version
-    meta["_nats.level"] = str(API_LEVEL)
-    info["config"]["metadata"] = dict(sorted(meta.items()))
-    if cluster:
-        ts = info.pop("ts")
-        push = info.pop("push_bound", None)
-        paused: dict[str, Any] = {
-            k: info.pop(k) for k in ("paused", "pause_remaining") if k in info
-        }
-        info["cluster"] = {"leader": js.server_name}
-        if push:
-            info["push_bound"] = push
-        info.update(paused)
-        info["ts"] = ts
+    if dynamic:
+        meta = dict(info["config"].get("metadata") or {})
+        meta["_nats.ver"] = js.version
+        meta["_nats.level"] = str(API_LEVEL)
+        info["config"]["metadata"] = dict(sorted(meta.items()))
     return info
 
 
@@ -155,7 +153,7 @@ async def _create(js: AccountJetStream, tokens: list[str], body: bytes) -> bytes
                 await update_consumer(consumer, plan.config)
     except ApiError as err:
         raise _Failed(kind, err) from None
-    return _resp(kind, consumer_info(js, consumer, cluster=False))
+    return _resp(kind, consumer_info(js, consumer))
 
 
 async def _info(js: AccountJetStream, sname: str, cname: str, body: bytes) -> bytes:
@@ -182,7 +180,7 @@ async def _names(js: AccountJetStream, sname: str, body: bytes, *, listing: bool
         "total": 0,
         "offset": 0,
         "limit": 0,
-        "consumers": [] if listing else None,
+        "consumers": [],
     }
     try:
         req = _decode(_Paging, "JSApiConsumersRequest", body)
@@ -190,31 +188,33 @@ async def _names(js: AccountJetStream, sname: str, body: bytes, *, listing: bool
         raise _Failed(kind, err, empty) from None
     stream = await _stream(js, sname, kind, empty)
     names = sorted(stream.consumers)
-    offset = max(req.offset, 0)
+    offset = min(max(req.offset, 0), len(names))
     page = names[offset : offset + limit]
     out: dict[str, Any] = {"total": len(names), "offset": offset, "limit": limit}
     if listing:
-        out["consumers"] = [consumer_info(js, stream.consumers[n]) for n in page]
+        out["consumers"] = [consumer_info(js, stream.consumers[n], dynamic=False) for n in page]
     else:
-        out["consumers"] = page or None
+        out["consumers"] = page
     return _resp(kind, out)
 
 
 async def _pause(js: AccountJetStream, sname: str, cname: str, body: bytes) -> bytes:
     kind = "consumer_pause_response"
+    unpaused = {"paused": False, "pause_until": format_time(0)}
     try:
         req = _decode(_Pause, "JSApiConsumerPauseRequest", body)
     except ApiError as err:
-        raise _Failed(kind, err) from None
-    stream = await _stream(js, sname, kind)
+        raise _Failed(kind, err, unpaused) from None
+    stream = await _stream(js, sname, kind, unpaused)
     consumer = stream.consumers.get(cname)
     if consumer is None:
-        raise _Failed(kind, E.CONSUMER_NOT_FOUND())
+        raise _Failed(kind, E.CONSUMER_NOT_FOUND(), unpaused)
     until = time_ns(req.pause_until) if req.pause_until else 0
     if until <= 0 or req.pause_until.startswith("0001-01-01"):
         until = 0
     cfg = consumer.config.copy()
     cfg.pause_until = format_time(until) if until else None
+    set_static_metadata(cfg)
     await update_consumer(consumer, cfg)
     now = time.time_ns()
     out: dict[str, Any] = {"paused": until > now, "pause_until": format_time(until)}
@@ -225,7 +225,20 @@ async def _pause(js: AccountJetStream, sname: str, cname: str, body: bytes) -> b
 
 async def _unpin(js: AccountJetStream, sname: str, cname: str, body: bytes) -> bytes:
     kind = "consumer_unpin_response"
+    try:
+        if not body.strip():
+            raise E.INVALID_JSON(err="unexpected end of JSON input")
+        req = _decode(_Unpin, "JSApiConsumerUnpinRequest", body)
+        if not req.group:
+            raise E.INVALID_JSON(err="consumer group not specified")
+        if not _GROUP_NAME.fullmatch(req.group):
+            raise E.CONSUMER_INVALID_GROUP_NAME()
+    except ApiError as err:
+        raise _Failed(kind, err) from None
     stream = await _stream(js, sname, kind)
-    if cname not in stream.consumers:
+    consumer = stream.consumers.get(cname)
+    if consumer is None:
         raise _Failed(kind, E.CONSUMER_NOT_FOUND())
+    if req.group not in consumer.config.priority_groups:
+        raise _Failed(kind, E.CONSUMER_INVALID_PRIORITY_GROUP())
     return _resp(kind)
