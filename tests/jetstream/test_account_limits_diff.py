@@ -21,6 +21,7 @@ import nats
 import pytest
 
 from tests.jetstream.test_api_diff import normalise
+from tests.jetstream.test_restart import connect_when_ready
 from tests.support.servers import NATS_SERVER_JS, free_port, wait_for_port
 
 CONF = """
@@ -113,6 +114,8 @@ async def _usage(hostport: str) -> list[Any]:
 
 
 async def _run(hostport: str) -> list[Any]:
+    ready = await connect_when_ready(f"nats://b:b@{hostport}")
+    await ready.close()
     out: list[Any] = await _usage(hostport)
     for user in ("a", "b", "c"):
         nc = await nats.connect(f"nats://{user}:{user}@{hostport}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import signal
@@ -12,10 +13,25 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import nats
+from nats.errors import NoRespondersError
+from nats.js.errors import ServiceUnavailableError
 
 from tests.support.servers import free_port, wait_for_port
 
 SERVER = os.path.join(sysconfig.get_path("scripts"), "natskern-server")
+
+
+async def connect_when_ready(url: str) -> nats.NATS:
+    """Connect, then wait for the JetStream API: the broker binds its port before the
+    plugin lifespans start the engine (nats-server starts JetStream first)."""
+    nc = await nats.connect(url)
+    for _ in range(200):
+        try:
+            await nc.jetstream().account_info()
+            return nc
+        except (NoRespondersError, ServiceUnavailableError):
+            await asyncio.sleep(0.05)
+    raise AssertionError("the JetStream API never answered")
 
 
 @contextlib.contextmanager
@@ -39,7 +55,7 @@ async def test_kill_9_keeps_acknowledged_messages(tmp_path: Path) -> None:
     port = free_port()
     url = f"nats://127.0.0.1:{port}"
     with natskern_process(tmp_path, port):
-        nc = await nats.connect(url)
+        nc = await connect_when_ready(url)
         js = nc.jetstream()
         await js.add_stream(name="K", subjects=["k.>"], duplicate_window=60.0)
         acks = [
@@ -50,7 +66,7 @@ async def test_kill_9_keeps_acknowledged_messages(tmp_path: Path) -> None:
     port = free_port()
     url = f"nats://127.0.0.1:{port}"
     with natskern_process(tmp_path, port):
-        nc = await nats.connect(url)
+        nc = await connect_when_ready(url)
         js = nc.jetstream()
         info = await js.stream_info("K")
         assert (info.state.messages, info.state.first_seq, info.state.last_seq) == (20, 1, 20)
