@@ -115,6 +115,8 @@ class Consumer(AckMixin, PullMixin, DeliveryMixin):
         self._fc_sent = 0
         self._fc_subject = b""
         self._replay_prev = 0
+        #: Running ``num_pending`` for the ack subjects (None: recount).
+        self._npc: int | None = None
         self._stream_prefix = stream.config.name
         self._apply_config(config)
 
@@ -136,6 +138,7 @@ class Consumer(AckMixin, PullMixin, DeliveryMixin):
     def update(self, config: ConsumerConfig) -> None:
         """Apply a checked new config (filters, limits, deliver subject...)."""
         self._apply_config(config)
+        self._npc = None
         self.signal()
 
     @property
@@ -259,6 +262,8 @@ class Consumer(AckMixin, PullMixin, DeliveryMixin):
     def on_stored(self, seq: int, subject: str) -> None:
         """A message was stored (called by the stream)."""
         if seq >= self.sseq:
+            if self._npc is not None and self.matches(subject):
+                self._npc += 1
             self._wake.set()
 
     def on_removed(self, seq: int, subject: str) -> None:
@@ -267,6 +272,7 @@ class Consumer(AckMixin, PullMixin, DeliveryMixin):
         As in nats-server, a pending message removed one by one stays pending until its
         redelivery finds it gone; a purge moves the consumer past the new first sequence.
         """
+        self._npc = None
         if seq != 0:
             return
         first = self.store.state().first_seq
@@ -307,10 +313,20 @@ class Consumer(AckMixin, PullMixin, DeliveryMixin):
             return n + store.num_pending(start, "")
         return n + sum(store.num_pending(start, f) for f in self.filters)
 
+    def pending_count(self) -> int:
+        """``num_pending`` kept as a running count between exact recounts (the ack token's)."""
+        if self._npc is None or self.lss:
+            self._npc = self.num_pending()
+        return self._npc
+
     def _lss_index(self, start: int) -> int:
         import bisect
 
         return bisect.bisect_left(self.lss, start)
+
+    def _recount(self) -> int:
+        self._npc = self.num_pending()
+        return self._npc
 
     def push_bound(self) -> bool:
         """A push consumer someone listens to."""
@@ -331,7 +347,7 @@ class Consumer(AckMixin, PullMixin, DeliveryMixin):
             "num_ack_pending": len(self.pending),
             "num_redelivered": len(self.rdc),
             "num_waiting": len(self.waiting),
-            "num_pending": self.num_pending(),
+            "num_pending": self._recount(),
         }
         if self.deliver and self.push_bound():
             out["push_bound"] = True

@@ -147,11 +147,16 @@ class DeliveryMixin:
 
     def _reply_for(self: Any, msg: StoredMsg, dc: int) -> bytes:
         """The ack subject of the next delivery of ``msg`` (pending: what is left after it)."""
-        saved = self.sseq
-        if dc == 1 and msg.seq >= self.sseq:
-            self.sseq = msg.seq + 1
-        pending = self.num_pending()
-        self.sseq = saved
+        if self.lss:
+            saved = self.sseq
+            if dc == 1 and msg.seq >= self.sseq:
+                self.sseq = msg.seq + 1
+            pending = self.num_pending()
+            self.sseq = saved
+        elif dc == 1 and msg.seq >= self.sseq:
+            pending = max(self.pending_count() - 1, 0)
+        else:
+            pending = self.pending_count()
         return b"$JS.ACK.%s.%s.%d.%d.%d.%d.%d" % (
             self._stream_prefix.encode(),
             self.name.encode(),
@@ -169,6 +174,8 @@ class DeliveryMixin:
         dseq, seq = self.dseq, msg.seq
         if dc == 1 and seq >= self.sseq:
             self.sseq = seq + 1
+            if self._npc is not None:
+                self._npc = max(self._npc - 1, 0)
         hdr, payload = msg.headers, msg.payload
         if self.config.headers_only:
             base = hdr[: len(hdr) - 2] if hdr else b"NATS/1.0\r\n"
@@ -218,6 +225,7 @@ class DeliveryMixin:
         """Deliver what can be delivered now; return seconds to wait (None: until woken)."""
         now = _mono()
         wall = time.time_ns()
+        self._npc = None  # one exact recount per round
         if self._alive is not None and not self._alive():
             self._bg = asyncio.ensure_future(self.stop(delete=True))
             return None
