@@ -99,7 +99,29 @@ async def delete_consumer(stream: Stream, name: str) -> bool:
         return False
     stream.consumer_count = len(stream.consumers)
     await consumer.stop(delete=True)
+    if stream.config.retention == "interest":
+        await _release(stream, consumer)
     return True
+
+
+async def _release(stream: Stream, gone: Consumer) -> None:
+    """Interest retention: remove what only the deleted consumer still needed."""
+    others = list(stream.consumers.values())
+    store = stream.store
+    if not others:
+        async with stream.lock:
+            await stream.drain()
+            await store.purge()
+        return
+    seq = gone.asflr + 1
+    while True:
+        msg = await store.load_next_msg("", seq)
+        if msg is None:
+            break
+        seq = msg.seq + 1
+        needed = any(c.matches(msg.subject) and not c.acked(msg.seq) for c in others)
+        if not needed:
+            await store.remove_msg(msg.seq)
 
 
 async def close_consumers(stream: Stream, *, delete: bool = False) -> None:

@@ -16,8 +16,14 @@ from tests.jetstream.test_api_e2e import jetstream_broker
 SEC = 1.0
 
 
-@pytest.fixture
-async def nc(tmp_path: Path) -> AsyncIterator[nats.NATS]:
+STORAGE = "file"
+
+
+@pytest.fixture(params=["file", "memory"])
+async def nc(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[nats.NATS]:
+    """A client of a natskern broker; the tests' stream uses the file or the memory store."""
+    global STORAGE
+    STORAGE = request.param
     async with jetstream_broker(tmp_path) as (broker, _):
         client = await nats.connect(broker.listen_urls[0])
         try:
@@ -27,7 +33,8 @@ async def nc(tmp_path: Path) -> AsyncIterator[nats.NATS]:
 
 
 async def _stream(nc: nats.NATS, n: int = 0, **kw: object) -> None:
-    await nc.jsm().add_stream(StreamConfig(name="S", subjects=["s.>"], **kw))
+    cfg = StreamConfig(name="S", subjects=["s.>"], storage=STORAGE, **kw)  # type: ignore[arg-type]
+    await nc.jsm().add_stream(cfg)
     js = nc.jetstream()
     for i in range(n):
         await js.publish(f"s.{i % 3}", b"m%d" % i)

@@ -108,6 +108,15 @@ async def test_interest_retention(tmp_path: Path) -> None:
             return (await jsm.stream_info("I")).state.messages == 0
 
         await _eventually(gone)
+        await js.publish("i.x", b"for a and b")
+        await js.publish("i.x", b"again")
+        (ma,) = await a.fetch(1, timeout=5)
+        await ma.ack_sync()
+        assert (await jsm.stream_info("I")).state.messages == 2
+        await jsm.delete_consumer("I", "b")  # a still needs the second one
+        assert (await jsm.stream_info("I")).state.messages == 1
+        await jsm.delete_consumer("I", "a")
+        assert (await jsm.stream_info("I")).state.messages == 0
         await nc.close()
 
 
