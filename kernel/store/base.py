@@ -19,10 +19,6 @@ from natskern.kernel.store.api import (
     DISCARD_NEW,
     ConsumerStore,
     CorruptRecordError,
-    MaxBytesExceededError,
-    MaxMsgsExceededError,
-    MaxMsgSizeExceededError,
-    MaxMsgsPerSubjectExceededError,
     RemovalCallback,
     SimpleState,
     StoreClosedError,
@@ -33,10 +29,11 @@ from natskern.kernel.store.api import (
     StreamState,
     StreamStoreFactory,
 )
-from natskern.kernel.store.commit import Group, GroupCommitter
+from natskern.kernel.store.commit import GroupCommitter
 from natskern.kernel.store.consumer import CONSUMER_PREFIX, LogConsumerStore
 from natskern.kernel.store.expiry import Expiry
 from natskern.kernel.store.index import MsgIndex
+from natskern.kernel.store.limits import Limits
 from natskern.kernel.store.log import RecordLog, RecordLogFactory
 from natskern.kernel.store.opening import SEQ_META, Opening
 from natskern.kernel.store.removals import Removals
@@ -67,7 +64,7 @@ def _limit(v: int) -> int:
     return v if v > 0 else 0
 
 
-class LogStore(Opening, Expiry, Removals):
+class LogStore(Opening, Expiry, Limits, Removals):
     """A :class:`~natskern.kernel.store.api.StreamStore` over a :class:`RecordLog`.
 
     Open one with :meth:`open`; a backend registers :meth:`factory` of its log
@@ -319,45 +316,6 @@ class LogStore(Opening, Expiry, Removals):
             self._arm()
         return seq, ts
 
-    def _check_new(self, sid: int, size: int, headers: bytes | None, payload: bytes) -> None:
-        if self._max_size >= 0 and len(payload) + (len(headers) if headers else 0) > self._max_size:
-            raise MaxMsgSizeExceededError()
-        if not self._discard_new:
-            return
-        idx = self._idx
-        asl = bool(self._max_per) and idx.sub_count[sid] >= self._max_per
-        rollup = bool(headers) and b"Nats-Rollup" in headers  # type: ignore[operator]
-        if asl and self.config.discard_new_per_subject and not rollup:
-            raise MaxMsgsPerSubjectExceededError()
-        if self._max_msgs and idx.msgs >= self._max_msgs and not asl:
-            raise MaxMsgsExceededError()
-        if self._max_bytes and idx.bytes + size > self._max_bytes:
-            if not asl:
-                raise MaxBytesExceededError()
-            oldest = idx.size[idx.sub_first[sid] - idx.base]
-            if idx.bytes - oldest + size > self._max_bytes:
-                raise MaxBytesExceededError()
-
-    def _enforce(self, sid: int) -> None:
-        idx = self._idx
-        if self._max_per:
-            while idx.sub_count[sid] > self._max_per:
-                self._drop(idx.sub_first[sid])
-        if self._max_msgs:
-            while idx.msgs > self._max_msgs:
-                self._drop(idx.first_seq())
-        if self._max_bytes:
-            while idx.bytes > self._max_bytes and idx.msgs:
-                self._drop(idx.first_seq())
-
-    def _enforce_all(self) -> None:
-        if self._max_per:
-            for sid in range(len(self._idx.names)):
-                if self._idx.sub_count[sid] > self._max_per:
-                    self._enforce(sid)
-        if self._limited:
-            self._enforce(0) if self._idx.names else None
-
     async def skip_msgs(self, seq: int, count: int) -> None:
         """Consume ``count`` sequences from ``seq`` (which must be the next one, or 0)."""
         self._open_check()
@@ -381,57 +339,6 @@ class LogStore(Opening, Expiry, Removals):
         """Wait for the current group when writers await commits; else just let it run."""
         if self._commit.awaits and self._commit.group.dirty:
             await self._commit.wait(self._commit.group)
-
-    # -- commit outcome ---------------------------------------------------------------------
-
-    def _committed(self, g: Group) -> None:
-        cb = self._cb
-        if cb is not None and g.removed:
-            for seq, subject in g.removed:
-                try:
-                    cb(seq, subject)
-                except Exception:
-                    logger.exception("removal callback failed")
-        idx = self._idx
-        staging = self._commit.group
-        if idx.sweep_due() and not any(len(op) == 3 for op in staging.undo):
-            idx.sweep({op[1] for op in staging.undo})
-        if not idx.msgs:
-            if not staging.undo:
-                idx.reset(self._hw + 1)
-            return
-        first = idx.first_seq()
-        dead = min(first, self._commit.group.min_rm) - idx.base
-        if dead > 4096 and dead * 4 > len(idx.live):
-            below = idx.base + dead
-            idx.trim(below)
-            self._ttl = {s: t for s, t in self._ttl.items() if s >= below}
-            self._never = {s for s in self._never if s >= below}
-            self._void = [v for v in self._void if v[1] >= below]
-
-    def _rollback(self, g: Group, err: StoreIOError) -> None:
-        idx = self._idx
-        for op in reversed(g.undo):
-            if len(op) == 2:
-                seq, sid = op
-                if seq >= idx.base and not idx.is_live(seq) and not self._voided(seq):
-                    idx.restore(seq, sid)
-            else:
-                start, sids, live = op
-                if start >= idx.base:
-                    idx.restore_range(start, sids, live)
-                    for lo, hi in self._void:
-                        for s in list(idx.live_seqs(lo, hi)):
-                            idx.remove(s)
-        if g.add_lo:
-            hi = self._hw
-            for s in list(idx.live_seqs(g.add_lo, hi)):
-                idx.remove(s)
-            self._void.append((g.add_lo, hi))
-        logger.error("stream %s: commit failed, writes rolled back: %s", self.config.name, err)
-
-    def _voided(self, seq: int) -> bool:
-        return any(lo <= seq <= hi for lo, hi in self._void)
 
     # -- reads ------------------------------------------------------------------------------
 

@@ -16,8 +16,6 @@ The index knows nothing of the log, the limits or time; :mod:`.base` drives it.
 from __future__ import annotations
 
 import bisect
-import struct
-import zlib
 from array import array
 from collections import Counter
 from collections.abc import Iterable, Sequence
@@ -32,8 +30,6 @@ __all__ = ["DEAD", "MsgIndex"]
 DEAD = 0xFFFFFFFF
 _LIVE = b"\x01"
 _CHUNK = 4096
-_MAGIC = b"NKIX1"
-_HEAD = struct.Struct("<5sQQQqQI")
 
 
 def _all(filter_subject: str) -> bool:
@@ -105,10 +101,6 @@ class MsgIndex:
         """Whether ``seq`` holds a message."""
         off = seq - self.base
         return 0 <= off < len(self.live) and self.live[off] == 1
-
-    def subject_of(self, seq: int) -> str:
-        """The subject of live ``seq``."""
-        return self.names[self.sid[seq - self.base]]
 
     def intern(self, subject: str) -> int:
         """The id of ``subject`` (created on first use, or a freed one reused)."""
@@ -486,87 +478,6 @@ class MsgIndex:
         a = max(first - self.base, 0)
         b = min(last - self.base + 1, len(self.live))
         return compress(range(self.base + a, self.base + b), self.live[a:b])
-
-    # -- checkpoint -----------------------------------------------------------------------
-
-    def dump(self, extra: bytes = b"") -> bytes:
-        """The whole index as compact bytes (with ``extra`` bytes of the caller), checksummed."""
-        used = [s for s in range(len(self.names)) if self.sub_count[s]]
-        if len(used) == len(self.names):
-            sid = self.sid
-        else:
-            remap = array("I", [DEAD]) * (len(self.names) + 1)
-            for new, old in enumerate(used):
-                remap[old] = new
-            sid = array("I", [DEAD if s == DEAD else remap[s] for s in self.sid])
-        names = b"\x00".join(self.names[s].encode() for s in used)
-        stats = array("Q")
-        for s in used:
-            stats.extend((self.sub_count[s], self.sub_first[s], self.sub_last[s]))
-        parts = [
-            names,
-            stats.tobytes(),
-            self.ts.tobytes(),
-            self.size.tobytes(),
-            sid.tobytes(),
-            bytes(self.live),
-            extra,
-        ]
-        head = _HEAD.pack(
-            _MAGIC, self.base, len(self.live), self.msgs, self.bytes, len(used), len(parts)
-        )
-        body = head + b"".join(struct.pack("<Q", len(p)) for p in parts) + b"".join(parts)
-        return body + struct.pack("<I", zlib.crc32(body))
-
-    @classmethod
-    def load(cls, data: bytes) -> tuple[MsgIndex, bytes]:
-        """Rebuild an index from :meth:`dump`; ValueError when the bytes do not check out."""
-        if len(data) < _HEAD.size + 4 or zlib.crc32(data[:-4]) != struct.unpack("<I", data[-4:])[0]:
-            raise ValueError("index checkpoint fails its checksum")
-        magic, base, n, msgs, nbytes, nsub, nparts = _HEAD.unpack_from(data)
-        if magic != _MAGIC or nparts != 7:
-            raise ValueError("not an index checkpoint")
-        pos = _HEAD.size
-        lens = struct.unpack_from(f"<{nparts}Q", data, pos)
-        pos += 8 * nparts
-        parts = []
-        for ln in lens:
-            parts.append(data[pos : pos + ln])
-            pos += ln
-        idx = cls(base)
-        names = parts[0].decode().split("\x00") if nsub else []
-        stats = array("Q")
-        stats.frombytes(parts[1])
-        if len(names) != nsub or len(stats) != 3 * nsub:
-            raise ValueError("index checkpoint subjects disagree")
-        for name in names:
-            idx.intern(name)
-        idx.sub_count = stats[0::3].tolist()
-        idx.sub_first = stats[1::3].tolist()
-        idx.sub_last = stats[2::3].tolist()
-        idx.ts.frombytes(parts[2])
-        idx.size.frombytes(parts[3])
-        idx.sid.frombytes(parts[4])
-        idx.live = bytearray(parts[5])
-        if not (len(idx.ts) == len(idx.size) == len(idx.sid) == len(idx.live) == n):
-            raise ValueError("index checkpoint columns disagree")
-        idx.msgs, idx.bytes = msgs, nbytes
-        return idx, parts[6]
-
-    def rebuild_subjects(self) -> None:
-        """Recompute every subject's count and first/last sequence from the columns."""
-        counts = Counter(self.sid)
-        counts.pop(DEAD, None)
-        rev = self.sid[::-1]
-        n = len(self.sid)
-        for sid in range(len(self.names)):
-            c = counts.get(sid, 0)
-            self.sub_count[sid] = c
-            if c:
-                self.sub_first[sid] = self.base + self.sid.index(sid)
-                self.sub_last[sid] = self.base + n - 1 - rev.index(sid)
-            else:
-                self.sub_first[sid] = self.sub_last[sid] = 0
 
     def nth_live(self, n: int) -> int:
         """The sequence of the ``n``-th live message (1-based, oldest first; n <= msgs)."""

@@ -18,6 +18,7 @@ from array import array
 from itertools import accumulate, islice
 from typing import TYPE_CHECKING
 
+from natskern.kernel.store.checkpoint import dump_index, load_index
 from natskern.kernel.store.consumer import CONSUMER_PREFIX
 from natskern.kernel.store.index import MsgIndex
 from natskern.kernel.store.log import RecordMeta, Recovery
@@ -180,7 +181,7 @@ class Opening:
         if data is None:
             return False
         try:
-            idx, extra = MsgIndex.load(data)
+            idx, extra = load_index(data)
             last, hw, last_ts, nttl = _CKPT_EXTRA.unpack_from(extra)
             ttl: dict[int, int] = {}
             if nttl:
@@ -199,4 +200,4 @@ class Opening:
         live = [(s, t) for s, t in self._ttl.items() if self._idx.is_live(s)]
         pairs = array("q", [x for p in live for x in p])
         extra = _CKPT_EXTRA.pack(self._last_seq, self._hw, self._last_ts, len(live))
-        return self._idx.dump(extra + pairs.tobytes())
+        return dump_index(self._idx, extra + pairs.tobytes())

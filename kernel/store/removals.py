@@ -2,21 +2,27 @@
 
 Every removal goes through the log (``remove``/``remove_range``), is recorded in
 the current commit group with what undoes it in the index, and is reported to
-the removal callback once committed.
+the removal callback once committed.  The commit outcome lives here too:
+:meth:`Removals._committed` reports removals, recycles subject ids and trims
+the columns; :meth:`Removals._rollback` takes a failed group's appends and
+removals back out of (or into) the index.
 """
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING
 
-from natskern.kernel.store.api import RemovalCallback, StoreError
+from natskern.kernel.store.api import RemovalCallback, StoreConfig, StoreError, StoreIOError
 from natskern.kernel.store.index import DEAD, MsgIndex
 
 if TYPE_CHECKING:
-    from natskern.kernel.store.commit import GroupCommitter
+    from natskern.kernel.store.commit import Group, GroupCommitter
     from natskern.kernel.store.log import RecordLog
 
 __all__ = ["Removals"]
+
+logger = logging.getLogger("natskern.store")
 
 
 def _all(filter_subject: str) -> bool:
@@ -26,8 +32,12 @@ def _all(filter_subject: str) -> bool:
 class Removals:
     """The removal half of the store (a mixin of ``LogStore``)."""
 
+    config: StoreConfig
     _idx: MsgIndex
     _log: RecordLog
+    _ttl: dict[int, int]
+    _never: set[int]
+    _void: list[tuple[int, int]]
     _commit: GroupCommitter
     _cb: RemovalCallback | None
     _hw: int
@@ -163,3 +173,54 @@ class Removals:
             self._last_ts = idx.ts[seq - idx.base]
         self._save_seq()
         await self._settle_or_restore(saved)
+
+    # -- commit outcome ---------------------------------------------------------------------
+
+    def _committed(self, g: Group) -> None:
+        cb = self._cb
+        if cb is not None and g.removed:
+            for seq, subject in g.removed:
+                try:
+                    cb(seq, subject)
+                except Exception:
+                    logger.exception("removal callback failed")
+        idx = self._idx
+        staging = self._commit.group
+        if idx.sweep_due() and not any(len(op) == 3 for op in staging.undo):
+            idx.sweep({op[1] for op in staging.undo})
+        if not idx.msgs:
+            if not staging.undo:
+                idx.reset(self._hw + 1)
+            return
+        first = idx.first_seq()
+        dead = min(first, self._commit.group.min_rm) - idx.base
+        if dead > 4096 and dead * 4 > len(idx.live):
+            below = idx.base + dead
+            idx.trim(below)
+            self._ttl = {s: t for s, t in self._ttl.items() if s >= below}
+            self._never = {s for s in self._never if s >= below}
+            self._void = [v for v in self._void if v[1] >= below]
+
+    def _rollback(self, g: Group, err: StoreIOError) -> None:
+        idx = self._idx
+        for op in reversed(g.undo):
+            if len(op) == 2:
+                seq, sid = op
+                if seq >= idx.base and not idx.is_live(seq) and not self._voided(seq):
+                    idx.restore(seq, sid)
+            else:
+                start, sids, live = op
+                if start >= idx.base:
+                    idx.restore_range(start, sids, live)
+                    for lo, hi in self._void:
+                        for s in list(idx.live_seqs(lo, hi)):
+                            idx.remove(s)
+        if g.add_lo:
+            hi = self._hw
+            for s in list(idx.live_seqs(g.add_lo, hi)):
+                idx.remove(s)
+            self._void.append((g.add_lo, hi))
+        logger.error("stream %s: commit failed, writes rolled back: %s", self.config.name, err)
+
+    def _voided(self, seq: int) -> bool:
+        return any(lo <= seq <= hi for lo, hi in self._void)
