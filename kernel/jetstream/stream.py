@@ -21,8 +21,9 @@ from __future__ import annotations
 import asyncio
 import re
 import time
+import types
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Generator, Mapping, Sequence
 from typing import Any, Final
 
 from natskern.kernel.durations import parse_duration_ns
@@ -212,7 +213,7 @@ class Stream:
                 answers.append((reply, result))
         acks: list[tuple[bytes, bytes]] = []
         for reply, result in answers:
-            ack = result if isinstance(result, bytes) else await result
+            ack = result if result is None or isinstance(result, bytes) else await result
             if ack is not None:
                 acks.append((reply, ack))
         await self.drain()
@@ -299,12 +300,12 @@ class Stream:
                 if ttl > 0 and marker and cfg.max_msgs_per_subject != 1 and ttl < marker:
                     ttl = marker
                     hdr = _set_header(hdr, TTL, b"%d" % ttl)
-        task = self._spawn(self._store(subject, hdr, payload, ttl, msg_id, rollup))
-        if msg_id:
-            self._pending_ids[msg_id] = task
-        return task
+        result = self._spawn(self._store(subject, hdr, payload, ttl, msg_id, rollup))
+        if msg_id and isinstance(result, asyncio.Task):
+            self._pending_ids[msg_id] = result
+        return result
 
-    def _duplicate(self, msg_id: str) -> bytes | Awaitable[bytes | None] | None:
+    def _duplicate(self, msg_id: str) -> Any:
         pending = self._pending_ids.get(msg_id)
         if pending is not None:
             return self._spawn(self._after(pending, msg_id))
@@ -322,8 +323,20 @@ class Stream:
             return self._ack_prefix + b'%d,"duplicate": true}' % seen[0]
         return await first
 
-    def _spawn(self, coro: Awaitable[bytes | None]) -> asyncio.Task[bytes | None]:
-        task: asyncio.Task[bytes | None] = asyncio.ensure_future(coro)
+    def _spawn(self, coro: Coroutine[Any, Any, bytes | None]) -> Any:
+        """Run ``coro`` now; a task carries on only if it has to wait (a durable commit).
+
+        The answer itself when the write completed at once (a memory or lazy store): no
+        task, no loop round trip per message.
+        """
+        try:
+            yielded = coro.send(None)
+        except StopIteration as done:
+            return done.value
+        if getattr(yielded, "_asyncio_future_blocking", None) is not None:
+            # Taken as a task takes it, so that other writers may await the same future.
+            yielded._asyncio_future_blocking = False
+        task: asyncio.Task[bytes | None] = asyncio.ensure_future(_drive(coro, yielded))
         self._writes.append(task)
         return task
 
@@ -382,3 +395,32 @@ class Stream:
             extra += b"Nats-Msg-Size: %d\r\n" % len(payload)
         block = (hdr[: len(hdr) - 2] if hdr else b"NATS/1.0\r\n") + extra + b"\r\n"
         self.publisher(target, block, b"" if headers_only else payload)
+
+
+@types.coroutine
+def _resume(coro: Coroutine[Any, Any, Any], yielded: Any) -> Generator[Any, Any, Any]:
+    """Carry on driving a coroutine that was started by hand and suspended on ``yielded``.
+
+    The future yielded by hand was unmarked at once (``_asyncio_future_blocking``, as a
+    task does when it takes one) so that other writers can await it too; it is marked
+    again here, as ``Future.__await__`` marks it, just before the task takes it.
+    """
+    while True:
+        if getattr(yielded, "_asyncio_future_blocking", None) is not None:
+            yielded._asyncio_future_blocking = True
+        try:
+            sent = yield yielded
+        except BaseException as exc:
+            try:
+                yielded = coro.throw(exc)
+            except StopIteration as done:
+                return done.value
+        else:
+            try:
+                yielded = coro.send(sent)
+            except StopIteration as done:
+                return done.value
+
+
+async def _drive(coro: Coroutine[Any, Any, Any], yielded: Any) -> Any:
+    return await _resume(coro, yielded)

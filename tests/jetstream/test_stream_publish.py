@@ -192,3 +192,16 @@ async def test_transform_and_republish(mapping_functions: dict[str, Any]) -> Non
     assert subject == b"rp.a" and payload == b"data"
     assert block.startswith(b"NATS/1.0\r\nX: 1\r\nNats-Stream: S\r\nNats-Subject: st.a\r\n")
     assert b"Nats-Sequence: 1\r\n" in block and block.endswith(b"Nats-Last-Sequence: 0\r\n\r\n")
+
+
+async def test_writes_waiting_for_one_durable_commit(mapping_functions: dict[str, Any]) -> None:
+    """Writes started at once share the commit's future; every one is acknowledged in order."""
+    cfg = check_create("S", b'{"name":"S","subjects":["s.>"]}', functions=mapping_functions)
+    log = MemoryLog("S", sync="always", shelf=None, durable=True)
+    stream = Stream(cfg, await LogStore.open(log, store_config(cfg)), created=time.time_ns())
+    for start in (1, 11):
+        acks = await publish(
+            stream, *[("s.a", hdr(Nats_Msg_Id=f"{start}-{i}"), b"x") for i in range(10)]
+        )
+        assert [a["seq"] for a in acks] == list(range(start, start + 10))
+    assert log.commits <= 4  # grouped: not one commit per message
