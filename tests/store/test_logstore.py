@@ -202,3 +202,22 @@ async def test_subject_table_stays_bounded_under_key_churn(monkeypatch: Any) -> 
     assert s.subjects_state("kv.*") == {"kv.last": SimpleState(1, 2001, 2001)}
     assert s.filtered_state("kv.>").msgs == 1
     await s.close()
+
+
+async def test_a_damaged_checkpoint_falls_back_to_a_scan(caplog: Any) -> None:
+    fac = MemoryLogFactory({}, track=True)
+    s = await _memory(fac)
+    await s.store_batch(ITEMS)
+    await s.remove_msg(4)
+    before = s.state(deleted_details=True)
+    await s.close()
+    meta = fac.logs["d"]._data.meta
+    ckpt = bytearray(meta["index"])
+    ckpt[len(ckpt) // 2] ^= 0x10
+    meta["index"] = bytes(ckpt)
+    with caplog.at_level(logging.WARNING, logger="natskern.store"):
+        s = await _memory(fac)
+    assert any("rescanning" in r.getMessage() for r in caplog.records)
+    assert s.state(deleted_details=True) == before
+    assert s.subjects_state("s.0") == {"s.0": SimpleState(3, 1, 10)}
+    await s.close()
