@@ -435,10 +435,12 @@ class AccountJetStream:
 
     def _start_ingest(self, stream: Stream) -> None:
         entries = []
+
+        def overflow(subject: bytes, reply: bytes, hdr: bytes | None, payload: bytes) -> None:
+            self._overflow(stream, reply)
+
         for subject in stream.config.subjects:
-            sub = self.client.capture(
-                subject.encode(), on_overflow=lambda s, r, h, p, st=stream: self._overflow(st, r)
-            )
+            sub = self.client.capture(subject.encode(), on_overflow=overflow)
             task = asyncio.create_task(self._run_ingest(stream, sub))
             entries.append((sub, task))
         self._ingest[stream.config.name] = entries
