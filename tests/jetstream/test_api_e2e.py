@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -137,5 +138,24 @@ async def test_key_value_without_consumers(js_url: str) -> None:
         assert (await kv.create("b", b"again")) == 6
         status = await kv.status()
         assert status.bucket == "cfg" and status.history == 3
+    finally:
+        await nc.close()
+
+
+async def test_per_message_ttl_expires(js_url: str) -> None:
+    """``Nats-TTL`` on a stream with ``allow_msg_ttl``: the message goes, the others stay."""
+    nc = await nats.connect(js_url)
+    try:
+        jsm = nc.jsm()
+        await jsm.add_stream(StreamConfig(name="T", subjects=["t"], allow_msg_ttl=True))
+        js = nc.jetstream()
+        await js.publish("t", b"short", headers={"Nats-TTL": "1s"})
+        await js.publish("t", b"stays")
+        for _ in range(300):
+            if (await jsm.stream_info("T")).state.messages == 1:
+                break
+            await asyncio.sleep(0.02)
+        info = await jsm.stream_info("T")
+        assert (info.state.messages, info.state.first_seq) == (1, 2)
     finally:
         await nc.close()
