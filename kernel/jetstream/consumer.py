@@ -168,9 +168,8 @@ class Consumer(AckMixin, PullMixin, DeliveryMixin):
         sub = self.client.subscribe
         self._subs.append(sub(b"$JS.ACK." + sname + b"." + name + b".>", self._on_ack))
         self._subs.append(sub(b"$JS.ACK.*.*." + sname + b"." + name + b".>", self._on_ack))
-        if self.is_pull:
-            nxt = b"$JS.API.CONSUMER.MSG.NEXT." + sname + b"." + name
-            self._subs.append(sub(nxt, self._on_next))
+        nxt = b"$JS.API.CONSUMER.MSG.NEXT." + sname + b"." + name
+        self._subs.append(sub(nxt, self._on_next))
         self._subs.append(sub(b"$JS.FC." + sname + b"." + name + b".*", self._on_fc))
         self._task = asyncio.create_task(self._run())
         self._writer = asyncio.create_task(self._write())

@@ -157,6 +157,9 @@ class PullMixin:
             return
         cfg = self.config
         publish = self.client.publish
+        if not self.is_pull:
+            publish(reply, b"", b"", status(409, "Consumer is push based"))
+            return
         try:
             req = parse_request(payload, reply)
         except BadPullRequest as err:

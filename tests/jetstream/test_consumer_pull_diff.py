@@ -68,7 +68,10 @@ class Driver:
                 msg = await sub.next_msg(timeout=left)
             except nats.errors.TimeoutError:
                 break
-            got.append(self._record(msg))
+            rec = self._record(msg)
+            if got and rec == got[-1] and rec[0] == "100":
+                continue  # repeated heartbeats: how many is a matter of timing
+            got.append(rec)
             if msg.reply:
                 self.last.append(msg)
             elif until_status and msg.headers is not None and got[-1][0] != "100":
@@ -91,6 +94,28 @@ class Driver:
     async def ack(self, i: int, body: bytes = b"") -> None:
         await self.nc.publish(self.last[i].reply, body)
         await self.nc.flush()
+
+    async def ack_next(self, i: int, body: bytes = b"+NXT", wait: float = 0.5) -> None:
+        """Ack with ``+NXT``: the next messages go to the ack's reply subject."""
+        inbox = self.nc.new_inbox()
+        sub = await self.nc.subscribe(inbox)
+        await self.nc.publish(self.last[i].reply, body, reply=inbox)
+        got: list[Any] = []
+        self.last = []
+        try:
+            while True:
+                msg = await sub.next_msg(timeout=wait)
+                got.append(self._record(msg))
+                if msg.reply:
+                    self.last.append(msg)
+        except nats.errors.TimeoutError:
+            pass
+        await sub.unsubscribe()
+        self.log.append(got)
+
+    async def background(self, body: Any) -> asyncio.Task[None]:
+        """A pull request left open while the scenario goes on."""
+        return asyncio.create_task(self.next(body, wait=2.0))
 
     async def info(self) -> None:
         await asyncio.sleep(0.1)
@@ -163,11 +188,13 @@ async def pull_filter(d: Driver) -> None:
 async def pull_nak_term(d: Driver) -> None:
     await d.setup({"ack_policy": "explicit", "ack_wait": 400 * MS}, 3)
     await d.next({"batch": 3})
+    first = list(d.last)
     await d.ack(0, b"-NAK")
     await d.ack(1, b"+TERM")
-    await d.ack(2, b"+WPI")
     await d.next({"batch": 1})
     await d.info()
+    await asyncio.sleep(0.15)  # the in-progress one now expires clearly after the NAKed one
+    await d.nc.publish(first[2].reply, b"+WPI")
     await asyncio.sleep(0.5)
     await d.next({"batch": 2, "expires": 100 * MS}, wait=0.4)
     await d.info()
@@ -239,6 +266,45 @@ async def pull_start_seq_and_purge(d: Driver) -> None:
     await d.info()
 
 
+async def pull_heartbeat(d: Driver) -> None:
+    await d.setup({"ack_policy": "explicit"}, 1)
+    await d.next({"batch": 3, "expires": 700 * MS, "idle_heartbeat": 200 * MS}, wait=1.0)
+    await d.info()
+
+
+async def pull_ack_next(d: Driver) -> None:
+    await d.setup({"ack_policy": "explicit"}, 5)
+    await d.next({"batch": 1})
+    await d.ack_next(0)
+    await d.ack_next(0, b"+NXT 2")
+    await d.ack_next(1, b'+NXT {"batch": 5, "no_wait": true}')
+    await d.info()
+
+
+async def pull_nak_delay(d: Driver) -> None:
+    await d.setup({"ack_policy": "explicit"}, 1)
+    await d.next({"batch": 1})
+    await d.ack(0, b'-NAK {"delay": 500000000}')
+    await d.next({"batch": 1, "no_wait": True})
+    await d.next({"batch": 1, "expires": 1500 * MS}, wait=2.0)
+    await d.info()
+
+
+async def pull_max_waiting_and_delete(d: Driver) -> None:
+    await d.setup({"ack_policy": "explicit", "max_waiting": 1})
+    first = await d.background({"batch": 1, "expires": 1500 * MS})
+    await asyncio.sleep(0.2)
+    await d.next({"batch": 1, "expires": 1000 * MS})
+    await d.info()
+    await d.api("CONSUMER.DELETE.S.C")
+    await first
+
+
+async def pull_push_consumer(d: Driver) -> None:
+    await d.setup({"deliver_subject": "dlv.x"})
+    await d.next({"batch": 1})
+
+
 SCENARIOS: dict[str, Scenario] = {
     f.__name__: f
     for f in (
@@ -253,6 +319,11 @@ SCENARIOS: dict[str, Scenario] = {
         pull_deliver_policies,
         pull_last_per_subject,
         pull_start_seq_and_purge,
+        pull_heartbeat,
+        pull_ack_next,
+        pull_nak_delay,
+        pull_max_waiting_and_delete,
+        pull_push_consumer,
     )
 }
 
