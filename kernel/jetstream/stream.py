@@ -31,7 +31,7 @@ from natskern.kernel.jetstream import errors as E
 from natskern.kernel.jetstream.errors import ApiError
 from natskern.kernel.jetstream.streamconfig import StreamConfig
 from natskern.kernel.jetstream.transforms import compile_transform
-from natskern.kernel.jetstream.wire import dumps, format_time
+from natskern.kernel.jetstream.wire import dumps, format_time, go_duration
 from natskern.kernel.protocol.headers import header_value
 from natskern.kernel.store.api import StoreConfig, StoreError, StreamStore
 from natskern.kernel.subjects.tokens import is_valid_literal_subject
@@ -47,6 +47,9 @@ EXPECTED_LAST_SUBJ_SEQ_SUBJ: Final = b"Nats-Expected-Last-Subject-Sequence-Subje
 EXPECTED_LAST_MSG_ID: Final = b"Nats-Expected-Last-Msg-Id"
 ROLLUP: Final = b"Nats-Rollup"
 TTL: Final = b"Nats-TTL"
+MARKER_REASON: Final = b"Nats-Marker-Reason"
+#: How early a removal may come and still count as the message's expiry (ns).
+_MARKER_SLACK: Final = 50_000_000
 _STATEFUL: Final = (EXPECTED_LAST_SEQ, EXPECTED_LAST_SUBJ_SEQ, EXPECTED_LAST_MSG_ID)
 _MAX_HEADER: Final = 65535
 _SECOND: Final = 1_000_000_000
@@ -138,6 +141,9 @@ class Stream:
         #: ``on_removed(seq, subject)`` once the store removed one (``seq`` 0: a purge).
         self.consumers: dict[str, Any] = {}
         store.on_removal(self._removed)
+        #: Messages of a stream with ``subject_delete_marker_ttl``: seq -> (ts, TTL s, marker).
+        self._expiring: dict[int, tuple[int, int, bool]] = {}
+        self._markers: set[asyncio.Task[None]] = set()
         self._dedupe: OrderedDict[str, tuple[int, int]] = OrderedDict()
         self._pending_ids: dict[str, asyncio.Task[bytes | None]] = {}
         self._last_msg_id = ""
@@ -166,6 +172,43 @@ class Stream:
     def _removed(self, seq: int, subject: str) -> None:
         for consumer in list(self.consumers.values()):
             consumer.on_removed(seq, subject)
+        if seq and self._expiring:
+            self._maybe_marker(seq, subject)
+
+    # -- subject delete markers ------------------------------------------------------------
+
+    def _maybe_marker(self, seq: int, subject: str) -> None:
+        """After an age removal (``max_age`` or ``Nats-TTL``) emptied a subject: a marker.
+
+        The store reports removals without their reason: a removal counts as an age
+        removal when the message was due (its TTL or ``max_age`` had run out), which is
+        how no other removal of it can look in practice.
+        """
+        meta = self._expiring.pop(seq, None)
+        if meta is None:
+            return
+        ts, ttl, was_marker = meta
+        cfg = self.config
+        now = _now() + _MARKER_SLACK
+        if ttl > 0:
+            due = ts + ttl * _SECOND <= now
+        else:
+            due = ttl == 0 and cfg.max_age > 0 and ts + cfg.max_age <= now
+        if was_marker or not due or self.store.filtered_state(subject).msgs:
+            return
+        marker_ttl = go_duration(cfg.subject_delete_marker_ttl // _SECOND * _SECOND)
+        hdr = (
+            b"NATS/1.0\r\nNats-Marker-Reason: MaxAge\r\nNats-TTL: "
+            + marker_ttl.encode()
+            + b"\r\nNats-Rollup: sub\r\n\r\n"
+        )
+        task = asyncio.ensure_future(self._write_marker(subject.encode(), hdr))
+        self._markers.add(task)
+        task.add_done_callback(self._markers.discard)
+
+    async def _write_marker(self, subject: bytes, hdr: bytes) -> None:
+        async with self.lock:
+            await self.ingest([(subject, b"", hdr, b"")])
 
     # -- acks ------------------------------------------------------------------------------
 
@@ -366,6 +409,8 @@ class Stream:
         self._last_msg_id = msg_id
         if msg_id:
             self.remember_msg_id(msg_id, seq, ts)
+        if cfg.subject_delete_marker_ttl > 0:
+            self._expiring[seq] = (ts, ttl, bool(hdr) and MARKER_REASON in hdr)  # type: ignore[operator]
         for consumer in self.consumers.values():
             consumer.on_stored(seq, subject)
         if rollup and cfg.allow_rollup_hdrs and not cfg.deny_purge:

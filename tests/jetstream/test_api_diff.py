@@ -7,6 +7,8 @@ equal after dropping times, the server's name and its version metadata.
 
 from __future__ import annotations
 
+import asyncio
+import base64
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -411,3 +413,41 @@ async def test_stream_advisories_match_nats_server(js_server_url: str, tmp_path:
     async with jetstream_broker(tmp_path) as (broker, _):
         ours = await _advisories(broker.listen_urls[0])
     assert ours == theirs
+
+
+async def _marker(url: str) -> tuple[int, dict[str, str], bytes]:
+    """The subject delete marker left after a ``Nats-TTL`` expiry emptied its subject."""
+    nc = await nats.connect(url)
+    try:
+        await _delete_all(nc)
+        body = {"name": "MK", "subjects": ["m.>"], "subject_delete_marker_ttl": 1_000_000_000}
+        await nc.request("$JS.API.STREAM.CREATE.MK", json.dumps(body).encode(), timeout=5)
+        await nc.request("m.a", b"short", headers={"Nats-TTL": "1s"}, timeout=5)
+        await nc.request("m.b", b"stays", timeout=5)
+        get = json.dumps({"last_by_subj": "m.a"}).encode()
+        for _ in range(400):
+            reply = json.loads((await nc.request("$JS.API.STREAM.MSG.GET.MK", get, timeout=5)).data)
+            message = reply.get("message")
+            if message and message["seq"] != 1:
+                raw = base64.b64decode(message.get("hdrs", ""))
+                headers = dict(
+                    line.split(": ", 1) for line in raw.decode().split("\r\n")[1:] if ": " in line
+                )
+                return message["seq"], headers, base64.b64decode(message.get("data", ""))
+            await asyncio.sleep(0.01)
+        raise AssertionError("no marker")
+    finally:
+        await nc.close()
+
+
+async def test_subject_delete_marker_matches_nats_server(
+    js_server_url: str, tmp_path: Path
+) -> None:
+    theirs = await _marker(js_server_url)
+    async with jetstream_broker(tmp_path) as (broker, _):
+        ours = await _marker(broker.listen_urls[0])
+    assert (
+        ours
+        == theirs
+        == (3, {"Nats-Marker-Reason": "MaxAge", "Nats-TTL": "1s", "Nats-Rollup": "sub"}, b"")
+    )
