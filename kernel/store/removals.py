@@ -32,6 +32,9 @@ def _all(filter_subject: str) -> bool:
 class Removals:
     """The removal half of the store (a mixin of ``LogStore``)."""
 
+    #: Dead sequences under the first live one worth freeing from the columns.
+    TRIM_MIN = 4096
+
     config: StoreConfig
     _idx: MsgIndex
     _log: RecordLog
@@ -194,7 +197,7 @@ class Removals:
             return
         first = idx.first_seq()
         dead = min(first, self._commit.group.min_rm) - idx.base
-        if dead > 4096 and dead * 4 > len(idx.live):
+        if dead > self.TRIM_MIN and dead * 4 > len(idx.live):
             below = idx.base + dead
             idx.trim(below)
             self._ttl = {s: t for s, t in self._ttl.items() if s >= below}

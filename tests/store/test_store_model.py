@@ -249,9 +249,11 @@ def test_limits_match_model(cfg: dict[str, Any], ops: list[tuple[Any, int]]) -> 
 
 
 def test_store_matches_model_with_subject_ids_recycled(monkeypatch: Any) -> None:
-    """The same model run, with freed subject ids swept and reused at every commit."""
+    """The same model runs, with freed subject ids reused and the columns trimmed at every commit."""
     from natskern.kernel.store.index import MsgIndex
+    from natskern.kernel.store.removals import Removals
 
     monkeypatch.setattr(MsgIndex, "SWEEP_MIN", 0)
+    monkeypatch.setattr(Removals, "TRIM_MIN", 0)
     test_store_matches_model()
     test_load_next_and_last_match_model()
