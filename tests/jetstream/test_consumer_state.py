@@ -219,3 +219,65 @@ async def test_num_pending_matches_naive_recount(tmp_path: Path) -> None:
             naive = sum(1 for s, v in stored.items() if s > start and v.startswith("s.a."))
             assert info.num_pending == naive, f"step {step}"
         await nc.close()
+
+
+async def test_backoff_redelivery_up_to_max_deliver(tmp_path: Path) -> None:
+    async with jetstream_broker(tmp_path) as (broker, _):
+        nc = await nats.connect(broker.listen_urls[0])
+        js = nc.jetstream()
+        await nc.jsm().add_stream(StreamConfig(name="S", subjects=["s.>"]))
+        await js.publish("s.a", b"x")
+        cfg = ConsumerConfig(backoff=[0.1, 0.3], max_deliver=3)
+        sub = await js.pull_subscribe("s.>", durable="b", config=cfg)
+        info = await js.consumer_info("S", "b")
+        assert info.config.ack_wait == 0.1
+        counts = []
+        for _ in range(3):
+            (m,) = await sub.fetch(1, timeout=5)
+            counts.append(m.metadata.num_delivered)
+        assert counts == [1, 2, 3]
+        with pytest.raises(nats.errors.TimeoutError):
+            await sub.fetch(1, timeout=1)
+        info = await js.consumer_info("S", "b")
+        assert info.num_ack_pending == 0 and info.num_redelivered == 1
+        await nc.close()
+
+
+async def test_replay_original_and_start_time(tmp_path: Path) -> None:
+    async with jetstream_broker(tmp_path) as (broker, _):
+        nc = await nats.connect(broker.listen_urls[0])
+        js, jsm = nc.jetstream(), nc.jsm()
+        await jsm.add_stream(StreamConfig(name="S", subjects=["s.>"]))
+        await js.publish("s.a", b"0")
+        await asyncio.sleep(0.3)
+        await js.publish("s.a", b"1")
+        msg2 = await jsm.get_msg("S", 2)
+        await js.publish("s.a", b"2")
+        # by_start_time: the first message not older than the given time
+        resp = await nc.request(
+            "$JS.API.CONSUMER.CREATE.S.t",
+            json.dumps(
+                {
+                    "stream_name": "S",
+                    "config": {
+                        "name": "t",
+                        "deliver_policy": "by_start_time",
+                        "opt_start_time": msg2.time.isoformat().replace("+00:00", "Z"),
+                    },
+                }
+            ).encode(),
+            timeout=5,
+        )
+        created = json.loads(resp.data)
+        assert created["num_pending"] == 2 and created["delivered"]["stream_seq"] == 1, created
+        # replay original: the gap between the first two messages is kept
+        sub = await js.subscribe(
+            "s.>", ordered_consumer=True, config=ConsumerConfig(replay_policy="original")
+        )
+        loop = asyncio.get_running_loop()
+        first = await sub.next_msg(timeout=5)
+        t0 = loop.time()
+        second = await sub.next_msg(timeout=5)
+        assert (first.data, second.data) == (b"0", b"1")
+        assert loop.time() - t0 >= 0.2
+        await nc.close()
