@@ -410,21 +410,25 @@ class AccountJetStream:
         await ensure_loaded(self, stream)
 
     async def _rebuild_dedupe(self, stream: Stream) -> None:
+        """After a restart: the ``Nats-Msg-Id`` window, and what markers need to know."""
         window = stream.config.duplicate_window
+        markers = stream.config.subject_delete_marker_ttl > 0
         state = stream.store.state()
-        if not window or not state.messages:
+        if not (window or markers) or not state.messages:
             return
         since = time.time_ns() - window
-        seq = max(state.first_seq, state.last_seq - _DEDUPE_SCAN)
+        seq = state.first_seq if markers else max(state.first_seq, state.last_seq - _DEDUPE_SCAN)
         while True:
             msg = await stream.store.load_next_msg("", seq)
             if msg is None:
                 break
             seq = msg.seq + 1
-            if msg.ts >= since and msg.headers:
+            if window and msg.ts >= since and msg.headers:
                 msg_id = header_value(msg.headers, MSG_ID)
                 if msg_id:
                     stream.remember_msg_id(msg_id.decode(errors="surrogateescape"), msg.seq, msg.ts)
+            if markers:
+                stream.track_expiry(msg.seq, msg.ts, msg.headers)
 
     async def _save_meta(self, cfg: StreamConfig, created: int) -> None:
         data = dumps({"config": to_wire(cfg), "created": created})

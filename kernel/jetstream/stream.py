@@ -206,6 +206,17 @@ class Stream:
         self._markers.add(task)
         task.add_done_callback(self._markers.discard)
 
+    def track_expiry(self, seq: int, ts: int, hdr: bytes | None) -> None:
+        """Remember a stored message's time and TTL (rebuilt after a restart) for markers."""
+        ttl = 0
+        raw = header_value(hdr, TTL) if hdr else None
+        if raw:
+            try:
+                ttl = parse_ttl(raw)
+            except ValueError:
+                ttl = 0
+        self._expiring[seq] = (ts, ttl, bool(hdr) and MARKER_REASON in hdr)  # type: ignore[operator]
+
     async def _write_marker(self, subject: bytes, hdr: bytes) -> None:
         async with self.lock:
             await self.ingest([(subject, b"", hdr, b"")])

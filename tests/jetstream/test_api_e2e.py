@@ -159,3 +159,26 @@ async def test_per_message_ttl_expires(js_url: str) -> None:
         assert (info.state.messages, info.state.first_seq) == (1, 2)
     finally:
         await nc.close()
+
+
+async def test_marker_after_restart(tmp_path: Path) -> None:
+    """A message stored before a restart still leaves its subject delete marker."""
+    cfg = StreamConfig(name="MK", subjects=["m.>"], subject_delete_marker_ttl=1.0)
+    async with jetstream_broker(tmp_path) as (broker, _):
+        nc = await nats.connect(broker.listen_urls[0])
+        await nc.jsm().add_stream(cfg)
+        await nc.jetstream().publish("m.a", b"short", headers={"Nats-TTL": "2s"})
+        await nc.close()
+    async with jetstream_broker(tmp_path) as (broker, _):
+        nc = await nats.connect(broker.listen_urls[0])
+        try:
+            jsm = nc.jsm()
+            for _ in range(400):
+                last = await jsm.get_last_msg("MK", "m.a")
+                if last.seq == 2:
+                    break
+                await asyncio.sleep(0.01)
+            assert last.seq == 2 and last.headers is not None
+            assert last.headers["Nats-Marker-Reason"] == "MaxAge"
+        finally:
+            await nc.close()
