@@ -264,7 +264,10 @@ class DeliveryMixin:
             if found is None:
                 break
             msg, dc = found
-            req = self.waiting.popleft()
+            req = self._pick_request()
+            if req is None:
+                self._unread(msg.seq, dc)
+                break
             reply = self._reply_for(msg, dc)
             size = len(msg.subject) + len(reply) + len(msg.payload) + len(msg.headers or b"")
             if req.max_bytes > 0 and size > req.max_bytes:
@@ -295,6 +298,16 @@ class DeliveryMixin:
             nxt = self._expire_requests(_mono(), eos=True)
         waits = [(nxt - _mono()) / 1e9 if nxt else None, redeliver_in / 1e9 or None, inactive]
         return self._timeouts(*waits)
+
+    def _pick_request(self: Any) -> Any:
+        """The first waiting request that may be served now (overflow groups may wait)."""
+        waiting = self.waiting
+        for _ in range(len(waiting)):
+            req = waiting.popleft()
+            if req.eligible(self.pending_count(), len(self.pending)):
+                return req
+            waiting.append(req)
+        return None
 
     def _unread(self: Any, seq: int, dc: int) -> None:
         """A message taken for delivery but not sent: put it back."""

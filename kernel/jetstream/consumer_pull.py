@@ -64,6 +64,14 @@ class PullRequest:
     priority: int = 0
     #: Requests made by ``+NXT`` acks (their budget counts as one request).
     received: int = 0
+    #: A JSON request (its priority fields are checked).
+    json: bool = False
+
+    def eligible(self, pending: int, ack_pending: int) -> bool:
+        """Overflow priority groups: served only past its ``min_pending``/``min_ack_pending``."""
+        if self.min_pending <= 0 and self.min_ack_pending <= 0:
+            return True
+        return (0 < self.min_pending <= pending) or (0 < self.min_ack_pending <= ack_pending)
 
 
 @dataclass(slots=True)
@@ -113,6 +121,7 @@ def parse_request(body: bytes, reply: bytes) -> PullRequest:
             pin_id=doc.id,
             priority=doc.priority,
             received=now,
+            json=True,
         )
     if _INT.fullmatch(req):
         return PullRequest(reply, batch=int(req), received=now)
@@ -176,6 +185,11 @@ class PullMixin:
             text = f"Exceeded MaxRequestMaxBytes of {cfg.max_bytes}"
             publish(reply, b"", b"", status(409, text))
             return
+        if req.json:
+            bad = self._priority_error(req)
+            if bad:
+                publish(reply, b"", b"", status(400, f"Bad Request - {bad}"))
+                return
         if req.no_wait:
             avail = self.num_pending() + len(self.rdq)
             if avail == 0 and not req.expires:
@@ -185,6 +199,21 @@ class PullMixin:
                 publish(reply, b"", b"", status(408, "Requests Pending"))
                 return
         self._add_request(req)
+
+    def _priority_error(self: Any, req: PullRequest) -> str:
+        policy = self.config.priority_policy
+        if (req.min_pending or req.min_ack_pending) and policy != "overflow":
+            return "Not a Overflow Priority consumer"
+        if req.pin_id and policy != "pinned_client":
+            return "Not a Pinned Client Priority consumer"
+        if not 0 <= req.priority <= 9:
+            return "Priority must be between 0 and 9"
+        if policy != "none":
+            if not req.group:
+                return "Priority Group missing"
+            if req.group not in self.config.priority_groups:
+                return "Invalid Priority Group"
+        return ""
 
     def _add_request(self: Any, req: PullRequest) -> None:
         if req.batch <= 0:

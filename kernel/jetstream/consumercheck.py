@@ -16,6 +16,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Final
 
+from natskern.kernel.jetstream import API_LEVEL
 from natskern.kernel.jetstream import errors as E
 from natskern.kernel.jetstream.consumerconfig import (
     DEFAULT_INACTIVE,
@@ -67,6 +68,19 @@ def subject_parts(tokens: list[str]) -> tuple[str, str, str, str]:
     if n == 5:
         return "legacy", tokens[4], "", ""
     return "new", tokens[4], tokens[5], ".".join(tokens[6:])
+
+
+def _unsupported(cfg: ConsumerConfig) -> None:
+    """Refuse what natskern does not implement (nats-server would store and honour it)."""
+    if cfg.ack_policy == "flow_control":
+        what = "flow control ack policy (ack_policy flow_control)"
+    elif cfg.priority_policy in ("pinned_client", "prioritized"):
+        what = f"priority policy {cfg.priority_policy}"
+    else:
+        return
+    raise E.STREAM_INVALID_CONFIG(
+        err=f"{what} not supported by this server (API level {API_LEVEL})"
+    )
 
 
 def _ephemeral_threshold(cfg: ConsumerConfig) -> None:
@@ -154,6 +168,7 @@ def _add(
     """``addConsumerWithAssignment`` up to the new consumer's store."""
     set_defaults(cfg, stream, pedantic=pedantic, max_ack_pending=max_ack_pending)
     check_config(cfg, stream, max_ack_pending=max_ack_pending)
+    _unsupported(cfg)
     cname = cfg.durable_name or cfg.name
     if cname and cname in others:
         old = others[cname]

@@ -261,10 +261,6 @@ CASES: dict[str, list[Step]] = {
         S,
         cc("S", "c", priority_policy="overflow", priority_groups=["A"], **PULL),
     ],
-    "priority-pinned": [
-        S,
-        cc("S", "c", priority_policy="pinned_client", priority_groups=["A"], **PULL),
-    ],
     "priority-no-groups": [S, cc("S", "c", priority_policy="overflow", **PULL)],
     "priority-bad-group": [
         S,
@@ -429,3 +425,26 @@ async def test_consumer_config_matches_nats_server(case: str, js_server_url: str
             assert _mask(ours, generated) == _mask(theirs, generated), f"step {i} {subject}"
     finally:
         await nc.close()
+
+
+@pytest.mark.parametrize(
+    "config",
+    [
+        {
+            "ack_policy": "flow_control",
+            "deliver_subject": "d",
+            "flow_control": True,
+            "idle_heartbeat": 1_000_000_000,
+            "max_ack_pending": 10,
+        },
+        {"priority_policy": "pinned_client", "priority_groups": ["A"]},
+        {"priority_policy": "prioritized", "priority_groups": ["A"]},
+    ],
+)
+def test_unsupported_features(config: dict[str, Any]) -> None:
+    """Features natskern does not implement are refused, not stored and ignored."""
+    model = Model()
+    model.run(*stream("S")[1:])
+    resp = model.run(*cc("S", "c", **config)[1:])
+    assert resp["error"]["err_code"] == 10052
+    assert "not supported" in resp["error"]["description"]

@@ -300,6 +300,26 @@ async def pull_max_waiting_and_delete(d: Driver) -> None:
     await first
 
 
+async def pull_overflow_group(d: Driver) -> None:
+    cfg = {"ack_policy": "explicit", "priority_policy": "overflow", "priority_groups": ["A"]}
+    await d.setup(cfg, 3)
+    await d.next({"batch": 1})
+    await d.next({"batch": 1, "group": "B"})
+    await d.next({"batch": 1, "group": "A", "id": "x"})
+    await d.next({"batch": 1, "group": "A", "priority": 10})
+    await d.next({"batch": 2, "group": "A", "min_pending": 5, "expires": 300 * MS}, wait=0.8)
+    await d.next({"batch": 2, "group": "A", "min_pending": 2, "expires": 300 * MS}, wait=0.8)
+    await d.next({"batch": 1, "group": "A", "min_ack_pending": 2, "expires": 300 * MS}, wait=0.8)
+    await d.info()
+
+
+async def pull_plain_priority_fields(d: Driver) -> None:
+    await d.setup({"ack_policy": "explicit"}, 1)
+    await d.next({"batch": 1, "min_pending": 1})
+    await d.next({"batch": 1, "group": "whatever"})
+    await d.info()
+
+
 async def pull_push_consumer(d: Driver) -> None:
     await d.setup({"deliver_subject": "dlv.x"})
     await d.next({"batch": 1})
@@ -324,6 +344,8 @@ SCENARIOS: dict[str, Scenario] = {
         pull_nak_delay,
         pull_max_waiting_and_delete,
         pull_push_consumer,
+        pull_overflow_group,
+        pull_plain_priority_fields,
     )
 }
 
