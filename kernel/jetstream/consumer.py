@@ -139,6 +139,7 @@ class Consumer(AckMixin, PullMixin, DeliveryMixin):
         """Apply a checked new config (filters, limits, deliver subject...)."""
         self._apply_config(config)
         self._npc = None
+        self._expiry_at = 0
         self.signal()
 
     @property

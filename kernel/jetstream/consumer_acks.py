@@ -196,9 +196,15 @@ class AckMixin:
         return self.config.ack_wait
 
     def _check_pending(self: Any, now_wall: int) -> int:
-        """Queue expired pending messages for redelivery; return ns until the next expiry."""
+        """Queue expired pending messages for redelivery; return ns until the next expiry.
+
+        The pending set is only scanned once its earliest deadline has passed.
+        """
         if not self.pending:
+            self._expiry_at = 0
             return 0
+        if self._expiry_at and now_wall < self._expiry_at:
+            return self._expiry_at - now_wall
         nxt = 0
         expired: list[int] = []
         for s, p in self.pending.items():
@@ -213,4 +219,5 @@ class AckMixin:
         for s in expired:
             self._rdq_set.add(s)
             self.rdq.append(s)
+        self._expiry_at = now_wall + nxt if nxt else 0
         return nxt

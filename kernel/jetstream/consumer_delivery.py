@@ -78,6 +78,8 @@ class DeliveryMixin:
     """The delivery side of :class:`~natskern.kernel.jetstream.consumer.Consumer`."""
 
     _last_hb = 0
+    #: Wall-clock ns of the earliest ack deadline among pending messages (0: unknown).
+    _expiry_at = 0
     _bg: asyncio.Future[None] | None = None
 
     # -- flow control ----------------------------------------------------------------------
@@ -194,6 +196,10 @@ class DeliveryMixin:
         else:
             self.pending[seq][1] = now
             self.rdc[seq] = dc
+        if not self.ack_none:
+            due = now + self._ack_wait(dc)
+            if not self._expiry_at or due < self._expiry_at:
+                self._expiry_at = due
         self._last_delivery = _mono()
         self._last_active = self._last_delivery
         return len(msg.subject) + len(reply) + len(payload) + (len(hdr) if hdr else 0)
