@@ -36,8 +36,7 @@ from natskern.kernel.jetstream import errors as E
 from natskern.kernel.jetstream.api import handle
 from natskern.kernel.jetstream.consumers import close_consumers, ensure_loaded
 from natskern.kernel.jetstream.directget import direct_get
-from natskern.kernel.jetstream.errors import ApiError
-from natskern.kernel.jetstream.limits import AccountLimits, check_limits, reserved
+from natskern.kernel.jetstream.limits import AccountLimitChecks, AccountLimits, reserved
 from natskern.kernel.jetstream.sourcing import SourceTask
 from natskern.kernel.jetstream.stream import MSG_ID, Stream, store_config
 from natskern.kernel.jetstream.streamconfig import StreamConfig, decode_request
@@ -77,7 +76,7 @@ class JetStreamSettings:
     accounts: Mapping[str, Any] | None = None
 
 
-class AccountJetStream:
+class AccountJetStream(AccountLimitChecks):
     """One account's JetStream: its streams, its API responder and their tasks."""
 
     def __init__(
@@ -208,59 +207,6 @@ class AccountJetStream:
             "max_duplicate_window": self.settings.max_duplicate_window,
             "max_bytes_limits": limits.max_bytes_limits if limits is not None else None,
         }
-
-    def _reserved(self, storage: str, skip: str = "") -> int:
-        return reserved((s.config for s in self.streams.values()), storage, skip=skip)
-
-    def _server(self, storage: str, skip: str = "") -> dict[str, int]:
-        settings = self.settings
-        limit = settings.max_memory if storage == "memory" else settings.max_store
-        used = self.engine.reserved(storage, account=self, skip=skip) if self.engine else 0
-        return {"server_limit": limit, "server_current": used}
-
-    def check_new_stream(self, raw: StreamConfig) -> None:
-        """The account's limits on a create request as sent (``10027``, ``10026``, ``10028``...)."""
-        limits = self.limits
-        assert limits is not None
-        others = sum(1 for n in self.streams if n != raw.name)
-        if limits.max_streams > 0 and others >= limits.max_streams:
-            raise E.MAXIMUM_STREAMS_LIMIT()
-        current = self._reserved(raw.storage, raw.name)
-        check_limits(limits, raw, current, **self._server(raw.storage, raw.name))
-
-    def check_stream_limits(self, cfg: StreamConfig) -> None:
-        """The account's limits on a checked new stream, and the storage it names."""
-        limits = self.limits
-        assert limits is not None
-        current = self._reserved(cfg.storage, cfg.name)
-        check_limits(limits, cfg, current, **self._server(cfg.storage, cfg.name))
-        if cfg.storage not in self.settings.storage:
-            raise E.STREAM_CREATE(err=f"storage {cfg.storage!r} is not available")
-
-    def _usage_check(
-        self, storage: str, subject: str, hdr: bytes | None, payload: bytes
-    ) -> ApiError | None:
-        """nats-server's ``wouldExceedLimits``: the account's bytes in use plus this message."""
-        limits = self.limits
-        if limits is None:
-            return None
-        limit = limits.max_memory if storage == "memory" else limits.max_store
-        if limit < 0:
-            return None
-        used = sum(
-            s.store.state().bytes for s in self.streams.values() if s.config.storage == storage
-        )
-        if used + _nats_msg_size(storage, subject, hdr, payload) > limit:
-            return E.ACCOUNT_RESOURCES_EXCEEDED()
-        return None
-
-    def check_update_limits(self, old: StreamConfig, new: StreamConfig) -> None:
-        """nats-server's update reservation: only the growth of ``max_bytes`` is added."""
-        limits = self.limits
-        assert limits is not None
-        diff = max(max(new.max_bytes, 0) - max(old.max_bytes, 0), 0)
-        current = self._reserved(new.storage, new.name) + max(new.max_bytes - diff, 0)
-        check_limits(limits, new, current, add=diff, **self._server(new.storage, new.name))
 
     def account_info(self) -> dict[str, Any]:
         """``$JS.API.INFO``'s fields (usage from the stores' states)."""
@@ -484,13 +430,6 @@ _NUID_ALPHABET: Final = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrs
 def _nuid() -> str:
     """A 22-character random identifier in the alphabet of nats-server's NUIDs."""
     return "".join(secrets.choice(_NUID_ALPHABET) for _ in range(22))
-
-
-def _nats_msg_size(storage: str, subject: str, hdr: bytes | None, payload: bytes) -> int:
-    """What nats-server's stores count for one message (its usage checks use these)."""
-    if storage == "memory":
-        return len(subject) + len(hdr or b"") + len(payload) + 16
-    return 30 + len(subject) + len(payload) + (4 + len(hdr) if hdr else 0)
 
 
 def _write_atomic(path: str, data: bytes) -> None:
