@@ -337,7 +337,9 @@ class Stream:
                     return self._error_ack(
                         E.STREAM_ROLLUP_FAILED(err=f'rollup value invalid: "{text}"')
                     )
-        if cfg.retention == "interest" and self.consumer_count == 0:
+        if cfg.retention == "interest" and not any(
+            c.matches(subject) for c in self.consumers.values()
+        ):
             return self._spawn(self._skip(msg_id))
         if self.usage_check is not None:
             refused = self.usage_check(cfg.storage, subject, hdr, payload)

@@ -117,6 +117,11 @@ async def test_interest_retention(tmp_path: Path) -> None:
         assert (await jsm.stream_info("I")).state.messages == 1
         await jsm.delete_consumer("I", "a")
         assert (await jsm.stream_info("I")).state.messages == 0
+        await js.pull_subscribe("i.a", durable="only_a")
+        await js.publish("i.b", b"no filter matches")  # not stored, a sequence is used
+        ack = await js.publish("i.a", b"kept")
+        info = await jsm.stream_info("I")
+        assert info.state.messages == 1 and info.state.last_seq == ack.seq
         await nc.close()
 
 
