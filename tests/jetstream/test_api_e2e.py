@@ -186,3 +186,28 @@ async def test_marker_after_restart(tmp_path: Path) -> None:
             assert last.headers["Nats-Marker-Reason"] == "MaxAge"
         finally:
             await nc.close()
+
+
+async def test_concurrent_expected_last_sequence(js_url: str) -> None:
+    """Writes in flight together: an expected-sequence check sees every write before it."""
+    nc = await nats.connect(js_url)
+    try:
+        js = nc.jetstream()
+        await js.add_stream(name="CAS", subjects=["cas.>"])
+
+        async def attempt(i: int) -> int | None:
+            try:
+                headers = {"Nats-Expected-Last-Sequence": "0"} if i % 2 else None
+                return (await js.publish(f"cas.{i}", b"x", headers=headers)).seq
+            except APIError as err:
+                assert err.err_code == 10071
+                return None
+
+        results = await asyncio.gather(*(attempt(i) for i in range(40)))
+        stored = [r for r in results if r is not None]
+        winners = [r for i, r in enumerate(results) if i % 2 and r is not None]
+        assert len(winners) <= 1 and (not winners or winners[0] == 1)
+        assert sorted(stored) == list(range(1, len(stored) + 1))
+        assert (await js.stream_info("CAS")).state.messages == len(stored)
+    finally:
+        await nc.close()
