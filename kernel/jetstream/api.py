@@ -157,8 +157,9 @@ async def _dispatch(
     if hdr:
         level = header_value(hdr, _REQUIRED_LEVEL)
         if level is not None and not (level.isdigit() and int(level) <= API_LEVEL):
+            refused = _refuse(tokens, E.REQUIRED_API_LEVEL())
             js.api_errors += 1
-            return _resp(_kind(tokens), _err(E.REQUIRED_API_LEVEL()))
+            return refused or _resp(_kind(tokens), _err(E.REQUIRED_API_LEVEL()))
     if js.limits is None:
         return _disabled(tokens)
     if tokens[2:] == ["INFO"]:
@@ -198,9 +199,9 @@ _KINDS: Final = {
 }
 
 
-def _disabled(tokens: list[str]) -> bytes | None:
-    """The ``10039`` answer of an account without JetStream."""
-    err = _err(E.NOT_ENABLED_FOR_ACCOUNT())
+def _refuse(tokens: list[str], error: ApiError) -> bytes | None:
+    """``error`` as the answer of the stream API ``tokens`` names (None: not one of ours)."""
+    err = _err(error)
     if tokens[2:] == ["INFO"]:
         return _resp("account_info_response", err)
     if tokens[2] != "STREAM" or len(tokens) < 4:
@@ -212,6 +213,11 @@ def _disabled(tokens: list[str]) -> bytes | None:
     if entry is None:
         return None
     return _resp(entry[0], err, entry[1])
+
+
+def _disabled(tokens: list[str]) -> bytes | None:
+    """The ``10039`` answer of an account without JetStream."""
+    return _refuse(tokens, E.NOT_ENABLED_FOR_ACCOUNT())
 
 
 def _kind(tokens: list[str]) -> str:

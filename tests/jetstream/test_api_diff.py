@@ -112,6 +112,11 @@ SCRIPTS: dict[str, list[Step]] = {
         api("STREAM.DELETE.S"),
         api("STREAM.NAMES"),
         api("INFO"),
+        ("req", "$JS.API.INFO", b"", {"Nats-Required-Api-Level": "99"}),
+        ("req", "$JS.API.STREAM.CREATE.S", json.dumps(S), {"Nats-Required-Api-Level": "99"}),
+        ("req", "$JS.API.STREAM.NAMES", b"", {"Nats-Required-Api-Level": "99"}),
+        ("req", "$JS.API.STREAM.INFO.S", b"", {"Nats-Required-Api-Level": "x"}),
+        ("req", "$JS.API.STREAM.NAMES", b"", {"Nats-Required-Api-Level": "1"}),
     ],
     "expected-headers": [
         api("STREAM.CREATE.S", S),
