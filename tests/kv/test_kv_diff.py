@@ -1,0 +1,178 @@
+"""KV through nats-py: one scenario run against natskern and nats-server 2.15.1.
+
+Each scenario records what the client sees (values, revisions, operations, error
+classes and codes) into a list; the recordings from both servers must be equal.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import nats
+import pytest
+from nats.js.api import DeliverPolicy, KeyValueConfig, StorageType
+from nats.js.errors import APIError, BucketNotFoundError, KeyNotFoundError, NoKeysError
+from nats.js.kv import KeyValue
+
+Record = list[Any]
+Scenario = Callable[[nats.NATS, Record], Awaitable[None]]
+
+
+def entry(e: Any) -> tuple[Any, ...]:
+    """What a client sees in an entry (timestamps left out)."""
+    return (e.key, e.value, e.revision, e.operation, getattr(e, "delta", None))
+
+
+async def attempt(rec: Record, coro: Awaitable[Any]) -> Any:
+    """Await ``coro``; record its result's shape or the error class and code."""
+    try:
+        result = await coro
+    except (APIError, KeyNotFoundError, NoKeysError, BucketNotFoundError) as e:
+        rec.append(("error", type(e).__name__, getattr(e, "err_code", None)))
+        return None
+    rec.append(("ok", result if isinstance(result, int | bool | str | None) else entry(result)))
+    return result
+
+
+async def crud(nc: nats.NATS, rec: Record) -> None:
+    js = nc.jetstream()
+    kv = await js.create_key_value(
+        KeyValueConfig(bucket="cfg", history=5, max_value_size=1024, max_bytes=1 << 20)
+    )
+    st = await kv.status()
+    rec.append(("status", st.bucket, st.values, st.history, st.ttl))
+    await attempt(rec, kv.put("a", b"1"))
+    await attempt(rec, kv.put("a", b"2"))
+    await attempt(rec, kv.put("b.c", b"x"))
+    await attempt(rec, kv.get("a"))
+    await attempt(rec, kv.get("a", revision=1))
+    await attempt(rec, kv.get("a", revision=3))  # revision of another key
+    await attempt(rec, kv.get("missing"))
+    await attempt(rec, kv.create("a", b"no"))
+    await attempt(rec, kv.create("new", b"yes"))
+    await attempt(rec, kv.update("a", b"3", last=2))
+    await attempt(rec, kv.update("a", b"4", last=2))
+    await attempt(rec, kv.put("big", b"x" * 2000))
+    await attempt(rec, kv.delete("a"))
+    await attempt(rec, kv.get("a"))
+    await attempt(rec, kv.create("a", b"again"))  # create over a deleted key
+    await attempt(rec, kv.delete("b.c", last=1))
+    await attempt(rec, kv.delete("b.c", last=3))
+    await attempt(rec, kv.purge("new"))
+    rec.append(("history", [entry(e) for e in await kv.history("a")]))
+    rec.append(("keys", sorted(await kv.keys())))
+    rec.append(("keys-filter", sorted(await kv.keys(filters=["b.>", "a"]))))
+    st = await kv.status()
+    rec.append(("status", st.values, st.history))
+    await kv.purge_deletes(olderthan=-1)
+    st = await kv.status()
+    rec.append(("after purge_deletes", st.values))
+    rec.append(("history b.c", [entry(e) for e in await kv.history("a")]))
+    for i in range(7):
+        await kv.put("h", b"%d" % i)
+    rec.append(("history cap", [entry(e) for e in await kv.history("h")]))
+    rec.append(("delete bucket", await js.delete_key_value("cfg")))
+    try:
+        await js.key_value("cfg")
+    except BucketNotFoundError as e:
+        rec.append(("bound", type(e).__name__))
+
+
+async def ttl_and_storage(nc: nats.NATS, rec: Record) -> None:
+    js = nc.jetstream()
+    kv = await js.create_key_value(
+        KeyValueConfig(bucket="mem", ttl=60, storage=StorageType.MEMORY, history=2)
+    )
+    st = await kv.status()
+    rec.append((st.ttl, st.history, st.stream_info.config.storage, st.stream_info.config.max_age))
+    cfg = st.stream_info.config
+    rec.append(
+        (
+            cfg.allow_rollup_hdrs,
+            cfg.deny_delete,
+            cfg.allow_direct,
+            cfg.discard,
+            cfg.duplicate_window,
+        )
+    )
+    await kv.put("k", b"v")
+    rec.append(entry(await kv.get("k")))
+    kv2 = await js.key_value("mem")
+    rec.append(entry(await kv2.get("k")))
+    rec.append(await kv.keys())
+    await kv.purge("k")
+    try:
+        await kv.keys()
+    except NoKeysError as e:
+        rec.append(type(e).__name__)
+
+
+async def watchers(nc: nats.NATS, rec: Record) -> None:
+    js = nc.jetstream()
+    kv = await js.create_key_value(KeyValueConfig(bucket="w", history=10))
+    for key, value in [("a", b"1"), ("b.x", b"2"), ("a", b"3"), ("b.y", b"4")]:
+        await kv.put(key, value)
+    await kv.delete("b.y")
+
+    async def initial(w: KeyValue.KeyWatcher) -> list[Any]:
+        seen: list[Any] = []
+        async for e in w:
+            seen.append(entry(e) if e is not None else None)
+            if e is None:
+                return seen
+        return seen
+
+    variants: list[tuple[str, dict[str, Any]]] = [
+        ("all", {}),
+        ("key", {"keys": "a"}),
+        ("wild", {"keys": "b.*"}),
+        ("history", {"keys": ">", "include_history": True}),
+        ("ignore_deletes", {"keys": ">", "ignore_deletes": True}),
+        ("meta_only", {"keys": ">", "meta_only": True}),
+    ]
+    for name, kwargs in variants:
+        keys = kwargs.pop("keys", ">")
+        w = await kv.watch(keys, **kwargs)
+        # the initial values then the None marker, then live updates (no sleep: the
+        # marker is awaited before writing, so no timing decides the outcome)
+        seen = await asyncio.wait_for(initial(w), 10)
+        await kv.put("a", b"live-" + name.encode())
+        await kv.put("b.z", b"live2-" + name.encode())
+        for _ in range(1 if keys in ("a", "b.*") else 2):
+            e = await w.updates(timeout=5)
+            seen.append(entry(e) if e is not None else None)
+        await w.stop()
+        rec.append((name, seen))
+    # nats-py's watch has no updates_only: the same consumer as nats.go's (deliver new)
+    sub = await js.subscribe("$KV.w.>", ordered_consumer=True, deliver_policy=DeliverPolicy.NEW)
+    await kv.put("u", b"1")
+    msg = await sub.next_msg(timeout=5)
+    rec.append(("updates_only", msg.subject, msg.data, msg.metadata.sequence.stream))
+    await sub.unsubscribe()
+    empty = await js.create_key_value(KeyValueConfig(bucket="empty"))
+    w = await empty.watchall()
+    e = await w.updates(timeout=5)
+    rec.append(("empty", e))
+    await w.stop()
+
+
+SCENARIOS: dict[str, Scenario] = {"crud": crud, "ttl": ttl_and_storage, "watchers": watchers}
+
+
+async def run(url: str, scenario: Scenario) -> Record:
+    nc = await nats.connect(url)
+    rec: Record = []
+    try:
+        await scenario(nc, rec)
+    finally:
+        await nc.close()
+    return rec
+
+
+@pytest.mark.parametrize("name", list(SCENARIOS))
+async def test_kv_matches_nats_server(name: str, url: str, reference_url: str) -> None:
+    expected = await run(reference_url, SCENARIOS[name])
+    got = await run(url, SCENARIOS[name])
+    assert got == expected
