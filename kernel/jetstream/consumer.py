@@ -45,7 +45,7 @@ from natskern.kernel.jetstream.consumerconfig import ConsumerConfig, filters_of
 from natskern.kernel.jetstream.wire import dumps, format_time, time_ns, to_wire
 from natskern.kernel.store.api import ConsumerState, ConsumerStore, StoreError
 from natskern.kernel.subjects.sublist import EMPTY_RESULT
-from natskern.kernel.subjects.tokens import matches
+from natskern.kernel.subjects.tokens import is_subset, matches
 
 if TYPE_CHECKING:  # pragma: no cover
     from natskern.kernel.core.internal import InternalClient
@@ -124,7 +124,10 @@ class Consumer(AckMixin, PullMixin, DeliveryMixin):
 
     def _apply_config(self, config: ConsumerConfig) -> None:
         self.config = config
-        self.filters = filters_of(config)
+        #: The filters as configured (``filters`` drops them when they cover the stream).
+        self.declared_filters = filters_of(config)
+        self._filters_for: list[str] | None = None
+        self._filters: list[str] = []
         self.maxp = config.max_ack_pending
         self.ack_none = config.ack_policy == "none"
         self.deliver = config.deliver_subject.encode()
@@ -141,6 +144,24 @@ class Consumer(AckMixin, PullMixin, DeliveryMixin):
         self._npc = None
         self._expiry_at = 0
         self.signal()
+
+    @property
+    def filters(self) -> list[str]:
+        """The filters that really filter: none when they cover all the stream's subjects.
+
+        (``pull_subscribe("orders.>")`` on a stream of ``orders.>`` is not filtered: its
+        pending count and next message then come from the stream's totals, not a scan of
+        the per-subject index.)  Recomputed when the stream's subjects change.
+        """
+        subjects = self.stream.config.subjects
+        if subjects is not self._filters_for:
+            self._filters_for = subjects
+            declared = self.declared_filters
+            covered = bool(subjects) and all(
+                any(is_subset(s.encode(), f.encode()) for f in declared) for s in subjects
+            )
+            self._filters = [] if declared and covered else declared
+        return self._filters
 
     @property
     def is_pull(self) -> bool:
@@ -200,7 +221,7 @@ class Consumer(AckMixin, PullMixin, DeliveryMixin):
                 sseq = st.first_seq
             else:
                 seqs: set[int] = set()
-                for f in self.filters:
+                for f in self.declared_filters or [">"]:
                     seqs.update(s.last for s in store.subjects_state(f).values())
                 self.lss = sorted(seqs)
                 self.lss_end = st.last_seq

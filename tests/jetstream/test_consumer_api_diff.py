@@ -8,6 +8,7 @@ care, but it shows the response structs were followed).
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 from typing import Any
@@ -102,7 +103,11 @@ async def _run(url: str) -> list[Any]:
                 if body is not None
                 else b""
             )
-            resp = json.loads((await nc.request("$JS.API." + subject, data, timeout=5)).data)
+            for _ in range(5):  # nats-server's occasional store-creation flake is asked again
+                resp = json.loads((await nc.request("$JS.API." + subject, data, timeout=5)).data)
+                if resp.get("error", {}).get("description") != "error creating store for stream":
+                    break
+                await asyncio.sleep(0.2)
             if subject.startswith("STREAM."):
                 continue
             out.append((subject, _ordered(_mask(resp))))

@@ -35,7 +35,11 @@ class Driver:
 
     async def api(self, subject: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
         data = json.dumps(body).encode() if body is not None else b""
-        resp = json.loads((await self.nc.request("$JS.API." + subject, data, timeout=5)).data)
+        for _ in range(5):  # nats-server's occasional store-creation flake is asked again
+            resp = json.loads((await self.nc.request("$JS.API." + subject, data, timeout=5)).data)
+            if resp.get("error", {}).get("description") != "error creating store for stream":
+                break
+            await asyncio.sleep(0.2)
         return resp
 
     async def setup(self, consumer: dict[str, Any], n: int = 0, **stream: Any) -> None:
