@@ -40,10 +40,14 @@ class StartTlsProtocol(SessionProtocol):
         super().__init__(broker, conn_type, tls.info())
         self.tls = tls
         self._handshake: asyncio.Task[None] | None = None
+        #: Bytes read in clear before ``start_tls`` took the socket over (the
+        #: start of the ClientHello); None once the TLS protocol has them.
+        self._early: bytearray | None = bytearray()
+        self._raw: asyncio.Transport | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         """Accept the session, send INFO in clear, start the TLS handshake."""
-        raw = cast(asyncio.Transport, transport)  # stream servers hand out Transports
+        raw = self._raw = cast(asyncio.Transport, transport)  # stream servers hand out Transports
         client = self.session = self.broker.accept(raw, self.conn_type, self.info)
         if client is None:
             return
@@ -52,12 +56,50 @@ class StartTlsProtocol(SessionProtocol):
         client.transport = pending
         self._handshake = self.broker.loop.create_task(self._start_tls(raw, pending, client))
 
+    def data_received(self, data: bytes) -> None:
+        """Before the upgrade, keep the bytes for TLS; after it, decrypted bytes for the session.
+
+        uvloop starts reading right after :meth:`connection_made` and the
+        handshake task only runs an iteration later, so a fast client's
+        ClientHello can arrive here first; it must reach the TLS protocol,
+        never the NATS parser (which would close the connection mid-handshake).
+        """
+        early = self._early
+        if early is not None:
+            early += data
+            if self._raw is not None:  # start_tls resumes reading once it owns the socket
+                self._raw.pause_reading()
+            return
+        super().data_received(data)
+
+    def _feed_early(self, raw: asyncio.Transport) -> None:
+        """Give the bytes read in clear to the TLS protocol, before its handshake starts.
+
+        Runs right after ``start_tls`` installed its protocol on ``raw`` and
+        before it resumes reading, so the order of the peer's bytes is kept.
+        """
+        early, self._early = self._early, None
+        protocol = raw.get_protocol()
+        if not early or protocol is self or not hasattr(protocol, "buffer_updated"):
+            return
+        ssl_protocol = cast(asyncio.BufferedProtocol, protocol)  # uvloop's is one by duck type
+        view = memoryview(early)
+        while view:
+            buf = ssl_protocol.get_buffer(len(view))
+            n = min(len(buf), len(view))
+            buf[:n] = view[:n]
+            ssl_protocol.buffer_updated(n)
+            view = view[n:]
+
     async def _start_tls(
         self, raw: asyncio.Transport, pending: _HandshakeTransport, client: Client
     ) -> None:
         if client.closed or raw.is_closing():
             return
         loop = asyncio.get_running_loop()
+        # Queued before start_tls queues the TLS protocol's connection_made and
+        # resume_reading: runs after it installs its protocol, before either.
+        loop.call_soon(self._feed_early, raw)
         try:
             secure = await loop.start_tls(
                 raw,
