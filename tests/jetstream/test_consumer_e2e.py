@@ -178,3 +178,15 @@ async def test_fetch_no_wait_and_expires(nc: nats.NATS) -> None:
     await js.publish("s.z", b"new")
     late = await task
     assert late[0].data == b"new"
+
+
+async def test_v2_ack_subject_accepted(nc: nats.NATS) -> None:
+    await _stream(nc, 2)
+    js = nc.jetstream()
+    sub = await js.pull_subscribe("s.>", durable="v2")
+    msgs = await sub.fetch(2, timeout=5)
+    t = msgs[0].reply.split(".")  # $JS.ACK.S.v2.<dc>.<sseq>.<cseq>.<ts>.<pending>
+    v2 = ".".join(["$JS", "ACK", "_", "HASH", *t[2:], "tok"])
+    await nc.request(v2, b"+ACK", timeout=5)  # AckSync on the 12-token form
+    info = await js.consumer_info("S", "v2")
+    assert info.ack_floor.stream_seq == 1 and info.num_ack_pending == 1
