@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import os
+import socket
 import stat
 from typing import Any
 
@@ -28,8 +30,23 @@ SCHEMA: dict[str, Any] = {
 }
 
 
+def socket_in_use(path: str) -> bool:
+    """Whether a server accepts connections on the Unix socket file ``path``.
+
+    A non-blocking connect answers at once: it succeeds (or would block on a
+    full backlog) when someone listens, and is refused on a stale file.
+    """
+    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        probe.setblocking(False)
+        code = probe.connect_ex(path)
+    finally:
+        probe.close()
+    return code in (0, errno.EAGAIN, errno.EINPROGRESS)
+
+
 class UnixTransport:
-    """Listens on a Unix socket file; removes a stale socket file first."""
+    """Listens on a Unix socket file; replaces a stale socket file, never a live one."""
 
     name = "unix"
 
@@ -38,26 +55,44 @@ class UnixTransport:
         self.path: str = section["path"]
         self.mode = int(section["mode"], 8)
         self.server: asyncio.Server | None = None
+        #: (device, inode) of the socket file this listener bound, to remove only its own.
+        self._file_id: tuple[int, int] | None = None
 
     async def start(self) -> None:
-        """Bind the socket file and set its mode."""
+        """Bind the socket file and set its mode.
+
+        A socket file nobody listens on (left by a server that died) is
+        replaced; one a live server is serving is refused with
+        ``EADDRINUSE``, as a TCP port in use is, so that the second server
+        neither steals the path nor deletes it when it stops.
+        """
         if os.path.exists(self.path):
             if not stat.S_ISSOCK(os.stat(self.path).st_mode):
                 raise ConfigError(f"unix.path: {self.path} exists and is not a socket")
+            if socket_in_use(self.path):
+                raise OSError(
+                    errno.EADDRINUSE,
+                    f"error while attempting to bind on address {self.path!r}: "
+                    "address already in use (a server is listening on this socket)",
+                )
             os.unlink(self.path)
         loop = asyncio.get_running_loop()
         self.server = await loop.create_unix_server(
             lambda: SessionProtocol(self.broker, "STANDARD"), self.path
         )
         os.chmod(self.path, self.mode)
+        st = os.stat(self.path)
+        self._file_id = (st.st_dev, st.st_ino)
 
     async def close(self) -> None:
-        """Stop accepting and remove the socket file."""
+        """Stop accepting and remove the socket file (if it is still the one bound here)."""
         if self.server is not None:
             self.server.close()
             self.server = None
             with contextlib.suppress(FileNotFoundError):
-                os.unlink(self.path)
+                st = os.stat(self.path)
+                if (st.st_dev, st.st_ino) == self._file_id:
+                    os.unlink(self.path)
 
     @property
     def listen_url(self) -> str:
