@@ -29,6 +29,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import secrets
 import string
 import time
 from collections import deque
@@ -412,6 +413,26 @@ class Consumer(AckMixin, PullMixin, DeliveryMixin):
                 await self._flush_ops()
             except StoreError:
                 log.exception("consumer %s: state write failed", self.name)
+
+    # -- advisories ------------------------------------------------------------------------
+
+    def advise(self, event: str, kind: str, **fields: Any) -> None:
+        """Publish ``$JS.EVENT.ADVISORY.CONSUMER.<event>.<stream>.<consumer>`` if anyone listens."""
+        subject = f"$JS.EVENT.ADVISORY.CONSUMER.{event}.{self._stream_prefix}.{self.name}"
+        subject_b = subject.encode()
+        if not self._has_interest(subject_b):
+            return
+        body: dict[str, Any] = {
+            "type": "io.nats.jetstream.advisory.v1." + kind,
+            "id": "".join(secrets.choice(_ALPHA) for _ in range(22)),
+            "timestamp": format_time(time.time_ns()),
+            "stream": self._stream_prefix,
+            "consumer": self.name,
+            **fields,
+        }
+        if self.stream.domain:
+            body["domain"] = self.stream.domain
+        self.client.publish(subject_b, dumps(body))
 
     def __repr__(self) -> str:
         return f"<Consumer {self._stream_prefix}>{self.name}>"

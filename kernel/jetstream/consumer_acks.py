@@ -97,12 +97,24 @@ class AckMixin:
         if kind == ACK:
             self._ack(sseq, dseq)
         elif kind == NAK:
+            if sseq in self.pending:
+                fields = {"consumer_seq": dseq, "stream_seq": sseq, "deliveries": _dc}
+                self.advise("MSG_NAKED", "nak", **fields)
             self._nak(sseq, nak_delay(rest))
         elif kind == PROGRESS:
             p = self.pending.get(sseq)
             if p is not None:
                 p[1] = time.time_ns()
         elif kind == TERM:
+            if sseq in self.pending:
+                reason = rest.decode(errors="replace")
+                fields = {"consumer_seq": dseq, "stream_seq": sseq, "deliveries": _dc}
+                self.advise(
+                    "MSG_TERMINATED",
+                    "terminated",
+                    **fields,
+                    **({"reason": reason} if reason else {}),
+                )
             self._ack(sseq, dseq, term=True)
         elif kind == NEXT:
             self._ack(sseq, dseq)

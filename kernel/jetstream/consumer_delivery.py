@@ -115,6 +115,7 @@ class DeliveryMixin:
                 # max deliveries reached: no longer pending (nats-server's getNextMsg)
                 p = self.pending.pop(s)
                 self.rdc[s] = dc - 1
+                self.advise("MAX_DELIVERIES", "max_deliver", stream_seq=s, deliveries=dc - 1)
                 self._op("A", p[0], s)
                 self._move_floor(p[0], s)
                 continue

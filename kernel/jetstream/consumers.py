@@ -83,6 +83,7 @@ async def add_consumer(
     stream.consumers[name] = consumer
     stream.consumer_count = len(stream.consumers)
     await consumer.start(fresh=True)
+    consumer.advise("CREATED", "consumer_action", action="create")
     return consumer
 
 
@@ -99,6 +100,7 @@ async def delete_consumer(stream: Stream, name: str) -> bool:
         return False
     stream.consumer_count = len(stream.consumers)
     await consumer.stop(delete=True)
+    consumer.advise("DELETED", "consumer_action", action="delete")
     if stream.config.retention == "interest":
         await _release(stream, consumer)
     return True

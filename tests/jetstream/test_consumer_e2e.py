@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -190,3 +191,33 @@ async def test_v2_ack_subject_accepted(nc: nats.NATS) -> None:
     await nc.request(v2, b"+ACK", timeout=5)  # AckSync on the 12-token form
     info = await js.consumer_info("S", "v2")
     assert info.ack_floor.stream_seq == 1 and info.num_ack_pending == 1
+
+
+async def test_advisories(nc: nats.NATS) -> None:
+    adv = await nc.subscribe("$JS.EVENT.ADVISORY.CONSUMER.>")
+    await _stream(nc, 2)
+    js = nc.jetstream()
+    sub = await js.pull_subscribe("s.>", durable="a", config=ConsumerConfig(max_deliver=2))
+    m1, m2 = await sub.fetch(2, timeout=5)
+    await m1.nak()
+    await m2.term()
+    (again,) = await sub.fetch(1, timeout=5)
+    await again.nak()
+    with pytest.raises(nats.errors.TimeoutError):
+        await sub.fetch(1, timeout=0.5)
+    await nc.jsm().delete_consumer("S", "a")
+    seen = []
+    while True:
+        try:
+            msg = await adv.next_msg(timeout=1)
+        except nats.errors.TimeoutError:
+            break
+        seen.append((msg.subject, json.loads(msg.data)["type"].rsplit(".", 1)[1]))
+    assert seen == [
+        ("$JS.EVENT.ADVISORY.CONSUMER.CREATED.S.a", "consumer_action"),
+        ("$JS.EVENT.ADVISORY.CONSUMER.MSG_NAKED.S.a", "nak"),
+        ("$JS.EVENT.ADVISORY.CONSUMER.MSG_TERMINATED.S.a", "terminated"),
+        ("$JS.EVENT.ADVISORY.CONSUMER.MSG_NAKED.S.a", "nak"),
+        ("$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.S.a", "max_deliver"),
+        ("$JS.EVENT.ADVISORY.CONSUMER.DELETED.S.a", "consumer_action"),
+    ]
