@@ -39,6 +39,8 @@ DEFAULT_PLUGINS: tuple[PluginSpec, ...] = (
     ("storage.file", "natskern.plugins.storage.file"),
     ("storage.rocksdb", "natskern.plugins.storage.rocksdb"),
     ("jetstream", "natskern.plugins.jetstream.plugin"),
+    ("kv", "natskern.plugins.kv.plugin"),
+    ("objectstore", "natskern.plugins.objectstore.plugin"),
     ("cluster", "natskern.plugins.cluster"),
     *MAPPER_PLUGINS,
 )
