@@ -488,18 +488,25 @@ class Sublist:
                 stack.append(node.fwc)
         return found
 
-    def stats(self) -> dict[str, int | float]:
+    def stats(self, *, seen: bool = False) -> dict[str, int | float]:
         """Return counters with nats-server's ``/subsz`` field names.
 
         Fan-out is computed over the cached results (plain subscriptions plus one per queue
-        group), as nats-server does.
+        group), as nats-server does.  nats-server caches a subject's result on its first
+        match, where this cache waits for the second; ``seen=True`` (what ``/subsz``
+        reports) counts the subjects matched once as cached too, with the fan-out a match
+        would give now (walked here: stats are rare, matches are not).
         """
         matched = self._matches
         fanouts = [len(r.psubs) + len(r.qsubs) for r in self._cache.values()]
+        if seen:
+            for subject in self._seen:
+                result = self._walk_result(subject.split(SEP))
+                fanouts.append(len(result.psubs) + len(result.qsubs))
         total = sum(fanouts)
         return {
             "num_subscriptions": self.count,
-            "num_cache": len(self._cache),
+            "num_cache": len(fanouts),
             "num_inserts": self._inserts,
             "num_removes": self._removes,
             "num_matches": matched,

@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import logging
+import time
 from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING, Any
 
@@ -85,6 +86,20 @@ def configure(broker: Any, config: dict[str, Any]) -> None:
     section = config["monitoring"]
     if section["enabled"]:
         _STATE.set(broker, MonitorState(broker, section))
+
+
+@hookimpl
+def on_session_opened(client: Any) -> None:
+    """Estimate the RTT at CONNECT, as nats-server does, until a PONG measures it.
+
+    nats-server sets a client's RTT to the time from accepting the connection
+    to its CONNECT (floored at 1 ns); from then on every PONG to one of the
+    server's PINGs replaces it with the PING-to-PONG time (the kernel's
+    session measures that).  Without the estimate ``/connz`` shows ``0s`` for
+    the first seconds of every connection.
+    """
+    if getattr(client, "rtt", None) == 0.0:
+        client.rtt = max(time.time() - client.start_time, 1e-9)
 
 
 @hookimpl

@@ -35,7 +35,8 @@ def sublist_stats(sublists: Iterable[Any]) -> dict[str, Any]:
     hits = 0.0
     fanout_total = 0.0
     for sublist in sublists:
-        stats = sublist.stats()
+        # Subjects matched once count as cached, as in nats-server (see Sublist.stats).
+        stats = sublist.stats(seen=True)
         for key in ("num_subscriptions", "num_cache", "num_inserts", "num_removes", "num_matches"):
             out[key] += stats[key]
         hits += stats["cache_hit_rate"] * stats["num_matches"]
