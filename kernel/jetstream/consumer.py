@@ -29,6 +29,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import random
 import secrets
 import string
 import time
@@ -132,6 +133,9 @@ class Consumer(AckMixin, PullMixin, DeliveryMixin):
         self.maxp = config.max_ack_pending
         self.ack_none = config.ack_policy == "none"
         self.deliver = config.deliver_subject.encode()
+        freq = config.sample_freq.rstrip("%")
+        #: Percentage of acks sampled into ``$JS.EVENT.METRIC.CONSUMER.ACK`` (0: none).
+        self.sample = int(freq) if freq else 0
         self.pause_from_config()
 
     def pause_from_config(self) -> None:
@@ -416,14 +420,29 @@ class Consumer(AckMixin, PullMixin, DeliveryMixin):
 
     # -- advisories ------------------------------------------------------------------------
 
-    def advise(self, event: str, kind: str, **fields: Any) -> None:
-        """Publish ``$JS.EVENT.ADVISORY.CONSUMER.<event>.<stream>.<consumer>`` if anyone listens."""
-        subject = f"$JS.EVENT.ADVISORY.CONSUMER.{event}.{self._stream_prefix}.{self.name}"
+    def sample_ack(self, sseq: int, dseq: int, dc: int) -> None:
+        """``sample_freq``: publish the ack latency of a sampled ack (nats-server's metric)."""
+        p = self.pending.get(sseq)
+        if p is None or random.random() * 100 >= self.sample:
+            return
+        fields = {"consumer_seq": dseq, "stream_seq": sseq, "ack_time": time.time_ns() - p[1]}
+        self.advise("", "consumer_ack", **fields, deliveries=dc, metric=True)
+
+    def advise(self, event: str, kind: str, *, metric: bool = False, **fields: Any) -> None:
+        """Publish ``$JS.EVENT.ADVISORY.CONSUMER.<event>.<stream>.<consumer>`` if anyone listens.
+
+        With ``metric``: ``$JS.EVENT.METRIC.CONSUMER.ACK.<stream>.<consumer>``.
+        """
+        if metric:
+            subject = f"$JS.EVENT.METRIC.CONSUMER.ACK.{self._stream_prefix}.{self.name}"
+        else:
+            subject = f"$JS.EVENT.ADVISORY.CONSUMER.{event}.{self._stream_prefix}.{self.name}"
         subject_b = subject.encode()
         if not self._has_interest(subject_b):
             return
         body: dict[str, Any] = {
-            "type": "io.nats.jetstream.advisory.v1." + kind,
+            "type": ("io.nats.jetstream.metric.v1." if metric else "io.nats.jetstream.advisory.v1.")
+            + kind,
             "id": "".join(secrets.choice(_ALPHA) for _ in range(22)),
             "timestamp": format_time(time.time_ns()),
             "stream": self._stream_prefix,

@@ -94,6 +94,8 @@ class AckMixin:
             return
         _dc, sseq, dseq = seqs
         kind, rest = parse_ack_body(payload)
+        if self.sample and kind in (ACK, NEXT):
+            self.sample_ack(sseq, dseq, _dc)
         if kind == ACK:
             self._ack(sseq, dseq)
         elif kind == NAK:

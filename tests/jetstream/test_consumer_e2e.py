@@ -221,3 +221,16 @@ async def test_advisories(nc: nats.NATS) -> None:
         ("$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.S.a", "max_deliver"),
         ("$JS.EVENT.ADVISORY.CONSUMER.DELETED.S.a", "consumer_action"),
     ]
+
+
+async def test_ack_sampling(nc: nats.NATS) -> None:
+    metrics = await nc.subscribe("$JS.EVENT.METRIC.CONSUMER.ACK.S.m")
+    await _stream(nc, 3)
+    js = nc.jetstream()
+    sub = await js.pull_subscribe("s.>", durable="m", config=ConsumerConfig(sample_freq="100%"))
+    for m in await sub.fetch(3, timeout=5):
+        await m.ack()
+    got = [json.loads((await metrics.next_msg(timeout=5)).data) for _ in range(3)]
+    assert [g["stream_seq"] for g in got] == [1, 2, 3]
+    assert got[0]["type"] == "io.nats.jetstream.metric.v1.consumer_ack"
+    assert all(g["ack_time"] > 0 and g["deliveries"] == 1 for g in got)
