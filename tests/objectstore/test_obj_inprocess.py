@@ -1,0 +1,76 @@
+"""The in-process object-store API (``broker.object_store``) and nats-py on the same store."""
+
+from __future__ import annotations
+
+import hashlib
+
+import nats
+import pytest
+from natskern.plugins.objectstore import ObjectNotFoundError
+
+from natskern import Broker
+
+
+def blob(n: int) -> bytes:
+    return (hashlib.sha256(b"x").digest() * (n // 32 + 1))[:n]
+
+
+async def test_inprocess_put_get_list_delete(broker: Broker) -> None:
+    obs = await broker.object_store("files", create=True)
+    data = blob(300_000)
+    info = await obs.put("big", data, description="d")
+    assert (info.size, info.chunks) == (300_000, 3)
+    assert (
+        info.digest
+        == "SHA-256="
+        + __import__("base64").urlsafe_b64encode(hashlib.sha256(data).digest()).decode()
+    )
+    assert await obs.get("big") == data
+    assert (await obs.put("empty", b"")).chunks == 0
+    assert await obs.get("empty") == b""
+    await obs.put("big", b"small now")
+    assert await obs.get("big") == b"small now"
+    status = await obs.status()
+    assert status["stream_info"]["state"]["messages"] == 3  # 2 meta + 1 chunk
+    assert sorted(i.name for i in await obs.list()) == ["big", "empty"]
+    await obs.rename("empty", "void")
+    with pytest.raises(ObjectNotFoundError):
+        await obs.info("empty")
+    await obs.delete("void")
+    with pytest.raises(ObjectNotFoundError):
+        await obs.get("void")
+    assert [i.name for i in await obs.list()] == ["big"]
+    assert [i.name for i in await obs.list(include_deleted=True)] == ["big", "void"]
+
+
+async def test_embedded_and_remote_read_each_other(broker: Broker, url: str) -> None:
+    obs = await broker.object_store("shared", create=True)
+    nc = await nats.connect(url)
+    try:
+        remote = await nc.jetstream().object_store("shared")
+        data = blob(200_000)
+        await obs.put("from-app", data)
+        got = await remote.get("from-app")
+        assert got.data == data and got.info.size == 200_000
+        await remote.put("from-remote", data[:1000])
+        assert await obs.get("from-remote") == data[:1000]
+        assert (await obs.info("from-remote")).size == 1000
+        await remote.delete("from-app")
+        with pytest.raises(ObjectNotFoundError):
+            await obs.info("from-app")
+        assert [i.name for i in await remote.list(ignore_deletes=True)] == ["from-remote"]
+    finally:
+        await nc.close()
+
+
+async def test_streamed_put(broker: Broker) -> None:
+    obs = await broker.object_store("s", create=True)
+
+    async def pieces():  # type: ignore[no-untyped-def]
+        for i in range(10):
+            yield bytes([i]) * 50_000
+
+    info = await obs.put("stream", pieces())
+    assert (info.size, info.chunks) == (500_000, 4)
+    got = b"".join([c async for c in obs.get_chunks("stream")])
+    assert got == b"".join(bytes([i]) * 50_000 for i in range(10))
