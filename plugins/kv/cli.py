@@ -1,10 +1,384 @@
-"""``natskern kv ...``: natscli's KV commands over nats-py."""
+"""``natskern kv ...``: natscli's KV commands, over nats-py's KV API."""
 
 from __future__ import annotations
 
+import asyncio
+import base64
+import datetime as dt
+import sys
+from typing import Any
+
 import click
+from nats.js.api import KeyValueConfig, StorageType
+from nats.js.errors import (
+    BucketNotFoundError,
+    KeyNotFoundError,
+    KeyWrongLastSequenceError,
+    NoKeysError,
+    NotFoundError,
+)
+from natskern.plugins.jetstream.cli import format as fmt
+from natskern.plugins.jetstream.cli.common import JsApi, confirm, run_with_client
+
+from natskern.cli.groups import AliasGroup
+from natskern.cli.options import connection_options
+from natskern.cli.output import write_stdout
+from natskern.cli.params import DURATION, SIZE
+from natskern.cli.runtime import CliError
+
+__all__ = ["kv"]
+
+OPS = {None: "PUT", "DEL": "DELETE", "PURGE": "PURGE"}
 
 
-@click.group()
+def _out(text: str) -> None:
+    write_stdout((text + "\n").encode())
+
+
+def _printable(value: bytes) -> str:
+    try:
+        text = value.decode()
+    except UnicodeDecodeError:
+        return base64.b64encode(value).decode()
+    return text if text.isprintable() or not text else base64.b64encode(value).decode()
+
+
+def _when(e: Any) -> str:
+    created = e.created if isinstance(e.created, dt.datetime) else None
+    return fmt.time_text(created) if created else ""
+
+
+async def _bucket(api: JsApi, name: str) -> Any:
+    try:
+        return await api.nc.jetstream(timeout=api.timeout).key_value(name)
+    except (BucketNotFoundError, NotFoundError):
+        raise CliError(f"nats: bucket not found: {name}") from None
+
+
+def _status_page(st: Any) -> None:
+    cfg = st.stream_info.config
+    created = fmt.time_text(st.stream_info.created)
+    page = fmt.Page(f"Information for Key-Value Store Bucket {st.bucket} created {created}")
+    rows = page.section("Configuration")
+    rows += [
+        ("Bucket Name", st.bucket),
+        ("History Kept", str(st.history)),
+        ("Values Stored", fmt.count(st.values)),
+        ("Compressed", fmt.yes_no(cfg.compression not in (None, "none"))),
+        ("Backing Store Kind", "JetStream"),
+        ("Bucket Size", fmt.size(st.stream_info.state.bytes)),
+        ("Maximum Bucket Size", fmt.limit(cfg.max_bytes, as_size=True)),
+        ("Maximum Value Size", fmt.limit(cfg.max_msg_size, as_size=True)),
+        ("Maximum Age", fmt.duration(cfg.max_age) if cfg.max_age else "unlimited"),
+        ("JetStream Stream", cfg.name),
+        ("Storage", str(getattr(cfg.storage, "value", cfg.storage)).title()),
+    ]
+    page.print()
+
+
+@click.group(
+    "kv",
+    cls=AliasGroup,
+    aliases={"rm": "del", "list": "ls", "status": "info", "view": "info", "new": "add"},
+)
 def kv() -> None:
     """Interacts with a JetStream based Key-Value store."""
+
+
+@kv.command("add")
+@click.argument("bucket")
+@click.option("--history", type=click.IntRange(1, 64), default=1, help="Values kept per key.")
+@click.option("--ttl", type=DURATION, default=None, help="How long values are kept.")
+@click.option("--storage", type=click.Choice(["file", "memory"]), default="file")
+@click.option("--max-value-size", type=SIZE, default=-1, help="Largest value allowed.")
+@click.option("--max-bucket-size", type=SIZE, default=-1, help="Largest bucket allowed.")
+@click.option("--description", default=None)
+@click.option("--replicas", type=int, default=1)
+@connection_options()
+@click.pass_context
+def add(ctx: click.Context, bucket: str, history: int, ttl: float | None, storage: str,
+        max_value_size: int, max_bucket_size: int, description: str | None,
+        replicas: int) -> None:  # fmt: skip
+    """Adds a new KV Store Bucket."""
+
+    async def body(api: JsApi, stop: asyncio.Event) -> None:
+        js = api.nc.jetstream(timeout=api.timeout)
+        config = KeyValueConfig(
+            bucket=bucket, history=history, ttl=ttl if ttl and ttl > 0 else None,
+            storage=StorageType(storage), max_value_size=max_value_size,
+            max_bytes=max_bucket_size, description=description, replicas=replicas,
+        )  # fmt: skip
+        kv_ = await js.create_key_value(config)
+        _status_page(await kv_.status())
+
+    run_with_client(ctx, body)
+
+
+def _value(value: str | None) -> bytes:
+    if value:
+        return value.encode()
+    if not sys.stdin.isatty():
+        return sys.stdin.buffer.read()
+    return b""
+
+
+@kv.command("put")
+@click.argument("bucket")
+@click.argument("key")
+@click.argument("value", required=False)
+@connection_options()
+@click.pass_context
+def put(ctx: click.Context, bucket: str, key: str, value: str | None) -> None:
+    """Puts a value into a key."""
+    data = _value(value)
+
+    async def body(api: JsApi, stop: asyncio.Event) -> None:
+        await (await _bucket(api, bucket)).put(key, data)
+        _out(value or "")
+
+    run_with_client(ctx, body)
+
+
+@kv.command("get")
+@click.argument("bucket")
+@click.argument("key")
+@click.option("--revision", type=int, default=None, help="Gets a specific revision.")
+@click.option("--raw", is_flag=True, help="Show only the value.")
+@connection_options()
+@click.pass_context
+def get(ctx: click.Context, bucket: str, key: str, revision: int | None, raw: bool) -> None:
+    """Gets a value for a key."""
+
+    async def body(api: JsApi, stop: asyncio.Event) -> None:
+        try:
+            e = await (await _bucket(api, bucket)).get(key, revision=revision)
+        except KeyNotFoundError:
+            raise CliError("nats: key not found") from None
+        if raw:
+            write_stdout(e.value or b"")
+            return
+        _out(f"{bucket} > {key} revision: {e.revision} created @ {_when(e)}\n")
+        text = _printable(e.value or b"")
+        if len(text) > 120:
+            text = text[:120] + f" ... ({len(text) - 120} more bytes)"
+        _out(text + "\n")
+
+    run_with_client(ctx, body)
+
+
+@kv.command("create")
+@click.argument("bucket")
+@click.argument("key")
+@click.argument("value", required=False)
+@connection_options()
+@click.pass_context
+def create(ctx: click.Context, bucket: str, key: str, value: str | None) -> None:
+    """Puts a value into a key only if the key is not set (or deleted)."""
+    data = _value(value)
+
+    async def body(api: JsApi, stop: asyncio.Event) -> None:
+        try:
+            await (await _bucket(api, bucket)).create(key, data)
+        except KeyWrongLastSequenceError as exc:
+            raise CliError(f"nats: wrong last sequence: {exc.description}") from None
+        _out(value or "")
+
+    run_with_client(ctx, body)
+
+
+@kv.command("update")
+@click.argument("bucket")
+@click.argument("key")
+@click.argument("value")
+@click.argument("revision", type=int)
+@connection_options()
+@click.pass_context
+def update(ctx: click.Context, bucket: str, key: str, value: str, revision: int) -> None:
+    """Updates a key with a new value if the previous value matches the given revision."""
+
+    async def body(api: JsApi, stop: asyncio.Event) -> None:
+        try:
+            await (await _bucket(api, bucket)).update(key, value.encode(), last=revision)
+        except KeyWrongLastSequenceError as exc:
+            raise CliError(f"nats: wrong last sequence: {exc.description}") from None
+        _out(value)
+
+    run_with_client(ctx, body)
+
+
+@kv.command("del")
+@click.argument("bucket")
+@click.argument("key", required=False)
+@click.option("-f", "--force", is_flag=True, help="Act without confirmation.")
+@connection_options()
+@click.pass_context
+def delete(ctx: click.Context, bucket: str, key: str | None, force: bool) -> None:
+    """Deletes a key or the entire bucket."""
+    if key:
+        confirm(f"Delete key {bucket} > {key}?", force)
+    else:
+        confirm(f"Deleted bucket {bucket}?", force)
+
+    async def body(api: JsApi, stop: asyncio.Event) -> None:
+        b = await _bucket(api, bucket)
+        if key:
+            await b.delete(key)
+        else:
+            await api.nc.jetstream(timeout=api.timeout).delete_key_value(bucket)
+
+    run_with_client(ctx, body)
+
+
+@kv.command("purge")
+@click.argument("bucket")
+@click.argument("key")
+@click.option("-f", "--force", is_flag=True, help="Act without confirmation.")
+@connection_options()
+@click.pass_context
+def purge(ctx: click.Context, bucket: str, key: str, force: bool) -> None:
+    """Deletes a key from the bucket, clearing history."""
+    confirm(f"Purge key {bucket} > {key}?", force)
+
+    async def body(api: JsApi, stop: asyncio.Event) -> None:
+        await (await _bucket(api, bucket)).purge(key)
+
+    run_with_client(ctx, body)
+
+
+@kv.command("history")
+@click.argument("bucket")
+@click.argument("key")
+@connection_options()
+@click.pass_context
+def history(ctx: click.Context, bucket: str, key: str) -> None:
+    """Shows the full history for a key."""
+
+    async def body(api: JsApi, stop: asyncio.Event) -> None:
+        try:
+            entries = await (await _bucket(api, bucket)).history(key)
+        except (KeyNotFoundError, NoKeysError):
+            raise CliError("nats: key not found") from None
+        rows = [
+            (key, e.revision, OPS.get(e.operation, e.operation), _when(e), len(e.value or b""),
+             _printable(e.value or b""))
+            for e in entries
+        ]  # fmt: skip
+        fmt.print_table(
+            f"History for {bucket} > {key}",
+            ["Key", "Revision", "Op", "Created", "Length", "Value"],
+            rows,
+        )
+
+    run_with_client(ctx, body)
+
+
+@kv.command("watch")
+@click.argument("bucket")
+@click.argument("key", default=">")
+@click.option("--history", "include_history", is_flag=True, help="Include the history.")
+@click.option("--deletes/--no-deletes", default=True, help="Show deletes and purges.")
+@click.option("--updates", "updates_only", is_flag=True, help="Only show new updates.")
+@connection_options()
+@click.pass_context
+def watch(ctx: click.Context, bucket: str, key: str, include_history: bool, deletes: bool,
+          updates_only: bool) -> None:  # fmt: skip
+    """Watch the bucket or a specific key for updates (until interrupted)."""
+
+    async def body(api: JsApi, stop: asyncio.Event) -> None:
+        b = await _bucket(api, bucket)
+        w = await b.watch(key, include_history=include_history, ignore_deletes=not deletes)
+        initial = True
+        try:
+            while not stop.is_set():
+                try:
+                    e = await w.updates(timeout=0.5)
+                except Exception:
+                    continue
+                if e is None:
+                    initial = False
+                    continue
+                if updates_only and initial:
+                    continue
+                op = OPS.get(e.operation, e.operation)
+                line = f"[{_when(e)}] {op} {bucket} > {e.key}"
+                if e.operation is None:
+                    line += f": {_printable(e.value or b'')}"
+                _out(line)
+        finally:
+            await w.stop()
+
+    run_with_client(ctx, body)
+
+
+@kv.command("ls")
+@click.argument("bucket", required=False)
+@click.option("-n", "--names", is_flag=True, help="Show just the bucket names.")
+@connection_options()
+@click.pass_context
+def ls(ctx: click.Context, bucket: str | None, names: bool) -> None:
+    """List available buckets or the keys in a bucket."""
+
+    async def body(api: JsApi, stop: asyncio.Event) -> None:
+        if bucket:
+            try:
+                keys = await (await _bucket(api, bucket)).keys()
+            except NoKeysError:
+                keys = []
+            if not keys:
+                _out("No keys found in bucket")
+            for k in keys:
+                _out(k)
+            return
+        infos = await api.paged("STREAM.LIST", "streams", {"subject": "$KV.*.>"})
+        infos = [i for i in infos if i["config"]["name"].startswith("KV_")]
+        if not infos:
+            _out("No Key-Value buckets found")
+            return
+        if names:
+            for i in infos:
+                _out(i["config"]["name"][3:])
+            return
+        rows = [
+            (i["config"]["name"][3:], i["config"].get("description", ""),
+             fmt.time_text(fmt.parse_time(i.get("created"))), fmt.size(i["state"]["bytes"]),
+             fmt.count(i["state"]["messages"]),
+             fmt.time_text(fmt.parse_time(i["state"].get("last_ts"))))
+            for i in infos
+        ]  # fmt: skip
+        fmt.print_table(
+            "Key-Value Buckets",
+            ["Bucket", "Description", "Created", "Size", "Values", "Last Update"],
+            rows,
+        )
+
+    run_with_client(ctx, body)
+
+
+@kv.command("info")
+@click.argument("bucket")
+@connection_options()
+@click.pass_context
+def info(ctx: click.Context, bucket: str) -> None:
+    """View the status of a KV store."""
+
+    async def body(api: JsApi, stop: asyncio.Event) -> None:
+        _status_page(await (await _bucket(api, bucket)).status())
+
+    run_with_client(ctx, body)
+
+
+@kv.command("compact")
+@click.argument("bucket")
+@click.option("-f", "--force", is_flag=True, help="Act without confirmation.")
+@connection_options()
+@click.pass_context
+def compact(ctx: click.Context, bucket: str, force: bool) -> None:
+    """Reclaim space used by deleted keys."""
+    confirm(
+        f"Purge all historic values and audit trails for deleted keys in bucket {bucket}?", force
+    )
+
+    async def body(api: JsApi, stop: asyncio.Event) -> None:
+        await (await _bucket(api, bucket)).purge_deletes(olderthan=-1)
+
+    run_with_client(ctx, body)

@@ -51,7 +51,21 @@ async def _closing(broker: Any) -> AsyncIterator[None]:
 
 @hookimpl
 def register_commands(cli: Any) -> None:
-    """``natskern kv ...``."""
-    from natskern.plugins.kv.cli import kv
+    """``natskern kv ...`` (imported lazily when the root group supports it)."""
+    register_lazy(cli, "kv", "natskern.plugins.kv.cli:kv")
 
-    cli.add_command(kv)
+
+def register_lazy(cli: Any, name: str, target: str, aliases: tuple[str, ...] = ()) -> None:
+    """Add command ``name`` (``module:attribute``), lazily if ``cli`` can import lazily."""
+    lazy = getattr(cli, "lazy", None)
+    if isinstance(lazy, dict):
+        lazy[name] = target
+    else:
+        import importlib
+
+        module, _, attr = target.partition(":")
+        cli.add_command(getattr(importlib.import_module(module), attr), name)
+    table = getattr(cli, "aliases", None)
+    if isinstance(table, dict):
+        for alias in aliases:
+            table.setdefault(alias, name)
