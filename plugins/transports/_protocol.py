@@ -44,6 +44,10 @@ class StartTlsProtocol(SessionProtocol):
         #: start of the ClientHello); None once the TLS protocol has them.
         self._early: bytearray | None = bytearray()
         self._raw: asyncio.Transport | None = None
+        #: Decrypted bytes that arrive before the finished handshake is checked.
+        self._decrypted: bytearray | None = bytearray()
+        #: The client presented no certificate under ``verify``: refuse it.
+        self._refused = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         """Accept the session, send INFO in clear, start the TLS handshake."""
@@ -70,6 +74,15 @@ class StartTlsProtocol(SessionProtocol):
             if self._raw is not None:  # start_tls resumes reading once it owns the socket
                 self._raw.pause_reading()
             return
+        if self._refused:
+            if self.session is not None:
+                self._refuse(self.session)
+            return
+        if self._decrypted is not None:
+            # The handshake is done but not yet checked (client certificate): the
+            # TLS protocol delivers what came with the client's Finished at once.
+            self._decrypted += data
+            return
         super().data_received(data)
 
     def _feed_early(self, raw: asyncio.Transport) -> None:
@@ -91,6 +104,20 @@ class StartTlsProtocol(SessionProtocol):
             ssl_protocol.buffer_updated(n)
             view = view[n:]
 
+    def _refuse(self, client: Client) -> None:
+        """``verify`` and no client certificate: say so through TLS, then close.
+
+        The upgrade context asks for a certificate without demanding it
+        (``CERT_OPTIONAL``: a certificate that is presented must still verify),
+        so that a client without one finishes the handshake and can be told why
+        it is refused; OpenSSL's own alert would be lost when asyncio drops the
+        socket on a failed handshake.
+        """
+        if client.closed:
+            return
+        client.send(b"-ERR '" + CERTIFICATE_REQUIRED.encode() + b"'\r\n")
+        client.close(TLS_HANDSHAKE_FAILURE)
+
     async def _start_tls(
         self, raw: asyncio.Transport, pending: _HandshakeTransport, client: Client
     ) -> None:
@@ -104,19 +131,13 @@ class StartTlsProtocol(SessionProtocol):
             secure = await loop.start_tls(
                 raw,
                 self,
-                self.tls.context,
+                self.tls.upgrade_context or self.tls.context,
                 server_side=True,
                 ssl_handshake_timeout=self.tls.timeout,
             )
         except Exception as exc:  # ssl.SSLError, ConnectionError, TimeoutError...
             if not client.closed:
-                log.error(
-                    "%s:%d - cid:%d - TLS handshake error: %s",
-                    client.host,
-                    client.port,
-                    client.cid,
-                    exc or type(exc).__name__,
-                )
+                log_handshake_error(client, describe_handshake_error(exc))
                 client.close(TLS_HANDSHAKE_FAILURE)
             raw.abort()
             return
@@ -125,9 +146,46 @@ class StartTlsProtocol(SessionProtocol):
                 secure.abort()
             return
         client.transport = secure
+        if self.tls.verify and not secure.get_extra_info("peercert"):
+            # Answer the client's first lines (nats-py writes CONNECT+PING, then
+            # reads), so that it reads the refusal instead of a lost connection.
+            log_handshake_error(client, "client didn't provide a certificate")
+            sent, self._decrypted = self._decrypted, None
+            self._refused = True
+            if sent:
+                self._refuse(client)
+            else:
+                loop.call_later(self.tls.timeout, self._refuse, client)
+            return
         pending.hand_over(secure)
         if client.out:
             client.flush()
+        decrypted, self._decrypted = self._decrypted, None
+        if decrypted:
+            client.data_received(bytes(decrypted))
+
+
+#: What a client that must present a certificate and did not is told, through TLS.
+CERTIFICATE_REQUIRED = "TLS Handshake Error: client certificate required"
+
+
+def describe_handshake_error(exc: BaseException) -> str:
+    """What went wrong in a failed handshake, for the log (never an empty string)."""
+    if isinstance(exc, TimeoutError):
+        return "handshake timeout"
+    if getattr(exc, "reason", None) == "PEER_DID_NOT_RETURN_A_CERTIFICATE":
+        return "client didn't provide a certificate"
+    text = str(exc)
+    if isinstance(exc, ConnectionResetError | BrokenPipeError | EOFError) or not text:
+        return f"connection closed by the client ({text or type(exc).__name__})"
+    return text
+
+
+def log_handshake_error(client: Client, reason: str) -> None:
+    """nats-server's ``TLS handshake error: <reason>`` line."""
+    log.error(
+        "%s:%d - cid:%d - TLS handshake error: %s", client.host, client.port, client.cid, reason
+    )
 
 
 class _HandshakeTransport:

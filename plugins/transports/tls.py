@@ -73,6 +73,11 @@ class TlsSettings:
     verify: bool
     timeout: float
     handshake_first: bool
+    #: The context of the INFO-then-TLS upgrade: under ``verify`` it asks for a
+    #: certificate without demanding it (one presented must still verify), so
+    #: that a client without one can be told why it is refused
+    #: (:class:`~natskern.plugins.transports._protocol.StartTlsProtocol`).
+    upgrade_context: ssl.SSLContext | None = None
 
     def info(self) -> dict[str, Any]:
         """The INFO fields nats-server adds when the client port requires TLS."""
@@ -82,10 +87,15 @@ class TlsSettings:
         return fields
 
 
-def build_context(section: dict[str, Any], where: str = "tls") -> ssl.SSLContext:
+def build_context(
+    section: dict[str, Any], where: str = "tls", *, optional_cert: bool = False
+) -> ssl.SSLContext:
     """A server-side SSL context from a ``tls`` block (cert, key, optional CA and verify).
 
-    Raises :class:`ConfigError` naming ``where`` when a file cannot be loaded.
+    With ``verify``, a client certificate is demanded by OpenSSL, or with
+    ``optional_cert`` only asked for (``CERT_OPTIONAL``: one presented must
+    verify; its absence is left to the caller to refuse).  Raises
+    :class:`ConfigError` naming ``where`` when a file cannot be loaded.
     """
     cert, key = section.get("cert_file", ""), section.get("key_file", "")
     if not cert or not key:
@@ -107,7 +117,7 @@ def build_context(section: dict[str, Any], where: str = "tls") -> ssl.SSLContext
     if section.get("verify"):
         if not ca:
             context.load_default_certs(ssl.Purpose.CLIENT_AUTH)
-        context.verify_mode = ssl.CERT_REQUIRED
+        context.verify_mode = ssl.CERT_OPTIONAL if optional_cert else ssl.CERT_REQUIRED
     return context
 
 
@@ -120,6 +130,7 @@ def settings_from(section: dict[str, Any]) -> TlsSettings | None:
         verify=bool(section.get("verify")),
         timeout=float(section.get("timeout", DEFAULT_TLS_TIMEOUT)),
         handshake_first=bool(section.get("handshake_first")),
+        upgrade_context=build_context(section, optional_cert=True),
     )
 
 
