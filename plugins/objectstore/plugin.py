@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from natskern.plugins.kv.plugin import internal_client
+from natskern.kernel.hookspecs import hookimpl
+from natskern.plugins.kv.plugin import internal_client, register_lazy
 
 __all__ = ["bucket"]
 
@@ -19,3 +20,9 @@ async def bucket(broker: Any, name: str, *, create: bool = False, **config: Any)
     if create:
         return await create_store(client, name, **config)
     return await open_store(client, name)
+
+
+@hookimpl
+def register_commands(cli: Any) -> None:
+    """``natskern object ...`` (alias ``obj``), imported lazily when the group supports it."""
+    register_lazy(cli, "object", "natskern.plugins.objectstore.cli:obj", ("obj",))
