@@ -4,9 +4,10 @@ One :class:`Consumer` per consumer of a stream (nats-server's ``consumer.go``). 
 
 * ``sseq``: the next stream sequence to look at; ``dseq``: the last consumer sequence
   handed out (every delivery, redeliveries included, takes the next one);
-* ``pending``: stream seq -> ``[consumer seq of the first delivery, delivery time]`` for
+* ``pending``: stream seq -> ``(consumer seq of the first delivery, delivery time)`` for
   messages delivered and not acknowledged (ack policies ``explicit`` and ``all``), in
-  stream order; ``rdc``: stream seq -> delivery count of redelivered messages;
+  stream order, in a :class:`~natskern.kernel.jetstream.consumer_pending.PendingSet`;
+  ``rdc``: stream seq -> delivery count of redelivered messages;
 * the ack floor (``adflr``/``asflr``), as nats-server reports it;
 * the durable copy in a :class:`~natskern.kernel.store.api.ConsumerStore` (deltas that
   ride the stream's group commit, so an ack costs no fsync of its own).
@@ -38,6 +39,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from natskern.kernel.jetstream.consumer_acks import AckMixin
 from natskern.kernel.jetstream.consumer_delivery import DeliveryMixin
+from natskern.kernel.jetstream.consumer_pending import PendingSet
 from natskern.kernel.jetstream.consumer_pull import (
     PullMixin,
     PullRequest,
@@ -91,7 +93,7 @@ class Consumer(AckMixin, PullMixin, DeliveryMixin):
         self.dseq = 0
         self.sseq = 1
         self.adflr = self.asflr = 0
-        self.pending: dict[int, list[int]] = {}
+        self.pending = PendingSet()
         self.rdc: dict[int, int] = {}
         self.rdq: deque[int] = deque()
         self._rdq_set: set[int] = set()
