@@ -123,6 +123,10 @@ def main(argv: list[str] | None = None) -> None:
     load_extra_commands(cli)
     try:
         result = cli.main(args=argv, prog_name=PROG, standalone_mode=False)
+    except click.exceptions.NoArgsIsHelpError as exc:
+        # A group given no subcommand: its help, as click prints it (stderr, exit 2).
+        exc.show()
+        sys.exit(exc.exit_code)
     except click.UsageError as exc:
         message = exc.format_message().rstrip(".")
         if exc.ctx is not None:

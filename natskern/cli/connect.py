@@ -17,8 +17,9 @@ import asyncio
 import base64
 import contextlib
 import os
+import re
 import ssl
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -49,6 +50,7 @@ __all__ = [
     "connected",
     "log_async_errors",
     "raise_async_error",
+    "restore_case",
     "round_trip",
     "subscribe",
 ]
@@ -251,6 +253,9 @@ class _Events:
         self.async_errors: list[BaseException] = []
 
     async def error_cb(self, exc: Exception) -> None:
+        if self.client is not None and isinstance(exc, NatsError) and type(exc) is NatsError:
+            # nats-py lowercases the whole -ERR text: give the subjects back their case.
+            exc = NatsError(restore_case(str(exc), _subscribed(self.client)))
         self.last_error = exc
         if self.connected and not self._closed():
             self.async_errors.append(exc)
@@ -366,12 +371,39 @@ async def connected(opts: ConnOptions | ConnSettings) -> AsyncIterator[Client]:
             await client.close()
 
 
-def raise_async_error(client: Client) -> None:
+def _subscribed(client: Client) -> list[str]:
+    """The subjects of the client's current subscriptions."""
+    subs = getattr(client, "_subs", {})
+    return [sub.subject for sub in list(subs.values())]
+
+
+def restore_case(text: str, subjects: Iterable[str]) -> str:
+    """``text`` with each quoted subject of ``subjects`` written in its own case.
+
+    nats-py lowercases the server's ``-ERR`` text (``permissions violation for
+    subscription to "_inbox.6ijafp..."``); the subjects the command used are
+    known, so every quoted occurrence that matches one of them case-insensitively
+    is replaced by the original spelling.
+    """
+    for subject in sorted(set(subjects), key=len, reverse=True):
+        if not subject:
+            continue
+        quoted = f'"{subject}"'
+        text = re.sub(re.escape(quoted), quoted.replace("\\", "\\\\"), text, flags=re.IGNORECASE)
+    return text
+
+
+def raise_async_error(client: Client, *subjects: str) -> None:
     """Raise the first asynchronous error seen so far (a permissions violation...) as a
-    :class:`CliError` with its first line."""
+    :class:`CliError` with its first line.
+
+    ``subjects`` (those the command published to) get their case back in the
+    message, as the client's subscriptions already have (see :func:`restore_case`).
+    """
     errors = async_errors(client)
     if errors:
-        raise CliError(str(errors[0]).splitlines()[0] or type(errors[0]).__name__)
+        text = str(errors[0]).splitlines()[0] or type(errors[0]).__name__
+        raise CliError(restore_case(text, subjects))
 
 
 async def subscribe(client: Client, subject: str, **kwargs: Any) -> Subscription:

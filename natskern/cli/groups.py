@@ -29,6 +29,18 @@ class AliasGroup(click.Group):
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
         self.aliases: dict[str, str] = dict(aliases or {})
         self.lazy: dict[str, str] = dict(lazy or {})
+        self._listing = False
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """List the commands in the help; one that cannot be imported says why.
+
+        (A broken optional command must not turn the whole help into an error.)
+        """
+        self._listing = True
+        try:
+            super().format_commands(ctx, formatter)
+        finally:
+            self._listing = False
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         """Every command name, the not yet imported ones included."""
@@ -41,7 +53,15 @@ class AliasGroup(click.Group):
                 continue
             if name not in self.commands and name in self.lazy:
                 module, _, attr = self.lazy[name].partition(":")
-                self.add_command(getattr(importlib.import_module(module), attr), name)
+                try:
+                    loaded = getattr(importlib.import_module(module), attr)
+                except Exception as exc:
+                    if not self._listing:
+                        raise
+                    reason = str(exc).strip().splitlines()
+                    why = f"{type(exc).__name__}: {reason[0]}" if reason else type(exc).__name__
+                    return click.Command(name, help=f"(unavailable: {why})")
+                self.add_command(loaded, name)
             command = super().get_command(ctx, name)
             if command is not None:
                 return command

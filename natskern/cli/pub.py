@@ -145,11 +145,15 @@ async def publish_messages(
         progress.start()
         task_id = progress.add_task("publish", total=count)
     sent = 0
+    used: set[str] = set()  # subjects for the case of error messages (bounded)
     try:
         while forever or sent < count:
             seq = sent + 1
             subj, data, hdrs = render_message(subject, body, headers, seq, templates=templates)
             payload = data.encode()
+            if len(used) >= 1000:
+                used.clear()
+            used.add(subj)
             try:
                 await nc.publish(subj, payload, reply=reply_to or "", headers=hdrs)
             except nats.errors.BadSubjectError:
@@ -161,7 +165,7 @@ async def publish_messages(
             sent += 1
             if per_message or sleep > 0 or sent % 1000 == 0:
                 await _flush(nc, timeout)
-                raise_async_error(nc)
+                raise_async_error(nc, *used, reply_to or "")
             if per_message:
                 log(f"Published {len(payload)} bytes to {go_quote(subj)}")
             if progress is not None and task_id is not None:
@@ -173,7 +177,7 @@ async def publish_messages(
                 if stop.is_set():
                     break
         await _flush(nc, timeout)
-        raise_async_error(nc)
+        raise_async_error(nc, *used, reply_to or "")
     finally:
         if progress is not None:
             progress.stop()

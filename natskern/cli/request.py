@@ -30,8 +30,18 @@ from natskern.cli.units import format_duration
 __all__ = ["request_command"]
 
 
-class _NoResponders(Exception):
-    """The server answered the request with a 503 no-responders status."""
+def no_responders(subject: str) -> CliError:
+    """The error for a request the server answered with a 503 no-responders status.
+
+    natscli logs "No responders are available" and exits 0; natskern exits 1
+    so that scripts can tell a request nobody answered from one that was.
+    """
+    return CliError(f"No responders are available on {go_quote(subject)}")
+
+
+def no_reply(subject: str, timeout: float) -> CliError:
+    """The error for a request that got no reply at all within ``timeout``."""
+    return CliError(f"no reply on {go_quote(subject)} within {format_duration(timeout)}")
 
 
 @click.command("request")
@@ -87,7 +97,9 @@ def request_command(
     """Send a request to SUBJECT and show the reply (or replies).
 
     The body and headers may use the same templates as pub.  A request no
-    service listens to is reported as "No responders are available".
+    service listens to fails with "No responders are available", one that gets
+    no reply within --timeout with "no reply on SUBJECT within ..."; both exit 1
+    (with --count, at the first request that fails).
     """
     check_header_flags(headers)
     opts = get_options(ctx)
@@ -101,23 +113,19 @@ def request_command(
                 while limit < 0 or seq < limit:
                     seq += 1
                     started = time.monotonic()
-                    try:
-                        await _one_request(
-                            nc,
-                            stop,
-                            subject,
-                            text,
-                            seq,
-                            headers,
-                            templates,
-                            replies,
-                            reply_timeout,
-                            raw,
-                            timeout,
-                        )
-                    except _NoResponders:
-                        log("No responders are available")
-                        return
+                    await _one_request(
+                        nc,
+                        stop,
+                        subject,
+                        text,
+                        seq,
+                        headers,
+                        templates,
+                        replies,
+                        reply_timeout,
+                        raw,
+                        timeout,
+                    )
                     if stop.is_set():
                         return
                     pause = sleep - (time.monotonic() - started)
@@ -159,10 +167,13 @@ async def _one_request(
         while True:
             msg = await wait_or_stop(_next(sub, wait), stop)
             if msg is None:
+                if received == 0 and not stop.is_set():
+                    raise_async_error(nc, subj, inbox)
+                    raise no_reply(subj, timeout)
                 break
-            raise_async_error(nc)
+            raise_async_error(nc, subj, inbox)
             if msg.headers and msg.headers.get("Status") == "503" and not msg.data:
-                raise _NoResponders()
+                raise no_responders(subj)
             rtt = time.monotonic() - start
             if raw:
                 write_stdout(body_compact_bytes(msg.data))
@@ -180,7 +191,7 @@ async def _one_request(
                 wait = rtt_total / received + reply_timeout
             if wait <= 0:
                 break
-        raise_async_error(nc)
+        raise_async_error(nc, subj, inbox)
     finally:
         if not nc.is_closed:
             await sub.unsubscribe()

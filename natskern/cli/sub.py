@@ -145,7 +145,9 @@ async def _subscribe(
         await subscribe(nc, subject, queue=queue or "", cb=on_msg, pending_msgs_limit=1024 * 1024)
     await confirm_subscriptions(nc, timeout)
     # natscli skips this line with --raw; it goes to stderr, so keep it as a ready signal.
-    log(f"Subscribing on {', '.join(subjects)} ")
+    where = ", ".join(subjects)
+    group = f"in group {go_quote(queue)}" if queue else ""
+    log(f"Subscribing on {where} {group}")
     log_async_errors(nc)
 
     waiters = [done.wait(), stop.wait()]

@@ -22,7 +22,7 @@ def test_reply_and_request_walkthrough(cli, server):
 
 def test_no_responders_is_reported(cli, server):
     result = cli("request", "nobody.listens", "x", "-s", server.url)
-    assert result.returncode == 0
+    assert result.returncode == 1  # natscli exits 0 here (see README, exit codes)
     assert "No responders are available" in result.stderr
     assert result.stdout == ""
 
