@@ -41,6 +41,7 @@ DEFAULT_PLUGINS: tuple[PluginSpec, ...] = (
     ("jetstream", "natskern.plugins.jetstream.plugin"),
     ("kv", "natskern.plugins.kv.plugin"),
     ("objectstore", "natskern.plugins.objectstore.plugin"),
+    ("jetstream.commands", "natskern.plugins.jetstream.commands"),
     ("cluster", "natskern.plugins.cluster"),
     *MAPPER_PLUGINS,
 )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from typing import Any
 
 import click
 import nats.errors
@@ -67,6 +68,17 @@ def format_message(
     metavar="DURATION",
     help="Quit after this long without a message.",
 )
+@click.option("--stream", metavar="STREAM", help="JetStream: consume this stream.")
+@click.option("--durable", metavar="NAME", help="JetStream: bind to (or create) this durable.")
+@click.option("--all", "js_all", is_flag=True, help="JetStream: from the first message.")
+@click.option("--new", "js_new", is_flag=True, help="JetStream: only new messages.")
+@click.option("--last", "js_last", is_flag=True, help="JetStream: from the last message.")
+@click.option("--since", type=DURATION, metavar="DURATION", help="JetStream: since this long ago.")
+@click.option("--start-sequence", type=int, metavar="N", help="JetStream: from sequence N.")
+@click.option("--last-per-subject", is_flag=True, help="JetStream: last message per subject.")
+@click.option(
+    "-T", "--terminate-at-end", is_flag=True, help="JetStream: stop when no messages are pending."
+)
 @connection_options()
 @click.pass_context
 def sub_command(
@@ -79,17 +91,29 @@ def sub_command(
     subjects_only: bool,
     inbox: bool,
     wait: float,
+    **js_flags: object,
 ) -> None:
     """Subscribe to SUBJECTS (wildcards allowed) and print what arrives.
+
+    Any JetStream flag (--stream, --durable, --all, --new, --last, --since,
+    --start-sequence, --last-per-subject) consumes a stream instead, as
+    natscli does.
 
     \b
       natskern sub "hello.*"
       natskern sub hello.world --queue greeter
       natskern sub ">" --count 10
+      natskern sub --stream ORDERS --all -T
     """
+    opts = get_options(ctx)
+    js = _js_options(js_flags)
+    if js is not None and js.active:
+        if queue:
+            raise CliError("queue groups are not supported with JetStream")
+        _js_subscribe(opts, js, subjects, count, raw, headers_only, subjects_only)
+        return
     if not subjects and not inbox:
         raise CliError("a subject is required (or --inbox)")
-    opts = get_options(ctx)
 
     async def main(stop: asyncio.Event) -> None:
         async with connected(opts) as nc:
@@ -105,6 +129,55 @@ def sub_command(
                 inbox,
                 wait,
                 opts.resolve().timeout,
+            )
+
+    run(main)
+
+
+def _js_options(flags: dict[str, object]) -> Any:
+    """The JetStream flags as the JetStream plugin's options (``None``: none given)."""
+    if not any(value not in (None, False) for value in flags.values()):
+        return None
+    try:
+        from natskern.plugins.jetstream.cli.jsub import JsSubOptions
+    except ImportError as exc:  # pragma: no cover - the plugin ships with natskern
+        raise CliError(f"JetStream subscribe is unavailable: {exc}") from None
+    return JsSubOptions(
+        stream=flags.get("stream"),  # type: ignore[arg-type]
+        durable=flags.get("durable"),  # type: ignore[arg-type]
+        all=bool(flags.get("js_all")),
+        new=bool(flags.get("js_new")),
+        last=bool(flags.get("js_last")),
+        since=flags.get("since"),  # type: ignore[arg-type]
+        start_sequence=flags.get("start_sequence"),  # type: ignore[arg-type]
+        last_per_subject=bool(flags.get("last_per_subject")),
+        terminate_at_end=bool(flags.get("terminate_at_end")),
+    )
+
+
+def _js_subscribe(
+    opts: Any,
+    js: Any,
+    subjects: tuple[str, ...],
+    count: int,
+    raw: bool,
+    headers_only: bool,
+    subjects_only: bool,
+) -> None:
+    from natskern.plugins.jetstream.cli.jsub import js_subscribe
+
+    async def main(stop: asyncio.Event) -> None:
+        async with connected(opts) as nc:
+            await js_subscribe(
+                nc,
+                stop,
+                list(subjects),
+                js,
+                timeout=opts.resolve().timeout,
+                count=count,
+                raw=raw,
+                headers_only=headers_only,
+                subjects_only=subjects_only,
             )
 
     run(main)

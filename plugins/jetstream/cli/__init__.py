@@ -1,0 +1,1 @@
+"""The JetStream command line: ``natskern stream ...`` and ``natskern consumer ...``."""
