@@ -19,13 +19,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import logging.handlers
 import os
 import signal
+import stat
 import sys
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from natskern import Broker
+from natskern.kernel.errors import ConfigError
 from natskern.kernel.hookspecs import hookimpl
 from natskern.kernel.lameduck import enter_lame_duck
 from natskern.kernel.reload import ReloadError, diff_configs
@@ -58,23 +61,91 @@ def install_uvloop() -> bool:
     return True
 
 
-def setup_logging(debug: bool = False, *, logtime: bool = True, file: str = "") -> None:
-    """nats-server-like log lines: ``[pid] time [INF] message``."""
+#: nats-server's level tags (``[DBG]``, ``[TRC]``...) by logging level.
+LEVEL_TAGS = {5: "TRC", logging.DEBUG: "DBG", logging.INFO: "INF", logging.WARNING: "WRN",
+              logging.ERROR: "ERR", logging.CRITICAL: "FTL"}  # fmt: skip
+
+
+class _NatsFormatter(logging.Formatter):
+    """Formats ``[pid] time [TAG] message`` with nats-server's level tags."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        record.nats_level = LEVEL_TAGS.get(record.levelno, record.levelname[:3])
+        return super().format(record)
+
+
+#: Where the local syslog listens (Linux, macOS, FreeBSD).
+SYSLOG_SOCKETS = ("/dev/log", "/var/run/syslog", "/var/run/log")
+
+
+def _syslog_handler(remote: str) -> logging.Handler:
+    """A handler for the local syslog (``remote`` empty) or ``udp://host:port``/``tcp://...``.
+
+    A syslog that cannot be reached is refused with :class:`ConfigError` (never
+    silently replaced by stderr).
+    """
+    import socket
+    from logging.handlers import SysLogHandler
+    from urllib.parse import urlparse
+
+    if not remote:
+        for path in SYSLOG_SOCKETS:
+            with contextlib.suppress(OSError):
+                if stat.S_ISSOCK(os.stat(path).st_mode):
+                    try:
+                        return SysLogHandler(address=path)
+                    except OSError as exc:
+                        raise ConfigError(f"syslog: cannot open {path}: {exc}") from None
+        raise ConfigError(
+            "syslog: no local syslog socket on this system ("
+            + ", ".join(SYSLOG_SOCKETS)
+            + "); use --log FILE or --remote_syslog udp://host:port"
+        )
+    url = urlparse(remote if "://" in remote else f"udp://{remote}")
+    if url.scheme not in ("udp", "tcp") or not url.hostname:
+        raise ConfigError(
+            f"remote_syslog: expected udp://host:port or tcp://host:port, got {remote!r}"
+        )
+    kind = socket.SOCK_DGRAM if url.scheme == "udp" else socket.SOCK_STREAM
+    try:
+        return SysLogHandler(address=(url.hostname, url.port or 514), socktype=kind)
+    except OSError as exc:
+        raise ConfigError(f"remote_syslog: cannot reach {remote}: {exc}") from None
+
+
+def setup_logging(
+    debug: bool = False,
+    *,
+    logtime: bool = True,
+    file: str = "",
+    trace: bool = False,
+    syslog: bool = False,
+    remote_syslog: str = "",
+) -> None:
+    """nats-server-like log lines: ``[pid] time [INF] message``.
+
+    ``debug`` shows ``[DBG]`` lines (connections opening and closing...), ``trace``
+    the protocol lines of every connection (``[TRC]``); ``syslog``/``remote_syslog``
+    send the log to the local or a remote syslog instead of stderr or ``file``.
+    """
     fmt = (
         f"[{os.getpid()}] "
         + ("%(asctime)s.%(msecs)03d " if logtime else "")
-        + "[%(levelname).3s] %(message)s"
+        + "[%(nats_level)s] %(message)s"
     )
-    handler: logging.Handler = (
-        logging.FileHandler(file) if file else logging.StreamHandler(sys.stderr)
-    )
-    handler.setFormatter(logging.Formatter(fmt, datefmt="%Y/%m/%d %H:%M:%S"))
+    handler: logging.Handler
+    if syslog or remote_syslog:
+        handler = _syslog_handler(remote_syslog)
+        handler.setFormatter(_NatsFormatter("[%(nats_level)s] %(message)s"))
+    else:
+        handler = logging.FileHandler(file) if file else logging.StreamHandler(sys.stderr)
+        handler.setFormatter(_NatsFormatter(fmt, datefmt="%Y/%m/%d %H:%M:%S"))
     root = logging.getLogger("natskern")
     for old in root.handlers:
-        if isinstance(old, logging.FileHandler):
+        if isinstance(old, logging.FileHandler | logging.handlers.SysLogHandler):
             old.close()
     root.handlers[:] = [handler]
-    root.setLevel(logging.DEBUG if debug else logging.INFO)
+    root.setLevel(5 if trace else logging.DEBUG if debug else logging.INFO)
     root.propagate = False
 
 
@@ -84,6 +155,9 @@ def _setup_logging_from(config: Mapping[str, Any]) -> None:
         bool(section.get("debug")),
         logtime=section.get("logtime", True),
         file=section.get("file", ""),
+        trace=bool(section.get("trace")),
+        syslog=bool(section.get("syslog")),
+        remote_syslog=section.get("remote_syslog", ""),
     )
 
 

@@ -25,6 +25,7 @@ from natskern.kernel.core.session import (
     refuse_reply,
 )
 from natskern.kernel.core.subscription import DeliverCallback, Subscription
+from natskern.kernel.core.trace import Tracer
 from natskern.kernel.protocol.encode import err_line, hmsg_frame, msg_frame
 from natskern.kernel.protocol.parser import Parser
 from natskern.kernel.subjects.tokens import (
@@ -143,6 +144,11 @@ class Client:
         else:
             self.host, self.port = "", 0
         self._timers: list[asyncio.TimerHandle] = []
+        logging_conf = getattr(broker, "config", {}).get("logging", {}) or {}
+        #: Protocol tracing (``-V``); ``None`` when off: reads and flushes skip it entirely.
+        self.tracer: Tracer | None = None
+        if logging_conf.get("trace"):
+            self.tracer = Tracer(self.log_prefix, int(logging_conf.get("max_traced_msg_len", 0)))
 
     # -- transport side -----------------------------------------------------------------------
 
@@ -150,6 +156,8 @@ class Client:
         """Feed bytes from the transport to the parser."""
         self.active = True
         msgs = self.in_msgs
+        if self.tracer is not None:
+            self.tracer.inbound(data)
         self.parser.feed(data)
         if self.in_msgs != msgs:  # activity, as nats-server counts it: messages or interest
             self.last_activity = time.time()
@@ -241,8 +249,16 @@ class Client:
         buffered = self.transport.get_write_buffer_size()
         self.pending = buffered + sum(len(chunk) for chunk in self.out)
 
+    def log_prefix(self) -> str:
+        """How log lines name this session, as nats-server does (``host:port - cid:N``)."""
+        prefix = f"{self.host}:{self.port} - cid:{self.cid}"
+        if self.name:
+            prefix += f' - "{self.lang}:{self.name}"'
+        return prefix
+
     def start(self, info: bytes) -> None:
         """Send INFO and arm the timers (auth timeout, first PING)."""
+        log.debug("%s - Client connection created", self.log_prefix())
         self.send(info)
         loop = self.broker.loop
         if self.gated:
@@ -291,7 +307,10 @@ class Client:
             self.flushed_msgs = self.out_msgs
             self.last_activity = time.time()
         transport = self.transport
-        transport.write(out[0] if len(out) == 1 else b"".join(out))
+        data = out[0] if len(out) == 1 else b"".join(out)
+        if self.tracer is not None:
+            self.tracer.outbound(data)
+        transport.write(data)
         self.pending = transport.get_write_buffer_size()
         if self.pending > self.max_pending:
             self.slow_consumer()
@@ -301,9 +320,8 @@ class Client:
         if self.closed:
             return
         log.warning(
-            "%s - cid:%d - Slow Consumer Detected: %d bytes pending, closing",
-            self.host,
-            self.cid,
+            "%s - Slow Consumer Detected: %d bytes pending, closing",
+            self.log_prefix(),
             self.pending,
         )
         self.broker.stats_slow_consumers += 1
@@ -334,6 +352,7 @@ class Client:
         self.closed = True
         self.parser.closed = True  # the rest of what this session sent is not processed
         self.close_reason = self.close_reason or reason
+        log.debug("%s - Client connection closed: %s", self.log_prefix(), self.close_reason)
         for timer in self._timers:
             timer.cancel()
         self._timers.clear()
@@ -385,6 +404,11 @@ class Client:
         if not self.connect_received:
             identity = self.broker.authenticate(self, opts)
             if identity is None:
+                user = opts.get("user") or opts.get("nkey") or ""
+                who = f' - User "{user}"' if user else ""
+                if not user and not any(opts.get(k) for k in ("pass", "auth_token", "jwt")):
+                    who = " - no credentials given"
+                log.error("%s - authentication error%s", self.log_prefix(), who)
                 self.close("Authentication Failure", "Authorization Violation")
                 return
         # Absent keys keep their current values: nats-server unmarshals every CONNECT into
@@ -546,7 +570,12 @@ class Client:
         if not allowed:
             text = subject.decode("utf-8", "replace")
             self.send_error(f'Permissions Violation for Publish to "{text}"')
-            log.info("cid:%d - publish permission violation on %r", self.cid, text)
+            log.error(
+                '%s - Publish Violation - User "%s", Subject "%s"',
+                self.log_prefix(),
+                self.user,
+                text,
+            )
             return False
         # (nats-server 2.9 does not check the reply subject against the publisher's
         # subscribe permissions; its "Publish with Reply of" violation is only for the
@@ -594,10 +623,10 @@ class Client:
             return
         if self.sub_perm is not None:
             if queue == b"_sys_" or not self.sub_perm.allows_subscribe(subject, queue or None):
-                self._sub_violation(subject, queue)
+                self._sub_violation(subject, queue, sid)
                 return
         elif queue == b"_sys_":
-            self._sub_violation(subject, queue)
+            self._sub_violation(subject, queue, sid)
             return
         limit = self.broker.options["max_subscriptions"]
         if limit and len(self.subs) >= limit:
@@ -628,8 +657,16 @@ class Client:
 
         return deliver
 
-    def _sub_violation(self, subject: bytes, queue: bytes) -> None:
+    def _sub_violation(self, subject: bytes, queue: bytes, sid: bytes = b"") -> None:
         text = subject.decode("utf-8", "replace")
+        log.error(
+            '%s - Subscription Violation - User "%s", Subject "%s"%s',
+            self.log_prefix(),
+            self.user,
+            text,
+            (f' using queue "{queue.decode("utf-8", "replace")}"' if queue else "")
+            + (f", SID {sid.decode('utf-8', 'replace')}" if sid else ""),
+        )
         if queue:
             q = queue.decode("utf-8", "replace")
             self.send_error(f'Permissions Violation for Subscription to "{text}" using queue "{q}"')

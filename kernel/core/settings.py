@@ -85,6 +85,8 @@ LOGGING_SCHEMA: dict[str, Any] = {
         "file": {"type": "string", "default": ""},
         "pid_file": {"type": "string", "default": ""},
         "syslog": {"type": "boolean", "default": False},
+        "remote_syslog": {"type": "string", "default": ""},
+        "max_traced_msg_len": {"type": "integer", "minimum": 0, "default": 0},
     },
 }
 

@@ -154,7 +154,7 @@ TOP_LEVEL: dict[str, Handler] = aliases(
             "log rotation is not implemented"
         ),
         "syslog": to_bool("syslog", "logging"),
-        "remote_syslog": ignored(),
+        "remote_syslog": to_string("remote_syslog", "logging"),
         ("pidfile", "pid_file"): to_string("pid_file", "logging"),
         "ports_file_dir": ignored(),
         "prof_port": ignored("profiling is not available"),
@@ -164,7 +164,7 @@ TOP_LEVEL: dict[str, Handler] = aliases(
         ("max_connections", "max_conn"): to_count("max_connections", "server"),
         ("max_subscriptions", "max_subs"): to_count("max_subscriptions", "server"),
         ("max_sub_tokens", "max_subscription_tokens"): ignored(),
-        "max_traced_msg_len": ignored(),
+        "max_traced_msg_len": to_count("max_traced_msg_len", "logging"),
         "ping_interval": to_duration("ping_interval", "server", numbers="warn"),
         "ping_max": to_count("ping_max", "server"),
         "write_deadline": to_duration("write_deadline", "server", numbers="warn"),

@@ -25,15 +25,15 @@ Server Options:
 Logging Options:
     -l, --log <file>                 File to write the log to
     -T, --logtime                    Timestamp log entries (default: true)
-    -s, --syslog                     Log to syslog
-    -r, --remote_syslog <addr>       Syslog server address (accepted, ignored)
+    -s, --syslog                     Log to the local syslog (/dev/log; refused without)
+    -r, --remote_syslog <addr>       Log to this syslog server (udp://host:port, tcp://...)
     -D, --debug                      Enable debug output
     -V, --trace                      Trace the raw protocol
-    -VV                              Verbose trace
+    -VV                              Verbose trace (the same as -V)
     -DV                              Debug and trace
-    -DVV                             Debug and verbose trace
+    -DVV                             Debug and verbose trace (the same as -DV)
         --log_size_limit <limit>     Log file size limit (accepted, ignored)
-        --max_traced_msg_len <len>   Longest traced message (accepted, ignored)
+        --max_traced_msg_len <len>   Cut traced payloads after this many bytes
 
 JetStream Options:
     -js, --jetstream                 Enable JetStream
