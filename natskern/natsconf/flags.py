@@ -320,10 +320,33 @@ _AUTH_FLAGS = (
 )
 
 
+def flag_notices(conf: Mapping[str, Any]) -> list[str]:
+    """What :func:`apply_flags` left out, to be logged as warnings when the server starts."""
+    return list(getattr(conf, "notices", []))
+
+
 def _apply_auth(conf: ConfMap, v: dict[str, Any]) -> None:
     wanted = [(dest, key, aliases) for dest, key, aliases in _AUTH_FLAGS if dest in v]
     if not wanted:
         return
+    current = next(
+        (conf[k] for k in conf if k.lower() == "authorization" and isinstance(conf[k], Mapping)),
+        None,
+    )
+    if current is not None and any(k.lower() == "users" for k in current):
+        # nats-server 2.9.10 starts and uses the users array alone: the --user/--pass
+        # user is never checked (configureAuthorization looks at opts.Users first).
+        # natskern does the same, and says so instead of ignoring the flags silently.
+        given = [f"--{dest}" for dest, _key, _aliases in wanted if dest in ("user", "pass")]
+        if given:
+            conf.notices = [  # type: ignore[attr-defined]
+                *flag_notices(conf),
+                f"{' and '.join(given)} ignored: the configuration file has an authorization"
+                " users array, and only its users can connect (as with nats-server 2.9)",
+            ]
+        wanted = [w for w in wanted if w[0] not in ("user", "pass")]
+        if not wanted:
+            return
     auth = _submap(conf, "authorization")
     for dest, key, aliases in wanted:
         _put(auth, key, v[dest], *aliases)

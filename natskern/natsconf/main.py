@@ -22,7 +22,7 @@ from typing import Any
 from natskern.kernel import const
 from natskern.kernel.errors import ConfigError, NatskernError
 from natskern.natsconf.errors import NatsConfError
-from natskern.natsconf.flags import FlagError, Options, apply_flags, parse_flags
+from natskern.natsconf.flags import FlagError, Options, apply_flags, flag_notices, parse_flags
 from natskern.natsconf.parser import ConfMap, parse_file
 from natskern.natsconf.translate import translate_report
 from natskern.natsconf.usage import TLS_HELP, usage
@@ -129,7 +129,9 @@ def load(opts: Options) -> Translation:
     path = opts.get("config") or ""
     parsed = parse_file(path) if path else ConfMap(None)
     merged = apply_flags(parsed, opts)
-    return translate_report(merged, source=path or "<command line>")
+    translation = translate_report(merged, source=path or "<command line>")
+    translation.ignored.extend(flag_notices(merged))
+    return translation
 
 
 def check(model: dict[str, Any]) -> None:
