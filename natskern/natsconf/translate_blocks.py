@@ -120,11 +120,21 @@ def _handshake_first(field: Field, value: Any, out: dict[str, Any]) -> None:
     field.ignore("the fallback delay for clients that do not start with TLS is not implemented")
 
 
-def _implies_verify(field: Field, value: Any, out: dict[str, Any]) -> None:
+def _verify_and_map(field: Field, value: Any, out: dict[str, Any]) -> None:
     flag = field.boolean(value)
     if flag:
         out["verify"] = True
-        field.ignore("client certificates are verified, but not mapped to users")
+        out["verify_and_map"] = True
+
+
+def _known_urls(field: Field, value: Any, out: dict[str, Any]) -> None:
+    if field.boolean(value):
+        field.error("verify_cert_and_check_known_urls not supported in this context")
+
+
+def _windows_store(field: Field, value: Any, out: dict[str, Any]) -> None:
+    if value:
+        field.error(f"{field.path.rsplit('.', 1)[-1]} not compatible with current operating system")
 
 
 TLS: dict[str, Handler] = aliases(
@@ -135,7 +145,9 @@ TLS: dict[str, Handler] = aliases(
         "verify": to_bool("verify"),
         "timeout": _tls_timeout,
         ("handshake_first", "first", "immediate"): _handshake_first,
-        ("verify_and_map", "verify_cert_and_check_known_urls"): _implies_verify,
+        "verify_and_map": _verify_and_map,
+        "verify_cert_and_check_known_urls": _known_urls,
+        ("cert_store", "cert_match"): _windows_store,
         (
             "insecure",
             "cipher_suites",
@@ -144,9 +156,7 @@ TLS: dict[str, Handler] = aliases(
             "pinned_certs",
             "connection_rate_limit",
             "certs",
-            "cert_store",
             "cert_match_by",
-            "cert_match",
             "ca_certs_match",
             "cert_match_skip_invalid",
             "ocsp_peer",
@@ -189,7 +199,7 @@ def _ws_tls(field: Field, value: Any, out: dict[str, Any]) -> None:
     tls = read_tls(field, value)
     if tls is None:
         return
-    for extra in ("timeout", "handshake_first"):
+    for extra in ("timeout", "handshake_first", "verify_and_map"):
         if tls.pop(extra, None) is not None:
             field.child(extra, None).ignore("not applied to WebSocket TLS")
     out["tls"] = tls

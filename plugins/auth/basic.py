@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hmac
+import logging
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -22,7 +23,10 @@ from natskern.kernel.core.permissions import Permissions
 from natskern.kernel.errors import ConfigError
 from natskern.kernel.hookspecs import hookimpl
 from natskern.kernel.state import StateKey
+from natskern.plugins.auth.certmap import candidate_names, peer_certificate
 from natskern.plugins.auth.schema import ACCOUNTS, AUTH
+
+log = logging.getLogger("natskern.auth")
 
 _BCRYPT = re.compile(r"^\$2[abxy]\$\d{2}\$")
 
@@ -92,7 +96,11 @@ def verify_nkey_signature(public_key: str, nonce: str, signature: str) -> bool:
 class Authenticator:
     """The compiled auth configuration of one broker."""
 
-    def __init__(self, auth: dict[str, Any], accounts: dict[str, Any]) -> None:
+    def __init__(
+        self, auth: dict[str, Any], accounts: dict[str, Any], *, tls_map: bool = False
+    ) -> None:
+        #: ``tls { verify_and_map }``: a client's certificate names its user.
+        self.tls_map = tls_map
         self.token: str = auth["token"]
         self.single_user: str = auth["user"]
         self.single_password: str = auth["password"]
@@ -138,6 +146,10 @@ class Authenticator:
 
     def identify(self, client: Any, options: dict[str, Any]) -> Identity | bool:
         """The identity for a CONNECT, or False when refused."""
+        if self.tls_map and self.users:
+            peercert = peer_certificate(client)
+            if peercert is not None:
+                return self._mapped_identity(client, options, peercert)
         nkey = options.get("nkey")
         if nkey and self.nkeys:
             user = self.nkeys.get(nkey)
@@ -173,6 +185,27 @@ class Authenticator:
             return self._identity(self.no_auth_user, client, method="no_auth_user")
         return False
 
+    def _mapped_identity(
+        self, client: Any, options: dict[str, Any], peercert: dict[str, Any]
+    ) -> Identity | bool:
+        """``verify_and_map``: the first certificate name that is a configured user.
+
+        As in nats-server 2.9, a CONNECT that names a user itself is refused:
+        the user comes from the certificate.  No matching user refuses too.
+        """
+        if options.get("user"):
+            log.debug(
+                "user %r in CONNECT, but verify_and_map takes it from the certificate",
+                options.get("user"),
+            )
+            return False
+        for name in candidate_names(peercert):
+            user = self.users.get(name)
+            if user is not None:
+                return self._identity(user, client, method="tls")
+        log.debug("no user for the client certificate (tried %s)", candidate_names(peercert))
+        return False
+
     @staticmethod
     def _identity(user: _User, client: Any, *, method: str) -> Identity | bool:
         if user.connection_types and client.conn_type not in user.connection_types:
@@ -204,7 +237,7 @@ def configure(broker: Any, config: dict[str, Any]) -> None:
 @hookimpl
 def reload(broker: Any, old: dict[str, Any], new: dict[str, Any], changes: Any) -> None:
     """New users, passwords or permissions: compile them again and re-check every session."""
-    if not changes.touches("auth", "accounts"):
+    if not changes.touches("auth", "accounts", "tls"):
         return
     _apply(broker, new)
     broker.reauthorize()
@@ -213,7 +246,8 @@ def reload(broker: Any, old: dict[str, Any], new: dict[str, Any], changes: Any) 
 def _apply(broker: Any, config: dict[str, Any]) -> None:
     auth = config["auth"]
     accounts = config.get("accounts", {})
-    authenticator = Authenticator(auth, accounts)
+    tls_map = bool(config.get("tls", {}).get("verify_and_map"))
+    authenticator = Authenticator(auth, accounts, tls_map=tls_map)
     for name in accounts:
         broker.get_account(name)
     broker.system_account_name = auth["system_account"]

@@ -17,6 +17,7 @@ context from its ``tls`` block with :func:`build_context`.
 from __future__ import annotations
 
 import ssl
+import sys
 from dataclasses import dataclass
 from typing import Any
 
@@ -61,6 +62,27 @@ SCHEMA: dict[str, Any] = {
             "default": False,
             "description": "TLS handshake before INFO (clients must be told to do the same)",
         },
+        "verify_and_map": {
+            "type": "boolean",
+            "default": False,
+            "description": "verify, and log the client in as the user its certificate names"
+            " (email SANs, DNS SANs, URI SANs, then the RFC 2253 subject)",
+        },
+        "verify_cert_and_check_known_urls": {
+            "type": "boolean",
+            "default": False,
+            "description": "refused on the client port, as by nats-server",
+        },
+        "cert_store": {
+            "type": "string",
+            "default": "",
+            "description": "Windows certificate store: refused on other systems",
+        },
+        "cert_match": {
+            "type": "string",
+            "default": "",
+            "description": "Windows certificate store match: refused on other systems",
+        },
     },
 }
 
@@ -73,6 +95,8 @@ class TlsSettings:
     verify: bool
     timeout: float
     handshake_first: bool
+    #: ``verify_and_map``: the auth plugin maps the client certificate to a user.
+    map_users: bool = False
     #: The context of the INFO-then-TLS upgrade: under ``verify`` it asks for a
     #: certificate without demanding it (one presented must still verify), so
     #: that a client without one can be told why it is refused
@@ -121,12 +145,29 @@ def build_context(
     return context
 
 
+def check_unsupported(section: dict[str, Any], where: str = "tls") -> None:
+    """Refuse what nats-server refuses in a client port's ``tls`` block, with its words."""
+    if section.get("verify_cert_and_check_known_urls"):
+        raise ConfigError(
+            f"{where}: verify_cert_and_check_known_urls not supported in this context"
+        )
+    for key in ("cert_store", "cert_match"):
+        if section.get(key):
+            if sys.platform != "win32":
+                raise ConfigError(f"{where}: {key} not compatible with current operating system")
+            raise ConfigError(f"{where}: {key} (the Windows certificate store) is not supported")
+
+
 def settings_from(section: dict[str, Any]) -> TlsSettings | None:
     """Compile a ``[tls]`` section; None when it configures no certificate (TLS off)."""
+    check_unsupported(section)
     if not section.get("cert_file") and not section.get("key_file"):
         return None
+    if section.get("verify_and_map"):
+        section = {**section, "verify": True}  # mapping needs a verified certificate
     return TlsSettings(
         context=build_context(section),
+        map_users=bool(section.get("verify_and_map")),
         verify=bool(section.get("verify")),
         timeout=float(section.get("timeout", DEFAULT_TLS_TIMEOUT)),
         handshake_first=bool(section.get("handshake_first")),

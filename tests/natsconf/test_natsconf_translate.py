@@ -389,10 +389,20 @@ def test_tls_block(pem_files: Path) -> None:
     assert any('"tls.cipher_suites" is ignored' in line for line in tr.ignored)
 
 
-def test_tls_verify_and_map_still_requires_client_certificates(pem_files: Path) -> None:
+def test_tls_verify_and_map_requires_and_maps_client_certificates(pem_files: Path) -> None:
     tr = report("tls { cert_file: cert.pem, key_file: key.pem, verify_and_map: true }")
     assert tr.model["tls"]["verify"] is True
-    assert any("verify_and_map" in line for line in tr.ignored)
+    assert tr.model["tls"]["verify_and_map"] is True
+    assert not any("verify_and_map" in line for line in tr.ignored)
+
+
+def test_tls_options_nats_server_refuses_are_refused(pem_files: Path) -> None:
+    base = "tls { cert_file: cert.pem, key_file: key.pem, %s }"
+    known = problems(base % "verify_cert_and_check_known_urls: true")
+    assert any("verify_cert_and_check_known_urls not supported in this context" in p for p in known)
+    for key in ("cert_store", "cert_match"):
+        found = problems(base % f'{key}: "WindowsCurrentUser"')
+        assert any(f"{key} not compatible with current operating system" in p for p in found)
 
 
 def test_tls_problems(pem_files: Path) -> None:
