@@ -25,6 +25,7 @@ Server Options:
 Logging Options:
     -l, --log <file>                 File to write the log to
     -T, --logtime                    Timestamp log entries (default: true)
+        --logtime_utc                Timestamps in UTC (accepted, ignored: local time)
     -s, --syslog                     Log to the local syslog (/dev/log; refused without)
     -r, --remote_syslog <addr>       Log to this syslog server (udp://host:port, tcp://...)
     -D, --debug                      Enable debug output
