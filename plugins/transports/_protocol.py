@@ -98,7 +98,7 @@ class StartTlsProtocol(SessionProtocol):
         ssl_protocol = cast(asyncio.BufferedProtocol, protocol)  # uvloop's is one by duck type
         view = memoryview(early)
         while view:
-            buf = ssl_protocol.get_buffer(len(view))
+            buf = memoryview(ssl_protocol.get_buffer(len(view)))
             n = min(len(buf), len(view))
             buf[:n] = view[:n]
             ssl_protocol.buffer_updated(n)
