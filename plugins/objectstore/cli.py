@@ -200,7 +200,7 @@ def ls(ctx: click.Context, bucket: str | None, names: bool) -> None:
             for i in infos:
                 _out(i["config"]["name"][4:])
             return
-        rows = [
+        table = [
             (i["config"]["name"][4:], i["config"].get("description", ""),
              fmt.time_text(fmt.parse_time(i.get("created"))), fmt.size(i["state"]["bytes"]),
              fmt.time_text(fmt.parse_time(i["state"].get("last_ts"))))
@@ -209,7 +209,7 @@ def ls(ctx: click.Context, bucket: str | None, names: bool) -> None:
         fmt.print_table(
             "Object Store Buckets",
             ["Bucket", "Description", "Created", "Size", "Last Update"],
-            rows,
+            table,
         )
 
     run_with_client(ctx, body)
