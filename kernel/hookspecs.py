@@ -168,8 +168,9 @@ def register_commands(cli: Any) -> None:
 def lifespan(broker: Broker) -> AbstractAsyncContextManager[None] | None:
     """Return an async context manager entered when the broker starts.
 
-    Entered after transports are bound, exited in reverse order on shutdown
-    (before the transports close).  Use it for background services: HTTP
+    Entered in registration order before any transport is bound (so the
+    first client finds the service running), exited in reverse order on
+    shutdown after the transports stopped accepting and the sessions closed.  Use it for background services: HTTP
     monitoring, JetStream, replication.  This is where a plugin opens files,
     sockets and tasks (never in :func:`configure`); it is called only on a
     broker that starts, so a store is opened once.

@@ -324,11 +324,16 @@ class Broker:
     # -- lifecycle ----------------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Bind every enabled transport and enter every plugin lifespan."""
+        """Enter every plugin lifespan, then bind every enabled transport."""
         self._loop = asyncio.get_running_loop()
         self._stopped = asyncio.Event()
         self._stack = contextlib.AsyncExitStack()
         try:
+            # Services first (JetStream, monitoring), as nats-server starts JetStream before
+            # it accepts clients: the first client already finds $JS.API answering.
+            for cm in self.pm.hook.lifespan(broker=self):
+                if cm is not None:
+                    await self._stack.enter_async_context(cm)
             for name, factory in self.transports.items():
                 transport = factory(self, self.config.get(name, {}))
                 if transport is None:
@@ -339,9 +344,6 @@ class Broker:
                 log.info("Listening for %s client connections on %s", name, transport.listen_url)
             if not self.listeners:
                 log.info("No transport enabled: in-process clients only")
-            for cm in self.pm.hook.lifespan(broker=self):
-                if cm is not None:
-                    await self._stack.enter_async_context(cm)
         except BaseException:
             await self._stack.aclose()
             raise
