@@ -102,6 +102,14 @@ async def ttl_and_storage(nc: nats.NATS, rec: Record) -> None:
     kv2 = await js.key_value("mem")
     rec.append(entry(await kv2.get("k")))
     rec.append(await kv.keys())
+    # per-key TTL (ADR-48): Nats-TTL on create and purge; the bucket allows message TTLs
+    await attempt(rec, kv.create("t", b"ttl", msg_ttl=60))
+    await attempt(rec, kv.purge("t", msg_ttl=60))
+    rec.append(("ttl history", [entry(e) for e in await kv.history("t")]))
+    msg = await nc.jsm().get_last_msg("KV_mem", "$KV.mem.t")
+    rec.append(
+        ("ttl headers", {k: v for k, v in (msg.headers or {}).items() if k != "Nats-Time-Stamp"})
+    )
     await kv.purge("k")
     try:
         await kv.keys()
