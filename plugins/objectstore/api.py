@@ -215,11 +215,16 @@ class ObjectStore:
         return info
 
     async def get_chunks(self, name: str) -> AsyncIterator[bytes]:
-        """The object's chunks in order; the size and SHA-256 digest are checked at the end."""
+        """The object's chunks in order (object links followed); size and digest checked."""
         info = await self.info(name)
         link = info.options.get("link") if info.options else None
         if link:
-            raise ValueError(f"{name!r} is a link to {link}")
+            if not link.get("name"):
+                raise ValueError(f"{name!r} links to the whole store {link.get('bucket')!r}")
+            other = ObjectStore(self.js, link["bucket"])
+            async for chunk in other.get_chunks(link["name"]):
+                yield chunk
+            return
         if info.chunks == 0:
             return
         consumer = await self.js.ordered(self.stream, [f"$O.{self.bucket}.C.{info.nuid}"])
@@ -262,6 +267,32 @@ class ObjectStore:
         info.name = new_name
         await self.js.publish(self._meta_subject(new_name), info.to_json(), {"Nats-Rollup": "sub"})
         await self.js.api(f"STREAM.PURGE.{self.stream}", {"filter": self._meta_subject(name)})
+        return info
+
+    async def add_link(self, name: str, target: ObjectInfo) -> ObjectInfo:
+        """Store ``name`` as a link to object ``target`` (in this or another store)."""
+        if target.deleted:
+            raise ObjectNotFoundError(target.name)
+        if target.options and target.options.get("link"):
+            raise ValueError("a link cannot point to a link")
+        return await self._put_link(name, {"bucket": target.bucket, "name": target.name})
+
+    async def add_bucket_link(self, name: str, bucket: str) -> ObjectInfo:
+        """Store ``name`` as a link to the whole object store ``bucket``."""
+        return await self._put_link(name, {"bucket": bucket})
+
+    async def _put_link(self, name: str, link: dict[str, str]) -> ObjectInfo:
+        try:
+            old = await self.info(name)
+        except ObjectNotFoundError:
+            pass
+        else:
+            if not (old.options or {}).get("link"):
+                raise FileExistsError(f"{name!r} exists and is not a link")
+        nuid = secrets.token_urlsafe(16).replace("-", "A").replace("_", "B")
+        mtime = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        info = ObjectInfo(name, self.bucket, nuid, options={"link": link}, mtime=mtime)
+        await self.js.publish(self._meta_subject(name), info.to_json(), {"Nats-Rollup": "sub"})
         return info
 
     async def list(self, *, include_deleted: bool = False) -> list[ObjectInfo]:

@@ -74,3 +74,24 @@ async def test_streamed_put(broker: Broker) -> None:
     assert (info.size, info.chunks) == (500_000, 4)
     got = b"".join([c async for c in obs.get_chunks("stream")])
     assert got == b"".join(bytes([i]) * 50_000 for i in range(10))
+
+
+async def test_links_followed_by_nats_py(broker: Broker, url: str) -> None:
+    src = await broker.object_store("src", create=True)
+    links = await broker.object_store("links", create=True)
+    target = await src.put("real", b"payload")
+    link = await links.add_link("alias", target)
+    assert link.options == {"link": {"bucket": "src", "name": "real"}} and link.chunks == 0
+    await links.add_bucket_link("whole", "src")
+    assert await links.get("alias") == b"payload"  # object links are followed
+    with pytest.raises(ValueError):
+        await links.get("whole")  # a bucket link has no data
+    nc = await nats.connect(url)
+    try:
+        remote = await nc.jetstream().object_store("links")
+        got = await remote.get("alias")  # nats-py follows an object link
+        assert got.data == b"payload"
+        info = await remote.get_info("whole")
+        assert info.options.link.bucket == "src" and not info.options.link.name
+    finally:
+        await nc.close()
