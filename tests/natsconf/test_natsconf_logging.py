@@ -159,3 +159,48 @@ def test_syslog_flags_reach_the_logging_section() -> None:
     section = load(opts).model["logging"]
     assert section["remote_syslog"] == "udp://127.0.0.1:5514"
     assert section["max_traced_msg_len"] == 9 and section["syslog"] is True
+
+
+def test_slow_consumer_cut_is_logged(tmp_path: Path) -> None:
+    conf = tmp_path / "slow.conf"
+    conf.write_text("max_pending: 262144\nmax_payload: 65536\n")
+    logfile = tmp_path / "slow.log"
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "natskern.natsconf.main", "-c", str(conf), "-a", "127.0.0.1",
+         "-p", str(port), "-l", str(logfile), "-D"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        for _ in range(2000):  # bounded wait for the listener
+            assert proc.poll() is None, logfile.read_text()
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                time.sleep(0.02)
+        slow = socket.socket()
+        slow.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        slow.connect(("127.0.0.1", port))
+        _until(slow, b"\r\n")
+        slow.sendall(b'CONNECT {"verbose":false,"name":"slowpoke"}\r\nSUB big 1\r\nPING\r\n')
+        _until(slow, b"PONG\r\n")  # subscribed; from now on it reads nothing
+        payload = b"x" * 60000
+        frame = b"PUB big %d\r\n%s\r\n" % (len(payload), payload)
+        with socket.create_connection(("127.0.0.1", port), timeout=30) as pub:
+            _until(pub, b"\r\n")
+            pub.sendall(b'CONNECT {"verbose":false}\r\n')
+            for _ in range(2000):  # until the server cuts the reader (bounded)
+                pub.sendall(frame * 4 + b"PING\r\n")
+                _until(pub, b"PONG\r\n")
+                if "Slow Consumer Detected" in logfile.read_text():
+                    break
+        slow.close()
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(30)
+    text = logfile.read_text()
+    assert re.search(
+        r'\[WRN\] 127\.0\.0\.1:\d+ - cid:\d+ - "[^"]*:slowpoke" - Slow Consumer Detected', text
+    ), text
+    assert re.search(r'"[^"]*:slowpoke" - Client connection closed: Slow Consumer', text), text
