@@ -108,6 +108,10 @@ class JetStreamClient:
             "ack_policy": "none",
             "max_deliver": 1,
             "replay_policy": "instant",
+            # flow control, answered as the reader gets to each request: the broker never
+            # queues more than its window for a slow in-process reader
+            "flow_control": True,
+            "idle_heartbeat": 5_000_000_000,
             "headers_only": headers_only,
             "deliver_subject": inbox,
             "mem_storage": True,
@@ -153,6 +157,9 @@ class OrderedConsumer:
         """The next delivery (status messages such as heartbeats are skipped)."""
         while True:
             msg = await self.sub.next_msg(timeout)
+            if msg.status == "100" and msg.reply:  # a flow-control request
+                await self.js.client.publish(msg.reply, b"")
+                continue
             if msg.status or not msg.reply.startswith("$JS.ACK."):
                 continue
             tokens = msg.reply.split(".")

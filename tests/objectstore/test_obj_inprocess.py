@@ -95,3 +95,21 @@ async def test_links_followed_by_nats_py(broker: Broker, url: str) -> None:
         assert info.options.link.bucket == "src" and not info.options.link.name
     finally:
         await nc.close()
+
+
+async def test_large_object_in_process_with_flow_control(broker: Broker) -> None:
+    """16 MiB in 128 KiB chunks: the reader answers the broker's flow-control requests."""
+    obs = await broker.object_store("large", create=True, storage="memory")
+    block = blob(1 << 20)
+
+    async def pieces():  # type: ignore[no-untyped-def]
+        for _ in range(16):
+            yield block
+
+    info = await obs.put("x", pieces())
+    assert info.chunks == 128
+    h, n = hashlib.sha256(), 0
+    async for chunk in obs.get_chunks("x"):
+        h.update(chunk)
+        n += len(chunk)
+    assert n == 16 << 20 and h.digest() == hashlib.sha256(block * 16).digest()
