@@ -166,7 +166,31 @@ async def watchers(nc: nats.NATS, rec: Record) -> None:
     await w.stop()
 
 
-SCENARIOS: dict[str, Scenario] = {"crud": crud, "ttl": ttl_and_storage, "watchers": watchers}
+async def direct_get(nc: nats.NATS, rec: Record) -> None:
+    """A bucket with allow_direct: nats-py's gets go through Direct Get."""
+    js = nc.jetstream()
+    kv = await js.create_key_value(KeyValueConfig(bucket="d", history=3, direct=True))
+    await kv.put("a", b"1")
+    await kv.put("b", b"2")
+    await kv.put("a", b"3")
+    for key, rev in [("a", None), ("a", 1), ("a", 2), ("b", 2), ("zz", None), ("a", 99)]:
+        await attempt(rec, kv.get(key, revision=rev))
+    await kv.delete("b")
+    await attempt(rec, kv.get("b"))
+    await attempt(rec, kv.get("b", revision=4))
+    await attempt(rec, kv.create("b", b"back"))
+    await kv.purge("a")
+    await attempt(rec, kv.get("a"))
+    await attempt(rec, kv.get("a", revision=1))
+    rec.append(("history", [entry(e) for e in await kv.history("a")]))
+
+
+SCENARIOS: dict[str, Scenario] = {
+    "direct": direct_get,
+    "crud": crud,
+    "ttl": ttl_and_storage,
+    "watchers": watchers,
+}
 
 
 async def run(url: str, scenario: Scenario) -> Record:
