@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from typing import Any
 
@@ -17,11 +18,39 @@ def _fail(message: str) -> None:
     sys.exit(1)
 
 
+def default_store_dir() -> str:
+    """Where the default profile keeps JetStream: the user's data directory.
+
+    ``$XDG_DATA_HOME/natskern/jetstream``, else ``~/.local/share/natskern/jetstream``.
+    """
+    base = os.environ.get("XDG_DATA_HOME") or os.path.join(
+        os.path.expanduser("~"), ".local", "share"
+    )
+    return os.path.join(base, "natskern", "jetstream")
+
+
 def build_serve_config(
-    config_file: str | None, host: str | None, port: int | None, unix: str | None
+    config_file: str | None,
+    host: str | None,
+    port: int | None,
+    unix: str | None,
+    *,
+    store_dir: str | None = None,
+    jetstream: bool = True,
 ) -> dict[str, Any]:
-    """The config a ``serve`` invocation means: the file (or the default profile) plus flags."""
+    """The config a ``serve`` invocation means: the file (or the default profile) plus flags.
+
+    The default profile runs JetStream under :func:`default_store_dir`; a config
+    file with its own ``jetstream`` section keeps it; ``--store-dir`` and
+    ``--no-jetstream`` override both.
+    """
     config: dict[str, Any] = load_file(config_file) if config_file else {}
+    if not jetstream:
+        config["jetstream"] = {**config.get("jetstream", {}), "enabled": False}
+    elif store_dir is not None or "jetstream" not in config:
+        section = config.setdefault("jetstream", {})
+        section["enabled"] = True
+        section["store_dir"] = store_dir or section.get("store_dir") or default_store_dir()
     if host is not None or port is not None:
         tcp = config.setdefault("tcp", {})
         if host is not None:
@@ -46,15 +75,29 @@ def build_serve_config(
 @click.option(
     "--unix", "unix", type=click.Path(dir_okay=False), help="Also listen on this Unix socket."
 )
+@click.option(
+    "--store-dir",
+    type=click.Path(file_okay=False),
+    help="JetStream store directory (default: ~/.local/share/natskern/jetstream).",
+)
+@click.option("--no-jetstream", is_flag=True, help="Run without JetStream.")
 @click.option("--debug", is_flag=True, help="Log debug messages.")
 def serve_command(
-    config_file: str | None, host: str | None, port: int | None, unix: str | None, debug: bool
+    config_file: str | None,
+    host: str | None,
+    port: int | None,
+    unix: str | None,
+    store_dir: str | None,
+    no_jetstream: bool,
+    debug: bool,
 ) -> None:
-    """Run the broker (default profile: TCP 127.0.0.1:4222, no auth)."""
+    """Run the broker (default profile: TCP 127.0.0.1:4222, no auth, JetStream on)."""
     from natskern.runner import run_broker
 
     def make_config() -> dict[str, Any]:
-        config = build_serve_config(config_file, host, port, unix)
+        config = build_serve_config(
+            config_file, host, port, unix, store_dir=store_dir, jetstream=not no_jetstream
+        )
         if debug:
             config.setdefault("logging", {})["debug"] = True
         return config

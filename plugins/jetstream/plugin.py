@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from natskern.kernel.durations import parse_duration_ns
+from natskern.kernel.errors import ConfigError
 from natskern.kernel.hookspecs import hookimpl
 from natskern.kernel.jetstream.engine import JetStream, JetStreamSettings
 from natskern.plugins.jetstream.schema import ACCOUNT_JETSTREAM, JETSTREAM
@@ -21,6 +22,12 @@ log = logging.getLogger("natskern")
 def config_schema() -> dict[str, Any]:
     """The ``jetstream`` section, and ``jetstream`` inside every account."""
     return {"jetstream": JETSTREAM, "accounts.*.jetstream": ACCOUNT_JETSTREAM}
+
+
+@hookimpl
+def configure(broker: Any, config: dict[str, Any]) -> None:
+    """Refuse a ``store_backend`` no plugin registered (at start-up and with ``-t``)."""
+    storage_choice(broker.storage_backends.as_dict(), config.get("jetstream", {}))
 
 
 @hookimpl
@@ -47,7 +54,7 @@ def settings(broker: Any, section: dict[str, Any]) -> JetStreamSettings:
         sync = parse_duration_ns(interval)
     return JetStreamSettings(
         store_dir=store_dir,
-        storage=broker.storage_backends.as_dict(),
+        storage=storage_choice(broker.storage_backends.as_dict(), section),
         functions=broker.mapping_functions.as_dict(),
         server_name=broker.server_name,
         domain=section.get("domain", ""),
@@ -58,12 +65,32 @@ def settings(broker: Any, section: dict[str, Any]) -> JetStreamSettings:
     )
 
 
+def storage_choice(backends: dict[str, Any], section: dict[str, Any]) -> dict[str, Any]:
+    """What a stream's ``storage`` names: ``memory``, and ``file`` = the durable backend.
+
+    ``store_backend`` (default ``file``) picks the registered backend behind a
+    client's ``storage: "file"``, e.g. ``rocksdb``.
+    """
+    wanted = section.get("store_backend") or "file"
+    if wanted not in backends:
+        known = ", ".join(sorted(backends))
+        raise ConfigError(
+            f"jetstream.store_backend: no storage backend {wanted!r} (known: {known})"
+        )
+    return {**backends, "file": backends[wanted]}
+
+
 @contextlib.asynccontextmanager
 async def _running(broker: Any, config: JetStreamSettings) -> AsyncIterator[None]:
     async with JetStream(broker, config) as engine:
         broker.jetstream = engine
         broker.info_extra["jetstream"] = True
-        log.info("Starting JetStream, store directory %s", config.store_dir)
+        mode = (
+            "durable: acknowledged after fsync"
+            if config.sync == "always"
+            else (f"LAZY: fsync every {config.sync / 1e9:g}s, a crash can lose acknowledged writes")
+        )
+        log.info("Starting JetStream, store directory %s (%s)", config.store_dir, mode)
         try:
             yield
         finally:

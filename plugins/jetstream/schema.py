@@ -11,11 +11,16 @@ _COUNT = {"type": "integer", "minimum": -1}
 
 JETSTREAM: dict[str, Any] = {
     "type": "object",
-    "description": "Accepted for nats-server compatibility; JetStream is not implemented yet.",
+    "description": "JetStream: streams, consumers, KV and object stores (nats-server's keys).",
     "additionalProperties": True,
     "properties": {
         "enabled": {"type": "boolean", "default": False},
         "store_dir": {"type": "string", "default": ""},
+        "store_backend": {
+            "type": "string",
+            "default": "file",
+            "description": "The durable backend a stream's storage 'file' uses: file or rocksdb.",
+        },
         "max_memory": {"type": "integer", "default": -1},
         "max_store": {"type": "integer", "default": -1},
         "domain": {"type": "string", "default": ""},

@@ -82,3 +82,65 @@ def test_default_profile_port_4222() -> None:
         proc.terminate()
         _, err = proc.communicate(timeout=15)
     assert "nats://127.0.0.1:4222" in err
+
+
+def _serve_in(env_home: str, *args: str) -> subprocess.Popen:
+    env = {**os.environ, "XDG_DATA_HOME": env_home}
+    return subprocess.Popen(
+        [sys.executable, "-m", "natskern", "serve", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+
+
+async def _stream_roundtrip(port: int) -> bool:
+    """Whether INFO says jetstream; if so, a stream takes a message and gives it back."""
+    nc = await nats.connect(f"nats://127.0.0.1:{port}")
+    try:
+        if not nc._server_info.get("jetstream"):
+            return False
+        js = nc.jetstream()
+        await js.add_stream(name="SERVE", subjects=["serve.>"])
+        ack = await js.publish("serve.a", b"kept")
+        assert (await js.get_msg("SERVE", ack.seq)).data == b"kept"
+        return True
+    finally:
+        await nc.close()
+
+
+async def test_the_default_profile_runs_jetstream_in_the_user_data_directory(tmp_path) -> None:
+    port = free_port()
+    proc = _serve_in(str(tmp_path), "--port", str(port))
+    try:
+        wait_for_port(port)
+        assert await _stream_roundtrip(port)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=15)
+    store = tmp_path / "natskern" / "jetstream"
+    assert f"store directory {store}" in err
+    assert "durable: acknowledged after fsync" in err
+    assert any(store.rglob("*")), "nothing was stored under the data directory"
+
+
+async def test_serve_store_dir_and_no_jetstream_flags(tmp_path) -> None:
+    port = free_port()
+    chosen = tmp_path / "chosen"
+    proc = _serve_in(str(tmp_path / "data"), "--port", str(port), "--store-dir", str(chosen))
+    try:
+        wait_for_port(port)
+        assert await _stream_roundtrip(port)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=15)
+    assert any(chosen.rglob("*")) and not (tmp_path / "data").exists()
+    port = free_port()
+    proc = _serve_in(str(tmp_path / "data"), "--port", str(port), "--no-jetstream")
+    try:
+        wait_for_port(port)
+        assert not await _stream_roundtrip(port)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=15)
