@@ -286,20 +286,26 @@ def info_command(name: str | None, as_json: bool, check: bool) -> None:
 @click.argument("name", required=False)
 @click.option("--connect", "check", is_flag=True, help="Also try to connect.")
 def validate_command(name: str | None, check: bool) -> None:
-    """Check one context, or all of them; non-zero exit on any error."""
-    failed = False
+    """Check one context, or all of them; non-zero exit on any error.
+
+    The report goes to stdout; a failure ends with one ``natskern: error:`` line
+    on stderr naming the contexts that failed.
+    """
+    failed: list[str] = []
     for each in [name] if name else known_contexts():
         try:
             context = load_context(each)
             context.validate()
         except ContextError as exc:
             click.echo(f"{each}: {exc}")
-            failed = True
+            failed.append(each)
             continue
         status = _show(context, check=check)
-        failed = failed or bool(status and status != "OK")
+        if status and status != "OK":
+            failed.append(each)
     if failed:
-        sys.exit(1)
+        names = ", ".join(go_quote(each) for each in failed)
+        raise CliError(f"context validation failed: {names}")
 
 
 @context_group.command("rm")

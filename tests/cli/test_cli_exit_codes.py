@@ -107,3 +107,18 @@ def test_queue_subscription_names_its_group(cli, server):
     assert line.rstrip("\n").endswith('Subscribing on hello.world in group "greeter"'), line
     assert cli("pub", "hello.world", "x", "-s", server.url).returncode == 0
     assert sub.finish()[0] == 0
+
+
+@pytest.mark.parametrize(
+    ("args", "text"),
+    [
+        (("context", "validate", "nope"), 'context validation failed: "nope"'),
+        (("context", "info", "nope"), 'unknown context "nope"'),
+        (("sub", "a..b"), 'invalid subject "a..b"'),
+        (("reply", "a..b", "x"), 'invalid subject "a..b"'),
+    ],
+)
+def test_every_command_fails_with_one_line(cli, gnatsd, args, text):
+    server = ("-s", gnatsd.url) if args[0] in ("sub", "reply") else ()
+    line = _last_error(cli(*args, *server))
+    assert text in line, line
