@@ -174,7 +174,7 @@ def print_table(
     title: str, headers: Sequence[str], rows: Iterable[Sequence[object]], *, right: int = 0
 ) -> None:
     """A natscli-style boxed table on stdout; columns from ``right`` on are right-aligned."""
-    table = Table(title=title, box=box.ROUNDED, show_lines=False, title_justify="center")
+    table = Table(title=title, box=box.ROUNDED, title_justify="center", min_width=len(title) + 4)
     for i, header in enumerate(headers):
         table.add_column(header, justify="right" if right and i >= right else "left")
     for row in rows:
