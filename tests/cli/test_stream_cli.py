@@ -39,6 +39,7 @@ def test_add_info_ls_rm(cli, js_url: str) -> None:
                  "Allows Rollups: true", "Maximum Messages: unlimited", "Messages: 0"):  # fmt: skip
         assert line in out, out
     info = json.loads(ok(cli, js_url, "stream", "info", "ORDERS", "--json"))
+    assert "type" not in info and info["config"]["name"] == "ORDERS"
     assert info["config"]["max_age"] == 3600 * 10**9 and info["config"]["storage"] == "memory"
     publish(js_url, "orders.new", [b"one", b"two"])
     out = ok(cli, js_url, "stream", "info", "ORDERS")
@@ -85,6 +86,8 @@ def test_messages_get_view_subjects_rmm_purge(cli, js_url: str) -> None:
     assert "[1] Subject: m.a Received: " in out and "[2] Subject: m.b" in out and "[3]" not in out
     out = ok(cli, js_url, "stream", "view", "MSGS")
     assert "[4] Subject: m.a" in out and out.endswith("Reached apparent end of data\n")
+    out = ok(cli, js_url, "stream", "view", "MSGS", "--subject", "m.b")
+    assert "[2] Subject: m.b" in out and "[3] Subject: m.b" in out and "m.a" not in out
     out = ok(cli, js_url, "stream", "subjects", "MSGS")
     assert "2 Subjects in stream" in out and "m.a" in out and "m.b" in out
     assert json.loads(ok(cli, js_url, "stream", "subjects", "MSGS", "m.b", "--json")) == {"m.b": 2}

@@ -91,5 +91,7 @@ def confirm(question: str, force: bool) -> None:
 
 
 def print_json(value: Any) -> None:
-    """Indented JSON on stdout (``--json``)."""
+    """Indented JSON on stdout (``--json``), without the API's response ``type`` field."""
+    if isinstance(value, dict) and str(value.get("type", "")).startswith("io.nats.jetstream.api"):
+        value = {k: v for k, v in value.items() if k != "type"}
     write_stdout((json.dumps(value, indent=2) + "\n").encode())

@@ -42,7 +42,7 @@ NS = 1_000_000_000
     },
 )
 def consumer_group() -> None:
-    """JetStream consumer management (like ``nats consumer``)."""
+    """JetStream consumer management (like nats consumer)."""
 
 
 async def _info(api: JsApi, stream: str, name: str) -> dict[str, Any]:

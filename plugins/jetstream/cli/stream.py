@@ -42,7 +42,7 @@ NS = 1_000_000_000
     },
 )
 def stream_group() -> None:
-    """JetStream stream management (like ``nats stream``)."""
+    """JetStream stream management (like nats stream)."""
 
 
 async def _info(api: JsApi, name: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -294,7 +294,9 @@ def view_command(
             try:
                 msg = (await api.request(f"STREAM.MSG.GET.{name}", request))["message"]
             except CliError:
-                seq += 1
+                if subject:  # no later message on the subject
+                    break
+                seq += 1  # a deleted sequence
                 continue
             seq, shown = msg["seq"] + 1, shown + 1
             data = base64.b64decode(msg.get("data") or "")
