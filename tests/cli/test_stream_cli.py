@@ -149,3 +149,21 @@ def test_server_run_jetstream(cli) -> None:
     assert (cli.home / ".local" / "share" / "nats" / "jsdev" / "jetstream").is_dir()
     bg.interrupt()
     bg.finish()
+
+
+def test_copy_and_state(cli, js_url: str) -> None:
+    ok(cli, js_url, "stream", "add", "CA", "--subjects", "ca.>", "--max-msgs", "9", "--defaults")
+    out = ok(cli, js_url, "stream", "copy", "CA", "CB", "--subjects", "cb.>")
+    assert "Information for Stream CB" in out and "Maximum Messages: 9" in out
+    publish(js_url, "cb.x", [b"1"])
+    out = ok(cli, js_url, "stream", "state", "CB")
+    assert out.startswith("State for Stream CB created ") and "Messages: 1" in out
+    assert "Limits:" not in out
+    for name in ("CA", "CB"):
+        ok(cli, js_url, "stream", "rm", name, "-f")
+
+
+def test_without_jetstream(cli, gnatsd) -> None:
+    res = cli("stream", "ls", "-s", gnatsd.url)
+    assert res.returncode == 1
+    assert res.stderr == "natskern: error: JetStream not enabled (no responders for the API)\n"

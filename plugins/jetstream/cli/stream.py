@@ -39,6 +39,7 @@ NS = 1_000_000_000
         "del": "rm",
         "update": "edit",
         "subj": "subjects",
+        "cp": "copy",
     },
 )
 def stream_group() -> None:
@@ -385,5 +386,51 @@ def subjects_command(
             fmt.print_table(
                 f"{len(rows)} Subjects in stream {name}", ["Subject", "Count"], rows, right=1
             )
+
+    run_with_client(ctx, body)
+
+
+@stream_group.command("state")
+@click.argument("name")
+@click.option("-j", "--json", "as_json", is_flag=True, help="Print the raw state JSON.")
+@connection_options()
+@click.pass_context
+def state_command(ctx: click.Context, name: str, as_json: bool) -> None:
+    """Show only a stream's state."""
+
+    async def body(api: JsApi, stop: asyncio.Event) -> None:
+        info = await _info(api, name)
+        if as_json:
+            print_json(info.get("state", {}))
+            return
+        page = stream_page(info)
+        page.heading = f"State for Stream {name} created {page.heading.split(' created ', 1)[-1]}"
+        page.sections = [s for s in page.sections if s[0] == "State"]
+        page.print()
+
+    run_with_client(ctx, body)
+
+
+@stream_group.command("copy")
+@click.argument("source")
+@click.argument("destination")
+@click.option(
+    "--subjects",
+    multiple=True,
+    help="Subjects of the new stream (required when the source has some).",
+)
+@click.option("-j", "--json", "as_json", is_flag=True, help="Print the StreamInfo JSON.")
+@connection_options()
+@click.pass_context
+def copy_command(
+    ctx: click.Context, source: str, destination: str, subjects: tuple[str, ...], as_json: bool
+) -> None:
+    """Create stream DESTINATION with SOURCE's configuration (no data is copied)."""
+
+    async def body(api: JsApi, stop: asyncio.Event) -> None:
+        config = {**(await _info(api, source))["config"], "name": destination}
+        config["subjects"] = [s for item in subjects for s in item.split(",") if s]
+        info = await api.request(f"STREAM.CREATE.{destination}", config)
+        print_json(info) if as_json else stream_page(info).print()
 
     run_with_client(ctx, body)
