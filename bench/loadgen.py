@@ -115,6 +115,8 @@ def open_conn(
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     sock.sendall(CONNECT + setup + PING)
     rest = read_until_pong(sock, timeout)
+    while rest.startswith(b"INFO ") and b"\r\n" in rest:  # nats-server 2.10+ may resend INFO
+        rest = rest[rest.find(b"\r\n") + 2 :]
     if rest:
         sock.close()
         raise ProtocolError(f"unexpected bytes after handshake PONG: {rest[:200]!r}")

@@ -15,7 +15,7 @@ from typing import Any
 READY_TIMEOUT = 60.0
 
 _CTX = mp.get_context("forkserver")
-_CTX.set_forkserver_preload(["__main__", "loadgen", "loadgen_rr"])
+_CTX.set_forkserver_preload(["__main__", "loadgen", "loadgen_rr", "loadgen_js"])
 
 
 class WorkerError(Exception):

@@ -12,6 +12,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from loadgen import ProtocolError, open_conn
@@ -75,21 +76,32 @@ def server_command(
 class Server:
     """A running server process under test."""
 
-    def __init__(self, kind: str, workdir: Path, mappings: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        kind: str,
+        workdir: Path,
+        mappings: dict[str, str] | None = None,
+        argv: Callable[[int], list[str]] | None = None,
+    ) -> None:
         """Start a server of ``kind`` and wait until it completes a NATS handshake.
 
-        Raises ``ServerStartError`` if it exits or does not answer within START_TIMEOUT.
+        ``argv``, if given, builds the command line from the chosen port instead of
+        ``server_command`` (the JetStream scenarios use it). Raises ``ServerStartError``
+        if it exits or does not answer within START_TIMEOUT.
         """
         self.kind = kind
         self.host = HOST
         self.port = free_port()
         self.log_path = workdir / f"{kind}-{self.port}.log"
-        argv = server_command(kind, self.port, workdir, mappings)
+        if argv is None:
+            cmd = server_command(kind, self.port, workdir, mappings)
+        else:
+            cmd = argv(self.port)
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
         with self.log_path.open("wb") as log:
             self._proc = subprocess.Popen(
-                argv, cwd=REPO, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=log
+                cmd, cwd=REPO, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=log
             )
         self.pid = self._proc.pid
         try:
