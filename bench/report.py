@@ -148,11 +148,18 @@ def problems(outcomes: list[Outcome]) -> list[str]:
     ]
 
 
-def write_json(path: Path, meta: dict[str, Any], outcomes: list[Outcome], rows: list[Row]) -> None:
-    """Write the full run (settings, every outcome, the summary) as JSON to ``path``."""
+def write_json(
+    path: Path,
+    meta: dict[str, Any],
+    outcomes: list[Outcome],
+    rows: list[Row],
+    extra: dict[str, Any] | None = None,
+) -> None:
+    """Write the full run (settings, every outcome, the summary, ``extra``) as JSON."""
     data = {
         "meta": meta,
         "outcomes": [asdict(o) for o in outcomes],
         "summary": [row.to_json() for row in rows],
+        **(extra or {}),
     }
     path.write_text(json.dumps(data, indent=2, default=str) + "\n")

@@ -4,10 +4,17 @@ Usage: ``python bench/run.py [--scenarios pub,pubsub-16,...] [--seconds N] [--co
 [--json FILE] [--only natskern]``. Each scenario runs on a fresh server of each kind, one
 after the other (never both at once); the table shows msgs/s (MiB for ``memory``), the
 ratio natskern/nats-server and the project's target. Nothing is written unless ``--json``.
+
+JetStream scenarios (``js-*``, ``kv-*``; ``--scenarios js`` selects them all) run against
+nats-server 2.15 with JetStream (default fsync, and ``sync_interval: always`` for file
+storage) and get their own table with both ratios; ``--quick`` shrinks the pull stream.
+They are not in the default selection.
 """
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import datetime
 import os
 import platform
@@ -17,6 +24,15 @@ import tempfile
 from pathlib import Path
 
 import click
+from js_report import build_js_table, make_js_row
+from js_scenarios import (
+    JS_SCENARIOS,
+    JsOptions,
+    JsOutcome,
+    nats_server_js_path,
+    run_js_scenario,
+    slots_for,
+)
 from loadgen import raise_nofile_limit
 from report import NATSKERN, REFERENCE, build_table, make_row, problems, write_json
 from rich.console import Console
@@ -34,13 +50,17 @@ from servers import nats_server_path
 
 def _parse_scenarios(_ctx: click.Context, _param: click.Parameter, value: str) -> list[str]:
     names = [n.strip() for n in value.split(",") if n.strip()]
-    unknown = [n for n in names if n not in SCENARIOS]
+    if "js" in names:
+        names = [n for n in names if n != "js"] + list(JS_SCENARIOS)
+    known = {**SCENARIOS, **JS_SCENARIOS}
+    unknown = [n for n in names if n not in known]
     if unknown or not names:
         raise click.BadParameter(
             f"unknown scenario(s) {', '.join(unknown) or '(none)'}; choose from "
-            + ", ".join(SCENARIOS)
+            + ", ".join(known)
+            + " (or js for every JetStream scenario)"
         )
-    return [n for n in SCENARIOS if n in names]
+    return [n for n in known if n in names]
 
 
 def _nats_server_version() -> str | None:
@@ -61,6 +81,36 @@ def _slots(only: str | None, natskern_impl: str, err: Console) -> list[tuple[str
             err.print("[yellow]nats-server is not on PATH: running natskern only[/]")
         slots = [s for s in slots if s[1] != "nats-server"]
     return slots
+
+
+def _load() -> str:
+    one, five, fifteen = os.getloadavg()
+    return f"load average {one:.2f}, {five:.2f}, {fifteen:.2f}"
+
+
+def _run_js(names: list[str], only: str | None, opts: JsOptions, err: Console) -> list[JsOutcome]:
+    """Run the JetStream scenarios ``names`` on each of their server slots, in turn."""
+    if nats_server_js_path() is None and only != "natskern":
+        err.print("[yellow]nats-server 2.15 not found: JetStream scenarios on natskern only[/]")
+    plan = [(name, slot) for name in names for slot in slots_for(name, only)]
+    outcomes: list[JsOutcome] = []
+    progress = Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err,
+    )
+    with progress:
+        task = progress.add_task("starting", total=len(plan))
+        for name, slot in plan:
+            progress.update(task, description=f"{name} on {slot}")
+            outcome = run_js_scenario(name, slot, opts)
+            outcomes.append(outcome)
+            progress.console.print(f"{name:<18} {slot:<18} {_describe(outcome)}")  # type: ignore[arg-type]
+            progress.advance(task)
+    return outcomes
 
 
 def _describe(outcome: Outcome) -> str:
@@ -93,6 +143,7 @@ def _describe(outcome: Outcome) -> str:
     show_default=True,
     help="What runs in the natskern slot (nats-server: to test the benchmark itself).",
 )
+@click.option("--quick", is_flag=True, help="JetStream: a smaller pre-filled pull stream.")
 def main(
     scenarios: list[str],
     seconds: float,
@@ -102,13 +153,17 @@ def main(
     memory_conns: int,
     memory_subs: int,
     natskern_impl: str,
+    quick: bool,
 ) -> None:
     """Run the benchmark scenarios and print msgs/s, ratios and targets."""
     out = Console()
     err = Console(stderr=True)
     raise_nofile_limit()
-    slots = _slots(only, natskern_impl, err)
-    if not slots:
+    js_names = [n for n in scenarios if n in JS_SCENARIOS]
+    scenarios = [n for n in scenarios if n in SCENARIOS]
+    load_before = _load()
+    slots = _slots(only, natskern_impl, err) if scenarios else []
+    if scenarios and not slots:
         raise click.UsageError("no server to run")
     outcomes: list[Outcome] = []
     failed_start: list[str] = []
@@ -128,7 +183,8 @@ def main(
             TimeElapsedColumn(),
             console=err,
         )
-        with progress:
+        js_outcomes = _run_js(js_names, only, JsOptions(seconds, count, quick, Path(tmp)), err)
+        with progress if scenarios else contextlib.nullcontext():
             task = progress.add_task("starting", total=len(scenarios) * len(slots))
             for name in scenarios:
                 for label, kind in slots:
@@ -141,8 +197,22 @@ def main(
     rows = [make_row(n, by_key.get((n, NATSKERN)), by_key.get((n, REFERENCE))) for n in scenarios]
     limit = f"{seconds:g} s" + (f" or {count:,} msgs" if count else "")
     title = f"natskern vs nats-server — {limit} per measurement, {os.cpu_count()} CPUs"
-    out.print(build_table(rows, title))
-    for line in failed_start + problems(outcomes):
+    if scenarios:
+        out.print(build_table(rows, title))
+    js_rows = []
+    if js_names:
+        js_rows = [
+            make_js_row(n, {o.server: o for o in js_outcomes if o.scenario == n}) for n in js_names
+        ]
+        js_title = (
+            f"JetStream: natskern vs nats-server 2.15 — {limit} per measurement, "
+            f"{os.cpu_count()} CPUs"
+        )
+        out.print(build_js_table(js_rows, js_title))
+    load_after = _load()
+    out.print(f"{load_before} before the run, {load_after} after", highlight=False)
+    js_problems = [f"{o.scenario} on {o.server}: {o.error}" for o in js_outcomes if o.error]
+    for line in failed_start + problems(outcomes) + js_problems:
         out.print(f"• {line}", style="yellow", markup=False, highlight=False)
     if json_path is not None:
         meta = {
@@ -154,10 +224,17 @@ def main(
             "natskern_impl": natskern_impl,
             "seconds": seconds,
             "count": count,
+            "quick": quick,
+            "load_before": load_before,
+            "load_after": load_after,
         }
-        write_json(json_path, meta, outcomes, rows)
+        jetstream = {
+            "outcomes": [dataclasses.asdict(o) for o in js_outcomes],
+            "summary": [row.to_json() for row in js_rows],
+        }
+        write_json(json_path, meta, outcomes, rows, {"jetstream": jetstream})
         err.print(f"results written to {json_path}")
-    if failed_start or any(o.error is not None and not o.skipped for o in outcomes):
+    if failed_start or any(o.error is not None and not o.skipped for o in outcomes) or js_problems:
         sys.exit(1)
 
 
