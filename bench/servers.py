@@ -65,6 +65,8 @@ def server_command(
         return argv
     if kind == "natskern":
         argv = [sys.executable, "-m", "natskern", "serve", "--host", HOST, "--port", str(port)]
+        # The default profile (JetStream on), its store in the run's own directory.
+        argv += ["--store-dir", str(workdir / "jetstream")]
         if mappings:
             conf = workdir / "mapped.toml"
             conf.write_text(_natskern_config(mappings))
