@@ -170,10 +170,11 @@ def lifespan(broker: Broker) -> AbstractAsyncContextManager[None] | None:
 
     Entered in registration order before any transport is bound (so the
     first client finds the service running), exited in reverse order on
-    shutdown after the transports stopped accepting and the sessions closed.  Use it for background services: HTTP
-    monitoring, JetStream, replication.  This is where a plugin opens files,
-    sockets and tasks (never in :func:`configure`); it is called only on a
-    broker that starts, so a store is opened once.
+    shutdown after the transports stopped accepting and the sessions closed.
+    Use it for background services: HTTP monitoring, JetStream, replication.
+    This is where a plugin opens files, sockets and tasks (never in
+    :func:`configure`); it is called only on a broker that starts, so a store
+    is opened once.
     """
 
 
