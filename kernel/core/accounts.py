@@ -6,6 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from natskern.kernel.core.interest import InterestWatch
 from natskern.kernel.core.permissions import Permissions
 from natskern.kernel.subjects.sublist import Sublist
 
@@ -27,6 +28,8 @@ class Account:
         self.name = name
         self.system = system
         self.sublist = Sublist()
+        #: Callbacks told when a watched literal subject gains or loses a subscriber.
+        self.interest = InterestWatch(self.sublist)
         #: Set by the mapping plugin when the account has subject mappings.
         self.mapper: SubjectMapper | None = None
         #: False when ``mapper`` may map one subject differently each time (weighted or

@@ -35,6 +35,7 @@ import secrets
 import string
 import time
 from collections import deque
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Final
 
 from natskern.kernel.jetstream.consumer_acks import AckMixin
@@ -62,7 +63,6 @@ log = logging.getLogger("natskern.jetstream.consumer")
 _mono = time.monotonic_ns
 _FC_START: Final = 2 * 1024 * 1024
 _FC_MAX: Final = 32 * 1024 * 1024
-_IDLE_POLL: Final = 0.25  # s between interest checks of an idle push consumer
 _ALPHA: Final = string.ascii_letters + string.digits
 
 
@@ -122,6 +122,8 @@ class Consumer(AckMixin, PullMixin, DeliveryMixin):
         #: Running ``num_pending`` for the ack subjects (None: recount).
         self._npc: int | None = None
         self._stream_prefix = stream.config.name
+        #: Stops the interest watch of the deliver subject (push consumers, once started).
+        self._unwatch: Callable[[], None] | None = None
         self._apply_config(config)
 
     # -- configuration -------------------------------------------------------------------
@@ -148,6 +150,8 @@ class Consumer(AckMixin, PullMixin, DeliveryMixin):
     def update(self, config: ConsumerConfig) -> None:
         """Apply a checked new config (filters, limits, deliver subject...)."""
         self._apply_config(config)
+        if self._task is not None:
+            self._watch_deliver()
         self._npc = None
         self._expiry_at = 0
         self.signal()
@@ -200,6 +204,11 @@ class Consumer(AckMixin, PullMixin, DeliveryMixin):
         nxt = b"$JS.API.CONSUMER.MSG.NEXT." + sname + b"." + name
         self._subs.append(sub(nxt, self._on_next))
         self._subs.append(sub(b"$JS.FC." + sname + b"." + name + b".*", self._on_fc))
+        self._watch_deliver()
+        # The first idle heartbeat is due one interval after the start (nats-server's
+        # heartbeat timer), not at the first round: the SUB that binds a push consumer
+        # starts a round at once, and a heartbeat then would count as a delivery.
+        self._last_hb = _mono()
         self._task = asyncio.create_task(self._run())
         self._writer = asyncio.create_task(self._write())
 
@@ -265,6 +274,9 @@ class Consumer(AckMixin, PullMixin, DeliveryMixin):
         if self._closed:
             return
         self._closed = True
+        if self._unwatch is not None:
+            self._unwatch()
+            self._unwatch = None
         for handle in self._delayed.values():
             handle.cancel()
         for sub in self._subs:
@@ -355,6 +367,27 @@ class Consumer(AckMixin, PullMixin, DeliveryMixin):
     def _recount(self) -> int:
         self._npc = self.num_pending()
         return self._npc
+
+    def _watch_deliver(self) -> None:
+        """Watch the deliver subject's interest (again, after a config update).
+
+        nats-server's ``updateDeliveryInterest``: a push consumer starts delivering on the
+        SUB that gives its deliver subject interest, not at a poll, and when the last
+        subscriber leaves it pauses and its ``inactive_threshold`` starts counting.
+        """
+        if self._unwatch is not None:
+            self._unwatch()
+            self._unwatch = None
+        if self.deliver:
+            self._unwatch = self.client.account.interest.watch(self.deliver, self._on_interest)
+        self._bound = self.push_bound()
+
+    def _on_interest(self, subject: bytes, added: bool) -> None:
+        """A subscription matching the deliver subject came (``added``) or went."""
+        self._bound = added or self.push_bound()
+        if not self._bound:
+            self._last_active = _mono()  # the inactivity threshold counts from here
+        self._wake.set()
 
     def push_bound(self) -> bool:
         """A push consumer someone listens to."""

@@ -4,7 +4,9 @@ The delivery task of a :class:`~natskern.kernel.jetstream.consumer.Consumer` run
 :meth:`DeliveryMixin._run`: each round redelivers what is due, then hands out the next
 matching messages to the waiting pull requests (in turn) or to the deliver subject of a
 push consumer that has interest, and returns how long to sleep until the next deadline
-(a pull request's expiry or heartbeat, an ack wait, the inactivity threshold).
+(a pull request's expiry or heartbeat, an ack wait, the inactivity threshold).  A push
+consumer never polls for interest: the interest watch of its deliver subject
+(:mod:`natskern.kernel.core.interest`) wakes it when a subscriber comes or goes.
 """
 
 from __future__ import annotations
@@ -29,7 +31,6 @@ __all__ = ["DeliveryMixin"]
 log = logging.getLogger("natskern.jetstream.consumer")
 _mono = time.monotonic_ns
 _FC_MAX: Final = 32 * 1024 * 1024
-_IDLE_POLL: Final = 0.25  # s between interest checks of an idle push consumer
 _ALPHA: Final = string.ascii_letters + string.digits
 
 
@@ -78,6 +79,9 @@ class DeliveryMixin:
     """The delivery side of :class:`~natskern.kernel.jetstream.consumer.Consumer`."""
 
     _last_hb = 0
+    #: Whether the deliver subject has interest, kept by the consumer's interest watch
+    #: (checked before each push delivery: an UNSUB pauses a round in progress).
+    _bound = False
     #: Wall-clock ns of the earliest ack deadline among pending messages (0: unknown).
     _expiry_at = 0
     _bg: asyncio.Future[None] | None = None
@@ -257,8 +261,9 @@ class DeliveryMixin:
                 self._last_active = now
                 return None
         elif self.push_bound():
+            # No poll: losing the interest wakes the consumer (its interest watch).
             self._last_active = now
-            return _IDLE_POLL
+            return None
         return (self._last_active + thresh - now) / 1e9
 
     async def _step_pull(
@@ -328,9 +333,12 @@ class DeliveryMixin:
         cfg = self.config
         hb = cfg.idle_heartbeat
         if not self.push_bound():
-            return self._timeouts(_IDLE_POLL, inactive)
+            # Paused until a SUB gives the deliver subject interest: the interest watch
+            # wakes the task then (nats-server's updateDeliveryInterest), no polling.
+            return self._timeouts(inactive)
+        self._bound = True
         delivered = 0
-        while delivered < 256:
+        while delivered < 256 and self._bound:
             if cfg.flow_control and self._fc_bytes >= self._fc_window:
                 break
             found = await self._next_msg()
@@ -363,4 +371,4 @@ class DeliveryMixin:
                 self._last_hb = _mono()
                 idle = 0
             hb_in = (hb - idle) / 1e9
-        return self._timeouts(hb_in, redeliver_in / 1e9 or None, inactive, _IDLE_POLL)
+        return self._timeouts(hb_in, redeliver_in / 1e9 or None, inactive)

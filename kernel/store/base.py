@@ -38,26 +38,43 @@ from natskern.kernel.store.log import RecordLog, RecordLogFactory
 from natskern.kernel.store.opening import SEQ_META, Opening
 from natskern.kernel.store.removals import Removals
 
-__all__ = ["RECORD_OVERHEAD", "LogStore", "record_size"]
+__all__ = ["HEADERS_OVERHEAD", "RECORD_OVERHEAD", "LogStore", "record_size", "record_size_raw"]
 
 logger = logging.getLogger("natskern.store")
 
-#: Per-record overhead counted in ``bytes`` (nats-server's file store counts 22).
-RECORD_OVERHEAD = 22
+#: Per-record overhead counted in ``bytes``: nats-server's file store counts its 22-byte
+#: record header (length, sequence, timestamp, subject length) and 8-byte hash.
+RECORD_OVERHEAD = 30
+#: Extra overhead of a record with headers (nats-server's 4-byte headers length).
+HEADERS_OVERHEAD = 4
 #: Default bound of staged-but-uncommitted bytes before writers wait.
 MAX_STAGED = 64 << 20
 _time_ns = time.time_ns
 
 
+def record_size_raw(slen: int, hlen: int, plen: int) -> int:
+    """:func:`record_size` from the lengths (``hlen`` <= 0: no headers), for backends.
+
+    nats-server's ``fileStoreMsgSizeRaw``: ``22 + slen + plen + 8``, plus ``4 + hlen``
+    when the message has headers.
+    """
+    if hlen > 0:
+        return RECORD_OVERHEAD + HEADERS_OVERHEAD + slen + hlen + plen
+    return RECORD_OVERHEAD + slen + plen
+
+
 def record_size(subject: str, headers: bytes | None, payload: bytes) -> int:
     """The stored size a stream's ``bytes`` counts for one message.
 
-    ``22 + len(subject) + len(headers) + len(payload)`` (subject as UTF-8 bytes),
-    nats-server's file-store formula; every backend reports this, whatever its
-    real on-disk overhead.
+    nats-server's file-store formula (``fileStoreMsgSize``): ``22 + len(subject) +
+    len(payload) + 8`` (record header and hash), plus ``4 + len(headers)`` for a
+    message with headers (subject as UTF-8 bytes).  Every backend reports this,
+    whatever its real on-disk overhead.
     """
     n = len(subject) if subject.isascii() else len(subject.encode())
-    return RECORD_OVERHEAD + n + (len(headers) if headers else 0) + len(payload)
+    if headers:
+        return RECORD_OVERHEAD + HEADERS_OVERHEAD + n + len(headers) + len(payload)
+    return RECORD_OVERHEAD + n + len(payload)
 
 
 def _limit(v: int) -> int:
@@ -197,9 +214,8 @@ class LogStore(Opening, Expiry, Limits, Removals):
             if sid is None:
                 sid = idx.intern(subject)
             size = (
-                RECORD_OVERHEAD
+                (RECORD_OVERHEAD + HEADERS_OVERHEAD + len(headers) if headers else RECORD_OVERHEAD)
                 + (len(subject) if subject.isascii() else len(subject.encode()))
-                + (len(headers) if headers else 0)
                 + len(payload)
             )
             seq = self._hw + 1
@@ -256,9 +272,9 @@ class LogStore(Opening, Expiry, Limits, Removals):
                 idx.intern(it[0]) if s is None else s for s, it in zip(found, items, strict=True)
             ]
         sids: list[int] = found  # type: ignore[assignment]
-        o = RECORD_OVERHEAD
+        o, oh = RECORD_OVERHEAD, RECORD_OVERHEAD + HEADERS_OVERHEAD
         sizes = [
-            o + (len(s) if s.isascii() else len(s.encode())) + (len(h) if h else 0) + len(p)
+            (oh + len(h) if h else o) + (len(s) if s.isascii() else len(s.encode())) + len(p)
             for s, h, p in items
         ]
         first = self._hw + 1

@@ -1,6 +1,6 @@
 """The index checkpoint: a whole :class:`~natskern.kernel.store.index.MsgIndex` as bytes and back.
 
-Layout (little-endian): a header (magic ``NKIX1``, base sequence, column length,
+Layout (little-endian): a header (magic ``NKIX2``, base sequence, column length,
 message count, bytes, subject count, part count), the byte length of each part,
 the parts (subject names joined by NUL, per-subject count/first/last as
 ``uint64``, the timestamp, size, subject-id and live columns as raw array bytes,
@@ -19,7 +19,9 @@ from natskern.kernel.store.index import DEAD, MsgIndex
 
 __all__ = ["dump_index", "load_index"]
 
-_MAGIC = b"NKIX1"
+#: ``NKIX2``: sizes by nats-server's file-store formula (30 + lengths, + 4 with headers);
+#: an ``NKIX1`` checkpoint (22 + lengths) is refused, so the store rescans the log.
+_MAGIC = b"NKIX2"
 _HEAD = struct.Struct("<5sQQQqQI")
 
 

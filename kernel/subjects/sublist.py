@@ -198,6 +198,10 @@ class Sublist:
         self._cache_keep = (cache_size * 3) // 4
         self.count = 0
         self.generation = 0
+        #: ``on_change(sub, added)``, called after every effective insert (True) or remove
+        #: (False) when set; None (the default) costs a change one falsy check.  Set by
+        #: :class:`~natskern.kernel.core.interest.InterestWatch` while it has watches.
+        self.on_change: Callable[[Any, bool], None] | None = None
         self._inserts = 0
         self._removes = 0
         self._matches = 0
@@ -331,6 +335,8 @@ class Sublist:
         self.generation += 1
         if self._cache:
             self._refresh_cache(subject, tokens, literal)
+        if self.on_change:
+            self.on_change(sub, True)
 
     def remove(self, sub: Any) -> bool:
         """Remove the object ``sub`` (by identity); return False if it was not stored."""
@@ -343,6 +349,8 @@ class Sublist:
         if self._cache:
             literal = PWC not in tokens and FWC not in tokens
             self._refresh_cache(subject, tokens, literal)
+        if self.on_change:
+            self.on_change(sub, False)
         return True
 
     def remove_batch(self, subs: Iterable[Any]) -> int:
@@ -351,6 +359,17 @@ class Sublist:
         Cheaper than one ``remove`` each when several are wildcards: affected cache entries
         are dropped in a single pass over the cache instead of one pass per wildcard.
         """
+        on_change = self.on_change
+        if not on_change:
+            return self._remove_batch(subs, None)
+        gone: list[Any] = []
+        removed = self._remove_batch(subs, gone)
+        for sub in gone:
+            on_change(sub, False)
+        return removed
+
+    def _remove_batch(self, subs: Iterable[Any], gone: list[Any] | None) -> int:
+        """:meth:`remove_batch`; the subscriptions removed are appended to ``gone``."""
         removed = 0
         literals: list[bytes] = []
         patterns: list[tuple[bytes, list[bytes]]] = []
@@ -360,6 +379,8 @@ class Sublist:
             if not self._unlink(sub, tokens, sub.queue or None):
                 continue
             removed += 1
+            if gone is not None:
+                gone.append(sub)
             if PWC in tokens or FWC in tokens:
                 patterns.append((subject, tokens))
             else:

@@ -69,6 +69,7 @@ async def scan(
     corrupt: list[int],
     reported: set[int],
     verify: bool = True,
+    headers_extra: int = 4,
 ) -> AsyncIterator[RecordMeta]:
     """Every intact record's meta in key order; checksums are verified on the way.
 
@@ -111,7 +112,8 @@ async def scan(
             except UnicodeDecodeError:
                 _bad(key, "subject not UTF-8", problems, corrupt, reported)
                 continue
-        yield RecordMeta(int.from_bytes(key, "big"), ts, subject, overhead + size - at, ttl)
+        rsize = overhead + size - at + (headers_extra if hlen > 0 else 0)
+        yield RecordMeta(int.from_bytes(key, "big"), ts, subject, rsize, ttl)
         n += 1
         if n % _SCAN_CHUNK == 0:
             await asyncio.sleep(0)

@@ -6,7 +6,6 @@ import asyncio
 from typing import Any
 
 import nats
-import pytest
 from nats.js.api import KeyValueConfig
 
 
@@ -60,14 +59,6 @@ async def test_watch_while_another_client_writes_fast(url: str) -> None:
         await reader.close()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine gap: a push consumer created before its deliver subject has interest "
-    "(nats-py creates the consumer, then SUBs) polls for interest every 0.25 s "
-    "(kernel/jetstream/consumer_delivery.py _IDLE_POLL) instead of starting on the SUB; a "
-    "put right after watch() is then counted in the initial set and the None marker comes "
-    "after it (nats-server delivers the initial set on the SUB, before the put arrives)",
-)
 async def test_watch_initial_marker_before_an_immediate_put(url: str) -> None:
     nc = await nats.connect(url)
     try:

@@ -19,7 +19,6 @@ from typing import TYPE_CHECKING, Any
 from natskern.plugins.storage.filelog.blocks import Block
 from natskern.plugins.storage.filelog.codec import (
     HEADER,
-    OVERHEAD,
     encode_erased,
     encode_meta,
     encode_msg,
@@ -33,11 +32,9 @@ if TYPE_CHECKING:
 
 __all__ = ["EncodedGroup", "encode_group", "write_group"]
 
-#: The per-record overhead the stream's ``bytes`` counts (the store's RECORD_OVERHEAD).
-try:
-    from natskern.kernel.store.base import RECORD_OVERHEAD as COUNTED_OVERHEAD
-except ImportError:  # pragma: no cover
-    COUNTED_OVERHEAD = 22
+#: The size the stream's ``bytes`` counts per message (nats-server's file-store formula).
+from natskern.kernel.store.base import record_size as counted_size
+
 #: Metadata values up to this size are also written into the data (rebuildable).
 SMALL_META = 64 << 10
 INTERNAL = "~"  # key prefix of the log's own metadata
@@ -88,7 +85,7 @@ def encode_group(
             m = op[1]
             subj = m.subject.encode()
             rec = encode_msg(m.seq, m.ts, op[2], subj, m.headers, m.payload)
-            size = COUNTED_OVERHEAD + len(rec) - OVERHEAD
+            size = counted_size(m.subject, m.headers, m.payload)
             g.placed.append((m.seq, rel, m.ts, subj, size, op[2]))
             if m.seq > g.hi_seq:
                 g.hi_seq, g.hi_ts = m.seq, m.ts

@@ -43,12 +43,10 @@ __all__ = ["open_log", "remove_all", "write_checkpoint"]
 
 
 def _size_fn():  # type: ignore[no-untyped-def]
-    """The size the stream counts per message: the store's formula (nats-server's 22 + lengths)."""
-    try:
-        from natskern.kernel.store.base import RECORD_OVERHEAD as over
-    except ImportError:  # pragma: no cover - the base ships with the kernel
-        over = 22
-    return lambda s, h, p: over + s + (h if h > 0 else 0) + p
+    """The size the stream counts per message: the store's formula (nats-server's)."""
+    from natskern.kernel.store.base import record_size_raw
+
+    return record_size_raw
 
 
 def _listing(directory: str) -> tuple[list[int], set[str]]:

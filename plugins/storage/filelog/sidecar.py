@@ -32,6 +32,9 @@ __all__ = ["BlockAcc", "BlockDigest", "decode_sidecar", "encode_sidecar"]
 
 _HEAD = struct.Struct("<4sBQ16sQIIIII")
 _MAGIC = b"NKBI"
+#: 3: sizes by nats-server's file-store formula (a version-2 sidecar, 22 + lengths, is
+#: refused and its block scanned).
+_VERSION = 3
 _REM = struct.Struct("<QQQq")
 _META = struct.Struct("<HBIQ")
 
@@ -112,7 +115,7 @@ def encode_sidecar(acc: BlockAcc, size: int, first_seq: int, offs: array) -> byt
     """The sidecar of a sealed block of ``size`` bytes."""
     parts = [
         _HEAD.pack(
-            _MAGIC, 2, size, acc.hasher.digest(), first_seq, len(offs), len(acc.names),
+            _MAGIC, _VERSION, size, acc.hasher.digest(), first_seq, len(offs), len(acc.names),
             len(acc.ttls), len(acc.removals), len(acc.metas),
         ),
         offs.tobytes(), acc.ts.tobytes(), acc.sid.tobytes(), acc.size.tobytes(),
@@ -132,7 +135,7 @@ def decode_sidecar(data: bytes, block: bytes) -> tuple[BlockScan, list[bytes]] |
     if len(data) < _HEAD.size + 8 or blake2b(data[:-8], digest_size=8).digest() != data[-8:]:
         return None
     magic, version, size, digest, first, n, nsubj, nttl, nrem, nmeta = _HEAD.unpack_from(data)
-    if magic != _MAGIC or version != 2 or size != len(block):
+    if magic != _MAGIC or version != _VERSION or size != len(block):
         return None
     if BlockDigest(block).digest() != digest:
         return None
