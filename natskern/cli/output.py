@@ -15,6 +15,8 @@ from collections.abc import Callable, Mapping
 
 from rich.console import Console
 
+from natskern.kernel.core.trace import go_quote as _go_quote_bytes
+
 __all__ = [
     "body_bytes",
     "body_compact_bytes",
@@ -48,23 +50,7 @@ def stderr_is_tty() -> bool:
 
 def go_quote(text: str) -> str:
     """Quote ``text`` like Go's ``%q`` verb: double quotes, escapes for specials."""
-    out = ['"']
-    for ch in text:
-        code = ord(ch)
-        if ch in ('"', "\\"):
-            out.append("\\" + ch)
-        elif ch == "\n":
-            out.append("\\n")
-        elif ch == "\r":
-            out.append("\\r")
-        elif ch == "\t":
-            out.append("\\t")
-        elif code < 0x20 or code == 0x7F:
-            out.append(f"\\x{code:02x}")
-        else:
-            out.append(ch)
-    out.append('"')
-    return "".join(out)
+    return _go_quote_bytes(text.encode("utf-8", "surrogateescape"))
 
 
 #: Called once when stdout's reader goes away (``natskern sub ... | head``).
