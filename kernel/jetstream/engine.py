@@ -40,6 +40,7 @@ from natskern.kernel.jetstream.limits import AccountLimitChecks, AccountLimits, 
 from natskern.kernel.jetstream.sourcing import SourceTask
 from natskern.kernel.jetstream.stream import MSG_ID, Stream, store_config
 from natskern.kernel.jetstream.streamconfig import StreamConfig, decode_request
+from natskern.kernel.jetstream.usage import JetStreamUsage, account_usage, server_usage
 from natskern.kernel.jetstream.wire import dumps, format_time, to_wire
 from natskern.kernel.protocol.headers import header_value
 from natskern.kernel.store.api import StreamStoreFactory
@@ -231,6 +232,10 @@ class AccountJetStream(AccountLimitChecks):
             out["domain"] = self.domain
         out["api"] = {"level": API_LEVEL, "total": self.api_total, "errors": self.api_errors}
         return out
+
+    def usage(self) -> JetStreamUsage:
+        """Read-only figures for monitoring: bytes in use and reserved, counts, API counters."""
+        return account_usage(self)
 
     # -- streams ---------------------------------------------------------------------------
 
@@ -488,6 +493,10 @@ class JetStream:
             )
             for a in self.accounts.values()
         )
+
+    def usage(self) -> JetStreamUsage:
+        """Read-only figures for monitoring: every account with JetStream, added up."""
+        return server_usage(self)
 
     async def stop(self) -> None:
         """Stop every account's JetStream."""
