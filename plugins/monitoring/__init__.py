@@ -6,9 +6,10 @@ so the port answers as soon as the broker is ready and ``/healthz`` reports
 ``ok`` from then on (503 once lame-duck mode begins).  Closed connections are
 kept in a ring of ``max_closed_clients`` for ``/connz?state=closed``.
 
-Other plugins add or replace endpoints with :func:`add_endpoint` (a JetStream
-plugin serves its own ``/jsz`` that way); until then ``/jsz`` answers like a
-nats-server with JetStream off.
+``/jsz`` and ``/varz``'s ``jetstream`` block read the running JetStream engine
+(``broker.jetstream``) through its read-only ``usage()`` methods, and answer like a
+nats-server with JetStream off while there is none.  Other plugins add or replace
+endpoints with :func:`add_endpoint`.
 """
 
 from __future__ import annotations

@@ -8,6 +8,7 @@ from typing import Any
 from natskern.kernel import const
 from natskern.plugins.monitoring import format as fmt
 from natskern.plugins.monitoring.http import HttpError, Request, Response, json_response
+from natskern.plugins.monitoring.jsz import engine_of
 from natskern.plugins.monitoring.query import decode_bool
 from natskern.plugins.monitoring.state import MonitorState, Totals
 from natskern.plugins.monitoring.subsz import sublist_stats
@@ -41,6 +42,13 @@ def _mappings(broker: Any, name: str) -> dict[str, list[dict[str, Any]]]:
     return out
 
 
+def jetstream_enabled(broker: Any, name: str) -> bool:
+    """Whether JetStream runs in account ``name`` (nats-server's ``a.js != nil``)."""
+    engine = engine_of(broker)
+    ajs = engine.accounts.get(name) if engine is not None else None
+    return ajs is not None and ajs.limits is not None
+
+
 def account_detail(state: MonitorState, name: str) -> dict[str, Any]:
     """``account_detail`` of ``/accountz?acc=name``."""
     broker = state.broker
@@ -50,7 +58,7 @@ def account_detail(state: MonitorState, name: str) -> dict[str, Any]:
         "update_time": fmt.rfc3339(state.config_load_time()),
         "expired": False,
         "complete": True,
-        "jetstream_enabled": bool(account.settings.get("jetstream")),
+        "jetstream_enabled": jetstream_enabled(broker, name),
         "leafnode_connections": 0,
         "client_connections": len(account.clients),
         "subscriptions": account.sublist.count,

@@ -1,5 +1,5 @@
 """Endpoints with little to say yet: ``/``, ``/healthz``, ``/routez``, ``/gatewayz``, ``/leafz``,
-``/jsz`` (JetStream off), answered with nats-server's shapes for a standalone server."""
+answered with nats-server's shapes for a standalone server."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import Any
 from natskern.kernel import const
 from natskern.plugins.monitoring import format as fmt
 from natskern.plugins.monitoring.http import Request, Response, json_response
-from natskern.plugins.monitoring.query import decode_bool, decode_int, decode_subs
+from natskern.plugins.monitoring.query import decode_bool, decode_subs
 from natskern.plugins.monitoring.state import MonitorState
 
 #: (path, title) listed on the index page.
@@ -81,33 +81,4 @@ def leafz(state: MonitorState, request: Request) -> Response:
     decode_bool(request, "subs")
     out = _head(state)
     out.update(leafnodes=0, leafs=None)
-    return json_response(fmt.dumps(out), request)
-
-
-def jsz(state: MonitorState, request: Request) -> Response:
-    """Handle ``/jsz`` while JetStream is not running: nats-server's ``disabled`` answer.
-
-    A JetStream plugin replaces this handler with
-    :func:`natskern.plugins.monitoring.add_endpoint`.
-    """
-    for name in ("accounts", "streams", "consumers", "config", "leader-only", "raft"):
-        decode_bool(request, name)
-    decode_int(request, "offset")
-    decode_int(request, "limit")
-    out = _head(state)
-    out.update(
-        disabled=True,
-        config={"max_memory": 0, "max_storage": 0},
-        memory=0,
-        storage=0,
-        reserved_memory=0,
-        reserved_storage=0,
-        accounts=0,
-        ha_assets=0,
-        api={"total": 0, "errors": 0},
-        streams=0,
-        consumers=0,
-        messages=0,
-        bytes=0,
-    )
     return json_response(fmt.dumps(out), request)

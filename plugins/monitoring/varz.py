@@ -8,6 +8,7 @@ from typing import Any
 from natskern.kernel import const
 from natskern.plugins.monitoring import format as fmt
 from natskern.plugins.monitoring.http import Request, Response, json_response
+from natskern.plugins.monitoring.jsz import varz_jetstream
 from natskern.plugins.monitoring.state import MonitorState, Totals, cores, rss_bytes
 
 #: nats-server's default TLS handshake timeout (seconds), shown when TLS is not configured.
@@ -81,7 +82,7 @@ def varz(state: MonitorState, request: Request) -> Response:
             "leaf": {},
             "mqtt": {},
             "websocket": _websocket(broker),
-            "jetstream": {},
+            "jetstream": varz_jetstream(broker),
             "tls_timeout": fmt.number(float(tls.get("timeout", DEFAULT_TLS_TIMEOUT))),
             "write_deadline": fmt.nanos(opts["write_deadline"]),
             "start": fmt.rfc3339(broker.start_time),
