@@ -208,11 +208,36 @@ async def accounts_traffic(hostport: str, base: str) -> None:
         await nc.close()
 
 
+async def extras_traffic(hostport: str, base: str) -> None:
+    """A memory stream and a stream sourcing from two others, with a consumer."""
+    nc = await nats.connect(f"nats://{hostport}")
+    try:
+        js = nc.jetstream()
+        await js.add_stream(StreamConfig(name="MEM", subjects=["mem.*"], storage="memory"))
+        await js.add_stream(StreamConfig(name="FILE", subjects=["file.*"]))
+        for i in range(3):
+            await js.publish(f"mem.{i}", b"m" * (i + 1), headers={"h": "1"} if i == 2 else None)
+            await js.publish(f"file.{i}", b"f" * 10)
+        await js.add_consumer("MEM", ConsumerConfig(durable_name="M", ack_policy="explicit"))
+        await js.add_stream(
+            StreamConfig(
+                name="ALL",
+                sources=[
+                    StreamSource(name="FILE", filter_subject="file.1"),
+                    StreamSource(name="MEM"),
+                ],
+            )
+        )
+        await _wait_mirror(base, "ALL", 4)
+    finally:
+        await nc.close()
+
+
 def _sort_details(doc: Any) -> Any:
     """Streams and consumers in name order (nats-server lists them in map order)."""
     if isinstance(doc, dict):
         out = {k: _sort_details(v) for k, v in doc.items()}
-        for key in ("stream_detail", "consumer_detail"):
+        for key in ("stream_detail", "consumer_detail", "sources"):
             if isinstance(out.get(key), list):
                 out[key] = sorted(out[key], key=lambda d: d["name"])
         return out
@@ -309,7 +334,7 @@ def compare(results: dict[str, dict[str, Any]], paths: list[str]) -> None:
 
 def _disk_estimates(results: dict[str, dict[str, Any]]) -> None:
     """The disk estimates agree within 1 % (free space moves between the runs); then unify."""
-    values = [results[s]["/jsz"]["config"]["max_storage"] for s in ("natskern", "nats-server")]
+    values = [results[s]["/varz"]["jetstream"]["config"]["max_storage"] for s in results]
     assert abs(values[0] - values[1]) <= values[1] / 100, values
     for docs in results.values():
         for path, doc in docs.items():
@@ -396,3 +421,63 @@ async def test_jsz_without_jetstream_matches_nats_server(monitored: Monitored) -
             real_reply = await http_request(theirs, path)
             assert (mine_reply.status, mine_reply.body) == (real_reply.status, real_reply.body)
             assert mine_reply.status == 400, path
+
+
+EXTRAS_PATHS = ["/jsz?consumers=1&config=1", "/varz"]
+_BYTES = {"memory", "storage", "bytes"}
+
+
+def _split_bytes(doc: Any, found: list[tuple[str, int]], path: str = "") -> Any:
+    """``doc`` with the byte counts replaced by ``<bytes>``; the counts go to ``found``."""
+    if isinstance(doc, dict):
+        out = {}
+        for key, value in doc.items():
+            sub = f"{path}.{key}"
+            if key in _BYTES and isinstance(value, int):
+                found.append((sub, value))
+                value = "<bytes>"
+            out[key] = _split_bytes(value, found, sub)
+        return out
+    if isinstance(doc, list):
+        return [_split_bytes(v, found, f"{path}[{i}]") for i, v in enumerate(doc)]
+    return doc
+
+
+def _drop_source_seq(docs: dict[str, Any]) -> list[str]:
+    """Remove ``sources[].seq`` (the origin sequence last sourced, new in nats-server 2.15,
+    not in natskern's StreamSourceInfo yet) from nats-server's stream details."""
+    dropped = []
+    for path, doc in docs.items():
+        if not path.startswith("/jsz"):
+            continue
+        for account in doc.get("account_details", []):
+            for stream in account.get("stream_detail", []):
+                for source in stream.get("sources", []):
+                    if source.pop("seq", None) is not None:
+                        dropped.append(f"{stream['name']}.sources[{source['name']}].seq")
+    return dropped
+
+
+async def test_jsz_memory_and_sourced_streams_match_nats_server(tmp_path: Path) -> None:
+    """Everything but three known gaps outside monitoring must match; the test is an
+    xfail while any of them shows: natskern's memory store counts a message with the file
+    store's formula (30 + lengths) where nats-server's memory store counts
+    ``len(subject) + len(headers) + len(payload) + 16``; nats-server 2.15's
+    ``Nats-Stream-Source`` header ends with the origin stream's identity token, which
+    natskern's sourcing does not write (9 bytes per sourced message); nats-server 2.15's
+    ``sources[]`` info has a ``seq`` natskern's does not."""
+    results = await snapshots(tmp_path, DEFAULT_CONF, extras_traffic, EXTRAS_PATHS)
+    _disk_estimates(results)
+    _discount_source_setups(results["nats-server"], 2)
+    ours, theirs = results["natskern"], results["nats-server"]
+    gaps: list[Any] = _drop_source_seq(theirs)
+    for path in EXTRAS_PATHS:
+        mine_bytes: list[tuple[str, int]] = []
+        real_bytes: list[tuple[str, int]] = []
+        mine = _split_bytes(normalise(_focus(path, ours[path]), ours["<store>"]), mine_bytes)
+        real = _split_bytes(normalise(_focus(path, theirs[path]), theirs["<store>"]), real_bytes)
+        assert mine == real, path
+        assert keys_in_order(mine) == keys_in_order(real), path
+        gaps += [(path, m, r) for m, r in zip(mine_bytes, real_bytes, strict=True) if m != r]
+    if gaps:
+        pytest.xfail(f"known gaps (memory store size, source header, source seq): {gaps}")
