@@ -35,13 +35,13 @@ The contract:
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
 from natskern.kernel.store.api import StoredMsg
 
-__all__ = ["AuxLog", "RecordLog", "RecordLogFactory", "RecordMeta", "Recovery"]
+__all__ = ["AuxLog", "RecordColumns", "RecordLog", "RecordLogFactory", "RecordMeta", "Recovery"]
 
 
 @dataclass(slots=True, frozen=True)
@@ -62,6 +62,22 @@ class RecordMeta:
 
 
 @dataclass(slots=True)
+class RecordColumns:
+    """Recovered records as columns: what a run of :class:`RecordMeta` holds, field by field.
+
+    ``Recovery.records`` may yield these instead of (or between) single metas, so a
+    backend that scans millions of records builds no object per record.  The
+    sequences are in order (as for metas); ``ttls`` holds the non-zero TTLs by sequence.
+    """
+
+    seqs: Sequence[int]
+    ts: Sequence[int]
+    subjects: Sequence[str]
+    sizes: Sequence[int]
+    ttls: dict[int, int] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
 class Recovery:
     """What :meth:`RecordLog.open` found.
 
@@ -72,14 +88,28 @@ class Recovery:
     says so when no ``append``/``remove``/``remove_range`` was committed after the
     commit that carried the last ``put_meta("index", ...)`` (the store writes it at
     a clean close); after a crash the log scans.
+
+    Or, third, ``checkpoint_base=True``: ``get_meta("index")`` returns a checkpoint
+    that is older than the log (the store's periodic snapshot, which a log with
+    the optional ``set_checkpointer`` saves: see :mod:`natskern.kernel.store.opening`),
+    ``records`` holds only the records appended after it, and ``removed`` every
+    ``(first, last)`` range removed since it.  Removals are idempotent (a sequence
+    is never used twice), so ``removed`` may repeat ones the checkpoint already has.
+    When the store finds that checkpoint unusable it stages ``put_meta("index",
+    None)``, commits, closes and opens the log again, which must then scan.
     """
 
-    records: AsyncIterator[RecordMeta] | Iterable[RecordMeta]
+    #: :class:`RecordMeta` (or :class:`RecordColumns` chunks) in sequence order.
+    records: AsyncIterator[RecordMeta | RecordColumns] | Iterable[RecordMeta | RecordColumns]
     #: The highest sequence ever committed (removed ones included); 0 for a new log.
     last_seq: int = 0
     #: Its timestamp (ns), for the stream's ``last_ts`` when that record was removed.
     last_ts: int = 0
     checkpoint_current: bool = False
+    #: The checkpoint is a base: ``records`` are the tail after it, ``removed`` the removals.
+    checkpoint_base: bool = False
+    #: With ``checkpoint_base``: ``(first, last)`` sequence ranges removed since the checkpoint.
+    removed: list[tuple[int, int]] = field(default_factory=list)
     #: Lines for the log: "truncated a torn record of 37 bytes at the end of 3.blk", ...
     problems: list[str] = field(default_factory=list)
     #: Sequences found corrupt during recovery (not in ``records``).
