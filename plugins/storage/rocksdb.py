@@ -11,8 +11,17 @@ loop (rocksdict keeps the GIL in ``write``: a synced write would stall the loop
 for the fsync), then ``flush_wal(sync=True)`` runs in a thread (it releases the
 GIL) before ``commit`` returns.  Every batch also rewrites the log state
 (last_seq, last_ts, a generation bumped by every commit that appends or removes,
-and the generation of the last index checkpoint), so sequences are never handed
-out twice and a clean restart skips the scan.
+and the checkpoint floor), so sequences are never handed out twice.
+
+Index checkpoints (:mod:`natskern.plugins.storage.rocksdb_ckpt`): a file next to
+the database, written at a clean close (the store's ``put_meta("index", ...)``)
+and, while the stream runs, every ``checkpoint_min``..``checkpoint_max`` appended
+or removed records (half the stream's length in between): the store's snapshot
+is taken on the loop at the start of a commit (a copy of its columns) and
+written in a background thread once that commit is durable.  Commits that
+remove journal their ranges in the same batch.  A clean restart loads the
+checkpoint alone; a restart after kill -9 loads it, reads the records above it
+and replays the journal: at most ``checkpoint_max`` records, not the stream.
 Every commit syncs, in lazy mode too: there the store commits once per
 interval, so one fsync still covers the interval's writes.
 
@@ -37,7 +46,7 @@ import asyncio
 import contextlib
 import logging
 import shutil
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from natskern.kernel.hookspecs import Register, hookimpl
@@ -48,7 +57,9 @@ from natskern.kernel.store.api import (
     StoreIOError,
 )
 from natskern.kernel.store.base import LogStore, record_size
-from natskern.kernel.store.log import RecordMeta, Recovery
+from natskern.kernel.store.checkpoint import IndexSnapshot
+from natskern.kernel.store.log import RecordColumns, Recovery
+from natskern.plugins.storage import rocksdb_ckpt as ckptfile
 from natskern.plugins.storage import rocksdb_codec as codec
 from natskern.plugins.storage import rocksdb_recovery as recovery
 from natskern.plugins.storage.rocksdb_aux import AuxMixin, RocksAuxLog
@@ -79,12 +90,18 @@ class RocksLog(DbMixin, AuxMixin):
         sync: str | int = "always",
         write_buffer_size: int = 32 << 20,
         verify_scan: bool = True,
+        checkpoint_min: int = 1 << 16,
+        checkpoint_max: int = 1 << 20,
     ) -> None:
         self.path = directory
         self.sync = sync
         self._write_buffer_size = write_buffer_size
         #: Whether a recovery scan verifies every checksum (else: on read only).
         self.verify_scan = verify_scan
+        #: A periodic checkpoint is due after this many appended or removed records:
+        #: half the stream's length, within these bounds.
+        self.checkpoint_min = checkpoint_min
+        self.checkpoint_max = checkpoint_max
         self._db: Any = None
         self._views: dict[str, Any] = {}
         self._handles: dict[str, Any] = {}
@@ -98,12 +115,28 @@ class RocksLog(DbMixin, AuxMixin):
         self._last_seq = 0
         self._last_ts = 0
         self._gen = 0
-        self._index_gen = -1
+        #: The checkpoint floor: an older checkpoint file is stale (the journal below it is gone).
+        self._floor = -1
+        #: Generation of the newest checkpoint file written (the next commit raises the floor).
+        self._durable_gen = -1
         self._undo: set[bytes] = set()
         self._aux: dict[str, RocksAuxLog] = {}
         self._aux_next: dict[bytes, int] = {}
         self._reported: set[int] = set()
         self._index_value: bytes | None = None
+        #: The store's snapshot source (``set_checkpointer``), its background write, and
+        #: the records appended or removed since the last checkpoint (of a base this long).
+        self._checkpointer: Callable[[], IndexSnapshot] | None = None
+        self._request: Callable[[], object] | None = None
+        self._requested = False
+        self._ckpt_task: asyncio.Task[None] | None = None
+        self._since_ckpt = [0]
+        self._ckpt_len = 0
+        #: The highest sequence ever staged (a checkpoint taken now covers every one up to it).
+        self._appended_top = 0
+        #: Stats of the last checkpoint written and the last open (for tests and benchmarks).
+        self.checkpoints_written = 0
+        self.recovered_tail = 0
         self._reset_staged()
 
     def _reset_staged(self) -> None:
@@ -114,8 +147,12 @@ class RocksLog(DbMixin, AuxMixin):
         self._dead: set[int] = set()
         self._dead_ranges: list[tuple[int, int]] = []
         self._changed = False
-        #: None: untouched in this group; True: a checkpoint put; False: deleted.
-        self._index_staged: bool | None = None
+        #: ``put_meta("index", v)`` of this group: ``(v,)``, or None when untouched.
+        self._index_put: tuple[bytes | None] | None = None
+        #: The highest sequence staged when it was put; whether nothing was staged after.
+        self._index_seq = 0
+        self._index_complete = True
+        self._removed: list[tuple[int, int]] = []
         self._erase: list[bytes] = []
         self._top_seq = 0
         self._top_ts = 0
@@ -136,32 +173,114 @@ class RocksLog(DbMixin, AuxMixin):
         state = recovery.read_state(meta, problems)
         top = recovery.newest_seq(msgs)
         if state is None:
-            self._last_seq, self._last_ts, self._gen, self._index_gen = 0, 0, 0, -1
+            self._last_seq, self._last_ts, self._gen, self._floor = 0, 0, 0, -1
             if top:
                 problems.append(f"log state lost: last sequence taken from the newest record {top}")
         else:
-            self._last_seq, self._last_ts, self._gen, self._index_gen = state
+            self._last_seq, self._last_ts, self._gen, self._floor = state
+        self._durable_gen = self._floor
+        self._appended_top = max(self._last_seq, top)
         if top > self._last_seq:
             self._last_seq = top
             self._last_ts = recovery.ts_of(msgs, top)
         self._load_aux()
+        seen = len(problems)
+        ckpt = await asyncio.to_thread(ckptfile.read_checkpoint, self.path, problems)
+        if ckpt is not None:
+            self._durable_gen = max(self._durable_gen, ckpt.gen)
         self._index_value = None  # the verified checkpoint, for get_meta("index")
-        if state is not None and self._index_gen == self._gen and not repaired:
-            self._index_value = recovery.index_ok(meta, problems)
-        current = self._index_value is not None
-        records: AsyncIterator[RecordMeta] | list[RecordMeta] = []
+        trusted = state is not None and not repaired
+        base, removed = self._usable(ckpt, trusted, len(problems) > seen, problems)
+        current = base is not None and base.gen == self._gen and base.complete
+        records: AsyncIterator[RecordColumns] | list[RecordColumns] = []
+        self._since_ckpt = [0]
+        self._ckpt_len = len(base.body) // 17 if base is not None else 0
+        if base is not None:
+            self._index_value = base.body
         if not current:
             records = recovery.scan(
-                msgs, _OVERHEAD, problems, corrupt, self._reported, self.verify_scan
+                msgs,
+                _OVERHEAD,
+                problems,
+                corrupt,
+                self._reported,
+                self.verify_scan,
+                start=base.seq + 1 if base is not None else 0,
+                counter=self._since_ckpt,
             )
         return Recovery(
             records=records,
             last_seq=self._last_seq,
             last_ts=self._last_ts,
             checkpoint_current=current,
+            checkpoint_base=base is not None and not current,
+            removed=removed,
             problems=problems,
             corrupt=corrupt,
         )
+
+    def _usable(
+        self,
+        ckpt: ckptfile.Checkpoint | None,
+        trusted: bool,
+        failed: bool,
+        problems: list[str],
+    ) -> tuple[ckptfile.Checkpoint | None, list[tuple[int, int]]]:
+        """The checkpoint if it may stand for the records it covers, and the removals since.
+
+        ``trusted``: the log state was read and the database not repaired; ``failed``:
+        the checkpoint file exists but failed (already in ``problems``).
+        """
+        if ckpt is None:
+            if self._floor >= 0 and trusted and not failed:
+                problems.append("index checkpoint missing: scanning the records")
+            return None, []
+        why = ""
+        if not trusted:
+            why = "the log state or the database had to be rebuilt"
+        elif ckpt.gen < self._floor:
+            why = f"stale (generation {ckpt.gen}, older than the floor {self._floor})"
+        elif ckpt.gen > self._gen:
+            why = f"newer than the log (generation {ckpt.gen} > {self._gen})"
+        if why:
+            problems.append(f"index checkpoint not used, {why}: scanning the records")
+            return None, []
+        if ckpt.gen == self._gen and ckpt.complete:
+            return ckpt, []
+        removed = ckptfile.journal_ranges(self._views["meta"], ckpt.gen, problems)
+        if removed is None:
+            return None, []
+        return ckpt, removed
+
+    def set_checkpointer(
+        self, snapshot: Callable[[], IndexSnapshot], request: Callable[[], object]
+    ) -> None:
+        """Take periodic checkpoints from the store's ``snapshot``; ``request`` makes it commit.
+
+        A snapshot is taken at the start of a commit; when one is due after a commit
+        (or after the scan of an open), the log asks for the next commit at once
+        rather than wait for the next write.
+        """
+        self._checkpointer = snapshot
+        self._request = request
+        self.recovered_tail = self._since_ckpt[0]
+        self._ckpt_len = max(self._ckpt_len, self._since_ckpt[0])
+        self._request_due()
+
+    def _request_due(self) -> None:
+        """Ask the store for a commit when a snapshot is due and none was asked for yet."""
+        if (
+            self._request is not None
+            and not self._requested
+            and self._ckpt_due()
+            and (self._ckpt_task is None or self._ckpt_task.done())
+        ):
+            self._requested = True
+            self._request()
+
+    def _ckpt_due(self) -> bool:
+        every = max(self.checkpoint_min, min(self.checkpoint_max, self._ckpt_len // 2))
+        return self._since_ckpt[0] >= every
 
     async def close(self) -> None:
         """Commit what is staged, sync the WAL, flush the memtables and release the database."""
@@ -174,6 +293,7 @@ class RocksLog(DbMixin, AuxMixin):
                 except StoreIOError as exc:
                     log.error("rocksdb %s: last commit at close failed: %s", self.path, exc)
         finally:
+            await self._checkpoint_written()
             self._closed = True
             async with self._lock:
                 self._ready.clear()
@@ -185,6 +305,7 @@ class RocksLog(DbMixin, AuxMixin):
 
     async def destroy(self) -> None:
         """Close and remove the database directory."""
+        await self._checkpoint_written()
         if not self._closed:
             self._closed = True
             self._reset_staged()
@@ -207,8 +328,10 @@ class RocksLog(DbMixin, AuxMixin):
         self._ops.append((_PUT, "msgs", key, codec.encode_msg(key, msg, ttl)))
         self._msgs[msg.seq] = msg
         self._changed = True
+        self._index_complete = self._index_put is None
         if msg.seq >= self._top_seq:
             self._top_seq, self._top_ts = msg.seq, msg.ts
+            self._appended_top = max(self._appended_top, msg.seq)
 
     def append_batch(self, first_seq: int, ts: int, items: Any) -> None:
         """Stage ``(subject, headers, payload)`` items as sequences ``first_seq``... (one ts)."""
@@ -225,9 +348,11 @@ class RocksLog(DbMixin, AuxMixin):
             put((_PUT, "msgs", key, encode(key, raw, ts, 0, headers, payload)))
         self._batches.append((first_seq, ts, items))
         self._changed = True
+        self._index_complete = self._index_put is None
         top = first_seq + len(items) - 1
         if top >= self._top_seq:
             self._top_seq, self._top_ts = top, ts
+            self._appended_top = max(self._appended_top, top)
 
     def remove(self, seq: int, *, erase: bool = False) -> None:
         """Stage the removal of one record (``erase``: compact its bytes away at commit)."""
@@ -236,7 +361,9 @@ class RocksLog(DbMixin, AuxMixin):
         self._ops.append((_DEL, "msgs", key))
         self._msgs.pop(seq, None)
         self._dead.add(seq)
+        self._removed.append((seq, seq))
         self._changed = True
+        self._index_complete = self._index_put is None
         if erase:
             self._erase.append(key)
 
@@ -250,68 +377,89 @@ class RocksLog(DbMixin, AuxMixin):
         for seq in [s for s in self._msgs if first <= s <= last]:
             del self._msgs[seq]
         self._dead_ranges.append((first, last))
+        self._removed.append((first, last))
         self._changed = True
+        self._index_complete = self._index_put is None
 
     def put_meta(self, key: str, value: bytes | None) -> None:
-        """Stage a metadata value, two checksummed copies (one beyond 1 MiB); None deletes."""
+        """Stage a metadata value, two checksummed copies (one beyond 1 MiB); None deletes.
+
+        ``index`` (the store's checkpoint) goes to the checkpoint file instead, written
+        once its commit is durable.
+        """
         self._check()
         if key == "index":
             self._index_value = None
+            self._index_put = (None if value is None else bytes(value),)
+            self._index_seq = self._appended_top
+            self._index_complete = True
+            return
         k0, k1 = codec.user_meta_keys(key)
         if value is None:
             self._ops.append((_DEL, "meta", k0))
             self._ops.append((_DEL, "meta", k1))
-            if key == "index":
-                self._index_staged = False
             return
         self._ops.append((_PUT, "meta", k0, codec.encode_meta(value, k0)))
         if len(value) <= codec.TWO_COPY_LIMIT:
             self._ops.append((_PUT, "meta", k1, codec.encode_meta(value, k1)))
         else:
             self._ops.append((_DEL, "meta", k1))
-        if key == "index":
-            self._index_staged = True
 
     # -- commit ----------------------------------------------------------------------------
 
     async def commit(self) -> None:
         """Write the staged group as one unsynced batch, then sync the WAL in a thread."""
         self._check()
+        # The lock is free: the previous commit's outcome (a rollback of a failed group
+        # included) is already in the store's index, so a snapshot now is consistent.
+        quiet = not self._lock.locked()
         async with self._lock:
-            await self._commit_locked()
+            await self._commit_locked(quiet)
 
-    async def _commit_locked(self) -> None:
+    def _take_snapshot(self) -> IndexSnapshot | None:
+        """The store's snapshot when a periodic checkpoint is due and may be taken now."""
+        if (
+            self._checkpointer is None
+            or self._index_put is not None
+            or self._broken
+            or self._undo
+            or (self._ckpt_task is not None and not self._ckpt_task.done())
+            or not self._ckpt_due()
+        ):
+            return None
+        self._requested = False
+        return self._checkpointer()
+
+    async def _commit_locked(self, quiet: bool = False) -> None:
         # The group is what was staged before this call; later stagings join the next one.
-        ops, erase, changed, index_staged = (
-            self._ops,
-            self._erase,
-            self._changed,
-            self._index_staged,
-        )
+        # A periodic snapshot is taken here, with the group: it covers exactly that much.
+        snap = self._take_snapshot() if quiet else None
+        snap_seq = self._appended_top
+        ops, erase, changed, removed = self._ops, self._erase, self._changed, self._removed
+        index_put, index_seq, complete = self._index_put, self._index_seq, self._index_complete
         top_seq, top_ts = self._top_seq, self._top_ts
         self._reset_staged()
         if self._broken:
             await self._reopen()  # raises StoreIOError: the group is dropped, not acknowledged
-        if not ops and not self._undo:
+        if not ops and not self._undo and snap is None and index_put is None:
             return
-        gen = self._gen + 1 if changed else self._gen
-        index_gen = {None: self._index_gen, True: gen, False: -1}[index_staged]
+        # A checkpoint's commit always gets a generation of its own.
+        gen = self._gen + 1 if changed or snap is not None or index_put is not None else self._gen
+        floor = max(self._floor, self._durable_gen)
+        if index_put is not None and index_put[0] is None:
+            floor = gen + 1  # no checkpoint: every older file is stale
         last_seq, last_ts = self._last_seq, self._last_ts
         if top_seq > last_seq:
             last_seq, last_ts = top_seq, top_ts
-        state = codec.encode_state(last_seq, last_ts, gen, index_gen)
-        batch, appended = self._batch(ops, state)
+        state = codec.encode_state(last_seq, last_ts, gen, floor)
+        journal = (gen, removed) if removed else None
+        batch, appended = self._batch(ops, state, journal, (self._floor, floor))
         try:
             self._write(batch)
         except Exception as exc:
             self._undo |= appended  # in case the WAL kept the whole batch
             raise self._fail("write", exc) from exc
-        self._last_seq, self._last_ts, self._gen, self._index_gen = (
-            last_seq,
-            last_ts,
-            gen,
-            index_gen,
-        )
+        self._last_seq, self._last_ts, self._gen, self._floor = last_seq, last_ts, gen, floor
         undo = self._undo | appended
         try:
             await self._sync_wal()  # lazy mode too: the store calls commit once per interval
@@ -319,10 +467,73 @@ class RocksLog(DbMixin, AuxMixin):
             self._undo = undo
             raise
         self._undo = set()
+        self._since_ckpt[0] += len(appended) + len(removed)
         if erase:
             await asyncio.to_thread(self._compact_away, erase)
+        if index_put is not None:
+            await self._put_checkpoint(index_put[0], gen, index_seq, complete)
+        elif snap is not None:
+            self._since_ckpt[0] = 0
+            self._ckpt_len = snap.length
+            self._ckpt_task = asyncio.get_running_loop().create_task(
+                self._write_snapshot(snap, gen, snap_seq)
+            )
+        else:
+            self._request_due()
 
-    def _batch(self, ops: list[tuple[Any, ...]], state: bytes) -> tuple[Any, set[bytes]]:
+    async def _put_checkpoint(
+        self, value: bytes | None, gen: int, seq: int, complete: bool
+    ) -> None:
+        """Write (or delete) the checkpoint file after its commit (the store's ``put_meta``)."""
+        await self._checkpoint_written()  # an older snapshot must not land after this
+        try:
+            if value is None:
+                await asyncio.to_thread(ckptfile.remove_checkpoint, self.path)
+                return
+            await asyncio.to_thread(
+                ckptfile.write_checkpoint, self.path, gen, seq, complete, [value]
+            )
+        except OSError as exc:  # the data is durable: only the next restart is slower
+            log.error("rocksdb %s: index checkpoint not written: %s", self.path, exc)
+            return
+        self._durable_gen = max(self._durable_gen, gen)
+        self._since_ckpt[0] = 0
+        self._ckpt_len = len(value) // 17
+        self.checkpoints_written += 1
+
+    async def _write_snapshot(self, snap: IndexSnapshot, gen: int, seq: int) -> None:
+        """(A background task) encode and write a periodic snapshot in a thread."""
+
+        def write() -> int:
+            return ckptfile.write_checkpoint(self.path, gen, seq, True, snap.chunks())
+
+        try:
+            size = await asyncio.to_thread(write)
+        except Exception as exc:  # (the next one is due at once)
+            log.warning("rocksdb %s: periodic index checkpoint failed: %s", self.path, exc)
+            self._since_ckpt[0] += max(self.checkpoint_max, snap.length)
+            return
+        self._durable_gen = max(self._durable_gen, gen)
+        self.checkpoints_written += 1
+        log.debug("rocksdb %s: index checkpoint of generation %d, %d bytes", self.path, gen, size)
+        self._ckpt_task = None
+        if not self._closed:
+            self._request_due()  # (many writes while it was written)
+
+    async def _checkpoint_written(self) -> None:
+        """Wait for the background checkpoint write, if one runs."""
+        task = self._ckpt_task
+        if task is not None:
+            await asyncio.wait([task])
+            self._ckpt_task = None
+
+    def _batch(
+        self,
+        ops: list[tuple[Any, ...]],
+        state: bytes,
+        journal: tuple[int, list[tuple[int, int]]] | None = None,
+        floors: tuple[int, int] = (0, 0),
+    ) -> tuple[Any, set[bytes]]:
         """The group as one WriteBatch (undo deletes first), and the message keys it puts.
 
         A helper so that no frame a kept traceback holds refers to a column family
@@ -344,8 +555,17 @@ class RocksLog(DbMixin, AuxMixin):
                 batch.delete(op[2], handles[op[1]])
             else:
                 batch.delete_range(op[2], op[3], handles[op[1]])
+        meta = handles["meta"]
+        if journal is not None:
+            key = ckptfile.journal_key(journal[0])
+            batch.put(key, codec.encode_meta(ckptfile.encode_ranges(journal[1]), key), meta)
+        old, new = floors
+        if new > old:  # entries below the floor belong to stale checkpoints only
+            batch.delete_range(ckptfile.journal_key(0), ckptfile.journal_key(new), meta)
+            for key in codec.user_meta_keys("index"):  # (where checkpoints were once kept)
+                batch.delete(key, meta)
         for key in codec.STATE_KEYS:
-            batch.put(key, codec.encode_meta(state, key), handles["meta"])
+            batch.put(key, codec.encode_meta(state, key), meta)
         return batch, appended
 
     async def _sync_wal(self) -> None:
@@ -416,9 +636,12 @@ class RocksLog(DbMixin, AuxMixin):
         views = self._views
         if not views or not self._ready.is_set():
             views = await self._wait_views()
-        if key == "index" and self._index_value is not None:
-            value, self._index_value = self._index_value, None
-            return value
+        if key == "index":
+            if self._index_value is not None:  # read and verified by open: handed over once
+                value, self._index_value = self._index_value, None
+                return value
+            ckpt = await asyncio.to_thread(ckptfile.read_checkpoint, self.path, [])
+            return ckpt.body if ckpt is not None else None
         keys = codec.user_meta_keys(key)
         meta = views["meta"]
         seen = False

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import struct
 from collections.abc import AsyncIterator
 from typing import Any
 
-from natskern.kernel.store.log import RecordMeta
+from natskern.kernel.store.log import RecordColumns
 from natskern.plugins.storage import rocksdb_codec as codec
 from rocksdict import ReadOptions
 
-__all__ = ["index_ok", "newest_seq", "read_state", "scan", "ts_of"]
+__all__ = ["newest_seq", "read_state", "scan", "ts_of"]
 
 _SCAN_CHUNK = 4096
 #: Corrupt records reported one by one; the rest in one summary line.
@@ -52,16 +53,6 @@ def ts_of(msgs: Any, seq: int) -> int:
     return int(codec.HEADER.unpack_from(value, 8)[0])
 
 
-def index_ok(meta: Any, problems: list[str]) -> bytes | None:
-    """The ``index`` checkpoint from its first copy that passes its checksum, or None."""
-    for key in codec.user_meta_keys("index"):
-        value = codec.decode_meta(meta.get(key), key)
-        if value is not None:
-            return value
-    problems.append("index checkpoint missing or failing its checksum: scanning the records")
-    return None
-
-
 async def scan(
     msgs: Any,
     overhead: int,
@@ -70,15 +61,22 @@ async def scan(
     reported: set[int],
     verify: bool = True,
     headers_extra: int = 4,
-) -> AsyncIterator[RecordMeta]:
-    """Every intact record's meta in key order; checksums are verified on the way.
+    *,
+    start: int = 0,
+    counter: list[int] | None = None,
+) -> AsyncIterator[RecordColumns]:
+    """Every intact record from sequence ``start`` on, in key order, as columnar chunks.
 
-    With ``verify=False`` only the lengths are checked here, and a damaged record
-    is caught by its checksum when it is read (the issue's "at the latest").
+    Checksums are verified on the way (with ``verify=False`` only the lengths are
+    checked here, and a damaged record is caught by its checksum when it is read:
+    the issue's "at the latest").  ``counter[0]`` is raised by the records yielded.
 
-    Inlined :func:`~natskern.plugins.storage.rocksdb_codec.verify_msg` (a crash
-    recovery runs this once per record).  What it finds is logged here as well as
-    added to ``problems``/``corrupt``: the store reads those before it iterates.
+    No object per record: each chunk of up to 4,096 records is one
+    :class:`~natskern.kernel.store.log.RecordColumns` (the keys become sequences
+    with one ``struct.unpack``).  Inlined
+    :func:`~natskern.plugins.storage.rocksdb_codec.verify_msg` (a crash recovery
+    runs this once per record).  What it finds is logged here as well as added to
+    ``problems``/``corrupt``: the store reads those before it iterates.
     """
     opts = ReadOptions()
     opts.fill_cache(False)  # type: ignore[call-arg]  # the stub lacks the argument
@@ -87,8 +85,13 @@ async def scan(
     unpack = codec.HEADER.unpack_from
     blank = codec.BLANK.copy
     at = codec.DATA_AT
-    n = 0
-    for key, value in msgs.items(read_opt=opts):
+    base = overhead - at
+    keys: list[bytes] = []
+    tss: list[int] = []
+    names: list[str] = []
+    sizes: list[int] = []
+    ttls: dict[int, int] = {}
+    for key, value in msgs.items(from_key=codec.seq_key(start), read_opt=opts):
         size = len(value)
         if verify:
             h = blank()
@@ -112,17 +115,38 @@ async def scan(
             except UnicodeDecodeError:
                 _bad(key, "subject not UTF-8", problems, corrupt, reported)
                 continue
-        rsize = overhead + size - at + (headers_extra if hlen > 0 else 0)
-        yield RecordMeta(int.from_bytes(key, "big"), ts, subject, rsize, ttl)
-        n += 1
-        if n % _SCAN_CHUNK == 0:
+        keys.append(key)
+        tss.append(ts)
+        names.append(subject)
+        sizes.append(base + size + (headers_extra if hlen > 0 else 0))
+        if ttl:
+            ttls[int.from_bytes(key, "big")] = ttl
+        if len(keys) == _SCAN_CHUNK:
+            yield _chunk(keys, tss, names, sizes, ttls, counter)
+            keys, tss, names, sizes, ttls = [], [], [], [], {}
             await asyncio.sleep(0)
+    if keys:
+        yield _chunk(keys, tss, names, sizes, ttls, counter)
     if len(corrupt) > _DETAILED:
         problems.append(
             f"{len(corrupt) - _DETAILED} more corrupt records skipped (sequences "
             f"{corrupt[_DETAILED]}..{corrupt[-1]})"
         )
         log.error("rocksdb recovery: %s", problems[-1])
+
+
+def _chunk(
+    keys: list[bytes],
+    tss: list[int],
+    names: list[str],
+    sizes: list[int],
+    ttls: dict[int, int],
+    counter: list[int] | None,
+) -> RecordColumns:
+    if counter is not None:
+        counter[0] += len(keys)
+    seqs = list(struct.unpack(f">{len(keys)}Q", b"".join(keys)))
+    return RecordColumns(seqs, tss, names, sizes, ttls)
 
 
 def _bad(key: bytes, why: str, problems: list[str], corrupt: list[int], reported: set[int]) -> None:

@@ -56,3 +56,41 @@ class TestRocksDB(StoreConformance):
             raise Exception("IO error: injected: No space left on device")
 
         log._write = failing  # type: ignore[method-assign]
+
+
+async def crash(store: StreamStore) -> None:
+    """Leave ``store`` as kill -9 would once its writes are durable: no close, no checkpoint.
+
+    Everything staged is committed first (consumer deltas included, which a real
+    crash may lose by design), then the database is released without the
+    close-time checkpoint, the ``seq`` record or a memtable flush.
+    """
+    log = _log(store)
+    log._checkpointer = None  # the last periodic checkpoint stays older than the last writes
+    await store.flush()
+    await log.commit()
+    await log._checkpoint_written()
+    store._stop_timers()  # type: ignore[attr-defined]
+    store._closed = True  # type: ignore[attr-defined]
+    log._closed = True
+    log._close_db(sync=False)
+
+
+class TestRocksDBCrashRestart(TestRocksDB):
+    """Every restart of the suite a crash, with a periodic checkpoint every few records.
+
+    So each reopen loads the newest periodic snapshot, indexes the records after
+    it and replays the removal journal, and must find exactly what a clean
+    restart finds.
+    """
+
+    async def open_store(
+        self, config: StoreConfig, directory: str, *, sync: str | int = "always"
+    ) -> StreamStore:
+        factory = RocksLogFactory(checkpoint_min=3, checkpoint_max=3)
+        return await LogStore.factory(factory)(config, directory, sync=sync)
+
+    async def reopen(self, opener: Any, store: StreamStore, **fields: Any) -> StreamStore:
+        """Crash ``store`` (see :func:`crash`) and open it again."""
+        await crash(store)
+        return await opener(**fields)

@@ -19,9 +19,12 @@ from pathlib import Path
 import pytest
 from natskern.kernel.store.api import CorruptRecordError, StoreConfig, StoredMsg, StoreIOError
 from natskern.kernel.store.base import LogStore
+from natskern.plugins.storage import rocksdb_ckpt as ckptfile
 from natskern.plugins.storage import rocksdb_codec as codec
 from natskern.plugins.storage.rocksdb import RocksLog, RocksLogFactory
 from rocksdict import Options, Rdict
+
+from tests.store.rocksdb_helpers import recovered
 
 HERE = Path(__file__).parent
 _spec = importlib.util.spec_from_file_location("rocks_fault_writer", HERE / "rocks_fault_writer.py")
@@ -35,9 +38,7 @@ def msg(seq: int, payload: bytes = b"", subject: str = "s.a") -> StoredMsg:
 
 
 async def records(rec) -> list:
-    if isinstance(rec.records, list):
-        return rec.records
-    return [m async for m in rec.records]
+    return await recovered(rec)
 
 
 def raw_db(path: str) -> Rdict:
@@ -153,10 +154,13 @@ async def test_corrupt_index_checkpoint_means_a_scan(tmp_path):
     await log.open()
     for seq in range(1, 4):
         log.append(msg(seq))
-    log.put_meta("index", b"x" * (codec.TWO_COPY_LIMIT + 1))  # large: one copy
+    log.put_meta("index", b"x" * (codec.TWO_COPY_LIMIT + 1))
     await log.commit()
     await log.close()
-    flip(path, "meta", codec.user_meta_keys("index")[0], 12345)
+    ckpt = Path(path, ckptfile.FILE)
+    data = bytearray(ckpt.read_bytes())
+    data[12345 // 8] ^= 1 << (12345 % 8)
+    ckpt.write_bytes(bytes(data))
     log = RocksLog(path)
     rec = await log.open()
     assert not rec.checkpoint_current

@@ -10,15 +10,15 @@ from natskern.kernel.store.api import StoredMsg
 from natskern.kernel.store.base import record_size
 from natskern.plugins.storage.rocksdb import RocksLog
 
+from tests.store.rocksdb_helpers import recovered
+
 
 def msg(seq: int, payload: bytes = b"", headers: bytes | None = None) -> StoredMsg:
     return StoredMsg(f"s.{seq % 3}", seq, 1_000 + seq, headers, payload or b"p%d" % seq)
 
 
 async def metas(rec) -> list:
-    if isinstance(rec.records, list):
-        return rec.records
-    return [m async for m in rec.records]
+    return await recovered(rec)
 
 
 async def test_staged_records_and_removals_are_readable_before_commit(tmp_path):
