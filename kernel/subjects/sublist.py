@@ -482,9 +482,14 @@ class Sublist:
         None when the pattern starts with a wildcard: every key would be a candidate, and a
         full scan costs more than refilling the cache.
         """
-        keys = self._by_first.get(tokens[0])
+        first = tokens[0]
+        if first in (PWC, FWC):
+            # (even when a literal subject "*" or ">" was published and cached: the keys
+            # under that first token are not all the candidates)
+            return None
+        keys = self._by_first.get(first)
         if not keys:
-            return None if tokens[0] in (PWC, FWC) else []
+            return []
         prefix = _literal_prefix(tokens)
         return [k for k in keys if k.startswith(prefix) and matches(pattern, k)]
 

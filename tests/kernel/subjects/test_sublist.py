@@ -289,6 +289,23 @@ def test_wildcard_changes_after_a_cache_clear() -> None:
     assert sl.stats()["num_cache"] == 1
 
 
+@pytest.mark.parametrize("wildcard", [b">", b"*"])
+def test_wildcard_first_token_change_with_a_cached_literal_wildcard_subject(
+    wildcard: bytes,
+) -> None:
+    # A non-pedantic PUB may publish to the literal subject ">" (or "*"); once it is
+    # cached, a ">" subscription must still refresh every other cached subject (found by
+    # tests/core/test_fuzz_differential.py: a closed client's ">" sub kept receiving "a").
+    sl = Sublist()
+    warm(sl, wildcard, b"a")
+    sub = Sub(wildcard)
+    sl.insert(sub)
+    assert sl.match(b"a").psubs == (sub,)
+    sl.remove(sub)
+    assert sl.match(b"a") is EMPTY_RESULT
+    assert sl.match(wildcard) is EMPTY_RESULT
+
+
 def test_patched_queue_groups_stay_grouped() -> None:
     sl = Sublist()
     q1, other = Sub(b"jobs.*", b"w"), Sub(b"jobs.1", b"v")
