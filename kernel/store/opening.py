@@ -121,10 +121,10 @@ class Opening:
             self._last_seq, self._last_ts = rec.last_seq, max(rec.last_ts, self._last_ts)
         meta = await self._log.get_meta("seq")
         if meta is not None and len(meta) == SEQ_META.size:
-            # Written with every checkpoint and at every skip/compact/truncate: after a
-            # checkpoint it is at least as new; after a scan it holds unless appends followed.
+            # Written at every skip/compact/truncate and with the close-time checkpoint (not
+            # with a periodic one): it holds unless appends followed it.
             last, hw, last_ts = SEQ_META.unpack(meta)
-            if current or hw >= self._hw:
+            if hw >= self._hw:
                 self._hw, self._last_seq, self._last_ts = hw, last, last_ts
         if not self._hw and self.config.first_seq > 1:
             self._hw = self._last_seq = self.config.first_seq - 1

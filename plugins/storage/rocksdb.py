@@ -165,6 +165,7 @@ class RocksLog(DbMixin, AuxMixin):
         self._broken = None
         self._undo = set()
         self._reset_staged()
+        self._checkpointer, self._request, self._requested = None, None, False
         problems: list[str] = []
         corrupt: list[int] = []
         repaired = await self._open_or_repair(problems)
@@ -186,11 +187,11 @@ class RocksLog(DbMixin, AuxMixin):
         self._load_aux()
         seen = len(problems)
         ckpt = await asyncio.to_thread(ckptfile.read_checkpoint, self.path, problems)
-        if ckpt is not None:
-            self._durable_gen = max(self._durable_gen, ckpt.gen)
         self._index_value = None  # the verified checkpoint, for get_meta("index")
         trusted = state is not None and not repaired
         base, removed = self._usable(ckpt, trusted, len(problems) > seen, problems)
+        if base is not None:  # the next commit raises the floor to it
+            self._durable_gen = max(self._durable_gen, base.gen)
         current = base is not None and base.gen == self._gen and base.complete
         records: AsyncIterator[RecordColumns] | list[RecordColumns] = []
         self._since_ckpt = [0]

@@ -251,15 +251,17 @@ async def test_full_disk_fails_the_commit_and_the_store_continues(tiny_fs):
 # -- kill -9 ----------------------------------------------------------------------------------
 
 
-def _kill_round(path: str, rng: random.Random) -> tuple[int, dict[int, bytes], set[int]]:
-    """Run the writer, SIGKILL it after a random number of acks.
+def _kill_round(
+    path: str, rng: random.Random, script: Path = HERE / "rocks_fault_writer.py"
+) -> tuple[int, dict[int, bytes], set[int]]:
+    """Run the writer (``script``), SIGKILL it after a random number of acks.
 
     Returns the last sequence it found at start, the acknowledged messages
     (seq -> payload) and the sequences whose removal was acknowledged.
     """
     env = dict(os.environ, NATSKERN_DISABLE_PLUGIN_AUTOLOAD="1")
     proc = subprocess.Popen(
-        [sys.executable, str(HERE / "rocks_fault_writer.py"), path, str(rng.choice([16, 64, 256]))],
+        [sys.executable, str(script), path, str(rng.choice([16, 64, 256]))],
         stdout=subprocess.PIPE,
         env=env,
     )
