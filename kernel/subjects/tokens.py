@@ -20,9 +20,11 @@ __all__ = [
     "FWC",
     "PWC",
     "SEP",
+    "is_insertable_subject",
     "is_literal",
     "is_subset",
     "is_valid_literal_subject",
+    "is_valid_pub_subject",
     "is_valid_queue_name",
     "is_valid_subject",
     "matches",
@@ -66,6 +68,28 @@ def is_literal(subject: bytes) -> bool:
 def is_valid_literal_subject(subject: bytes) -> bool:
     """Return True if ``subject`` is valid and has no wildcard token (a publish subject)."""
     return is_valid_subject(subject) and is_literal(subject)
+
+
+def is_valid_pub_subject(subject: bytes) -> bool:
+    """nats-server ``IsValidLiteralSubject``, pedantic's PUB check: no empty token, no wildcard.
+
+    Unlike :func:`is_valid_literal_subject` it does not look for whitespace: a PUB subject
+    holding a form feed or a vertical tab passes (its spaces and tabs never reach it).
+    """
+    if not subject or subject[0] == 0x2E or subject[-1] == 0x2E or b".." in subject:
+        return False
+    return is_literal(subject)
+
+
+def is_insertable_subject(subject: bytes) -> bool:
+    """Whether nats-server's sublist ``Insert`` takes ``subject`` (the SUB check).
+
+    No empty token and nothing after a ``>`` token; bytes such as form feed or NUL are
+    accepted (the protocol's separators never reach it).
+    """
+    if not subject or subject[0] == 0x2E or subject[-1] == 0x2E or b".." in subject:
+        return False
+    return not (subject.startswith(b">.") or b".>." in subject)
 
 
 def is_valid_queue_name(queue: bytes) -> bool:

@@ -486,3 +486,64 @@ def test_custom_limits() -> None:
     assert calls == [("pub", b"a", b"", b"0123456789"), ("error", "Maximum Payload Violation")]
     calls, _ = feed_chunks([b"SUB abcdef 12\r\nSUB abcdef 123\r\n"], max_control_line=9)
     assert calls == [("sub", b"abcdef", b"", b"12"), ("error", "maximum control line exceeded")]
+
+
+# -- nats-server's read-dependent and byte-level rules (issue 14's differential fuzzer) ------
+
+
+class Warner(Recorder):
+    """A Recorder that also records non-fatal errors (pedantic)."""
+
+    def proto_warning(self, text: str) -> None:
+        """Record a warning."""
+        self.calls.append(("warning", text))
+
+
+def test_the_argument_starts_at_any_byte_after_the_blanks() -> None:
+    # The first byte of an argument is not looked at: a LF there does not end the line.
+    calls, _ = feed_chunks([b"PUB \nfoo 2\r\nhi\r\nSUB \nfoo 1\r\nCONNECT\n{}\r\n"])
+    assert calls == [
+        ("pub", b"\nfoo", b"", b"hi"),
+        ("sub", b"foo", b"", b"1"),
+        ("connect", b"\n{}"),
+    ]
+
+
+def test_a_bare_cr_and_the_end_of_a_read() -> None:
+    # In one read the byte before LF is dropped once a CR was seen ("5\r" is no size);
+    # split after the first CR, the first part loses its CR and the later CRs are dropped.
+    whole, _ = feed_chunks([b"PUB foo 5\r\r\nhello\r\n"])
+    assert whole == [("error", None)]
+    split, _ = feed_chunks([b"PUB foo 5\r", b"\r\nhello\r\n"])
+    assert split == [("pub", b"foo", b"", b"hello")]
+    split, _ = feed_chunks([b"SUB a\rb", b" 1\r\n"])  # "b" is dropped with the CR's read
+    assert split == [("sub", b"a", b"", b"1")]
+
+
+def test_pedantic_subject_error_at_the_control_line_and_again_if_the_payload_waits() -> None:
+    parser = Parser(Warner())
+    parser.pedantic = True
+    parser.feed(b"PUB a..b 2\r\nhi\r\n")
+    parser.feed(b"PUB a.* 2\r\nh")
+    parser.feed(b"i\r\nPUB a\x0cb 1\r\nx\r\n")  # no whitespace check for PUB subjects
+    assert parser.handler.calls == [
+        ("warning", "Invalid Publish Subject"),
+        ("pub", b"a..b", b"", b"hi"),
+        ("warning", "Invalid Publish Subject"),
+        ("warning", "Invalid Publish Subject"),
+        ("pub", b"a.*", b"", b"hi"),
+        ("pub", b"a\x0cb", b"", b"x"),
+    ]
+
+
+def test_hmsg_from_a_client_is_a_message_to_no_subject() -> None:
+    calls, _ = feed_chunks([b"HMSG a 1 2\r\n\r\nPING\r\n"])
+    assert calls == [("pub", b"", b"", b""), ("ping",)]
+    calls, _ = feed_chunks([b"HMSG a 1 2\r\nxx\r\n"])
+    assert calls == [("error", "Unknown Protocol Operation")]
+
+
+def test_info_from_a_client_must_decode_into_nats_servers_struct() -> None:
+    assert feed_chunks([b'INFO {"port":1,"x":[1]}\r\nPING\r\n'])[0] == [("ping",)]
+    assert feed_chunks([b'INFO {"port":"1"}\r\nPING\r\n'])[0] == [("error", None)]
+    assert feed_chunks([b"INFO null\r\nPING\r\n"])[0] == [("ping",)]

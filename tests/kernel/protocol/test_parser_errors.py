@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from natskern.kernel.protocol.parser import ERR_MAX_CONTROL_LINE as MCL
 from natskern.kernel.protocol.parser import ERR_MAX_PAYLOAD as MAXP
 from natskern.kernel.protocol.parser import ERR_UNKNOWN_OP as UNKNOWN
-from parser_support import every_split, feed_chunks
+from parser_support import every_split, feed_chunks, split_sensitive
 
 HELLO = ("pub", b"foo", b"", b"hello")
 
@@ -160,8 +160,11 @@ def _cases_every_split(stream: bytes) -> list[list[bytes]]:
     # Long streams: whole, byte by byte, and cuts around the interesting places.
     n = len(stream)
     cuts = {1, 2, 3, 4, 5, 8, 9, 100, 4095, 4096, 4097, 4100, 4101, 4102, n - 3, n - 2, n - 1}
-    return [[stream], [stream[i : i + 1] for i in range(n)]] + [
-        [stream[:i], stream[i:]] for i in sorted(cuts) if 0 < i < n
+    drip = [] if split_sensitive(stream, range(n)) else [[stream[i : i + 1] for i in range(n)]]
+    return [[stream], *drip] + [
+        [stream[:i], stream[i:]]
+        for i in sorted(cuts)
+        if 0 < i < n and not split_sensitive(stream, [i])
     ]
 
 
