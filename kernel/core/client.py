@@ -10,7 +10,6 @@ as a slow consumer; everyone else keeps flowing.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 from typing import TYPE_CHECKING, Any
@@ -26,13 +25,17 @@ from natskern.kernel.core.session import (
 )
 from natskern.kernel.core.subscription import DeliverCallback, Subscription
 from natskern.kernel.core.trace import Tracer
-from natskern.kernel.protocol.encode import err_line, hmsg_frame, msg_frame
+from natskern.kernel.protocol.encode import err_line, go_quote, hmsg_frame, msg_frame
 from natskern.kernel.protocol.parser import Parser
-from natskern.kernel.subjects.tokens import (
-    is_valid_literal_subject,
-    is_valid_queue_name,
-    is_valid_subject,
+from natskern.kernel.protocol.typedjson import (
+    BOOL,
+    INT,
+    PERMISSION,
+    STR,
+    TypedJSONError,
+    decode_struct,
 )
+from natskern.kernel.subjects.tokens import is_insertable_subject
 
 if TYPE_CHECKING:  # pragma: no cover
     from natskern.kernel.core.permissions import Permissions, SubjectPermission
@@ -52,6 +55,17 @@ STALL_MAX = 0.1
 FLUSH_AFTER_READ = 32 * 1024
 FLUSH_PENDING = 256 * 1024
 
+
+#: nats-server's ``ClientOpts``: the fields a CONNECT sets, by JSON name, with their Go kind.
+CONNECT_FIELDS: dict[str, int] = {
+    **dict.fromkeys(("echo", "verbose", "pedantic", "tls_required", "new_account"), BOOL),
+    **dict.fromkeys(("headers", "no_responders"), BOOL),
+    **dict.fromkeys(("nkey", "jwt", "sig", "auth_token", "user", "pass"), STR),
+    **dict.fromkeys(("name", "lang", "version", "account"), STR),
+    "protocol": INT,
+    "import": PERMISSION,
+    "export": PERMISSION,
+}
 
 OK = b"+OK\r\n"
 PING = b"PING\r\n"
@@ -136,8 +150,10 @@ class Client:
             max_control_line=broker.options["max_control_line"],
             max_payload=broker.options["max_payload"],
         )
-        # HPUB before CONNECT negotiated headers closes the connection, as in nats-server.
+        # HPUB before CONNECT negotiated headers closes the connection, as in nats-server;
+        # PUB subjects are checked (pedantic) until CONNECT says otherwise.
         self.parser.headers = False
+        self.parser.pedantic = True
         peer = transport.get_extra_info("peername") if transport is not None else None
         if isinstance(peer, tuple) and len(peer) >= 2:
             self.host, self.port = str(peer[0]), int(peer[1])
@@ -391,14 +407,22 @@ class Client:
     # -- protocol handlers (called by the parser) ---------------------------------------------
 
     def proto_connect(self, arg: bytes) -> None:
-        """CONNECT: options, authentication, account binding."""
+        """CONNECT: options, authentication, account binding.
+
+        As nats-server: the JSON is decoded into typed fields (see
+        ``natskern.kernel.protocol.typedjson``; what does not decode closes the connection
+        without a word) over the options of the previous CONNECT; then credentials, then a
+        requested ``account`` (refused), the protocol version, no_responders without
+        headers, and ``+OK`` if verbose.
+        """
         try:
-            opts = json.loads(arg)
-        except ValueError:
-            opts = None
-        if not isinstance(opts, dict):
+            sent = decode_struct(arg, CONNECT_FIELDS)
+        except TypedJSONError:
             self.close("Protocol Violation")  # nats-server closes without a word
             return
+        # Absent keys keep their current values: nats-server unmarshals every CONNECT into
+        # the same options (a second ``CONNECT {}`` changes nothing).
+        opts = {**self.connect_opts, **sent}
         # Credentials are checked before the other fields, as nats-server does.
         identity = None
         if not self.connect_received:
@@ -411,23 +435,25 @@ class Client:
                 log.error("%s - authentication error%s", self.log_prefix(), who)
                 self.close("Authentication Failure", "Authorization Violation")
                 return
-        # Absent keys keep their current values: nats-server unmarshals every CONNECT into
-        # the same options (a second ``CONNECT {}`` changes nothing); the initial values
-        # are nats-server's defaults.
+        if opts.get("account") or opts.get("new_account"):
+            # nats-server: naming an account in CONNECT is an authorization violation.
+            log.error("%s - authentication error - account requested", self.log_prefix())
+            self.close("Authentication Failure", "Authorization Violation")
+            return
         protocol = opts.get("protocol", self.protocol)
-        if not isinstance(protocol, int) or protocol < 0 or protocol > 1:
+        if protocol < 0 or protocol > 1:
             self.close("Protocol Violation", "invalid client protocol")
             return
         self.protocol = protocol
         self.connect_opts = opts
-        self.verbose = bool(opts.get("verbose", self.verbose))
-        self.pedantic = bool(opts.get("pedantic", self.pedantic))
-        self.echo = bool(opts.get("echo", self.echo))
-        self.headers = bool(opts.get("headers", self.headers))
-        self.no_responders = bool(opts.get("no_responders", self.no_responders))
-        self.name = str(opts.get("name", self.name) or "")
-        self.lang = str(opts.get("lang", self.lang) or "")
-        self.version = str(opts.get("version", self.version) or "")
+        self.verbose = opts.get("verbose", self.verbose)
+        self.pedantic = opts.get("pedantic", self.pedantic)
+        self.echo = opts.get("echo", self.echo)
+        self.headers = opts.get("headers", self.headers)
+        self.no_responders = opts.get("no_responders", self.no_responders)
+        self.name = opts.get("name", self.name)
+        self.lang = opts.get("lang", self.lang)
+        self.version = opts.get("version", self.version)
         if self.no_responders and not self.headers:
             self.close("Protocol Violation", "no responders requires headers support")
             return
@@ -438,6 +464,7 @@ class Client:
             self.broker.session_opened(self)
         self._update_pub_checks()
         self.parser.headers = self.headers
+        self.parser.pedantic = self.pedantic
         if self.verbose:
             self.send(OK)
 
@@ -473,7 +500,10 @@ class Client:
             if perm is not None and not perm.allows_subscribe(sub.subject, sub.queue):
                 self.remove_subscription(sub)
                 text, sid = sub.subject.decode("utf-8", "replace"), sub.sid.decode()
-                self.send_error(f'Permissions Violation for Subscription to "{text}" (sid "{sid}")')
+                self.send_error(
+                    f"Permissions Violation for Subscription to {go_quote(sub.subject)}"
+                    f" (sid {go_quote(sub.sid)})"
+                )
                 log.info(
                     'Removed sub "%s" (sid "%s") for User "%s" - not authorized',
                     text,
@@ -523,7 +553,8 @@ class Client:
         if not self.headers and not self.gated:
             self.close("Protocol Violation")
             return
-        hdr = data[:header_size]
+        # A header block of 0 bytes is no header block: nats-server delivers a MSG.
+        hdr = data[:header_size] if header_size else None
         payload = data[header_size:]
         if self.pub_checks or (reply and reply.startswith(RESERVED_REPLY_PREFIXES)):
             self._checked_publish(subject, reply, hdr, payload)
@@ -533,16 +564,17 @@ class Client:
         publish(self, self.account, subject, reply, hdr, payload)
 
     def _update_pub_checks(self) -> None:
-        self.pub_checks = bool(self.gated or self.verbose or self.pedantic or self.pub_perm)
+        self.pub_checks = bool(self.gated or self.verbose or self.pub_perm)
 
     def _checked_publish(
         self, subject: bytes, reply: bytes, hdr: bytes | None, payload: bytes
     ) -> None:
         """The publish path with every per-message check nats-server can be asked for.
 
-        This is the one place the checks are made: the auth gate, pedantic subject
-        validation, publish permissions (and allow_responses), the reserved-reply rule and
-        verbose's ``+OK``.  The ``proto_*`` entry points take their fast path only when none
+        This is the one place the checks are made: the auth gate, publish permissions (and
+        allow_responses), the reserved-reply rule and verbose's ``+OK``.  (Pedantic subject
+        validation is the parser's, at the control line, as in nats-server.)
+        The ``proto_*`` entry points take their fast path only when none
         of them applies: ``pub_checks`` is False and the reply (if any) is not reserved
         (``publish_batch`` refuses reserved replies of a batch with the same function).
         """
@@ -551,8 +583,6 @@ class Client:
             return
         self.in_msgs += 1
         self.in_bytes += len(payload) + (len(hdr) if hdr is not None else 0)
-        if self.pedantic and not is_valid_literal_subject(subject):
-            self.send_error("Invalid Publish Subject")
         perm = self.pub_perm
         if perm is not None and not self._may_publish(perm, subject):
             return  # nats-server sends the violation instead of +OK
@@ -569,7 +599,7 @@ class Client:
             allowed = self._consume_reply_permission(subject)
         if not allowed:
             text = subject.decode("utf-8", "replace")
-            self.send_error(f'Permissions Violation for Publish to "{text}"')
+            self.send_error(f"Permissions Violation for Publish to {go_quote(subject)}")
             log.error(
                 '%s - Publish Violation - User "%s", Subject "%s"',
                 self.log_prefix(),
@@ -614,13 +644,8 @@ class Client:
         if self.gated:
             self._gate_violation()
             return
-        if not is_valid_subject(subject) or (queue and not is_valid_queue_name(queue)):
-            self.send_error("Invalid Subject")
-            return
-        if sid in self.subs:
-            if self.verbose:
-                self.send(OK)
-            return
+        # nats-server's order: permissions (and the reserved queue), the subscription
+        # limit, then an existing sid (+OK, nothing else), then the sublist's own check.
         if self.sub_perm is not None:
             if queue == b"_sys_" or not self.sub_perm.allows_subscribe(subject, queue or None):
                 self._sub_violation(subject, queue, sid)
@@ -631,6 +656,13 @@ class Client:
         limit = self.broker.options["max_subscriptions"]
         if limit and len(self.subs) >= limit:
             self.send_error("maximum subscriptions exceeded")
+            return
+        if sid in self.subs:
+            if self.verbose:
+                self.send(OK)
+            return
+        if not is_insertable_subject(subject):
+            self.send_error("Invalid Subject")
             return
         sub = Subscription(self, subject, queue or None, sid)
         if self.sub_perm is not None and self.sub_perm.needs_delivery_filter(subject):
@@ -667,11 +699,13 @@ class Client:
             (f' using queue "{queue.decode("utf-8", "replace")}"' if queue else "")
             + (f", SID {sid.decode('utf-8', 'replace')}" if sid else ""),
         )
+        quoted = go_quote(subject)
         if queue:
-            q = queue.decode("utf-8", "replace")
-            self.send_error(f'Permissions Violation for Subscription to "{text}" using queue "{q}"')
+            self.send_error(
+                f"Permissions Violation for Subscription to {quoted} using queue {go_quote(queue)}"
+            )
         else:
-            self.send_error(f'Permissions Violation for Subscription to "{text}"')
+            self.send_error(f"Permissions Violation for Subscription to {quoted}")
 
     def proto_unsub(self, sid: bytes, max_msgs: int) -> None:
         """UNSUB: remove now, or after ``max_msgs`` deliveries in total."""
@@ -705,6 +739,10 @@ class Client:
         if self._ping_sent_at and self.pings_out:
             self.rtt = time.monotonic() - self._ping_sent_at
         self.pings_out = 0
+
+    def proto_warning(self, text: str) -> None:
+        """A non-fatal protocol error found by the parser (pedantic's subject check)."""
+        self.send_error(text)
 
     def proto_error(self, text: str | None) -> None:
         """A fatal protocol error found by the parser."""

@@ -54,7 +54,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Protocol, TypeAlias
 
-from natskern.kernel.protocol.encode import err_line
+from natskern.kernel.protocol.encode import err_line, go_quote
 
 if TYPE_CHECKING:  # pragma: no cover
     from natskern.kernel.core.accounts import Account
@@ -83,8 +83,7 @@ def is_reserved_reply(reply: bytes) -> bool:
 
 def refuse_reply(session: FrameSession, reply: bytes) -> None:
     """Refuse a client's publish whose reply is reserved, with nats-server's ``-ERR``."""
-    text = reply.decode("utf-8", "replace")
-    session.send(err_line(f'Permissions Violation for Publish with Reply of "{text}"'))
+    session.send(err_line(f"Permissions Violation for Publish with Reply of {go_quote(reply)}"))
 
 
 class Holder(Protocol):

@@ -15,12 +15,55 @@ __all__ = [
     "PING",
     "PONG",
     "err_line",
+    "go_quote",
     "hmsg_frame",
     "hmsg_head",
     "info_line",
     "msg_frame",
     "msg_head",
 ]
+
+_SHORT_ESCAPES = {
+    "\a": "\\a",
+    "\b": "\\b",
+    "\f": "\\f",
+    "\n": "\\n",
+    "\r": "\\r",
+    "\t": "\\t",
+    "\v": "\\v",
+}
+
+
+def go_quote(data: bytes) -> str:
+    """``data`` quoted like Go's ``%q`` of a byte string (``strconv.Quote``).
+
+    nats-server words its permission errors with ``%q`` of the subject: printable runes as
+    they are, ``\\n``-style escapes, ``\\xNN`` for other control bytes and for bytes that
+    are not UTF-8, ``\\uNNNN``/``\\UNNNNNNNN`` for other non-printable runes.
+    """
+    text = data.decode("utf-8", "surrogateescape")
+    if text.isascii() and text.isprintable() and '"' not in text and "\\" not in text:
+        return f'"{text}"'
+    out = ['"']
+    for ch in text:
+        code = ord(ch)
+        if ch == '"' or ch == "\\":
+            out.append("\\" + ch)
+        elif 0xDC80 <= code <= 0xDCFF:  # a byte that is not UTF-8
+            out.append(f"\\x{code - 0xDC00:02x}")
+        elif ch.isprintable():
+            out.append(ch)
+        elif ch in _SHORT_ESCAPES:
+            out.append(_SHORT_ESCAPES[ch])
+        elif code < 0x80:
+            out.append(f"\\x{code:02x}")
+        elif code < 0x10000:
+            out.append(f"\\u{code:04x}")
+        else:
+            out.append(f"\\U{code:08x}")
+    out.append('"')
+    return "".join(out)
+
 
 #: ``+OK``: acknowledgement sent to verbose clients.
 OK = b"+OK\r\n"
