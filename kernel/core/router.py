@@ -348,19 +348,17 @@ def _deliver_run(
 
 
 def _no_responders(client: Session, sublist: Sublist, reply: bytes) -> None:
-    """Send the 503 status to the publisher's own subscription matching ``reply``."""
+    """Send the 503 status to the publisher's own subscription matching ``reply``.
+
+    Only plain subscriptions count: a queue subscription on the reply subject gets no
+    status (nats-server's ``subForReply``).
+    """
     if not client.headers or client.closed:
         return
-    result = sublist.match(reply)
-    for sub in result.psubs:
+    for sub in sublist.match(reply).psubs:
         if sub.client is client:
             _send_status(sub, reply)
             return
-    for group in result.qsubs:
-        for sub in group:
-            if sub.client is client:
-                _send_status(sub, reply)
-                return
 
 
 def _send_status(sub: Subscription, reply: bytes) -> None:

@@ -164,6 +164,12 @@ REGRESSIONS: list[tuple[str, bytes, str]] = [
         + b"SUB > 1\r\nUNSUB 1\r\nPUB a 1\r\nx\r\nPING\r\n",
         "whole",
     ),
+    (
+        "no_responders_ignores_a_queue_subscription_on_the_reply",
+        b'CONNECT {"verbose":false,"headers":true,"no_responders":true}\r\n'
+        b"SUB _INBOX.x q 9\r\nPUB nobody _INBOX.x 2\r\nhi\r\nPING\r\n",
+        "whole",
+    ),
 ]
 
 

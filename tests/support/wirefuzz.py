@@ -474,13 +474,48 @@ def _line(rng: random.Random) -> bytes:
     )
 
 
+#: Bytes a generic mutation inserts or writes over another.
+NOISE = [b"\t", b"\x0c", b"\r", b"\x0b", b"\x00", b"\n", b" ", b"\xff", b"\x7f", b".", b"*", b">"]
+
+
+def _mutate(rng: random.Random, op: bytes) -> bytes:
+    """One byte-level change anywhere in ``op``: insert, replace, delete or repeat."""
+    if not op:
+        return op
+    at = rng.randrange(len(op))
+    r = rng.random()
+    if r < 0.4:
+        return op[:at] + rng.choice(NOISE) + op[at:]
+    if r < 0.7:
+        return op[:at] + rng.choice(NOISE) + op[at + 1 :]
+    if r < 0.9:
+        return op[:at] + op[at + 1 :]
+    return op[:at] + op[at : at + rng.randint(1, 4)] * 2 + op[at + 4 :]
+
+
+def _request(rng: random.Random) -> list[bytes]:
+    """A request nobody answers, with or without an inbox subscription (no responders)."""
+    ops = [b'CONNECT {"verbose":false,"pedantic":false,"headers":true,"no_responders":true}\r\n']
+    if rng.random() < 0.8:
+        ops.append(b"SUB _INBOX.x 9\r\n")
+    ops.append(b"PUB nobody _INBOX.x 2\r\nhi\r\n")
+    if rng.random() < 0.5:
+        ops.append(b"HPUB nobody _INBOX.x 12 14\r\nNATS/1.0\r\n\r\nhi\r\n")
+    return ops
+
+
 def generate(rng: random.Random, seed: int) -> Session:
     """A random session: usually a CONNECT, a few operations, a final PING."""
     ops: list[bytes] = []
-    if rng.random() < 0.85:
+    if rng.random() < 0.08:
+        ops += _request(rng)
+    elif rng.random() < 0.85:
         ops.append(_op_word(rng, b"CONNECT") + _sep(rng, 0.15) + _connect_json(rng) + _eol(rng))
     for _ in range(rng.randint(1, 5)):
         ops.append(_line(rng))
+    for _ in range(rng.choice([0, 0, 0, 1, 1, 2])):
+        i = rng.randrange(len(ops))
+        ops[i] = _mutate(rng, ops[i])
     if rng.random() < 0.85:
         ops.append(b"PING\r\n")
     mode = rng.choices(["whole", "split", "drip"], [55, 35, 10])[0]
