@@ -143,7 +143,14 @@ async def _create(js: AccountJetStream, tokens: list[str], body: bytes) -> bytes
         return js.client.account.sublist.match(subject.encode()) is not EMPTY_RESULT
 
     try:
-        sname, plan = check_create(tokens, body, lookup, configs, has_interest=has_interest)
+        sname, plan = check_create(
+            tokens,
+            body,
+            lookup,
+            configs,
+            has_interest=has_interest,
+            default_max_consumers=js.settings.default_max_consumers,
+        )
         stream = js.streams[sname]
         if plan.op == "create":
             consumer = await add_consumer(js, stream, plan.name, plan.config)

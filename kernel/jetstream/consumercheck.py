@@ -130,11 +130,14 @@ def check_create(
     *,
     has_interest: Callable[[str], bool] | None = None,
     max_ack_pending: int = 0,
+    default_max_consumers: int = 0,
 ) -> tuple[str, CreatePlan]:
     """``(stream name, plan)`` for a create request, or the :class:`ApiError` to answer.
 
     ``lookup(stream)`` gives a stream's config (None: no such stream),
-    ``consumers(stream)`` its consumers' configs by name.
+    ``consumers(stream)`` its consumers' configs by name.  ``default_max_consumers``
+    caps the consumers of a stream without its own ``max_consumers`` (nats-server
+    2.15's ``jetstream { limits { default_max_consumers } }``; ``<= 0``: no cap).
     """
     req = decode_create(body)
     kind, stream_name, cname, filtered = subject_parts(tokens)
@@ -171,8 +174,9 @@ def check_create(
     if existing is not None:
         cfg.pause_until = existing.pause_until
     set_static_metadata(cfg)
+    cap = stream.max_consumers if stream.max_consumers > 0 else default_max_consumers
     return stream_name, _add(
-        cfg, req.action, req.pedantic, stream, others, has_interest, max_ack_pending
+        cfg, req.action, req.pedantic, stream, others, has_interest, max_ack_pending, cap
     )
 
 
@@ -184,8 +188,10 @@ def _add(
     others: Mapping[str, ConsumerConfig],
     has_interest: Callable[[str], bool] | None,
     max_ack_pending: int,
+    max_consumers: int,
 ) -> CreatePlan:
-    """``addConsumerWithAssignment`` up to the new consumer's store."""
+    """``addConsumerWithAssignment`` up to the new consumer's store (``max_consumers``:
+    the stream's cap in force, its own or the server's default; ``<= 0``: none)."""
     set_defaults(cfg, stream, pedantic=pedantic, max_ack_pending=max_ack_pending)
     check_config(cfg, stream, max_ack_pending=max_ack_pending)
     _unsupported(cfg)
@@ -206,7 +212,7 @@ def _add(
         return CreatePlan(cname, cfg, "same" if cfg == old else "update")
     if action == "update":
         raise E.CONSUMER_DOES_NOT_EXIST()
-    if stream.max_consumers > 0 and len(others) >= stream.max_consumers:
+    if max_consumers > 0 and len(others) >= max_consumers:
         raise E.MAXIMUM_CONSUMERS_LIMIT()
     if stream.retention == "workqueue" and not cfg.direct and not cfg.sourcing:
         if cfg.ack_policy not in ("explicit", "flow_control"):

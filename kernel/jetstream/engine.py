@@ -46,7 +46,7 @@ from natskern.kernel.protocol.headers import header_value
 from natskern.kernel.store.api import StreamStoreFactory
 from natskern.kernel.subjects.transform import MappingFunction
 
-__all__ = ["AccountJetStream", "JetStream", "JetStreamSettings"]
+__all__ = ["DEFAULT_MAX_CONSUMERS", "AccountJetStream", "JetStream", "JetStreamSettings"]
 
 log = logging.getLogger("natskern.jetstream")
 
@@ -55,6 +55,8 @@ _DIRECT: Final = b"$JS.API.DIRECT.GET."
 _META: Final = "meta.json"
 #: How many of the newest messages a restart scans to rebuild the dedupe window.
 _DEDUPE_SCAN: Final = 100_000
+#: nats-server 2.15's ``default_max_consumers`` when the config does not set one.
+DEFAULT_MAX_CONSUMERS: Final = 1000
 
 
 @dataclass
@@ -68,6 +70,9 @@ class JetStreamSettings:
     domain: str = ""
     sync: str | int = "always"
     max_duplicate_window: int = 0
+    #: nats-server 2.15's ``limits { default_max_consumers }``: the consumer cap of a
+    #: stream without its own ``max_consumers`` (1000 by default; ``-1``: none).
+    default_max_consumers: int = DEFAULT_MAX_CONSUMERS
     version: str = ADVERTISED_VERSION
     #: Server-wide limits on reserved bytes (``-1``: none).
     max_memory: int = -1

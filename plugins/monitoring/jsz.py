@@ -15,8 +15,8 @@ follow nats-server's ``JSInfo``, ``AccountDetail``, ``StreamDetail`` and
   configured (nats-server drops it from the configuration it computes); ``strict`` is
   left out because natskern ignores unknown request fields (nats-server's
   ``strict: false``);
-* ``limits`` has only what natskern applies (``max_duplicate_window`` when set);
-  nats-server 2.15's ``default_max_consumers`` is not implemented;
+* ``limits`` has only what natskern applies (``max_duplicate_window`` when set, and
+  ``default_max_consumers``: 1000 unless configured, ``-1`` for no cap);
 * an account's ``reserved_memory``/``reserved_storage`` are its limits as Go's
   ``uint64`` (unlimited ``-1`` is 18446744073709551615), the server's are what the
   streams' ``max_bytes`` reserve;
@@ -126,6 +126,8 @@ def limits_json(engine: Any) -> dict[str, Any]:
     out: dict[str, Any] = {}
     if engine.settings.max_duplicate_window:
         out["max_duplicate_window"] = engine.settings.max_duplicate_window
+    if engine.settings.default_max_consumers:
+        out["default_max_consumers"] = engine.settings.default_max_consumers
     return out
 
 
