@@ -266,16 +266,68 @@ def to_storage_size(name: str) -> Handler:
     return handle
 
 
+def _sync_interval(field: Field, value: Any, out: dict[str, Any]) -> None:
+    """``sync_interval``/``sync``: ``always`` (durable, natskern's default) or a duration.
+
+    A duration is the opt-in lazy mode (fsync on that timer).  As in nats-server, a bare
+    number is seconds with the "should be converted to a duration" warning, and ``0``
+    means the default (here ``always``).  A negative interval is refused.
+    """
+    if isinstance(value, str) and value.lower() == "always":
+        out["sync_interval"] = "always"
+        return
+    seconds = field.duration(value, numbers="warn")
+    if seconds is None:
+        return
+    if not seconds:
+        out.pop("sync_interval", None)
+    elif isinstance(value, str):
+        out["sync_interval"] = value  # the plugin parses the Go duration to nanoseconds
+    else:
+        out["sync_interval"] = seconds
+
+
+def _js_limits(field: Field, value: Any, out: dict[str, Any]) -> None:
+    """``limits {}``: ``default_max_consumers`` applies; the rest is accepted and ignored."""
+    field.walk(value, JETSTREAM_LIMITS, out.setdefault("limits", {}))
+    if not out["limits"]:
+        del out["limits"]
+
+
+def _default_max_consumers(field: Field, value: Any, out: dict[str, Any]) -> None:
+    """nats-server 2.15's per-stream consumer cap: ``0`` keeps its default, ``-1`` none."""
+    count = field.integer(value, minimum=-1)
+    if count is not None:
+        if count:
+            out["default_max_consumers"] = count
+        else:
+            out.pop("default_max_consumers", None)
+
+
+#: ``jetstream { limits {} }``: nats-server 2.15.1's ``JSLimitOpts`` keys.
+JETSTREAM_LIMITS: dict[str, Handler] = aliases(
+    {
+        "default_max_consumers": _default_max_consumers,
+        (
+            "max_ack_pending",
+            "max_ha_assets",
+            "max_request_batch",
+            "duplicate_window",
+            "batch",
+        ): ignored(),
+    }
+)
+
 JETSTREAM: dict[str, Handler] = aliases(
     {
         "enabled": to_bool("enabled"),
+        ("sync_interval", "sync"): _sync_interval,
+        "limits": _js_limits,
         ("store_dir", "store", "storedir"): _store_dir,
         ("max_memory_store", "max_mem_store", "max_mem"): to_storage_size("max_memory"),
         ("max_file_store", "max_file"): to_storage_size("max_store"),
         "domain": to_string("domain"),
         (
-            "sync_interval",
-            "sync",
             "strict",
             "unique_tag",
             "max_outstanding_catchup",
@@ -285,7 +337,6 @@ JETSTREAM: dict[str, Handler] = aliases(
             "request_queue_limit",
             "info_queue_limit",
             "max_concurrent_io",
-            "limits",
             "extension_hint",
         ): ignored(),
         ("key", "ek", "cipher", "prev_key", "prev_ek", "tpm"): ignored(

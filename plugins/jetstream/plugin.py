@@ -12,7 +12,7 @@ from typing import Any
 from natskern.kernel.durations import parse_duration_ns
 from natskern.kernel.errors import ConfigError
 from natskern.kernel.hookspecs import hookimpl
-from natskern.kernel.jetstream.engine import JetStream, JetStreamSettings
+from natskern.kernel.jetstream.engine import DEFAULT_MAX_CONSUMERS, JetStream, JetStreamSettings
 from natskern.plugins.jetstream.schema import ACCOUNT_JETSTREAM, JETSTREAM
 
 log = logging.getLogger("natskern")
@@ -26,8 +26,11 @@ def config_schema() -> dict[str, Any]:
 
 @hookimpl
 def configure(broker: Any, config: dict[str, Any]) -> None:
-    """Refuse a ``store_backend`` no plugin registered (at start-up and with ``-t``)."""
-    storage_choice(broker.storage_backends.as_dict(), config.get("jetstream", {}))
+    """Refuse a ``store_backend`` no plugin registered, or a bad ``sync_interval`` (at
+    start-up and with ``-t``)."""
+    section = config.get("jetstream", {})
+    storage_choice(broker.storage_backends.as_dict(), section)
+    sync_mode(section.get("sync_interval", "always"))
 
 
 @hookimpl
@@ -43,26 +46,53 @@ def settings(broker: Any, section: dict[str, Any]) -> JetStreamSettings:
     """The engine's settings from the ``jetstream`` section and the broker's registries.
 
     ``store_dir`` defaults to nats-server's (``<tmp>/nats``); ``sync_interval`` is
-    ``always`` (acknowledge after fsync, the default) or a Go duration for the lazy mode.
+    ``always`` (acknowledge after fsync, the default) or a Go duration for the lazy mode
+    (:func:`sync_mode`); ``limits.default_max_consumers`` caps the consumers of a stream
+    without its own ``max_consumers``.
     """
     store_dir = section.get("store_dir") or os.path.join(tempfile.gettempdir(), "nats")
-    sync: str | int = "always"
-    interval = section.get("sync_interval", "always")
-    if isinstance(interval, int | float) and not isinstance(interval, bool):
-        sync = int(interval * 1_000_000_000)
-    elif isinstance(interval, str) and interval != "always":
-        sync = parse_duration_ns(interval)
     return JetStreamSettings(
         store_dir=store_dir,
         storage=storage_choice(broker.storage_backends.as_dict(), section),
         functions=broker.mapping_functions.as_dict(),
         server_name=broker.server_name,
         domain=section.get("domain", ""),
-        sync=sync,
+        sync=sync_mode(section.get("sync_interval", "always")),
+        default_max_consumers=default_max_consumers(section.get("limits") or {}),
         max_memory=section.get("max_memory", -1),
         max_store=section.get("max_store", -1),
         accounts=broker.config.get("accounts") or None,
     )
+
+
+def sync_mode(interval: Any) -> str | int:
+    """The store's ``sync`` for a ``sync_interval``: ``"always"`` or the lazy interval in ns.
+
+    ``always`` (any case) or an unset/zero interval is the durable default; a Go
+    duration string or a number of seconds is the opt-in lazy mode.
+    """
+    if isinstance(interval, bool) or interval is None:
+        raise ConfigError(
+            f"jetstream.sync_interval: expected always or a duration, got {interval!r}"
+        )
+    if isinstance(interval, int | float):
+        ns = int(interval * 1_000_000_000)
+    elif interval.lower() == "always":
+        return "always"
+    else:
+        try:
+            ns = parse_duration_ns(interval)
+        except ValueError as exc:
+            raise ConfigError(f"jetstream.sync_interval: {exc}") from None
+    if ns < 0:
+        raise ConfigError(f"jetstream.sync_interval: must not be negative, got {interval!r}")
+    return ns or "always"
+
+
+def default_max_consumers(limits: dict[str, Any]) -> int:
+    """``limits.default_max_consumers``: 0 or unset is nats-server's 1000, -1 no cap."""
+    value = int(limits.get("default_max_consumers") or 0)
+    return value if value else DEFAULT_MAX_CONSUMERS
 
 
 def storage_choice(backends: dict[str, Any], section: dict[str, Any]) -> dict[str, Any]:

@@ -24,6 +24,28 @@ JETSTREAM: dict[str, Any] = {
         "max_memory": {"type": "integer", "default": -1},
         "max_store": {"type": "integer", "default": -1},
         "domain": {"type": "string", "default": ""},
+        "sync_interval": {
+            "description": (
+                "always (acknowledge after fsync, the default) or a duration such as '1s' "
+                "(seconds when a number): the opt-in LAZY mode, fsync on that timer"
+            ),
+            "type": ["string", "number"],
+        },
+        "limits": {
+            "type": "object",
+            "description": "nats-server's server-wide JetStream limits that natskern applies.",
+            "additionalProperties": True,
+            "properties": {
+                "default_max_consumers": {
+                    "type": "integer",
+                    "minimum": -1,
+                    "description": (
+                        "consumers a stream without its own max_consumers may have "
+                        "(0: nats-server's 1000, -1: no cap)"
+                    ),
+                },
+            },
+        },
     },
 }
 
