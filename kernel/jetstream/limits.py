@@ -18,6 +18,7 @@ from typing import Any
 from natskern.kernel.jetstream import errors as E
 from natskern.kernel.jetstream.errors import ApiError
 from natskern.kernel.jetstream.streamconfig import StreamConfig
+from natskern.kernel.store.base import MEMORY_OVERHEAD, record_size
 
 __all__ = ["AccountLimitChecks", "AccountLimits", "check_bytes", "check_limits", "reserved"]
 
@@ -181,7 +182,10 @@ class AccountLimitChecks:
 
 
 def _nats_msg_size(storage: str, subject: str, hdr: bytes | None, payload: bytes) -> int:
-    """What nats-server's stores count for one message (its usage checks use these)."""
+    """What nats-server's stores count for one message (its usage checks use these), the
+    same figures the stores' ``bytes`` count: the memory backend's ``memStoreMsgSize``,
+    the durable backends' ``fileStoreMsgSize``."""
     if storage == "memory":
-        return len(subject) + len(hdr or b"") + len(payload) + 16
-    return 30 + len(subject) + len(payload) + (4 + len(hdr) if hdr else 0)
+        n = len(subject) if subject.isascii() else len(subject.encode())
+        return MEMORY_OVERHEAD + n + len(hdr or b"") + len(payload)
+    return record_size(subject, hdr, payload)

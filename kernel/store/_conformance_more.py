@@ -18,7 +18,6 @@ from natskern.kernel.store.api import (
     StoreIOError,
     StreamStore,
 )
-from natskern.kernel.store.base import record_size
 
 __all__ = ["LifecycleTests", "LimitTests"]
 
@@ -59,7 +58,7 @@ class LimitTests(Base):
         assert (await s.store_msg("a", None, b""))[0] == 3
 
     async def test_max_bytes(self, opener: Opener) -> None:
-        one = record_size("a", None, b"x" * 10)
+        one = self.msg_size("a", None, b"x" * 10)
         s = await opener(max_bytes=3 * one)
         await fill(s, ["a"], 1)
         for _ in range(4):
@@ -68,7 +67,7 @@ class LimitTests(Base):
         assert (st.bytes, st.messages, st.first_seq, st.last_seq) == (3 * one, 3, 3, 5)
 
     async def test_max_bytes_discard_new(self, opener: Opener) -> None:
-        one = record_size("a", None, b"x" * 10)
+        one = self.msg_size("a", None, b"x" * 10)
         s = await opener(max_bytes=2 * one, discard=DISCARD_NEW)
         await s.store_msg("a", None, b"x" * 10)
         await s.store_msg("a", None, b"x" * 10)

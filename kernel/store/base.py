@@ -38,7 +38,14 @@ from natskern.kernel.store.log import RecordLog, RecordLogFactory
 from natskern.kernel.store.opening import SEQ_META, Opening
 from natskern.kernel.store.removals import Removals
 
-__all__ = ["HEADERS_OVERHEAD", "RECORD_OVERHEAD", "LogStore", "record_size", "record_size_raw"]
+__all__ = [
+    "HEADERS_OVERHEAD",
+    "MEMORY_OVERHEAD",
+    "RECORD_OVERHEAD",
+    "LogStore",
+    "record_size",
+    "record_size_raw",
+]
 
 logger = logging.getLogger("natskern.store")
 
@@ -47,6 +54,10 @@ logger = logging.getLogger("natskern.store")
 RECORD_OVERHEAD = 30
 #: Extra overhead of a record with headers (nats-server's 4-byte headers length).
 HEADERS_OVERHEAD = 4
+#: Per-message overhead of nats-server's memory store (``memStoreMsgSize``: subject +
+#: headers + payload + 16, headers or not); a memory log declares
+#: ``record_overhead = (MEMORY_OVERHEAD, MEMORY_OVERHEAD)``.
+MEMORY_OVERHEAD = 16
 #: Default bound of staged-but-uncommitted bytes before writers wait.
 MAX_STAGED = 64 << 20
 _time_ns = time.time_ns
@@ -93,6 +104,11 @@ class LogStore(Opening, Expiry, Limits, Removals):
     def __init__(self, log: RecordLog, config: StoreConfig, *, sync: str | int = "always") -> None:
         self.config = config
         self._log = log
+        #: What ``bytes`` counts per message besides its lengths, without and with headers:
+        #: the log's optional ``record_overhead`` pair, else nats-server's file store's.
+        self._overhead, self._hdr_overhead = getattr(
+            log, "record_overhead", (RECORD_OVERHEAD, RECORD_OVERHEAD + HEADERS_OVERHEAD)
+        )
         self._sync = sync
         self._idx = MsgIndex()
         self._hw = 0  # the highest sequence ever handed out
@@ -174,6 +190,17 @@ class LogStore(Opening, Expiry, Limits, Removals):
         """Set the callback told (after the commit) about messages leaving the store."""
         self._cb = callback
 
+    def msg_size(self, subject: str, headers: bytes | None, payload: bytes) -> int:
+        """The size ``bytes`` and ``max_bytes`` count for one message in this store.
+
+        :func:`record_size` (nats-server's file-store formula) unless the log declares
+        another ``record_overhead`` (the memory backend: nats-server's memory store).
+        """
+        n = len(subject) if subject.isascii() else len(subject.encode())
+        if headers:
+            return self._hdr_overhead + len(headers) + n + len(payload)
+        return self._overhead + n + len(payload)
+
     @property
     def config_record(self) -> bytes | None:
         """The stream's config record (``put_meta("config", ...)``), as of open or last put."""
@@ -214,7 +241,7 @@ class LogStore(Opening, Expiry, Limits, Removals):
             if sid is None:
                 sid = idx.intern(subject)
             size = (
-                (RECORD_OVERHEAD + HEADERS_OVERHEAD + len(headers) if headers else RECORD_OVERHEAD)
+                (self._hdr_overhead + len(headers) if headers else self._overhead)
                 + (len(subject) if subject.isascii() else len(subject.encode()))
                 + len(payload)
             )
@@ -272,7 +299,7 @@ class LogStore(Opening, Expiry, Limits, Removals):
                 idx.intern(it[0]) if s is None else s for s, it in zip(found, items, strict=True)
             ]
         sids: list[int] = found  # type: ignore[assignment]
-        o, oh = RECORD_OVERHEAD, RECORD_OVERHEAD + HEADERS_OVERHEAD
+        o, oh = self._overhead, self._hdr_overhead
         sizes = [
             (oh + len(h) if h else o) + (len(s) if s.isascii() else len(s.encode())) + len(p)
             for s, h, p in items
@@ -303,7 +330,7 @@ class LogStore(Opening, Expiry, Limits, Removals):
         sid = idx.subjects.get(subject)
         if sid is None:
             sid = idx.intern(subject)
-        size = record_size(subject, headers, payload)
+        size = self.msg_size(subject, headers, payload)
         if self._checked:
             self._check_new(sid, size, headers, payload)
         seq = self._hw + 1

@@ -9,7 +9,9 @@ Use it from a test module (pytest with pytest-asyncio, ``asyncio_mode = auto``):
             return await my_factory(config, directory, sync=sync)
 
 ``open_store`` opens (or reopens: same ``directory``) a store; a backend that
-keeps nothing across ``close`` sets ``restart_supported = False``.  The fault
+keeps nothing across ``close`` sets ``restart_supported = False``, and one whose
+``bytes`` does not count nats-server's file-store size overrides ``msg_size``
+(the memory backend counts nats-server's memory-store size).  The fault
 hooks (:meth:`~StoreConformance.corrupt`, :meth:`~StoreConformance.tear_tail`,
 :meth:`~StoreConformance.fail_commits`) are optional: their tests are skipped
 when a subclass does not provide them.  No test depends on timing except that

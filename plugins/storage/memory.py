@@ -22,12 +22,24 @@ from typing import Any
 
 from natskern.kernel.hookspecs import Register, hookimpl
 from natskern.kernel.store.api import StoredMsg, StoreIOError
-from natskern.kernel.store.base import LogStore, record_size
+from natskern.kernel.store.base import MEMORY_OVERHEAD, LogStore
 from natskern.kernel.store.log import RecordMeta, Recovery
 
 _LEN = struct.Struct("<I")
 
-__all__ = ["MemoryAuxLog", "MemoryLog", "MemoryLogFactory", "register_storage_backends"]
+__all__ = [
+    "MemoryAuxLog",
+    "MemoryLog",
+    "MemoryLogFactory",
+    "memory_record_size",
+    "register_storage_backends",
+]
+
+
+def memory_record_size(subject: str, headers: bytes | None, payload: bytes) -> int:
+    """nats-server's ``memStoreMsgSize``: subject + headers + payload + 16 (UTF-8 subject)."""
+    n = len(subject) if subject.isascii() else len(subject.encode())
+    return MEMORY_OVERHEAD + n + len(headers or b"") + len(payload)
 
 
 class _Data:
@@ -86,6 +98,8 @@ class MemoryLog:
     """
 
     durable = False
+    #: ``bytes`` counts nats-server's memory-store size: subject + headers + payload + 16.
+    record_overhead = (MEMORY_OVERHEAD, MEMORY_OVERHEAD)
 
     def __init__(
         self,
@@ -122,7 +136,7 @@ class MemoryLog:
                     m.seq,
                     m.ts,
                     m.subject,
-                    record_size(m.subject, m.headers, m.payload),
+                    memory_record_size(m.subject, m.headers, m.payload),
                     d.ttls.get(m.seq, 0),
                 )
                 for m in msgs

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 from natskern.kernel.store.api import DISCARD_NEW, DiscardNewError, SimpleState, StoreConfig
-from natskern.kernel.store.base import LogStore, record_size
-from natskern.plugins.storage.memory import MemoryLogFactory
+from natskern.kernel.store.base import LogStore
+from natskern.plugins.storage.memory import MemoryLogFactory, memory_record_size
 
 from tests.store.sqlite_backend import SqliteLog
 
@@ -29,7 +29,7 @@ async def test_batch_columnar_path_and_restart() -> None:
     assert first == 1
     st = s.state()
     assert (st.messages, st.last_seq, st.last_ts, st.first_ts) == (10, 10, ts, ts)
-    assert st.bytes == sum(record_size(*it) for it in ITEMS)
+    assert st.bytes == sum(memory_record_size(*it) for it in ITEMS)
     assert s.subjects_state("s.1") == {"s.1": SimpleState(3, 2, 8)}
     m = await s.load_msg(5)
     assert m is not None and (m.subject, m.ts, m.headers, m.payload) == ("s.1", ts, *ITEMS[4][1:])

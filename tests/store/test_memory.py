@@ -7,13 +7,16 @@ from typing import Any
 from natskern.kernel.store.api import StoreConfig, StreamStore
 from natskern.kernel.store.base import LogStore
 from natskern.kernel.store.conformance import StoreConformance
-from natskern.plugins.storage.memory import MemoryLog, MemoryLogFactory
+from natskern.plugins.storage.memory import MemoryLog, MemoryLogFactory, memory_record_size
 
 
 class TestMemory(StoreConformance):
     """The registered flavour: writers never wait for a commit."""
 
     durable = False
+
+    def msg_size(self, subject: str, headers: bytes | None, payload: bytes) -> int:
+        return memory_record_size(subject, headers, payload)
 
     def _factory(self) -> MemoryLogFactory:
         fac = getattr(self, "_fac", None)

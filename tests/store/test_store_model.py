@@ -199,7 +199,7 @@ limits = st.fixed_dictionaries(
 )
 def test_limits_match_model(cfg: dict[str, Any], ops: list[tuple[Any, int]]) -> None:
     from natskern.kernel.store.api import DiscardNewError
-    from natskern.kernel.store.base import record_size
+    from natskern.plugins.storage.memory import memory_record_size
 
     async def run() -> None:
         s = await LogStore.factory(MemoryLogFactory())(StoreConfig("L", **cfg), "d", sync="always")
@@ -210,7 +210,7 @@ def test_limits_match_model(cfg: dict[str, Any], ops: list[tuple[Any, int]]) -> 
                 assert await s.remove_msg(n) == (n in msgs)
                 msgs.pop(n, None)
                 continue
-            size = record_size(subj, None, b"p" * n)
+            size = memory_record_size(subj, None, b"p" * n)
             of_subj = sorted(x for x, v in msgs.items() if v[0] == subj)
             total = sum(v[1] for v in msgs.values())
             refuse = False
