@@ -5,8 +5,11 @@ origins are not served yet): it reads the origin's store from where it stopped, 
 the messages its filter or transforms select, and stores them in its stream through the
 stream's own write path (dedupe, consumers, republish).  A mirror keeps the origin's
 sequences (gaps are skipped over); a source appends with a ``Nats-Stream-Source``
-header (``<origin> <seq> <filter> <destination> <subject>``, nats-server's form), which
-is also how a source finds its place again after a restart.
+header (``<origin> <seq> <filter> <destination> <subject> <identity>``, nats-server
+2.15's form: the identity is the origin stream's, a hash of its creation time), which is
+also how a source finds its place again after a restart.  As in nats-server, a sourced
+message loses the origin's own ``Nats-Stream-Source`` (daisy chains), and a sourced or
+mirrored one its ``Nats-Expected-*`` and ``Nats-Batch-*`` headers.
 
 New origin messages are noticed by polling the origin's last sequence (every
 :data:`POLL` seconds while idle); no timing decides what is copied, only when.
@@ -16,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 import time
 from collections.abc import Callable
@@ -25,20 +29,33 @@ from natskern.kernel.jetstream.stream import MSG_ID
 from natskern.kernel.jetstream.streamcheck import source_iname
 from natskern.kernel.jetstream.streamconfig import StreamSource
 from natskern.kernel.jetstream.transforms import compile_transform
-from natskern.kernel.jetstream.wire import parse_go_time, time_ns
+from natskern.kernel.jetstream.wire import format_time, parse_go_time, time_ns
 from natskern.kernel.protocol.headers import header_value
 from natskern.kernel.subjects.tokens import matches
 
 if TYPE_CHECKING:  # pragma: no cover
     from natskern.kernel.jetstream.stream import Stream
 
-__all__ = ["POLL", "SourceTask"]
+__all__ = ["POLL", "SourceTask", "stream_identity"]
 
 log = logging.getLogger("natskern.jetstream")
 
 POLL: Final = 0.02
 SOURCE_HDR: Final = b"Nats-Stream-Source"
 _BATCH: Final = 256
+#: Headers of an origin message a source drops (nats-server: a daisy chain's own source
+#: header; expectations are not checked again; batching does not carry over).
+_DROPPED: Final = (b"Nats-Expected-", b"Nats-Batch-")
+_EMPTY_HDR: Final = b"NATS/1.0\r\n\r\n"
+_HASH_DIGITS: Final = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+
+
+def stream_identity(created: int) -> str:
+    """nats-server's stream ``identity()``: ``getHash`` of the creation time (RFC 3339 with
+    nanoseconds, UTC), 8 characters of base 62 from SHA-256.  A recreated stream gets
+    another one."""
+    digest = hashlib.sha256(format_time(created).encode()).digest()
+    return "".join(_HASH_DIGITS[b % 62] for b in digest[:8])
 
 
 class SourceTask:
@@ -66,7 +83,10 @@ class SourceTask:
             for t in source.subject_transforms
         ]
         self.next_seq = 0
+        #: The origin sequence of the last message this source took (STREAM.INFO ``seq``).
+        self.last_seq = 0
         self.last_active = 0
+        self._ident: tuple[int, str] = (-1, "")
         self._task: asyncio.Task[None] | None = None
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -98,6 +118,8 @@ class SourceTask:
                 "deliver": self.source.external.deliver,
             }
         out["lag"] = lag
+        if self.last_seq and not self.mirror:
+            out["seq"] = self.last_seq
         out["active"] = time.time_ns() - self.last_active if self.last_active else -1
         if self.source.filter_subject:
             out["filter_subject"] = self.source.filter_subject
@@ -108,6 +130,12 @@ class SourceTask:
         return out
 
     # -- copying ---------------------------------------------------------------------------
+
+    def _identity(self, origin: Stream) -> str:
+        """The origin's :func:`stream_identity` (computed once per origin creation)."""
+        if self._ident[0] != origin.created:
+            self._ident = (origin.created, stream_identity(origin.created))
+        return self._ident[1]
 
     def _select(self, subject: str) -> str | None:
         """The subject to store ``subject`` under, or None when the source skips it."""
@@ -160,6 +188,7 @@ class SourceTask:
                     parts = value.split(b" ")
                     if len(parts) > 1 and parts[1].isdigit():
                         found = max(found, int(parts[1]))
+        self.last_seq = found
         return found + 1 if found else 0
 
     async def _run(self) -> None:
@@ -177,6 +206,8 @@ class SourceTask:
             except Exception:
                 log.exception("JetStream: sourcing %r failed", self.source.name)
                 copied = 0
+            # Heard from the origin (nats-server's source heartbeats keep ``active`` fresh).
+            self.last_active = time.time_ns()
             if not copied:
                 await asyncio.sleep(POLL)
 
@@ -192,18 +223,21 @@ class SourceTask:
             subject = self._select(msg.subject)
             if subject is None:
                 continue
+            if not self.mirror:
+                self.last_seq = msg.seq
             async with stream.lock:
                 await stream.drain()
                 if self.mirror:
                     gap = msg.seq - stream.store.state().last_seq - 1
                     if gap > 0:
                         await stream.store.skip_msgs(0, gap)
-                    hdr = msg.headers
+                    hdr = _strip_headers(msg.headers, source=False)
                 else:
+                    value = f"{self._hdr_prefix}{msg.seq}{self._hdr_tail}{msg.subject} "
                     hdr = _add_header(
-                        msg.headers,
+                        _strip_headers(msg.headers, source=True),
                         SOURCE_HDR,
-                        f"{self._hdr_prefix}{msg.seq}{self._hdr_tail}{msg.subject}".encode(),
+                        (value + self._identity(origin)).encode(),
                     )
                 msg_id = ""
                 if not self.mirror and hdr:
@@ -214,6 +248,23 @@ class SourceTask:
                 await stream._store(subject, hdr, msg.payload, 0, msg_id, b"")
             copied += 1
         return copied
+
+
+def _strip_headers(hdr: bytes | None, *, source: bool) -> bytes | None:
+    """``hdr`` without the ``Nats-Expected-*``/``Nats-Batch-*`` headers, and without
+    ``Nats-Stream-Source`` when ``source`` (nats-server's ``removeHeaderIfPresent`` /
+    ``removeHeaderIfPrefixPresent``, case-sensitive); None when nothing is left."""
+    if not hdr or (SOURCE_HDR not in hdr and not any(p in hdr for p in _DROPPED)):
+        return hdr
+    lines = hdr.split(b"\r\n")
+    kept = [lines[0]]
+    for line in lines[1:]:
+        name = line.partition(b":")[0]
+        if (source and name == SOURCE_HDR) or name.startswith(_DROPPED):
+            continue
+        kept.append(line)
+    out = b"\r\n".join(kept)
+    return None if len(out) <= len(_EMPTY_HDR) else out
 
 
 def _add_header(hdr: bytes | None, name: bytes, value: bytes) -> bytes:

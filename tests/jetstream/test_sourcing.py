@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from pathlib import Path
 
 import nats
 from nats.js.api import StreamConfig, StreamSource, SubjectTransform
+from natskern.kernel.jetstream.sourcing import stream_identity
+from natskern.kernel.jetstream.wire import time_ns
 
 from tests.jetstream.test_api_e2e import jetstream_broker
 
@@ -51,7 +54,11 @@ async def test_mirror_and_sources(tmp_path: Path) -> None:
         assert sorted(s.name for s in info.sources) == ["O", "P"]
         msg = await js.get_last_msg("S", "from-p.b")
         assert msg.data == b"p1"
-        assert msg.headers["Nats-Stream-Source"] == "P 1 p.* from-p.$1 p.b"
+        created = json.loads((await nc.request("$JS.API.STREAM.INFO.P", b"")).data)["created"]
+        ident = stream_identity(time_ns(created))
+        assert msg.headers["Nats-Stream-Source"] == f"P 1 p.* from-p.$1 p.b {ident}"
+        raw = json.loads((await nc.request("$JS.API.STREAM.INFO.S", b"")).data)
+        assert {s["name"]: s.get("seq") for s in raw["sources"]} == {"O": 4, "P": 1}
         assert (await js.get_last_msg("S", "o.a")).data == b"3"
         await js.publish("o.a", b"late")
         await _until(js, "M", 5)
