@@ -186,7 +186,7 @@ class RocksLog(DbMixin, AuxMixin):
             self._last_ts = recovery.ts_of(msgs, top)
         self._load_aux()
         seen = len(problems)
-        ckpt = await asyncio.to_thread(ckptfile.read_checkpoint, self.path, problems)
+        ckpt = await self._read_checkpoint(problems)
         self._index_value = None  # the verified checkpoint, for get_meta("index")
         trusted = state is not None and not repaired
         base, removed = self._usable(ckpt, trusted, len(problems) > seen, problems)
@@ -252,6 +252,16 @@ class RocksLog(DbMixin, AuxMixin):
         if removed is None:
             return None, []
         return ckpt, removed
+
+    async def _read_checkpoint(self, problems: list[str]) -> ckptfile.Checkpoint | None:
+        """The checkpoint file, read and verified in a thread.
+
+        Handed back through a list, not as the thread's result: the executor's
+        future keeps its result alive for a while, and this one is large.
+        """
+        out: list[ckptfile.Checkpoint | None] = []
+        await asyncio.to_thread(lambda: out.append(ckptfile.read_checkpoint(self.path, problems)))
+        return out.pop()
 
     def set_checkpointer(
         self, snapshot: Callable[[], IndexSnapshot], request: Callable[[], object]
@@ -641,7 +651,7 @@ class RocksLog(DbMixin, AuxMixin):
             if self._index_value is not None:  # read and verified by open: handed over once
                 value, self._index_value = self._index_value, None
                 return value
-            ckpt = await asyncio.to_thread(ckptfile.read_checkpoint, self.path, [])
+            ckpt = await self._read_checkpoint([])
             return ckpt.body if ckpt is not None else None
         keys = codec.user_meta_keys(key)
         meta = views["meta"]

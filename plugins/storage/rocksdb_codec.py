@@ -9,13 +9,15 @@ Column families of one stream's database:
     the key and everything after the checksum (lengths included), so a value
     moved under another key fails too.
 ``meta``
-    ``S\\x00`` / ``S\\x01``: the log state (last_seq, last_ts, gen, index_gen), two
-    checksummed copies written in every commit; ``u<name>\\x00<copy>``: a
-    :meth:`put_meta` value (two copies up to :data:`TWO_COPY_LIMIT`, one beyond:
-    only the index checkpoint is that large, and it is rebuilt from the records
-    when its copy fails); ``a<name>``: marker of an existing side log.  Values
-    are ``checksum(8) data``, BLAKE2b-64 over the key and the data.  Stored
-    uncompressed (a large checkpoint reads 6x faster).
+    ``S\\x00`` / ``S\\x01``: the log state (last_seq, last_ts, gen, and the
+    checkpoint floor: the generation below which a checkpoint file is stale),
+    two checksummed copies written in every commit; ``R<gen>``: the removal
+    journal entry of commit ``gen`` (:mod:`.rocksdb_ckpt`);
+    ``u<name>\\x00<copy>``: a :meth:`put_meta` value (two copies up to
+    :data:`TWO_COPY_LIMIT`, one beyond; the store's ``index`` checkpoint is not
+    kept here but in a file, :mod:`.rocksdb_ckpt`); ``a<name>``: marker of an
+    existing side log.  Values are ``checksum(8) data``, BLAKE2b-64 over the key
+    and the data.  Stored uncompressed.
 ``aux``
     key: ``len(name)(2) name counter(8)``; value: ``checksum(8) entry``,
     BLAKE2b-64 over the counter and the entry.
@@ -126,13 +128,13 @@ def decode_meta(stored: bytes | None, salt: bytes) -> bytes | None:
     return bytes(body)
 
 
-def encode_state(last_seq: int, last_ts: int, gen: int, index_gen: int) -> bytes:
+def encode_state(last_seq: int, last_ts: int, gen: int, floor: int) -> bytes:
     """The packed log state (before the metadata checksum)."""
-    return _STATE.pack(last_seq, last_ts, gen, index_gen)
+    return _STATE.pack(last_seq, last_ts, gen, floor)
 
 
 def decode_state(data: bytes) -> tuple[int, int, int, int] | None:
-    """``(last_seq, last_ts, gen, index_gen)`` or None when the size is wrong."""
+    """``(last_seq, last_ts, gen, floor)`` or None when the size is wrong."""
     if len(data) != _STATE.size:
         return None
     return _STATE.unpack(data)

@@ -1,4 +1,8 @@
-"""Recovery of the RocksDB stream store: the log state, the newest key, the record scan."""
+"""Recovery of the RocksDB stream store: the log state, the newest key, the record scan.
+
+The scan reads every record from a sequence on: all of them without a usable
+index checkpoint, else the tail after it (:mod:`.rocksdb_ckpt`).
+"""
 
 from __future__ import annotations
 
@@ -21,7 +25,7 @@ log = logging.getLogger("natskern.store.rocksdb")
 
 
 def read_state(meta: Any, problems: list[str]) -> tuple[int, int, int, int] | None:
-    """``(last_seq, last_ts, gen, index_gen)`` from the first intact copy, or None."""
+    """``(last_seq, last_ts, gen, floor)`` from the first intact copy, or None."""
     found = False
     for key in codec.STATE_KEYS:
         raw = meta.get(key)
