@@ -122,7 +122,7 @@ INFO_FIELDS: dict[str, int] = {
 
 
 class ExactPath:
-    """Mixin of ``Parser``: the state machine (``_op``) and payload collection."""
+    """The state machine (``_op``) and payload collection: methods ``Parser`` adopts."""
 
     __slots__ = ()
 

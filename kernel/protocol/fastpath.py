@@ -80,7 +80,7 @@ def _split_by_size(buf: bytes, known: Any) -> list[bytes]:
 
 
 class FastPath:
-    """Mixin of ``Parser``: the bulk decoding of canonical operations (``_bulk``)."""
+    """The bulk decoding of canonical operations (``_bulk``): methods ``Parser`` adopts."""
 
     __slots__ = ()
 

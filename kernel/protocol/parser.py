@@ -106,7 +106,7 @@ def _silent(text: str) -> None:
     """``proto_warning`` for handlers without one."""
 
 
-class Parser(FastPath, ExactPath):
+class Parser:
     """Incremental parser of the client->server NATS protocol; see the module docstring.
 
     ``closed`` becomes True after a fatal protocol error (or when the handler sets it during
@@ -267,3 +267,18 @@ class Parser(FastPath, ExactPath):
             self._error(text)
         finally:
             self.closed = True
+
+
+def _adopt(cls: type, *parts: type) -> None:
+    """Give ``cls`` the methods of ``parts`` as its own (no base classes to look through).
+
+    The two paths live in their own modules; as bases of ``Parser`` every attribute
+    access on the hot path paid for the longer MRO (measured: 1-2% of the PUB path).
+    """
+    for part in parts:
+        for name, value in vars(part).items():
+            if callable(value) and not name.startswith("__") and name not in vars(cls):
+                setattr(cls, name, value)
+
+
+_adopt(Parser, FastPath, ExactPath)
