@@ -22,9 +22,9 @@ from array import array
 from natskern.kernel.store.index import DEAD, MsgIndex
 
 #: A piece of an encoded checkpoint (anything with the buffer protocol).
-Chunk = bytes | array
+Chunk = bytes | array | memoryview
 
-__all__ = ["IndexSnapshot", "dump_index", "load_index"]
+__all__ = ["IndexSnapshot", "dump_index", "load_index", "snapshot_bytes"]
 
 #: ``NKIX2``: sizes by nats-server's file-store formula (30 + lengths, + 4 with headers);
 #: an ``NKIX1`` checkpoint (22 + lengths) is refused, so the store rescans the log.
@@ -63,26 +63,40 @@ def dump_index(idx: MsgIndex, extra: bytes = b"") -> bytes:
 class IndexSnapshot:
     """A copy of an index taken between two commits, encoded later off the event loop.
 
-    The constructor copies the columns (``memcpy``: tens of milliseconds for
-    millions of messages) and the per-subject lists, so the index may change
-    while :meth:`chunks` runs in a thread.  The encoding is the one
+    The constructor copies the columns and the per-subject lists, so the index
+    may change while :meth:`chunks` runs in a thread.  The copy is a ``memcpy``,
+    but into fresh memory most of its time goes to page faults (about 0.13 s for
+    8 million messages here); given ``scratch``, a writable buffer of at least
+    :func:`snapshot_bytes` whose pages are already mapped (filled in a thread),
+    it copies into that instead (about 0.02 s).  The encoding is the one
     :func:`load_index` reads, without the renumbering of :func:`dump_index`.
     """
 
-    __slots__ = ("base", "bytes", "extra", "live", "msgs", "names", "sid", "size", "stats", "ts")
+    __slots__ = (
+        "base", "bytes", "extra", "length", "live", "msgs", "names", "sid", "size", "stats", "ts",
+    )  # fmt: skip
 
-    def __init__(self, idx: MsgIndex, extra: bytes = b"") -> None:
+    def __init__(
+        self, idx: MsgIndex, extra: bytes = b"", scratch: memoryview | None = None
+    ) -> None:
         self.base, self.msgs, self.bytes = idx.base, idx.msgs, idx.bytes
         self.names = list(idx.names)
         self.stats = (list(idx.sub_count), list(idx.sub_first), list(idx.sub_last))
-        self.ts, self.size, self.sid = idx.ts[:], idx.size[:], idx.sid[:]
-        self.live = bytes(idx.live)
+        #: How many sequences the columns cover.
+        self.length = len(idx.live)
         self.extra = extra
-
-    @property
-    def length(self) -> int:
-        """How many sequences the columns cover."""
-        return len(self.live)
+        if scratch is not None and len(scratch) >= snapshot_bytes(self.length):
+            cols: list[Chunk] = []
+            at = 0
+            for col in (idx.ts, idx.size, idx.sid, idx.live):
+                with memoryview(col) as view, view.cast("B") as raw:  # (exports end here)
+                    scratch[at : at + raw.nbytes] = raw
+                    cols.append(scratch[at : at + raw.nbytes])
+                    at += raw.nbytes
+            self.ts, self.size, self.sid, self.live = cols
+        else:
+            self.ts, self.size, self.sid = idx.ts[:], idx.size[:], idx.sid[:]
+            self.live = bytes(idx.live)
 
     def chunks(self) -> list[Chunk]:
         """The checkpoint as buffers to write one after the other (CRC last); thread-safe."""
@@ -90,10 +104,9 @@ class IndexSnapshot:
         counts, firsts, lasts = self.stats
         stats = array("Q", [x for row in zip(counts, firsts, lasts, strict=True) for x in row])
         parts: list[Chunk] = [names, stats, self.ts, self.size, self.sid, self.live, self.extra]
-        nbytes = [len(names), 8 * len(stats), 8 * len(self.ts), 4 * len(self.size)]
-        nbytes += [4 * len(self.sid), len(self.live), len(self.extra)]
+        nbytes = [memoryview(p).nbytes for p in parts]
         head = _HEAD.pack(
-            _MAGIC, self.base, len(self.live), self.msgs, self.bytes, len(self.names), len(parts)
+            _MAGIC, self.base, self.length, self.msgs, self.bytes, len(self.names), len(parts)
         )
         out: list[Chunk] = [head + struct.pack(f"<{len(parts)}Q", *nbytes), *parts]
         crc = 0
@@ -101,6 +114,11 @@ class IndexSnapshot:
             crc = zlib.crc32(part, crc)
         out.append(struct.pack("<I", crc))
         return out
+
+
+def snapshot_bytes(length: int) -> int:
+    """The scratch an :class:`IndexSnapshot` of columns ``length`` long copies into."""
+    return 17 * length
 
 
 def load_index(data: bytes) -> tuple[MsgIndex, bytes]:

@@ -10,9 +10,10 @@ checksum is dropped and the log reopened for a scan (logged).
 
 **Periodic checkpoints** (an optional extension of the record log, like
 ``append_batch``): a log with ``set_checkpointer(snapshot, request)`` gets, at
-open, ``snapshot()``, which returns an
+open, ``snapshot(scratch=None)``, which returns an
 :class:`~natskern.kernel.store.checkpoint.IndexSnapshot` of the store's index as
-it is at that moment (staged changes included), and ``request()``, which makes
+it is at that moment (staged changes included; ``scratch``: memory to copy the
+columns into, pre-faulted off the loop), and ``request()``, which makes
 the store commit soon (an empty group if nothing is staged).  The log calls
 ``snapshot()`` at the start of a commit, when everything staged so far is what
 that commit writes and the previous commit's outcome is in the index, writes the
@@ -285,9 +286,12 @@ class Opening:
         self._hw, self._last_seq, self._last_ts = hw, last, last_ts
         return True
 
-    def _snapshot(self) -> IndexSnapshot:
-        """A snapshot of the index as it is now, for a log's periodic checkpoint."""
-        return IndexSnapshot(self._idx, self._checkpoint_extra())
+    def _snapshot(self, scratch: memoryview | None = None) -> IndexSnapshot:
+        """A snapshot of the index as it is now, for a log's periodic checkpoint.
+
+        ``scratch``: pre-faulted memory to copy the columns into (see :class:`IndexSnapshot`).
+        """
+        return IndexSnapshot(self._idx, self._checkpoint_extra(), scratch)
 
     def _checkpoint_extra(self) -> bytes:
         """The checkpoint's extra part: the sequence record and the live messages' TTLs."""

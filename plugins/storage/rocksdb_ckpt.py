@@ -31,6 +31,7 @@ state's gen``; otherwise the log scans every record and says why.
 from __future__ import annotations
 
 import contextlib
+import mmap
 import os
 import struct
 import sys
@@ -50,6 +51,7 @@ __all__ = [
     "encode_ranges",
     "journal_key",
     "journal_ranges",
+    "prefaulted",
     "read_checkpoint",
     "remove_checkpoint",
     "write_checkpoint",
@@ -141,6 +143,27 @@ def read_checkpoint(directory: str, problems: list[str]) -> Checkpoint | None:
                     return Checkpoint(gen, seq, bool(complete), body)
     problems.append("index checkpoint failing its checksum: scanning the records")
     return None
+
+
+def prefaulted(nbytes: int) -> mmap.mmap | None:
+    """(In a thread) anonymous memory of ``nbytes`` with every page already mapped.
+
+    Filled by reading ``/dev/zero`` into it, which faults the pages in the kernel
+    with the GIL released; an :class:`IndexSnapshot` then copies the columns into
+    it on the event loop at memory speed.  None when that is not possible here.
+    """
+    try:
+        mem = mmap.mmap(-1, nbytes)
+        with open("/dev/zero", "rb", buffering=0) as zero, memoryview(mem) as view:
+            pos = 0
+            while pos < nbytes:
+                got = zero.readinto(view[pos : pos + (64 << 20)])
+                if not got:
+                    return None
+                pos += got
+    except (OSError, ValueError, MemoryError):
+        return None
+    return mem
 
 
 def remove_checkpoint(directory: str) -> None:

@@ -67,6 +67,7 @@ async def crash(store: StreamStore) -> None:
     """
     log = _log(store)
     log._checkpointer = None  # the last periodic checkpoint stays older than the last writes
+    log._request = None
     await store.flush()
     await log.commit()
     await log._checkpoint_written()
