@@ -1,15 +1,27 @@
 """RocksDB store micro-benchmark (in-process, no network): a benchmark, not a test.
 
-    python bench/bench_store_rocksdb.py appends [--seconds 3]
-    python bench/bench_store_rocksdb.py restart --messages 2000000 [--subjects 1000]
+    python bench/bench_store_rocksdb.py appends [DIR] [--seconds 3]
+    python bench/bench_store_rocksdb.py restart [DIR] [--messages 2000000] [--subjects 1000]
+                                        [--tail 1048575] [--removals 1000]
 
 ``appends``: the disk's plain fsync rate, then durable appends/s through the
 shared store base (``LogStore`` over ``RocksLog``) with 1, 16 and 256 writes in
-flight (128-byte payloads).  ``restart``: builds a stream of N messages with
-random 128-byte payloads (so block compression does not shrink it), then in
-fresh processes times the open after a crash (no current index checkpoint: the
-log scans and verifies every record), the clean reopen (checkpoint), the scan
-with checksums left to the reads, and reports the RSS each open added.
+flight (128-byte payloads).
+
+``restart`` (random 128-byte payloads, so block compression does not shrink the
+stream; every step in a fresh process, RSS measured there):
+
+1. build ``messages - tail`` messages through the store (``store_batch`` of
+   1,000; periodic index checkpoints are written as it goes) and close it;
+2. open it (clean), append ``tail`` more messages and remove ``removals`` older
+   ones, then SIGKILL the process (kill -9).  The default tail is one record short
+   of the default ``checkpoint_max``: the longest tail a crash can leave;
+3. **crash restart**: open after the kill (checkpoint + tail + removal journal);
+4. **clean restart**: open after the clean close of step 3;
+5. **rebuild**: delete the checkpoint file and open (the full scan a missing or
+   corrupt checkpoint costs), once with checksums verified, once without.
+
+A DIR puts the temporary database there (default: the system's temp dir).
 """
 
 from __future__ import annotations
@@ -18,14 +30,16 @@ import argparse
 import asyncio
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from natskern.kernel.store.api import StoreConfig, StoredMsg
+from natskern.kernel.store.api import StoreConfig
 from natskern.kernel.store.base import LogStore
+from natskern.plugins.storage import rocksdb_ckpt as ckptfile
 from natskern.plugins.storage.rocksdb import RocksLog, RocksLogFactory
 
 PAYLOAD = b"x" * 128
@@ -79,23 +93,38 @@ async def appends(directory: str, in_flight: int, seconds: float) -> float:
     return rate
 
 
-async def build(directory: str, messages: int, subjects: int) -> None:
-    """Write ``messages`` records straight through the log in large groups."""
-    log = RocksLog(directory)
-    rec = await log.open()
-    seq = rec.last_seq
-    ts = time.time_ns()
+async def build(directory: str, messages: int, subjects: int, *, crash: int = 0) -> None:
+    """Store messages through the store until it holds ``messages``, in batches of 1,000.
+
+    ``crash``: then remove that many older messages and SIGKILL this process.
+    """
+    store = await LogStore.factory(RocksLogFactory())(
+        StoreConfig(name="B"), directory, sync="always"
+    )
     names = [f"bench.s{i}" for i in range(subjects)]
+    seq = store.state().last_seq
     while seq < messages:
-        for _ in range(min(20_000, messages - seq)):
-            seq += 1
-            log.append(StoredMsg(names[seq % subjects], seq, ts + seq, None, PAYLOADS[seq % 4096]))
-        await log.commit()
-    await log.close()
+        n = min(1000, messages - seq)
+        items = [(names[(seq + i) % subjects], None, PAYLOADS[(seq + i) % 4096]) for i in range(n)]
+        await store.store_batch(items)
+        seq += n
+    if crash:
+        step = max(seq // crash, 1)
+        await asyncio.gather(*(store.remove_msg(s) for s in range(step // 2, seq, step)[:crash]))
+        log = store._log  # type: ignore[attr-defined]
+        assert isinstance(log, RocksLog)
+        print(f"{log.checkpoints_written}", flush=True)
+        os.kill(os.getpid(), signal.SIGKILL)
+    await store.close()
 
 
 async def open_once(directory: str, verify: bool) -> None:
-    """Open and close the store of ``directory``; print the open time and RSS added."""
+    """Open and close the store of ``directory``; print the open time and RSS added.
+
+    The RSS is taken once the open returned and any index checkpoint it asked for
+    (after a long scan) is written: what the index costs, not its snapshot's
+    transient copy (17 B/msg more while one is written).
+    """
     before = rss_kib()
     t0 = time.perf_counter()
     c0 = time.process_time()
@@ -103,40 +132,67 @@ async def open_once(directory: str, verify: bool) -> None:
     store = await factory(StoreConfig(name="B"), directory, sync="always")
     took = time.perf_counter() - t0
     cpu = time.process_time() - c0
-    added = rss_kib() - before
     state = store.state()
+    log = store._log  # type: ignore[attr-defined]
+    assert isinstance(log, RocksLog)
+    tail = log.recovered_tail
+    for _ in range(2):
+        await log._checkpoint_written()
+        await store._commit.drain()  # type: ignore[attr-defined]
+    await log._checkpoint_written()
+    added = rss_kib() - before
     t1 = time.perf_counter()
     await store.close()
     closing = time.perf_counter() - t1
-    print(f"{took:.3f} {added} {state.messages} {closing:.3f} {cpu:.3f}", flush=True)
+    print(f"{took:.3f} {added} {state.messages} {closing:.3f} {cpu:.3f} {tail}", flush=True)
 
 
-async def invalidate(directory: str) -> None:
-    """Drop the index checkpoint: the next open scans, as after a crash."""
-    log = RocksLog(directory)
-    await log.open()
-    log.put_meta("index", None)
-    await log.close()
-
-
-def _open_in_child(directory: str, verify: bool = True) -> tuple[float, int, int, float, float]:
+def _open_in_child(
+    directory: str, verify: bool = True
+) -> tuple[float, int, int, float, float, int]:
     argv = [sys.executable, __file__, "open-once", directory] + ([] if verify else ["--no-verify"])
     out = subprocess.run(argv, capture_output=True, check=True).stdout.split()
-    return float(out[0]), int(out[1]), int(out[2]), float(out[3]), float(out[4])
+    return float(out[0]), int(out[1]), int(out[2]), float(out[3]), float(out[4]), int(out[5])
+
+
+def _build_in_child(directory: str, messages: int, subjects: int, crash: int = 0) -> str:
+    argv = [sys.executable, __file__, "build", directory, f"--messages={messages}"]
+    argv += [f"--subjects={subjects}", f"--removals={crash}"] + (["--crash"] if crash else [])
+    done = subprocess.run(argv, capture_output=True)
+    if done.returncode not in (0, -signal.SIGKILL):
+        raise RuntimeError(done.stderr.decode())
+    return done.stdout.decode().strip()
+
+
+def _report(what: str, took: float, cpu: float, rss: int, n: int, extra: str = "") -> None:
+    print(
+        f"{what}: {took:.2f} s ({cpu:.2f} s CPU), +{rss / 1024:.0f} MiB RSS "
+        f"({rss * 1024 / max(n, 1):.0f} B/msg), {n:,} msgs{extra}",
+        flush=True,
+    )
 
 
 def main() -> None:
     """Run the chosen benchmark."""
     ap = argparse.ArgumentParser()
-    ap.add_argument("what", choices=["appends", "restart", "open-once"])
+    ap.add_argument("what", choices=["appends", "restart", "open-once", "build"])
     ap.add_argument("directory", nargs="?")
     ap.add_argument("--seconds", type=float, default=3.0)
     ap.add_argument("--messages", type=int, default=2_000_000)
     ap.add_argument("--subjects", type=int, default=1000)
+    ap.add_argument(
+        "--tail", type=int, default=(1 << 20) - 1, help="restart: messages after the checkpoint"
+    )
+    ap.add_argument("--removals", type=int, default=1000, help="restart: removals before the kill")
     ap.add_argument("--no-verify", action="store_true", help="open-once: verify on read only")
+    ap.add_argument("--crash", action="store_true", help="build: remove, then SIGKILL itself")
     args = ap.parse_args()
     if args.what == "open-once":
         asyncio.run(open_once(args.directory, not args.no_verify))
+        return
+    if args.what == "build":
+        crash = args.removals if args.crash else 0
+        asyncio.run(build(args.directory, args.messages, args.subjects, crash=crash))
         return
     base = tempfile.mkdtemp(prefix="bench-rocks-", dir=args.directory or None)
     try:
@@ -147,28 +203,31 @@ def main() -> None:
                 print(f"durable appends, {k:3d} in flight: {rate:,.0f}/s")
         else:
             d = os.path.join(base, "big")
+            tail = min(args.tail, args.messages)
             t0 = time.perf_counter()
-            asyncio.run(build(d, args.messages, args.subjects))
-            print(f"built {args.messages:,} messages in {time.perf_counter() - t0:.1f} s")
-            took, rss, n, closing, cpu = _open_in_child(d)
+            _build_in_child(d, args.messages - tail, args.subjects)
+            t1 = time.perf_counter()
+            print(f"built {args.messages - tail:,} messages in {t1 - t0:.1f} s, closed")
+            written = _build_in_child(d, args.messages, args.subjects, crash=args.removals)
             print(
-                f"open without checkpoint (scan, as after kill -9): {took:.2f} s "
-                f"({cpu:.2f} s CPU), +{rss / 1024:.0f} MiB RSS "
-                f"({rss * 1024 / max(n, 1):.0f} B/msg), "
-                f"{n:,} msgs; close+checkpoint {closing:.2f} s"
+                f"reopened, {tail:,} more messages and {args.removals:,} removals in "
+                f"{time.perf_counter() - t1:.1f} s ({written} periodic checkpoints), kill -9"
             )
-            took, rss, n, _, cpu = _open_in_child(d)
-            print(
-                f"clean reopen (checkpoint): {took:.2f} s ({cpu:.2f} s CPU), "
-                f"+{rss / 1024:.0f} MiB RSS ({rss * 1024 / max(n, 1):.0f} B/msg)"
-            )
-            asyncio.run(invalidate(d))
-            took, rss, n, _, cpu = _open_in_child(d, verify=False)
-            print(
-                f"open without checkpoint, checksums verified on read only: {took:.2f} s "
-                f"({cpu:.2f} s CPU), +{rss / 1024:.0f} MiB RSS"
-            )
-            print(f"database: {sum(f.stat().st_size for f in Path(d).iterdir()) / 2**20:.0f} MiB")
+            took, rss, n, closing, cpu, replayed = _open_in_child(d)
+            extra = f" ({replayed:,} records after the checkpoint); close {closing:.2f} s"
+            _report("crash restart (checkpoint + tail)", took, cpu, rss, n, extra)
+            took, rss, n, _, cpu, _ = _open_in_child(d)
+            _report("clean restart (checkpoint)", took, cpu, rss, n)
+            ckpt = Path(d, ckptfile.FILE)
+            size = ckpt.stat().st_size
+            ckpt.unlink()
+            took, rss, n, _, cpu, _ = _open_in_child(d)
+            _report("rebuild (no checkpoint: full scan, verified)", took, cpu, rss, n)
+            ckpt.unlink()
+            took, rss, n, _, cpu, _ = _open_in_child(d, verify=False)
+            _report("rebuild, checksums verified on read only", took, cpu, rss, n)
+            total = sum(f.stat().st_size for f in Path(d).iterdir())
+            print(f"database: {total / 2**20:.0f} MiB; checkpoint file: {size / 2**20:.0f} MiB")
     finally:
         shutil.rmtree(base, ignore_errors=True)
 
