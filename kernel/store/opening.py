@@ -68,6 +68,7 @@ class Opening:
     _heap: list[tuple[int, int]]
     _config_record: bytes | None
     _consumer_names: set[str]
+    _closed: bool
 
     if TYPE_CHECKING:  # provided by LogStore and its other mixins
 
@@ -145,8 +146,8 @@ class Opening:
                     self._heap.append((self._idx.ts[s - self._idx.base] + self._ttl[s], s))
         heapq.heapify(self._heap)
         setter = getattr(self._log, "set_checkpointer", None)
-        if setter is not None:  # (a log that wants a snapshot at once marks a commit)
-            setter(self._snapshot, self._commit.mark)
+        if setter is not None:  # (a log that wants a snapshot at once asks for a commit)
+            setter(self._snapshot, self._request_commit)
         self._enforce_all()
         if self._commit.group.dirty:
             await self._commit.drain()
@@ -285,6 +286,11 @@ class Opening:
         self._idx, self._ttl = idx, ttl
         self._hw, self._last_seq, self._last_ts = hw, last, last_ts
         return True
+
+    def _request_commit(self) -> None:
+        """Commit soon (a log's request for a commit to take its snapshot in), unless closing."""
+        if not self._closed:
+            self._commit.mark()
 
     def _snapshot(self, scratch: memoryview | None = None) -> IndexSnapshot:
         """A snapshot of the index as it is now, for a log's periodic checkpoint.

@@ -323,6 +323,7 @@ class RocksLog(DbMixin, AuxMixin):
         finally:
             await self._checkpoint_written()
             self._closed = True
+            self._scratch = None
             async with self._lock:
                 self._ready.clear()
                 sync = not self._broken
