@@ -145,6 +145,8 @@ class AccountJetStream(AccountLimitChecks):
         for name in list(self.streams):
             await self._stop_ingest(name)
             stream = self.streams.pop(name)
+            async with stream.lock:
+                await stream.drain()
             await close_consumers(stream)
             await stream.store.close()
         self.client.close()
@@ -417,12 +419,9 @@ class AccountJetStream(AccountLimitChecks):
         async for batch in sub:
             try:
                 async with stream.lock:
-                    acks = await stream.ingest(batch)
+                    await stream.submit(batch, publish)
             except Exception:
                 log.exception("JetStream: ingest into %r failed", stream.config.name)
-                continue
-            for reply, ack in acks:
-                publish(reply, ack)
 
     def _overflow(self, stream: Stream, reply: bytes) -> None:
         if reply and not stream.config.no_ack:

@@ -1,29 +1,33 @@
 """A stream: its configuration, its store and the publish path (nats-server's ``stream.go``).
 
-:meth:`Stream.ingest` takes a batch of messages published on the stream's subjects (what
+:meth:`Stream.submit` takes a batch of messages published on the stream's subjects (what
 the stream's internal subscriber queued: ``(subject, reply, headers, payload)``) and
-returns the acknowledgements to send.  Each message goes through nats-server's checks in
+answers each with its acknowledgement (:meth:`Stream.ingest` returns them instead).  Each
+message goes through nats-server's checks in
 its order (``processJetStreamMsg``, as nats-server 2.15.1 answers): sealed,
 ``max_msg_size``, header size, ``Nats-Expected-Stream``, TTL allowed,
 ``Nats-Expected-Last-Subject-Sequence`` (``-Subject``), ``Nats-Expected-Last-Sequence``,
 ``Nats-Msg-Id`` dedupe, ``Nats-Expected-Last-Msg-Id``, ``Nats-Rollup``, interest
 retention without consumers, the account's usage limits, ``Nats-TTL``, then the store.
 
-Writes overlap: a message whose checks need no state is handed to the store at once and
-the next message is checked while the store's group commit covers both; a message whose
-checks read the stream's state (an ``Nats-Expected-*`` header, a republish, interest
-retention) first waits for the writes before it.  The store assigns sequences in call
-order, so acknowledgements keep the publish order.
+Writes overlap: a message whose checks need no state is staged in the store at once and
+the next message is checked while the store's group commit covers both, and a batch is
+staged while the commit of the one before runs (so one fsync covers what arrived during
+the previous one).  The writes waiting for a commit are finished in order by one task
+per stream (:meth:`Stream._answer`), not a task each.  A message whose checks read the
+stream's state (an ``Nats-Expected-*`` header, a republish, interest retention) first
+waits for the writes before it.  The store assigns sequences in call order, so
+acknowledgements keep the publish order.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 import time
-import types
-from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Coroutine, Generator, Mapping, Sequence
+from collections import OrderedDict, deque
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from typing import Any, Final
 
 from natskern.kernel.durations import parse_duration_ns
@@ -34,6 +38,7 @@ from natskern.kernel.jetstream.transforms import compile_transform
 from natskern.kernel.jetstream.wire import dumps, format_time, go_duration
 from natskern.kernel.protocol.headers import header_value
 from natskern.kernel.store.api import StoreConfig, StoreError, StreamStore
+from natskern.kernel.store.commit import is_commit_wait
 from natskern.kernel.subjects.tokens import is_valid_literal_subject
 from natskern.kernel.subjects.transform import MappingFunction
 
@@ -56,8 +61,12 @@ _SECOND: Final = 1_000_000_000
 _DIGITS: Final = re.compile(rb"[0-9]+")
 _now = time.time_ns
 
+log = logging.getLogger("natskern.jetstream")
+
 #: ``republish(subject, headers, payload)``: publish into the stream's account.
 Publisher = Callable[[bytes, bytes, bytes], Any]
+#: ``answer(reply, ack)``: send a publish's acknowledgement.
+Answer = Callable[[bytes, bytes], Any]
 
 
 def store_config(cfg: StreamConfig, options: Mapping[str, object] | None = None) -> StoreConfig:
@@ -141,13 +150,21 @@ class Stream:
         #: ``on_removed(seq, subject)`` once the store removed one (``seq`` 0: a purge).
         self.consumers: dict[str, Any] = {}
         store.on_removal(self._removed)
+        #: The store's synchronous staging (``LogStore.stage_msg``), when it has one: the
+        #: publish path then stages without a coroutine per message.
+        self._stage_msg: Callable[..., tuple[int, int, asyncio.Future[None] | None]] | None = (
+            getattr(store, "stage_msg", None)
+        )
         #: Messages of a stream with ``subject_delete_marker_ttl``: seq -> (ts, TTL s, marker).
         self._expiring: dict[int, tuple[int, int, bool]] = {}
         self._markers: set[asyncio.Task[None]] = set()
         self._dedupe: OrderedDict[str, tuple[int, int]] = OrderedDict()
-        self._pending_ids: dict[str, asyncio.Task[bytes | None]] = {}
+        self._pending_ids: dict[str, _Write | _Staged] = {}
         self._last_msg_id = ""
-        self._writes: list[asyncio.Task[Any]] = []
+        #: Submitted messages not answered yet, in order: ``(answer, reply, result)``.
+        self._answers: deque[tuple[Answer, bytes, Any]] = deque()
+        #: The task working through :attr:`_answers` (None when it is empty).
+        self._acker: asyncio.Task[None] | None = None
         #: Held while a batch is ingested or the API changes the store (purge, delete).
         self.lock = asyncio.Lock()
         self.config = config
@@ -248,34 +265,82 @@ class Stream:
     # -- ingest ----------------------------------------------------------------------------
 
     async def drain(self) -> None:
-        """Wait for every write handed to the store so far."""
-        writes, self._writes = self._writes, []
-        if writes:
-            await asyncio.gather(*writes, return_exceptions=True)
+        """Wait until every message submitted so far is stored and answered."""
+        while self._acker is not None:
+            await asyncio.wait((self._acker,))
 
     async def ingest(
         self, batch: Sequence[tuple[bytes, bytes, bytes | None, bytes]]
     ) -> list[tuple[bytes, bytes]]:
         """Store a batch of published messages; return ``(reply, ack)`` for each to answer."""
-        answers: list[tuple[bytes, bytes | Awaitable[bytes | None]]] = []
-        no_ack = self.config.no_ack
-        for subject, reply, hdr, payload in batch:
-            if (hdr and any(h in hdr for h in _STATEFUL)) or self._stateful_always:
-                await self.drain()
-            result = self._accept(subject, hdr, payload)
-            if reply and not no_ack:
-                answers.append((reply, result))
         acks: list[tuple[bytes, bytes]] = []
-        for reply, result in answers:
-            ack = result if result is None or isinstance(result, bytes) else await result
-            if ack is not None:
-                acks.append((reply, ack))
+        await self.submit(batch, lambda reply, ack: acks.append((reply, ack)))
         await self.drain()
         return acks
 
+    async def submit(
+        self, batch: Sequence[tuple[bytes, bytes, bytes | None, bytes]], answer: Answer
+    ) -> None:
+        """Check and stage a batch of published messages; ``answer(reply, ack)`` each.
+
+        Returns once every message is staged (its sequence taken), not once it is
+        durable: the acknowledgements follow, in publish order, as the commits that
+        cover them complete, while the caller submits the next batch (which joins the
+        next commit).  The caller holds :attr:`lock`.
+        """
+        no_ack = self.config.no_ack
+        queue = self._answers
+        for subject, reply, hdr, payload in batch:
+            if (hdr and any(h in hdr for h in _STATEFUL)) or self._stateful_always:
+                await self.drain()
+            if self._stage_msg is not None and self.store.backlogged:  # type: ignore[attr-defined]
+                await self.store.room()  # type: ignore[attr-defined]
+            result = self._accept(subject, hdr, payload)
+            kind = type(result)
+            if kind is _Write and not result.staged:  # type: ignore[union-attr]
+                await self._advance(result)  # type: ignore[arg-type]
+            if no_ack:
+                reply = b""
+            if queue or kind is _Staged or kind is _Write or kind is _Dup:
+                if reply or kind is not _Dup:
+                    queue.append((answer, reply, result))
+                    if self._acker is None:
+                        self._acker = asyncio.get_running_loop().create_task(self._answer())
+            elif reply and result is not None:
+                answer(reply, result)  # type: ignore[arg-type]
+
+    async def _answer(self) -> None:
+        """Finish the queued writes in order and send their acknowledgements."""
+        queue = self._answers
+        try:
+            while queue:
+                answer, reply, result = queue[0]
+                kind = type(result)
+                if kind is _Staged:
+                    if result.done:
+                        value = result.value
+                    else:
+                        if not result.commit.done():
+                            await asyncio.wait((result.commit,))
+                        value = self._committed(result)
+                elif kind is _Write:
+                    value = result.value if result.done else await self._finish(result)
+                elif kind is _Dup:
+                    value = self._dup_answer(result)
+                else:
+                    value = result
+                queue.popleft()
+                if reply and value is not None:
+                    try:
+                        answer(reply, value)
+                    except Exception:
+                        log.exception("JetStream: answering a publish on %r failed", reply)
+        finally:
+            self._acker = None
+
     def _accept(
         self, subject_b: bytes, hdr: bytes | None, payload: bytes
-    ) -> bytes | Awaitable[bytes | None]:
+    ) -> bytes | _Write | _Dup | None:
         """Check one message (in nats-server's order) and hand it to the store."""
         cfg = self.config
         if self._itr is not None:
@@ -356,50 +421,88 @@ class Stream:
                 if ttl > 0 and marker and cfg.max_msgs_per_subject != 1 and ttl < marker:
                     ttl = marker
                     hdr = _set_header(hdr, TTL, b"%d" % ttl)
-        result = self._spawn(self._store(subject, hdr, payload, ttl, msg_id, rollup))
-        if msg_id and isinstance(result, asyncio.Task):
+        stage = self._stage_msg
+        if stage is not None and not rollup and self._rtr is None:
+            try:
+                seq, ts, commit = stage(subject, hdr, payload, ttl=-1 if ttl < 0 else ttl * _SECOND)
+            except StoreError as err:
+                return self._error_ack(E.STREAM_STORE_FAILED(err=err.description))
+            if commit is None:
+                self._stored(subject, hdr, ttl, msg_id, seq, ts)
+                return self._ack(seq)
+            result: Any = _Staged(commit, subject, hdr, ttl, msg_id, seq, ts)
+        else:
+            result = self._spawn(self._store(subject, hdr, payload, ttl, msg_id, rollup))
+        if msg_id and type(result) in (_Write, _Staged):
             self._pending_ids[msg_id] = result
         return result
 
-    def _duplicate(self, msg_id: str) -> Any:
+    def _duplicate(self, msg_id: str) -> bytes | _Dup | None:
         pending = self._pending_ids.get(msg_id)
         if pending is not None:
-            return self._spawn(self._after(pending, msg_id))
+            return _Dup(pending, msg_id)
         self._expire_ids(_now())
         seen = self._dedupe.get(msg_id)
         if seen is None:
             return None
         return self._ack_prefix + b'%d,"duplicate": true}' % seen[0]
 
-    async def _after(self, first: asyncio.Task[bytes | None], msg_id: str) -> bytes | None:
-        """The answer to a duplicate of a message still being written."""
-        await asyncio.gather(first, return_exceptions=True)
-        seen = self._dedupe.get(msg_id)
+    def _dup_answer(self, dup: _Dup) -> bytes | None:
+        """The answer to a duplicate of a message that was still being written."""
+        seen = self._dedupe.get(dup.msg_id)
         if seen is not None:
             return self._ack_prefix + b'%d,"duplicate": true}' % seen[0]
-        return await first
+        return dup.first.value  # the first failed: the duplicate gets its answer
 
-    def _spawn(self, coro: Coroutine[Any, Any, bytes | None]) -> Any:
-        """Run ``coro`` now; a task carries on only if it has to wait (a durable commit).
+    def _spawn(self, coro: Coroutine[Any, Any, bytes | None]) -> bytes | _Write | None:
+        """Run ``coro`` now: its answer, or a :class:`_Write` when it has to wait.
 
-        The answer itself when the write completed at once (a memory or lazy store): no
-        task, no loop round trip per message.
+        A memory or lazy store completes at once: no task, no loop round trip per
+        message.  A durable one has staged the message and waits for its commit;
+        every write of the batch then waits for the same commit, and
+        :meth:`_answer` finishes them in order once it is done.
         """
         try:
-            yielded = coro.send(None)
+            awaited = coro.send(None)
         except StopIteration as done:
-            return done.value
-        if getattr(yielded, "_asyncio_future_blocking", None) is not None:
-            # Taken as a task takes it, so that other writers may await the same future.
-            yielded._asyncio_future_blocking = False
-        task: asyncio.Task[bytes | None] = asyncio.ensure_future(_drive(coro, yielded))
-        self._writes.append(task)
-        return task
+            return done.value  # type: ignore[no-any-return]
+        return _Write(coro, awaited)
+
+    async def _advance(self, write: _Write) -> None:
+        """Drive a write held back before staging (back-pressure) until it is staged."""
+        coro = write.coro
+        while not write.staged:
+            await _settled(write.awaited)
+            try:
+                write.set_awaited(coro.send(None))
+            except StopIteration as done:
+                write.finished(done.value)
+            except Exception:
+                log.exception("JetStream: a write to %r failed", self.config.name)
+                write.finished(None)
+
+    async def _finish(self, write: _Write) -> bytes | None:
+        """Drive a staged write to its end: the commit, then what follows it."""
+        coro = write.coro
+        try:
+            while not write.done:
+                await _settled(write.awaited)
+                try:
+                    write.set_awaited(coro.send(None))
+                except StopIteration as done:
+                    write.finished(done.value)
+        except asyncio.CancelledError:
+            coro.close()
+            raise
+        except Exception:
+            log.exception("JetStream: a write to %r failed", self.config.name)
+            write.finished(None)
+        return write.value
 
     async def _skip(self, msg_id: str) -> bytes | None:
         """Interest retention and nobody interested: the sequence is used, nothing stored."""
-        await self.store.skip_msgs(0, 1)
-        seq = self.store.state().last_seq
+        seq = self.store.state().last_seq + 1
+        await self.store.skip_msgs(seq, 1)
         self._last_msg_id = msg_id
         if msg_id:
             self.remember_msg_id(msg_id, seq, _now())
@@ -419,21 +522,40 @@ class Stream:
         finally:
             if msg_id:
                 self._pending_ids.pop(msg_id, None)
-        self._last_msg_id = msg_id
-        if msg_id:
-            self.remember_msg_id(msg_id, seq, ts)
-        if cfg.subject_delete_marker_ttl > 0:
-            self._expiring[seq] = (ts, ttl, bool(hdr) and MARKER_REASON in hdr)  # type: ignore[operator]
-        for consumer in self.consumers.values():
-            consumer.on_stored(seq, subject)
+        self._stored(subject, hdr, ttl, msg_id, seq, ts)
         if rollup and cfg.allow_rollup_hdrs and not cfg.deny_purge:
-            if rollup == b"sub":
-                await self.store.purge(subject, keep=1)
-            else:
-                await self.store.purge(keep=1)
+            # Up to this message: later ones may be staged already (they stay).
+            await self.store.purge(subject if rollup == b"sub" else "", seq=seq)
         if self._rtr is not None and self.publisher is not None:
             self._republish(subject, hdr, payload, seq, ts, last_on_subject)
         return self._ack(seq)
+
+    def _stored(
+        self, subject: str, hdr: bytes | None, ttl: int, msg_id: str, seq: int, ts: int
+    ) -> None:
+        """What follows a message's commit: dedupe window, markers, consumers."""
+        self._last_msg_id = msg_id
+        if msg_id:
+            self.remember_msg_id(msg_id, seq, ts)
+        if self.config.subject_delete_marker_ttl > 0:
+            self._expiring[seq] = (ts, ttl, bool(hdr) and MARKER_REASON in hdr)  # type: ignore[operator]
+        for consumer in self.consumers.values():
+            consumer.on_stored(seq, subject)
+
+    def _committed(self, write: _Staged) -> bytes:
+        """The answer to a staged write whose commit is done (stored, or failed)."""
+        if write.msg_id:
+            self._pending_ids.pop(write.msg_id, None)
+        err = write.commit.exception()
+        if err is None:
+            self._stored(write.subject, write.hdr, write.ttl, write.msg_id, write.seq, write.ts)
+            value = self._ack(write.seq)
+        else:
+            text = err.description if isinstance(err, StoreError) else str(err)
+            value = self._error_ack(E.STREAM_STORE_FAILED(err=text))
+        write.value = value
+        write.done = True
+        return value
 
     def _republish(
         self, subject: str, hdr: bytes | None, payload: bytes, seq: int, ts: int, last: int
@@ -455,30 +577,80 @@ class Stream:
         self.publisher(target, block, b"" if headers_only else payload)
 
 
-@types.coroutine
-def _resume(coro: Coroutine[Any, Any, Any], yielded: Any) -> Generator[Any, Any, Any]:
-    """Carry on driving a coroutine that was started by hand and suspended on ``yielded``.
+class _Write:
+    """A write handed to the store that has to wait: its coroutine and what it awaits.
 
-    The future yielded by hand was unmarked at once (``_asyncio_future_blocking``, as a
-    task does when it takes one) so that other writers can await it too; it is marked
-    again here, as ``Future.__await__`` marks it, just before the task takes it.
+    ``staged`` once the store has taken the message (its sequence is assigned) and
+    only the commit is awaited; ``done`` with ``value`` (the answer) at the end.
     """
-    while True:
-        if getattr(yielded, "_asyncio_future_blocking", None) is not None:
-            yielded._asyncio_future_blocking = True
-        try:
-            sent = yield yielded
-        except BaseException as exc:
-            try:
-                yielded = coro.throw(exc)
-            except StopIteration as done:
-                return done.value
-        else:
-            try:
-                yielded = coro.send(sent)
-            except StopIteration as done:
-                return done.value
+
+    __slots__ = ("awaited", "coro", "done", "staged", "value")
+
+    def __init__(self, coro: Coroutine[Any, Any, bytes | None], awaited: Any) -> None:
+        self.coro = coro
+        self.done = False
+        self.value: bytes | None = None
+        self.set_awaited(awaited)
+
+    def set_awaited(self, awaited: Any) -> None:
+        """The coroutine yielded ``awaited``: taken as a task takes a future."""
+        if getattr(awaited, "_asyncio_future_blocking", None) is not None:
+            # Unmarked as a task does when it takes one, so that other writers of the
+            # same commit may await it too.
+            awaited._asyncio_future_blocking = False
+        self.awaited = awaited
+        self.staged = is_commit_wait(awaited)
+
+    def finished(self, value: bytes | None) -> None:
+        """The coroutine returned ``value``."""
+        self.value = value
+        self.done = self.staged = True
+        self.awaited = None
 
 
-async def _drive(coro: Coroutine[Any, Any, Any], yielded: Any) -> Any:
-    return await _resume(coro, yielded)
+class _Staged:
+    """A message staged in the store (``stage_msg``) waiting for its group commit."""
+
+    __slots__ = ("commit", "done", "hdr", "msg_id", "seq", "subject", "ts", "ttl", "value")
+
+    def __init__(
+        self,
+        commit: asyncio.Future[None],
+        subject: str,
+        hdr: bytes | None,
+        ttl: int,
+        msg_id: str,
+        seq: int,
+        ts: int,
+    ) -> None:
+        self.commit = commit
+        self.subject = subject
+        self.hdr = hdr
+        self.ttl = ttl
+        self.msg_id = msg_id
+        self.seq = seq
+        self.ts = ts
+        self.done = False
+        self.value: bytes | None = None
+
+
+class _Dup:
+    """A duplicate (``Nats-Msg-Id``) of a message whose write was still waiting."""
+
+    __slots__ = ("first", "msg_id")
+
+    def __init__(self, first: _Write | _Staged, msg_id: str) -> None:
+        self.first = first
+        self.msg_id = msg_id
+
+
+async def _settled(awaited: Any) -> None:
+    """Wait until what a hand-driven coroutine yielded lets it go on.
+
+    ``None`` is a bare yield (``asyncio.sleep(0)``): one loop round.  A future is
+    waited for without taking its result: the coroutine takes it when resumed.
+    """
+    if awaited is None:
+        await asyncio.sleep(0)
+    elif not awaited.done():
+        await asyncio.wait((awaited,))

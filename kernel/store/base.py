@@ -229,10 +229,37 @@ class LogStore(Opening, Expiry, Limits, Removals):
         """Append a message; return ``(seq, ts)`` once durable (see the protocol)."""
         if self._closed:
             raise StoreClosedError()
+        if self._commit.staged > self._commit.max_staged:
+            await self._commit.room()
+        seq, ts, commit = self.stage_msg(subject, headers, payload, ttl=ttl)
+        if commit is not None:
+            await commit
+        return seq, ts
+
+    @property
+    def backlogged(self) -> bool:
+        """Whether more bytes wait for their commit than the store lets in (see :meth:`room`)."""
+        return self._commit.staged > self._commit.max_staged
+
+    async def room(self) -> None:
+        """Wait until the store takes writes again (:attr:`backlogged` is false)."""
+        await self._commit.room()
+
+    def stage_msg(
+        self, subject: str, headers: bytes | None, payload: bytes, *, ttl: int = 0
+    ) -> tuple[int, int, asyncio.Future[None] | None]:
+        """Stage a message without waiting for it: ``(seq, ts, commit)``.
+
+        The synchronous half of :meth:`store_msg`, for a caller that writes many
+        messages at once (the JetStream publish path): the message has its sequence
+        and is readable; ``commit`` is the future of the group commit that makes it
+        durable (it raises the commit's :class:`StoreIOError`), None when nothing is
+        to be awaited (a memory or lazy store).  Limits refuse as in :meth:`store_msg`.
+        Back-pressure is the caller's: await :meth:`room` while :attr:`backlogged`.
+        """
+        if self._closed:
+            raise StoreClosedError()
         commit = self._commit
-        if commit.staged > commit.max_staged:
-            await commit.room()
-            self._open_check()
         if ttl or not self._plain:
             seq, ts = self._stage(subject, headers, payload, ttl)
         else:  # no limits, no expiry: _stage without its checks, inline (the hot path)
@@ -257,8 +284,8 @@ class LogStore(Opening, Expiry, Limits, Removals):
             if not g.add_lo:
                 g.add_lo = seq
         if commit.awaits:
-            await commit.wait(commit.group)
-        return seq, ts
+            return seq, ts, commit.group.waiter()
+        return seq, ts, None
 
     async def store_batch(
         self, items: Sequence[tuple[str, bytes | None, bytes]], *, ttl: int = 0

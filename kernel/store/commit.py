@@ -29,7 +29,7 @@ from typing import Any
 from natskern.kernel.store.api import StoreIOError
 from natskern.kernel.store.log import RecordLog
 
-__all__ = ["Group", "GroupCommitter"]
+__all__ = ["Group", "GroupCommitter", "is_commit_wait"]
 
 logger = logging.getLogger("natskern.store")
 
@@ -73,6 +73,17 @@ class _SharedFuture(asyncio.Future[None]):
     def cancel(self, msg: object = None) -> bool:
         """Decline (see the class docstring)."""
         return False
+
+
+def is_commit_wait(awaited: object) -> bool:
+    """Whether a coroutine that yielded ``awaited`` is a writer waiting for its commit.
+
+    Such a writer's message is staged (its sequence is taken); it only waits for the
+    fsync.  The JetStream publish path drives such writers in batches and checks the
+    next message meanwhile.  Back-pressure (:meth:`GroupCommitter.room`) never yields
+    a group's future itself, so a writer held back before staging is told apart.
+    """
+    return type(awaited) is _SharedFuture
 
 
 def _consume(fut: asyncio.Future[None]) -> None:
@@ -187,7 +198,8 @@ class GroupCommitter:
             if g is self.group and self._task is None:
                 self._start()
             with contextlib.suppress(StoreIOError):
-                await g.waiter()
+                # Shielded: the writer is not staged yet (see is_commit_wait).
+                await asyncio.shield(g.waiter())
 
     async def drain(self) -> None:
         """Commit everything staged so far and wait for it (errors are raised)."""

@@ -205,3 +205,62 @@ async def test_writes_waiting_for_one_durable_commit(mapping_functions: dict[str
         )
         assert [a["seq"] for a in acks] == list(range(start, start + 10))
     assert log.commits <= 4  # grouped: not one commit per message
+
+
+async def durable_stream(functions: dict[str, Any], **fields: Any) -> tuple[Stream, MemoryLog]:
+    """A stream over a memory log that makes writers wait for their group commit."""
+    body = {"name": "S", "subjects": ["s.>"], **fields}
+    cfg = check_create("S", json.dumps(body).encode(), functions=functions)
+    log = MemoryLog("S", sync="always", shelf=None, durable=True)
+    return Stream(cfg, await LogStore.open(log, store_config(cfg)), created=time.time_ns()), log
+
+
+async def test_a_batch_is_staged_while_the_one_before_is_committed(
+    mapping_functions: dict[str, Any],
+) -> None:
+    """``submit`` returns once its batch is staged; the acks follow the commits, in order."""
+    stream, log = await durable_stream(mapping_functions)
+    answered: list[tuple[bytes, Any]] = []
+
+    def answer(reply: bytes, ack: bytes) -> None:
+        answered.append((reply, json.loads(ack)))
+
+    first = [(b"s.a", b"r1.%d" % i, None, b"x") for i in range(5)]
+    second = [(b"s.b", b"r2.%d" % i, hdr(Nats_Msg_Id="m"), b"y") for i in range(2)]
+    await stream.submit(first, answer)
+    assert answered == []  # staged, not committed yet
+    assert stream.store.state().last_seq == 5
+    await stream.submit(second, answer)
+    await stream.drain()
+    assert [reply for reply, _ in answered] == [r for _, r, _, _ in first + second]
+    assert [ack["seq"] for _, ack in answered] == [1, 2, 3, 4, 5, 6, 6]
+    assert answered[-1][1]["duplicate"] is True  # a duplicate of a write still waiting
+    assert log.commits <= 3
+
+
+async def test_a_failed_commit_refuses_every_write_it_covered(
+    mapping_functions: dict[str, Any],
+) -> None:
+    stream, log = await durable_stream(mapping_functions)
+    log.fail_commits = 1
+    acks = await publish(stream, *[("s.a", hdr(Nats_Msg_Id=f"f{i}"), b"x") for i in range(3)])
+    assert [a["error"]["err_code"] for a in acks] == [10077] * 3
+    assert stream.store.state().messages == 0
+    acks = await publish(stream, ("s.a", hdr(Nats_Msg_Id="f0"), b"again"))
+    assert acks == [{"stream": "S", "seq": acks[0]["seq"]}]  # not a duplicate: never stored
+    assert stream.store.state().messages == 1
+
+
+async def test_rollup_keeps_what_was_staged_after_it(mapping_functions: dict[str, Any]) -> None:
+    """A rollup purges up to itself, not the messages staged behind it in the same batch."""
+    stream, _ = await durable_stream(mapping_functions, allow_rollup_hdrs=True)
+    await publish(stream, ("s.a", None, b"1"), ("s.b", None, b"2"))
+    acks = await publish(
+        stream, ("s.a", hdr(Nats_Rollup="sub"), b"3"), ("s.a", None, b"4"), ("s.c", None, b"5")
+    )
+    assert [a["seq"] for a in acks] == [3, 4, 5]
+    state = stream.store.subjects_state()
+    assert {k: v.msgs for k, v in state.items()} == {"s.a": 2, "s.b": 1, "s.c": 1}
+    acks = await publish(stream, ("s.c", hdr(Nats_Rollup="all"), b"6"), ("s.b", None, b"7"))
+    assert stream.store.state().messages == 2
+    assert (await stream.store.load_msg(7)) is not None

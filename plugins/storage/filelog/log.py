@@ -89,6 +89,8 @@ class FileLog:
         #: The newest committed messages, kept for readers of the tail (no disk read).
         self._recent: dict[int, StoredMsg] = {}
         self._recent_bytes = 0
+        #: No sequence below it is in ``_recent`` (where eviction resumes).
+        self._recent_lo = 0
         #: Verified records read ahead of a disk read, for sequential readers.
         self._ahead: dict[int, StoredMsg] = {}
         self._last_disk = self._ahead_top = -1
@@ -250,11 +252,24 @@ class FileLog:
             else:
                 for s in [s for s in recent if first <= s <= last]:
                     self._recent_bytes -= recent.pop(s).size
+        nbytes = self._recent_bytes
         for seq, m in committed.items():
             recent[seq] = m
-            self._recent_bytes += m.size
-        while self._recent_bytes > RECENT_BYTES and recent:
-            self._recent_bytes -= recent.pop(next(iter(recent))).size
+            nbytes += m.size
+        if nbytes > RECENT_BYTES and recent:
+            # Evict from the oldest sequence up (committed sequences only grow), not
+            # with ``next(iter(recent))``: a dict popped from the front is scanned
+            # over its dead slots each time (quadratic in the entries evicted).
+            lo, hi = self._recent_lo, max(committed, default=0)
+            while nbytes > RECENT_BYTES and recent:
+                if lo > hi:
+                    lo = min(recent)
+                m = recent.pop(lo, None)
+                lo += 1
+                if m is not None:
+                    nbytes -= m.size
+            self._recent_lo = lo
+        self._recent_bytes = nbytes
 
     def _write(self, g: EncodedGroup, *args: Any) -> None:
         """The commit's I/O, in a thread (:func:`.group.write_group`)."""
