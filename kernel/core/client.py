@@ -563,11 +563,35 @@ class Client:
         self.in_bytes += len(data)
         publish(self, self.account, subject, reply, hdr, payload)
 
+    def proto_pub_tokens(
+        self,
+        subject: bytes,
+        reply: bytes,
+        header_size: int,
+        data: bytes,
+        tokens: tuple[bytes, bytes],
+    ) -> None:
+        """PUB/HPUB with size tokens sent with leading zeros: delivered with those tokens."""
+        hdr = None
+        payload = data
+        if header_size >= 0:
+            if not self.headers and not self.gated:
+                self.close("Protocol Violation")
+                return
+            hdr = data[:header_size] if header_size else None
+            payload = data[header_size:]
+        self._checked_publish(subject, reply, hdr, payload, tokens)
+
     def _update_pub_checks(self) -> None:
         self.pub_checks = bool(self.gated or self.verbose or self.pub_perm)
 
     def _checked_publish(
-        self, subject: bytes, reply: bytes, hdr: bytes | None, payload: bytes
+        self,
+        subject: bytes,
+        reply: bytes,
+        hdr: bytes | None,
+        payload: bytes,
+        tokens: tuple[bytes, bytes] | None = None,
     ) -> None:
         """The publish path with every per-message check nats-server can be asked for.
 
@@ -591,7 +615,7 @@ class Client:
             return
         if self.verbose:
             self.send(OK)
-        publish(self, self.account, subject, reply, hdr, payload)
+        publish(self, self.account, subject, reply, hdr, payload, tokens=tokens)
 
     def _may_publish(self, perm: SubjectPermission, subject: bytes) -> bool:
         allowed = perm.allows_publish(subject)

@@ -57,6 +57,7 @@ def publish(
     hdr: bytes | None,
     payload: bytes,
     result: SublistResult | None = None,
+    tokens: tuple[bytes, bytes] | None = None,
     _empty: SublistResult = EMPTY_RESULT,
     _random: Callable[[], float] = random,
     _size_line: Callable[[int], bytes | None] = _SIZE_LINES.get,
@@ -67,7 +68,9 @@ def publish(
     ``client`` is the publishing session (for echo, no-responders and back-pressure); it
     may be None for internal publishes.  ``hdr`` is the raw header block or None.
     ``result`` is the subject's match when the caller already has it (``subject`` is
-    then the routed subject: no mapping is applied).
+    then the routed subject: no mapping is applied).  ``tokens`` are the publisher's size
+    tokens (header, total) when it sent them with leading zeros: nats-server repeats them
+    as sent in MSG/HMSG (a MSG stripped of its headers gets a computed size).
     (The underscored parameters bind module globals as fast locals; never pass them.)
     """
     if result is None:
@@ -124,7 +127,10 @@ def publish(
         elif hdr is None or not c.headers:
             # The frame goes out as pieces, joined once per flush: nothing is copied here.
             if line is None:
-                line = _size_line(size) or _new_size_line(size)
+                if tokens is not None and hdr is None:
+                    line = b" " + tokens[1] + b"\r\n"
+                else:
+                    line = _size_line(size) or _new_size_line(size)
                 if reply:
                     line = b" " + reply + line
                 rest = len(line) + size + 2
@@ -143,7 +149,12 @@ def publish(
                     client,
                 )
         else:
-            frame = hmsg_frame(subject, sub.sid, reply, hdr, payload)
+            if tokens is None:
+                frame = hmsg_frame(subject, sub.sid, reply, hdr, payload)
+            else:
+                frame = b"HMSG %b %b%b %b %b\r\n%b%b\r\n" % (
+                    *(subject, sub.sid, b" " + reply if reply else b"", *tokens, hdr, payload),
+                )
             # nats-server counts header bytes too
             _queue(c, (frame,), len(frame), 1, size + len(hdr), reply, client)
         delivered += 1

@@ -139,13 +139,14 @@ class ExactPath:
     _arg: bytearray | None
     _need: int
     _chunks: list[bytes]
-    _pend: tuple[bytes, bytes, int] | None
+    _pend: tuple[bytes, bytes, int, tuple[bytes, bytes] | None] | None
     _buf: bytes
     _pub: Any
     _hpub: Any
     _sub: Any
     _unsub: Any
     _connect: Any
+    _tokens: Any
     _ping: Any
     _pong: Any
     _warn: Any
@@ -291,18 +292,24 @@ class ExactPath:
             return self._stop(None)
         if size > self._maxp:
             return self._stop(ERR_MAX_PAYLOAD)
-        sizes = self._sizes
-        if len(sizes) < 65536:
-            sizes[words[-1]] = size
+        # nats-server repeats the size tokens as sent in MSG/HMSG: tokens with leading zeros
+        # go to the handler as they are (and never into the fast path's size cache).
+        szb = words[-1]
+        hdb = words[-2] if hdr >= 0 else b""
+        tokens = None
+        if (szb[0] == 48 and len(szb) > 1) or (hdb[:1] == b"0" and len(hdb) > 1):
+            tokens = (hdb, szb)
+        elif len(self._sizes) < 65536:
+            self._sizes[szb] = size
             if hdr >= 0:
-                sizes[words[-2]] = hdr
+                self._sizes[hdb] = hdr
         subject = words[0]
         bad = self.pedantic and not is_valid_pub_subject(subject)
         if bad:
             self._warn(ERR_INVALID_PUB_SUBJECT)
             if self.closed:
                 return None
-        return self._payload(subject, reply, hdr, size, buf, start, n, bad)
+        return self._payload(subject, reply, hdr, size, buf, start, n, bad, tokens)
 
     def _payload(
         self,
@@ -314,33 +321,46 @@ class ExactPath:
         start: int,
         n: int,
         bad: bool,
+        tokens: tuple[bytes, bytes] | None = None,
     ) -> Step | None:
         """The payload after a control line: dispatch it, or collect it across reads.
 
         ``hdr`` is -1 for PUB, -2 for a client's HMSG; ``bad`` says the pedantic subject
         error was sent (nats-server sends it again when the payload continues in a later
-        read, as it decodes the control line once more).
+        read, as it decodes the control line once more); ``tokens`` are size tokens with
+        leading zeros (see ``_message``).
         """
         end = start + size
         if end + 2 <= n:
             if buf[end] != 13 or buf[end + 1] != 10:
                 return self._stop(ERR_UNKNOWN_OP)
-            return end + 2, *self._message(subject, reply, hdr, buf[start:end])
+            return end + 2, *self._message(subject, reply, hdr, buf[start:end], tokens)
         if end + 1 == n and buf[end] != 13:
             return self._stop(ERR_UNKNOWN_OP)
         if bad:
             self._warn(ERR_INVALID_PUB_SUBJECT)
             if self.closed:
                 return None
-        self._pend = (subject, reply, hdr)
+        self._pend = (subject, reply, hdr, tokens)
         self._chunks = [buf[start:]] if start < n else []
         self._need = end + 2 - n
         return None
 
     def _message(
-        self, subject: bytes, reply: bytes, hdr: int, data: bytes
+        self,
+        subject: bytes,
+        reply: bytes,
+        hdr: int,
+        data: bytes,
+        tokens: tuple[bytes, bytes] | None = None,
     ) -> tuple[Any, tuple[Any, ...]]:
-        """The handler call for a complete message."""
+        """The handler call for a complete message.
+
+        A PUB/HPUB whose size tokens were sent with leading zeros goes to the handler's
+        ``proto_pub_tokens`` when it has one (nats-server repeats the tokens as sent).
+        """
+        if tokens is not None and self._tokens is not None:
+            return self._tokens, (subject, reply, hdr, data, tokens)
         if hdr == -1:
             return self._pub, (subject, reply, data)
         if hdr == -2:
@@ -369,13 +389,13 @@ class ExactPath:
             self._fail(ERR_UNKNOWN_OP)
             return b""
         payload = chunks[0] if len(chunks) == 1 else b"".join(chunks)
-        subject, reply, hdr = self._pend  # type: ignore[misc]
+        subject, reply, hdr, tokens = self._pend  # type: ignore[misc]
         self._pend = None
         self._chunks = []
         self._need = 0
         rest = data[need:] if need < size else b""
         self._buf = rest  # kept for the next feed if the handler raises
-        call, args = self._message(subject, reply, hdr, payload)
+        call, args = self._message(subject, reply, hdr, payload, tokens)
         call(*args)
         self._buf = b""
         return b"" if self.closed else rest

@@ -87,6 +87,21 @@ class ProtocolHandler(Protocol):
         without it the parser says nothing.
         """
 
+    def proto_pub_tokens(
+        self,
+        subject: bytes,
+        reply: bytes,
+        header_size: int,
+        data: bytes,
+        tokens: tuple[bytes, bytes],
+    ) -> None:
+        """A PUB (``header_size`` -1) or HPUB whose size tokens have leading zeros.
+
+        ``tokens`` is (header size token or ``b""``, total size token) as sent: nats-server
+        repeats them in the MSG/HMSG it delivers.  Optional: without it the parser calls
+        ``proto_pub``/``proto_hpub``.
+        """
+
     def proto_error(self, text: str | None) -> None:
         """Fatal protocol error: send ``-ERR '<text>'`` (nothing if None) and close."""
 
@@ -126,7 +141,7 @@ class Parser:
         *("closed", "handler", "headers", "pedantic", "_buf", "_chunks", "_need", "_pend"),
         *("_fast", "_mcl", "_maxp", "_sizes", "_pub", "_pub_run", "_pub_batch", "_hpub"),
         *("_sub", "_unsub", "_connect", "_ping", "_pong", "_error", "_warn", "_lines"),
-        *("_st", "_node", "_opc", "_arg", "_raw"),
+        *("_st", "_node", "_opc", "_arg", "_raw", "_tokens"),
     )
 
     def __init__(
@@ -142,8 +157,8 @@ class Parser:
         self._raw = False  # whether _buf is the raw end of a read, else its unparsed rest
         self._need = 0  # > 0 while collecting a payload: bytes still missing (incl. CRLF)
         self._chunks: list[bytes] = []
-        # subject, reply, hdr (-1: PUB, -2: a client's HMSG)
-        self._pend: tuple[bytes, bytes, int] | None = None
+        # subject, reply, hdr (-1: PUB, -2: a client's HMSG), size tokens with leading zeros
+        self._pend: tuple[bytes, bytes, int, tuple[bytes, bytes] | None] | None = None
         # The exact path's state between reads: where in an op word, what op, the argument.
         self._st = S_WORD
         self._node = 0
@@ -163,6 +178,7 @@ class Parser:
         self._pong = handler.proto_pong
         self._error = handler.proto_error
         self._warn = getattr(handler, "proto_warning", None) or _silent
+        self._tokens = getattr(handler, "proto_pub_tokens", None)
 
     def feed(self, data: bytes) -> None:
         """Parse ``data``, the next bytes of the stream, calling the handler per operation."""

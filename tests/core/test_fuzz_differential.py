@@ -7,7 +7,7 @@ over raw TCP; every frame received after every write, and the write after which 
 connection closed, must be the same.  A disagreement is shrunk to a minimal session,
 printed in the failure.
 
-``NATSKERN_FUZZ_SESSIONS`` (default 240) sets how many sessions run and
+``NATSKERN_FUZZ_SESSIONS`` (default 400) sets how many sessions run and
 ``NATSKERN_FUZZ_SEED`` (default 14) the first seed, e.g.::
 
     NATSKERN_FUZZ_SESSIONS=3000 NATSKERN_FUZZ_SEED=1000 pytest tests/core/test_fuzz_differential.py
@@ -27,7 +27,7 @@ import pytest
 from tests.support.servers import NATS_SERVER, nats_server, natskern
 from tests.support.wirefuzz import Session, Transcript, generate, play, shrink
 
-SESSIONS = int(os.environ.get("NATSKERN_FUZZ_SESSIONS", "240"))
+SESSIONS = int(os.environ.get("NATSKERN_FUZZ_SESSIONS", "400"))
 SEED = int(os.environ.get("NATSKERN_FUZZ_SEED", "14"))
 #: Server pairs fuzzed side by side (each session has a pair to itself).
 LANES = 4
@@ -162,6 +162,12 @@ REGRESSIONS: list[tuple[str, bytes, str]] = [
         + b"PUB > 0\r\n\r\n" * 2
         + b"PUB a 0\r\n\r\n" * 2
         + b"SUB > 1\r\nUNSUB 1\r\nPUB a 1\r\nx\r\nPING\r\n",
+        "whole",
+    ),
+    (
+        "size_tokens_with_leading_zeros_are_repeated",
+        b'CONNECT {"verbose":false,"headers":true}\r\nSUB a 1\r\nPUB a r 05\r\nhello\r\n'
+        b"HPUB a 012 014\r\nNATS/1.0\r\n\r\nhi\r\nHPUB a 0 02\r\nhi\r\nPING\r\n",
         "whole",
     ),
     (

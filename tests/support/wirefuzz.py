@@ -41,6 +41,8 @@ QUIET = 0.025
 FINAL_QUIET = 0.08
 #: Pause between the writes of a dripped session.
 DRIP_GAP = 0.003
+#: The longest session that is dripped (it has to end well before the servers' first PING).
+MAX_DRIP = 300
 #: The largest single write (nats-server reads at most 512 bytes at first).
 MAX_WRITE = 480
 
@@ -469,9 +471,25 @@ def _line(rng: random.Random) -> bytes:
         return _op_word(rng, b"CONNECT") + _sep(rng, 0.3) + _connect_json(rng) + _eol(rng)
     if kind == "+OK":
         return b"+OK" + _eol(rng)
+    if rng.random() < 0.3:
+        return _long_line(rng)
     return rng.choice(
         [b"FOO\r\n", b"PUBX a 1\r\n", b"MSG a 1 1\r\nx\r\n", b"INFO {}\r\n", b"-ERR 'x'\r\n"]
     )
+
+
+def _long_line(rng: random.Random) -> bytes:
+    """A control line around the 4096-byte limit (argument length, not line length)."""
+    n = rng.choice([4090, 4092, 4093, 4094, 4095, 4096, 4097, 4100])
+    kind = rng.choice(["PUB", "SUB", "CONNECT", "blanks"])
+    if kind == "PUB":
+        subject = b"a" * (n - 4)
+        return b"PUB " + subject + b" 1\r\nx\r\n"
+    if kind == "SUB":
+        return b"SUB " + b"b" * (n - 2) + b" 1\r\n"
+    if kind == "CONNECT":
+        return b'CONNECT {"name":"' + b"n" * (n - 12) + b'"}\r\n'
+    return b"PUB" + b" " * n + b"a 1\r\nx\r\n"
 
 
 #: Bytes a generic mutation inserts or writes over another.
@@ -520,6 +538,8 @@ def generate(rng: random.Random, seed: int) -> Session:
         ops.append(b"PING\r\n")
     mode = rng.choices(["whole", "split", "drip"], [55, 35, 10])[0]
     size = sum(map(len, ops))
+    if mode == "drip" and size > MAX_DRIP:
+        mode = "split"  # a long drip would outlast the servers' first PING
     cuts: tuple[int, ...] = ()
     if mode == "split":
         cuts = tuple(sorted(rng.sample(range(1, max(size, 2)), min(rng.randint(1, 3), size - 1))))

@@ -547,3 +547,24 @@ def test_info_from_a_client_must_decode_into_nats_servers_struct() -> None:
     assert feed_chunks([b'INFO {"port":1,"x":[1]}\r\nPING\r\n'])[0] == [("ping",)]
     assert feed_chunks([b'INFO {"port":"1"}\r\nPING\r\n'])[0] == [("error", None)]
     assert feed_chunks([b"INFO null\r\nPING\r\n"])[0] == [("ping",)]
+
+
+def test_size_tokens_with_leading_zeros_go_to_the_handler_as_sent() -> None:
+    class Tokens(Recorder):
+        def proto_pub_tokens(
+            self, subject: bytes, reply: bytes, header_size: int, data: bytes, tokens: tuple
+        ) -> None:
+            self.calls.append(("tokens", subject, reply, header_size, data, tokens))
+
+    for fast in (True, False):
+        parser = Parser(Tokens())
+        parser._fast = fast
+        parser.feed(b"PUB a 05\r\nhello\r\nPUB a 5\r\nhello\r\nHPUB a r 012 014\r\n")
+        parser.feed(b"NATS/1.0\r\n\r\nhi\r\n")
+        assert parser.handler.calls == [
+            ("tokens", b"a", b"", -1, b"hello", (b"", b"05")),
+            ("pub", b"a", b"", b"hello"),
+            ("tokens", b"a", b"r", 12, b"NATS/1.0\r\n\r\nhi", (b"012", b"014")),
+        ]
+    # Without proto_pub_tokens the message is a plain PUB.
+    assert feed_chunks([b"PUB a 05\r\nhello\r\n"])[0] == [("pub", b"a", b"", b"hello")]
