@@ -299,7 +299,9 @@ class RocksLog(DbMixin, AuxMixin):
         """Map the snapshot's memory off the loop (its page faults cost the loop ~6x the copy)."""
         length = self._ckpt_len + self._since_ckpt[0]
         need = snapshot_bytes(length + length // 8) + (1 << 20)  # (room for growth meanwhile)
-        scratch = await asyncio.to_thread(ckptfile.prefaulted, need)
+        out: list[mmap.mmap | None] = []  # (not the thread's result: see _read_checkpoint)
+        await asyncio.to_thread(lambda: out.append(ckptfile.prefaulted(need)))
+        scratch = out.pop()
         if self._closed or not self._requested:
             return  # (closed, or a commit took the snapshot meanwhile: the memory goes)
         self._scratch = scratch
