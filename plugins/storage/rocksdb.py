@@ -47,6 +47,7 @@ import contextlib
 import logging
 import mmap
 import shutil
+import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -74,6 +75,9 @@ log = logging.getLogger("natskern.store.rocksdb")
 _PUT, _DEL, _RANGE = 0, 1, 2
 _END = b"\xff" * 9  # above every 8-byte key
 
+
+#: Seconds before a periodic checkpoint that failed (a full disk) is tried again.
+CHECKPOINT_RETRY = 30
 
 #: The per-record overhead ``record_size`` counts (nats-server's file-store formula).
 _OVERHEAD = record_size("", None, b"")
@@ -134,6 +138,8 @@ class RocksLog(DbMixin, AuxMixin):
         self._requested = False
         self._ckpt_task: asyncio.Task[None] | None = None
         self._prefault_task: asyncio.Task[None] | None = None
+        #: After a failed periodic checkpoint: no new one before this (``time.monotonic``).
+        self._ckpt_retry_at = 0.0
         self._since_ckpt = [0]
         self._ckpt_len = 0
         #: The highest sequence ever staged (a checkpoint taken now covers every one up to it).
@@ -309,6 +315,8 @@ class RocksLog(DbMixin, AuxMixin):
             self._request()
 
     def _ckpt_due(self) -> bool:
+        if self._ckpt_retry_at and time.monotonic() < self._ckpt_retry_at:
+            return False  # (the last one failed: no retry at every commit of a full disk)
         every = max(self.checkpoint_min, min(self.checkpoint_max, self._ckpt_len // 2))
         return self._since_ckpt[0] >= every
 
@@ -548,9 +556,16 @@ class RocksLog(DbMixin, AuxMixin):
         try:
             size = await asyncio.to_thread(write)
         except Exception as exc:  # (the next one is due at once)
-            log.warning("rocksdb %s: periodic index checkpoint failed: %s", self.path, exc)
-            self._since_ckpt[0] += max(self.checkpoint_max, snap.length)
+            log.warning(
+                "rocksdb %s: periodic index checkpoint failed (retried in %d s): %s",
+                self.path,
+                CHECKPOINT_RETRY,
+                exc,
+            )
+            self._ckpt_retry_at = time.monotonic() + CHECKPOINT_RETRY
+            self._since_ckpt[0] += max(self.checkpoint_max, snap.length)  # (due at once then)
             return
+        self._ckpt_retry_at = 0.0
         self._durable_gen = max(self._durable_gen, gen)
         self.checkpoints_written += 1
         log.debug("rocksdb %s: index checkpoint of generation %d, %d bytes", self.path, gen, size)

@@ -420,3 +420,37 @@ async def test_kill_9_with_periodic_checkpoints_loses_no_ack(tmp_path, seed):
                 assert got.payload == payload
         await crash(store)  # the next round starts from a crash too
     assert bases, "no verifying open used a periodic checkpoint"
+
+
+async def test_failed_periodic_checkpoint_write_is_logged_and_retried_later(
+    tmp_path, caplog, monkeypatch
+):
+    path = str(tmp_path / "s")
+    store = await open_store(path)
+    for i in range(EVERY):
+        await store.store_msg("w", None, b"%d" % i)
+    await written(store)
+    log = rlog(store)
+    assert log.checkpoints_written == 1
+    attempts = []
+
+    def full_disk(*args: Any) -> int:
+        attempts.append(args[1])
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(ckptfile, "write_checkpoint", full_disk)
+    caplog.set_level(logging.WARNING, logger="natskern.store.rocksdb")
+    for i in range(3 * EVERY):  # writes go on; one attempt, then no retry for a while
+        await store.store_msg("w", None, b"more-%d" % i)
+        await written(store)
+    assert len(attempts) == 1 and "periodic index checkpoint failed" in caplog.text
+    monkeypatch.undo()
+    log._ckpt_retry_at = 1.0  # (the retry delay is over)
+    await store.store_msg("w", None, b"last")
+    await written(store)
+    assert log.checkpoints_written == 2
+    before = await snapshot_of(store)
+    await crash(store)
+    store = await open_store(path)
+    assert await snapshot_of(store) == before and rlog(store).recovered_tail == 0
+    await store.close()
