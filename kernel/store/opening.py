@@ -185,18 +185,18 @@ class Opening:
             return n
         it = iter(records)  # type: ignore[arg-type]
         while part := list(islice(it, _CHUNK)):
-            metas = [m for m in part if type(m) is not RecordColumns]
+            metas = [m for m in part if isinstance(m, RecordMeta)]
             if len(metas) == len(part):
                 self._index_chunk(metas)
                 n += len(metas)
                 continue
             for m in part:  # (columns and metas mixed: keep their order)
-                if type(m) is RecordColumns:
-                    self._index_columns(m)
-                    n += len(m.seqs)
-                else:
+                if isinstance(m, RecordMeta):
                     self._index_chunk([m])
                     n += 1
+                else:
+                    self._index_columns(m)
+                    n += len(m.seqs)
         return n
 
     def _apply_removed(self, ranges: list[tuple[int, int]]) -> int:

@@ -691,8 +691,8 @@ class RocksLog(DbMixin, AuxMixin):
             views = await self._wait_views()
         if key == "index":
             if self._index_value is not None:  # read and verified by open: handed over once
-                value, self._index_value = self._index_value, None
-                return value
+                body, self._index_value = self._index_value, None
+                return body
             ckpt = await self._read_checkpoint([])
             return ckpt.body if ckpt is not None else None
         keys = codec.user_meta_keys(key)
