@@ -15,6 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 from natskern.kernel.protocol import ops
+from natskern.kernel.subjects.tokens import is_valid_pub_subject as _valid
 
 __all__ = ["FastPath", "line_cache", "size_cache"]
 
@@ -87,6 +88,7 @@ class FastPath:
     # (attributes and handler methods of Parser)
     closed: bool
     headers: bool
+    pedantic: bool
     _mcl: int
     _need: int
     _buf: bytes
@@ -130,6 +132,9 @@ class FastPath:
         # one.  (A CR not followed by LF changes a line too: lines are checked for one when
         # decoded; the cached ones hold none.)
         tabs = 9 in buf
+        # While pedantic, a PUB subject is checked once per distinct line; an invalid one
+        # goes to the exact path, which reports it.
+        pedantic = self.pedantic
         n = len(buf)
         pos = 0
         i = 0
@@ -146,12 +151,17 @@ class FastPath:
         try:
             while i < last:
                 ctl = pieces[i]
-                line = pline if ctl == prev else known(ctl)
-                if line is None:
-                    # Not in the cache: a plain PUB line is decoded (out of line) to the
-                    # same form; anything else stays None.
-                    line = self._pub_line(ctl, tabs, misses)
-                    misses += 1
+                if ctl == prev:
+                    line = pline
+                else:
+                    line = known(ctl)
+                    if line is None:
+                        # Not in the cache: a plain PUB line is decoded (out of line) to the
+                        # same form; anything else stays None.
+                        line = self._pub_line(ctl, tabs, misses)
+                        misses += 1
+                    if pedantic and line is not None and not _valid(line[0]):
+                        line = None  # the exact path sends the error at the control line
                 if line is not None and len(pieces[i + 1]) == line[2] and i + 1 < last:
                     # A PUB line, and its payload fits.
                     data = pieces[i + 1]
@@ -197,6 +207,8 @@ class FastPath:
                                 call(*args)
                                 if self.closed:
                                     return -1
+                                pedantic = self.pedantic  # (a CONNECT may change it)
+                                prev = b"\r\n"
                             if i < 0:
                                 return pos
                             continue
@@ -302,7 +314,7 @@ class FastPath:
             return _PONG_LINE
         else:
             return _NOT_CANONICAL
-        if size < 0 or not subj or hdr > size:
+        if size < 0 or not subj or hdr > size or (self.pedantic and not _valid(subj)):
             return _NOT_CANONICAL
         j = i + 1
         data = pieces[j]

@@ -129,7 +129,7 @@ class Parser:
     the session sets it to False when the client did not negotiate headers, and HPUB then
     closes the connection silently at its control line, as nats-server does.
     ``pedantic`` says whether PUB subjects are checked at the control line (the session
-    sets it from CONNECT; the fast path is off while it is set).
+    sets it from CONNECT).
 
     If a handler method raises, the exception propagates out of ``feed``; the messages of
     the call that raised count as consumed and the unprocessed bytes are kept for the next
@@ -231,7 +231,7 @@ class Parser:
 
     def _run(self, buf: bytes, raw: bool = True) -> None:
         """Dispatch every complete operation in ``buf``; keep or collect the remainder."""
-        pos = self._bulk(buf) if self._fast and not self.pedantic else 0
+        pos = self._bulk(buf) if self._fast else 0
         if pos >= 0:
             self._loop(buf, pos, raw)
 

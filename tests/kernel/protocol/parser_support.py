@@ -61,16 +61,23 @@ class Recorder:
         """Record PONG."""
         self.calls.append(("pong",))
 
+    def proto_warning(self, text: str) -> None:
+        """Record a non-fatal protocol error (pedantic)."""
+        self.calls.append(("warning", text))
+
     def proto_error(self, text: str | None) -> None:
         """Record a fatal protocol error."""
         self.calls.append(("error", text))
 
 
-def make_parser(*, fast: bool = True, headers: bool = True, **limits: int) -> Parser:
+def make_parser(
+    *, fast: bool = True, headers: bool = True, pedantic: bool = False, **limits: int
+) -> Parser:
     """A parser over a fresh ``Recorder`` (``parser.handler``)."""
     parser = Parser(Recorder(), **limits)
     parser._fast = fast
     parser.headers = headers
+    parser.pedantic = pedantic
     return parser
 
 
