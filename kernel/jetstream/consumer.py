@@ -216,6 +216,9 @@ class Consumer(AckMixin, PullMixin, DeliveryMixin):
         self.dseq = st.delivered_consumer_seq
         self.sseq = st.delivered_stream_seq + 1
         self.adflr, self.asflr = st.ack_floor_consumer_seq, st.ack_floor_stream_seq
+        if self.ack_none:  # (a store written before AckNone kept no pending entries)
+            self.adflr, self.asflr = self.dseq, self.sseq - 1
+            return
         for dseq, p in sorted(st.pending.items(), key=lambda kv: kv[1].sseq):
             self.pending[p.sseq] = [dseq, p.ts]
         self.rdc = {s: n + 1 for s, n in st.redelivered.items()}
@@ -436,6 +439,12 @@ class Consumer(AckMixin, PullMixin, DeliveryMixin):
             kind = op[0]
             if kind == "D":
                 await cs.update_delivered(op[1], op[2], op[3], op[4])
+            elif kind == "N":  # AckNone: the last delivery, acknowledged by itself
+                self._none_dirty = False
+                dseq, sseq = self.dseq, self.sseq - 1
+                if dseq:
+                    await cs.update_delivered(dseq, sseq, 1, self.last_delivered)
+                    await cs.update_acks(dseq, sseq)
             elif kind == "A":
                 await cs.update_acks(op[1], op[2])
             elif kind == "R":  # a reply once the ack is recorded (AckSync)

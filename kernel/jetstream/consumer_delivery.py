@@ -26,7 +26,7 @@ from natskern.kernel.protocol.encode import hmsg_frame
 from natskern.kernel.store.api import StoredMsg, StoreError
 from natskern.kernel.subjects.sublist import EMPTY_RESULT
 
-__all__ = ["DeliveryMixin"]
+__all__ = ["DeliveryMixin", "deliver_as", "deliver_to"]
 
 log = logging.getLogger("natskern.jetstream.consumer")
 _mono = time.monotonic_ns
@@ -43,7 +43,13 @@ def deliver_as(
     request's inbox), the MSG/HMSG frame carries the stored message's own subject.
     One member of each queue group gets it.
     """
-    result = client.account.sublist.match(target)
+    return deliver_to(client, client.account.sublist.match(target), subject, reply, hdr, payload)
+
+
+def deliver_to(
+    client: Any, result: Any, subject: bytes, reply: bytes, hdr: bytes | None, payload: bytes
+) -> int:
+    """:func:`deliver_as` to the subscribers ``result`` of a sublist match already made."""
     if result is EMPTY_RESULT:
         return 0
     subs = list(result.psubs)
@@ -85,6 +91,12 @@ class DeliveryMixin:
     #: Wall-clock ns of the earliest ack deadline among pending messages (0: unknown).
     _expiry_at = 0
     _bg: asyncio.Future[None] | None = None
+    #: AckNone: a delivery not yet written to the consumer store ("N" op queued).
+    _none_dirty = False
+    #: The store's ``peek_next_msg`` (reads without I/O), when it has one.
+    _peek: Any = None
+    #: The last delivery target: ``(subject, sublist generation, match result)``.
+    _route: tuple[bytes, int, Any] | None = None
 
     # -- flow control ----------------------------------------------------------------------
 
@@ -105,6 +117,22 @@ class DeliveryMixin:
         )
 
     # -- delivery --------------------------------------------------------------------------
+
+    def _next_cached(self: Any) -> tuple[StoredMsg, int] | bool | None:
+        """:meth:`_next_msg` when it needs no I/O and no redelivery; False otherwise.
+
+        The common round (a consumer reading on in stream order from messages the
+        store holds in memory) then costs no coroutine per message.
+        """
+        peek = self._peek
+        if peek is None or self.rdq or self.lss or len(self.filters) > 1:
+            return False
+        if self.maxp > 0 and len(self.pending) >= self.maxp:
+            return None
+        msg = peek(self.filters[0] if self.filters else "", self.sseq)
+        if msg is False:
+            return False
+        return (msg, 1) if msg is not None else None
 
     async def _next_msg(self: Any) -> tuple[StoredMsg, int] | None:
         """The next message to deliver and its delivery count, or None."""
@@ -188,20 +216,31 @@ class DeliveryMixin:
             base = hdr[: len(hdr) - 2] if hdr else b"NATS/1.0\r\n"
             hdr = base + b"Nats-Msg-Size: %d\r\n\r\n" % len(msg.payload)
             payload = b""
-        deliver_as(self.client, target, msg.subject.encode(), reply, hdr, payload)
+        # One sublist match per target and round, not per message (a pull request's inbox
+        # is new each time: matching it per message also churns the sublist's cache).
+        route = self._route
+        sublist = self.client.account.sublist
+        if route is None or route[0] != target or route[1] != sublist.generation:
+            route = self._route = (target, sublist.generation, sublist.match(target))
+        deliver_to(self.client, route[2], msg.subject.encode(), reply, hdr, payload)
         now = time.time_ns()
         self.last_delivered = now
-        self._op("D", dseq, seq, dc, now)
         if self.ack_none:
+            # Nothing pending: the delivered and ack floor pairs move together, written
+            # once per round ("N"), not as a pending entry per message.
             self.adflr, self.asflr = dseq, seq
+            if not self._none_dirty:
+                self._none_dirty = True
+                self._op("N")
             if self.stream.config.retention == "interest" and self._acked_by_all(seq):
                 self._op("W", seq)
-        elif dc == 1:
-            self.pending[seq] = [dseq, now]
         else:
-            self.pending[seq][1] = now
-            self.rdc[seq] = dc
-        if not self.ack_none:
+            self._op("D", dseq, seq, dc, now)
+            if dc == 1:
+                self.pending[seq] = [dseq, now]
+            else:
+                self.pending[seq][1] = now
+                self.rdc[seq] = dc
             due = now + self._ack_wait(dc)
             if not self._expiry_at or due < self._expiry_at:
                 self._expiry_at = due
@@ -210,6 +249,7 @@ class DeliveryMixin:
         return len(msg.subject) + len(reply) + len(payload) + (len(hdr) if hdr else 0)
 
     async def _run(self: Any) -> None:
+        self._peek = getattr(self.store, "peek_next_msg", None)
         try:
             while not self._closed:
                 timeout = await self._step()
@@ -272,7 +312,9 @@ class DeliveryMixin:
         nxt = self._expire_requests(now)
         delivered = 0
         while self.waiting and delivered < 256:
-            found = await self._next_msg()
+            found = self._next_cached()
+            if found is False:
+                found = await self._next_msg()
             if found is None:
                 break
             msg, dc = found
@@ -341,7 +383,9 @@ class DeliveryMixin:
         while delivered < 256 and self._bound:
             if cfg.flow_control and self._fc_bytes >= self._fc_window:
                 break
-            found = await self._next_msg()
+            found = self._next_cached()
+            if found is False:
+                found = await self._next_msg()
             if found is None:
                 break
             msg, dc = found

@@ -138,6 +138,9 @@ class LogStore(Opening, Expiry, Limits, Removals):
         )
         #: The log's optional batch append (``append_batch(first_seq, ts, items)``).
         self._append_batch: Callable[..., None] | None = getattr(log, "append_batch", None)
+        self._read_cached: Callable[[int], StoredMsg | None] | None = getattr(
+            log, "read_cached", None
+        )
         self._apply_config(config)
 
     # -- opening ----------------------------------------------------------------------------
@@ -447,6 +450,21 @@ class LogStore(Opening, Expiry, Limits, Removals):
             if msg is not None:
                 return msg
             start = seq + 1
+
+    def peek_next_msg(self, filter_subject: str, start_seq: int) -> StoredMsg | bool | None:
+        """:meth:`load_next_msg` when no I/O is needed; False when it is (then call that).
+
+        None: no matching message at or after ``start_seq``.  A log without
+        ``read_cached`` always answers False for a message.
+        """
+        if self._closed:
+            raise StoreClosedError()
+        seq = self._idx.next_seq(filter_subject, start_seq if start_seq > 1 else 1)
+        if not seq:
+            return None
+        cached = self._read_cached
+        msg = cached(seq) if cached is not None else None
+        return msg if msg is not None else False
 
     async def load_last_msg(self, filter_subject: str) -> StoredMsg | None:
         """The newest message matching ``filter_subject`` (wildcards allowed)."""

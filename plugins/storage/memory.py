@@ -232,6 +232,11 @@ class MemoryLog:
         r = self._data.recs.get(seq)
         return None if r is None else self._msg(seq, r)
 
+    def read_cached(self, seq: int) -> StoredMsg | None:
+        """A record, or None (everything is in memory)."""
+        r = self._data.recs.get(seq)
+        return None if r is None else self._msg(seq, r)
+
     async def get_meta(self, key: str) -> bytes | None:
         """A committed metadata value."""
         return self._data.meta.get(key)

@@ -60,6 +60,35 @@ async def test_durable_state_survives_restart(tmp_path: Path, storage: str) -> N
         await nc.close()
 
 
+async def test_ack_none_state_survives_restart_with_nothing_pending(tmp_path: Path) -> None:
+    """AckNone keeps no pending entries, before and after a restart (nats-server's rule)."""
+    async with jetstream_broker(tmp_path) as (broker, _):
+        nc = await nats.connect(broker.listen_urls[0])
+        js = nc.jetstream()
+        await nc.jsm().add_stream(StreamConfig(name="S", subjects=["s.>"]))
+        for i in range(600):
+            await js.publish("s.a", b"%d" % i)
+        cfg = ConsumerConfig(ack_policy=AckPolicy.NONE)
+        sub = await js.pull_subscribe("s.>", durable="n", config=cfg)
+        got = await sub.fetch(300, timeout=5)
+        got += await sub.fetch(200, timeout=5)
+        assert len(got) == 500
+        before = await js.consumer_info("S", "n")
+        assert before.num_ack_pending == 0 and before.ack_floor.stream_seq == 500
+        await nc.close()
+    async with jetstream_broker(tmp_path) as (broker, _):
+        nc = await nats.connect(broker.listen_urls[0])
+        js = nc.jetstream()
+        after = await js.consumer_info("S", "n")
+        assert (after.delivered.consumer_seq, after.delivered.stream_seq) == (500, 500)
+        assert (after.ack_floor.consumer_seq, after.ack_floor.stream_seq) == (500, 500)
+        assert after.num_ack_pending == 0 and after.num_pending == 100
+        sub = await js.pull_subscribe("s.>", durable="n")
+        rest = await sub.fetch(100, timeout=5)
+        assert [m.metadata.sequence.stream for m in rest] == list(range(501, 601))
+        await nc.close()
+
+
 async def test_workqueue_removes_acked(tmp_path: Path) -> None:
     async with jetstream_broker(tmp_path) as (broker, _):
         nc = await nats.connect(broker.listen_urls[0])

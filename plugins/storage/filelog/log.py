@@ -311,6 +311,15 @@ class FileLog:
 
     # -- reads ------------------------------------------------------------------------------
 
+    def read_cached(self, seq: int) -> StoredMsg | None:
+        """The message when it is in memory (staged, recent or read ahead), else None."""
+        return (
+            self._staged.get(seq)
+            or self._committing.get(seq)
+            or self._recent.get(seq)
+            or self._ahead.get(seq)
+        )
+
     async def read(self, seq: int) -> StoredMsg | None:
         """A staged or committed message; the checksum is verified on every disk read.
 
@@ -344,13 +353,14 @@ class FileLog:
                 blk.close_fd()
         if blk.locate(seq) < 0:
             return None  # removed while we read
-        cache = self._ahead
-        for s, rel, msg in ahead:
+        # A new read-ahead replaces the last one (a sequential reader is past it; a
+        # dict trimmed from the front would be scanned over its dead slots each time).
+        cache: dict[int, StoredMsg] = {}
+        for s, rel, msg in ahead[:AHEAD_MSGS]:
             if blk.locate(s) == off + rel:
                 cache[s] = msg
                 self._ahead_top = s
-        while len(cache) > AHEAD_MSGS:
-            del cache[next(iter(cache))]
+        self._ahead = cache
         return decode_msg(seq, data)
 
     async def get_meta(self, key: str) -> bytes | None:
