@@ -185,8 +185,17 @@ def journal_key(gen: int) -> bytes:
 
 
 def encode_ranges(ranges: list[tuple[int, int]]) -> bytes:
-    """A journal entry's data: the ranges as little-endian ``uint64`` pairs."""
-    arr = array("Q", [x for r in ranges for x in r])
+    """A journal entry's data: the ranges, merged, as little-endian ``uint64`` pairs.
+
+    (A purge of one subject removes its messages one by one; neighbours merge.)
+    """
+    merged: list[list[int]] = []
+    for first, last in sorted(ranges):
+        if merged and first <= merged[-1][1] + 1:
+            merged[-1][1] = max(merged[-1][1], last)
+        else:
+            merged.append([first, last])
+    arr = array("Q", [x for r in merged for x in r])
     if _BIG:
         arr.byteswap()
     return arr.tobytes()

@@ -454,3 +454,8 @@ async def test_failed_periodic_checkpoint_write_is_logged_and_retried_later(
     store = await open_store(path)
     assert await snapshot_of(store) == before and rlog(store).recovered_tail == 0
     await store.close()
+
+
+def test_journal_ranges_merge_and_round_trip():
+    data = ckptfile.encode_ranges([(5, 5), (1, 3), (4, 4), (9, 12), (10, 11), (2**64 - 1,) * 2])
+    assert ckptfile.decode_ranges(data) == [(1, 5), (9, 12), (2**64 - 1, 2**64 - 1)]
