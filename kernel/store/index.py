@@ -227,7 +227,12 @@ class MsgIndex:
         self.bytes -= self.size[off]
         n = self.sub_count[sid] - 1
         self.sub_count[sid] = n
-        if n:
+        if n == 1:  # the one left is the other end (no scan: a KV bucket's every put)
+            if self.sub_first[sid] == seq:
+                self.sub_first[sid] = self.sub_last[sid]
+            elif self.sub_last[sid] == seq:
+                self.sub_last[sid] = self.sub_first[sid]
+        elif n:
             if self.sub_first[sid] == seq:
                 self.sub_first[sid] = self._next_of(sid, seq + 1)
             elif self.sub_last[sid] == seq:

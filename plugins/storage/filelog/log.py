@@ -242,8 +242,12 @@ class FileLog:
         recent, ahead = self._recent, self._ahead
         for first, last, _h, _t in g.removals:
             if ahead:
-                for s in [s for s in ahead if first <= s <= last]:
-                    del ahead[s]
+                if last - first < 64:  # (a scan of the read-ahead per single removal)
+                    for s in range(first, last + 1):
+                        ahead.pop(s, None)
+                else:
+                    for s in [s for s in ahead if first <= s <= last]:
+                        del ahead[s]
             if last - first < 64:
                 for s in range(first, last + 1):
                     m = recent.pop(s, None)
