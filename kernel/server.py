@@ -96,6 +96,9 @@ class Broker:
         self.system_account_name = const.SYSTEM_ACCOUNT
         #: Who demands credentials (``require_auth``): source -> whether it needs a nonce.
         self.auth_demands: dict[str, bool] = {}
+        #: Demands that INFO does not advertise (a ``no_auth_user`` lets clients in without
+        #: credentials: nats-server then sends no ``auth_required``).
+        self.auth_unadvertised: set[str] = set()
         #: Set by :meth:`reauthorize` during a reload: sessions are checked once after it.
         self.reauthorize_pending = False
         self.auth_timeout = const.DEFAULT_AUTH_TIMEOUT
@@ -163,17 +166,25 @@ class Broker:
         """Whether INFO carries a nonce (some auth method signs it)."""
         return any(self.auth_demands.values())
 
-    def require_auth(self, *, nonce: bool = False, source: str = "") -> None:
+    def require_auth(
+        self, *, nonce: bool = False, source: str = "", advertise: bool = True
+    ) -> None:
         """Called by auth plugins from ``configure``: clients must authenticate.
 
         ``source`` names the demand, so that a plugin's ``reload`` can take back its own
-        with :meth:`release_auth` without dropping another plugin's.
+        with :meth:`release_auth` without dropping another plugin's.  ``advertise=False``
+        keeps ``auth_required`` out of INFO (nats-server with a ``no_auth_user``).
         """
         self.auth_demands[source] = self.auth_demands.get(source, False) or nonce
+        if advertise:
+            self.auth_unadvertised.discard(source)
+        else:
+            self.auth_unadvertised.add(source)
 
     def release_auth(self, source: str = "") -> None:
         """Withdraw the credential demand ``source`` made (from a ``reload`` hook)."""
         self.auth_demands.pop(source, None)
+        self.auth_unadvertised.discard(source)
 
     def authenticate(self, client: Client, options: dict[str, Any]) -> Identity | None:
         """Ask the auth plugins; None means refused."""
@@ -218,7 +229,7 @@ class Broker:
             "max_payload": self.options["max_payload"],
         }
         info.update(self.info_extra)
-        if self.auth_required:
+        if self.auth_required and not self.auth_unadvertised.issuperset(self.auth_demands):
             info["auth_required"] = True
         if client is not None:
             info["client_id"] = client.cid

@@ -26,6 +26,7 @@ from natskern.kernel.core.session import (
 from natskern.kernel.core.subscription import DeliverCallback, Subscription
 from natskern.kernel.core.trace import Tracer
 from natskern.kernel.protocol.encode import err_line, go_quote, hmsg_frame, msg_frame
+from natskern.kernel.protocol.ops import ERR_AUTH_VIOLATION
 from natskern.kernel.protocol.parser import Parser
 from natskern.kernel.protocol.typedjson import (
     BOOL,
@@ -154,6 +155,7 @@ class Client:
         # PUB subjects are checked (pedantic) until CONNECT says otherwise.
         self.parser.headers = False
         self.parser.pedantic = True
+        self.parser.gated = self.gated
         peer = transport.get_extra_info("peername") if transport is not None else None
         if isinstance(peer, tuple) and len(peer) >= 2:
             self.host, self.port = str(peer[0]), int(peer[1])
@@ -423,18 +425,17 @@ class Client:
         # Absent keys keep their current values: nats-server unmarshals every CONNECT into
         # the same options (a second ``CONNECT {}`` changes nothing).
         opts = {**self.connect_opts, **sent}
-        # Credentials are checked before the other fields, as nats-server does.
-        identity = None
-        if not self.connect_received:
-            identity = self.broker.authenticate(self, opts)
-            if identity is None:
-                user = opts.get("user") or opts.get("nkey") or ""
-                who = f' - User "{user}"' if user else ""
-                if not user and not any(opts.get(k) for k in ("pass", "auth_token", "jwt")):
-                    who = " - no credentials given"
-                log.error("%s - authentication error%s", self.log_prefix(), who)
-                self.close("Authentication Failure", "Authorization Violation")
-                return
+        # Credentials are checked before the other fields, as nats-server does, on every
+        # CONNECT (a later one with bad credentials is refused; the binding stays).
+        identity = self.broker.authenticate(self, opts)
+        if identity is None:
+            user = opts.get("user") or opts.get("nkey") or ""
+            who = f' - User "{user}"' if user else ""
+            if not user and not any(opts.get(k) for k in ("pass", "auth_token", "jwt")):
+                who = " - no credentials given"
+            log.error("%s - authentication error%s", self.log_prefix(), who)
+            self.close("Authentication Failure", "Authorization Violation")
+            return
         if opts.get("account") or opts.get("new_account"):
             # nats-server: naming an account in CONNECT is an authorization violation.
             log.error("%s - authentication error - account requested", self.log_prefix())
@@ -457,16 +458,34 @@ class Client:
         if self.no_responders and not self.headers:
             self.close("Protocol Violation", "no responders requires headers support")
             return
-        if identity is not None:
-            self.bind(identity)
-            self.connect_received = True
-            self.gated = False
-            self.broker.session_opened(self)
+        if not self.connect_received:
+            self._open(identity)
         self._update_pub_checks()
         self.parser.headers = self.headers
         self.parser.pedantic = self.pedantic
         if self.verbose:
             self.send(OK)
+
+    def _open(self, identity: Identity) -> None:
+        """Authenticated: join the identity's account and stop gating."""
+        self.bind(identity)
+        self.connect_received = True
+        self.gated = False
+        self.parser.gated = False
+        self.broker.session_opened(self)
+
+    def proto_before_connect(self) -> bool:
+        """An operation before CONNECT while auth is required: only a no_auth_user passes.
+
+        nats-server binds such a session to its ``no_auth_user`` at the operation's first
+        byte and treats CONNECT as received; anything else is refused at once.
+        """
+        identity = self.broker.authenticate(self, {})
+        if identity is None or identity.extra.get("auth") != "no_auth_user":
+            return False
+        self._open(identity)
+        self._update_pub_checks()
+        return True
 
     def bind(self, identity: Identity) -> None:
         """Join the identity's account and adopt its permissions."""
@@ -770,6 +789,9 @@ class Client:
 
     def proto_error(self, text: str | None) -> None:
         """A fatal protocol error found by the parser."""
+        if text == ERR_AUTH_VIOLATION:
+            self._gate_violation()
+            return
         self.close("Protocol Violation" if text is None else text, text)
 
     def _gate_violation(self) -> None:

@@ -30,6 +30,7 @@ from typing import Any
 
 from natskern.kernel.protocol import ops
 from natskern.kernel.protocol.ops import (
+    ERR_AUTH_VIOLATION,
     ERR_INVALID_PUB_SUBJECT,
     ERR_MAX_CONTROL_LINE,
     ERR_MAX_PAYLOAD,
@@ -130,6 +131,7 @@ class ExactPath:
     closed: bool
     headers: bool
     pedantic: bool
+    gated: bool
     _mcl: int
     _maxp: int
     _sizes: dict[bytes, int]
@@ -150,6 +152,7 @@ class ExactPath:
     _ping: Any
     _pong: Any
     _warn: Any
+    _gate: Any
     _fail: Any  # Parser's
 
     def _op(self, buf: bytes, pos: int) -> Step | None:
@@ -164,6 +167,13 @@ class ExactPath:
         if st == S_WORD:
             node = self._node
             trie = _TRIE
+            if not node and self.gated and pos < n and buf[pos] not in b"Cc":
+                # Awaiting CONNECT: any other operation is refused at its first byte,
+                # unless the session lets it through (nats-server's no_auth_user).
+                if not self._gate():
+                    return self._stop(ERR_AUTH_VIOLATION)
+                if self.closed:
+                    return None
             while True:
                 if pos >= n:
                     self._node = node

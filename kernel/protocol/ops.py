@@ -8,6 +8,7 @@ The op codes name what a control line turned out to be; the fast path
 from __future__ import annotations
 
 __all__ = [
+    "ERR_AUTH_VIOLATION",
     "ERR_INVALID_PUB_SUBJECT",
     "ERR_MAX_CONTROL_LINE",
     "ERR_MAX_PAYLOAD",
@@ -21,6 +22,7 @@ ERR_UNKNOWN_OP = "Unknown Protocol Operation"
 ERR_MAX_PAYLOAD = "Maximum Payload Violation"
 ERR_MAX_CONTROL_LINE = "maximum control line exceeded"
 ERR_INVALID_PUB_SUBJECT = "Invalid Publish Subject"
+ERR_AUTH_VIOLATION = "Authorization Violation"
 
 # Op codes.
 PUB, HPUB, SUB, UNSUB, CONNECT, INFO, PING, PONG, OK, ERR, HMSG, OTHER = range(12)

@@ -27,6 +27,7 @@ from typing import Any, Protocol
 from natskern.kernel.protocol.exact import S_ARG, S_BLANK, S_WORD, ExactPath, Step
 from natskern.kernel.protocol.fastpath import FastPath, line_cache, size_cache
 from natskern.kernel.protocol.ops import (
+    ERR_AUTH_VIOLATION,
     ERR_INVALID_PUB_SUBJECT,
     ERR_MAX_CONTROL_LINE,
     ERR_MAX_PAYLOAD,
@@ -34,6 +35,7 @@ from natskern.kernel.protocol.ops import (
 )
 
 __all__ = [
+    "ERR_AUTH_VIOLATION",
     "ERR_INVALID_PUB_SUBJECT",
     "ERR_MAX_CONTROL_LINE",
     "ERR_MAX_PAYLOAD",
@@ -102,6 +104,13 @@ class ProtocolHandler(Protocol):
         ``proto_pub``/``proto_hpub``.
         """
 
+    def proto_before_connect(self) -> bool:
+        """An operation other than CONNECT starts while ``gated``: may it go on?
+
+        nats-server lets it through when a ``no_auth_user`` is configured (the session is
+        bound to that user); False refuses it.  Optional: without it, refused.
+        """
+
     def proto_error(self, text: str | None) -> None:
         """Fatal protocol error: send ``-ERR '<text>'`` (nothing if None) and close."""
 
@@ -117,6 +126,11 @@ def _continues_plainly(data: bytes) -> bool:
     return r < 0 or r == e - 1
 
 
+def _refuse() -> bool:
+    """``proto_before_connect`` for handlers without one."""
+    return False
+
+
 def _silent(text: str) -> None:
     """``proto_warning`` for handlers without one."""
 
@@ -129,7 +143,9 @@ class Parser:
     the session sets it to False when the client did not negotiate headers, and HPUB then
     closes the connection silently at its control line, as nats-server does.
     ``pedantic`` says whether PUB subjects are checked at the control line (the session
-    sets it from CONNECT).
+    sets it from CONNECT).  ``gated`` says that the session awaits CONNECT (auth is
+    required): an operation other than CONNECT is then refused with ``Authorization
+    Violation`` at its first byte unless ``proto_before_connect`` lets it through.
 
     If a handler method raises, the exception propagates out of ``feed``; the messages of
     the call that raised count as consumed and the unprocessed bytes are kept for the next
@@ -141,7 +157,7 @@ class Parser:
         *("closed", "handler", "headers", "pedantic", "_buf", "_chunks", "_need", "_pend"),
         *("_fast", "_mcl", "_maxp", "_sizes", "_pub", "_pub_run", "_pub_batch", "_hpub"),
         *("_sub", "_unsub", "_connect", "_ping", "_pong", "_error", "_warn", "_lines"),
-        *("_st", "_node", "_opc", "_arg", "_raw", "_tokens"),
+        *("_st", "_node", "_opc", "_arg", "_raw", "_tokens", "gated", "_gate"),
     )
 
     def __init__(
@@ -151,6 +167,7 @@ class Parser:
         self.closed = False
         self.headers = True
         self.pedantic = False
+        self.gated = False
         self._mcl = max_control_line
         self._maxp = max_payload
         self._buf = b""  # bytes kept for the next feed (see _loop)
@@ -179,6 +196,7 @@ class Parser:
         self._error = handler.proto_error
         self._warn = getattr(handler, "proto_warning", None) or _silent
         self._tokens = getattr(handler, "proto_pub_tokens", None)
+        self._gate = getattr(handler, "proto_before_connect", None) or _refuse
 
     def feed(self, data: bytes) -> None:
         """Parse ``data``, the next bytes of the stream, calling the handler per operation."""
@@ -231,7 +249,7 @@ class Parser:
 
     def _run(self, buf: bytes, raw: bool = True) -> None:
         """Dispatch every complete operation in ``buf``; keep or collect the remainder."""
-        pos = self._bulk(buf) if self._fast else 0
+        pos = self._bulk(buf) if self._fast and not self.gated else 0
         if pos >= 0:
             self._loop(buf, pos, raw)
 

@@ -259,7 +259,11 @@ def _apply(broker: Any, config: dict[str, Any]) -> None:
     _AUTHENTICATOR.set(broker, authenticator)
     broker.release_auth(source=_STATE_KEY)
     if authenticator.enabled:
-        broker.require_auth(nonce=bool(authenticator.nkeys), source=_STATE_KEY)
+        broker.require_auth(
+            nonce=bool(authenticator.nkeys),
+            source=_STATE_KEY,
+            advertise=authenticator.no_auth_user is None,
+        )
 
 
 @hookimpl

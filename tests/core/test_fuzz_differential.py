@@ -184,6 +184,59 @@ REGRESSIONS: list[tuple[str, bytes, str]] = [
 ]
 
 
+# The same with auth configured: (name, config, bytes).
+TOKEN_CONF = ({"auth": {"token": "tok"}}, "authorization { token: tok }\n")
+NO_AUTH_CONF = (
+    {
+        "auth": {
+            "no_auth_user": "guest",
+            "users": [
+                {"user": "admin", "password": "adminpw"},
+                {"user": "guest", "password": "guestpw", "permissions": {"publish": "public.>"}},
+            ],
+        }
+    },
+    """no_auth_user: guest
+authorization {
+  users = [
+    {user: admin, password: adminpw}
+    {user: guest, password: guestpw, permissions: {publish: "public.>"}}
+  ]
+}
+""",
+)
+AUTH_REGRESSIONS: list[tuple[str, tuple[dict, str], bytes]] = [
+    ("unknown_op_before_connect", TOKEN_CONF, b"XYZ\r\n"),
+    ("empty_line_before_connect", TOKEN_CONF, b"\r\n"),
+    ("pub_before_connect_refused_at_its_first_byte", TOKEN_CONF, b"PUB foo 2\r\nh"),
+    (
+        "second_connect_with_bad_credentials",
+        TOKEN_CONF,
+        b'CONNECT {"auth_token":"tok","verbose":false}\r\nPING\r\n'
+        b'CONNECT {"auth_token":"bad"}\r\nPING\r\n',
+    ),
+    ("no_auth_user_info_and_pub_before_connect", NO_AUTH_CONF, b"PUB public.a 1\r\nx\r\nPING\r\n"),
+    (
+        "no_auth_user_then_bad_connect",
+        NO_AUTH_CONF,
+        b'SUB public.a 1\r\nCONNECT {"user":"admin","pass":"bad"}\r\nPING\r\n',
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("conf", "data"), [r[1:] for r in AUTH_REGRESSIONS], ids=[r[0] for r in AUTH_REGRESSIONS]
+)
+async def test_auth_regression(conf: tuple[dict, str], data: bytes) -> None:
+    config, conf_text = conf
+    session = Session((data,))
+    with nats_server(conf_text) as url:
+        async with natskern(config) as broker:
+            lane = Lane(_address(url), _address(broker.listen_urls[0]))
+            found = await lane.disagreement(session)
+    assert found is None, report(session, session, *found)
+
+
 @pytest.fixture(scope="module")
 def reference() -> Iterator[str]:
     with nats_server() as url:
