@@ -4,7 +4,16 @@
   installed ``nats-server`` and a natskern broker (``python -m natskern.cli
   serve``); a kind that is not available is skipped.
 * ``cli`` — runs the CLI with ``HOME``/``XDG_CONFIG_HOME`` in a temp dir, and
-  starts background CLI processes whose log lines can be awaited.
+  starts background CLI processes whose log lines can be awaited.  ``cli(...)``
+  runs a command to completion in this process (``natskern.cli.app.main`` with
+  click's ``CliRunner`` isolation: the same environment, stdin, stdout and stderr
+  a piped subprocess has, without a Python start and the imports per command);
+  ``cli.process(...)`` runs it as a real ``python -m natskern.cli`` subprocess,
+  and ``cli_process`` is a ``cli`` whose calls are all subprocesses (the tests
+  of exit codes and error lines as a shell sees them).  Background commands
+  (``spawn``) are always real processes: they get signals.
+  ``NATSKERN_TESTS_CLI=process`` makes every ``cli(...)`` a subprocess again (to
+  check that both ways agree).
 
 Nothing here decides a test by timing: background processes are awaited on
 the log line they print once their subscription is confirmed by the server;
@@ -27,13 +36,18 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import FrameType
 
 import pytest
+from click import formatting
+from click.testing import CliRunner
 
 REPO = Path(__file__).resolve().parents[2]
 NATS_SERVER = shutil.which("nats-server")
 #: Safety net only: how long a broken run may hang before the test fails.
 DEADLINE = 30.0
+#: ``cli(...)`` runs commands in process unless NATSKERN_TESTS_CLI=process.
+IN_PROCESS = os.environ.get("NATSKERN_TESTS_CLI", "") != "process"
 
 
 def free_port() -> int:
@@ -75,6 +89,58 @@ def cli_env(home: Path) -> dict[str, str]:
     env["PYTHONUNBUFFERED"] = "1"
     env.pop("NATSKERN_DEBUG", None)
     return env
+
+
+class _Hung(BaseException):
+    """Raised by the in-process runner's alarm: a command ran past the safety deadline."""
+
+
+def _on_alarm(signum: int, frame: FrameType | None) -> None:
+    raise _Hung(f"the command did not finish within {DEADLINE * 2:.0f} s")
+
+
+def run_in_process(
+    args: tuple[str, ...], env: dict[str, str], input: str | bytes | None
+) -> subprocess.CompletedProcess:
+    """``natskern <args>`` through ``natskern.cli.app.main`` in this process.
+
+    What a piped subprocess would see: ``env`` as the whole environment, ``input`` (or
+    nothing) on stdin, stdout and stderr that are not terminals, terminal width from
+    ``COLUMNS`` or 80 (click's help, rich; ``CliRunner`` would force 80), the exit status
+    from ``sys.exit``.  The result has a subprocess's fields.  Runs in the main thread (the
+    CLI installs signal handlers); an alarm stops a command that hangs.
+    """
+    from natskern.cli.app import main
+
+    full = {"COLUMNS": "80", "LINES": "24", **env}
+    delta: dict[str, str | None] = {k: None for k in os.environ if k not in full}
+    delta.update(full)
+    runner = CliRunner()
+    old_alarm = signal.signal(signal.SIGALRM, _on_alarm)
+    signal.alarm(int(DEADLINE * 2))
+    try:
+        with runner.isolation(input=input if input is not None else "", env=delta) as (out, err, _):
+            formatting.FORCED_WIDTH = None  # the isolation forces 80 columns; a pipe does not
+            code: int | str | None = 0
+            try:
+                main(list(args))
+            except SystemExit as exc:
+                code = exc.code
+            if isinstance(code, str):  # sys.exit("message"), as the interpreter reports it
+                sys.stderr.write(code + "\n")
+                code = 1
+            sys.stdout.flush()
+            sys.stderr.flush()
+            stdout, stderr = out.getvalue(), err.getvalue()
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, old_alarm)
+    return subprocess.CompletedProcess(
+        ["natskern", *args],
+        code or 0,
+        stdout.decode(errors="replace"),
+        stderr.decode(errors="backslashreplace"),
+    )
 
 
 @contextlib.contextmanager
@@ -227,11 +293,12 @@ class Background:
 
 
 class Cli:
-    """Runs ``python -m natskern.cli`` with a private HOME."""
+    """Runs the natskern CLI with a private HOME: in process, or ``python -m natskern.cli``."""
 
-    def __init__(self, home: Path) -> None:
+    def __init__(self, home: Path, *, in_process: bool = IN_PROCESS) -> None:
         self.home = home
         self.env = cli_env(home)
+        self.in_process = in_process
         self.running: list[Background] = []
 
     @property
@@ -240,9 +307,19 @@ class Cli:
         return self.home / ".config" / "nats" / "context"
 
     def __call__(
-        self, *args: str, input: str | None = None, env: dict[str, str] | None = None
+        self, *args: str, input: str | bytes | None = None, env: dict[str, str] | None = None
     ) -> subprocess.CompletedProcess:
         """Run the CLI to completion; stdin is empty unless ``input`` is given."""
+        if self.in_process:
+            return run_in_process(args, {**self.env, **(env or {})}, input)
+        return self.process(*args, input=input, env=env)
+
+    def process(
+        self, *args: str, input: str | bytes | None = None, env: dict[str, str] | None = None
+    ) -> subprocess.CompletedProcess:
+        """Run ``python -m natskern.cli`` to completion as a real subprocess."""
+        if isinstance(input, bytes):
+            input = input.decode()
         return subprocess.run(
             [sys.executable, "-m", "natskern.cli", *args],
             input=input if input is not None else "",
@@ -294,8 +371,18 @@ class Cli:
 
 @pytest.fixture
 def cli(tmp_path: Path) -> Iterator[Cli]:
-    """A CLI runner with HOME and XDG_CONFIG_HOME in a fresh temp dir."""
+    """A CLI runner with HOME and XDG_CONFIG_HOME in a fresh temp dir (commands in process)."""
     runner = Cli(tmp_path)
+    try:
+        yield runner
+    finally:
+        runner.close()
+
+
+@pytest.fixture
+def cli_process(tmp_path: Path) -> Iterator[Cli]:
+    """As ``cli``, but every command is a real ``python -m natskern.cli`` subprocess."""
+    runner = Cli(tmp_path, in_process=False)
     try:
         yield runner
     finally:

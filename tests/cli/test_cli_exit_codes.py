@@ -3,6 +3,9 @@
 Nothing here is decided by timing: the requests that must fail wait for a
 reply nobody sends (or the server's own no-responders status), and the
 permission errors are confirmed by a server round trip before the CLI reports.
+The tests that take ``cli_process`` see exit status and stderr as a shell does:
+each command is a real ``python -m natskern.cli`` process; the others run the CLI
+in process (tests/cli/conftest.py).
 """
 
 from __future__ import annotations
@@ -26,8 +29,8 @@ def _last_error(result) -> str:
 @pytest.mark.parametrize(
     "extra", [(), ("--raw",), ("--count", "3"), ("--replies", "2"), ("--replies", "0")]
 )
-def test_no_responders_fails(cli, server, extra):
-    result = cli("request", "nobody.listens", "x", "-s", server.url, *extra)
+def test_no_responders_fails(cli_process, server, extra):
+    result = cli_process("request", "nobody.listens", "x", "-s", server.url, *extra)
     line = _last_error(result)
     assert line == 'natskern: error: No responders are available on "nobody.listens"'
     assert result.stdout == ""
@@ -53,17 +56,17 @@ def test_one_reply_of_several_is_success(cli, server):
 
 
 @pytest.mark.parametrize("group", [(), ("context",), ("ctx",), ("server",), ("config",)])
-def test_group_alone_prints_its_help(cli, group):
-    result = cli(*group)
+def test_group_alone_prints_its_help(cli_process, group):
+    result = cli_process(*group)
     assert result.returncode == 2, result
     assert "\nUsage: natskern" in "\n" + result.stderr, result.stderr
     assert "natskern: error" not in result.stderr
     assert "Commands:" in result.stderr
 
 
-def test_help_flag_exits_zero(cli):
+def test_help_flag_exits_zero(cli_process):
     for group in ((), ("context",), ("server",), ("config",)):
-        result = cli(*group, "--help")
+        result = cli_process(*group, "--help")
         assert result.returncode == 0, result
         assert result.stdout.startswith("Usage: natskern"), result.stdout
 
@@ -118,7 +121,7 @@ def test_queue_subscription_names_its_group(cli, server):
         (("reply", "a..b", "x"), 'invalid subject "a..b"'),
     ],
 )
-def test_every_command_fails_with_one_line(cli, gnatsd, args, text):
+def test_every_command_fails_with_one_line(cli_process, gnatsd, args, text):
     server = ("-s", gnatsd.url) if args[0] in ("sub", "reply") else ()
-    line = _last_error(cli(*args, *server))
+    line = _last_error(cli_process(*args, *server))
     assert text in line, line

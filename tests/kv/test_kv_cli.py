@@ -1,4 +1,4 @@
-"""``natskern kv ...`` as a subprocess against a natskern broker with JetStream."""
+"""``natskern kv ...`` against natskern with JetStream: commands in process, ``watch`` a subprocess."""
 
 from __future__ import annotations
 
@@ -9,55 +9,50 @@ from pathlib import Path
 import nats
 
 from natskern import Broker
-from tests.cli.conftest import cli_env
+from tests.cli.conftest import Cli, cli_env
 
 
-async def cli(url: str, home: Path, *args: str, stdin: bytes = b"") -> tuple[int, str, str]:
-    """Run ``natskern <args> -s url``; (exit code, stdout, stderr)."""
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "natskern.cli", *args, "-s", url,
-        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE, env=cli_env(home),
-    )  # fmt: skip
-    out, err = await asyncio.wait_for(proc.communicate(stdin), 60)
-    return proc.returncode or 0, out.decode(), err.decode()
+def cli(url: str, home: Path, *args: str, stdin: bytes = b"") -> tuple[int, str, str]:
+    """Run ``natskern <args> -s url`` (in process, as tests/cli/conftest.py's ``cli``)."""
+    done = Cli(home)(*args, "-s", url, input=stdin)
+    return done.returncode, done.stdout, done.stderr
 
 
-async def test_kv_commands(broker: Broker, url: str, tmp_path: Path) -> None:
-    rc, out, err = await cli(url, tmp_path, "kv", "add", "cfg", "--history", "5")
+def test_kv_commands(thread_url: str, tmp_path: Path) -> None:
+    rc, out, err = cli(thread_url, tmp_path, "kv", "add", "cfg", "--history", "5")
     assert rc == 0, err
     assert "Information for Key-Value Store Bucket cfg" in out and "History Kept: 5" in out
-    assert (await cli(url, tmp_path, "kv", "put", "cfg", "a", "one"))[1] == "one\n"
-    rc, out, _ = await cli(url, tmp_path, "kv", "put", "cfg", "b", stdin=b"from stdin")
+    assert (cli(thread_url, tmp_path, "kv", "put", "cfg", "a", "one"))[1] == "one\n"
+    rc, out, _ = cli(thread_url, tmp_path, "kv", "put", "cfg", "b", stdin=b"from stdin")
     assert rc == 0 and out == "\n"
-    rc, out, _ = await cli(url, tmp_path, "kv", "get", "cfg", "a", "--raw")
+    rc, out, _ = cli(thread_url, tmp_path, "kv", "get", "cfg", "a", "--raw")
     assert (rc, out) == (0, "one")
-    rc, out, _ = await cli(url, tmp_path, "kv", "get", "cfg", "a")
+    rc, out, _ = cli(thread_url, tmp_path, "kv", "get", "cfg", "a")
     assert out.startswith("cfg > a revision: 1 created @ ") and "\none\n" in out
-    rc, _, err = await cli(url, tmp_path, "kv", "create", "cfg", "a", "x")
+    rc, _, err = cli(thread_url, tmp_path, "kv", "create", "cfg", "a", "x")
     assert rc != 0 and "wrong last sequence" in err
-    assert (await cli(url, tmp_path, "kv", "update", "cfg", "a", "two", "1"))[0] == 0
-    rc, _, err = await cli(url, tmp_path, "kv", "update", "cfg", "a", "three", "1")
+    assert (cli(thread_url, tmp_path, "kv", "update", "cfg", "a", "two", "1"))[0] == 0
+    rc, _, err = cli(thread_url, tmp_path, "kv", "update", "cfg", "a", "three", "1")
     assert rc != 0 and "wrong last sequence" in err
-    rc, out, _ = await cli(url, tmp_path, "kv", "ls", "cfg")
+    rc, out, _ = cli(thread_url, tmp_path, "kv", "ls", "cfg")
     assert sorted(out.split()) == ["a", "b"]
-    rc, out, _ = await cli(url, tmp_path, "kv", "history", "cfg", "a")
+    rc, out, _ = cli(thread_url, tmp_path, "kv", "history", "cfg", "a")
     assert "History for cfg > a" in out and "PUT" in out and "two" in out
-    assert (await cli(url, tmp_path, "kv", "del", "cfg", "b", "-f"))[0] == 0
-    rc, _, err = await cli(url, tmp_path, "kv", "get", "cfg", "b")
+    assert (cli(thread_url, tmp_path, "kv", "del", "cfg", "b", "-f"))[0] == 0
+    rc, _, err = cli(thread_url, tmp_path, "kv", "get", "cfg", "b")
     assert rc != 0 and "key not found" in err
-    assert (await cli(url, tmp_path, "kv", "purge", "cfg", "a", "-f"))[0] == 0
-    assert (await cli(url, tmp_path, "kv", "compact", "cfg", "-f"))[0] == 0
-    rc, out, _ = await cli(url, tmp_path, "kv", "ls", "cfg")
+    assert (cli(thread_url, tmp_path, "kv", "purge", "cfg", "a", "-f"))[0] == 0
+    assert (cli(thread_url, tmp_path, "kv", "compact", "cfg", "-f"))[0] == 0
+    rc, out, _ = cli(thread_url, tmp_path, "kv", "ls", "cfg")
     assert out == "No keys found in bucket\n"
-    rc, out, _ = await cli(url, tmp_path, "kv", "ls", "-n")
+    rc, out, _ = cli(thread_url, tmp_path, "kv", "ls", "-n")
     assert out == "cfg\n"
-    rc, out, _ = await cli(url, tmp_path, "kv", "ls")
+    rc, out, _ = cli(thread_url, tmp_path, "kv", "ls")
     assert "Key-Value Buckets" in out and "cfg" in out
-    rc, out, _ = await cli(url, tmp_path, "kv", "status", "cfg")
+    rc, out, _ = cli(thread_url, tmp_path, "kv", "status", "cfg")
     assert "JetStream Stream: KV_cfg" in out
-    assert (await cli(url, tmp_path, "kv", "rm", "cfg", "-f"))[0] == 0
-    rc, out, _ = await cli(url, tmp_path, "kv", "ls")
+    assert (cli(thread_url, tmp_path, "kv", "rm", "cfg", "-f"))[0] == 0
+    rc, out, _ = cli(thread_url, tmp_path, "kv", "ls")
     assert out == "No Key-Value buckets found\n"
 
 

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 
 from natskern import Broker
 from tests.jetstream.conftest import jetstream_server
-from tests.support.servers import NATS_SERVER_JS, natskern
+from tests.support.servers import NATS_SERVER_JS, natskern, natskern_in_thread
 
 
 @contextlib.asynccontextmanager
@@ -31,6 +31,15 @@ async def broker(tmp_path: Path) -> AsyncIterator[Broker]:
 async def url(broker: Broker) -> str:
     """The URL of the ``broker`` fixture."""
     return broker.listen_urls[0]
+
+
+@pytest.fixture
+def thread_url(tmp_path: Path) -> Iterator[str]:
+    """natskern with JetStream on a thread: for synchronous tests (the CLI run in process)."""
+    with natskern_in_thread(
+        {"jetstream": {"enabled": True, "store_dir": str(tmp_path / "js")}}
+    ) as u:
+        yield u
 
 
 @pytest.fixture

@@ -8,6 +8,7 @@ import os
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
@@ -50,6 +51,47 @@ async def natskern(config: dict[str, Any] | None = None, **kwargs: Any) -> Async
     config["tcp"] = tcp
     async with Broker(config, **kwargs) as broker:
         yield broker
+
+
+@contextlib.contextmanager
+def natskern_in_thread(config: dict[str, Any] | None = None, **kwargs: Any) -> Iterator[str]:
+    """A natskern broker on a free loopback port, in an event loop on a thread; yields its URL.
+
+    For synchronous tests that drive the broker from this thread's own code, e.g. the CLI
+    run in process (``tests/cli/conftest.py``), which needs the main thread for its signal
+    handlers and an event loop of its own.
+    """
+    ready = threading.Event()
+    box: dict[str, Any] = {}
+
+    async def main() -> None:
+        try:
+            async with natskern(config, **kwargs) as broker:
+                box["url"] = broker.listen_urls[0]
+                box["stop"] = stop = asyncio.Event()
+                box["loop"] = asyncio.get_running_loop()
+                ready.set()
+                await stop.wait()
+        except BaseException as exc:
+            box["error"] = exc
+            raise
+        finally:
+            ready.set()
+
+    thread = threading.Thread(target=asyncio.run, args=(main(),), daemon=True)
+    thread.start()
+    ready.wait()
+    if "url" not in box:
+        thread.join()
+        raise RuntimeError("natskern did not start") from box.get("error")
+    try:
+        yield box["url"]
+    finally:
+        box["loop"].call_soon_threadsafe(box["stop"].set)
+        thread.join(30)
+        assert not thread.is_alive(), "natskern did not stop within 30 s"
+        if "error" in box:
+            raise RuntimeError("natskern failed while it ran") from box["error"]
 
 
 @contextlib.contextmanager
