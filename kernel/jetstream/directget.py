@@ -65,6 +65,27 @@ def _headers(stored: bytes | None, pairs: list[tuple[str, str | int]]) -> bytes:
     return b"NATS/1.0\r\n" + extra + b"\r\n"
 
 
+def direct_get_cached(stream: Stream, key: str) -> Reply | None:
+    """The reply to a plain ``$JS.API.DIRECT.GET.<stream>.<subject>`` (no body, no headers)
+    when the store holds the message in memory, else None (serve it with :func:`direct_get`).
+
+    What a KV get sends: answered in the router callback, without a queue or a coroutine.
+    """
+    peek = getattr(stream.store, "peek_last_msg", None)
+    if peek is None or not key:
+        return None
+    msg = peek(key)
+    if not msg:
+        return None  # False: it needs a read; None: not found (the slow path answers 404)
+    pairs: list[tuple[str, str | int]] = [
+        ("Nats-Stream", stream.config.name),
+        ("Nats-Subject", msg.subject),
+        ("Nats-Sequence", msg.seq),
+        ("Nats-Time-Stamp", format_time(msg.ts)),
+    ]
+    return _headers(msg.headers, pairs), msg.payload
+
+
 async def direct_get(
     stream: Stream, key: str | None, hdr: bytes | None, body: bytes
 ) -> list[Reply]:

@@ -35,7 +35,7 @@ from natskern.kernel.jetstream import ADVERTISED_VERSION, API_LEVEL
 from natskern.kernel.jetstream import errors as E
 from natskern.kernel.jetstream.api import handle
 from natskern.kernel.jetstream.consumers import close_consumers, ensure_loaded
-from natskern.kernel.jetstream.directget import direct_get
+from natskern.kernel.jetstream.directget import direct_get, direct_get_cached
 from natskern.kernel.jetstream.limits import AccountLimitChecks, AccountLimits, reserved
 from natskern.kernel.jetstream.sourcing import SourceTask
 from natskern.kernel.jetstream.stream import MSG_ID, Stream, store_config
@@ -160,10 +160,17 @@ class AccountJetStream(AccountLimitChecks):
     def _on_api(self, subject: bytes, reply: bytes, hdr: bytes | None, payload: bytes) -> bool:
         """Router callback: queue a request; a direct get nobody serves is not taken (503)."""
         if subject.startswith(_DIRECT):
-            name = subject[len(_DIRECT) :].split(b".", 1)[0].decode(errors="replace")
-            stream = self.streams.get(name)
+            name_b, dot, key = subject[len(_DIRECT) :].partition(b".")
+            stream = self.streams.get(name_b.decode(errors="replace"))
             if stream is None or not stream.config.allow_direct:
                 return False
+            if dot and not payload and not hdr and reply and not self._requests:
+                # A KV get: answered now when the message is in memory (in order: only
+                # while no request waits in the queue).
+                answer = direct_get_cached(stream, key.decode(errors="replace"))
+                if answer is not None:
+                    self.client.publish(reply, answer[1], b"", answer[0])
+                    return True
         self._requests.append((subject, reply, hdr, payload))
         self._wakeup.set()
         return True

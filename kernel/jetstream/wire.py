@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as _dt
+import functools
 import json
 import re
 from typing import Any, Final
@@ -91,12 +92,18 @@ def go_duration(ns: int) -> str:
 # --------------------------------------------------------------------------- times
 
 
+@functools.lru_cache(maxsize=1024)
+def _second_text(secs: int) -> str:
+    """``YYYY-MM-DDTHH:MM:SS`` of a second since the epoch (cached: times come in runs)."""
+    return (_EPOCH + _dt.timedelta(seconds=secs)).strftime("%Y-%m-%dT%H:%M:%S")
+
+
 def format_time(ns: int) -> str:
     """Go's RFC 3339 text of a UTC time in ns since the epoch; ``0`` is the zero time."""
     if ns == 0:
         return ZERO_TIME
     secs, frac = divmod(ns, 1_000_000_000)
-    stamp = (_EPOCH + _dt.timedelta(seconds=secs)).strftime("%Y-%m-%dT%H:%M:%S")
+    stamp = _second_text(secs)
     if frac:
         stamp += ("." + f"{frac:09d}").rstrip("0")
     return stamp + "Z"

@@ -466,6 +466,17 @@ class LogStore(Opening, Expiry, Limits, Removals):
         msg = cached(seq) if cached is not None else None
         return msg if msg is not None else False
 
+    def peek_last_msg(self, filter_subject: str) -> StoredMsg | bool | None:
+        """:meth:`load_last_msg` when no I/O is needed; False when it is (then call that)."""
+        if self._closed:
+            raise StoreClosedError()
+        seq = self._idx.last_seq_of(filter_subject)
+        if not seq:
+            return None
+        cached = self._read_cached
+        msg = cached(seq) if cached is not None else None
+        return msg if msg is not None else False
+
     async def load_last_msg(self, filter_subject: str) -> StoredMsg | None:
         """The newest message matching ``filter_subject`` (wildcards allowed)."""
         self._open_check()

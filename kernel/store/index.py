@@ -343,6 +343,9 @@ class MsgIndex:
 
     def matching(self, filter_subject: str) -> list[int]:
         """Ids of the subjects (with messages or not) that ``filter_subject`` matches."""
+        sid = self.subjects.get(filter_subject)
+        if sid is not None:  # a stored subject: literal (a KV key, a consumer's filter)
+            return [sid]
         if is_literal(filter_subject.encode()):
             sid = self.subjects.get(filter_subject)
             return [] if sid is None else [sid]
@@ -383,6 +386,9 @@ class MsgIndex:
         """The newest live sequence matching the filter, or 0."""
         if _all(filter_subject):
             return self.last_seq()
+        sid = self.subjects.get(filter_subject)
+        if sid is not None:
+            return self.sub_last[sid] if self.sub_count[sid] else 0
         best = 0
         for sid in self.matching(filter_subject):
             if self.sub_count[sid] and self.sub_last[sid] > best:
