@@ -460,6 +460,12 @@ class Client:
             return
         if not self.connect_received:
             self._open(identity)
+        elif identity.user != self.user and identity.account == self.account.name:
+            # Another user of the same account: nats-server registers it (its permissions
+            # apply from here; the subscriptions stay).
+            self.pub_perm = self.sub_perm = None
+            self.replies = None
+            self.bind(identity)
         self._update_pub_checks()
         self.parser.headers = self.headers
         self.parser.pedantic = self.pedantic
@@ -483,6 +489,9 @@ class Client:
         identity = self.broker.authenticate(self, {})
         if identity is None or identity.extra.get("auth") != "no_auth_user":
             return False
+        # nats-server records the user name (not its password) as if CONNECT had sent it:
+        # a later CONNECT without credentials is then refused.
+        self.connect_opts = {"user": identity.user} if identity.user else {}
         self._open(identity)
         self._update_pub_checks()
         return True

@@ -150,7 +150,8 @@ class Authenticator:
             peercert = peer_certificate(client)
             if peercert is not None:
                 return self._mapped_identity(client, options, peercert)
-        nkey = options.get("nkey")
+        # An empty string is no credential: nats-server compares each with "".
+        nkey = options.get("nkey") or None
         if nkey and self.nkeys:
             user = self.nkeys.get(nkey)
             nonce = getattr(client, "nonce", "")
@@ -159,9 +160,9 @@ class Authenticator:
             if not verify_nkey_signature(nkey, nonce, str(options.get("sig") or "")):
                 return False
             return self._identity(user, client, method="nkey")
-        username = options.get("user")
-        password = options.get("pass")
-        token = options.get("auth_token")
+        username = options.get("user") or None
+        password = options.get("pass") or None
+        token = options.get("auth_token") or None
         if self.token:
             if token is not None and hmac.compare_digest(str(token).encode(), self.token.encode()):
                 return Identity(account=const.GLOBAL_ACCOUNT, extra={"auth": "token"})
@@ -181,7 +182,8 @@ class Authenticator:
             if user is None or not password_matches(user.password, str(password or "")):
                 return False
             return self._identity(user, client, method="user")
-        if token is None and nkey is None and self.no_auth_user is not None:
+        if password is None and token is None and self.no_auth_user is not None:
+            # (nats-server: no user, password or token; an nkey nobody has is ignored)
             return self._identity(self.no_auth_user, client, method="no_auth_user")
         return False
 

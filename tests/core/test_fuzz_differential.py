@@ -36,6 +36,27 @@ REPLAYS = 2
 #: Disagreements shrunk and printed (the others are counted).
 SHOWN = 3
 
+#: Token auth and no_auth_user: (natskern config, nats-server config).
+TOKEN_CONF = ({"auth": {"token": "tok"}}, "authorization { token: tok }\n")
+NO_AUTH_CONF = (
+    {
+        "auth": {
+            "no_auth_user": "guest",
+            "users": [
+                {"user": "admin", "password": "adminpw"},
+                {"user": "guest", "password": "guestpw", "permissions": {"publish": "public.>"}},
+            ],
+        }
+    },
+    """no_auth_user: guest
+authorization {
+  users = [
+    {user: admin, password: adminpw}
+    {user: guest, password: guestpw, permissions: {publish: "public.>"}}
+  ]
+}
+""",
+)
 pytestmark = pytest.mark.skipif(NATS_SERVER is None, reason="nats-server is not installed")
 
 
@@ -71,13 +92,15 @@ def _address(url: str) -> tuple[str, int]:
 
 
 @contextlib.asynccontextmanager
-async def lanes(count: int) -> AsyncIterator[list[Lane]]:
+async def lanes(
+    count: int, config: dict | None = None, conf_text: str | None = None
+) -> AsyncIterator[list[Lane]]:
     """``count`` pairs of servers: nats-server processes and natskern brokers (default config)."""
     async with contextlib.AsyncExitStack() as stack:
         out = []
         for _ in range(count):
-            url = stack.enter_context(nats_server())
-            broker = await stack.enter_async_context(natskern({}))
+            url = stack.enter_context(nats_server(conf_text))
+            broker = await stack.enter_async_context(natskern(config or {}))
             out.append(Lane(_address(url), _address(broker.listen_urls[0])))
         yield out
 
@@ -111,16 +134,25 @@ async def check(lane: Lane, sessions: list[Session]) -> list[str]:
     return problems
 
 
-async def test_sessions_agree_with_nats_server() -> None:
-    sessions = [generate(random.Random(seed), seed) for seed in range(SEED, SEED + SESSIONS)]
-    async with lanes(LANES) as pairs:
+@pytest.mark.parametrize("auth", ["none", "token", "no_auth_user"])
+async def test_sessions_agree_with_nats_server(auth: str) -> None:
+    # The default config gets most sessions; token auth and a no_auth_user with publish
+    # permissions (most subjects are refused) a quarter each.
+    token = b"tok" if auth == "token" else b""
+    count = SESSIONS if auth == "none" else SESSIONS // 4
+    seeds = range(SEED, SEED + count)
+    sessions = [generate(random.Random(seed), seed, token) for seed in seeds]
+    config, conf_text = {"none": ({}, None), "token": TOKEN_CONF}.get(auth, NO_AUTH_CONF)
+    async with lanes(LANES, config, conf_text) as pairs:
         results = await asyncio.gather(
             *(check(lane, sessions[i :: len(pairs)]) for i, lane in enumerate(pairs))
         )
     problems = [p for result in results for p in result]
     noise = sum(lane.noise for lane in pairs)
-    print(f"{SESSIONS} sessions from seed {SEED}: {len(problems)} disagree, {noise} not replayed")
-    assert not problems, f"{len(problems)} of {SESSIONS} sessions disagree:\n" + "\n".join(problems)
+    print(
+        f"{auth}: {count} sessions from seed {SEED}: {len(problems)} disagree, {noise} not replayed"
+    )
+    assert not problems, f"{len(problems)} of {count} sessions disagree:\n" + "\n".join(problems)
 
 
 # Minimal sessions of the disagreements issue 14 lists, and of those this fuzzer found;
@@ -185,26 +217,6 @@ REGRESSIONS: list[tuple[str, bytes, str]] = [
 
 
 # The same with auth configured: (name, config, bytes).
-TOKEN_CONF = ({"auth": {"token": "tok"}}, "authorization { token: tok }\n")
-NO_AUTH_CONF = (
-    {
-        "auth": {
-            "no_auth_user": "guest",
-            "users": [
-                {"user": "admin", "password": "adminpw"},
-                {"user": "guest", "password": "guestpw", "permissions": {"publish": "public.>"}},
-            ],
-        }
-    },
-    """no_auth_user: guest
-authorization {
-  users = [
-    {user: admin, password: adminpw}
-    {user: guest, password: guestpw, permissions: {publish: "public.>"}}
-  ]
-}
-""",
-)
 AUTH_REGRESSIONS: list[tuple[str, tuple[dict, str], bytes]] = [
     ("unknown_op_before_connect", TOKEN_CONF, b"XYZ\r\n"),
     ("empty_line_before_connect", TOKEN_CONF, b"\r\n"),
@@ -216,6 +228,23 @@ AUTH_REGRESSIONS: list[tuple[str, tuple[dict, str], bytes]] = [
         b'CONNECT {"auth_token":"bad"}\r\nPING\r\n',
     ),
     ("no_auth_user_info_and_pub_before_connect", NO_AUTH_CONF, b"PUB public.a 1\r\nx\r\nPING\r\n"),
+    (
+        "connect_without_credentials_after_no_auth_user",
+        NO_AUTH_CONF,
+        b"PING\r\nCONNECT {}\r\nPING\r\n",
+    ),
+    (
+        "second_connect_as_another_user_takes_its_permissions",
+        NO_AUTH_CONF,
+        b'CONNECT {"user":"admin","pass":"adminpw","verbose":false}\r\n'
+        b'CONNECT {"user":"guest","pass":"guestpw"}\r\nPUB other 1\r\nx\r\nPING\r\n',
+    ),
+    ("password_alone_is_no_no_auth_user", NO_AUTH_CONF, b'CONNECT {"pass":"1"}\r\nPING\r\n'),
+    (
+        "empty_credentials_are_none",
+        NO_AUTH_CONF,
+        b'CONNECT {"user":"","auth_token":"","nkey":"","verbose":false}\r\nPING\r\n',
+    ),
     (
         "no_auth_user_then_bad_connect",
         NO_AUTH_CONF,

@@ -331,9 +331,14 @@ GOOD_VALUES = {
 }
 
 
-def _connect_json(rng: random.Random) -> bytes:
-    """A CONNECT JSON object: typical fields, some with wrong types, odd keys or bytes."""
+def _connect_json(rng: random.Random, token: bytes = b"") -> bytes:
+    """A CONNECT JSON object: typical fields, some with wrong types, odd keys or bytes.
+
+    With a ``token``, most objects carry it as ``auth_token`` (servers that require it).
+    """
     fields: list[tuple[bytes, bytes]] = []
+    if token and rng.random() < 0.75:
+        fields.append((b"auth_token", b'"' + token + b'"'))
     if rng.random() < 0.7:
         fields.append((b"verbose", rng.choice([b"false", b"true"])))
         fields.append((b"pedantic", rng.choice([b"false", b"true", b"false"])))
@@ -415,7 +420,7 @@ def _payload(rng: random.Random) -> bytes:
     return rng.choice([b"", b"hi", b"hello", b"x" * rng.randint(1, 40), b"a\r\nb", b"\x00\xff"])
 
 
-def _line(rng: random.Random) -> bytes:
+def _line(rng: random.Random, token: bytes = b"") -> bytes:
     """One protocol operation (possibly mutated)."""
     kind = rng.choices(
         ["PUB", "HPUB", "SUB", "UNSUB", "PING", "PONG", "CONNECT", "+OK", "other"],
@@ -468,7 +473,7 @@ def _line(rng: random.Random) -> bytes:
     if kind == "PONG":
         return _op_word(rng, b"PONG") + _eol(rng)
     if kind == "CONNECT":
-        return _op_word(rng, b"CONNECT") + _sep(rng, 0.3) + _connect_json(rng) + _eol(rng)
+        return _op_word(rng, b"CONNECT") + _sep(rng, 0.3) + _connect_json(rng, token) + _eol(rng)
     if kind == "+OK":
         return b"+OK" + _eol(rng)
     if rng.random() < 0.3:
@@ -522,15 +527,20 @@ def _request(rng: random.Random) -> list[bytes]:
     return ops
 
 
-def generate(rng: random.Random, seed: int) -> Session:
-    """A random session: usually a CONNECT, a few operations, a final PING."""
+def generate(rng: random.Random, seed: int, token: bytes = b"") -> Session:
+    """A random session: usually a CONNECT, a few operations, a final PING.
+
+    ``token``: the servers require it as ``auth_token`` (most CONNECTs carry it).
+    """
     ops: list[bytes] = []
     if rng.random() < 0.08:
         ops += _request(rng)
     elif rng.random() < 0.85:
-        ops.append(_op_word(rng, b"CONNECT") + _sep(rng, 0.15) + _connect_json(rng) + _eol(rng))
+        ops.append(
+            _op_word(rng, b"CONNECT") + _sep(rng, 0.15) + _connect_json(rng, token) + _eol(rng)
+        )
     for _ in range(rng.randint(1, 5)):
-        ops.append(_line(rng))
+        ops.append(_line(rng, token))
     for _ in range(rng.choice([0, 0, 0, 1, 1, 2])):
         i = rng.randrange(len(ops))
         ops[i] = _mutate(rng, ops[i])
