@@ -106,9 +106,10 @@ class LogStore(Opening, Expiry, Limits, Removals):
         self._log = log
         #: What ``bytes`` counts per message besides its lengths, without and with headers:
         #: the log's optional ``record_overhead`` pair, else nats-server's file store's.
-        self._overhead, self._hdr_overhead = getattr(
+        overheads: tuple[int, int] = getattr(
             log, "record_overhead", (RECORD_OVERHEAD, RECORD_OVERHEAD + HEADERS_OVERHEAD)
         )
+        self._overhead, self._hdr_overhead = overheads
         self._sync = sync
         self._idx = MsgIndex()
         self._hw = 0  # the highest sequence ever handed out
