@@ -183,7 +183,11 @@ class Authenticator:
                 return False
             return self._identity(user, client, method="user")
         if password is None and token is None and self.no_auth_user is not None:
-            # (nats-server: no user, password or token; an nkey nobody has is ignored)
+            # (nats-server: no user, password or token; an nkey nobody has is ignored.)
+            # nats-server then fills the user's name and configured password into the
+            # client's options, which a later CONNECT is merged over: so does this.
+            options["user"] = self.no_auth_user.name
+            options["pass"] = self.no_auth_user.password
             return self._identity(self.no_auth_user, client, method="no_auth_user")
         return False
 

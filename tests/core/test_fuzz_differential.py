@@ -239,6 +239,11 @@ AUTH_REGRESSIONS: list[tuple[str, tuple[dict, str], bytes]] = [
         b'CONNECT {"user":"admin","pass":"adminpw","verbose":false}\r\n'
         b'CONNECT {"user":"guest","pass":"guestpw"}\r\nPUB other 1\r\nx\r\nPING\r\n',
     ),
+    (
+        "no_auth_user_credentials_are_kept_for_the_next_connect",
+        NO_AUTH_CONF,
+        b'CONNECT {}\r\nCONNECT {"auth_token":"e"}\r\nPING\r\n',
+    ),
     ("password_alone_is_no_no_auth_user", NO_AUTH_CONF, b'CONNECT {"pass":"1"}\r\nPING\r\n'),
     (
         "empty_credentials_are_none",
