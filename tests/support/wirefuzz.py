@@ -616,11 +616,10 @@ def _without_bytes(session: Session, start: int, end: int) -> Session:
     ops = []
     pos = 0
     for op in session.ops:
-        a, b = pos, pos + len(op)
-        pos = b
-        keep = op[: max(0, min(len(op), start - a))] + op[max(0, end - a) :] if b > start else op
-        if a >= end:
-            keep = op
+        lo = min(max(start - pos, 0), len(op))
+        hi = min(max(end - pos, 0), len(op))
+        pos += len(op)
+        keep = op[:lo] + op[hi:]
         if keep:
             ops.append(keep)
     width = end - start
