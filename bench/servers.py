@@ -3,25 +3,52 @@
 Two kinds: ``natskern`` (``python -m natskern serve``) and ``nats-server`` (the Go reference).
 Each run gets a fresh server process; its output goes to a log file in a temp dir so a
 start-up failure can be shown.
+
+Two more kinds compare natskern with itself (``run.py --reference natskern-nojs``):
+``natskern-nojs`` (``serve --no-jetstream``) and ``natskern-streams`` (JetStream on, a fresh
+store directory per start, and the ``BENCH_STREAMS`` defined through the ``$JS.API`` as
+soon as it answers, before any measurement).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
-from loadgen import ProtocolError, open_conn
+from loadgen import IDLE_TIMEOUT, ProtocolError, open_conn, sub_line
+from loadgen_js import FrameReader
 
 HOST = "127.0.0.1"
 REPO = Path(__file__).resolve().parent.parent
 #: Seconds a server may take to accept a handshake after being started.
 START_TIMEOUT = 20.0
-KINDS = ("natskern", "nats-server")
+KINDS = ("natskern", "nats-server", "natskern-nojs", "natskern-streams")
+#: The streams a ``natskern-streams`` server gets: subjects no core scenario publishes on
+#: (those use ``bench.*``, ``svc``, ``_INBOX.bench.*`` and ``mem.*``), so the scenarios
+#: measure what defined streams cost the publishes that no stream listens to.
+BENCH_STREAMS: dict[str, dict[str, Any]] = {
+    "ORDERS": {"subjects": ["orders.>"], "storage": "file"},
+    "EVENTS": {"subjects": ["events.*"], "storage": "memory"},
+    # The stream of a KV bucket "cfg", configured as nats-py's create_key_value makes it.
+    "KV_cfg": {
+        "subjects": ["$KV.cfg.>"],
+        "storage": "file",
+        "max_msgs_per_subject": 1,
+        "discard": "new",
+        "allow_rollup_hdrs": True,
+        "deny_delete": True,
+        "allow_direct": True,
+    },
+}
+_CREATE_INBOX = b"_INBOX.benchsetup."
 
 
 class ServerStartError(Exception):
@@ -63,16 +90,55 @@ def server_command(
             conf.write_text(_nats_server_config(mappings))
             argv += ["-c", str(conf)]
         return argv
-    if kind == "natskern":
+    if kind in ("natskern", "natskern-nojs", "natskern-streams"):
         argv = [sys.executable, "-m", "natskern", "serve", "--host", HOST, "--port", str(port)]
-        # The default profile (JetStream on), its store in the run's own directory.
-        argv += ["--store-dir", str(workdir / "jetstream")]
+        if kind == "natskern":
+            # The default profile (JetStream on), its store in the run's own directory.
+            argv += ["--store-dir", str(workdir / "jetstream")]
+        elif kind == "natskern-streams":
+            # A store of its own: the streams are created afresh on an empty store.
+            argv += ["--store-dir", tempfile.mkdtemp(prefix="streams-", dir=workdir)]
+        else:
+            argv += ["--no-jetstream"]
         if mappings:
             conf = workdir / "mapped.toml"
             conf.write_text(_natskern_config(mappings))
             argv += ["--config", str(conf)]
         return argv
     raise ValueError(f"unknown server kind {kind!r}")
+
+
+def define_streams(host: str, port: int, streams: dict[str, dict[str, Any]]) -> None:
+    """Create ``streams`` (name → config) with ``$JS.API.STREAM.CREATE`` requests.
+
+    Raw socket, one connection, every request pipelined; raises ``ProtocolError`` if a
+    reply is missing or carries an ``error``.
+    """
+    sock = open_conn(host, port, sub_line(_CREATE_INBOX + b"*", b"1"))
+    try:
+        sock.settimeout(IDLE_TIMEOUT)  # FrameReader turns a timeout into ProtocolError
+        reader = FrameReader(sock)
+        frames = []
+        for i, (name, config) in enumerate(streams.items()):
+            body = json.dumps({"name": name, **config}).encode()
+            subject = b"$JS.API.STREAM.CREATE." + name.encode()
+            reply = _CREATE_INBOX + b"%d" % i
+            frames.append(b"PUB %s %s %d\r\n%s\r\n" % (subject, reply, len(body), body))
+        sock.sendall(b"".join(frames))
+        replies: dict[bytes, bytes] = {}
+        while len(replies) < len(streams):
+            for _op, subject, _reply, headers, body in reader.read():
+                if headers[8:9] == b" ":  # a status reply, e.g. 503 no responders
+                    raise ProtocolError(f"stream create: status reply {headers[:80]!r}")
+                replies[subject] = body
+    finally:
+        sock.close()
+    for i, name in enumerate(streams):
+        answer = json.loads(replies[_CREATE_INBOX + b"%d" % i])
+        if "error" in answer:
+            raise ProtocolError(f"stream {name} not created: {answer['error']}")
+        if answer.get("config", {}).get("name") != name:
+            raise ProtocolError(f"stream {name}: unexpected reply {answer}")
 
 
 class Server:
@@ -108,9 +174,17 @@ class Server:
         self.pid = self._proc.pid
         try:
             self._wait_ready()
+            if kind == "natskern-streams":
+                self._define_streams()
         except BaseException:
             self.stop()
             raise
+
+    def _define_streams(self) -> None:
+        try:
+            define_streams(self.host, self.port, BENCH_STREAMS)
+        except (OSError, ProtocolError) as exc:
+            raise ServerStartError(f"{self.kind}: {exc}: {self.log_tail()}") from exc
 
     def _wait_ready(self) -> None:
         deadline = time.monotonic() + START_TIMEOUT
