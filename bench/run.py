@@ -9,6 +9,11 @@ JetStream scenarios (``js-*``, ``kv-*``; ``--scenarios js`` selects them all) ru
 nats-server 2.15 with JetStream (default fsync, and ``sync_interval: always`` for file
 storage) and get their own table with both ratios; ``--quick`` shrinks the pull stream.
 They are not in the default selection.
+
+``--reference natskern-nojs`` measures what JetStream costs Core NATS instead: the natskern
+slot runs natskern with JetStream on and three streams defined (``servers.BENCH_STREAMS``,
+on subjects no scenario publishes on), the reference slot the same build with
+``--no-jetstream``; every ratio's target is then 0.95. Core scenarios only.
 """
 
 from __future__ import annotations
@@ -34,7 +39,16 @@ from js_scenarios import (
     slots_for,
 )
 from loadgen import raise_nofile_limit
-from report import NATSKERN, REFERENCE, build_table, make_row, problems, write_json
+from report import (
+    COMPARISONS,
+    NATSKERN,
+    NOJS,
+    REFERENCE,
+    build_table,
+    make_row,
+    problems,
+    write_json,
+)
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -45,7 +59,7 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 from scenarios import SCENARIOS, Options, Outcome, run_scenario, starts
-from servers import nats_server_path
+from servers import BENCH_STREAMS, nats_server_path
 
 
 def _parse_scenarios(_ctx: click.Context, _param: click.Parameter, value: str) -> list[str]:
@@ -71,9 +85,13 @@ def _nats_server_version() -> str | None:
     return (out.stdout or out.stderr).strip()
 
 
-def _slots(only: str | None, natskern_impl: str, err: Console) -> list[tuple[str, str]]:
+def _slots(
+    only: str | None, natskern_impl: str, reference: str, err: Console
+) -> list[tuple[str, str]]:
     """Return the ``(label, kind)`` servers to run, in order."""
     slots = [(NATSKERN, natskern_impl), (REFERENCE, "nats-server")]
+    if reference == NOJS:
+        slots = [(NATSKERN, "natskern-streams"), (NOJS, "natskern-nojs")]
     if only is not None:
         slots = [s for s in slots if s[0] == only]
     if nats_server_path() is None:
@@ -133,7 +151,7 @@ def _describe(outcome: Outcome) -> str:
 @click.option("--seconds", default=3.0, show_default=True, help="Time limit per measurement.")
 @click.option("--count", type=click.IntRange(min=1), help="Message/request limit per measurement.")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--only", type=click.Choice([NATSKERN, REFERENCE]), help="Run one server only.")
+@click.option("--only", type=click.Choice([NATSKERN, REFERENCE, NOJS]), help="Run one server only.")
 @click.option("--memory-conns", default=10_000, show_default=True, help="memory: connections.")
 @click.option("--memory-subs", default=100_000, show_default=True, help="memory: total subs.")
 @click.option(
@@ -144,6 +162,14 @@ def _describe(outcome: Outcome) -> str:
     help="What runs in the natskern slot (nats-server: to test the benchmark itself).",
 )
 @click.option("--quick", is_flag=True, help="JetStream: a smaller pre-filled pull stream.")
+@click.option(
+    "--reference",
+    type=click.Choice(list(COMPARISONS)),
+    default=REFERENCE,
+    show_default=True,
+    help="What the core scenarios compare natskern with (natskern-nojs: natskern with "
+    "JetStream and streams vs natskern --no-jetstream).",
+)
 def main(
     scenarios: list[str],
     seconds: float,
@@ -154,6 +180,7 @@ def main(
     memory_subs: int,
     natskern_impl: str,
     quick: bool,
+    reference: str,
 ) -> None:
     """Run the benchmark scenarios and print msgs/s, ratios and targets."""
     out = Console()
@@ -161,8 +188,16 @@ def main(
     raise_nofile_limit()
     js_names = [n for n in scenarios if n in JS_SCENARIOS]
     scenarios = [n for n in scenarios if n in SCENARIOS]
+    comparison = COMPARISONS[reference]
+    if reference == NOJS:
+        if js_names:
+            raise click.UsageError("--reference natskern-nojs runs core scenarios only")
+        if natskern_impl != "natskern":
+            raise click.UsageError("--reference natskern-nojs needs --natskern-impl natskern")
+    if only is not None and only not in (NATSKERN, reference):
+        raise click.UsageError(f"--only {only} is not a server of --reference {reference}")
     load_before = _load()
-    slots = _slots(only, natskern_impl, err) if scenarios else []
+    slots = _slots(only, natskern_impl, reference, err) if scenarios else []
     if scenarios and not slots:
         raise click.UsageError("no server to run")
     outcomes: list[Outcome] = []
@@ -186,19 +221,23 @@ def main(
         js_outcomes = _run_js(js_names, only, JsOptions(seconds, count, quick, Path(tmp)), err)
         with progress if scenarios else contextlib.nullcontext():
             task = progress.add_task("starting", total=len(scenarios) * len(slots))
+            width = max([12, *(len(label) for label, _ in slots)])
             for name in scenarios:
                 for label, kind in slots:
                     progress.update(task, description=f"{name} on {label}")
                     outcome = run_scenario(name, label, kind, opts)
                     outcomes.append(outcome)
-                    progress.console.print(f"{name:<10} {label:<12} {_describe(outcome)}")
+                    progress.console.print(f"{name:<10} {label:<{width}} {_describe(outcome)}")
                     progress.advance(task)
     by_key = {(o.scenario, o.server): o for o in outcomes}
-    rows = [make_row(n, by_key.get((n, NATSKERN)), by_key.get((n, REFERENCE))) for n in scenarios]
+    rows = [
+        make_row(n, by_key.get((n, NATSKERN)), by_key.get((n, comparison.reference)), comparison)
+        for n in scenarios
+    ]
     limit = f"{seconds:g} s" + (f" or {count:,} msgs" if count else "")
-    title = f"natskern vs nats-server — {limit} per measurement, {os.cpu_count()} CPUs"
+    title = f"{comparison.title} — {limit} per measurement, {os.cpu_count()} CPUs"
     if scenarios:
-        out.print(build_table(rows, title))
+        out.print(build_table(rows, title, comparison))
     js_rows = []
     if js_names:
         js_rows = [
@@ -228,6 +267,9 @@ def main(
             "load_before": load_before,
             "load_after": load_after,
         }
+        if reference == NOJS:  # the default report keeps its keys
+            meta["reference"] = reference
+            meta["streams"] = {name: conf["subjects"] for name, conf in BENCH_STREAMS.items()}
         jetstream = {
             "outcomes": [dataclasses.asdict(o) for o in js_outcomes],
             "summary": [row.to_json() for row in js_rows],
