@@ -422,8 +422,13 @@ class MsgIndex:
                 out.first = self.next_seq("", start)
                 out.last = self.last_seq()
             return out
+        sids = self.matching(filter_subject)
+        if len(sids) > 8 and sum(self.sub_count[sid] for sid in sids) == self.msgs:
+            # Every stored message matches (a filter that is the stream's own subjects):
+            # the live column counts them in C, no per-subject pass.
+            return self.filtered("", start)
         partial: list[int] = []
-        for sid in self.matching(filter_subject):
+        for sid in sids:
             if not self.sub_count[sid] or self.sub_last[sid] < start:
                 continue
             if self.sub_first[sid] >= start:
