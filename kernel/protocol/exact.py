@@ -20,7 +20,11 @@ depend on where a read ends:
   when the payload does not end in the read that ended the control line, nats-server
   decodes that line a second time, so the pedantic error comes twice;
 * ``CONNECT`` and ``INFO`` are JSON decoded into Go structs; ``HMSG`` from a client has
-  no payload: it must be followed by CRLF and then counts as a message to no subject.
+  no payload: it must be followed by CRLF and then counts as a message to no subject;
+* while the session awaits CONNECT (``gated``), the first byte of any other operation is
+  ``Authorization Violation`` (unless the session lets it through: a no_auth_user);
+* size tokens with leading zeros (``PUB a 05``) are handed over as sent, since
+  nats-server repeats them in the MSG it delivers.
 """
 
 from __future__ import annotations
