@@ -470,22 +470,18 @@ class Stream:
 
     async def _advance(self, write: _Write) -> None:
         """Drive a write held back before staging (back-pressure) until it is staged."""
-        coro = write.coro
-        while not write.staged:
-            await _settled(write.awaited)
-            try:
-                write.set_awaited(coro.send(None))
-            except StopIteration as done:
-                write.finished(done.value)
-            except Exception:
-                log.exception("JetStream: a write to %r failed", self.config.name)
-                write.finished(None)
+        await self._drive(write, until_staged=True)
 
     async def _finish(self, write: _Write) -> bytes | None:
         """Drive a staged write to its end: the commit, then what follows it."""
+        await self._drive(write, until_staged=False)
+        return write.value
+
+    async def _drive(self, write: _Write, *, until_staged: bool) -> None:
+        """Resume ``write``'s coroutine each time what it awaits is done (a failure ends it)."""
         coro = write.coro
         try:
-            while not write.done:
+            while not (write.staged if until_staged else write.done):
                 await _settled(write.awaited)
                 try:
                     write.set_awaited(coro.send(None))
@@ -497,7 +493,6 @@ class Stream:
         except Exception:
             log.exception("JetStream: a write to %r failed", self.config.name)
             write.finished(None)
-        return write.value
 
     async def _skip(self, msg_id: str) -> bytes | None:
         """Interest retention and nobody interested: the sequence is used, nothing stored."""

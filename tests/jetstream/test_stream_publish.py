@@ -264,3 +264,42 @@ async def test_rollup_keeps_what_was_staged_after_it(mapping_functions: dict[str
     acks = await publish(stream, ("s.c", hdr(Nats_Rollup="all"), b"6"), ("s.b", None, b"7"))
     assert stream.store.state().messages == 2
     assert (await stream.store.load_msg(7)) is not None
+
+
+class _PlainStore:
+    """A store with only the StreamStore protocol (no ``stage_msg``): a third party's."""
+
+    def __init__(self, store: LogStore) -> None:
+        self._store = store
+
+    def __getattr__(self, name: str) -> Any:
+        if name in ("stage_msg", "backlogged", "room", "peek_next_msg", "peek_last_msg"):
+            raise AttributeError(name)
+        return getattr(self._store, name)
+
+
+@pytest.mark.parametrize("plain", [False, True], ids=["LogStore", "protocol-only"])
+async def test_back_pressure_keeps_publish_order(
+    mapping_functions: dict[str, Any], plain: bool
+) -> None:
+    """A store that holds writes back (max_staged_bytes) still stores and acks in order.
+
+    Over a LogStore, messages wait before staging in ``submit``; over a store with
+    only the protocol, each write waits inside ``store_msg`` and is driven until
+    staged before the next message is looked at.
+    """
+    body = {"name": "S", "subjects": ["s.>"], "allow_rollup_hdrs": True}
+    cfg = check_create("S", json.dumps(body).encode(), functions=mapping_functions)
+    log = MemoryLog("S", sync="always", shelf=None, durable=True)
+    store = await LogStore.open(log, store_config(cfg, {"max_staged_bytes": 200}))
+    stream = Stream(cfg, _PlainStore(store) if plain else store, created=time.time_ns())  # type: ignore[arg-type]
+    msgs = []
+    for i in range(30):
+        h = hdr(Nats_Rollup="sub") if i % 7 == 3 else None
+        msgs.append((f"s.{i % 3}", h, b"%03d" % i))
+    acks = await publish(stream, *msgs)
+    assert [a["seq"] for a in acks] == list(range(1, 31))
+    assert log.commits > 3  # held back: several commits, not one
+    for seq in (30, 29, 28):
+        msg = await store.load_msg(seq)
+        assert msg is not None and msg.payload == b"%03d" % (seq - 1)
