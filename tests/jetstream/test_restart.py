@@ -16,7 +16,7 @@ import nats
 from nats.errors import NoRespondersError
 from nats.js.errors import ServiceUnavailableError
 
-from tests.support.servers import free_port, wait_for_port
+from tests.support.servers import START_DEADLINE, free_port, wait_for_port
 
 SERVER = os.path.join(sysconfig.get_path("scripts"), "natskern-server")
 
@@ -25,7 +25,8 @@ async def connect_when_ready(url: str) -> nats.NATS:
     """Connect, then wait for the JetStream API: the broker binds its port before the
     plugin lifespans start the engine (nats-server starts JetStream first)."""
     nc = await nats.connect(url)
-    for _ in range(200):
+    deadline = asyncio.get_running_loop().time() + START_DEADLINE  # a safety net only
+    while asyncio.get_running_loop().time() < deadline:
         try:
             await nc.jetstream().account_info()
             return nc
@@ -43,7 +44,7 @@ def natskern_process(store: Path, port: int) -> Iterator[subprocess.Popen[bytes]
     env = {**os.environ, "NATSKERN_DISABLE_PLUGIN_AUTOLOAD": "1"}
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
     try:
-        wait_for_port(port)
+        wait_for_port(port, proc=proc)
         yield proc
     finally:
         if proc.poll() is None:

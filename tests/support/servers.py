@@ -32,10 +32,20 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def wait_for_port(port: int, timeout: float = 10.0) -> None:
-    """Block until something accepts on 127.0.0.1:port."""
+#: How long a server process may take to listen. A safety net only (a broken start fails
+#: sooner when its process is given and exits): the suite runs in parallel workers on
+#: machines shared with benchmarks, where a Python start has taken over 10 s.
+START_DEADLINE = 60.0
+
+
+def wait_for_port(
+    port: int, timeout: float = START_DEADLINE, proc: subprocess.Popen | None = None
+) -> None:
+    """Block until something accepts on 127.0.0.1:port (or ``proc``, if given, exits)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise TimeoutError(f"the server exited with {proc.returncode} before port {port}")
         with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
             return
         time.sleep(0.02)
@@ -112,7 +122,7 @@ def nats_server(conf_text: str | None = None, args: tuple[str, ...] = ()) -> Ite
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=log)
     try:
         try:
-            wait_for_port(port)
+            wait_for_port(port, proc=proc)
         except TimeoutError:
             log.seek(0)
             tail = log.read().decode(errors="replace")[-2000:]
