@@ -129,9 +129,8 @@ INFO_FIELDS: dict[str, int] = {
 class ExactPath:
     """The state machine (``_op``) and payload collection: methods ``Parser`` adopts."""
 
-    __slots__ = ()
-
-    # (attributes and handler methods of Parser)
+    # (attributes and handler methods of Parser; no __slots__: never instantiated, the
+    # methods are adopted by Parser, whose __slots__ hold these)
     closed: bool
     headers: bool
     pedantic: bool
@@ -414,7 +413,7 @@ class ExactPath:
         self._buf = b""
         return b"" if self.closed else rest
 
-    def _stop(self, text: str | None) -> None:
-        """A fatal error in ``_op``: report it; None is ``_op``'s "parsing stopped"."""
+    def _stop(self, text: str | None) -> Step | None:
+        """A fatal error in ``_op``: report it; always None, ``_op``'s "parsing stopped"."""
         self._fail(text)
         return None

@@ -83,9 +83,8 @@ def _split_by_size(buf: bytes, known: Any) -> list[bytes]:
 class FastPath:
     """The bulk decoding of canonical operations (``_bulk``): methods ``Parser`` adopts."""
 
-    __slots__ = ()
-
-    # (attributes and handler methods of Parser)
+    # (attributes and handler methods of Parser; no __slots__: never instantiated, the
+    # methods are adopted by Parser, whose __slots__ hold these)
     closed: bool
     headers: bool
     pedantic: bool

@@ -22,7 +22,7 @@ set, an invalid PUB/HPUB subject is reported at its control line (``proto_warnin
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from natskern.kernel.protocol.exact import S_ARG, S_BLANK, S_WORD, ExactPath, Step
 from natskern.kernel.protocol.fastpath import FastPath, line_cache, size_cache
@@ -135,7 +135,16 @@ def _silent(text: str) -> None:
     """``proto_warning`` for handlers without one."""
 
 
-class Parser:
+if TYPE_CHECKING:  # what the type checker sees of _adopt (at run time: no base classes)
+
+    class _Paths(FastPath, ExactPath):
+        """The methods ``Parser`` adopts from its two paths."""
+
+else:
+    _Paths = object
+
+
+class Parser(_Paths):
     """Incremental parser of the client->server NATS protocol; see the module docstring.
 
     ``closed`` becomes True after a fatal protocol error (or when the handler sets it during
