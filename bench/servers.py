@@ -37,7 +37,7 @@ KINDS = ("natskern", "nats-server", "natskern-nojs", "natskern-streams")
 BENCH_STREAMS: dict[str, dict[str, Any]] = {
     "ORDERS": {"subjects": ["orders.>"], "storage": "file"},
     "EVENTS": {"subjects": ["events.*"], "storage": "memory"},
-    # The stream of a KV bucket "cfg", configured as nats-py's create_key_value makes it.
+    # The stream of a KV bucket "cfg", with the main settings nats-py's create_key_value uses.
     "KV_cfg": {
         "subjects": ["$KV.cfg.>"],
         "storage": "file",
@@ -134,7 +134,11 @@ def define_streams(host: str, port: int, streams: dict[str, dict[str, Any]]) -> 
     finally:
         sock.close()
     for i, name in enumerate(streams):
-        answer = json.loads(replies[_CREATE_INBOX + b"%d" % i])
+        reply = replies[_CREATE_INBOX + b"%d" % i]
+        try:
+            answer = json.loads(reply)
+        except ValueError:
+            raise ProtocolError(f"stream {name}: reply is not JSON: {reply[:200]!r}") from None
         if "error" in answer:
             raise ProtocolError(f"stream {name} not created: {answer['error']}")
         if answer.get("config", {}).get("name") != name:
@@ -181,6 +185,7 @@ class Server:
             raise
 
     def _define_streams(self) -> None:
+        """Create ``BENCH_STREAMS``; a failure is a ``ServerStartError`` with the log tail."""
         try:
             define_streams(self.host, self.port, BENCH_STREAMS)
         except (OSError, ProtocolError) as exc:
