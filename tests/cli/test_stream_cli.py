@@ -140,7 +140,9 @@ def test_server_run_jetstream(cli) -> None:
 
     port = free_port()
     bg = cli.spawn("server", "run", "jsdev", "--jetstream", "--port", str(port))
-    bg.wait_for("Server is ready")
+    # The banner, not "Server is ready": it comes once the contexts are saved (the log line
+    # comes before, a command started at once may not find the context yet).
+    bg.wait_for("Clean on Exit", stdout=True)
     out = cli("--context", "jsdev", "stream", "add", "DEV", "--subjects", "dev.>", "--defaults")
     assert out.returncode == 0, out.stderr
     assert "Information for Stream DEV" in out.stdout
