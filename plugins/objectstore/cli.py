@@ -13,6 +13,7 @@ from nats.js.api import ObjectMeta, ObjectMetaOptions, ObjectStoreConfig, Storag
 from nats.js.errors import NotFoundError, ObjectNotFoundError
 from natskern.plugins.jetstream.cli import format as fmt
 from natskern.plugins.jetstream.cli.common import JsApi, confirm, run_with_client
+from natskern.plugins.objectstore.progress import CountedFile, progress_wanted, transfer_progress
 
 from natskern.cli.groups import AliasGroup
 from natskern.cli.options import connection_options
@@ -107,10 +108,12 @@ def add(ctx: click.Context, bucket: str, ttl: float | None, storage: str, max_bu
 @click.option("--description", default=None)
 @click.option("--chunk-size", type=SIZE, default=128 * 1024)
 @click.option("-f", "--force", is_flag=True, help="Replace an existing object.")
+@click.option("--no-progress", is_flag=True, help="Do not show a progress bar.")
 @connection_options()
 @click.pass_context
 def put(ctx: click.Context, bucket: str, file: str | None, name: str | None,
-        description: str | None, chunk_size: int, force: bool) -> None:  # fmt: skip
+        description: str | None, chunk_size: int, force: bool,
+        no_progress: bool) -> None:  # fmt: skip
     """Puts a file (or stdin) into the store."""
     if file is None and not name:
         raise CliError("--name is required when reading from stdin")
@@ -132,8 +135,13 @@ def put(ctx: click.Context, bucket: str, file: str | None, name: str | None,
         if file is None:
             info = await store.put(obj_name, sys.stdin.buffer, meta=meta)
         else:
-            with open(file, "rb") as handle:
-                info = await store.put(obj_name, handle, meta=meta)
+            total = os.path.getsize(file)
+            wanted = progress_wanted(no_progress)
+            with (
+                open(file, "rb") as handle,
+                transfer_progress(f"Putting {obj_name}", total, enabled=wanted) as advance,
+            ):
+                info = await store.put(obj_name, CountedFile(handle, advance), meta=meta)
         _info_page(info)
 
     run_with_client(ctx, body)
@@ -144,9 +152,11 @@ def put(ctx: click.Context, bucket: str, file: str | None, name: str | None,
 @click.argument("name")
 @click.option("-O", "--output", default=None, help="Where to write the object.")
 @click.option("-f", "--force", is_flag=True, help="Overwrite an existing file.")
+@click.option("--no-progress", is_flag=True, help="Do not show a progress bar.")
 @connection_options()
 @click.pass_context
-def get(ctx: click.Context, bucket: str, name: str, output: str | None, force: bool) -> None:
+def get(ctx: click.Context, bucket: str, name: str, output: str | None, force: bool,
+        no_progress: bool) -> None:  # fmt: skip
     """Retrieves an object into a file (the object's base name in the current directory)."""
     target = os.path.abspath(output or os.path.basename(name))
     if os.path.exists(target):
@@ -156,8 +166,16 @@ def get(ctx: click.Context, bucket: str, name: str, output: str | None, force: b
         store = await _store(api, bucket)
         start = time.monotonic()
         try:
-            with open(target, "wb") as handle:
-                result = await store.get(name, writeinto=handle)
+            size = (await store.get_info(name)).size
+        except (ObjectNotFoundError, NotFoundError):
+            raise CliError("nats: object not found") from None
+        wanted = progress_wanted(no_progress)
+        try:
+            with (
+                open(target, "wb") as handle,
+                transfer_progress(f"Getting {name}", size, enabled=wanted) as advance,
+            ):
+                result = await store.get(name, writeinto=CountedFile(handle, advance))
         except (ObjectNotFoundError, NotFoundError):
             os.unlink(target)
             raise CliError("nats: object not found") from None
