@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import base64
 import datetime as dt
+import os
 import sys
+import tempfile
 from typing import Any
 
 import click
@@ -202,6 +204,69 @@ def update(ctx: click.Context, bucket: str, key: str, value: str, revision: int)
         except KeyWrongLastSequenceError as exc:
             raise CliError(f"nats: wrong last sequence: {exc.description}") from None
         _out(value)
+
+    run_with_client(ctx, body)
+
+
+@kv.command("revert")
+@click.argument("bucket")
+@click.argument("key")
+@click.argument("revision", type=int)
+@click.option("-f", "--force", is_flag=True, help="Act without confirmation.")
+@connection_options()
+@click.pass_context
+def revert(ctx: click.Context, bucket: str, key: str, revision: int, force: bool) -> None:
+    """Makes the value of an earlier revision of a key its latest value."""
+
+    async def body(api: JsApi, stop: asyncio.Event) -> None:
+        b = await _bucket(api, bucket)
+        try:
+            old = await b.get(key, revision=revision)
+        except KeyNotFoundError:
+            raise CliError(f"nats: revision {revision} of key {key} not found") from None
+        confirm(f"Revert {bucket} > {key} to revision {revision}?", force)
+        new = await b.put(key, old.value or b"")
+        _out(f"{bucket} > {key} reverted to revision {revision}: new revision {new}")
+
+    run_with_client(ctx, body)
+
+
+@kv.command("edit")
+@click.argument("bucket")
+@click.argument("key")
+@connection_options()
+@click.pass_context
+def edit(ctx: click.Context, bucket: str, key: str) -> None:
+    """Edits a key's value in $EDITOR; saved only if nobody changed the key meanwhile."""
+    editor = os.environ.get("EDITOR", "")
+    if not editor:
+        raise CliError("set EDITOR to edit a value")
+
+    async def body(api: JsApi, stop: asyncio.Event) -> None:
+        b = await _bucket(api, bucket)
+        try:
+            entry = await b.get(key)
+            value, last = entry.value or b"", entry.revision
+        except KeyNotFoundError:
+            value, last = b"", None
+        with tempfile.TemporaryDirectory() as tmp:
+            path = os.path.join(tmp, "value")
+            with open(path, "wb") as handle:
+                handle.write(value)
+            try:
+                await asyncio.to_thread(click.edit, filename=path, editor=editor)
+            except click.ClickException as exc:
+                raise CliError(exc.format_message()) from None
+            with open(path, "rb") as handle:
+                edited = handle.read()
+        if edited == value and last is not None:
+            _out(f"{bucket} > {key} unchanged")
+            return
+        try:
+            rev = await (b.create(key, edited) if last is None else b.update(key, edited, last))
+        except KeyWrongLastSequenceError as exc:
+            raise CliError(f"nats: wrong last sequence: {exc.description}") from None
+        _out(f"{bucket} > {key} saved: revision {rev}")
 
     run_with_client(ctx, body)
 

@@ -77,3 +77,33 @@ async def test_kv_watch_command(broker: Broker, url: str, tmp_path: Path) -> Non
         await proc.wait()
     tails = [line.split("] ", 1)[1] for line in lines]
     assert tails == ["DELETE w > a\n", "PUT w > b: 2\n", "PUT w > c: live\n"]
+
+
+def test_kv_revert_and_edit(thread_url: str, tmp_path: Path) -> None:
+    """``kv revert`` puts an old revision's value back; ``kv edit`` saves through $EDITOR."""
+    assert cli(thread_url, tmp_path, "kv", "add", "ed", "--history", "5")[0] == 0
+    cli(thread_url, tmp_path, "kv", "put", "ed", "k", "first")
+    cli(thread_url, tmp_path, "kv", "put", "ed", "k", "second")
+    rc, out, err = cli(thread_url, tmp_path, "kv", "revert", "ed", "k", "1", "-f")
+    assert rc == 0, err
+    assert out == "ed > k reverted to revision 1: new revision 3\n"
+    assert cli(thread_url, tmp_path, "kv", "get", "ed", "k", "--raw")[1] == "first"
+    rc, _, err = cli(thread_url, tmp_path, "kv", "revert", "ed", "k", "9", "-f")
+    assert rc != 0 and "revision 9 of key k not found" in err
+
+    editor = tmp_path / "editor.py"
+    editor.write_text("import sys\nopen(sys.argv[1], 'ab').write(b' edited')\n")
+    env = {"EDITOR": f"{sys.executable} {editor}"}
+
+    def edit(key: str) -> tuple[int, str, str]:
+        done = Cli(tmp_path)("kv", "edit", "ed", key, "-s", thread_url, env=env)
+        return done.returncode, done.stdout, done.stderr
+
+    rc, out, err = edit("k")
+    assert (rc, out) == (0, "ed > k saved: revision 4\n"), err
+    assert cli(thread_url, tmp_path, "kv", "get", "ed", "k", "--raw")[1] == "first edited"
+    rc, out, err = edit("fresh")  # a key that does not exist yet is created
+    assert rc == 0 and out == "ed > fresh saved: revision 5\n", err
+    assert cli(thread_url, tmp_path, "kv", "get", "ed", "fresh", "--raw")[1] == " edited"
+    done = Cli(tmp_path)("kv", "edit", "ed", "k", "-s", thread_url, env={"EDITOR": ""})
+    assert done.returncode != 0 and "set EDITOR" in done.stderr
