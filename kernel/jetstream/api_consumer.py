@@ -221,9 +221,13 @@ async def _pause(js: AccountJetStream, sname: str, cname: str, body: bytes) -> b
         until = 0
     cfg = consumer.config.copy()
     cfg.pause_until = format_time(until) if until else None
+    changed = cfg.pause_until != consumer.config.pause_until
     set_static_metadata(cfg)
     await update_consumer(consumer, cfg)
     now = time.time_ns()
+    if changed:  # nats-server advises every change of pause_until (not a repeat)
+        consumer.advise_pause(until > now)
+        consumer._pause_ended = until <= now  # a pause set in the past ends here
     out: dict[str, Any] = {"paused": until > now, "pause_until": format_time(until)}
     if until > now:
         out["pause_remaining"] = until - now

@@ -472,6 +472,12 @@ class Consumer(AckMixin, PullMixin, DeliveryMixin):
         fields = {"consumer_seq": dseq, "stream_seq": sseq, "ack_time": time.time_ns() - p[1]}
         self.advise("", "consumer_ack", **fields, deliveries=dc, metric=True)
 
+    def advise_pause(self, paused: bool) -> None:
+        """The ``consumer_pause`` advisory: paused or not, and the ``pause_until`` set."""
+        self.advise(
+            "PAUSE", "consumer_pause", paused=paused, pause_until=format_time(self.paused_until)
+        )
+
     def advise(self, event: str, kind: str, *, metric: bool = False, **fields: Any) -> None:
         """Publish ``$JS.EVENT.ADVISORY.CONSUMER.<event>.<stream>.<consumer>`` if anyone listens.
 

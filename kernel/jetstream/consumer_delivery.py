@@ -93,6 +93,8 @@ class DeliveryMixin:
     _bg: asyncio.Future[None] | None = None
     #: AckNone: a delivery not yet written to the consumer store ("N" op queued).
     _none_dirty = False
+    #: Whether the end of the current ``pause_until`` was advised (or it never paused).
+    _pause_ended = True
     #: The store's ``peek_next_msg`` (reads without I/O), when it has one.
     _peek: Any = None
     #: The last delivery target: ``(subject, sublist generation, match result)``.
@@ -286,8 +288,13 @@ class DeliveryMixin:
             if self._on_inactive is not None:
                 self._bg = asyncio.ensure_future(self._on_inactive(self))
             return None
-        if self.paused_until > wall:
-            return self._timeouts((self.paused_until - wall) / 1e9, inactive)
+        if self.paused_until:
+            if self.paused_until > wall:
+                self._pause_ended = False
+                return self._timeouts((self.paused_until - wall) / 1e9, inactive)
+            if not self._pause_ended:  # the pause ran out: nats-server says so
+                self._pause_ended = True
+                self.advise_pause(False)
         if self.is_pull:
             return await self._step_pull(now, redeliver_in, inactive)
         return await self._step_push(now, redeliver_in, inactive)

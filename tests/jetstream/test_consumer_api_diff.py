@@ -122,3 +122,51 @@ async def test_consumer_api_matches_nats_server(js_server_url: str, tmp_path: Pa
         ours = await _run(broker.listen_urls[0])
     for (subject, a), (_, b) in zip(ours, theirs, strict=True):
         assert a == b, subject
+
+
+async def _pause_advisories(url: str) -> list[Any]:
+    """PAUSE changes (and the end of a pause) and the advisories each one gives."""
+    import datetime
+
+    nc = await nats.connect(url)
+    seen: list[dict[str, Any]] = []
+
+    async def on_advisory(msg: Any) -> None:
+        seen.append(json.loads(msg.data))
+
+    await nc.subscribe("$JS.EVENT.ADVISORY.CONSUMER.PAUSE.>", cb=on_advisory)
+    await nc.request("$JS.API.STREAM.CREATE.PA", b'{"name":"PA","subjects":["pa.>"]}')
+    await nc.request("$JS.API.CONSUMER.CREATE.PA.c", b'{"stream_name":"PA","config":{"name":"c"}}')
+
+    def after(seconds: float) -> str:
+        when = datetime.datetime.now(datetime.UTC) + datetime.timedelta(seconds=seconds)
+        return when.isoformat().replace("+00:00", "Z")
+
+    later = after(60)
+    out: list[Any] = []
+    steps = [later, later, "2020-01-01T00:00:00Z", None, None, "soon"]
+    for until in steps:
+        if until == "soon":
+            until = after(1.5)  # (taken when sent: this pause runs out below)
+        body = {"pause_until": until} if until else {}
+        reply = await nc.request("$JS.API.CONSUMER.PAUSE.PA.c", json.dumps(body).encode())
+        await asyncio.sleep(0.3)
+        answer = json.loads(reply.data)
+        answer.pop("pause_remaining", None)
+        out.append([answer, [[a["paused"], a["pause_until"][:4]] for a in seen]])
+        seen.clear()
+    deadline = asyncio.get_running_loop().time() + 10
+    while not seen and asyncio.get_running_loop().time() < deadline:
+        await asyncio.sleep(0.05)  # the pause of ``soon`` runs out: one more advisory
+    out.append(["ended", [[a["paused"], a["type"], sorted(a)] for a in seen]])
+    await nc.close()
+    return [_mask(step) for step in out]
+
+
+async def test_pause_advisories_match_nats_server(js_server_url: str, tmp_path: Path) -> None:
+    """An advisory per change of pause_until (not per repeat) and one when a pause ends."""
+    theirs = await _pause_advisories(js_server_url)
+    async with jetstream_broker(tmp_path) as (broker, _):
+        ours = await _pause_advisories(broker.listen_urls[0])
+    assert ours == theirs
+    assert [len(step[1]) for step in theirs] == [1, 0, 1, 1, 0, 1, 1]
