@@ -51,10 +51,10 @@ IN_PROCESS = os.environ.get("NATSKERN_TESTS_CLI", "") != "process"
 
 
 def free_port() -> int:
-    """A loopback TCP port that is free right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    """A loopback TCP port that is free right now (this test worker's own range)."""
+    from tests.support.servers import free_port as worker_port
+
+    return worker_port()
 
 
 def wait_for_port(port: int, proc: subprocess.Popen | None = None) -> None:

@@ -17,7 +17,6 @@ import contextlib
 import importlib
 import json
 import shutil
-import socket
 import tempfile
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from pathlib import Path
@@ -88,9 +87,9 @@ def render_nats_conf(mappings: Mapping[str, Any]) -> str:
 
 
 def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    from tests.support.servers import free_port
+
+    return free_port()
 
 
 class ProcessTarget:

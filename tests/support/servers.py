@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import os
+import random
 import socket
 import subprocess
 import tempfile
@@ -25,11 +27,29 @@ NATS_SERVER = find_nats_server("2.9")
 NATS_SERVER_JS = find_nats_server("2.15")
 
 
+#: Ports per pytest-xdist worker, below Linux's ephemeral range (32768 and up, where
+#: ``bind(0)`` and outgoing connections take theirs).
+_PORT_SPAN = 1500
+_PORT_BASE = 20000 + (int(os.environ.get("PYTEST_XDIST_WORKER", "gw0")[2:] or 0) % 8) * _PORT_SPAN
+_port_counter = itertools.count(random.randrange(_PORT_SPAN))
+
+
 def free_port() -> int:
-    """A loopback TCP port that is free right now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A loopback TCP port that is free right now, from this test worker's own range.
+
+    Not ``bind(0)``: between that check and a server's own bind the kernel may hand the
+    same port to another worker's server, and a test then talks to the wrong broker.
+    Each xdist worker takes its ports from a range of its own, in turn.
+    """
+    for _ in range(_PORT_SPAN):
+        port = _PORT_BASE + next(_port_counter) % _PORT_SPAN
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError(f"no free port in {_PORT_BASE}..{_PORT_BASE + _PORT_SPAN - 1}")
 
 
 #: How long a server process may take to listen. A safety net only (a broken start fails
