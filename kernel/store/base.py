@@ -460,7 +460,10 @@ class LogStore(Opening, Expiry, Limits, Removals):
         """
         if self._closed:
             raise StoreClosedError()
-        seq = self._idx.next_seq(filter_subject, start_seq if start_seq > 1 else 1)
+        return self._peek(self._idx.next_seq(filter_subject, start_seq if start_seq > 1 else 1))
+
+    def _peek(self, seq: int) -> StoredMsg | bool | None:
+        """Message ``seq`` (0: None) when the log holds it in memory, else False."""
         if not seq:
             return None
         cached = self._read_cached
@@ -471,12 +474,7 @@ class LogStore(Opening, Expiry, Limits, Removals):
         """:meth:`load_last_msg` when no I/O is needed; False when it is (then call that)."""
         if self._closed:
             raise StoreClosedError()
-        seq = self._idx.last_seq_of(filter_subject)
-        if not seq:
-            return None
-        cached = self._read_cached
-        msg = cached(seq) if cached is not None else None
-        return msg if msg is not None else False
+        return self._peek(self._idx.last_seq_of(filter_subject))
 
     async def load_last_msg(self, filter_subject: str) -> StoredMsg | None:
         """The newest message matching ``filter_subject`` (wildcards allowed)."""
