@@ -7,11 +7,18 @@ message with ``Nats-Num-Pending`` / ``Nats-Last-Sequence`` and ends with a ``204
 status.  Failures are header-only statuses: ``404 Message Not Found``, ``408 Empty
 Request``, ``408 Malformed Request``, ``408 Bad Request``, ``412 Required Api Level``.
 Mirrors nats-server's ``processDirectGetRequest`` and ``getDirectRequest``.
+
+A mirror with ``mirror_direct`` also answers the direct gets made to its origin's name,
+once it has nearly caught up (:class:`MirrorDirect`, nats-server's
+``subscribeToMirrorDirect``: a member of the origin's queue group, so either answers,
+each with its own name in ``Nats-Stream``).
 """
 
 from __future__ import annotations
 
 import json
+import random
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Final
 
 from natskern.kernel.jetstream import API_LEVEL
@@ -24,7 +31,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from natskern.kernel.jetstream.stream import Stream
     from natskern.kernel.store.api import StoredMsg, StreamStore
 
-__all__ = ["direct_get", "seq_from_time"]
+__all__ = ["MirrorDirect", "direct_get", "seq_from_time"]
 
 #: ``(headers, payload)`` of one reply message.
 Reply = tuple[bytes, bytes]
@@ -40,6 +47,64 @@ TOO_MANY: Final = b"NATS/1.0 413 Too Many Results\r\n\r\n"
 MAX_MULTI: Final = 1024
 #: The default byte budget of a batch (nats-server uses the connection's max pending).
 MAX_BATCH_BYTES: Final = 64 * 1024 * 1024
+#: A mirror joins its origin's direct gets once fewer messages than this are left to copy
+#: (nats-server's ``dgetCaughtUpThresh``).
+CAUGHT_UP: Final = 10
+
+
+class MirrorDirect:
+    """The account's ``mirror_direct`` mirrors, by origin name, and which of them serve.
+
+    A mirror starts answering its origin's direct gets once it has stored a message and
+    is less than :data:`CAUGHT_UP` messages behind (then it keeps answering, as
+    nats-server's subscription stays until the config changes or the mirror goes).
+    """
+
+    def __init__(self) -> None:
+        self.by_origin: dict[str, list[str]] = {}
+        self._serving: set[str] = set()
+
+    def add(self, mirror: str, origin: str) -> None:
+        """Register ``mirror`` (a stream with ``mirror_direct``) for ``origin``."""
+        self.by_origin.setdefault(origin, []).append(mirror)
+
+    def remove(self, mirror: str) -> None:
+        """Forget ``mirror`` (stopped, deleted or reconfigured)."""
+        self._serving.discard(mirror)
+        for origin, names in list(self.by_origin.items()):
+            if mirror in names:
+                names.remove(mirror)
+                if not names:
+                    del self.by_origin[origin]
+
+    def pick(self, streams: Mapping[str, Stream], name: str) -> Stream | None:
+        """The stream answering a direct get made to ``name``: the stream itself (with
+        ``allow_direct``) or one of its serving mirrors, at random; None: nobody serves."""
+        stream = streams.get(name)
+        own = stream if stream is not None and stream.config.allow_direct else None
+        mirrors = self.by_origin.get(name)
+        if not mirrors:
+            return own
+        members = [own] if own is not None else []
+        for mirror_name in mirrors:
+            mirror = streams.get(mirror_name)
+            if mirror is not None and self._ready(mirror, stream):
+                members.append(mirror)
+        if not members:
+            return None
+        return members[0] if len(members) == 1 else random.choice(members)
+
+    def _ready(self, mirror: Stream, origin: Stream | None) -> bool:
+        name = mirror.config.name
+        if name in self._serving:
+            return True
+        last = mirror.store.state().last_seq
+        if not last:
+            return False
+        if origin is not None and origin.store.state().last_seq - last >= CAUGHT_UP:
+            return False
+        self._serving.add(name)
+        return True
 
 
 def _status(block: bytes) -> list[Reply]:

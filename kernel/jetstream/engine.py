@@ -35,9 +35,10 @@ from natskern.kernel.jetstream import ADVERTISED_VERSION, API_LEVEL
 from natskern.kernel.jetstream import errors as E
 from natskern.kernel.jetstream.api import handle
 from natskern.kernel.jetstream.consumers import close_consumers, ensure_loaded
-from natskern.kernel.jetstream.directget import direct_get, direct_get_cached
+from natskern.kernel.jetstream.directget import MirrorDirect, direct_get, direct_get_cached
 from natskern.kernel.jetstream.limits import AccountLimitChecks, AccountLimits, reserved
 from natskern.kernel.jetstream.sourcing import SourceTask
+from natskern.kernel.jetstream.sourcing_remote import RemoteSourceTask
 from natskern.kernel.jetstream.stream import MSG_ID, Stream, store_config
 from natskern.kernel.jetstream.streamconfig import StreamConfig, decode_request
 from natskern.kernel.jetstream.usage import JetStreamUsage, account_usage, server_usage
@@ -108,6 +109,7 @@ class AccountJetStream(AccountLimitChecks):
         self.api_errors = 0
         self._ingest: dict[str, list[tuple[InternalSubscriber, asyncio.Task[None]]]] = {}
         self.sourcing: dict[str, list[SourceTask]] = {}
+        self.mirror_direct = MirrorDirect()
         self._api: Subscription | None = None
         self._domain_prefix = b""
         self._requests: deque[tuple[bytes, bytes, bytes | None, bytes]] = deque()
@@ -161,8 +163,8 @@ class AccountJetStream(AccountLimitChecks):
         """Router callback: queue a request; a direct get nobody serves is not taken (503)."""
         if subject.startswith(_DIRECT):
             name_b, dot, key = subject[len(_DIRECT) :].partition(b".")
-            stream = self.streams.get(name_b.decode(errors="replace"))
-            if stream is None or not stream.config.allow_direct:
+            stream = self.mirror_direct.pick(self.streams, name_b.decode(errors="replace"))
+            if stream is None:
                 return False
             if dot and not payload and not hdr and reply and not self._requests:
                 # A KV get: answered now when the message is in memory (in order: only
@@ -199,8 +201,8 @@ class AccountJetStream(AccountLimitChecks):
     async def _direct(self, subject: bytes, reply: bytes, hdr: bytes | None, body: bytes) -> None:
         rest = subject[len(_DIRECT) :].decode(errors="replace")
         name, dot, key = rest.partition(".")
-        stream = self.streams.get(name)
-        if stream is None or not stream.config.allow_direct:
+        stream = self.mirror_direct.pick(self.streams, name)
+        if stream is None:
             return
         for block, payload in await direct_get(stream, key if dot else None, hdr, body):
             self.client.publish(reply, payload, b"", block or None)
@@ -279,25 +281,37 @@ class AccountJetStream(AccountLimitChecks):
 
     def _start_sourcing(self, stream: Stream) -> None:
         cfg = stream.config
-        tasks = []
-        if cfg.mirror is not None and cfg.mirror.external is None:
-            tasks.append(
-                SourceTask(
-                    stream, cfg.mirror, self.streams.get, mirror=True, functions=self.functions
-                )
-            )
-        for src in cfg.sources:
-            if src is not None and src.external is None:
+        tasks: list[SourceTask] = []
+        listed = [s for s in cfg.sources if s is not None]
+        for src, mirror in [(cfg.mirror, True)] + [(s, False) for s in listed]:
+            if src is None:
+                continue
+            if src.external is None:
                 tasks.append(
                     SourceTask(
-                        stream, src, self.streams.get, mirror=False, functions=self.functions
+                        stream, src, self.streams.get, mirror=mirror, functions=self.functions
+                    )
+                )
+            else:  # another account's stream, through this account's imports
+                tasks.append(
+                    RemoteSourceTask(
+                        stream,
+                        src,
+                        self.client,
+                        mirror=mirror,
+                        functions=self.functions,
+                        domain=self.domain,
+                        sources=listed,
                     )
                 )
         for task in tasks:
             task.start()
         self.sourcing[cfg.name] = tasks
+        if cfg.mirror is not None and cfg.mirror_direct:
+            self.mirror_direct.add(cfg.name, cfg.mirror.name)
 
     async def _stop_sourcing(self, name: str) -> None:
+        self.mirror_direct.remove(name)
         for task in self.sourcing.pop(name, []):
             await task.stop()
 
