@@ -196,7 +196,7 @@ async def test_side_logs_share_one_journal_and_survive_a_torn_compaction(tmp_pat
     await log.close()
 
 
-async def test_a_flip_in_a_removal_record_is_reported(tmp_path):
+async def test_a_flip_in_a_removal_record_is_reported_and_its_copy_applied(tmp_path):
     path = str(tmp_path / "s")
     log = FileLog(path)
     await log.open()
@@ -210,9 +210,11 @@ async def test_a_flip_in_a_removal_record_is_reported(tmp_path):
     tomb = next(r for r in ft.layout(path) if r.kind == 2)
     ft.flip_bit(tomb.path, tomb.off + 20, 1)
     log, rec, metas = await reopen(path)
-    # the removal is lost (nothing else says 2 was removed), but never silently
-    assert [m.seq for m in metas] == list(range(1, 9)) and rec.corrupt == []
-    assert any("a removal or metadata record was lost" in p for p in rec.problems)
+    # the removal's second copy (at the group's end) still says 2 was removed
+    assert [m.seq for m in metas] == [1, 3, 4, 5, 6, 7, 8] and rec.corrupt == []
+    assert any("no message is missing: a removal or metadata record" in p for p in rec.problems)
+    assert any("removal of sequence 2 in 00000001.blk" in p for p in rec.problems)
+    assert await log.read(2) is None
     await log.close()
 
 

@@ -20,6 +20,12 @@ the key, ``payload`` the value, ``seq`` its generation; rewritten at the head of
 every new block so that the data alone can rebuild it).  Removals carry in ``ts``
 the log's last timestamp and in an 8-byte payload its last sequence, so that
 ``last_seq``/``last_ts`` survive the removal of the newest messages.
+
+Every removal is written twice in its group: the record in its place among the
+group's records, and a second copy (``FLAG_ECHO``) at the end of the group, after
+its messages and metadata records.  Both go out in the group's one write, so the
+cost stays one ``pwrite`` and one ``fdatasync``; a corrupted removal record is
+replaced by its copy at recovery, so a removed message never comes back.
 """
 
 from __future__ import annotations
@@ -31,6 +37,7 @@ __all__ = [
     "CHECKSUM",
     "DEL",
     "ERASED",
+    "FLAG_ECHO",
     "FLAG_HEADERS",
     "HEADER",
     "MAGIC",
@@ -52,6 +59,8 @@ MSG, DEL, RANGE, ERASED, META = 1, 2, 3, 4, 5
 KINDS = frozenset((MSG, DEL, RANGE, ERASED, META))
 #: flags bit 0: the message has a header block (distinguishes ``None`` from ``b""``).
 FLAG_HEADERS = 1
+#: flags bit 1 on a removal: the second copy of a removal written earlier in the same group.
+FLAG_ECHO = 2
 
 HEADER = struct.Struct("<HBBIQqqHI")
 CHECKSUM = struct.Struct("<8s")
@@ -98,13 +107,14 @@ def encode_msg(
     return _finish(buf)
 
 
-def encode_removal(first: int, last: int, hint_seq: int, hint_ts: int) -> bytes:
+def encode_removal(first: int, last: int, hint_seq: int, hint_ts: int, flags: int = 0) -> bytes:
     """A removal of ``first`` (``last == first``) or of the range ``first..last``.
 
-    ``hint_seq``/``hint_ts`` are the log's highest sequence and its timestamp.
+    ``hint_seq``/``hint_ts`` are the log's highest sequence and its timestamp;
+    ``flags`` is ``FLAG_ECHO`` for the removal's second copy.
     """
     kind = DEL if first == last else RANGE
-    buf = bytearray(HEADER.pack(MAGIC, kind, 0, OVERHEAD + 8, first, hint_ts, last, 0, 0))
+    buf = bytearray(HEADER.pack(MAGIC, kind, flags, OVERHEAD + 8, first, hint_ts, last, 0, 0))
     buf += _U64.pack(hint_seq)
     return _finish(buf)
 

@@ -2,11 +2,13 @@
 
 :func:`encode_group` turns the staged operations into ONE buffer for the end of
 the newest block (or of a new block, headed by the small metadata values, when
-the group would pass the block size).  :func:`write_group` runs in a thread: one
-``pwrite``, one ``fdatasync`` (and a directory fsync for a new block), then the
-side logs and metadata copies.  On any error the group's bytes are truncated back
-out of the block (if that fails too, ``dirty_tail`` makes the next commit retry it
-before writing), so no later group is ever acknowledged on top of a partial one.
+the group would pass the block size), every removal in it twice (its record in
+place, and a second copy at the group's end: see :mod:`.codec`).
+:func:`write_group` runs in a thread: one ``pwrite``, one ``fdatasync`` (and a
+directory fsync for a new block), then the side logs and metadata copies.  On any
+error the group's bytes are truncated back out of the block (if that fails too,
+``dirty_tail`` makes the next commit retry it before writing), so no later group
+is ever acknowledged on top of a partial one.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from natskern.plugins.storage.filelog.blocks import Block
 from natskern.plugins.storage.filelog.codec import (
+    FLAG_ECHO,
     HEADER,
     encode_erased,
     encode_meta,
@@ -104,6 +107,8 @@ def encode_group(
         if in_data(key, value):
             g.data_metas.append((key.encode(), value, gens[key]))
             parts.append(encode_meta(key.encode(), value, gens[key]))
+    # every removal's second copy, as far from the first as the group allows (its end)
+    parts.extend(encode_removal(*r, flags=FLAG_ECHO) for r in g.removals)
     buf = b"".join(parts)
     active = log.blocks[-1] if log.blocks else None
     g.target = active

@@ -31,8 +31,19 @@ from natskern.plugins.storage.filelog.blocks import (
 )
 from natskern.plugins.storage.filelog.journal import JournalAux
 from natskern.plugins.storage.filelog.meta import meta_paths, pos_from, read_meta, write_meta_copy
-from natskern.plugins.storage.filelog.scan import MAX_GUESS, BadRegion, BlockScan, scan_block
-from natskern.plugins.storage.filelog.sidecar import BlockAcc, decode_sidecar, encode_sidecar
+from natskern.plugins.storage.filelog.scan import (
+    MAX_GUESS,
+    BadRegion,
+    BlockScan,
+    merge_removals,
+    scan_block,
+)
+from natskern.plugins.storage.filelog.sidecar import (
+    BlockAcc,
+    decode_sidecar,
+    encode_sidecar,
+    sidecar_removals,
+)
 
 if TYPE_CHECKING:
     from natskern.plugins.storage.filelog.log import FileLog
@@ -140,6 +151,8 @@ def _scan(
             sc = scan_block(buf, subjects, rsize, prev)
             if bid != block_ids[-1] and not sc.bad:
                 _write_sidecar(b, sc, list(subjects), buf)  # so the next recovery need not scan
+            elif bid != block_ids[-1]:
+                _sidecar_fallback(b.path, sc, len(buf))
         else:
             log.sidecars_used += 1
         if bid == block_ids[-1]:
@@ -179,6 +192,12 @@ def _scan(
                     bad.seqs = [bad.seq]
             corrupt.extend(bad.seqs)
             problems.append(_corrupt_line(bad, block_name(b.id)))
+        for first, last, _h, _t in sc.restored:
+            what = f"sequence {first}" if first == last else f"sequences {first}..{last}"
+            problems.append(
+                f"removal of {what} in {block_name(b.id)}: its record is corrupt, "
+                f"restored from its other copy"
+            )
     log.set_blocks(blocks)
     for sc in scans:
         for first, last, _h, _t in sc.removals:
@@ -272,6 +291,18 @@ def _write_sidecar(b: Block, sc: BlockScan, names: list[bytes], buf: bytes) -> N
         f.write(data)
 
 
+def _sidecar_fallback(path: str, sc: BlockScan, size: int) -> None:
+    """Merge into ``sc`` (a sealed block scanned with corruption) its intact sidecar's removals."""
+    try:
+        with open(path[:-4] + ".idx", "rb") as f:
+            data = f.read()
+    except OSError:
+        return
+    removals = sidecar_removals(data, size)
+    if removals:
+        merge_removals(sc, removals)
+
+
 def _from_sidecar(path: str, buf: bytes, prev: int) -> BlockScan | None:
     """The block's sidecar as a scan result, when it is intact and matches ``buf``."""
     try:
@@ -305,8 +336,7 @@ def _corrupt_line(bad: BadRegion, name: str) -> str:
     if bad.next_seq and hi < lo:
         return (
             f"corrupt record between sequences {bad.prev_seq} and {bad.next_seq} (no message "
-            f"is missing: a removal or metadata record was lost, a removed message may "
-            f"reappear): {where} skipped"
+            f"is missing: a removal or metadata record, which has another copy): {where} skipped"
         )
     seqs = f"sequences {lo}..{hi}" if bad.next_seq else f"sequences after {bad.prev_seq}"
     return f"corrupt region ({seqs} unreadable, if they held messages): {where} skipped"

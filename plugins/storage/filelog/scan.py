@@ -13,6 +13,10 @@ gap but ``skip_msgs`` and failed commits), else the bad header's own sequence
 when it lies between them.  So a flipped bit in a length field costs
 that record only, never the rest of the block.  A bad region that reaches the end
 of the newest block is a torn tail (a partial write): the caller truncates it.
+
+Removals are written twice in their group (the record, then a ``FLAG_ECHO`` copy
+at the group's end, in the same block): the scan keeps the first copy it finds,
+and a second copy whose first was lost to corruption goes into ``restored``.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from hashlib import blake2b
 from natskern.plugins.storage.filelog.codec import (
     DEL,
     ERASED,
+    FLAG_ECHO,
     FLAG_HEADERS,
     HEADER,
     KINDS,
@@ -38,9 +43,11 @@ from natskern.plugins.storage.filelog.codec import (
     decode_removal_hint,
 )
 
-__all__ = ["BadRegion", "BlockScan", "scan_block"]
+__all__ = ["BadRegion", "BlockScan", "merge_removals", "scan_block"]
 
 DEAD = 0xFFFFFFFF
+#: The length of a removal record (header, hint, checksum).
+REMOVAL_SIZE = OVERHEAD + 8
 #: A gap between good neighbours up to this long is reported sequence by sequence.
 MAX_GUESS = 1024
 
@@ -81,6 +88,8 @@ class BlockScan:
     ttls: dict[int, int] = field(default_factory=dict)
     #: Removals in log order: (first, last, hint_seq, hint_ts).
     removals: list[tuple[int, int, int, int]] = field(default_factory=list)
+    #: Removals only their second copy (``FLAG_ECHO``) held: the first was corrupt.
+    restored: list[tuple[int, int, int, int]] = field(default_factory=list)
     #: Metadata records in log order: (key, value or None, generation).
     metas: list[tuple[bytes, bytes | None, int]] = field(default_factory=list)
     bad: list[BadRegion] = field(default_factory=list)
@@ -141,6 +150,8 @@ def scan_block(
     bad_start = -1
     bad_seq = 0
     bad_whole = False
+    bad_removal = False
+    echoes: list[tuple[int, int, int, int]] = []
     while pos < n:
         ok = False
         if n - pos >= OVERHEAD:
@@ -157,6 +168,7 @@ def scan_block(
             elif bad_start < 0 and magic == MAGIC:
                 bad_seq = seq
                 bad_whole = end <= n
+                bad_removal = kind in (DEL, RANGE) and total == REMOVAL_SIZE
         if not ok:
             if bad_start < 0:
                 bad_start = pos
@@ -176,7 +188,11 @@ def scan_block(
                 # message records are contiguous in sequence (removals are separate
                 # records), so what is missing between the good neighbours was here
                 guess = list(range(last + 1, nseq))
-            elif last < bad_seq and (nseq == 0 or bad_seq < nseq):
+            elif (
+                last < bad_seq
+                and (nseq == 0 or bad_seq < nseq)
+                and not (bad_removal and pos - bad_start == REMOVAL_SIZE)
+            ):  # (a removal's own sequence is not a message's: its seq field may be the flip)
                 guess = [bad_seq]
             else:
                 guess = []
@@ -184,6 +200,7 @@ def scan_block(
             bad_start = -1
             bad_seq = 0
             bad_whole = False
+            bad_removal = False
         if kind == MSG:
             if first == 0:
                 first = seq
@@ -212,7 +229,9 @@ def scan_block(
                 hi_seq, hi_ts = seq, ts
         elif kind in (DEL, RANGE):
             hint = decode_removal_hint(buf, pos)
-            res.removals.append((seq, ttl if kind == RANGE else seq, hint, ts))
+            (echoes if flags & FLAG_ECHO else res.removals).append(
+                (seq, ttl if kind == RANGE else seq, hint, ts)
+            )
             top = max(hint, ttl if kind == RANGE else seq)
             if top > hi_seq:
                 hi_seq, hi_ts = top, ts
@@ -229,4 +248,16 @@ def scan_block(
         res.end = pos
     res.first_seq = first
     res.hi_seq, res.hi_ts = hi_seq, hi_ts
+    if echoes:
+        merge_removals(res, echoes)
     return res
+
+
+def merge_removals(res: BlockScan, copies: list[tuple[int, int, int, int]]) -> None:
+    """Add the removals of ``copies`` that ``res`` lacks (their first copy was lost) to it."""
+    have = {(r[0], r[1]) for r in res.removals}
+    for r in copies:
+        if (r[0], r[1]) not in have:
+            have.add((r[0], r[1]))
+            res.removals.append(r)
+            res.restored.append(r)

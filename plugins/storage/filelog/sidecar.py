@@ -9,7 +9,9 @@ fsynced: a sidecar lost or torn by a crash fails its checksum and the block is
 scanned instead.  Recovery uses a sidecar only when its own checksum holds, the
 block is exactly as long as it says and one pass over the whole block matches
 its digest; any change since (an erase in place, a flipped bit) sends that block
-to the verifying per-record scan, which then locates the bad record.
+to the verifying per-record scan, which then locates the bad record.  A scan that
+found corruption still takes the removals of an intact sidecar of the same length
+(:func:`sidecar_removals`): a third copy, in another file, of the block's removals.
 
 The block digest is ``zlib.crc32`` and ``zlib.adler32`` of the block (two
 different algorithms, 64 bits together, against random damage): measured 2.2x
@@ -28,7 +30,7 @@ from hashlib import blake2b
 
 from natskern.plugins.storage.filelog.scan import BlockScan
 
-__all__ = ["BlockAcc", "BlockDigest", "decode_sidecar", "encode_sidecar"]
+__all__ = ["BlockAcc", "BlockDigest", "decode_sidecar", "encode_sidecar", "sidecar_removals"]
 
 _HEAD = struct.Struct("<4sBQ16sQIIIII")
 _MAGIC = b"NKBI"
@@ -170,3 +172,21 @@ def decode_sidecar(data: bytes, block: bytes) -> tuple[BlockScan, list[bytes]] |
         top = max(top, (max(r[1], r[2]), r[3]))
     sc.hi_seq, sc.hi_ts = top
     return sc, names
+
+
+def sidecar_removals(data: bytes, size: int) -> list[tuple[int, int, int, int]] | None:
+    """The removals a sidecar lists, if it is intact and for a block of ``size`` bytes.
+
+    Unlike :func:`decode_sidecar`, the block's digest is not checked: this is for a
+    block that failed it (a corrupt record), whose removals are still true.
+    """
+    if len(data) < _HEAD.size + 8 or blake2b(data[:-8], digest_size=8).digest() != data[-8:]:
+        return None
+    magic, version, bsize, _d, _first, n, nsubj, nttl, nrem, _nm = _HEAD.unpack_from(data)
+    if magic != _MAGIC or version != _VERSION or bsize != size:
+        return None
+    p = _HEAD.size + 20 * n
+    for _ in range(nsubj):
+        p += 2 + struct.unpack_from("<H", data, p)[0]
+    p += 16 * nttl
+    return [_REM.unpack_from(data, p + i * _REM.size) for i in range(nrem)]
