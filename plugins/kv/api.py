@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from natskern.kernel.core.inprocess import InProcessClient
+from natskern.plugins.kv.config import bucket_prefixes, bucket_stream_config
 from natskern.plugins.kv.jsclient import APIError, JetStreamClient, OrderedConsumer
 
 __all__ = [
@@ -26,9 +27,9 @@ __all__ = [
     "KeyWrongLastSequenceError",
     "create_bucket",
     "open_bucket",
+    "update_bucket",
 ]
 
-_BUCKET = re.compile(r"^[a-zA-Z0-9_-]+$")
 _KEY = re.compile(r"^[-/_=\.a-zA-Z0-9]+$")
 _NS = 1_000_000_000
 DEL, PURGE = "DEL", "PURGE"
@@ -75,48 +76,29 @@ def _check_key(key: str) -> None:
         raise ValueError(f"invalid key {key!r}")
 
 
-async def create_bucket(
-    client: InProcessClient,
-    bucket: str,
-    *,
-    history: int = 1,
-    ttl: float = 0,
-    max_value_size: int = -1,
-    max_bytes: int = -1,
-    storage: str = "file",
-    description: str | None = None,
-) -> KeyValue:
-    """Create (or bind to an identical) bucket with nats-py's stream configuration."""
-    if not _BUCKET.match(bucket):
-        raise ValueError(f"invalid bucket name {bucket!r}")
-    if not 1 <= history <= 64:
-        raise ValueError("history must be 1..64")
-    dup = 120 * _NS
-    max_age = int(ttl * _NS)
-    if 0 < max_age < dup:
-        dup = max_age
-    config: dict[str, Any] = {
-        "name": f"KV_{bucket}",
-        "subjects": [f"$KV.{bucket}.>"],
-        "max_msgs_per_subject": history,
-        "max_age": max_age,
-        "duplicate_window": dup,
-        "max_msg_size": max_value_size,
-        "max_bytes": max_bytes,
-        "max_msgs": -1,
-        "max_consumers": -1,
-        "storage": storage,
-        "num_replicas": 1,
-        "allow_rollup_hdrs": True,
-        "deny_delete": True,
-        "allow_direct": True,
-        "discard": "new",
-    }
-    if description:
-        config["description"] = description
+async def create_bucket(client: InProcessClient, bucket: str, **options: Any) -> KeyValue:
+    """Create (or bind to an identical) bucket: nats.go's stream configuration
+    (:func:`~natskern.plugins.kv.config.bucket_stream_config`'s options: ``history``,
+    ``ttl``, ``max_value_size``, ``max_bytes``, ``storage``, ``replicas``, ``description``,
+    ``republish``, ``compression``, ``metadata``, ``placement``, ``limit_marker_ttl``,
+    ``mirror``, ``sources``)."""
+    config = bucket_stream_config(bucket, **options)
     js = JetStreamClient(client)
-    await js.api(f"STREAM.CREATE.KV_{bucket}", config)
-    return KeyValue(js, bucket)
+    info = await js.api(f"STREAM.CREATE.KV_{bucket}", config)
+    return KeyValue(js, bucket, info["config"])
+
+
+async def update_bucket(client: InProcessClient, bucket: str, **options: Any) -> KeyValue:
+    """Change a bucket's configuration (STREAM.UPDATE; the same options as create)."""
+    config = bucket_stream_config(bucket, **options)
+    js = JetStreamClient(client)
+    try:
+        info = await js.api(f"STREAM.UPDATE.KV_{bucket}", config)
+    except APIError as e:
+        if e.err_code == 10059:
+            raise BucketNotFoundError(bucket) from None
+        raise
+    return KeyValue(js, bucket, info["config"])
 
 
 async def open_bucket(client: InProcessClient, bucket: str) -> KeyValue:
@@ -130,17 +112,21 @@ async def open_bucket(client: InProcessClient, bucket: str) -> KeyValue:
         raise
     if info["config"].get("max_msgs_per_subject", 0) < 1:
         raise BucketNotFoundError(bucket)
-    return KeyValue(js, bucket)
+    return KeyValue(js, bucket, info["config"])
 
 
 class KeyValue:
     """A KV bucket seen from inside the broker process (async, like nats-py's ``KeyValue``)."""
 
-    def __init__(self, js: JetStreamClient, bucket: str) -> None:
+    def __init__(
+        self, js: JetStreamClient, bucket: str, config: dict[str, Any] | None = None
+    ) -> None:
         self.js = js
         self.bucket = bucket
         self.stream = f"KV_{bucket}"
-        self.prefix = f"$KV.{bucket}."
+        #: Where keys are read (a mirror holds its origin's subjects) and written (a
+        #: mirror's writes go to its origin).
+        self.prefix, self.put_prefix = bucket_prefixes(bucket, config or {})
 
     async def get(self, key: str, revision: int | None = None) -> Entry:
         """The latest value of ``key`` (or the given revision); deleted keys are not found."""
@@ -170,7 +156,7 @@ class KeyValue:
     async def put(self, key: str, value: bytes) -> int:
         """Store a new revision; its revision number."""
         _check_key(key)
-        return await self.js.publish(self.prefix + key, value)
+        return await self.js.publish(self.put_prefix + key, value)
 
     async def create(self, key: str, value: bytes) -> int:
         """Store ``value`` only if the key has no value (also over a delete or purge)."""
@@ -187,7 +173,7 @@ class KeyValue:
         _check_key(key)
         headers = {"Nats-Expected-Last-Subject-Sequence": str(last)}
         try:
-            return await self.js.publish(self.prefix + key, value, headers)
+            return await self.js.publish(self.put_prefix + key, value, headers)
         except APIError as e:
             if e.err_code in (10071, 10164):
                 raise KeyWrongLastSequenceError(e.code, e.err_code, e.description) from None
@@ -200,7 +186,7 @@ class KeyValue:
         if last is not None:
             headers["Nats-Expected-Last-Subject-Sequence"] = str(last)
         try:
-            return await self.js.publish(self.prefix + key, b"", headers)
+            return await self.js.publish(self.put_prefix + key, b"", headers)
         except APIError as e:
             if e.err_code in (10071, 10164):
                 raise KeyWrongLastSequenceError(e.code, e.err_code, e.description) from None
@@ -210,7 +196,7 @@ class KeyValue:
         """Store a purge tombstone that removes every earlier revision of the key."""
         _check_key(key)
         headers = {"KV-Operation": PURGE, "Nats-Rollup": "sub"}
-        return await self.js.publish(self.prefix + key, b"", headers)
+        return await self.js.publish(self.put_prefix + key, b"", headers)
 
     async def purge_deletes(self) -> None:
         """Remove every deleted or purged key with its tombstone (nats-py's olderthan<=0)."""
@@ -264,7 +250,8 @@ class KeyValue:
         return KeyWatcher(self, keys, policy, ignore_deletes, meta_only)
 
     async def status(self) -> dict[str, Any]:
-        """Bucket status: values, history, ttl (s), bytes, storage, and the stream info."""
+        """Bucket status: values, history, ttl (s), bytes, storage, compression, metadata,
+        republish, mirror, sources, and the stream info."""
         info = await self.js.api(f"STREAM.INFO.{self.stream}")
         cfg, state = info["config"], info["state"]
         return {
@@ -274,6 +261,11 @@ class KeyValue:
             "ttl": cfg.get("max_age", 0) / _NS,
             "bytes": state["bytes"],
             "storage": cfg["storage"],
+            "is_compressed": cfg.get("compression", "none") == "s2",
+            "metadata": cfg.get("metadata") or {},
+            "republish": cfg.get("republish"),
+            "mirror": cfg.get("mirror"),
+            "sources": cfg.get("sources") or [],
             "stream_info": info,
         }
 

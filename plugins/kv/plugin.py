@@ -8,7 +8,7 @@ from typing import Any
 
 from natskern.kernel.core.inprocess import InProcessClient
 from natskern.kernel.hookspecs import hookimpl
-from natskern.plugins.kv.api import KeyValue, create_bucket, open_bucket
+from natskern.plugins.kv.api import KeyValue, create_bucket, open_bucket, update_bucket
 
 __all__ = ["bucket", "internal_client"]
 
@@ -22,11 +22,16 @@ def internal_client(broker: Any) -> InProcessClient:
     return client
 
 
-async def bucket(broker: Any, name: str, *, create: bool = False, **config: Any) -> KeyValue:
-    """Bind to bucket ``name``; with ``create``, create it first (``history``, ``ttl``, ...)."""
+async def bucket(
+    broker: Any, name: str, *, create: bool = False, update: bool = False, **config: Any
+) -> KeyValue:
+    """Bind to bucket ``name``; with ``create``, create it first (``history``, ``ttl``,
+    ``mirror``, ``sources``, ``republish``, ...); with ``update``, change its config."""
     if getattr(broker, "jetstream", None) is None:
         raise RuntimeError("JetStream is not enabled on this broker")
     client = internal_client(broker)
+    if update:
+        return await update_bucket(client, name, **config)
     if create:
         return await create_bucket(client, name, **config)
     return await open_bucket(client, name)
