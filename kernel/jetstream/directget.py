@@ -101,6 +101,9 @@ class MirrorDirect:
         last = mirror.store.state().last_seq
         if not last:
             return False
+        m = mirror.config.mirror
+        if m is not None and m.external is not None:
+            origin = None  # a namesake here is not the origin
         if origin is not None and origin.store.state().last_seq - last >= CAUGHT_UP:
             return False
         self._serving.add(name)

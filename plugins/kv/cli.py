@@ -11,7 +11,6 @@ import tempfile
 from typing import Any
 
 import click
-from nats.js.api import KeyValueConfig, StorageType
 from nats.js.errors import (
     BucketNotFoundError,
     KeyNotFoundError,
@@ -21,6 +20,8 @@ from nats.js.errors import (
 )
 from natskern.plugins.jetstream.cli import format as fmt
 from natskern.plugins.jetstream.cli.common import JsApi, confirm, run_with_client
+from natskern.plugins.kv.config import bucket_prefixes, bucket_stream_config
+from natskern.plugins.kv.status_page import status_page as _status_page
 
 from natskern.cli.groups import AliasGroup
 from natskern.cli.options import connection_options
@@ -51,31 +52,18 @@ def _when(e: Any) -> str:
 
 
 async def _bucket(api: JsApi, name: str) -> Any:
+    """nats-py's handle of bucket ``name``; a mirror's reads and writes use its origin's
+    prefix, as nats.go binds a mirror (its stream holds ``$KV.<origin>.<key>``)."""
+    js = api.nc.jetstream(timeout=api.timeout)
     try:
-        return await api.nc.jetstream(timeout=api.timeout).key_value(name)
+        handle = await js.key_value(name)
+        info = await js.stream_info(f"KV_{name}")
     except (BucketNotFoundError, NotFoundError):
         raise CliError(f"nats: bucket not found: {name}") from None
-
-
-def _status_page(st: Any) -> None:
-    cfg = st.stream_info.config
-    created = fmt.time_text(st.stream_info.created)
-    page = fmt.Page(f"Information for Key-Value Store Bucket {st.bucket} created {created}")
-    rows = page.section("Configuration")
-    rows += [
-        ("Bucket Name", st.bucket),
-        ("History Kept", str(st.history)),
-        ("Values Stored", fmt.count(st.values)),
-        ("Compressed", fmt.yes_no(cfg.compression not in (None, "none"))),
-        ("Backing Store Kind", "JetStream"),
-        ("Bucket Size", fmt.size(st.stream_info.state.bytes)),
-        ("Maximum Bucket Size", fmt.limit(cfg.max_bytes, as_size=True)),
-        ("Maximum Value Size", fmt.limit(cfg.max_msg_size, as_size=True)),
-        ("Maximum Age", fmt.duration(cfg.max_age) if cfg.max_age else "unlimited"),
-        ("JetStream Stream", cfg.name),
-        ("Storage", str(getattr(cfg.storage, "value", cfg.storage)).title()),
-    ]
-    page.print()
+    mirror = info.config.mirror
+    if mirror is not None:
+        handle._pre = bucket_prefixes(name, {"mirror": {"name": mirror.name}})[0]
+    return handle
 
 
 @click.group(
@@ -96,22 +84,52 @@ def kv() -> None:
 @click.option("--max-bucket-size", type=SIZE, default=-1, help="Largest bucket allowed.")
 @click.option("--description", default=None)
 @click.option("--replicas", type=int, default=1)
+@click.option("--compress", is_flag=True, help="Compress the bucket's data (s2).")
+@click.option("--marker-ttl", type=DURATION, default=None, help="Limit markers kept this long.")
+@click.option("--metadata", multiple=True, metavar="K=V", help="Metadata (repeatable).")
+@click.option("--republish-source", default=None, help="Republish keys matching this.")
+@click.option("--republish-destination", default=None, help="Republish to this subject.")
+@click.option("--republish-headers", is_flag=True, help="Republish headers only.")
+@click.option("--mirror", default=None, help="Mirror this bucket.")
+@click.option("--mirror-domain", default=None, help="The JetStream domain of the mirror's origin.")
+@click.option("--source", "sources", multiple=True, help="Source this bucket (repeatable).")
 @connection_options()
 @click.pass_context
 def add(ctx: click.Context, bucket: str, history: int, ttl: float | None, storage: str,
         max_value_size: int, max_bucket_size: int, description: str | None,
-        replicas: int) -> None:  # fmt: skip
-    """Adds a new KV Store Bucket."""
+        replicas: int, compress: bool, marker_ttl: float | None, metadata: tuple[str, ...],
+        republish_source: str | None, republish_destination: str | None,
+        republish_headers: bool, mirror: str | None, mirror_domain: str | None,
+        sources: tuple[str, ...]) -> None:  # fmt: skip
+    """Adds a new KV Store Bucket (nats.go's stream configuration, as natscli makes it)."""
+    meta: dict[str, str] = {}
+    for item in metadata:
+        key, eq, val = item.partition("=")
+        if not eq or not key:
+            raise CliError(f"invalid metadata {item!r}: use KEY=VALUE")
+        meta[key] = val
+    republish: dict[str, Any] | None = None
+    if republish_destination:
+        republish = {"src": republish_source or ">", "dest": republish_destination}
+        if republish_headers:
+            republish["headers_only"] = True
+    origin: dict[str, Any] | None = None
+    if mirror:
+        origin = {"name": mirror, "domain": mirror_domain} if mirror_domain else {"name": mirror}
+    try:
+        config = bucket_stream_config(
+            bucket, history=history, ttl=ttl if ttl and ttl > 0 else 0, storage=storage,
+            max_value_size=max_value_size, max_bytes=max_bucket_size,
+            description=description, replicas=replicas, compression=compress,
+            limit_marker_ttl=marker_ttl or 0, metadata=meta, republish=republish,
+            mirror=origin, sources=list(sources),
+        )  # fmt: skip
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
 
     async def body(api: JsApi, stop: asyncio.Event) -> None:
-        js = api.nc.jetstream(timeout=api.timeout)
-        config = KeyValueConfig(
-            bucket=bucket, history=history, ttl=ttl if ttl and ttl > 0 else None,
-            storage=StorageType(storage), max_value_size=max_value_size,
-            max_bytes=max_bucket_size, description=description, replicas=replicas,
-        )  # fmt: skip
-        kv_ = await js.create_key_value(config)
-        _status_page(await kv_.status())
+        await api.request(f"STREAM.CREATE.KV_{bucket}", config)
+        _status_page(await (await _bucket(api, bucket)).status())
 
     run_with_client(ctx, body)
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import sys
+import time
 from pathlib import Path
 
 import nats
@@ -107,3 +109,39 @@ def test_kv_revert_and_edit(thread_url: str, tmp_path: Path) -> None:
     assert cli(thread_url, tmp_path, "kv", "get", "ed", "fresh", "--raw")[1] == " edited"
     done = Cli(tmp_path)("kv", "edit", "ed", "k", "-s", thread_url, env={"EDITOR": ""})
     assert done.returncode != 0 and "set EDITOR" in done.stderr
+
+
+def test_kv_mirror_source_republish_commands(thread_url: str, tmp_path: Path) -> None:
+    """``kv add --mirror / --source / --republish-*``: natscli's flags, nats.go's streams."""
+    run = functools.partial(cli, thread_url, tmp_path)
+    assert run("kv", "add", "orig", "--history", "3")[0] == 0
+    assert run("kv", "put", "orig", "a", "one")[0] == 0
+    assert run("kv", "put", "orig", "b", "two")[0] == 0
+    rc, out, err = run("kv", "add", "mir", "--history", "3", "--mirror", "orig")
+    assert rc == 0, err
+    assert "Mirror Information" in out and "Origin Bucket: orig" in out
+    rc, out, err = run("kv", "add", "agg", "--source", "orig", "--metadata", "team=x")
+    assert rc == 0, err
+    assert "Sources Information" in out and "Source Bucket: orig" in out and "team: x" in out
+    for _ in range(200):  # until both have copied the two values
+        mir, agg = run("kv", "ls", "mir")[1], run("kv", "ls", "agg")[1]
+        if sorted(mir.split()) == sorted(agg.split()) == ["a", "b"]:
+            break
+        time.sleep(0.02)
+    assert sorted(run("kv", "ls", "mir")[1].split()) == ["a", "b"]
+    assert run("kv", "get", "mir", "a", "--raw")[1] == "one"
+    assert run("kv", "get", "agg", "b", "--raw")[1] == "two"
+    # a put through the mirror lands in the origin
+    assert run("kv", "put", "mir", "c", "three")[0] == 0
+    assert run("kv", "get", "orig", "c", "--raw")[1] == "three"
+    rc, out, _ = run("kv", "history", "mir", "a")
+    assert "History for mir > a" in out and "one" in out
+    rc, _, err = run("kv", "add", "bad", "--mirror", "orig", "--source", "orig")
+    assert rc != 0 and "not both" in err
+    rc, out, err = run(
+        "kv", "add", "rp", "--republish-source", ">", "--republish-destination", "out.>",
+        "--republish-headers", "--compress",
+    )  # fmt: skip
+    assert rc == 0, err
+    assert "Republishing: > to out.>" in out and "Headers Only: true" in out
+    assert "Compressed: true" in out
