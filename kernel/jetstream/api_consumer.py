@@ -1,7 +1,9 @@
 """The ``$JS.API.CONSUMER.*`` responders (nats-server's ``jetstream_api.go``, consumer part).
 
 :func:`handle` answers ``CONSUMER.CREATE.S[.C[.filter]]``, ``CONSUMER.DURABLE.CREATE.S.C``,
-``INFO``, ``DELETE``, ``NAMES``, ``LIST``, ``PAUSE`` and ``UNPIN``.  ``MSG.NEXT`` is served
+``INFO``, ``DELETE``, ``NAMES``, ``LIST``, ``PAUSE``, ``UNPIN`` and ``RESET`` (nats-server's
+consumer answers that one itself: for an unknown stream or consumer nobody answers, None
+here, as for ``MSG.NEXT``).  ``MSG.NEXT`` is served
 by each pull consumer's own subscription, so it gets no answer here (``None``).  The API
 dispatcher (:mod:`natskern.kernel.jetstream.api`) hands every ``$JS.API.CONSUMER.`` request
 over to it.
@@ -16,6 +18,8 @@ from typing import TYPE_CHECKING, Any, Final
 
 from natskern.kernel.jetstream import API_LEVEL
 from natskern.kernel.jetstream import errors as E
+from natskern.kernel.jetstream.consumer_priority import advise_unpinned, priority_groups_info
+from natskern.kernel.jetstream.consumer_reset import reset_consumer, reset_error
 from natskern.kernel.jetstream.consumercheck import check_create
 from natskern.kernel.jetstream.consumerconfig import set_static_metadata
 from natskern.kernel.jetstream.consumers import (
@@ -25,7 +29,15 @@ from natskern.kernel.jetstream.consumers import (
     update_consumer,
 )
 from natskern.kernel.jetstream.errors import ApiError
-from natskern.kernel.jetstream.godecode import INT, STRING, TIME, Struct, decode, gofield
+from natskern.kernel.jetstream.godecode import (
+    INT,
+    STRING,
+    TIME,
+    UINT64,
+    Struct,
+    decode,
+    gofield,
+)
 from natskern.kernel.jetstream.gojson import GoJSONError
 from natskern.kernel.jetstream.wire import API_TYPE_PREFIX, dumps, format_time, time_ns
 from natskern.kernel.subjects.sublist import EMPTY_RESULT
@@ -50,6 +62,11 @@ class _Paging:
 @dataclass(slots=True)
 class _Unpin:
     group: str = gofield(STRING, "")
+
+
+@dataclass(slots=True)
+class _Reset:
+    seq: int = gofield(UINT64, 0, omitempty=True)
 
 
 @dataclass(slots=True)
@@ -84,6 +101,9 @@ def consumer_info(
         meta["_nats.ver"] = js.version
         meta["_nats.level"] = str(API_LEVEL)
         info["config"]["metadata"] = dict(sorted(meta.items()))
+    groups = priority_groups_info(consumer)
+    if groups:
+        info["priority_groups"] = groups
     return info
 
 
@@ -105,6 +125,8 @@ async def handle(
         if n == 6 and op in ("INFO", "DELETE", "PAUSE", "UNPIN"):
             handler = {"INFO": _info, "DELETE": _delete, "PAUSE": _pause, "UNPIN": _unpin}[op]
             return await handler(js, tokens[4], tokens[5], body)
+        if n == 6 and op == "RESET":
+            return await _reset(js, tokens[4], tokens[5], body)
     except _Failed as failed:
         js.api_errors += 1
         return failed.answer
@@ -252,4 +274,33 @@ async def _unpin(js: AccountJetStream, sname: str, cname: str, body: bytes) -> b
         raise _Failed(kind, E.CONSUMER_NOT_FOUND())
     if req.group not in consumer.config.priority_groups:
         raise _Failed(kind, E.CONSUMER_INVALID_PRIORITY_GROUP())
+    prio = consumer._prio
+    if prio is not None:
+        prio.unassign()
+    advise_unpinned(consumer, req.group, "admin")  # (pinned or not, as nats-server does)
+    consumer.signal()
     return _resp(kind)
+
+
+async def _reset(js: AccountJetStream, sname: str, cname: str, body: bytes) -> bytes | None:
+    """``CONSUMER.RESET``: back to the ack floor (empty body) or to ``{seq}``."""
+    kind = "consumer_reset_response"
+    stream = js.streams.get(sname)
+    if stream is None:
+        return None
+    await ensure_loaded(js, stream)
+    consumer = stream.consumers.get(cname)
+    if consumer is None:
+        return None
+    failed = {"reset_seq": 0}
+    try:  # (only an empty body is "no sequence": blanks are bad JSON)
+        req = _decode(_Reset, "JSApiConsumerResetRequest", body) if body else _Reset()
+        if body and not body.strip():
+            raise E.INVALID_JSON(err="unexpected end of JSON input")
+    except ApiError as err:
+        raise _Failed(kind, err, failed) from None
+    bad = await reset_error(consumer, req.seq)
+    if bad:
+        raise _Failed(kind, E.CONSUMER_INVALID_RESET(err=bad), failed)
+    seq = await reset_consumer(consumer, req.seq)
+    return _resp(kind, consumer_info(js, consumer), {"reset_seq": seq})

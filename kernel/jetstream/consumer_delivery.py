@@ -316,6 +316,8 @@ class DeliveryMixin:
     async def _step_pull(
         self: Any, now: int, redeliver_in: int, inactive: float | None
     ) -> float | None:
+        if self._prio is not None:  # pinned_client / prioritized: consumer_priority's round
+            return await self._prio.step(self, now, redeliver_in, inactive)
         nxt = self._expire_requests(now)
         delivered = 0
         while self.waiting and delivered < 256:

@@ -13,7 +13,7 @@ import re
 import time
 from collections import deque
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from natskern.kernel.jetstream.godecode import (
     BOOL,
@@ -28,6 +28,9 @@ from natskern.kernel.jetstream.godecode import (
 from natskern.kernel.jetstream.gojson import GoJSONError
 from natskern.kernel.jetstream.wire import go_duration
 
+if TYPE_CHECKING:  # pragma: no cover
+    from natskern.kernel.jetstream.consumer_priority import PriorityState
+
 __all__ = [
     "BadPullRequest",
     "PullMixin",
@@ -38,6 +41,8 @@ __all__ = [
 ]
 
 _INT: Final = re.compile(rb"[+-]?[0-9]+")
+#: The policies whose waiting queue :mod:`~natskern.kernel.jetstream.consumer_priority` keeps.
+_QUEUED: Final = ("pinned_client", "prioritized")
 _mono = time.monotonic_ns
 
 
@@ -157,6 +162,9 @@ def heartbeat(last_consumer: int, last_stream: int, stalled: bytes = b"") -> byt
 class PullMixin:
     """The pull-request side of :class:`~natskern.kernel.jetstream.consumer.Consumer`."""
 
+    #: The ``pinned_client``/``prioritized`` queue and pin (None: plain FIFO, or overflow).
+    _prio: PriorityState | None = None
+
     # -- pull requests ---------------------------------------------------------------------
 
     def _on_next(
@@ -185,11 +193,19 @@ class PullMixin:
             text = f"Exceeded MaxRequestMaxBytes of {cfg.max_bytes}"
             publish(reply, b"", b"", status(409, text))
             return
+        prio = self._prio
+        if prio is not None or cfg.priority_policy in _QUEUED:
+            prio = self._sync_priority()
         if req.json:
             bad = self._priority_error(req)
             if bad:
                 publish(reply, b"", b"", status(400, f"Bad Request - {bad}"))
                 return
+            if prio is not None and req.group:
+                mismatch = prio.check_request(self, req)
+                if mismatch is not None:
+                    publish(reply, b"", b"", mismatch)
+                    return
         if req.no_wait:
             avail = self.num_pending() + len(self.rdq)
             if avail == 0 and not req.expires:
@@ -215,6 +231,11 @@ class PullMixin:
                 return "Invalid Priority Group"
         return ""
 
+    def _sync_priority(self: Any) -> PriorityState | None:
+        from natskern.kernel.jetstream.consumer_priority import sync_priority
+
+        return sync_priority(self)
+
     def _add_request(self: Any, req: PullRequest) -> None:
         if req.batch <= 0:
             req.batch = 1
@@ -224,7 +245,10 @@ class PullMixin:
             if not req.heartbeat:
                 self.client.publish(req.reply, b"", b"", status(409, "Exceeded MaxWaiting"))
             return
-        self.waiting.append(req)
+        if self._prio is None:
+            self.waiting.append(req)
+        else:
+            self._prio.add(self.waiting, req)
         self._last_active = _mono()
         self._wake.set()
 

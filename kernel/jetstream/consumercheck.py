@@ -92,12 +92,9 @@ def subject_parts(tokens: list[str]) -> tuple[str, str, str, str]:
 
 def _unsupported(cfg: ConsumerConfig) -> None:
     """Refuse what natskern does not implement (nats-server would store and honour it)."""
-    if cfg.ack_policy == "flow_control":
-        what = "flow control ack policy (ack_policy flow_control)"
-    elif cfg.priority_policy in ("pinned_client", "prioritized"):
-        what = f"priority policy {cfg.priority_policy}"
-    else:
+    if cfg.ack_policy != "flow_control":
         return
+    what = "flow control ack policy (ack_policy flow_control)"
     raise E.STREAM_INVALID_CONFIG(
         err=f"{what} not supported by this server (API level {API_LEVEL})"
     )

@@ -453,8 +453,6 @@ async def test_consumer_config_matches_nats_server(case: str, js_server_url: str
             "idle_heartbeat": 1_000_000_000,
             "max_ack_pending": 10,
         },
-        {"priority_policy": "pinned_client", "priority_groups": ["A"]},
-        {"priority_policy": "prioritized", "priority_groups": ["A"]},
     ],
 )
 def test_unsupported_features(config: dict[str, Any]) -> None:
