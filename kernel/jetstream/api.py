@@ -28,6 +28,8 @@ from natskern.kernel.jetstream.requests import (
     StreamNamesRequest,
     decode_body,
 )
+from natskern.kernel.jetstream.snapshot import handle_snapshot
+from natskern.kernel.jetstream.snapshot_restore import handle_restore
 from natskern.kernel.jetstream.streamconfig import set_dynamic_metadata
 from natskern.kernel.jetstream.streamrequest import (
     check_create,
@@ -174,6 +176,9 @@ async def _dispatch(
     if op == "MSG" and len(tokens) == 6 and tokens[4] in ("GET", "DELETE"):
         handler = _msg_get if tokens[4] == "GET" else _msg_delete
         return await handler(js, tokens[5], body)
+    if op in ("SNAPSHOT", "RESTORE") and len(tokens) == 5:
+        snap = handle_snapshot if op == "SNAPSHOT" else handle_restore
+        return await snap(js, tokens[4], body)
     handlers = {
         "CREATE": _create,
         "UPDATE": _update,
@@ -196,6 +201,8 @@ _KINDS: Final = {
     "PURGE": ("stream_purge_response", {"purged": 0}),
     "GET": ("stream_msg_get_response", None),
     "MSG.DELETE": ("stream_msg_delete_response", None),
+    "SNAPSHOT": ("stream_snapshot_response", None),
+    "RESTORE": ("stream_restore_response", {"deliver_subject": ""}),
 }
 
 

@@ -327,9 +327,12 @@ class AccountJetStream(AccountLimitChecks):
             out["sources"] = sources
         return out
 
-    async def add_stream(self, cfg: StreamConfig) -> Stream:
-        """Create a checked stream: its directory, metadata, store and ingest."""
-        created = time.time_ns()
+    async def add_stream(self, cfg: StreamConfig, *, created: int = 0) -> Stream:
+        """Create a checked stream: its directory, metadata, store and ingest.
+
+        ``created`` (ns) is the creation time to keep (a restore's); 0: now.
+        """
+        created = created or time.time_ns()
         os.makedirs(self._dir(cfg.name), exist_ok=True)
         await self._save_meta(cfg, created)
         stream = await self._open(cfg, created)

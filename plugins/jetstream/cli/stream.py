@@ -40,6 +40,7 @@ NS = 1_000_000_000
         "update": "edit",
         "subj": "subjects",
         "cp": "copy",
+        "snapshot": "backup",
     },
 )
 def stream_group() -> None:
@@ -434,3 +435,9 @@ def copy_command(
         print_json(info) if as_json else stream_page(info).print()
 
     run_with_client(ctx, body)
+
+
+from natskern.plugins.jetstream.cli.backup import backup_command, restore_command  # noqa: E402
+
+stream_group.add_command(backup_command)
+stream_group.add_command(restore_command)
