@@ -25,6 +25,8 @@ JS_TARGETS: dict[str, tuple[float | None, float | None]] = {
     "kv-put-64": (0.5, None),
     "kv-get-1": (0.5, None),
     "kv-get-64": (0.5, None),
+    "obj-put": (0.5, None),
+    "obj-get": (0.5, None),
 }
 
 
@@ -79,7 +81,8 @@ def _cell(outcome: JsOutcome | None) -> Text:
         return Text("—", style="dim")
     if outcome.error is not None:
         return Text("error", style="bold red")
-    text = Text(f"{outcome.value:,.0f}/s")
+    msgs = outcome.unit == "msgs/s"
+    text = Text(f"{outcome.value:,.0f}/s" if msgs else f"{outcome.value:,.1f} {outcome.unit}")
     if outcome.note:
         text.append("\n" + outcome.note, style="dim")
     return text

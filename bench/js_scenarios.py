@@ -1,4 +1,5 @@
-"""JetStream benchmark scenarios: publish, pull consume and KV, natskern vs nats-server 2.15.
+"""JetStream benchmark scenarios: publish, pull consume, KV and object store, natskern vs
+nats-server 2.15.
 
 Each scenario runs on up to three fresh servers, one after the other: natskern (durable, or
 lazy for ``js-pub-async-lazy``), nats-server 2.15 with its default lazy fsync, and — for
@@ -19,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from loadgen import ProtocolError
-from loadgen_js import js_puller, js_requester
+from loadgen_js import js_puller, js_requester, obj_getter, obj_putter
 from procs import Workers
 from servers import HOST, Server, ServerStartError
 
@@ -29,6 +30,11 @@ MSG_SIZE = 128
 KV_KEYS = 1000
 STREAM = "BENCH"
 SUBJECT = b"bench.js"
+#: The object of the object-store scenarios (``--quick``: 32 MiB; ``--count``: MiB).
+OBJ_SIZE = 256 << 20
+OBJ_BUCKET = "bench"
+#: Chunk PubAcks a put keeps outstanding (nats.go publishes the chunks asynchronously).
+OBJ_INFLIGHT = 32
 
 #: Server slots: (label, kind, mode). ``mode`` is durable/lazy for natskern and
 #: default/always for nats-server.
@@ -60,6 +66,13 @@ class JsOptions:
             return self.count
         return 20_000 if self.quick else 200_000
 
+    @property
+    def object_size(self) -> int:
+        """Bytes of the object the object-store scenarios put and get."""
+        if self.count is not None:
+            return self.count << 20
+        return 32 << 20 if self.quick else OBJ_SIZE
+
 
 @dataclass(frozen=True)
 class JsScenario:
@@ -73,6 +86,7 @@ class JsScenario:
     #: pull scenarios: pre-filling 200k messages at one fsync each takes minutes, and
     #: reading does not write the stream.
     always: bool = True
+    unit: str = "msgs/s"
 
 
 @dataclass
@@ -265,6 +279,49 @@ def _kv_get(inflight: int) -> Callable[[Server, str, JsOptions], tuple[float, st
     return measure
 
 
+def _make_object_store(server: Server) -> None:
+    async def body(js: Any) -> None:
+        await js.create_object_store(OBJ_BUCKET)
+
+    asyncio.run(_with_js(server, body))
+
+
+def _obj_meta_subject(name: str) -> str:
+    import base64
+
+    return f"$O.{OBJ_BUCKET}.M." + base64.urlsafe_b64encode(name.encode()).decode()
+
+
+def _obj_transfer(server: Server, worker: Callable[..., None], *args: Any) -> dict[str, Any]:
+    with Workers() as workers:
+        w = workers.start(worker, server.host, server.port, OBJ_BUCKET, *args)
+        w.ready()
+        w.send("go")
+        res = w.result(RESULT_GRACE * 5)
+    res["mb_s"] = res["bytes"] / 1e6 / (res["t_end"] - res["t0"])
+    return res
+
+
+def _obj_put(server: Server, storage: str, opts: JsOptions) -> tuple[float, str, dict]:
+    _make_object_store(server)
+    size = opts.object_size
+    base = server.rss_mib() if server.kind == "natskern" else None
+    res = _obj_transfer(server, obj_putter, _obj_meta_subject("big"), "N" * 22, size, OBJ_INFLIGHT)
+    note = f"{size >> 20} MiB"
+    if base is not None:
+        res["rss_growth_mib"] = server.rss_mib() - base
+    return res["mb_s"], note, res
+
+
+def _obj_get(server: Server, storage: str, opts: JsOptions) -> tuple[float, str, dict]:
+    _make_object_store(server)
+    size = opts.object_size
+    meta = _obj_meta_subject("big")
+    _obj_transfer(server, obj_putter, meta, "N" * 22, size, OBJ_INFLIGHT)
+    res = _obj_transfer(server, obj_getter, meta, size)
+    return res["mb_s"], f"{size >> 20} MiB", res
+
+
 JS_SCENARIOS: dict[str, JsScenario] = {
     "js-pub-sync": JsScenario("JS publish, 1 in flight, 128 B, file", _publish(1)),
     "js-pub-async": JsScenario("JS publish, 256 in flight, 128 B, file", _publish(256)),
@@ -280,6 +337,10 @@ JS_SCENARIOS: dict[str, JsScenario] = {
     "kv-put-64": JsScenario("KV put, 64 in flight, 1,000 keys, 128 B", _kv_put(64)),
     "kv-get-1": JsScenario("KV direct get, 1 in flight, 1,000 keys", _kv_get(1)),
     "kv-get-64": JsScenario("KV direct get, 64 in flight, 1,000 keys", _kv_get(64)),
+    "obj-put": JsScenario("object put, 256 MiB, 128 KiB chunks", _obj_put, unit="MB/s"),
+    "obj-get": JsScenario(
+        "object get, 256 MiB, ordered consumer", _obj_get, always=False, unit="MB/s"
+    ),
 }
 
 
@@ -301,7 +362,7 @@ def slots_for(name: str, only: str | None) -> list[str]:
 def run_js_scenario(name: str, slot: str, opts: JsOptions) -> JsOutcome:
     """Run JetStream scenario ``name`` on a fresh server of ``slot``; never raises."""
     sc = JS_SCENARIOS[name]
-    outcome = JsOutcome(scenario=name, server=slot)
+    outcome = JsOutcome(scenario=name, server=slot, unit=sc.unit)
     store: Path | None = None
     try:
         server, store = start_server(slot, opts.workdir, lazy=sc.lazy and slot == NATSKERN)

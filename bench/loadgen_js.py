@@ -232,3 +232,170 @@ def _js_pull(
     t_end = clock()
     sock.close()
     return {"received": received, "acked": acked, "t0": t0, "t_end": t_end}
+
+
+# --- object store: one large object put and got, as nats.go does it -------------------
+
+OBJ_CHUNK = 128 * 1024
+
+
+def obj_putter(
+    conn: Connection,
+    host: str,
+    port: int,
+    bucket: str,
+    name_subject: str,
+    nuid: str,
+    size: int,
+    inflight: int,
+) -> None:
+    """Worker: put one ``size``-byte object into object store ``bucket``.
+
+    nats.go's put: 128 KiB chunks published to ``$O.<bucket>.C.<nuid>`` with up to
+    ``inflight`` PubAcks outstanding, then the object's info on ``name_subject`` with
+    ``Nats-Rollup: sub``, acknowledged too. Waits for ``"go"``. The result holds
+    ``bytes``, ``chunks``, ``t0`` and ``t_end``.
+    """
+    run_worker(conn, _obj_put, host, port, bucket, name_subject, nuid, size, inflight)
+
+
+def _obj_info(bucket: str, name: str, nuid: str, size: int, chunks: int) -> bytes:
+    info = {
+        "name": name,
+        "bucket": bucket,
+        "nuid": nuid,
+        "size": size,
+        "chunks": chunks,
+        "mtime": "0001-01-01T00:00:00Z",
+        "digest": "",
+        "options": {"max_chunk_size": OBJ_CHUNK},
+    }
+    return json.dumps(info).encode()
+
+
+def _obj_put(
+    conn: Connection,
+    host: str,
+    port: int,
+    bucket: str,
+    name_subject: str,
+    nuid: str,
+    size: int,
+    inflight: int,
+) -> dict[str, Any]:
+    sock = open_conn(host, port, sub_line(INBOX + b".*", b"1"))
+    sock.settimeout(IDLE_TIMEOUT)
+    chunks = -(-size // OBJ_CHUNK)
+    subject = f"$O.{bucket}.C.{nuid}".encode()
+    full = b"PUB %s %s.r %d\r\n%s\r\n" % (subject, INBOX, OBJ_CHUNK, payload(OBJ_CHUNK))
+    last_len = size - (chunks - 1) * OBJ_CHUNK
+    last = b"PUB %s %s.r %d\r\n%s\r\n" % (subject, INBOX, last_len, payload(last_len))
+    reader = FrameReader(sock)
+    conn.send(("ready", None))
+    conn.recv()  # "go"
+    clock = time.perf_counter
+    t0 = clock()
+    sent = acked = 0
+
+    def send(k: int) -> None:
+        nonlocal sent
+        frames = []
+        for _ in range(k):
+            sent += 1
+            frames.append(last if sent == chunks else full)
+        sock.sendall(b"".join(frames))
+
+    send(min(inflight, chunks))
+    while acked < chunks:
+        replies = reader.read()
+        for op, _subj, _reply, headers, body in replies:
+            _check_reply(op, headers, body)
+        acked += len(replies)
+        more = min(len(replies), chunks - sent)
+        if more > 0:
+            send(more)
+    meta = _obj_info(bucket, name_subject, nuid, size, chunks)
+    hdr = b"NATS/1.0\r\nNats-Rollup: sub\r\n\r\n"
+    sock.sendall(
+        b"HPUB %s %s.r %d %d\r\n%s%s\r\n"
+        % (name_subject.encode(), INBOX, len(hdr), len(hdr) + len(meta), hdr, meta)
+    )
+    while not (replies := reader.read()):
+        pass
+    for op, _subj, _reply, headers, body in replies:
+        _check_reply(op, headers, body)
+    t_end = clock()
+    sock.close()
+    return {"bytes": size, "chunks": chunks, "t0": t0, "t_end": t_end}
+
+
+def obj_getter(
+    conn: Connection, host: str, port: int, bucket: str, name_subject: str, size: int
+) -> None:
+    """Worker: get one object of ``size`` bytes from object store ``bucket``.
+
+    nats.go's get: a direct get of the object's info (``name_subject``), then an ordered
+    push consumer on its chunks (flow control, idle heartbeats, ack none, memory), whose
+    flow-control requests are answered as they come; done when ``size`` bytes arrived.
+    Waits for ``"go"``. The result holds ``bytes``, ``chunks``, ``t0`` and ``t_end``.
+    """
+    run_worker(conn, _obj_get, host, port, bucket, name_subject, size)
+
+
+def _obj_get(
+    conn: Connection, host: str, port: int, bucket: str, name_subject: str, size: int
+) -> dict[str, Any]:
+    deliver = INBOX + b".obj"
+    sock = open_conn(host, port, sub_line(INBOX + b".*", b"1") + sub_line(deliver, b"2"))
+    sock.settimeout(IDLE_TIMEOUT)
+    reader = FrameReader(sock)
+    conn.send(("ready", None))
+    conn.recv()  # "go"
+    clock = time.perf_counter
+    t0 = clock()
+    stream = f"OBJ_{bucket}"
+    get = f"$JS.API.DIRECT.GET.{stream}.{name_subject}".encode()
+    sock.sendall(b"PUB %s %s.info 0\r\n\r\n" % (get, INBOX))
+    while not (frames := reader.read()):
+        pass
+    op, _subj, _reply, headers, body = frames[0]
+    _check_reply(op, headers, body)
+    info = json.loads(body)
+    config = {
+        "deliver_policy": "all",
+        "ack_policy": "none",
+        "max_deliver": 1,
+        "replay_policy": "instant",
+        "flow_control": True,
+        "idle_heartbeat": 5_000_000_000,
+        "deliver_subject": deliver.decode(),
+        "filter_subject": f"$O.{bucket}.C.{info['nuid']}",
+        "mem_storage": True,
+        "num_replicas": 1,
+    }
+    req = json.dumps({"stream_name": stream, "config": config}).encode()
+    create = f"$JS.API.CONSUMER.CREATE.{stream}".encode()
+    sock.sendall(b"PUB %s %s.c %d\r\n%s\r\n" % (create, INBOX, len(req), req))
+    got = chunks = 0
+    created = False
+    while got < size or not created:
+        replies = []
+        for op, subj, reply, headers, body in reader.read():
+            if subj == INBOX + b".c":  # the CONSUMER.CREATE answer
+                if b'"error"' in body:
+                    raise ProtocolError(f"consumer create: {body[:200]!r}")
+                created = True
+                continue
+            if op == b"HMSG" and headers[8:9] == b" ":  # heartbeat or flow control
+                if reply:
+                    replies.append(b"PUB " + reply + b" 0\r\n\r\n")
+                continue
+            got += len(body)
+            chunks += 1
+        if replies:
+            sock.sendall(b"".join(replies))
+    t_end = clock()
+    sock.close()
+    if got != size:
+        raise ProtocolError(f"got {got} bytes of {size}")
+    return {"bytes": got, "chunks": chunks, "t0": t0, "t_end": t_end}

@@ -135,7 +135,7 @@ def _describe(outcome: Outcome) -> str:
     if outcome.error is not None:
         colour = "yellow" if outcome.skipped else "red"
         return f"[{colour}]{'skipped' if outcome.skipped else 'error'}[/]"
-    unit = " MiB" if outcome.unit == "MiB" else " msgs/s"
+    unit = " MiB" if outcome.unit == "MiB" else f" {outcome.unit}"
     note = f"  [dim]{outcome.note}[/]" if outcome.note else ""
     return f"{outcome.value:,.1f}{unit}{note}"
 
