@@ -39,6 +39,7 @@ from natskern.kernel.jetstream.godecode import (
     gofield,
 )
 from natskern.kernel.jetstream.gojson import GoJSONError
+from natskern.kernel.jetstream.sourcing import identity_answer
 from natskern.kernel.jetstream.wire import API_TYPE_PREFIX, dumps, format_time, time_ns
 from natskern.kernel.subjects.sublist import EMPTY_RESULT
 
@@ -182,6 +183,8 @@ async def _create(js: AccountJetStream, tokens: list[str], body: bytes) -> bytes
                 await update_consumer(consumer, plan.config)
     except ApiError as err:
         raise _Failed(kind, err) from None
+    if plan.config.direct or plan.config.sourcing:
+        return identity_answer(_resp(kind, consumer_info(js, consumer)), stream.created)
     return _resp(kind, consumer_info(js, consumer))
 
 

@@ -20,6 +20,7 @@ import time
 from random import random
 from typing import Any, Final
 
+from natskern.kernel.core.imports import MAX_HOPS, StreamImport
 from natskern.kernel.core.session import queue_frames
 from natskern.kernel.jetstream.consumer_pull import heartbeat, status_pending
 from natskern.kernel.protocol.encode import hmsg_frame
@@ -43,13 +44,22 @@ def deliver_as(
     request's inbox), the MSG/HMSG frame carries the stored message's own subject.
     One member of each queue group gets it.
     """
-    return deliver_to(client, client.account.sublist.match(target), subject, reply, hdr, payload)
+    match = client.account.sublist.match(target)
+    return deliver_to(client, match, subject, reply, hdr, payload, target=target)
 
 
 def deliver_to(
-    client: Any, result: Any, subject: bytes, reply: bytes, hdr: bytes | None, payload: bytes
+    client: Any,
+    result: Any,
+    subject: bytes,
+    reply: bytes,
+    hdr: bytes | None,
+    payload: bytes,
+    *,
+    target: bytes = b"",
 ) -> int:
-    """:func:`deliver_as` to the subscribers ``result`` of a sublist match already made."""
+    """:func:`deliver_as` to the subscribers ``result`` of a sublist match already made
+    (of ``target``: a stream import takes the delivery to its account on that subject)."""
     if result is EMPTY_RESULT:
         return 0
     subs = list(result.psubs)
@@ -57,7 +67,11 @@ def deliver_to(
     for sub in subs:
         cb = sub.callback
         if cb is not None:
-            cb(subject, reply, hdr, payload)
+            imp = getattr(cb, "__self__", None)
+            if target and type(imp) is StreamImport:
+                _forward(client, imp, target, subject, reply, hdr, payload)
+            else:
+                cb(subject, reply, hdr, payload)
         else:
             c = sub.client
             if hdr is None or not c.headers:
@@ -79,6 +93,35 @@ def deliver_to(
         if sub.max_msgs and sub.delivered >= sub.max_msgs:
             sub.client.remove_subscription(sub)
     return len(subs)
+
+
+def _forward(
+    client: Any,
+    imp: StreamImport,
+    target: bytes,
+    subject: bytes,
+    reply: bytes,
+    hdr: bytes | None,
+    payload: bytes,
+) -> None:
+    """A delivery on ``target`` that a stream import exports: routed in the importing
+    account on the (renamed) deliver subject, still showing the message's own subject, as
+    nats-server delivers a push consumer's messages across accounts (one hop)."""
+    imports = imp.imports
+    if imports.in_stream or imports.hops >= MAX_HOPS:
+        return
+    if imp.transform is not None:
+        target = imp.transform(target) or b""
+        if not target:
+            return
+    imports.in_stream = True
+    imports.hops += 1
+    try:
+        match = imp.importer.sublist.match(target)
+        deliver_to(client, match, subject, reply, hdr, payload, target=target)
+    finally:
+        imports.hops -= 1
+        imports.in_stream = False
 
 
 class DeliveryMixin:
@@ -224,7 +267,7 @@ class DeliveryMixin:
         sublist = self.client.account.sublist
         if route is None or route[0] != target or route[1] != sublist.generation:
             route = self._route = (target, sublist.generation, sublist.match(target))
-        deliver_to(self.client, route[2], msg.subject.encode(), reply, hdr, payload)
+        deliver_to(self.client, route[2], msg.subject.encode(), reply, hdr, payload, target=target)
         now = time.time_ns()
         self.last_delivered = now
         if self.ack_none:

@@ -196,7 +196,7 @@ class AccountJetStream(AccountLimitChecks):
                 log.exception("JetStream API request %r failed", subject)
                 continue
             if answer is not None:
-                self.client.publish(reply, answer)
+                self.client.publish(reply, answer, b"", getattr(answer, "headers", None))
 
     async def _direct(self, subject: bytes, reply: bytes, hdr: bytes | None, body: bytes) -> None:
         rest = subject[len(_DIRECT) :].decode(errors="replace")

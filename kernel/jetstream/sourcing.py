@@ -19,14 +19,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import logging
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Final
 
 from natskern.kernel.jetstream.stream import MSG_ID
-from natskern.kernel.jetstream.streamcheck import source_iname
+from natskern.kernel.jetstream.streamcheck import go_hash, source_iname
 from natskern.kernel.jetstream.streamconfig import StreamSource
 from natskern.kernel.jetstream.transforms import compile_transform
 from natskern.kernel.jetstream.wire import format_time, parse_go_time, time_ns
@@ -36,7 +35,7 @@ from natskern.kernel.subjects.tokens import matches
 if TYPE_CHECKING:  # pragma: no cover
     from natskern.kernel.jetstream.stream import Stream
 
-__all__ = ["POLL", "SourceTask", "stream_identity"]
+__all__ = ["POLL", "HeaderedAnswer", "SourceTask", "identity_answer", "stream_identity"]
 
 log = logging.getLogger("natskern.jetstream")
 
@@ -47,15 +46,30 @@ _BATCH: Final = 256
 #: header; expectations are not checked again; batching does not carry over).
 _DROPPED: Final = (b"Nats-Expected-", b"Nats-Batch-")
 _EMPTY_HDR: Final = b"NATS/1.0\r\n\r\n"
-_HASH_DIGITS: Final = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 
 
 def stream_identity(created: int) -> str:
     """nats-server's stream ``identity()``: ``getHash`` of the creation time (RFC 3339 with
     nanoseconds, UTC), 8 characters of base 62 from SHA-256.  A recreated stream gets
     another one."""
-    digest = hashlib.sha256(format_time(created).encode()).digest()
-    return "".join(_HASH_DIGITS[b % 62] for b in digest[:8])
+    return go_hash(format_time(created))
+
+
+class HeaderedAnswer(bytes):
+    """An API answer sent with a header block (``headers``)."""
+
+    headers: bytes | None = None
+
+
+def identity_answer(answer: bytes, created: int) -> HeaderedAnswer:
+    """``answer`` with the ``Nats-Stream-Identity`` header nats-server puts on the answer
+    to a ``direct``/``sourcing`` consumer's create: how a source in another account learns
+    the origin's identity for its ``Nats-Stream-Source`` headers."""
+    out = HeaderedAnswer(answer)
+    out.headers = (
+        b"NATS/1.0\r\nNats-Stream-Identity: %s\r\n\r\n" % stream_identity(created).encode()
+    )
+    return out
 
 
 class SourceTask:
@@ -76,7 +90,7 @@ class SourceTask:
         self.mirror = mirror
         self.iname = source_iname(source)
         parts = self.iname.split(" ")
-        self._hdr_prefix = f"{source.name} "
+        self._hdr_prefix = f"{parts[0]} "
         self._hdr_tail = f" {parts[1]} {parts[2]} " if len(parts) >= 3 else " > > "
         self.transforms = [
             (t.src or ">", compile_transform(t.src, t.dest, functions or {}) if t.dest else None)

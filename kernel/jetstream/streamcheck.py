@@ -10,6 +10,7 @@ refused (``10052``) instead of being stored and not honoured.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Callable, Mapping
 from typing import Final
@@ -40,6 +41,7 @@ __all__ = [
     "MAX_REPLICAS",
     "check_stream_config",
     "discard_new_per_subject",
+    "go_hash",
     "is_valid_name",
     "source_iname",
 ]
@@ -240,13 +242,24 @@ def _mirror(
     return subjects, delivery, api
 
 
+_HASH_DIGITS: Final = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+
+
+def go_hash(text: str) -> str:
+    """nats-server's ``getHash``: 8 base-62 characters of the SHA-256 of ``text``."""
+    digest = hashlib.sha256(text.encode()).digest()
+    return "".join(_HASH_DIGITS[b % 62] for b in digest[:8])
+
+
 def source_iname(src: StreamSource) -> str:
-    """nats-server's ``composeIName``: what makes two sources the same source."""
+    """nats-server's ``composeIName``: what makes two sources the same source (an
+    ``external`` one is ``<name>:<hash of its api prefix>``, the first token of the
+    ``Nats-Stream-Source`` header of what it copies)."""
     name = src.name
     if src.external is not None:
-        name += ":" + src.external.api
+        name += ":" + go_hash(src.external.api)
     if src.consumer is not None:
-        name += ":C=" + src.consumer.name
+        name += ":C=" + go_hash(src.consumer.name)
     if not src.subject_transforms:
         return f"{name} {src.filter_subject or '>'} >"
     froms = "\f".join(t.src or ">" for t in src.subject_transforms)
