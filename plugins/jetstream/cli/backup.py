@@ -29,6 +29,7 @@ from natskern.plugins.jetstream.cli.common import run_with_client as _run
 from natskern.plugins.jetstream.cli.streamconfig import stream_page
 
 from natskern.cli.options import connection_options
+from natskern.cli.output import write_stdout
 from natskern.cli.runtime import CliError
 from natskern.cli.units import format_duration, parse_size
 
@@ -39,6 +40,11 @@ META_FILE = "backup.json"
 RESTORE_CHUNK = 64 * 1024
 #: Give up a backup when no chunk came for this long (natscli: 5 s or --timeout).
 IDLE_TIMEOUT = 5.0
+
+
+def _say(line: str) -> None:
+    """A line and a blank line on stdout (natscli's spacing)."""
+    write_stdout((line + "\n\n").encode())
 
 
 def _size_option(value: str | None, flag: str) -> int:
@@ -90,8 +96,7 @@ async def _backup(
         if check:
             request["jsck"] = True
         resp = await api.request(f"STREAM.SNAPSHOT.{stream}", request)
-        print(f'Starting backup of Stream "{stream}" with {fmt.size(resp["state"]["bytes"])}')
-        print()
+        _say(f'Starting backup of Stream "{stream}" with {fmt.size(resp["state"]["bytes"])}\n')
         while not done.done():
             activity.clear()
             waiter = asyncio.ensure_future(activity.wait())
@@ -136,8 +141,7 @@ def backup_command(
         size, chunks, secs = await _backup(
             api, stream, Path(target), consumers=consumers, check=check, chunk=chunk, window=window
         )
-        print()
-        print(
+        _say(
             f"Received {fmt.size(size)} compressed data in {fmt.count(chunks)} chunks for "
             f'stream "{stream}" in {format_duration(round(secs, 3))}'
         )
@@ -230,13 +234,11 @@ def restore_command(
         names = await api.request("STREAM.NAMES", {"subject": ""})
         if name in (names.get("streams") or []):
             raise CliError(f'Stream "{name}" already exist')
-        print(f'Starting restore of Stream "{name}" from file "{directory}"')
-        print()
+        _say(f'Starting restore of Stream "{name}" from file "{directory}"\n')
         start = time.monotonic()
         await _restore(api, name, {"config": config, "state": meta.get("state", {})}, data_path)
-        print()
-        print(f'Restored stream "{name}" in {format_duration(round(time.monotonic() - start))}')
-        print()
+        secs = round(time.monotonic() - start)
+        _say(f'Restored stream "{name}" in {format_duration(secs)}\n')
         stream_page(await api.request(f"STREAM.INFO.{name}")).print()
 
     _run(ctx, body)
