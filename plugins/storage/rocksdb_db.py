@@ -33,6 +33,9 @@ class DbMixin:
     _db: Any
     _views: dict[str, Any]
     _handles: dict[str, Any]
+    _wo: Any
+    _broken: str | None
+    _ready: asyncio.Event
 
     def _options(self, cf: str = "") -> Options:
         opts = Options(raw_mode=True)
@@ -96,3 +99,39 @@ class DbMixin:
         view = self._views["msgs"]
         for key in keys:
             view.compact_range(key, key + b"\x00")
+
+    async def _sync_wal(self) -> None:
+        try:
+            await asyncio.to_thread(self._flush_wal)
+        except Exception as exc:
+            raise self._fail("sync", exc) from exc
+
+    def _write(self, batch: Any) -> None:
+        """Write the batch unsynced (on the loop: it only reaches the OS page cache)."""
+        self._db.write(batch, self._wo)
+
+    def _flush_wal(self) -> None:
+        self._db.flush_wal(True)
+
+    def _fail(self, what: str, exc: Exception) -> StoreIOError:
+        self._broken = f"{what}: {exc}"
+        log.error("rocksdb %s: %s failed: %s", self.path, what, exc)
+        return StoreIOError(f"insufficient storage resources available ({what} failed: {exc})")
+
+    async def _reopen(self) -> None:
+        """Close the database left in an error state and open it again (WAL replay)."""
+        self._ready.clear()
+        with contextlib.suppress(Exception):  # "Writer has previous error"
+            await asyncio.to_thread(self._close_db, sync=False)
+        try:
+            try:
+                await asyncio.to_thread(self._open_db)
+            except Exception as exc:
+                log.error("rocksdb %s: reopen failed: %s", self.path, exc)
+                with contextlib.suppress(Exception):
+                    await asyncio.to_thread(self._open_db, True)  # keep serving reads
+                raise StoreIOError(f"insufficient storage resources available ({exc})") from exc
+            log.warning("rocksdb %s: reopened after: %s", self.path, self._broken)
+            self._broken = None
+        finally:
+            self._ready.set()
