@@ -39,6 +39,7 @@ from natskern.kernel.jetstream.directget import MirrorDirect, direct_get, direct
 from natskern.kernel.jetstream.limits import AccountLimitChecks, AccountLimits, reserved
 from natskern.kernel.jetstream.sourcing import SourceTask
 from natskern.kernel.jetstream.sourcing_remote import RemoteSourceTask
+from natskern.kernel.jetstream.storechoice import check_backend, check_backend_update, store_factory
 from natskern.kernel.jetstream.stream import MSG_ID, Stream, store_config
 from natskern.kernel.jetstream.streamconfig import StreamConfig, decode_request
 from natskern.kernel.jetstream.usage import JetStreamUsage, account_usage, server_usage
@@ -259,7 +260,7 @@ class AccountJetStream(AccountLimitChecks):
         return os.path.join(self.directory, name)
 
     async def _open(self, cfg: StreamConfig, created: int) -> Stream:
-        factory = self.settings.storage[cfg.storage]
+        factory = store_factory(self.settings.storage, self.account, cfg)
         store = await factory(store_config(cfg), self._dir(cfg.name), sync=self.settings.sync)
         stream = Stream(
             cfg,
@@ -332,6 +333,7 @@ class AccountJetStream(AccountLimitChecks):
 
         ``created`` (ns) is the creation time to keep (a restore's); 0: now.
         """
+        check_backend(self.settings.storage, self.account, cfg)  # (before anything is made)
         created = created or time.time_ns()
         os.makedirs(self._dir(cfg.name), exist_ok=True)
         await self._save_meta(cfg, created)
@@ -355,6 +357,9 @@ class AccountJetStream(AccountLimitChecks):
 
     async def update_stream(self, stream: Stream, cfg: StreamConfig) -> None:
         """Apply a checked new config to ``stream``."""
+        check_backend_update(
+            self.settings.storage, self.account, stream.config, cfg, self._dir(cfg.name)
+        )
         async with stream.lock:
             await stream.drain()
             old_subjects = stream.config.subjects

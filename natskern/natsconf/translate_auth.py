@@ -351,6 +351,7 @@ ACCOUNT_JETSTREAM: dict[str, Handler] = aliases(
             "disk_max_stream_bytes"
         ),
         "max_ack_pending": _limit("max_ack_pending"),
+        "store_backend": to_string("store_backend"),  # natskern's: file, rocksdb
         "cluster_traffic": ignored("clustering is not implemented yet"),
     }
 )

@@ -327,6 +327,7 @@ JETSTREAM: dict[str, Handler] = aliases(
         ("max_memory_store", "max_mem_store", "max_mem"): to_storage_size("max_memory"),
         ("max_file_store", "max_file"): to_storage_size("max_store"),
         "domain": to_string("domain"),
+        "store_backend": to_string("store_backend"),  # natskern's: file, rocksdb
         (
             "strict",
             "unique_tag",

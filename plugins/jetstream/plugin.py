@@ -13,6 +13,7 @@ from natskern.kernel.durations import parse_duration_ns
 from natskern.kernel.errors import ConfigError
 from natskern.kernel.hookspecs import hookimpl
 from natskern.kernel.jetstream.engine import DEFAULT_MAX_CONSUMERS, JetStream, JetStreamSettings
+from natskern.kernel.jetstream.storechoice import StorageChoice
 from natskern.plugins.jetstream.schema import ACCOUNT_JETSTREAM, JETSTREAM
 
 log = logging.getLogger("natskern")
@@ -26,10 +27,10 @@ def config_schema() -> dict[str, Any]:
 
 @hookimpl
 def configure(broker: Any, config: dict[str, Any]) -> None:
-    """Refuse a ``store_backend`` no plugin registered, or a bad ``sync_interval`` (at
-    start-up and with ``-t``)."""
+    """Refuse a ``store_backend`` (the server's or an account's) no plugin registered, or
+    a bad ``sync_interval`` (at start-up and with ``-t``)."""
     section = config.get("jetstream", {})
-    storage_choice(broker.storage_backends.as_dict(), section)
+    storage_choice(broker.storage_backends.as_dict(), section, config.get("accounts"))
     sync_mode(section.get("sync_interval", "always"))
 
 
@@ -53,7 +54,9 @@ def settings(broker: Any, section: dict[str, Any]) -> JetStreamSettings:
     store_dir = section.get("store_dir") or os.path.join(tempfile.gettempdir(), "nats")
     return JetStreamSettings(
         store_dir=store_dir,
-        storage=storage_choice(broker.storage_backends.as_dict(), section),
+        storage=storage_choice(
+            broker.storage_backends.as_dict(), section, broker.config.get("accounts")
+        ),
         functions=broker.mapping_functions.as_dict(),
         server_name=broker.server_name,
         domain=section.get("domain", ""),
@@ -95,19 +98,32 @@ def default_max_consumers(limits: dict[str, Any]) -> int:
     return value if value else DEFAULT_MAX_CONSUMERS
 
 
-def storage_choice(backends: dict[str, Any], section: dict[str, Any]) -> dict[str, Any]:
+def storage_choice(
+    backends: dict[str, Any], section: dict[str, Any], accounts: dict[str, Any] | None = None
+) -> StorageChoice:
     """What a stream's ``storage`` names: ``memory``, and ``file`` = the durable backend.
 
     ``store_backend`` (default ``file``) picks the registered backend behind a
-    client's ``storage: "file"``, e.g. ``rocksdb``.
+    client's ``storage: "file"``, e.g. ``rocksdb``; an account's ``jetstream {
+    store_backend }`` overrides it for that account's streams, and a stream's
+    metadata key ``natskern.store_backend`` for that stream
+    (:mod:`natskern.kernel.jetstream.storechoice`).
     """
     wanted = section.get("store_backend") or "file"
-    if wanted not in backends:
-        known = ", ".join(sorted(backends))
-        raise ConfigError(
-            f"jetstream.store_backend: no storage backend {wanted!r} (known: {known})"
-        )
-    return {**backends, "file": backends[wanted]}
+    _known(backends, wanted, "jetstream.store_backend")
+    per_account: dict[str, str] = {}
+    for name, account in (accounts or {}).items():
+        js = account.get("jetstream") if isinstance(account, dict) else None
+        if isinstance(js, dict) and js.get("store_backend"):
+            per_account[name] = js["store_backend"]
+            _known(backends, js["store_backend"], f"accounts.{name}.jetstream.store_backend")
+    return StorageChoice(backends, wanted, per_account)
+
+
+def _known(backends: dict[str, Any], wanted: str, where: str) -> None:
+    if wanted not in backends or wanted == "memory":
+        known = ", ".join(sorted(n for n in backends if n != "memory"))
+        raise ConfigError(f"{where}: no storage backend {wanted!r} (known: {known})")
 
 
 @contextlib.asynccontextmanager

@@ -19,7 +19,11 @@ JETSTREAM: dict[str, Any] = {
         "store_backend": {
             "type": "string",
             "default": "file",
-            "description": "The durable backend a stream's storage 'file' uses: file or rocksdb.",
+            "description": (
+                "The durable backend a stream's storage 'file' uses: file or rocksdb "
+                "(an account's jetstream.store_backend, or a stream's metadata key "
+                "natskern.store_backend, overrides it)."
+            ),
         },
         "max_memory": {"type": "integer", "default": -1},
         "max_store": {"type": "integer", "default": -1},
@@ -64,6 +68,13 @@ ACCOUNT_LIMITS: dict[str, Any] = {
         "max_bytes_required": {"type": "boolean"},
         "mem_max_stream_bytes": _BYTES,
         "disk_max_stream_bytes": _BYTES,
+        "store_backend": {
+            "type": "string",
+            "description": (
+                "The durable backend of the account's file streams (file or rocksdb); "
+                "default: the server's jetstream.store_backend."
+            ),
+        },
     },
 }
 
