@@ -345,7 +345,8 @@ def obj_getter(
 def _obj_get(
     conn: Connection, host: str, port: int, bucket: str, name_subject: str, size: int
 ) -> dict[str, Any]:
-    deliver = INBOX + b".obj"
+    deliver = b"_INBOX.jsbobj"  # not matched by the replies' _INBOX.jsb.*
+    created_reply = INBOX + b".c"
     sock = open_conn(host, port, sub_line(INBOX + b".*", b"1") + sub_line(deliver, b"2"))
     sock.settimeout(IDLE_TIMEOUT)
     reader = FrameReader(sock)
@@ -376,26 +377,70 @@ def _obj_get(
     req = json.dumps({"stream_name": stream, "config": config}).encode()
     create = f"$JS.API.CONSUMER.CREATE.{stream}".encode()
     sock.sendall(b"PUB %s %s.c %d\r\n%s\r\n" % (create, INBOX, len(req), req))
-    got = chunks = 0
-    created = False
-    while got < size or not created:
-        replies = []
-        for op, subj, reply, headers, body in reader.read():
-            if subj == INBOX + b".c":  # the CONSUMER.CREATE answer
-                if b'"error"' in body:
-                    raise ProtocolError(f"consumer create: {body[:200]!r}")
-                created = True
-                continue
-            if op == b"HMSG" and headers[8:9] == b" ":  # heartbeat or flow control
-                if reply:
-                    replies.append(b"PUB " + reply + b" 0\r\n\r\n")
-                continue
-            got += len(body)
-            chunks += 1
-        if replies:
-            sock.sendall(b"".join(replies))
+    got, chunks, last_seq = _read_chunks(sock, bytearray(reader.buf), size, created_reply)
     t_end = clock()
     sock.close()
     if got != size:
         raise ProtocolError(f"got {got} bytes of {size}")
-    return {"bytes": got, "chunks": chunks, "t0": t0, "t_end": t_end}
+    return {"bytes": got, "chunks": chunks, "last_seq": last_seq, "t0": t0, "t_end": t_end}
+
+
+def _read_chunks(
+    sock: socket.socket, buf: bytearray, size: int, created_reply: bytes
+) -> tuple[int, int, int]:
+    """Count the chunk bytes delivered until ``size`` arrived, answering flow control.
+
+    A chunk's payload is counted, not kept: the bytes of a large one still to come are
+    read into a scratch buffer and dropped (a Go client's reader keeps up with
+    nats-server; one that copied each chunk would be its slow consumer).  Each chunk's
+    stream sequence (from its ack subject) must follow the one before.
+    """
+    view = memoryview(bytearray(4 << 20))
+    got = chunks = last_seq = skip = 0
+    created = False
+    while True:
+        pos = 0
+        answers = []
+        while (eol := buf.find(b"\r\n", pos)) >= 0:
+            line = bytes(buf[pos:eol])
+            if line.startswith((b"MSG ", b"HMSG ")):
+                parts = line.split(b" ")
+                end = eol + 2 + int(parts[-1]) + 2
+                if parts[0] == b"MSG" and parts[1] != created_reply:  # a chunk
+                    seq = int(parts[3].split(b".")[-4])
+                    if last_seq and seq != last_seq + 1:
+                        raise ProtocolError(f"chunk of stream seq {seq} after {last_seq}: {line!r}")
+                    last_seq = seq
+                    got += int(parts[-1])
+                    chunks += 1
+                    if end > len(buf):  # the rest of it is read and dropped
+                        skip, pos = end - len(buf), len(buf)
+                        break
+                elif end > len(buf):
+                    break
+                elif parts[0] == b"MSG":  # the CONSUMER.CREATE answer
+                    if b'"error"' in buf[eol + 2 : end]:
+                        raise ProtocolError(f"consumer create: {bytes(buf[eol + 2 : end])!r}")
+                    created = True
+                elif buf[eol + 10 : eol + 11] != b" ":
+                    raise ProtocolError(f"unexpected message {line[:100]!r}")
+                elif len(parts) == 6:  # flow control: answer it
+                    answers.append(b"PUB " + parts[3] + b" 0\r\n\r\n")
+                pos = end
+                continue
+            if line == b"PING":
+                answers.append(PONG)
+            elif line.startswith(b"-ERR"):
+                raise ProtocolError(f"server error: {line[:200]!r}")
+            pos = eol + 2
+        del buf[:pos]
+        if answers:
+            sock.sendall(b"".join(answers))
+        if got >= size and created:
+            return got, chunks, last_seq
+        n = sock.recv_into(view)
+        if not n:
+            raise ProtocolError("connection closed by server")
+        k = min(skip, n)
+        skip -= k
+        buf += view[k:n]
