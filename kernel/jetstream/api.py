@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Final
 from natskern.kernel.jetstream import API_LEVEL
 from natskern.kernel.jetstream import errors as E
 from natskern.kernel.jetstream.api_consumer import handle as handle_consumer
+from natskern.kernel.jetstream.api_consumer import refuse as refuse_consumer
 from natskern.kernel.jetstream.directget import seq_from_time
 from natskern.kernel.jetstream.errors import ApiError
 from natskern.kernel.jetstream.gojson import GoJSONError, parse
@@ -159,6 +160,10 @@ async def _dispatch(
     if hdr:
         level = header_value(hdr, _REQUIRED_LEVEL)
         if level is not None and not (level.isdigit() and int(level) <= API_LEVEL):
+            if tokens[2] == "CONSUMER":  # (None: nats-server does not answer)
+                refused = refuse_consumer(js, tokens, E.REQUIRED_API_LEVEL())
+                js.api_errors += refused is not None
+                return refused
             refused = _refuse(tokens, E.REQUIRED_API_LEVEL())
             js.api_errors += 1
             return refused or _resp(_kind(tokens), _err(E.REQUIRED_API_LEVEL()))

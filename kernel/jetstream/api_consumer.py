@@ -48,7 +48,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from natskern.kernel.jetstream.engine import AccountJetStream
     from natskern.kernel.jetstream.stream import Stream
 
-__all__ = ["consumer_info", "handle"]
+__all__ = ["consumer_info", "handle", "refuse"]
 
 NAMES_LIMIT: Final = 1024
 _GROUP_NAME: Final = re.compile(r"[a-zA-Z0-9/_=-]{1,16}")
@@ -132,6 +132,34 @@ async def handle(
         js.api_errors += 1
         return failed.answer
     return None
+
+
+def refuse(js: AccountJetStream, tokens: list[str], err: ApiError) -> bytes | None:
+    """``err`` as nats-server answers a consumer request it refuses unread (a required API
+    level above ours): in the operation's own response type; None where it does not answer
+    (``MSG.NEXT``, whose consumer sends a 412 status, ``RESET`` of an unknown consumer, an
+    unknown operation)."""
+    n = len(tokens)
+    op = tokens[3] if n > 3 else ""
+    extra: dict[str, Any] = {}
+    if op in ("CREATE", "DURABLE") and n >= 5:
+        kind = "create"
+    elif op in ("NAMES", "LIST") and n == 5:
+        kind = op.lower()
+        extra = {"total": 0, "offset": 0, "limit": 0, "consumers": []}
+    elif op in ("INFO", "DELETE", "UNPIN") and n == 6:
+        kind = op.lower()
+    elif op == "PAUSE" and n == 6:
+        kind = "pause"
+        extra = {"paused": False, "pause_until": format_time(0)}
+    elif op == "RESET" and n == 6:
+        stream = js.streams.get(tokens[4])
+        if stream is None or tokens[5] not in stream.consumers:
+            return None
+        kind, extra = "reset", {"reset_seq": 0}
+    else:
+        return None
+    return _resp(f"consumer_{kind}_response", {"error": err.to_json()}, extra)
 
 
 class _Failed(Exception):

@@ -15,6 +15,7 @@ from collections import deque
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
+from natskern.kernel.jetstream import API_LEVEL
 from natskern.kernel.jetstream.godecode import (
     BOOL,
     DURATION,
@@ -27,6 +28,7 @@ from natskern.kernel.jetstream.godecode import (
 )
 from natskern.kernel.jetstream.gojson import GoJSONError
 from natskern.kernel.jetstream.wire import go_duration
+from natskern.kernel.protocol.headers import header_value
 
 if TYPE_CHECKING:  # pragma: no cover
     from natskern.kernel.jetstream.consumer_priority import PriorityState
@@ -44,6 +46,12 @@ _INT: Final = re.compile(rb"[+-]?[0-9]+")
 #: The policies whose waiting queue :mod:`~natskern.kernel.jetstream.consumer_priority` keeps.
 _QUEUED: Final = ("pinned_client", "prioritized")
 _mono = time.monotonic_ns
+
+
+def _above_level(hdr: bytes) -> bool:
+    """A ``Nats-Required-Api-Level`` header asking for more than natskern's API level."""
+    level = header_value(hdr, b"Nats-Required-Api-Level")
+    return level is not None and not (level.isdigit() and int(level) <= API_LEVEL)
 
 
 class BadPullRequest(ValueError):
@@ -176,6 +184,9 @@ class PullMixin:
         publish = self.client.publish
         if not self.is_pull:
             publish(reply, b"", b"", status(409, "Consumer is push based"))
+            return
+        if hdr and _above_level(hdr):
+            publish(reply, b"", b"", status(412, "Required Api Level"))
             return
         try:
             req = parse_request(payload, reply)

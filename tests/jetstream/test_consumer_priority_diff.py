@@ -84,12 +84,16 @@ class PinDriver(Driver):
                 g["pinned_ts"] = "*"
         return groups
 
-    async def call(self, subject: str, raw: bytes = b"") -> None:
+    async def call(self, subject: str, raw: bytes = b"", level: str = "") -> None:
         """Record a raw API request's answer (times and the config dropped), or None."""
+        headers = {"Nats-Required-Api-Level": level} if level else None
         try:
-            resp = await self.nc.request("$JS.API." + subject, raw, timeout=0.5)
+            resp = await self.nc.request("$JS.API." + subject, raw, timeout=0.5, headers=headers)
         except nats.errors.TimeoutError:
             self.log.append(None)
+            return
+        except nats.errors.NoRespondersError:
+            self.log.append("no responders")
             return
         body = json.loads(resp.data)
         for key in _DROP:
@@ -273,6 +277,35 @@ async def reset_interest(d: PinDriver) -> None:
     await d.next({"batch": 5, "no_wait": True})
 
 
+async def required_level(d: PinDriver) -> None:
+    """Consumer requests asking for a higher API level: refused in their own response type."""
+    await d.setup(PINNED, 1)
+    for subject, body in (
+        ("CONSUMER.CREATE.S.N", b'{"stream_name":"S","config":{"name":"N"}}'),
+        ("CONSUMER.DURABLE.CREATE.S.N", b"{}"),
+        ("CONSUMER.CREATE.S", b"{}"),
+        ("CONSUMER.INFO.S.C", b""),
+        ("CONSUMER.INFO.T.X", b""),
+        ("CONSUMER.DELETE.S.C", b""),
+        ("CONSUMER.NAMES.S", b""),
+        ("CONSUMER.LIST.T", b""),
+        ("CONSUMER.PAUSE.S.C", b""),
+        ("CONSUMER.UNPIN.S.X", b'{"group":"A"}'),
+        ("CONSUMER.RESET.S.C", b""),
+        ("CONSUMER.RESET.S.X", b""),
+    ):
+        await d.call(subject, body, level="99")
+    await d.call("CONSUMER.INFO.S.C", level="1")
+    inbox = d.nc.new_inbox()
+    sub = await d.nc.subscribe(inbox)
+    body = b'{"batch":1,"group":"A"}'
+    headers = {"Nats-Required-Api-Level": "99"}
+    await d.nc.publish("$JS.API.CONSUMER.MSG.NEXT.S.C", body, reply=inbox, headers=headers)
+    msg = await sub.next_msg(timeout=2)
+    d.log.append(Driver._record(msg))
+    await d.next({"batch": 1, "group": "A"}, wait=0.2)
+
+
 SCENARIOS = {
     f.__name__: f
     for f in (
@@ -285,6 +318,7 @@ SCENARIOS = {
         reset_positions,
         reset_policies,
         reset_interest,
+        required_level,
     )
 }
 
