@@ -50,6 +50,8 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = ["check_archive", "consumer_state", "restore_archive"]
 
 _SECOND = 1_000_000_000
+#: Staged bytes after which the restore waits for the store's commit.
+_SETTLE_BYTES = 4 * 1024 * 1024
 #: The subject of the placeholder that carries trailing deletes' last time.
 _PLACEHOLDER = "_natskern.restore"
 
@@ -175,6 +177,7 @@ class _Writer:
         self.nxt = store.state().last_seq + 1
         self.prev = 0
         self.pending: Any = None
+        self.unsettled = 0
 
     async def _settle(self) -> None:
         if self.pending is not None:
@@ -202,6 +205,10 @@ class _Writer:
             seq, _, commit = _stage_at(store, msg, ttl)
             if commit is not None:
                 self.pending = commit
+            self.unsettled += msg.size
+            if self.unsettled >= _SETTLE_BYTES:  # keep what waits for its commit small
+                self.unsettled = 0
+                await self._settle()
         else:
             seq, _ = await store.store_msg(msg.subject, msg.headers, msg.payload, ttl=ttl)
         if seq != msg.seq:
