@@ -102,6 +102,8 @@ async def restore_archive(js: AccountJetStream, cfg: StreamConfig, path: str) ->
     if subjects_overlap(cfg.subjects, others):
         raise E.STREAM_SUBJECT_OVERLAP()
     stream = await js.add_stream(cfg, created=meta.created)
+    # A mirror or source starts where the restored messages end, not before them.
+    await js._stop_sourcing(cfg.name)
     try:
         async with stream.lock:  # taken before any ingest task runs: nothing interleaves
             await _write_messages(stream, path, meta)
@@ -114,6 +116,7 @@ async def restore_archive(js: AccountJetStream, cfg: StreamConfig, path: str) ->
         setattr(stream, _consumers._LOADED, False)
         await _consumers.ensure_loaded(js, stream)
         await js._rebuild_dedupe(stream)
+        js._start_sourcing(stream)
     except BaseException:
         if js.streams.get(cfg.name) is stream:
             await js.delete_stream(cfg.name)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import logging
 import os
@@ -84,7 +85,10 @@ async def handle_restore(js: AccountJetStream, name: str, body: bytes) -> bytes:
         if is_empty_request(body):
             raise E.BAD_REQUEST()
         config = _request_config(name, body)
-        cfg = check_create(name, dumps(config), **js.check_options())
+        sealed = config.get("sealed") is True  # a sealed stream restores sealed (nats-server)
+        cfg = check_create(name, dumps({**config, "sealed": False}), **js.check_options())
+        if sealed:
+            cfg = dataclasses.replace(cfg, sealed=True)
         js.check_stream_limits(cfg)
         if name in js.streams:
             raise E.STREAM_NAME_EXIST_RESTORE_FAILED()

@@ -347,3 +347,69 @@ async def test_a_stalled_restore_is_dropped(
             await nc.request(subject, b"more", timeout=2)
         assert os.listdir(tmp_path / "jetstream" / "$G" / "snapshots") == []
         assert (await api(nc, "STREAM.INFO.S"))["error"]["err_code"] == 10059
+
+
+async def test_a_sealed_stream_restores_sealed(tmp_path: Path) -> None:
+    async with broker(tmp_path) as nc:
+        await api(nc, "STREAM.CREATE.Z", {"name": "Z", "subjects": ["z"]})
+        await nc.jetstream().publish("z", b"kept")
+        cfg = (await api(nc, "STREAM.INFO.Z"))["config"]
+        assert "error" not in await api(nc, "STREAM.UPDATE.Z", {**cfg, "sealed": True})
+        snap = await snapshot(nc, "Z")
+        await api(nc, "STREAM.DELETE.Z")
+        _, final = await restore(
+            nc, "Z", snap.data, {"config": snap.response["config"], "state": snap.response["state"]}
+        )
+        assert final is not None and final["config"]["sealed"] is True, final
+        assert final["state"]["messages"] == 1
+        refused = await api(nc, "STREAM.MSG.DELETE.Z", {"seq": 1})
+        assert refused["error"]["err_code"] == 10109  # still sealed
+
+
+async def test_a_restored_mirror_goes_on_from_its_last_message(tmp_path: Path) -> None:
+    async with broker(tmp_path) as nc:
+        js = nc.jetstream()
+        await api(nc, "STREAM.CREATE.O", {"name": "O", "subjects": ["o.>"]})
+        for i in range(5):
+            await js.publish(f"o.{i}", b"%d" % i)
+        await api(nc, "STREAM.CREATE.M", {"name": "M", "mirror": {"name": "O"}})
+        for _ in range(200):
+            if (await api(nc, "STREAM.INFO.M"))["state"]["messages"] == 5:
+                break
+            await asyncio.sleep(0.02)
+        snap = await snapshot(nc, "M")
+        await api(nc, "STREAM.DELETE.M")
+        for i in range(5, 8):
+            await js.publish(f"o.{i}", b"%d" % i)
+        body = {"config": snap.response["config"], "state": snap.response["state"]}
+        _, final = await restore(nc, "M", snap.data, body)
+        assert final is not None and "error" not in final, final
+        for _ in range(200):
+            state = (await api(nc, "STREAM.INFO.M"))["state"]
+            if state["messages"] >= 8:
+                break
+            await asyncio.sleep(0.02)
+        assert (state["messages"], state["first_seq"], state["last_seq"]) == (8, 1, 8)
+        for seq in range(1, 9):
+            got = await api(nc, "STREAM.MSG.GET.M", {"seq": seq})
+            assert got["message"]["subject"] == f"o.{seq - 1}"
+
+
+async def test_a_snapshot_nobody_receives_ends_with_no_interest(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(snapshot_mod, "INTEREST_WAIT", 0.1)
+    async with broker(tmp_path) as nc:
+        await api(nc, "STREAM.CREATE.S", {"name": "S", "subjects": ["s.>"]})
+        await nc.jetstream().publish("s.1", b"x")
+        done = asyncio.get_running_loop().create_future()
+
+        async def on_adv(msg: Any) -> None:
+            if not done.done():
+                done.set_result(json.loads(msg.data))
+
+        await nc.subscribe("$JS.EVENT.ADVISORY.STREAM.SNAPSHOT_COMPLETE.S", cb=on_adv)
+        answer = await api(nc, "STREAM.SNAPSHOT.S", {"deliver_subject": "nobody.listens"})
+        assert "error" not in answer
+        complete = await asyncio.wait_for(done, 5)
+        assert complete["error"] == "no interest"
