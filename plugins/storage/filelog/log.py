@@ -17,10 +17,10 @@ from __future__ import annotations
 
 import asyncio
 import bisect
-import contextlib
 import fcntl
 import logging
 import os
+from hashlib import blake2b
 from typing import Any
 
 from natskern.kernel.store.api import CorruptRecordError, StoredMsg, StoreIOError
@@ -61,6 +61,8 @@ RECENT_BYTES = 4 << 20
 #: A disk read takes this much, and keeps the whole records after the one asked for.
 READ_AHEAD = 32 << 10
 AHEAD_MSGS = 4096
+#: ``os.RWF_NOWAIT`` where the platform has it (Linux): a read that fails rather than block.
+_NOWAIT: int = getattr(os, "RWF_NOWAIT", 0)
 CKPT_BLOCKS = "~blocks"
 CKPT_POS = "~index-pos"
 
@@ -316,13 +318,39 @@ class FileLog:
     # -- reads ------------------------------------------------------------------------------
 
     def read_cached(self, seq: int) -> StoredMsg | None:
-        """The message when it is in memory (staged, recent or read ahead), else None."""
-        return (
+        """The message when it is at hand: in memory (staged, recent or read ahead), or in the
+        page cache (a ``RWF_NOWAIT`` read, which fails rather than wait for the disk); else None.
+
+        The page-cache read is what keeps a consumer reading an old part of the stream on
+        the event loop: the thread hop of :meth:`read` costs more than the read itself.
+        A record that fails its checksum is left to :meth:`read` (which reports it).
+        """
+        m = (
             self._staged.get(seq)
             or self._committing.get(seq)
             or self._recent.get(seq)
             or self._ahead.get(seq)
         )
+        if m is not None or not _NOWAIT:
+            return m
+        blk, off = self.locate(seq)
+        if blk is None or blk.fd < 0:
+            return None
+        span = self._span(seq)
+        buf = bytearray(span)
+        try:
+            n = os.preadv(blk.fd, [buf], off, _NOWAIT)
+        except OSError:  # EAGAIN: not (all) in the page cache; or no RWF_NOWAIT support
+            return None
+        data, ahead = split_span(bytes(buf) if n == span else bytes(buf[:n]))
+        if data is None:
+            return None
+        self._last_disk = seq
+        self._keep_ahead(blk, off, ahead)
+        try:
+            return decode_msg(seq, data)
+        except CorruptRecordError:
+            return None
 
     async def read(self, seq: int) -> StoredMsg | None:
         """A staged or committed message; the checksum is verified on every disk read.
@@ -342,9 +370,7 @@ class FileLog:
         blk, off = self.locate(seq)
         if blk is None or blk.fd < 0:
             return None
-        # read ahead only for a sequential reader (the previous disk read was seq - 1, or
-        # the read-ahead ran out just before seq): a random read takes one small pread
-        span = READ_AHEAD if seq - 1 in (self._last_disk, self._ahead_top) else 512
+        span = self._span(seq)
         self._last_disk = seq
         blk.readers += 1
         try:
@@ -357,15 +383,30 @@ class FileLog:
                 blk.close_fd()
         if blk.locate(seq) < 0:
             return None  # removed while we read
-        # A new read-ahead replaces the last one (a sequential reader is past it; a
-        # dict trimmed from the front would be scanned over its dead slots each time).
+        self._keep_ahead(blk, off, ahead)
+        return decode_msg(seq, data)
+
+    def _span(self, seq: int) -> int:
+        """How much a disk read of ``seq`` takes: read ahead only for a sequential reader
+        (the previous disk read was seq - 1, or the read-ahead ran out just before seq);
+        a random read takes one small read."""
+        return READ_AHEAD if seq - 1 in (self._last_disk, self._ahead_top) else 512
+
+    def _keep_ahead(self, blk: Block, off: int, ahead: list[tuple[int, int, StoredMsg]]) -> None:
+        """Keep the records read after the one asked for, those the index still points at.
+
+        A new read-ahead replaces the last one (a sequential reader is past it; a dict
+        trimmed from the front would be scanned over its dead slots each time).
+        """
         cache: dict[int, StoredMsg] = {}
+        offs, first = blk.offs, blk.first_seq  # (Block.locate, inline: once per message)
+        count = len(offs)
         for s, rel, msg in ahead[:AHEAD_MSGS]:
-            if blk.locate(s) == off + rel:
+            i = s - first
+            if 0 <= i < count and offs[i] == off + rel:
                 cache[s] = msg
                 self._ahead_top = s
         self._ahead = cache
-        return decode_msg(seq, data)
 
     async def get_meta(self, key: str) -> bytes | None:
         """A committed metadata value."""
@@ -419,24 +460,55 @@ def read_span(fd: int, off: int, span: int) -> tuple[bytes, list[tuple[int, int,
     off, message)`` of every whole message record after it that passes its checksum.
     """
     data = os.pread(fd, span, off)
-    if len(data) < HEADER.size:
-        return data, []
-    total = HEADER.unpack_from(data)[3]
-    if total < OVERHEAD:
-        return data, []
-    if total > len(data):
+    first, ahead = split_span(data)
+    if first is not None:
+        return first, ahead
+    if len(data) >= HEADER.size and (total := HEADER.unpack_from(data)[3]) > len(data):
         return data + os.pread(fd, total - len(data), off + len(data)), []
+    return data, []
+
+
+def split_span(data: bytes) -> tuple[bytes | None, list[tuple[int, int, StoredMsg]]]:
+    """The first record of ``data`` and the verified message records after it.
+
+    None for the first record when ``data`` does not hold it whole (a short read, a
+    record longer than the span, or a length field too small to be a record).  The
+    records after it are decoded and checked here, inline (what :func:`decode_msg`
+    does, without a copy of each record): this loop is a sequential reader's cost
+    per message once the newest messages are out of memory.
+    """
+    if len(data) < HEADER.size:
+        return None, []
+    total = HEADER.unpack_from(data)[3]
+    if total < OVERHEAD or total > len(data):
+        return None, []
     ahead = []
+    append = ahead.append
     pos, n = total, len(data)
     unpack = HEADER.unpack_from
+    view = memoryview(data)
+    hsize = HEADER.size
+    subjects: dict[bytes, str] = {}
     while n - pos >= OVERHEAD:
-        magic, kind, _f, rtotal, rseq, *_ = unpack(data, pos)
-        if magic != MAGIC or rtotal < OVERHEAD or pos + rtotal > n:
+        magic, kind, flags, rtotal, rseq, ts, _ttl, slen, hlen = unpack(data, pos)
+        end = pos + rtotal
+        if magic != MAGIC or rtotal < OVERHEAD or end > n:
             break
-        if kind == MSG:
-            with contextlib.suppress(CorruptRecordError):  # (not kept: a direct read reports it)
-                ahead.append((rseq, pos, decode_msg(rseq, data[pos : pos + rtotal])))
-        pos += rtotal
+        # (a record that fails its checksum is not kept: a direct read reports it)
+        if (
+            kind == MSG
+            and OVERHEAD + slen + hlen <= rtotal
+            and blake2b(view[pos : end - 8], digest_size=8).digest() == data[end - 8 : end]
+        ):
+            p = pos + hsize
+            raw = data[p : p + slen]
+            subject = subjects.get(raw)
+            if subject is None:
+                subject = subjects[raw] = raw.decode("utf-8", "surrogateescape")
+            p += slen
+            headers = data[p : p + hlen] if flags & FLAG_HEADERS else None
+            append((rseq, pos, StoredMsg(subject, rseq, ts, headers, data[p + hlen : end - 8])))
+        pos = end
     return data[:total], ahead
 
 
