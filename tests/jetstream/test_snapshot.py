@@ -413,3 +413,26 @@ async def test_a_snapshot_nobody_receives_ends_with_no_interest(
         assert "error" not in answer
         complete = await asyncio.wait_for(done, 5)
         assert complete["error"] == "no interest"
+
+
+async def test_a_kv_bucket_round_trips(tmp_path: Path) -> None:
+    async with broker(tmp_path) as nc:
+        js = nc.jetstream()
+        kv = await js.create_key_value(bucket="cfg", history=3)
+        await kv.put("a", b"1")
+        await kv.put("a", b"2")
+        await kv.put("b", b"x")
+        await kv.delete("b")
+        await kv.put("c", b"y")
+        await kv.purge("c")
+        before = [e.value for e in await kv.history("a")]
+        snap = await snapshot(nc, "KV_cfg")
+        await js.delete_key_value("cfg")
+        body = {"config": snap.response["config"], "state": snap.response["state"]}
+        _, final = await restore(nc, "KV_cfg", snap.data, body)
+        assert final is not None and "error" not in final, final
+        kv = await js.key_value("cfg")
+        assert (await kv.get("a")).value == b"2"
+        assert [e.value for e in await kv.history("a")] == before
+        assert sorted(await kv.keys()) == ["a"]
+        assert (await kv.put("a", b"3")) == snap.response["state"]["last_seq"] + 1
