@@ -15,6 +15,7 @@ import os
 from typing import Any
 
 from natskern.kernel.store.api import StoreIOError
+from natskern.plugins.storage.rocksdb_recovery import wal_problems
 from rocksdict import AccessType, DBCompressionType, Options, Rdict
 
 __all__ = ["CFS", "DbMixin"]
@@ -80,6 +81,7 @@ class DbMixin:
         repair it from the data files (SSTs and WALs) and say so.  True if repaired."""
         try:
             await asyncio.to_thread(self._open_db)
+            problems.extend(wal_problems(self.path))
             return False
         except Exception as exc:
             if "Corruption" not in str(exc):
@@ -89,6 +91,7 @@ class DbMixin:
         try:
             await asyncio.to_thread(Rdict.repair, self.path, self._options())
             await asyncio.to_thread(self._open_db)
+            problems.extend(wal_problems(self.path))
         except Exception as exc:
             raise StoreIOError(f"insufficient storage resources available ({exc})") from exc
         return True
@@ -132,6 +135,8 @@ class DbMixin:
                     await asyncio.to_thread(self._open_db, True)  # keep serving reads
                 raise StoreIOError(f"insufficient storage resources available ({exc})") from exc
             log.warning("rocksdb %s: reopened after: %s", self.path, self._broken)
+            for line in wal_problems(self.path):
+                log.warning("rocksdb %s: %s", self.path, line)
             self._broken = None
         finally:
             self._ready.set()

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import re
 import struct
 from collections.abc import AsyncIterator
 from typing import Any
@@ -16,12 +18,50 @@ from natskern.kernel.store.log import RecordColumns
 from natskern.plugins.storage import rocksdb_codec as codec
 from rocksdict import ReadOptions
 
-__all__ = ["newest_seq", "read_state", "scan", "ts_of"]
+__all__ = ["newest_seq", "read_state", "scan", "ts_of", "wal_problems"]
 
 _SCAN_CHUNK = 4096
 #: Corrupt records reported one by one; the rest in one summary line.
 _DETAILED = 100
 log = logging.getLogger("natskern.store.rocksdb")
+
+
+#: RocksDB's info log line for WAL bytes its recovery dropped (db_impl_open.cc).
+_DROPPED = re.compile(rb"([^ /]+\.log): dropping (\d+) bytes; ([^\n]*)")
+
+
+def wal_problems(directory: str) -> list[str]:
+    """What RocksDB's WAL recovery dropped at the open just done, from its info log.
+
+    RocksDB (point-in-time recovery, its default) replays a WAL up to its first
+    record that fails (a partial write or a checksum), drops everything from
+    there to the end, and says so only in its info log (``LOG``, started afresh
+    at every open): ``000004.log: dropping 45 bytes; Corruption: truncated
+    record body``.  A partial write is the torn tail of a crash, never
+    acknowledged; a bad checksum with bytes after it means that acknowledged
+    writes after it are lost too (RocksDB cannot resynchronise past it), so it is
+    reported as such.
+    """
+    try:
+        with open(os.path.join(directory, "LOG"), "rb") as f:
+            text = f.read()
+    except OSError:
+        return []
+    out = []
+    for name, count, why in _DROPPED.findall(text):
+        reason = why.decode(errors="replace").strip()
+        wal, n = name.decode(errors="replace"), int(count)
+        if "truncated record" in reason:
+            out.append(
+                f"WAL {wal}: truncated a torn tail of {n} bytes (a partial write; "
+                f"RocksDB: {reason})"
+            )
+        else:
+            out.append(
+                f"WAL {wal}: dropped {n} bytes from a record that failed ({reason}) to its "
+                f"end: the writes in them are lost (a removal among them is undone)"
+            )
+    return out
 
 
 def read_state(meta: Any, problems: list[str]) -> tuple[int, int, int, int] | None:
