@@ -23,6 +23,7 @@ from typing import Any, Final
 from natskern.kernel.core.imports import MAX_HOPS, StreamImport
 from natskern.kernel.core.session import queue_frames
 from natskern.kernel.jetstream.consumer_pull import heartbeat, status_pending
+from natskern.kernel.jetstream.consumer_run import pull_run, run_target
 from natskern.kernel.protocol.encode import hmsg_frame
 from natskern.kernel.store.api import StoredMsg, StoreError
 from natskern.kernel.subjects.sublist import EMPTY_RESULT
@@ -364,6 +365,16 @@ class DeliveryMixin:
         nxt = self._expire_requests(now)
         delivered = 0
         while self.waiting and delivered < 256:
+            if len(self.waiting) == 1:  # one request: a run of new messages in one loop
+                req = self.waiting[0]
+                sub = run_target(self, req)
+                if sub is not None:
+                    n = pull_run(self, req, sub, min(req.batch, 256 - delivered))
+                    if n:
+                        delivered += n
+                        if req.batch <= 0:
+                            self.waiting.popleft()
+                        continue
             found = self._next_cached()
             if found is False:
                 found = await self._next_msg()

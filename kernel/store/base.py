@@ -462,6 +462,46 @@ class LogStore(Opening, Expiry, Limits, Removals):
             raise StoreClosedError()
         return self._peek(self._idx.next_seq(filter_subject, start_seq if start_seq > 1 else 1))
 
+    def peek_run(self, filter_subject: str, start_seq: int, limit: int) -> list[StoredMsg]:
+        """The next messages matching the filter from ``start_seq`` that need no I/O.
+
+        Up to ``limit`` of them, in sequence order, stopping before the first one the
+        log does not hold at hand (``read_cached``): what :meth:`peek_next_msg` gives one
+        call at a time, for a consumer that delivers a run (an empty list: call that).
+        """
+        if self._closed:
+            raise StoreClosedError()
+        cached = self._read_cached
+        out: list[StoredMsg] = []
+        if cached is None or limit <= 0:
+            return out
+        idx = self._idx
+        seq = start_seq if start_seq > 1 else 1
+        if filter_subject in ("", ">"):  # the live column, walked here (next_seq's first case)
+            live, base = idx.live, idx.base
+            pos = seq - base if seq > base else 0
+            while len(out) < limit:
+                pos = live.find(b"\x01", pos)
+                if pos < 0:
+                    break
+                msg = cached(base + pos)
+                if msg is None:
+                    break
+                out.append(msg)
+                pos += 1
+            return out
+        nxt = idx.next_seq
+        while len(out) < limit:
+            seq = nxt(filter_subject, seq)
+            if not seq:
+                break
+            msg = cached(seq)
+            if msg is None:
+                break
+            out.append(msg)
+            seq += 1
+        return out
+
     def _peek(self, seq: int) -> StoredMsg | bool | None:
         """Message ``seq`` (0: None) when the log holds it in memory, else False."""
         if not seq:

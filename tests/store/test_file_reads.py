@@ -80,3 +80,45 @@ async def test_a_corrupt_record_is_never_served_from_the_page_cache(tmp_path):
     with pytest.raises(CorruptRecordError):
         await log.read(victim.seq)
     await log.close()
+
+
+@pytest.mark.parametrize("flt", ["", ">", "r.3", "r.*"])
+async def test_peek_run_is_peek_next_msg_in_a_row(tmp_path, monkeypatch, flt):
+    from natskern.kernel.store.api import StoreConfig
+    from natskern.kernel.store.base import LogStore
+    from natskern.plugins.storage.file import FileLogFactory
+
+    monkeypatch.setattr(filelog, "RECENT_BYTES", 4096)
+    factory = LogStore.factory(FileLogFactory)
+    store = await factory(
+        StoreConfig(name="S", subjects=["r.>"]), str(tmp_path / "S"), sync="always"
+    )
+    for seq in range(1, 401):
+        m = msg(seq)
+        await store.store_msg(m.subject, m.headers, m.payload)
+    await store.remove_msg(10)
+    for seq in (11, 12, 200):
+        await store.remove_msg(seq)
+    one_by_one, seq = [], 3
+    while len(one_by_one) < 150:
+        m = store.peek_next_msg(flt, seq)
+        if m is False:
+            m = await store.load_next_msg(flt, seq)
+        if m is None:
+            break
+        one_by_one.append(m)
+        seq = m.seq + 1
+    run, seq = [], 3
+    while len(run) < 150:
+        got = store.peek_run(flt, seq, 150 - len(run))
+        if not got:
+            m = await store.load_next_msg(flt, seq)  # the I/O the run stopped before
+            if m is None:
+                break
+            got = [m]
+        run += got
+        seq = got[-1].seq + 1
+    assert [m.seq for m in run] == [m.seq for m in one_by_one] and run == one_by_one
+    assert len(run) == 150 or flt == "r.3"
+    assert store.peek_run(flt, 401, 10) == []
+    await store.close()
