@@ -532,7 +532,11 @@ class JetStream:
         return server_usage(self)
 
     async def stop(self) -> None:
-        """Stop every account's JetStream."""
+        """Stop every account's JetStream (first their sources, while every account's API
+        still answers: a source in another account asks its origin to drop its consumer)."""
+        for ajs in self.accounts.values():
+            for name in list(ajs.sourcing):
+                await ajs._stop_sourcing(name)
         for ajs in self.accounts.values():
             await ajs.stop()
         self.accounts.clear()

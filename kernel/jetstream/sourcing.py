@@ -100,6 +100,8 @@ class SourceTask:
         #: The origin sequence of the last message this source took (STREAM.INFO ``seq``).
         self.last_seq = 0
         self.last_active = 0
+        #: The origin identity in the header of the last message found by _resume_seq.
+        self.resume_ident = ""
         self._ident: tuple[int, str] = (-1, "")
         self._task: asyncio.Task[None] | None = None
 
@@ -200,8 +202,9 @@ class SourceTask:
                 value = header_value(msg.headers, SOURCE_HDR)
                 if value and value.decode(errors="replace").startswith(self._hdr_prefix):
                     parts = value.split(b" ")
-                    if len(parts) > 1 and parts[1].isdigit():
-                        found = max(found, int(parts[1]))
+                    if len(parts) > 1 and parts[1].isdigit() and int(parts[1]) > found:
+                        found = int(parts[1])
+                        self.resume_ident = parts[5].decode() if len(parts) > 5 else ""
         self.last_seq = found
         return found + 1 if found else 0
 

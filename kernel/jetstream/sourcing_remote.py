@@ -45,6 +45,7 @@ from natskern.kernel.protocol.headers import header_value
 
 if TYPE_CHECKING:  # pragma: no cover
     from natskern.kernel.core.internal import InternalClient, InternalSubscriber
+    from natskern.kernel.core.subscription import Subscription
     from natskern.kernel.jetstream.stream import Stream
     from natskern.kernel.jetstream.streamconfig import StreamSource
 
@@ -64,6 +65,8 @@ RETRY_BACKOFF = 5.0
 RETRY_MAXIMUM = 120.0
 #: ``srcConsumerWaitTime``: how long an answer to a create request may take.
 CREATE_TIMEOUT = 30.0
+#: How long stopping waits for the origin to confirm that the consumer is gone.
+STOP_WAIT = 1.0
 _ACK_WAIT: Final = 22 * 3600 * 1_000_000_000
 _IDENTITY_HDR: Final = b"Nats-Stream-Identity"
 _LEVEL_HDR: Final = b"Nats-Required-Api-Level"
@@ -72,6 +75,7 @@ _STALLED: Final = b"Nats-Consumer-Stalled"
 _CONTROL: Final = b"NATS/1.0 100 "
 _REQUIRED_API_LEVEL: Final = 10185
 _INVALID_JSON: Final = 10025
+_IDENTITY_MISMATCH: Final = 10225
 _ALPHA: Final = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 
 
@@ -140,6 +144,7 @@ class RemoteSourceTask(SourceTask):
         self.fails = 0
         self._last_request = -1e9
         self._sub: InternalSubscriber | None = None
+        self._deleting: tuple[asyncio.Future[None], Subscription] | None = None
         self._name = self._consumer_name(sources or [])
 
     def _consumer_name(self, sources: list[StreamSource]) -> str:
@@ -156,22 +161,42 @@ class RemoteSourceTask(SourceTask):
     # -- lifecycle -------------------------------------------------------------------------
 
     async def stop(self) -> None:
-        """Stop copying, drop the subscription and ask the origin to drop the consumer."""
+        """Stop copying, drop the subscription and ask the origin to drop the consumer
+        (waiting a moment for its answer: the origin's account may stop next)."""
         await super().stop()
         self._cancel()
+        deleting, self._deleting = self._deleting, None
+        if deleting is not None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(deleting[0], STOP_WAIT)
+            self.client.remove_subscription(deleting[1])
 
     def _cancel(self) -> None:
         if self._sub is not None:
             self._sub.close()
             self._sub = None
-        if self.cname:
-            # nats-server leaves the consumer to its inactivity threshold; its interest
-            # through a stream import never goes away here, so say it is no longer needed.
-            subject = f"{self.api}.CONSUMER.DELETE.{self.source.name}.{self.cname}"
-            with contextlib.suppress(Exception):
-                inbox = f"$JSC.R.{_token(22)}".encode()  # (an API request needs a reply)
-                self.client.publish(subject.replace("..", ".").encode(), b"", inbox)
-            self.cname = ""
+        if not self.cname:
+            return
+        # nats-server leaves the consumer to its inactivity threshold; its interest through
+        # a stream import never goes away here, so say that it is no longer needed.
+        subject = f"{self.api}.CONSUMER.DELETE.{self.source.name}.{self.cname}"
+        self.cname = ""
+        if self._deleting is not None:
+            self.client.remove_subscription(self._deleting[1])
+            self._deleting = None
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+        def on_reply(subject: bytes, reply: bytes, hdr: bytes | None, payload: bytes) -> bool:
+            if not done.done():
+                done.set_result(None)
+            return True
+
+        inbox = f"$JSC.R.{_token(22)}".encode()
+        sub = self.client.subscribe(inbox, on_reply)
+        if self.client.publish(subject.replace("..", ".").encode(), b"", inbox):
+            self._deleting = (done, sub)
+        else:
+            self.client.remove_subscription(sub)
 
     # -- info ------------------------------------------------------------------------------
 
@@ -203,7 +228,7 @@ class RemoteSourceTask(SourceTask):
             self.sseq = state.last_seq
         else:
             await self._resume_seq()
-            self.sseq = self.last_seq
+            self.sseq, self.ident = self.last_seq, self.resume_ident
         first = True
         while True:
             since = time.monotonic() - self._last_request
@@ -212,8 +237,9 @@ class RemoteSourceTask(SourceTask):
             )
             first = False
             try:
-                if not await self._setup():
-                    self.fails += 1
+                done = await self._setup()
+                if not done:
+                    self.fails += done is False
                     continue
                 self.fails = 0
                 await self._consume()
@@ -324,8 +350,9 @@ class RemoteSourceTask(SourceTask):
         except ValueError:
             return {"error": {"code": 500, "err_code": _INVALID_JSON}}, rhdr
 
-    async def _setup(self) -> bool:
-        """Create the origin's consumer and subscribe to what it delivers; False: retry."""
+    async def _setup(self) -> bool | None:
+        """Create the origin's consumer and subscribe to what it delivers; False: failed,
+        retry later; None: the origin was recreated, start again from its beginning."""
         req = self._request(self.sseq)
         level = 4 if self.mirror else 5
         self.error = None
@@ -350,6 +377,10 @@ class RemoteSourceTask(SourceTask):
             if err is None and isinstance(info, dict):
                 break
             code = err.get("err_code") if isinstance(err, dict) else None
+            if code == _IDENTITY_MISMATCH:  # (a server that checks the identity itself)
+                self._recreated()
+                self.ident = ""
+                return None
             if level and code in (_REQUIRED_API_LEVEL, _INVALID_JSON) and req["config"]["sourcing"]:
                 if level == 5:
                     level = 4
@@ -366,16 +397,13 @@ class RemoteSourceTask(SourceTask):
             return False
         ident = header_value(rhdr, _IDENTITY_HDR) if rhdr else None
         ident_s = ident.decode(errors="replace") if ident else ""
+        self.cname = str(info.get("name") or "")
         if not self.mirror and ident_s and self.ident and ident_s != self.ident:
-            log.warning(
-                "JetStream: source stream %r of %r was recreated, resetting source state",
-                self.source.name,
-                self.stream.config.name,
-            )
-            self.sseq = 0
+            self._recreated()
+            self.ident = ident_s
+            return None
         self.ident = ident_s
         delivered = int((info.get("delivered") or {}).get("stream_seq") or 0)
-        self.cname = str(info.get("name") or "")
         self.dseq = 0
         if self.mirror:
             last = self.stream.store.state().last_seq
@@ -386,6 +414,14 @@ class RemoteSourceTask(SourceTask):
             self.sseq = delivered
         self.last_active = time.time_ns()
         return True
+
+    def _recreated(self) -> None:
+        log.warning(
+            "JetStream: source stream %r for stream %r was recreated, resetting source state",
+            self.source.name,
+            self.stream.config.name,
+        )
+        self.sseq = 0
 
     async def _skip_to(self, seq: int) -> None:
         """A mirror: make ``seq`` the last sequence (what the origin no longer has)."""

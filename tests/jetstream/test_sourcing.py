@@ -72,5 +72,6 @@ async def test_mirror_and_sources(tmp_path: Path) -> None:
         # The source copies in order: anything copied twice would come before this.
         assert (await js.get_last_msg("S", "o.a")).data == b"after restart"
         assert (await js.stream_info("S")).state.messages == 4
+        await _until(js, "M", 6)  # (the mirror copies on its own schedule)
         assert (await js.stream_info("M")).state.last_seq == 7
         await nc.close()

@@ -16,7 +16,11 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import json
+import os
+import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,9 +29,9 @@ import pytest
 from natskern.kernel.jetstream.sourcing import stream_identity
 from natskern.kernel.jetstream.wire import time_ns
 
-from tests.jetstream.test_account_limits_diff import _natskern_cmd, _server
+from tests.jetstream.test_account_limits_diff import _natskern_cmd
 from tests.jetstream.test_restart import connect_when_ready
-from tests.support.servers import NATS_SERVER_JS, free_port
+from tests.support.servers import NATS_SERVER_JS, free_port, wait_for_port
 
 API_IMPORT = '{ service: { account: A, subject: "$JS.API.CONSUMER.>" }, to: "JS.A.API.CONSUMER.>" }'
 CONF = """
@@ -84,6 +88,28 @@ STREAMS: list[dict[str, Any]] = [
 #: Messages each stream holds after the first and the second round.
 FIRST = {"M": 6 + BULK, "MF": 2, "S": 2, "T": 6 + BULK + 2}
 SECOND = {"M": 8 + BULK, "MF": 3, "S": 3, "T": 8 + BULK + 3}
+
+
+@contextlib.contextmanager
+def server(cmd: list[str], conf: Path, port: int) -> Iterator[str]:
+    """``cmd -c conf`` listening on ``port`` (its log beside the config); yields host:port."""
+    env = {**os.environ, "NATSKERN_DISABLE_PLUGIN_AUTOLOAD": "1"}
+    log = conf.with_suffix(".log")
+    with log.open("wb") as out:
+        proc = subprocess.Popen([*cmd, "-c", str(conf)], stdout=out, stderr=out, env=env)
+    try:
+        try:
+            wait_for_port(port, proc=proc)
+        except TimeoutError as exc:
+            raise RuntimeError(f"{cmd[0]} did not start: {log.read_text()[-2000:]}") from exc
+        yield f"127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
 
 
 async def _info(nc: nats.NATS, name: str) -> dict[str, Any]:
@@ -239,7 +265,7 @@ async def _run(tmp: Path, name: str, cmd: list[str]) -> list[dict[str, Any]]:
         conf = tmp / f"{name}-{round_}.conf"
         api_import = "" if script is _third else API_IMPORT
         conf.write_text(CONF.format(port=port, store=store, api_import=api_import))
-        with _server(cmd, conf, port) as hostport:
+        with server(cmd, conf, port) as hostport:
             results.append(await script(hostport))
     return results
 

@@ -21,9 +21,9 @@ from natskern.kernel.jetstream import sourcing_remote
 from natskern.kernel.jetstream.sourcing_remote import parse_ack_reply, retry_delay
 
 from tests.accounts.accounts_helpers import natskern_config
-from tests.jetstream.test_account_limits_diff import _natskern_cmd, _server
+from tests.jetstream.test_account_limits_diff import _natskern_cmd
 from tests.jetstream.test_restart import connect_when_ready
-from tests.jetstream.test_sourcing_external import API_IMPORT, CONF, EXT
+from tests.jetstream.test_sourcing_external import API_IMPORT, CONF, EXT, server
 from tests.support.servers import NATS_SERVER_JS, free_port, natskern
 
 
@@ -161,6 +161,45 @@ async def test_push_deliveries_through_a_stream_import_show_the_stored_subject(
         port = free_port()
         conf = tmp_path / f"{name}.conf"
         conf.write_text(CONF.format(port=port, store=tmp_path / name, api_import=API_IMPORT))
-        with _server(cmd, conf, port) as hostport:
+        with server(cmd, conf, port) as hostport:
             found.append(await _plain_push(hostport))
     assert found[0] == found[1] == [("o.one", "O", b"1"), ("o.two", "O", b"2")]
+
+
+async def test_restart_leaves_no_consumer_behind_and_recreated_origin_starts_over(
+    tmp_path: Path, quick: None
+) -> None:
+    config = natskern_config(CONF.format(port=0, store=tmp_path, api_import=API_IMPORT))
+    async with natskern(config) as broker:
+        hostport = broker.listen_urls[0].removeprefix("nats://")
+        a = await connect_when_ready(f"nats://a:a@{hostport}")
+        b = await nats.connect(f"nats://b:b@{hostport}")
+        await a.jetstream().add_stream(name="O", subjects=["o.>"])
+        await a.jetstream().publish("o.x", b"old")
+        await _api(b, "STREAM.CREATE.S", {"name": "S", "sources": [{"name": "O", "external": EXT}]})
+        await _until(b, "S", 1)
+        assert len((await _api(a, "CONSUMER.NAMES.O"))["consumers"]) == 1
+        await a.close()
+        await b.close()
+    async with natskern(config) as broker:
+        hostport = broker.listen_urls[0].removeprefix("nats://")
+        a = await connect_when_ready(f"nats://a:a@{hostport}")
+        b = await nats.connect(f"nats://b:b@{hostport}")
+        ja = a.jetstream()
+        await ja.publish("o.x", b"after restart")
+        await _until(b, "S", 2)
+        # The consumer of before the restart was dropped when the broker stopped.
+        assert len((await _api(a, "CONSUMER.NAMES.O"))["consumers"]) == 1
+        # A new stream under the old name has another identity: copied from its start.
+        await ja.delete_stream("O")
+        await ja.add_stream(name="O", subjects=["o.>"])
+        await ja.publish("o.x", b"new 1")
+        await ja.publish("o.x", b"new 2")
+        await _until(b, "S", 4)
+        assert await _payloads(b, "S") == [b"old", b"after restart", b"new 1", b"new 2"]
+        js = b.jetstream()
+        headers = [(await js.get_msg("S", seq)).headers or {} for seq in (1, 3)]
+        old, new = (h["Nats-Stream-Source"].split(" ") for h in headers)
+        assert (old[1], new[1]) == ("1", "1") and old[5] != new[5]
+        await a.close()
+        await b.close()
