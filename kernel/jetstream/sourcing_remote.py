@@ -28,7 +28,6 @@ import contextlib
 import json
 import logging
 import random
-import secrets
 import time
 from typing import TYPE_CHECKING, Any, Final
 
@@ -38,6 +37,7 @@ from natskern.kernel.jetstream.sourcing import (
     _add_header,
     _strip_headers,
 )
+from natskern.kernel.jetstream.sourcing_request import parse_ack_reply, place, token
 from natskern.kernel.jetstream.stream import MSG_ID
 from natskern.kernel.jetstream.streamcheck import go_hash
 from natskern.kernel.jetstream.wire import dumps
@@ -76,7 +76,6 @@ _CONTROL: Final = b"NATS/1.0 100 "
 _REQUIRED_API_LEVEL: Final = 10185
 _INVALID_JSON: Final = 10025
 _IDENTITY_MISMATCH: Final = 10225
-_ALPHA: Final = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 
 
 def retry_delay(fails: int, since_last: float) -> float:
@@ -86,26 +85,6 @@ def retry_delay(fails: int, since_last: float) -> float:
     if fails:
         delay += min(RETRY_BACKOFF * 2 * fails, RETRY_MAXIMUM)
     return delay + 0.1 + random.random() * 0.1
-
-
-def parse_ack_reply(reply: bytes) -> tuple[str, int, int, int, int] | None:
-    """``(consumer, delivery count, origin seq, delivery seq, pending)`` of a ``$JS.ACK``
-    subject (nats-server's two forms: 9 tokens, or 11 and more with domain and account)."""
-    tokens = reply.split(b".")
-    n = len(tokens)
-    if (n != 9 and n < 11) or tokens[0] != b"$JS" or tokens[1] != b"ACK":
-        return None
-    at = 3 if n == 9 else 5
-    try:
-        dc, sseq, dseq = int(tokens[at + 1]), int(tokens[at + 2]), int(tokens[at + 3])
-        pending = int(tokens[at + 5])
-    except ValueError:
-        return None
-    return tokens[at].decode(errors="replace"), dc, sseq, dseq, pending
-
-
-def _token(n: int = 8) -> str:
-    return "".join(secrets.choice(_ALPHA) for _ in range(n))
 
 
 class _Retry(Exception):
@@ -191,7 +170,7 @@ class RemoteSourceTask(SourceTask):
                 done.set_result(None)
             return True
 
-        inbox = f"$JSC.R.{_token(22)}".encode()
+        inbox = f"$JSC.R.{token(22)}".encode()
         sub = self.client.subscribe(inbox, on_reply)
         if self.client.publish(subject.replace("..", ".").encode(), b"", inbox):
             self._deleting = (done, sub)
@@ -259,7 +238,7 @@ class RemoteSourceTask(SourceTask):
         """The consumer create request (``CreateConsumerRequest``) starting after ``state_seq``."""
         src = self.source
         kind = "M" if self.mirror else "S"
-        deliver = f"{self.deliver_prefix}.{kind}.{_token()}".replace("..", ".")
+        deliver = f"{self.deliver_prefix}.{kind}.{token()}".replace("..", ".")
         meta_key = "_nats.mirror" if self.mirror else "_nats.src"
         metadata = {
             f"{meta_key}.stream": self.stream.config.name,
@@ -281,36 +260,7 @@ class RemoteSourceTask(SourceTask):
             "inactive_threshold": int(HEALTH_CHECK * 1e9),
             "metadata": metadata,
         }
-        seq = state_seq + 1
-        if self.mirror:
-            st = self.stream.store.state()
-            if st.messages == 0 and st.first_seq <= 1 and st.last_seq == 0:
-                seq = 0
-                if src.opt_start_seq:
-                    seq = src.opt_start_seq
-                elif src.opt_start_time is not None:
-                    cfg["deliver_policy"] = "by_start_time"
-                    cfg["opt_start_time"] = src.opt_start_time
-            if seq:
-                cfg["deliver_policy"] = "by_start_sequence"
-                cfg["opt_start_seq"] = seq
-        elif seq <= 1:
-            if src.opt_start_seq:
-                cfg["deliver_policy"] = "by_start_sequence"
-                cfg["opt_start_seq"] = src.opt_start_seq
-            elif src.opt_start_time is not None:
-                cfg["deliver_policy"] = "by_start_time"
-                cfg["opt_start_time"] = src.opt_start_time
-        else:
-            cfg["deliver_policy"] = "by_start_sequence"
-            cfg["opt_start_seq"] = seq
-        filters = [t.src or ">" for t in src.subject_transforms]
-        if src.filter_subject:
-            cfg["filter_subject"] = src.filter_subject
-        elif len(filters) == 1:
-            cfg["filter_subject"] = filters[0]
-        elif filters:
-            cfg["filter_subjects"] = filters
+        place(cfg, src, self.mirror, state_seq, self.stream.store.state())
         return {"stream_name": src.name, "config": cfg}
 
     def _subject(self, cfg: dict[str, Any]) -> bytes:
@@ -327,7 +277,7 @@ class RemoteSourceTask(SourceTask):
         ``(None, None)`` when nobody answers."""
         loop = asyncio.get_running_loop()
         answer: asyncio.Future[tuple[bytes | None, bytes]] = loop.create_future()
-        inbox = f"$JSC.R.{_token(22)}".encode()
+        inbox = f"$JSC.R.{token(22)}".encode()
 
         def on_reply(subject: bytes, reply: bytes, rhdr: bytes | None, payload: bytes) -> bool:
             if not answer.done():
@@ -387,7 +337,7 @@ class RemoteSourceTask(SourceTask):
                 else:
                     level = 0
                     req["config"]["sourcing"] = False
-                    req["config"]["name"] = f"{self._name}_{go_hash(_token(22))}"
+                    req["config"]["name"] = f"{self._name}_{go_hash(token(22))}"
                 continue
             self.error = (
                 err
