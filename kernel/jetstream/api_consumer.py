@@ -18,7 +18,11 @@ from typing import TYPE_CHECKING, Any, Final
 
 from natskern.kernel.jetstream import API_LEVEL
 from natskern.kernel.jetstream import errors as E
-from natskern.kernel.jetstream.consumer_priority import advise_unpinned, priority_groups_info
+from natskern.kernel.jetstream.consumer_priority import (
+    advise_unpinned,
+    priority_groups_info,
+    sync_priority,
+)
 from natskern.kernel.jetstream.consumer_reset import reset_consumer, reset_error
 from natskern.kernel.jetstream.consumercheck import check_create
 from natskern.kernel.jetstream.consumerconfig import set_static_metadata
@@ -209,6 +213,9 @@ async def _create(js: AccountJetStream, tokens: list[str], body: bytes) -> bytes
             consumer = stream.consumers[plan.name]
             if plan.op == "update":
                 await update_consumer(consumer, plan.config)
+                # A policy other than pinned_client drops the pin (nats-server 2.15.1 keeps
+                # it, and requests without its id then wait until it times out).
+                sync_priority(consumer)
     except ApiError as err:
         raise _Failed(kind, err) from None
     if plan.config.direct or plan.config.sourcing:

@@ -213,7 +213,8 @@ class PriorityState:
 
     def _expired(self, consumer: Consumer, group: str) -> None:
         self._timer = None
-        if not self.pin_id or consumer._closed or consumer._prio is not self:
+        # (A deleted consumer's pin still times out, with its advisory, as in nats-server.)
+        if not self.pin_id or consumer._prio is not self:
             return
         self.unassign()
         advise_unpinned(consumer, group, "timeout")
