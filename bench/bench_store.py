@@ -2,6 +2,7 @@
 
     python bench/bench_store.py [--count N] [--backends memory,file,rocksdb] [--dir DIR]
                                 [--rss-msgs N] [--restart-msgs N] [--quick]
+    python bench/bench_store.py --profile file [--in-flight 256] [--count N] [--top 25]
 
 Per backend (``file`` / ``rocksdb`` when their modules import): appends/s in
 durable mode (``sync="always"``: acknowledged after the fsync; for memory, whose
@@ -17,15 +18,21 @@ deliveries, and the index part of restart for ``--restart-msgs`` messages: reope
 checkpoint (clean stop) and indexing every recovered record (after a crash),
 over a synthetic log that only yields records (the backend's own I/O is not in
 it: see ``bench_store_restart.py`` for the file store end to end).
+
+``--profile BACKEND`` runs only the durable appends of that backend (``--in-flight``
+writers) under cProfile and prints the functions with the most own time, per
+append (us), the harness's own frames included: what an append costs, by function.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import cProfile
 import gc
 import importlib
 import os
+import pstats
 import random
 import shutil
 import subprocess
@@ -310,6 +317,44 @@ async def _recovered(records: list[RecordMeta], n: int) -> Recovery:
     return Recovery(records, n, n)
 
 
+async def profile(name: str, root: str, count: int, in_flight: int, top: int) -> None:
+    """cProfile of ``count`` durable appends with ``in_flight`` writers: own time per append."""
+    factory = backends([name])[name]
+    store = await factory(StoreConfig("P"), os.path.join(root, f"{name}-profile"), sync="always")
+    await appends(store, min(count, 2000), in_flight)  # warm up (first block, caches)
+    c0 = time.process_time()
+    plain = await appends(store, count, in_flight)
+    cpu = time.process_time() - c0  # (the commit threads' CPU included)
+    print(
+        f"{name}: without the profiler {plain:,.0f}/s, {cpu / count * 1e6:.1f} us of CPU per "
+        f"append (the process: loop and commit threads)"
+    )
+    prof = cProfile.Profile()
+    t0 = time.perf_counter()
+    prof.enable()
+    rate = await appends(store, count, in_flight)
+    prof.disable()
+    wall = time.perf_counter() - t0
+    await store.close()
+    stats = pstats.Stats(prof)
+    rows = []
+    for (file, line, func), (_cc, ncalls, tottime, cumtime, _callers) in stats.stats.items():  # type: ignore[attr-defined]
+        where = f"{os.path.basename(file)}:{line}({func})" if line else func
+        rows.append((tottime, cumtime, ncalls, where))
+    rows.sort(reverse=True)
+    total = sum(r[0] for r in rows)
+    print(
+        f"{name}: {count:,} durable appends, {in_flight} in flight: {rate:,.0f}/s under the "
+        f"profiler ({wall:.2f} s); profiled time {total / count * 1e6:.1f} us per append"
+    )
+    print(f"  {'own us/append':>13} {'cum us/append':>13} {'calls/append':>12}  function")
+    for tottime, cumtime, ncalls, where in rows[:top]:
+        print(
+            f"  {tottime / count * 1e6:13.2f} {cumtime / count * 1e6:13.2f} "
+            f"{ncalls / count:12.2f}  {where}"
+        )
+
+
 def section(name: str, args: argparse.Namespace) -> None:
     """Run one RSS/restart section in a fresh process (RSS deltas are not muddied there)."""
     cmd = [sys.executable, __file__, "--section", name, "--rss-msgs", str(args.rss_msgs)]
@@ -367,11 +412,20 @@ async def main() -> None:
     ap.add_argument("--fsync-seconds", type=float, default=2.0)
     ap.add_argument("--consumer-pending", type=int, default=100_000)
     ap.add_argument("--section", choices=["rss", "consumer", "restart"], help=argparse.SUPPRESS)
+    ap.add_argument("--profile", metavar="BACKEND", help="cProfile the durable appends only")
+    ap.add_argument("--in-flight", type=int, default=256, help="--profile: writers in flight")
+    ap.add_argument("--top", type=int, default=25, help="--profile: functions shown")
     args = ap.parse_args()
     if args.section:
         await run_section(args)
         return
     root = tempfile.mkdtemp(prefix="bench-store-", dir=args.dir)
+    if args.profile:
+        try:
+            await profile(args.profile, root, args.count, args.in_flight, args.top)
+        finally:
+            shutil.rmtree(root, ignore_errors=True)
+        return
     try:
         rate = fsync_rate(root, args.fsync_seconds)
         print(f"disk fsync rate (4 KiB write + fsync): {rate:,.0f}/s  [{root}]")
