@@ -10,6 +10,12 @@ result is cached on a subject's *second* miss: a small "seen once" set acts as d
 so the unique subjects of request-reply (``_INBOX.x.N``) and of acks never enter the cache.
 That keeps hot subjects from being swept out by them and keeps the cache small.
 
+Subjects of more than ``DEEP_TOKENS`` tokens whose result is fixed by their first
+``DEEP_TOKENS`` tokens (every branch of the walk stops within them: no subscription looks
+deeper, e.g. ``$JS.ACK.<stream>.<consumer>.<n>.…`` under ``$JS.ACK.<stream>.<consumer>.>``)
+are served from a second small cache keyed by that prefix, so unique subjects of that shape
+(acks) cost one lookup instead of a walk.  Any subscription change clears it.
+
 Inserts and removes keep the cache exact by walking the affected entries again (so a result
 is always in walk order, whenever its subject entered the cache): a literal subscription
 touches at most the one entry for its subject; a wildcard one looks only at the cached keys
@@ -155,6 +161,29 @@ def _walk(
             _collect_queues(wild.qsubs, qsubs)
 
 
+#: Subjects longer than this many tokens may be served by the prefix ("deep") cache.
+DEEP_TOKENS = 5
+_DEEP_SIZE = 1024
+
+
+def _stops_within(node: _Node, tokens: list[bytes], start: int, limit: int) -> bool:
+    """True if every branch of :func:`_walk` from ``node`` at ``start`` stops on a missing
+    child before token ``limit`` (so the result depends only on ``tokens[:limit]``, given that
+    more tokens follow)."""
+    last = len(tokens) - 1
+    for i in range(start, last + 1):
+        if i >= limit:
+            return False
+        wild = node.pwc
+        if wild is not None and i < last and not _stops_within(wild, tokens, i + 1, limit):
+            return False
+        children = node.nodes
+        node = None if children is None else children.get(tokens[i])  # type: ignore[assignment]
+        if node is None:
+            return True
+    return False
+
+
 def _split_checked(subject: bytes) -> list[bytes]:
     """Tokenize a subscription subject, raising ValueError if the trie cannot hold it."""
     tokens = subject.split(SEP)
@@ -186,6 +215,8 @@ class Sublist:
         """
         self._root = _Node()
         self._cache: dict[bytes, SublistResult] = {}
+        # Results by the first DEEP_TOKENS tokens, for longer subjects that depend on no more.
+        self._deep: dict[bytes, SublistResult] = {}
         #: ``peek(subject)``: the cached result, or None; not counted as a match (a caller
         #: serving many messages counts its hits with ``count_matches``).
         self.peek: Callable[[bytes], SublistResult | None] = self._cache.get
@@ -238,12 +269,26 @@ class Sublist:
         self._matches += count
 
     def _match_miss(self, subject: bytes) -> SublistResult:
-        """Walk the trie for ``subject`` and cache the result."""
-        self._misses += 1
+        """Walk the trie for ``subject`` and cache the result (or its prefix's)."""
         tokens = subject.split(SEP)
         if b"" in tokens:
+            self._misses += 1
             return EMPTY_RESULT
+        deep = len(tokens) > DEEP_TOKENS
+        if deep:
+            key = SEP.join(tokens[:DEEP_TOKENS])
+            result = self._deep.get(key)
+            if result is not None:
+                return result
+        self._misses += 1
         result = self._walk_result(tokens)
+        if self._cache_size <= 0:
+            return result
+        if deep and _stops_within(self._root, tokens, 0, DEEP_TOKENS):
+            if len(self._deep) >= _DEEP_SIZE:
+                self._deep.clear()
+            self._deep[key] = result
+            return result
         seen = self._seen
         if subject in seen:
             seen.discard(subject)
@@ -256,7 +301,7 @@ class Sublist:
                 keys.add(subject)
             if len(cache) > self._cache_size:
                 self._sweep_cache()
-        elif self._cache_size > 0:
+        else:
             if len(seen) >= self._cache_size:
                 seen.clear()
             seen.add(subject)
@@ -280,6 +325,7 @@ class Sublist:
         """Drop every cache entry."""
         self._cache.clear()
         self._by_first.clear()
+        self._deep.clear()
 
     # -- changes ----------------------------------------------------------------------------
 
@@ -333,6 +379,8 @@ class Sublist:
         self.count += 1
         self._inserts += 1
         self.generation += 1
+        if self._deep:
+            self._deep.clear()
         if self._cache:
             self._refresh_cache(subject, tokens, literal)
         if self.on_change:
@@ -346,6 +394,8 @@ class Sublist:
         if not self._unlink(sub, tokens, queue):
             return False
         self.generation += 1
+        if self._deep:
+            self._deep.clear()
         if self._cache:
             literal = PWC not in tokens and FWC not in tokens
             self._refresh_cache(subject, tokens, literal)
@@ -388,6 +438,8 @@ class Sublist:
         if not removed:
             return 0
         self.generation += 1
+        if self._deep:
+            self._deep.clear()
         cache = self._cache
         if not cache:
             return removed
