@@ -84,6 +84,11 @@ class Block:
         self.live += 1
         return gap
 
+    def add_run(self, offs: list[int]) -> None:
+        """Index messages at the sequences right after the last one, at ``offs``."""
+        self.offs.extend(offs)
+        self.live += len(offs)
+
     @property
     def last_seq(self) -> int:
         """The highest slot's sequence (0 when no message)."""

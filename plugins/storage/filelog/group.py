@@ -16,15 +16,19 @@ from __future__ import annotations
 import contextlib
 import os
 from dataclasses import dataclass, field
+from hashlib import blake2b
 from typing import TYPE_CHECKING, Any
 
 from natskern.plugins.storage.filelog.blocks import Block
 from natskern.plugins.storage.filelog.codec import (
     FLAG_ECHO,
+    FLAG_HEADERS,
     HEADER,
+    MAGIC,
+    MSG,
+    OVERHEAD,
     encode_erased,
     encode_meta,
-    encode_msg,
     encode_removal,
 )
 from natskern.plugins.storage.filelog.meta import write_meta_copy
@@ -35,8 +39,9 @@ if TYPE_CHECKING:
 
 __all__ = ["EncodedGroup", "encode_group", "write_group"]
 
-#: The size the stream's ``bytes`` counts per message (nats-server's file-store formula).
-from natskern.kernel.store.base import record_size as counted_size
+#: The size the stream's ``bytes`` counts per message is nats-server's file-store formula
+#: (``record_size`` in the store), computed inline from these.
+from natskern.kernel.store.base import HEADERS_OVERHEAD, RECORD_OVERHEAD
 
 #: Metadata values up to this size are also written into the data (rebuildable).
 SMALL_META = 64 << 10
@@ -74,39 +79,75 @@ class EncodedGroup:
 def encode_group(
     log: FileLog, ops: list[tuple[Any, ...]], metas: dict[str, bytes | None], gens: dict[str, int]
 ) -> EncodedGroup:
-    """Encode ``ops`` and the small ``metas`` into one buffer and pick its block."""
+    """Encode ``ops`` and the small ``metas`` into one buffer and pick its block.
+
+    The message records are built inline (what :func:`.codec.encode_msg` does, with
+    no intermediate bytearray and no copy per record: header and body, then the
+    checksum, are parts of the one join): this loop is the file store's cost per
+    message at commit time.
+    """
     g = EncodedGroup(hi_seq=log.hi_seq, hi_ts=log.hi_ts)
     parts: list[bytes] = []
+    add = parts.append
     rel = 0
     # a message erased in the very group that stores it never reaches the disk
     erased = {op[1] for op in ops if op[0] == "r" and op[3]}
+    placed = g.placed
+    place = placed.append
+    pack, b2 = HEADER.pack, blake2b
+    names = log.subject_bytes
+    if len(names) > 10_000:  # (a cache, bounded: a stream may have millions of subjects)
+        names.clear()
     for op in ops:
-        if op[0] == "m" and op[1].seq in erased:
-            g.hi_seq, g.hi_ts = max((g.hi_seq, g.hi_ts), (op[1].seq, op[1].ts))
-            continue
         if op[0] == "m":
             m = op[1]
-            subj = m.subject.encode()
-            rec = encode_msg(m.seq, m.ts, op[2], subj, m.headers, m.payload)
-            size = counted_size(m.subject, m.headers, m.payload)
-            g.placed.append((m.seq, rel, m.ts, subj, size, op[2]))
-            if m.seq > g.hi_seq:
-                g.hi_seq, g.hi_ts = m.seq, m.ts
-        else:
-            hint = max(g.hi_seq, op[2])
-            rec = encode_removal(op[1], op[2], hint, g.hi_ts)
-            g.removals.append((op[1], op[2], hint, g.hi_ts))
-            if op[3]:
-                blk, off = log.locate(op[1])
-                if blk is not None:
-                    g.erases.append((blk, off))
-            g.hi_seq = max(g.hi_seq, op[2])
-        parts.append(rec)
+            seq, ts = m.seq, m.ts
+            if erased and seq in erased:
+                g.hi_seq, g.hi_ts = max((g.hi_seq, g.hi_ts), (seq, ts))
+                continue
+            subject = m.subject
+            subj = names.get(subject)
+            if subj is None:
+                subj = names[subject] = subject.encode()
+            sl, h, p = len(subj), m.headers, m.payload
+            if h is None:
+                body = pack(MAGIC, MSG, 0, OVERHEAD + sl + len(p), seq, ts, op[2], sl, 0)
+                body += subj
+                body += p
+                size = RECORD_OVERHEAD + sl + len(p)
+            else:
+                hl = len(h)
+                body = pack(
+                    MAGIC, MSG, FLAG_HEADERS, OVERHEAD + sl + hl + len(p), seq, ts, op[2], sl, hl
+                )
+                body += subj
+                if h:
+                    body += h
+                    size = RECORD_OVERHEAD + HEADERS_OVERHEAD + sl + hl + len(p)
+                else:
+                    size = RECORD_OVERHEAD + sl + len(p)
+                body += p
+            add(body)
+            add(b2(body, digest_size=8).digest())
+            place((seq, rel, ts, subj, size, op[2]))
+            rel += len(body) + 8
+            if seq > g.hi_seq:
+                g.hi_seq, g.hi_ts = seq, ts
+            continue
+        hint = max(g.hi_seq, op[2])
+        rec = encode_removal(op[1], op[2], hint, g.hi_ts)
+        g.removals.append((op[1], op[2], hint, g.hi_ts))
+        if op[3]:
+            blk, off = log.locate(op[1])
+            if blk is not None:
+                g.erases.append((blk, off))
+        g.hi_seq = max(g.hi_seq, op[2])
+        add(rec)
         rel += len(rec)
     for key, value in metas.items():
         if in_data(key, value):
             g.data_metas.append((key.encode(), value, gens[key]))
-            parts.append(encode_meta(key.encode(), value, gens[key]))
+            add(encode_meta(key.encode(), value, gens[key]))
     # every removal's second copy, as far from the first as the group allows (its end)
     parts.extend(encode_removal(*r, flags=FLAG_ECHO) for r in g.removals)
     buf = b"".join(parts)
@@ -123,7 +164,8 @@ def encode_group(
         head = b"".join(encode_meta(*hm) for hm in head_metas)
         g.data_metas[:0] = head_metas
         buf = head + buf
-        g.placed = [(s, o + len(head), *rest) for s, o, *rest in g.placed]  # type: ignore[misc]
+        if head:
+            g.placed = [(s, o + len(head), *rest) for s, o, *rest in g.placed]  # type: ignore[misc]
         if active is not None and active.acc is not None:
             g.sealed = active
             g.sidecar = encode_sidecar(active.acc, active.size, active.first_seq, active.offs)
@@ -140,13 +182,28 @@ def apply_group(log: FileLog, g: EncodedGroup) -> None:
     if g.new is not None:
         log.blocks.append(g.new)
     acc = target.acc
-    for seq, off, ts, subj, size, ttl in g.placed:
-        gap = target.add(seq, base + off)
-        if acc is not None:
-            acc.add(gap, ts, subj, size)
-            if ttl:
-                acc.ttls[seq] = ttl
-    if g.placed and target.first_seq and (not log.mblocks or log.mblocks[-1] is not target):
+    placed = g.placed
+    if placed:
+        first = placed[0][0]
+        n = len(placed)
+        if placed[-1][0] - first == n - 1:  # consecutive sequences: the columns in bulk
+            gap = target.add(first, base + placed[0][1])
+            target.add_run([base + p[1] for p in placed[1:]])
+            if acc is not None:
+                acc.add_run(
+                    gap, [p[2] for p in placed], [p[3] for p in placed], [p[4] for p in placed]
+                )
+                for p in placed:
+                    if p[5]:
+                        acc.ttls[p[0]] = p[5]
+        else:
+            for seq, off, ts, subj, size, ttl in placed:
+                gap = target.add(seq, base + off)
+                if acc is not None:
+                    acc.add(gap, ts, subj, size)
+                    if ttl:
+                        acc.ttls[seq] = ttl
+    if placed and target.first_seq and (not log.mblocks or log.mblocks[-1] is not target):
         log.mblocks.append(target)
         log.mfirst.append(target.first_seq)
     target.size = base + len(g.buf)

@@ -64,6 +64,7 @@ AHEAD_MSGS = 4096
 #: ``os.RWF_NOWAIT`` where the platform has it (Linux): a read that fails rather than block.
 _NOWAIT: int = getattr(os, "RWF_NOWAIT", 0)
 CKPT_BLOCKS = "~blocks"
+_msg_size = StoredMsg.size.fget
 CKPT_POS = "~index-pos"
 
 
@@ -86,6 +87,8 @@ class FileLog:
         #: Highest message sequence committed (appends must be above it).
         self._committed_last_msg = 0
         self._ops: list[tuple[Any, ...]] = []
+        #: Subjects' UTF-8 bytes, by subject (encoded once, not once per record).
+        self.subject_bytes: dict[str, bytes] = {}
         self._staged: dict[int, StoredMsg] = {}
         self._committing: dict[int, StoredMsg] = {}
         #: The newest committed messages, kept for readers of the tail (no disk read).
@@ -258,10 +261,8 @@ class FileLog:
             else:
                 for s in [s for s in recent if first <= s <= last]:
                     self._recent_bytes -= recent.pop(s).size
-        nbytes = self._recent_bytes
-        for seq, m in committed.items():
-            recent[seq] = m
-            nbytes += m.size
+        recent.update(committed)
+        nbytes = self._recent_bytes + sum(map(_msg_size, committed.values()))
         if nbytes > RECENT_BYTES and recent:
             # Evict from the oldest sequence up (committed sequences only grow), not
             # with ``next(iter(recent))``: a dict popped from the front is scanned

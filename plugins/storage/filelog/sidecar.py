@@ -92,6 +92,24 @@ class BlockAcc:
         self.sid.append(sid)
         self.size.append(size)
 
+    def add_run(self, gap: int, ts: list[int], subjects: list[bytes], sizes: list[int]) -> None:
+        """Consecutive message slots, after ``gap`` empty ones (what :meth:`add` does each)."""
+        if gap:
+            self.ts.extend(array("q", [0]) * gap)
+            self.sid.extend(array("I", [0]) * gap)
+            self.size.extend(array("I", [0]) * gap)
+        subj, names = self.subj, self.names
+        sids = []
+        for subject in subjects:
+            sid = subj.get(subject)
+            if sid is None:
+                sid = subj[subject] = len(names)
+                names.append(subject)
+            sids.append(sid)
+        self.ts.extend(ts)
+        self.sid.extend(sids)
+        self.size.extend(sizes)
+
     @classmethod
     def from_scan(cls, sc: BlockScan, names: list[bytes], data: bytes) -> BlockAcc:
         """The accumulator of a block just scanned (its bytes ``data``)."""
