@@ -22,6 +22,7 @@ from collections.abc import Iterable, Sequence
 from itertools import compress
 
 from natskern.kernel.store.api import SimpleState
+from natskern.kernel.store.subjectcount import SubjectCounts
 from natskern.kernel.subjects.tokens import is_literal, matches
 
 __all__ = ["DEAD", "MsgIndex"]
@@ -43,6 +44,7 @@ class MsgIndex:
     SWEEP_MIN = 1024
 
     __slots__ = (
+        "_counts",
         "_free",
         "_match_cache",
         "_sweep_at",
@@ -77,6 +79,7 @@ class MsgIndex:
         self._match_cache: dict[str, tuple[int, list[int]]] = {}
         self._free: list[int] = []
         self._sweep_at = self.SWEEP_MIN
+        self._counts = SubjectCounts()
 
     # -- positions ------------------------------------------------------------------------
 
@@ -395,15 +398,6 @@ class MsgIndex:
                 best = self.sub_last[sid]
         return best
 
-    def _count_from(self, sid: int, start: int) -> int:
-        """Messages of ``sid`` at or after ``start`` (``start`` inside its first..last)."""
-        a = start - self.base
-        f = self.sub_first[sid] - self.base
-        z = self.sub_last[sid] - self.base + 1
-        if a - f < z - a:
-            return self.sub_count[sid] - self.sid[f:a].count(sid)
-        return self.sid[a:z].count(sid)
-
     def filtered(self, filter_subject: str, start: int = 0) -> SimpleState:
         """Count and first/last sequence of matching messages at or after ``start``."""
         out = SimpleState()
@@ -440,13 +434,9 @@ class MsgIndex:
             out.first = first if not out.first else min(out.first, first)
             out.last = max(out.last, self.sub_last[sid])
         if partial:
-            if len(partial) > 8:
-                counts = Counter(self.sid[start - self.base :])
-                for sid in partial:
-                    out.msgs += counts[sid]
-            else:
-                for sid in partial:
-                    out.msgs += self._count_from(sid, start)
+            out.msgs += self._counts.count_from(
+                self, partial, start, self.sub_first, self.sub_last, self.sub_count
+            )
             first = min(self._next_of(sid, start) for sid in partial)
             out.first = first if not out.first else min(out.first, first)
             out.last = max(out.last, *(self.sub_last[sid] for sid in partial))
