@@ -113,3 +113,45 @@ async def test_large_object_in_process_with_flow_control(broker: Broker) -> None
         h.update(chunk)
         n += len(chunk)
     assert n == 16 << 20 and h.digest() == hashlib.sha256(block * 16).digest()
+
+
+async def test_windowed_put_keeps_chunk_order(broker: Broker, url: str) -> None:
+    """A put keeps up to PUT_WINDOW chunks in flight: they are stored in order all the same."""
+    from natskern.plugins.objectstore.api import PUT_WINDOW
+
+    obs = await broker.object_store("order", create=True)
+    data = b"".join(i.to_bytes(4, "big") * 250 for i in range(PUT_WINDOW * 5 + 3))
+    info = await obs.put("many", data, chunk_size=1000)
+    assert info.chunks == PUT_WINDOW * 5 + 3
+    assert await obs.get("many") == data
+    nc = await nats.connect(url)
+    try:
+        js = nc.jetstream()
+        got = await (await js.object_store("order")).get("many")  # nats-py checks the digest
+        assert got.data == data
+        seqs = []
+        sub = await js.subscribe(f"$O.order.C.{info.nuid}", ordered_consumer=True)
+        for _ in range(info.chunks):
+            msg = await sub.next_msg(5)
+            seqs.append(msg.metadata.sequence.stream)
+            assert msg.data == data[(len(seqs) - 1) * 1000 : len(seqs) * 1000]
+        assert seqs == list(range(seqs[0], seqs[0] + info.chunks))
+    finally:
+        await nc.close()
+
+
+async def test_failed_put_leaves_no_chunks(broker: Broker) -> None:
+    """A chunk refused mid-put (the bucket is full) fails the put; its chunks are purged,
+    those still in flight when the error was seen included."""
+    from natskern.plugins.kv.jsclient import APIError
+
+    obs = await broker.object_store("full", create=True, max_bytes=1 << 20)
+    with pytest.raises(APIError) as err:
+        await obs.put("big", blob(3 << 20))
+    assert (err.value.err_code, err.value.description) == (10077, "maximum bytes exceeded")
+    state = (await obs.status())["stream_info"]["state"]
+    assert state["messages"] == 0
+    with pytest.raises(ObjectNotFoundError):
+        await obs.info("big")
+    assert (await obs.put("small", b"fits")).size == 4
+    assert await obs.get("small") == b"fits"
