@@ -33,6 +33,7 @@ from typing import Any, Final
 from natskern.kernel.durations import parse_duration_ns
 from natskern.kernel.jetstream import errors as E
 from natskern.kernel.jetstream.errors import ApiError
+from natskern.kernel.jetstream.publish_run import StagedRun
 from natskern.kernel.jetstream.streamconfig import StreamConfig
 from natskern.kernel.jetstream.transforms import compile_transform
 from natskern.kernel.jetstream.wire import dumps, format_time, go_duration
@@ -154,6 +155,10 @@ class Stream:
         #: publish path then stages without a coroutine per message.
         self._stage_msg: Callable[..., tuple[int, int, asyncio.Future[None] | None]] | None = (
             getattr(store, "stage_msg", None)
+        )
+        #: Its batch form (``LogStore.stage_batch``): runs of plain publishes in one call.
+        self._stage_batch: Callable[..., tuple[int, int, asyncio.Future[None] | None]] | None = (
+            getattr(store, "stage_batch", None) if self._stage_msg is not None else None
         )
         #: Messages of a stream with ``subject_delete_marker_ttl``: seq -> (ts, TTL s, marker).
         self._expiring: dict[int, tuple[int, int, bool]] = {}
@@ -290,7 +295,30 @@ class Stream:
         """
         no_ack = self.config.no_ack
         queue = self._answers
+        cfg = self.config
+        # Plain publishes (no headers) gather into runs staged with one store call.
+        plain = (
+            self._stage_batch is not None
+            and not self._stateful_always
+            and self.usage_check is None
+            and getattr(self.store, "batchable", False)
+        )
+        limit = cfg.max_msg_size if cfg.max_msg_size >= 0 else 1 << 62
+        itr = self._itr
+        subjects: list[str] = []
+        replies: list[bytes] = []
+        payloads: list[bytes] = []
         for subject, reply, hdr, payload in batch:
+            if plain and hdr is None and len(payload) <= limit:
+                if itr is not None:
+                    subject = itr.apply(subject) or subject
+                subjects.append(subject.decode())
+                replies.append(b"" if no_ack else reply)
+                payloads.append(payload)
+                continue
+            if subjects:
+                await self._stage_run(subjects, replies, payloads, answer)
+                subjects, replies, payloads = [], [], []
             if (hdr and any(h in hdr for h in _STATEFUL)) or self._stateful_always:
                 await self.drain()
             if self._stage_msg is not None and self.store.backlogged:  # type: ignore[attr-defined]
@@ -308,6 +336,58 @@ class Stream:
                         self._acker = asyncio.get_running_loop().create_task(self._answer())
             elif reply and result is not None:
                 answer(reply, result)  # type: ignore[arg-type]
+        if subjects:
+            await self._stage_run(subjects, replies, payloads, answer)
+
+    async def _stage_run(
+        self, subjects: list[str], replies: list[bytes], payloads: list[bytes], answer: Answer
+    ) -> None:
+        """Stage a run of plain publishes with one ``stage_batch`` (see :mod:`.publish_run`)."""
+        if self.store.backlogged:  # type: ignore[attr-defined]
+            await self.store.room()  # type: ignore[attr-defined]
+        assert self._stage_batch is not None
+        try:
+            first, ts, commit = self._stage_batch(
+                [(s, None, p) for s, p in zip(subjects, payloads, strict=True)]
+            )
+        except StoreError as err:
+            value = self._error_ack(E.STREAM_STORE_FAILED(err=err.description))
+            for reply in replies:
+                self._answer_later(answer, reply, value)
+            return
+        run = StagedRun(commit, first, ts, subjects, replies)
+        if commit is None and not self._answers:
+            self._run_answer(run, answer)
+        else:
+            self._answer_later(answer, b"", run)
+
+    def _answer_later(self, answer: Answer, reply: bytes, result: Any) -> None:
+        """Queue an answer behind the ones waiting (the acker task sends them in order)."""
+        if not reply and type(result) is bytes:
+            return
+        self._answers.append((answer, reply, result))
+        if self._acker is None:
+            self._acker = asyncio.get_running_loop().create_task(self._answer())
+
+    def _run_answer(self, run: StagedRun, answer: Answer) -> None:
+        """The answers of a committed run (stored, or all failed with the commit's error)."""
+        err = run.commit.exception() if run.commit is not None else None
+        if err is not None:
+            text = err.description if isinstance(err, StoreError) else str(err)
+            value = self._error_ack(E.STREAM_STORE_FAILED(err=text))
+            for reply in run.replies:
+                if reply:
+                    answer(reply, value)
+            return
+        seq, ts, stored, ack = run.first, run.ts, self._stored, self._ack
+        for subject, reply in zip(run.subjects, run.replies, strict=True):
+            stored(subject, None, 0, "", seq, ts)
+            if reply:
+                try:
+                    answer(reply, ack(seq))
+                except Exception:
+                    log.exception("JetStream: answering a publish on %r failed", reply)
+            seq += 1
 
     async def _answer(self) -> None:
         """Finish the queued writes in order and send their acknowledgements."""
@@ -327,6 +407,12 @@ class Stream:
                     value = result.value if result.done else await self._finish(result)
                 elif kind is _Dup:
                     value = self._dup_answer(result)
+                elif kind is StagedRun:
+                    if result.commit is not None and not result.commit.done():
+                        await asyncio.wait((result.commit,))
+                    queue.popleft()
+                    self._run_answer(result, answer)
+                    continue
                 else:
                     value = result
                 queue.popleft()

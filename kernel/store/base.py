@@ -291,6 +291,36 @@ class LogStore(Opening, Expiry, Limits, Removals):
             return seq, ts, commit.group.waiter()
         return seq, ts, None
 
+    @property
+    def batchable(self) -> bool:
+        """Whether :meth:`stage_batch` takes its columnar path (no limit to check per message)."""
+        return not self._checked
+
+    def stage_batch(
+        self, items: Sequence[tuple[str, bytes | None, bytes]]
+    ) -> tuple[int, int, asyncio.Future[None] | None]:
+        """Stage ``(subject, headers, payload)`` tuples without waiting: ``(first, ts, commit)``.
+
+        :meth:`stage_msg` for many messages in one call (the JetStream publish path
+        stages a run of plain publishes from one read this way): they get the
+        consecutive sequences from ``first`` on and one timestamp ``ts``; ``commit``
+        is as in :meth:`stage_msg`.  Without limits (:attr:`batchable`) this is
+        the columnar path of :meth:`store_batch`; with limits each message is checked
+        as by :meth:`stage_msg`, and a refused one raises (those before it stay staged).
+        """
+        if self._closed:
+            raise StoreClosedError()
+        if not items:
+            return 0, 0, None
+        if self._checked:
+            first, ts = self._stage(*items[0], 0)
+            for subject, headers, payload in items[1:]:
+                self._stage(subject, headers, payload, 0)
+        else:
+            first, ts = self._stage_batch(items)
+        commit = self._commit
+        return first, ts, commit.group.waiter() if commit.awaits else None
+
     async def store_batch(
         self, items: Sequence[tuple[str, bytes | None, bytes]], *, ttl: int = 0
     ) -> tuple[int, int]:

@@ -172,11 +172,12 @@ class MsgIndex:
         self.live.append(1)
         self.msgs += 1
         self.bytes += size
-        if self.sub_count[sid]:
-            self.sub_last[sid] = seq
-        else:
-            self.sub_first[sid] = self.sub_last[sid] = seq
-        self.sub_count[sid] += 1
+        counts = self.sub_count
+        n = counts[sid]
+        if not n:
+            self.sub_first[sid] = seq
+        self.sub_last[sid] = seq
+        counts[sid] = n + 1
 
     def add_batch(self, first: int, ts: int, sids: list[int], sizes: list[int]) -> None:
         """Index ``len(sids)`` new messages from ``first`` on, all at time ``ts``."""
