@@ -1,0 +1,103 @@
+"""Runs of plain publishes staged with one ``stage_batch`` call (see ``publish_run``).
+
+Over a real file store and a durable memory log: order and sequences of the acks
+when plain messages and messages with headers alternate, the run's one timestamp,
+a failed commit failing exactly the run it covers, limits taking the per-message path.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+from natskern.kernel.jetstream.stream import Stream, store_config
+from natskern.kernel.jetstream.streamrequest import check_create
+from natskern.kernel.protocol.headers import build_headers
+from natskern.kernel.store.base import LogStore
+from natskern.plugins.storage.file import FileLogFactory
+from natskern.plugins.storage.memory import MemoryLog
+
+
+def _cfg(functions: dict[str, Any], **fields: Any) -> Any:
+    body = {"name": "S", "subjects": ["s.>"], **fields}
+    return check_create("S", json.dumps(body).encode(), functions=functions)
+
+
+async def file_stream(functions: dict[str, Any], root: Path, **fields: Any) -> Stream:
+    cfg = _cfg(functions, **fields)
+    store = await LogStore.open(FileLogFactory(str(root / "S"), sync="always"), store_config(cfg))
+    return Stream(cfg, store, created=time.time_ns(), functions=functions)
+
+
+def batch(*msgs: tuple[str, bytes | None, bytes]) -> list[tuple[bytes, bytes, bytes | None, bytes]]:
+    return [(s.encode(), b"_INBOX.%d" % i, h, p) for i, (s, h, p) in enumerate(msgs)]
+
+
+async def test_plain_runs_and_header_messages_keep_their_order(
+    mapping_functions: dict[str, Any], tmp_path: Path
+) -> None:
+    stream = await file_stream(mapping_functions, tmp_path)
+    dup = build_headers({"Nats-Msg-Id": "m1"})
+    msgs = [("s.a", None, b"1"), ("s.b", None, b"2"), ("s.c", dup, b"3")]
+    msgs += [("s.a", None, b"4"), ("s.d", dup, b"5"), ("s.e", None, b"6")]
+    acks = await stream.ingest(batch(*msgs))
+    assert [r for r, _ in acks] == [b"_INBOX.%d" % i for i in range(6)]
+    got = [json.loads(a) for _, a in acks]
+    assert [a["seq"] for a in got] == [1, 2, 3, 4, 3, 5]
+    assert got[4].get("duplicate") is True
+    stored = [await stream.store.load_msg(s) for s in range(1, 6)]
+    assert [(m.subject, m.headers is None, m.payload) for m in stored] == [  # type: ignore[union-attr]
+        ("s.a", True, b"1"),
+        ("s.b", True, b"2"),
+        ("s.c", False, b"3"),
+        ("s.a", True, b"4"),
+        ("s.e", True, b"6"),
+    ]
+    assert stored[0].ts == stored[1].ts  # type: ignore[union-attr]  # (one run, one time)
+    await stream.store.close()
+    # durable: everything is back after a reopen
+    again = await file_stream(mapping_functions, tmp_path)
+    assert again.store.state().messages == 5
+    assert (await again.store.load_msg(5)).payload == b"6"  # type: ignore[union-attr]
+    await again.store.close()
+
+
+async def test_a_failed_commit_fails_the_run_then_the_stream_goes_on(
+    mapping_functions: dict[str, Any],
+) -> None:
+    cfg = _cfg(mapping_functions)
+    log = MemoryLog("S", sync="always", shelf=None, durable=True)
+    stream = Stream(cfg, await LogStore.open(log, store_config(cfg)), created=time.time_ns())
+    log.fail_commits = 1
+    acks = [json.loads(a) for _, a in await stream.ingest(batch(*[("s.a", None, b"x")] * 3))]
+    assert [a["error"]["err_code"] for a in acks] == [10077] * 3
+    assert stream.store.state().messages == 0
+    acks = [json.loads(a) for _, a in await stream.ingest(batch(("s.a", None, b"y")))]
+    assert acks[0]["stream"] == "S" and "error" not in acks[0]
+    assert stream.store.state().messages == 1
+
+
+async def test_limits_refuse_per_message_inside_a_batch(
+    mapping_functions: dict[str, Any], tmp_path: Path
+) -> None:
+    """With a limit the store is not batchable: discard new refuses the third message only."""
+    stream = await file_stream(mapping_functions, tmp_path, max_msgs=2, discard="new")
+    assert not stream.store.batchable  # type: ignore[attr-defined]
+    acks = [json.loads(a) for _, a in await stream.ingest(batch(*[("s.a", None, b"x")] * 3))]
+    assert [a.get("seq") for a in acks[:2]] == [1, 2]
+    assert acks[2]["error"]["err_code"] == 10077
+    assert stream.store.state().messages == 2
+    await stream.store.close()
+
+
+async def test_max_msg_size_refuses_one_message_of_a_run(
+    mapping_functions: dict[str, Any], tmp_path: Path
+) -> None:
+    stream = await file_stream(mapping_functions, tmp_path, max_msg_size=4)
+    msgs = [("s.a", None, b"ok"), ("s.a", None, b"too big"), ("s.a", None, b"ok2")]
+    acks = [json.loads(a) for _, a in await stream.ingest(batch(*msgs))]
+    assert acks[0]["seq"] == 1 and acks[2]["seq"] == 2
+    assert acks[1]["error"]["err_code"] == 10054
+    await stream.store.close()
