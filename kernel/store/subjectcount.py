@@ -137,9 +137,9 @@ class SubjectCounts:
 
     __slots__ = ("_blocks", "shift")
 
-    def __init__(self, shift: int = SHIFT) -> None:
-        #: Blocks are ``1 << shift`` sequences long.
-        self.shift = shift
+    def __init__(self, shift: int = 0) -> None:
+        #: Blocks are ``1 << shift`` sequences long (default :data:`SHIFT`).
+        self.shift = shift or SHIFT
         self._blocks: dict[int, _Summary] = {}
 
     def __len__(self) -> int:
