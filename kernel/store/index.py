@@ -399,8 +399,11 @@ class MsgIndex:
                 best = self.sub_last[sid]
         return best
 
-    def filtered(self, filter_subject: str, start: int = 0) -> SimpleState:
-        """Count and first/last sequence of matching messages at or after ``start``."""
+    def filtered(self, filter_subject: str, start: int = 0, *, ends: bool = True) -> SimpleState:
+        """Count and first/last sequence of matching messages at or after ``start``.
+
+        With ``ends=False`` only the count is exact (no search for the first one).
+        """
         out = SimpleState()
         if _all(filter_subject):
             if not self.msgs:
@@ -438,9 +441,10 @@ class MsgIndex:
             out.msgs += self._counts.count_from(
                 self, partial, start, self.sub_first, self.sub_last, self.sub_count
             )
-            first = min(self._next_of(sid, start) for sid in partial)
-            out.first = first if not out.first else min(out.first, first)
-            out.last = max(out.last, *(self.sub_last[sid] for sid in partial))
+            if ends:
+                first = min(self._next_of(sid, start) for sid in partial)
+                out.first = first if not out.first else min(out.first, first)
+                out.last = max(out.last, *(self.sub_last[sid] for sid in partial))
         return out
 
     def subjects_state(self, filter_subject: str = ">") -> dict[str, SimpleState]:
@@ -459,7 +463,7 @@ class MsgIndex:
     def num_pending(self, start: int, filter_subject: str, last_per_subject: bool) -> int:
         """Matching messages at or after ``start`` (or subjects whose last one is)."""
         if not last_per_subject:
-            return self.filtered(filter_subject, start).msgs
+            return self.filtered(filter_subject, start, ends=False).msgs
         sids = range(len(self.names)) if _all(filter_subject) else self.matching(filter_subject)
         return sum(1 for s in sids if self.sub_count[s] and self.sub_last[s] >= start)
 
