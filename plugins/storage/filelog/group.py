@@ -46,6 +46,8 @@ from natskern.kernel.store.base import HEADERS_OVERHEAD, RECORD_OVERHEAD
 #: Metadata values up to this size are also written into the data (rebuildable).
 SMALL_META = 64 << 10
 INTERNAL = "~"  # key prefix of the log's own metadata
+#: An empty 8-byte blake2b: a copy of it is ~1/3 cheaper than a new one (keyword parsing).
+_BLAKE2B_8 = blake2b(digest_size=8)
 
 
 def in_data(key: str, value: bytes | None) -> bool:
@@ -94,7 +96,7 @@ def encode_group(
     erased = {op[1] for op in ops if op[0] == "r" and op[3]}
     placed = g.placed
     place = placed.append
-    pack, b2 = HEADER.pack, blake2b
+    pack, fresh = HEADER.pack, _BLAKE2B_8.copy
     names = log.subject_bytes
     if len(names) > 10_000:  # (a cache, bounded: a stream may have millions of subjects)
         names.clear()
@@ -128,7 +130,9 @@ def encode_group(
                     size = RECORD_OVERHEAD + sl + len(p)
                 body += p
             add(body)
-            add(b2(body, digest_size=8).digest())
+            h8 = fresh()
+            h8.update(body)
+            add(h8.digest())
             place((seq, rel, ts, subj, size, op[2]))
             rel += len(body) + 8
             if seq > g.hi_seq:

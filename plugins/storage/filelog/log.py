@@ -20,6 +20,7 @@ import bisect
 import fcntl
 import logging
 import os
+from collections.abc import Sequence
 from hashlib import blake2b
 from typing import Any
 
@@ -154,6 +155,17 @@ class FileLog:
             raise ValueError(f"sequence {msg.seq} is not above {self._committed_last_msg}")
         self._ops.append(("m", msg, ttl))
         self._staged[msg.seq] = msg
+
+    def append_batch(
+        self, first_seq: int, ts: int, items: Sequence[tuple[str, bytes | None, bytes]]
+    ) -> None:
+        """Stage ``(subject, headers, payload)`` records at ``first_seq...``, all at time ``ts``."""
+        if first_seq <= self._committed_last_msg:
+            raise ValueError(f"sequence {first_seq} is not above {self._committed_last_msg}")
+        seqs = range(first_seq, first_seq + len(items))
+        msgs = [StoredMsg(s, q, ts, h, p) for q, (s, h, p) in zip(seqs, items, strict=True)]
+        self._ops.extend([("m", m, 0) for m in msgs])
+        self._staged.update(zip(seqs, msgs, strict=True))
 
     def remove(self, seq: int, *, erase: bool = False) -> None:
         """Stage the removal of one record (``erase`` also zeroes it in place)."""
