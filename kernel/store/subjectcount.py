@@ -14,10 +14,16 @@ The summaries are a cache the index never tells about its changes (its append
 and removal paths stay untouched): each use checks the block against the
 column first — the same covered range, the same number of live entries and the
 same CRC-32 of the subject ids (a removed message's id becomes ``DEAD``, so any
-removal changes the live count, and a rollback that brings messages back
-changes the CRC) — and rebuilds the block when it differs.  Checking costs a
-CRC over the block (about a nanosecond a message), rebuilding a ``Counter``
-over it (tens of nanoseconds a message, once).
+removal changes the live count; a rollback that brings messages back while
+others are removed keeps the count but changes the CRC, short of a 1 in 2**32
+collision) — and rebuilds the block when it differs.  Checking costs a CRC over
+the block (about a nanosecond a message), rebuilding a ``Counter`` over it
+(tens of nanoseconds a message, once).
+
+A query for a few subjects (up to :data:`FEW`: a literal filter, ``s.*.5``)
+builds no summary where there is none: the block's ids are decoded as UTF-32
+(one character each while the index has fewer than 0xD800 subjects) and
+counted with ``str.count``, about a nanosecond a message and subject.
 
 Memory: a block with few subjects keeps a ``dict`` (a few bytes a message for
 1,000 subjects over blocks of 65,536); one with many keeps two sorted
@@ -26,6 +32,7 @@ Memory: a block with few subjects keeps a ``dict`` (a few bytes a message for
 
 from __future__ import annotations
 
+import sys
 import zlib
 from array import array
 from bisect import bisect_left
@@ -49,7 +56,9 @@ FEW = 24
 #: Ids below this decode as one UTF-32 character each (no surrogates).
 NARROW = 0xD800
 _DEAD4 = b"\xff\xff\xff\xff"
-_FILL4 = b"\xff\xff\x10\x00"
+#: What ``DEAD`` becomes before decoding: U+10FFFF, in the column's byte order.
+_FILL4 = array("I", [0x10FFFF]).tobytes()
+_CODEC = "utf-32-le" if sys.byteorder == "little" else "utf-32-be"
 
 
 class Columns(Protocol):
@@ -110,12 +119,12 @@ def _text(col: array, live: bytearray, a: int, b: int) -> str:
     """The ids at offsets ``a..b-1`` as a string, one character each (ids below 0xD800).
 
     ``DEAD`` (not a code point) becomes U+10FFFF first: every run of four 0xFF
-    bytes is a whole ``DEAD`` entry, since a live id's high byte is 0.
+    bytes is a whole ``DEAD`` entry, since a live id's most significant byte is 0.
     """
     mv = memoryview(col)[a:b]
     if live.count(1, a, b) == b - a:
-        return str(mv, "utf-32-le")
-    return mv.tobytes().replace(_DEAD4, _FILL4).decode("utf-32-le")
+        return str(mv, _CODEC)
+    return mv.tobytes().replace(_DEAD4, _FILL4).decode(_CODEC)
 
 
 def _direct(col: array, live: bytearray, sids: Sequence[int], a: int, b: int, narrow: bool) -> int:
@@ -161,7 +170,7 @@ class SubjectCounts:
         sh = self.shift
         k_lo = -(-lo >> sh)  # the first block starting at or after lo
         k_hi = hi >> sh  # blocks below k_hi end at or before hi
-        narrow = len(idx.names) <= NARROW
+        narrow = len(idx.names) <= NARROW and col.itemsize == 4
         if k_lo >= k_hi:
             return _direct(col, live, sids, lo - base, hi - base, narrow)
         n = _direct(col, live, sids, lo - base, (k_lo << sh) - base, narrow)
