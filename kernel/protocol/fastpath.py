@@ -54,7 +54,8 @@ def _split_by_size(buf: bytes, known: Any) -> list[bytes]:
     Splitting scans every payload byte, which dominates for large payloads; here only the
     control lines are searched.  A payload stays one piece even when it contains CRLF (the
     bulk loop accepts a piece of exactly the declared size).  At the first line that is not
-    a known PUB line with its payload and CRLF all here, the rest is split as usual.
+    a known PUB line with its payload and CRLF all here, the rest is split as usual, unless
+    that line's payload has not all arrived: then the rest is left whole as the last piece.
     """
     pieces: list[bytes] = []
     append = pieces.append
@@ -69,7 +70,12 @@ def _split_by_size(buf: bytes, known: Any) -> list[bytes]:
         if line is None:
             break
         end = e + 2 + line[2]
-        if end + 2 > n or buf[end] != 13 or buf[end + 1] != 10:
+        if end + 2 > n:
+            # Its payload is still to come: the rest is one (incomplete) piece, left to
+            # the exact path, which collects the payload (a split would scan it).
+            append(buf[pos:])
+            return pieces
+        if buf[end] != 13 or buf[end + 1] != 10:
             break
         append(buf[pos:e])
         append(buf[e + 2 : end])
@@ -120,17 +126,22 @@ class FastPath:
         line that did not end on CRLF), or -1 once parsing stopped.
         """
         known = self._lines.get
-        e = buf.find(b"\r\n", 0, self._mcl + 2)
-        first = known(buf[:e]) if e > 0 else None
-        if first is not None and first[2] >= _LARGE_PAYLOAD:
-            pieces = _split_by_size(buf, known)
-        else:
-            pieces = buf.split(b"\r\n")
-        last = len(pieces) - 1  # pieces[last] is not followed by CRLF: never complete here
         # A tab separates arguments too: check control lines for one only if the read holds
         # one.  (A CR not followed by LF changes a line too: lines are checked for one when
         # decoded; the cached ones hold none.)
         tabs = 9 in buf
+        e = buf.find(b"\r\n", 0, self._mcl + 2)
+        first = None
+        if e > 0:
+            first = known(buf[:e])
+            if first is None:  # e.g. a PUB with a reply (never cached): a JetStream publish
+                first = self._pub_line(buf[:e], tabs, 1)
+        if first is not None and first[2] >= _LARGE_PAYLOAD:
+            decode = self._pub_line
+            pieces = _split_by_size(buf, lambda ctl: known(ctl) or decode(ctl, tabs, 1))
+        else:
+            pieces = buf.split(b"\r\n")
+        last = len(pieces) - 1  # pieces[last] is not followed by CRLF: never complete here
         # While pedantic, a PUB subject is checked once per distinct line; an invalid one
         # goes to the exact path, which reports it.
         pedantic = self.pedantic

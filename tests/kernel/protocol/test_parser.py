@@ -315,6 +315,40 @@ def test_large_payloads_are_cut_by_their_declared_size() -> None:
     assert len(reference) == 8
 
 
+def test_large_requests_are_cut_by_their_declared_size_too(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    # PUBs with a reply (JetStream publishes: never in the line cache) of large payloads
+    # are cut by size as well, also when a read ends inside a payload (the rest is left to
+    # the exact path whole, not split): an object store's chunks.
+    from natskern.kernel.protocol import fastpath
+
+    cuts: list[int] = []
+    real = fastpath._split_by_size
+
+    def spy(buf: bytes, known):  # type: ignore[no-untyped-def]
+        cuts.append(len(buf))
+        return real(buf, known)
+
+    monkeypatch.setattr(fastpath, "_split_by_size", spy)
+    body = [(b"\r\n%d" % k) * 40_000 for k in range(3)]  # CRLFs inside
+    stream = (
+        b"".join(
+            b"PUB $O.b.C.x _INBOX.r.%d %d\r\n%s\r\n" % (k, len(p), p) for k, p in enumerate(body)
+        )
+        + b"PUB s 1\r\nx\r\nPING\r\n"
+    )
+    reference, _ = feed_chunks([stream], fast=False)
+    assert [c[0] for c in reference] == ["pub"] * 4 + ["ping"]
+    assert reference[1] == ("pub", b"$O.b.C.x", b"_INBOX.r.1", body[1])
+    feed_chunks([stream])  # the first sight of a size token takes the general path
+    cuts.clear()
+    for size in (65536, 100_000, 120_003, 131072, len(stream)):
+        chunks = [stream[i : i + size] for i in range(0, len(stream), size)]
+        calls, parser = feed_chunks(chunks)
+        assert calls == reference
+        assert not parser._chunks and not parser._buf and not parser.closed
+    assert cuts  # the cut by size was taken
+
+
 def test_a_run_never_spans_reads_and_stops_when_the_handler_closes() -> None:
     class Closer(Recorder):
         def proto_pub_run(self, subject: bytes, reply: bytes, payloads: list[bytes]) -> None:
