@@ -379,12 +379,19 @@ class Stream:
                 if reply:
                     answer(reply, value)
             return
-        seq, ts, stored, ack = run.first, run.ts, self._stored, self._ack
+        # What _stored does per message, for messages without headers or id, inline.
+        seq, ts, prefix = run.first, run.ts, self._ack_prefix
+        self._last_msg_id = ""
+        expiring = self._expiring if self.config.subject_delete_marker_ttl > 0 else None
+        consumers = list(self.consumers.values())
         for subject, reply in zip(run.subjects, run.replies, strict=True):
-            stored(subject, None, 0, "", seq, ts)
+            if expiring is not None:
+                expiring[seq] = (ts, 0, False)
+            for consumer in consumers:
+                consumer.on_stored(seq, subject)
             if reply:
                 try:
-                    answer(reply, ack(seq))
+                    answer(reply, prefix + b"%d}" % seq)
                 except Exception:
                     log.exception("JetStream: answering a publish on %r failed", reply)
             seq += 1

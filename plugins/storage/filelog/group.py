@@ -96,6 +96,7 @@ def encode_group(
     erased = {op[1] for op in ops if op[0] == "r" and op[3]}
     placed = g.placed
     place = placed.append
+    hi_seq, hi_ts = g.hi_seq, g.hi_ts
     pack, fresh = HEADER.pack, _BLAKE2B_8.copy
     names = log.subject_bytes
     if len(names) > 10_000:  # (a cache, bounded: a stream may have millions of subjects)
@@ -105,7 +106,7 @@ def encode_group(
             m = op[1]
             seq, ts = m.seq, m.ts
             if erased and seq in erased:
-                g.hi_seq, g.hi_ts = max((g.hi_seq, g.hi_ts), (seq, ts))
+                hi_seq, hi_ts = max((hi_seq, hi_ts), (seq, ts))
                 continue
             subject = m.subject
             subj = names.get(subject)
@@ -135,9 +136,10 @@ def encode_group(
             add(h8.digest())
             place((seq, rel, ts, subj, size, op[2]))
             rel += len(body) + 8
-            if seq > g.hi_seq:
-                g.hi_seq, g.hi_ts = seq, ts
+            if seq > hi_seq:
+                hi_seq, hi_ts = seq, ts
             continue
+        g.hi_seq, g.hi_ts = hi_seq, hi_ts  # (a removal: on g, then back)
         hint = max(g.hi_seq, op[2])
         rec = encode_removal(op[1], op[2], hint, g.hi_ts)
         g.removals.append((op[1], op[2], hint, g.hi_ts))
@@ -148,6 +150,8 @@ def encode_group(
         g.hi_seq = max(g.hi_seq, op[2])
         add(rec)
         rel += len(rec)
+        hi_seq, hi_ts = g.hi_seq, g.hi_ts
+    g.hi_seq, g.hi_ts = hi_seq, hi_ts
     for key, value in metas.items():
         if in_data(key, value):
             g.data_metas.append((key.encode(), value, gens[key]))
