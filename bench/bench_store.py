@@ -1,8 +1,9 @@
 """In-process stream-store benchmark: appends, reads, the disk's fsync rate, RSS, restart.
 
     python bench/bench_store.py [--count N] [--backends memory,file,rocksdb] [--dir DIR]
-                                [--rss-msgs N] [--restart-msgs N] [--quick]
+                                [--rss-msgs N] [--restart-msgs N] [--quick] [--loop asyncio]
     python bench/bench_store.py --profile file [--in-flight 256] [--count N] [--top 25]
+                                [--pipelined]
 
 Per backend (``file`` / ``rocksdb`` when their modules import): appends/s in
 durable mode (``sync="always"``: acknowledged after the fsync; for memory, whose
@@ -19,9 +20,19 @@ checkpoint (clean stop) and indexing every recovered record (after a crash),
 over a synthetic log that only yields records (the backend's own I/O is not in
 it: see ``bench_store_restart.py`` for the file store end to end).
 
+Two ways of having writes in flight: ``store_msg`` from that many tasks (each
+write is a task's ``await``: the harness's own asyncio cost, ~2-3 us a write, is
+in the figure), and ``pipelined``: one writer stages with ``stage_msg`` and keeps
+that many writes staged but not yet durable, waiting for the oldest's commit when
+the window is full, as the JetStream publish path does with a client's pipelined
+publishes (acknowledged in order as their commits complete).
+
+The loop is uvloop's when it is installed (the server's loop; ``--loop asyncio``
+for the standard one).  ``--quick``: small counts for every section (a smoke run).
+
 ``--profile BACKEND`` runs only the durable appends of that backend (``--in-flight``
-writers) under cProfile and prints the functions with the most own time, per
-append (us), the harness's own frames included: what an append costs, by function.
+writers, or ``--pipelined``) under cProfile and prints the functions with the most own
+time, per append (us), the harness's own frames included: what an append costs, by function.
 """
 
 from __future__ import annotations
@@ -39,6 +50,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import deque
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -97,7 +109,7 @@ def backends(names: list[str]) -> dict[str, StreamStoreFactory]:
     return out
 
 
-async def appends(store: Any, count: int, in_flight: int) -> float:
+async def store_msgs(store: Any, count: int, in_flight: int) -> float:
     """Messages/s of ``count`` store_msg calls, ``in_flight`` writers at a time."""
     per = max(count // in_flight, 1)
 
@@ -113,6 +125,26 @@ async def appends(store: Any, count: int, in_flight: int) -> float:
         await asyncio.gather(*(writer(k) for k in range(in_flight)))
     await store.flush()
     return per * in_flight / (time.perf_counter() - t0)
+
+
+async def pipelined(store: Any, count: int, in_flight: int) -> float:
+    """Messages/s of ``count`` ``stage_msg`` calls, at most ``in_flight`` not yet durable.
+
+    One writer, as the JetStream publish path: it stages, and when ``in_flight``
+    writes wait for their commits it waits for the oldest one's (writes are
+    acknowledged in order).
+    """
+    window: deque[Any] = deque()
+    stage = store.stage_msg
+    t0 = time.perf_counter()
+    for i in range(count):
+        window.append(stage(SUBJECTS[i % 100], None, PAYLOAD)[2])
+        if len(window) >= in_flight:
+            fut = window.popleft()
+            if fut is not None and not fut.done():
+                await fut
+    await store.flush()
+    return count / (time.perf_counter() - t0)
 
 
 async def reads(store: Any, seqs: list[int]) -> float:
@@ -140,11 +172,16 @@ async def bench_backend(name: str, factory: StreamStoreFactory, root: str, count
         s = await fresh()
         c = count if n > 1 or not durable else max(count // 10, 200)
         before = s._commit.commits
-        res[f"always, {n:>3} in flight"] = await appends(s, c, n)
+        res[f"always, {n:>3} in flight"] = await store_msgs(s, c, n)
         res[f"  msgs/commit at {n}"] = c / max(s._commit.commits - before, 1)
         await s.close()
+    s = await fresh()
+    before = s._commit.commits
+    res["always, 256 pipelined"] = await pipelined(s, count, 256)
+    res["  msgs/commit pipelined"] = count / max(s._commit.commits - before, 1)
+    await s.close()
     s = await fresh(LAZY)
-    res["lazy 10 ms, 1 in flight"] = await appends(s, count, 1)
+    res["lazy 10 ms, 1 in flight"] = await store_msgs(s, count, 1)
     await s.close()
     s = await fresh()
     if name == "memory":
@@ -154,7 +191,7 @@ async def bench_backend(name: str, factory: StreamStoreFactory, root: str, count
             await s.store_batch(batch)
         res["store_batch (1,000)"] = max(count * 5 // 1000, 1) * 1000 / (time.perf_counter() - t0)
     else:
-        await appends(s, count, 256)
+        await store_msgs(s, count, 256)
     last = s.state().last_seq
     seqs = list(range(1, last + 1))[: min(last, 50_000)]
     res["sequential load_msg"] = await reads(s, seqs)
@@ -317,10 +354,13 @@ async def _recovered(records: list[RecordMeta], n: int) -> Recovery:
     return Recovery(records, n, n)
 
 
-async def profile(name: str, root: str, count: int, in_flight: int, top: int) -> None:
+async def profile(
+    name: str, root: str, count: int, in_flight: int, top: int, *, pipe: bool = False
+) -> None:
     """cProfile of ``count`` durable appends with ``in_flight`` writers: own time per append."""
     factory = backends([name])[name]
     store = await factory(StoreConfig("P"), os.path.join(root, f"{name}-profile"), sync="always")
+    appends = pipelined if pipe else store_msgs
     await appends(store, min(count, 2000), in_flight)  # warm up (first block, caches)
     c0 = time.process_time()
     plain = await appends(store, count, in_flight)
@@ -415,25 +455,33 @@ async def main() -> None:
     ap.add_argument("--profile", metavar="BACKEND", help="cProfile the durable appends only")
     ap.add_argument("--in-flight", type=int, default=256, help="--profile: writers in flight")
     ap.add_argument("--top", type=int, default=25, help="--profile: functions shown")
+    ap.add_argument("--pipelined", action="store_true", help="--profile: one stage_msg writer")
+    ap.add_argument("--quick", action="store_true", help="small counts (a smoke run)")
     args = ap.parse_args()
+    if args.quick:
+        args.count, args.rss_msgs, args.restart_msgs = 5_000, 100_000, 100_000
+        args.consumer_pending, args.fsync_seconds = 10_000, 0.5
     if args.section:
         await run_section(args)
         return
     root = tempfile.mkdtemp(prefix="bench-store-", dir=args.dir)
     if args.profile:
         try:
-            await profile(args.profile, root, args.count, args.in_flight, args.top)
+            await profile(
+                args.profile, root, args.count, args.in_flight, args.top, pipe=args.pipelined
+            )
         finally:
             shutil.rmtree(root, ignore_errors=True)
         return
     try:
         rate = fsync_rate(root, args.fsync_seconds)
-        print(f"disk fsync rate (4 KiB write + fsync): {rate:,.0f}/s  [{root}]")
+        print(f"disk fsync rate (4 KiB write + fsync): {rate:,.0f}/s  [{root}]  loop: {LOOP}")
         for name, factory in backends(args.backends.split(",")).items():
             res = await bench_backend(name, factory, root, args.count)
             show(f"{name}:", res, "msgs/s")
             if name != "memory":
-                print(f"  always-256 / fsync rate: {res['always, 256 in flight'] / rate:.1f}x")
+                for k in ("always, 256 in flight", "always, 256 pipelined"):
+                    print(f"  {k} / fsync rate: {res[k] / rate:.1f}x")
         for name, wanted in (
             ("rss", args.rss_msgs),
             ("consumer", args.consumer_pending),
@@ -445,5 +493,19 @@ async def main() -> None:
         shutil.rmtree(root, ignore_errors=True)
 
 
+def install_loop(argv: list[str]) -> str:
+    """uvloop's event loop policy unless ``--loop asyncio`` (or uvloop is missing)."""
+    if "--loop" in argv and argv[argv.index("--loop") + 1 :][:1] == ["asyncio"]:
+        argv[argv.index("--loop") : argv.index("--loop") + 2] = []
+        return "asyncio"
+    try:
+        import uvloop
+    except ImportError:
+        return "asyncio"
+    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+    return "uvloop"
+
+
 if __name__ == "__main__":
+    LOOP = install_loop(sys.argv)
     asyncio.run(main())
