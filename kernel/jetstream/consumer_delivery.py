@@ -17,16 +17,12 @@ import logging
 import secrets
 import string
 import time
-from random import random
 from typing import Any, Final
 
-from natskern.kernel.core.imports import MAX_HOPS, StreamImport
-from natskern.kernel.core.session import queue_frames
 from natskern.kernel.jetstream.consumer_pull import heartbeat, status_pending
 from natskern.kernel.jetstream.consumer_run import pull_run, run_target
-from natskern.kernel.protocol.encode import hmsg_frame
+from natskern.kernel.jetstream.delivery_route import deliver_as, deliver_to
 from natskern.kernel.store.api import StoredMsg, StoreError
-from natskern.kernel.subjects.sublist import EMPTY_RESULT
 
 __all__ = ["DeliveryMixin", "deliver_as", "deliver_to"]
 
@@ -34,95 +30,6 @@ log = logging.getLogger("natskern.jetstream.consumer")
 _mono = time.monotonic_ns
 _FC_MAX: Final = 32 * 1024 * 1024
 _ALPHA: Final = string.ascii_letters + string.digits
-
-
-def deliver_as(
-    client: Any, target: bytes, subject: bytes, reply: bytes, hdr: bytes | None, payload: bytes
-) -> int:
-    """Deliver to the subscribers of ``target`` a message that shows ``subject``.
-
-    What nats-server does for consumers: routed on the deliver subject (or the pull
-    request's inbox), the MSG/HMSG frame carries the stored message's own subject.
-    One member of each queue group gets it.
-    """
-    match = client.account.sublist.match(target)
-    return deliver_to(client, match, subject, reply, hdr, payload, target=target)
-
-
-def deliver_to(
-    client: Any,
-    result: Any,
-    subject: bytes,
-    reply: bytes,
-    hdr: bytes | None,
-    payload: bytes,
-    *,
-    target: bytes = b"",
-) -> int:
-    """:func:`deliver_as` to the subscribers ``result`` of a sublist match already made
-    (of ``target``: a stream import takes the delivery to its account on that subject)."""
-    if result is EMPTY_RESULT:
-        return 0
-    subs = list(result.psubs)
-    subs += [group[int(random() * len(group))] for group in result.qsubs]
-    for sub in subs:
-        cb = sub.callback
-        if cb is not None:
-            imp = getattr(cb, "__self__", None)
-            if target and type(imp) is StreamImport:
-                _forward(client, imp, target, subject, reply, hdr, payload)
-            else:
-                cb(subject, reply, hdr, payload)
-        else:
-            c = sub.client
-            if hdr is None or not c.headers:
-                line = (b" " + reply if reply else b"") + b" %d\r\n" % len(payload)
-                pieces: tuple[bytes, ...] = (
-                    b"MSG ",
-                    subject,
-                    b" ",
-                    sub.sid,
-                    line,
-                    payload,
-                    b"\r\n",
-                )
-                queue_frames(c, pieces, sum(map(len, pieces)), 1, len(payload), reply, client)
-            else:
-                frame = hmsg_frame(subject, sub.sid, reply, hdr, payload)
-                queue_frames(c, (frame,), len(frame), 1, len(payload) + len(hdr), reply, client)
-        sub.delivered += 1
-        if sub.max_msgs and sub.delivered >= sub.max_msgs:
-            sub.client.remove_subscription(sub)
-    return len(subs)
-
-
-def _forward(
-    client: Any,
-    imp: StreamImport,
-    target: bytes,
-    subject: bytes,
-    reply: bytes,
-    hdr: bytes | None,
-    payload: bytes,
-) -> None:
-    """A delivery on ``target`` that a stream import exports: routed in the importing
-    account on the (renamed) deliver subject, still showing the message's own subject, as
-    nats-server delivers a push consumer's messages across accounts (one hop)."""
-    imports = imp.imports
-    if imports.in_stream or imports.hops >= MAX_HOPS:
-        return
-    if imp.transform is not None:
-        target = imp.transform(target) or b""
-        if not target:
-            return
-    imports.in_stream = True
-    imports.hops += 1
-    try:
-        match = imp.importer.sublist.match(target)
-        deliver_to(client, match, subject, reply, hdr, payload, target=target)
-    finally:
-        imports.hops -= 1
-        imports.in_stream = False
 
 
 class DeliveryMixin:
@@ -137,6 +44,11 @@ class DeliveryMixin:
     _bg: asyncio.Future[None] | None = None
     #: AckNone: a delivery not yet written to the consumer store ("N" op queued).
     _none_dirty = False
+    #: AckNone, during a push round: the "N" op waits for the end of the round (a round
+    #: that reads from disk yields at each read, and each "N" flushed is a store commit).
+    _defer_none = False
+    #: A delivery of the current push round awaits its "N" op.
+    _none_deferred = False
     #: Whether the end of the current ``pause_until`` was advised (or it never paused).
     _pause_ended = True
     #: The store's ``peek_next_msg`` (reads without I/O), when it has one.
@@ -275,7 +187,9 @@ class DeliveryMixin:
             # Nothing pending: the delivered and ack floor pairs move together, written
             # once per round ("N"), not as a pending entry per message.
             self.adflr, self.asflr = dseq, seq
-            if not self._none_dirty:
+            if self._defer_none:
+                self._none_deferred = True
+            elif not self._none_dirty:
                 self._none_dirty = True
                 self._op("N")
             if self.stream.config.retention == "interest" and self._acked_by_all(seq):
@@ -443,28 +357,12 @@ class DeliveryMixin:
             return self._timeouts(inactive)
         self._bound = True
         delivered = 0
-        while delivered < 256 and self._bound:
-            if cfg.flow_control and self._fc_bytes >= self._fc_window:
-                break
-            found = self._next_cached()
-            if found is False:
-                found = await self._next_msg()
-            if found is None:
-                break
-            msg, dc = found
-            if cfg.replay_policy == "original" and dc == 1 and self._replay_prev:
-                gap = msg.ts - self._replay_prev
-                if gap > 0:
-                    await asyncio.sleep(gap / 1e9)
-            self._replay_prev = msg.ts
-            size = self._deliver(msg, dc, self.deliver)
-            delivered += 1
-            if cfg.flow_control:
-                self._fc_bytes += size
-                if not self._fc_subject and self._fc_bytes > self._fc_window // 2:
-                    self._send_fc()
-            if cfg.rate_limit_bps:
-                await asyncio.sleep(size * 8 / cfg.rate_limit_bps)
+        self._defer_none = True
+        try:
+            delivered = await self._push_round()
+        finally:
+            self._defer_none = False
+            self._queue_none()
         if delivered >= 256:
             return 0
         hb_in = None
@@ -479,3 +377,41 @@ class DeliveryMixin:
                 idle = 0
             hb_in = (hb - idle) / 1e9
         return self._timeouts(hb_in, redeliver_in / 1e9 or None, inactive)
+
+    async def _push_round(self: Any) -> int:
+        """Deliver up to 256 messages to the deliver subject; how many were delivered."""
+        cfg = self.config
+        delivered = 0
+        while delivered < 256 and self._bound:
+            if cfg.flow_control and self._fc_bytes >= self._fc_window:
+                break
+            found = self._next_cached()
+            if found is False:
+                found = await self._next_msg()
+            if found is None:
+                break
+            msg, dc = found
+            if cfg.replay_policy == "original" and dc == 1 and self._replay_prev:
+                gap = msg.ts - self._replay_prev
+                if gap > 0:
+                    self._queue_none()  # (a pause: what was delivered is written now)
+                    await asyncio.sleep(gap / 1e9)
+            self._replay_prev = msg.ts
+            size = self._deliver(msg, dc, self.deliver)
+            delivered += 1
+            if cfg.flow_control:
+                self._fc_bytes += size
+                if not self._fc_subject and self._fc_bytes > self._fc_window // 2:
+                    self._send_fc()
+            if cfg.rate_limit_bps:
+                self._queue_none()
+                await asyncio.sleep(size * 8 / cfg.rate_limit_bps)
+        return delivered
+
+    def _queue_none(self: Any) -> None:
+        """Queue the "N" op a push round deferred (AckNone), unless one is queued."""
+        if self._none_deferred:
+            self._none_deferred = False
+            if not self._none_dirty:
+                self._none_dirty = True
+                self._op("N")
