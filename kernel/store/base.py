@@ -61,6 +61,9 @@ MEMORY_OVERHEAD = 16
 #: Default bound of staged-but-uncommitted bytes before writers wait.
 MAX_STAGED = 64 << 20
 _time_ns = time.time_ns
+#: Batches of fewer messages take :meth:`LogStore._stage_few` (measured: the columnar
+#: path's setup costs more than it saves below ~32 messages of the file store).
+FEW = 32
 
 
 def record_size_raw(slen: int, hlen: int, plen: int) -> int:
@@ -316,10 +319,47 @@ class LogStore(Opening, Expiry, Limits, Removals):
             first, ts = self._stage(*items[0], 0)
             for subject, headers, payload in items[1:]:
                 self._stage(subject, headers, payload, 0)
+        elif len(items) < FEW:
+            first, ts = self._stage_few(items)
         else:
             first, ts = self._stage_batch(items)
         commit = self._commit
         return first, ts, commit.group.waiter() if commit.awaits else None
+
+    def _stage_few(self, items: Sequence[tuple[str, bytes | None, bytes]]) -> tuple[int, int]:
+        """:meth:`_stage_batch` for a few messages: stage_msg's inline path, one time for all.
+
+        (The columnar path's setup costs more than it saves below :data:`FEW` messages.)
+        """
+        idx = self._idx
+        get, names, add, append = idx.subjects.get, idx.names, idx.add, self._log.append
+        o, oh = self._overhead, self._hdr_overhead
+        ts = _time_ns()
+        if ts < self._last_ts:
+            ts = self._last_ts
+        first = seq = self._hw + 1
+        total = 0
+        for subject, headers, payload in items:
+            sid = get(subject)
+            if sid is None:
+                sid = idx.intern(subject)
+            size = (
+                (oh + len(headers) if headers else o)
+                + (len(subject) if subject.isascii() else len(subject.encode()))
+                + len(payload)
+            )
+            self._hw = self._last_seq = seq
+            append(StoredMsg(names[sid], seq, ts, headers, payload), 0)
+            add(seq, ts, sid, size)
+            total += size
+            seq += 1
+        self._last_ts = ts
+        g = self._commit.mark(total)
+        if not g.add_lo:
+            g.add_lo = first
+        if self._timer is None and self._max_age:
+            self._arm()
+        return first, ts
 
     async def store_batch(
         self, items: Sequence[tuple[str, bytes | None, bytes]], *, ttl: int = 0

@@ -65,7 +65,6 @@ AHEAD_MSGS = 4096
 #: ``os.RWF_NOWAIT`` where the platform has it (Linux): a read that fails rather than block.
 _NOWAIT: int = getattr(os, "RWF_NOWAIT", 0)
 CKPT_BLOCKS = "~blocks"
-_msg_size = StoredMsg.size.fget
 CKPT_POS = "~index-pos"
 
 
@@ -274,19 +273,23 @@ class FileLog:
                 for s in [s for s in recent if first <= s <= last]:
                     self._recent_bytes -= recent.pop(s).size
         recent.update(committed)
-        nbytes = self._recent_bytes + sum(map(_msg_size, committed.values()))
+        # (StoredMsg.size, inline: no call per message)
+        nbytes = self._recent_bytes + sum(
+            [len(m.payload) + (len(m.headers) if m.headers else 0) for m in committed.values()]
+        )
         if nbytes > RECENT_BYTES and recent:
             # Evict from the oldest sequence up (committed sequences only grow), not
             # with ``next(iter(recent))``: a dict popped from the front is scanned
             # over its dead slots each time (quadratic in the entries evicted).
             lo, hi = self._recent_lo, max(committed, default=0)
+            pop = recent.pop
             while nbytes > RECENT_BYTES and recent:
                 if lo > hi:
                     lo = min(recent)
-                m = recent.pop(lo, None)
+                m = pop(lo, None)
                 lo += 1
                 if m is not None:
-                    nbytes -= m.size
+                    nbytes -= len(m.payload) + (len(m.headers) if m.headers else 0)
             self._recent_lo = lo
         self._recent_bytes = nbytes
 
