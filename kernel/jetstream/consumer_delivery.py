@@ -29,6 +29,9 @@ __all__ = ["DeliveryMixin", "deliver_as", "deliver_to"]
 log = logging.getLogger("natskern.jetstream.consumer")
 _mono = time.monotonic_ns
 _FC_MAX: Final = 32 * 1024 * 1024
+#: A message at least this large that was read from disk: the one after it is not at hand
+#: either (a store reads ahead small records only), so a push round does not peek for it.
+_BIG_READ: Final = 64 * 1024
 _ALPHA: Final = string.ascii_letters + string.digits
 
 
@@ -49,6 +52,8 @@ class DeliveryMixin:
     _defer_none = False
     #: A delivery of the current push round awaits its "N" op.
     _none_deferred = False
+    #: The last message of a push round was a large one read from disk (see _BIG_READ).
+    _big_read = False
     #: Whether the end of the current ``pause_until`` was advised (or it never paused).
     _pause_ended = True
     #: The store's ``peek_next_msg`` (reads without I/O), when it has one.
@@ -385,9 +390,12 @@ class DeliveryMixin:
         while delivered < 256 and self._bound:
             if cfg.flow_control and self._fc_bytes >= self._fc_window:
                 break
-            found = self._next_cached()
+            found: Any = False if self._big_read else self._next_cached()
             if found is False:
                 found = await self._next_msg()
+                self._big_read = found is not None and len(found[0].payload) >= _BIG_READ
+            else:
+                self._big_read = False
             if found is None:
                 break
             msg, dc = found

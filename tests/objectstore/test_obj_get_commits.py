@@ -41,3 +41,26 @@ async def test_object_get_from_disk_commits_per_round_not_per_chunk(tmp_path: Pa
             assert commits <= 12, f"{commits} store commits for {chunks} chunks"
         finally:
             await nc.close()
+
+
+async def test_push_reads_from_disk_with_large_and_small_messages_mixed(tmp_path: Path) -> None:
+    """After a large message read from disk the round loads the next one without peeking
+    for it in memory: small ones between large ones still arrive, in order."""
+    async with jetstream_broker(tmp_path) as (broker, _js):
+        nc = await nats.connect(broker.listen_urls[0])
+        try:
+            js = nc.jetstream()
+            await js.add_stream(name="MIX", subjects=["mix.>"])
+            sent = []
+            for i in range(120):  # 6 MiB of large ones: the oldest are read from disk
+                data = bytes([i]) * (100_000 if i % 3 else 10)
+                await js.publish(f"mix.{i % 7}", data)
+                sent.append((f"mix.{i % 7}", data))
+            sub = await js.subscribe("mix.>", ordered_consumer=True)
+            got = []
+            for _ in sent:
+                msg = await sub.next_msg(5)
+                got.append((msg.subject, msg.data))
+            assert got == sent
+        finally:
+            await nc.close()
