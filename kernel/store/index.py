@@ -19,6 +19,7 @@ import bisect
 from array import array
 from collections import Counter
 from collections.abc import Iterable, Sequence
+from contextlib import suppress
 from itertools import compress
 
 from natskern.kernel.store.api import SimpleState
@@ -442,7 +443,12 @@ class MsgIndex:
                 self, partial, start, self.sub_first, self.sub_last, self.sub_count
             )
             if ends:
-                first = min(self._next_of(sid, start) for sid in partial)
+                # Each search stops at the best so far (not the column's end per subject).
+                a, best = start - self.base, len(self.sid)
+                for sid in partial:
+                    with suppress(ValueError):  # its next one is beyond the best
+                        best = self.sid.index(sid, a, best)
+                first = self.base + best
                 out.first = first if not out.first else min(out.first, first)
                 out.last = max(out.last, *(self.sub_last[sid] for sid in partial))
         return out

@@ -76,7 +76,13 @@ class _Model:
                 got = idx.num_pending(start, flt, False)
                 assert got == _naive(self.model, flt, start), (flt, start)
                 st = idx.filtered(flt, start)
-                assert st.msgs == got
+                pat = flt.encode()
+                hits = [q for q, s in self.model.items() if q >= start and matches(pat, s.encode())]
+                assert (st.msgs, st.first, st.last) == (
+                    got,
+                    min(hits, default=0),
+                    max(hits, default=0),
+                )
             flt = rnd.choice(FILTERS)
             assert idx.num_pending(start, flt, True) == _naive(self.model, flt, start, True)
 
