@@ -166,6 +166,16 @@ async def _quiet(_exc: Exception) -> None:
 async def wait_ready(url: str, n: int, timeout: float) -> float:
     """Seconds until the server answers STREAM.INFO with all ``n`` messages."""
     t0 = time.perf_counter()
+    host, port = url.rsplit("/", 1)[-1].split(":")
+    while True:  # a plain TCP probe first (a refused nats-py connect waits seconds)
+        try:
+            _, writer = await asyncio.open_connection(host, int(port))
+            writer.close()
+            break
+        except OSError:
+            if time.perf_counter() - t0 > timeout:
+                raise
+            await asyncio.sleep(0.02)
     while True:
         try:
             nc = await nats.connect(
