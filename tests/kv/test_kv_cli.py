@@ -133,6 +133,10 @@ def test_kv_mirror_source_republish_commands(thread_url: str, tmp_path: Path) ->
     assert run("kv", "get", "agg", "b", "--raw")[1] == "two"
     # a put through the mirror lands in the origin
     assert run("kv", "put", "mir", "c", "three")[0] == 0
+    for _ in range(200):  # until mirrored: with mirror_direct the mirror may answer
+        if run("kv", "get", "mir", "c", "--raw")[1] == "three":  # the origin's direct gets
+            break
+        time.sleep(0.02)
     assert run("kv", "get", "orig", "c", "--raw")[1] == "three"
     rc, out, _ = run("kv", "history", "mir", "a")
     assert "History for mir > a" in out and "one" in out
