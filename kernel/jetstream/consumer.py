@@ -64,6 +64,8 @@ _mono = time.monotonic_ns
 _FC_START: Final = 2 * 1024 * 1024
 _FC_MAX: Final = 32 * 1024 * 1024
 _ALPHA: Final = string.ascii_letters + string.digits
+#: Consumer-state ops a LogConsumerStore records in one entry per run (update_many).
+_DELTAS: Final = ("D", "A")
 
 
 class Consumer(AckMixin, PullMixin, DeliveryMixin):
@@ -434,8 +436,16 @@ class Consumer(AckMixin, PullMixin, DeliveryMixin):
 
     async def _flush_ops(self) -> None:
         cs = self.cstore
-        while self._ops:
-            op = self._ops.popleft()
+        many = getattr(cs, "update_many", None)  # a LogConsumerStore's: one entry per run
+        ops = self._ops
+        while ops:
+            if many is not None and ops[0][0] in _DELTAS:
+                run = [ops.popleft()]
+                while ops and ops[0][0] in _DELTAS:
+                    run.append(ops.popleft())
+                many(run)
+                continue
+            op = ops.popleft()
             kind = op[0]
             if kind == "D":
                 await cs.update_delivered(op[1], op[2], op[3], op[4])

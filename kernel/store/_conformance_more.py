@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import random
 import time
 from typing import Any
 
@@ -256,6 +257,45 @@ class LifecycleTests(Base):
         assert s.consumer_names() == ["C3"]
         s = await self.reopen(opener, s)
         assert s.consumer_names() == ["C3"]
+
+    async def test_consumer_update_many_equals_one_by_one(self, opener: Opener) -> None:
+        """``update_many`` (optional: batched deltas) leaves the state the single calls leave,
+        before and after a reopen, through the side log's rewrites."""
+        s = await opener()
+        batched = await s.consumer_store("B")
+        if not hasattr(batched, "update_many"):
+            pytest.skip("consumer store offers no update_many")
+        single = await s.consumer_store("S")
+        rng = random.Random(7)
+        ops: list[tuple[Any, ...]] = []
+        pending: list[tuple[int, int]] = []
+        dseq = 0
+        for sseq in range(1, 3001):
+            dseq += 1
+            ops.append(("D", dseq, sseq, 1, sseq * 10))
+            pending.append((dseq, sseq))
+            if pending and rng.random() < 0.1:  # a redelivery of a pending message
+                first, seq = rng.choice(pending)
+                dseq += 1
+                ops.append(("D", dseq, seq, 2, sseq * 10 + 1))
+            while pending and rng.random() < 0.55:  # acks, mostly in order
+                first, seq = pending.pop(0 if rng.random() < 0.8 else rng.randrange(len(pending)))
+                ops.append(("A", first, seq))
+        i = 0
+        while i < len(ops):
+            n = rng.choice((1, 2, 5, 64, 300))
+            batched.update_many(ops[i : i + n])  # type: ignore[attr-defined]
+            i += n
+        for op in ops:
+            if op[0] == "D":
+                await single.update_delivered(*op[1:])
+            else:
+                await single.update_acks(*op[1:])
+        want = single.state()
+        assert want.pending and batched.state() == want
+        s = await self.reopen(opener, s)
+        assert (await s.consumer_store("B")).state() == want
+        assert (await s.consumer_store("S")).state() == want
 
     async def test_lazy_mode(self, opener: Opener) -> None:
         s = await opener(sync=50 * _MS)

@@ -19,7 +19,7 @@ import bisect
 import logging
 import struct
 from array import array
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from natskern.kernel.store.api import ConsumerState, PendingAck, StoreClosedError
 from natskern.kernel.store.log import AuxLog
@@ -77,6 +77,9 @@ class LogConsumerStore:
         elif kind == b"A":
             _, dseq, sseq = _A.unpack(entry)
             self._acked(dseq, sseq)
+        elif kind == b"B":
+            self._apply_batch(entry)
+            return
         elif kind == b"S":
             self._load_snapshot(entry)
         elif kind == b"C":
@@ -84,6 +87,23 @@ class LogConsumerStore:
         else:
             raise ValueError(f"unknown entry kind {kind!r}")
         self._deltas += 1
+
+    def _apply_batch(self, entry: bytes) -> None:
+        """A ``B`` entry: ``D`` and ``A`` records back to back (see :meth:`update_many`)."""
+        pos, end = 1, len(entry)
+        while pos < end:
+            kind = entry[pos : pos + 1]
+            if kind == b"D":
+                _, dseq, sseq, dcount, ts = _D.unpack_from(entry, pos)
+                self._delivered(dseq, sseq, dcount, ts)
+                pos += _D.size
+            elif kind == b"A":
+                _, dseq, sseq = _A.unpack_from(entry, pos)
+                self._acked(dseq, sseq)
+                pos += _A.size
+            else:
+                raise ValueError(f"unknown batch record kind {kind!r}")
+            self._deltas += 1
 
     def _snapshot(self) -> bytes:
         self._compact()
@@ -212,6 +232,31 @@ class LogConsumerStore:
         """Record the acknowledgement of delivery ``dseq`` (stream ``sseq``)."""
         self._acked(dseq, sseq)
         self._stage(_A.pack(b"A", dseq, sseq))
+
+    def update_many(self, ops: list[tuple[Any, ...]]) -> None:
+        """Record a run of deliveries and acks in one staged entry (what the two calls above
+        do one by one): ``("D", dseq, sseq, dcount, ts)`` and ``("A", dseq, sseq)`` tuples in
+        order.  Synchronous: staging never waits (the stream's group commit makes it durable).
+        """
+        if self._closed or self._store._closed:
+            raise StoreClosedError("consumer store closed")
+        records = []
+        delivered, acked = self._delivered, self._acked
+        pack_d, pack_a = _D.pack, _A.pack
+        for op in ops:
+            if op[0] == "D":
+                _, dseq, sseq, dcount, ts = op
+                delivered(dseq, sseq, dcount, ts)
+                records.append(pack_d(b"D", dseq, sseq, dcount, ts))
+            else:
+                _, dseq, sseq = op
+                acked(dseq, sseq)
+                records.append(pack_a(b"A", dseq, sseq))
+        if len(records) == 1:
+            self._stage(records[0])
+            return
+        self._deltas += len(records) - 1
+        self._stage(b"B" + b"".join(records))
 
     async def update_state(self, state: ConsumerState) -> None:
         """Replace the whole state (and rewrite the side log as one snapshot)."""
