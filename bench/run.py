@@ -183,7 +183,9 @@ def main(
     reference: str,
 ) -> None:
     """Run the benchmark scenarios and print msgs/s, ratios and targets."""
-    out = Console()
+    # (a pipe or a file gets rich's 80 columns, which squeeze the JetStream table's
+    # figures out of sight: wide enough for every column there)
+    out = Console() if sys.stdout.isatty() else Console(width=160)
     err = Console(stderr=True)
     raise_nofile_limit()
     js_names = [n for n in scenarios if n in JS_SCENARIOS]
