@@ -50,6 +50,20 @@ class Driver:
         assert "error" not in resp, resp
         for i in range(n):
             await self.pub(f"s.{i % 3}", b"m%d" % i)
+        if n:
+            await self.settle()
+
+    async def settle(self) -> None:
+        """Wait until the consumer's ``num_pending`` holds still: nats-server counts new
+        messages for its consumers after the PubAck, so a pull right after the last publish
+        could see its deliveries' pending counts one short (a flake under load)."""
+        last = None
+        for _ in range(40):
+            info = await self.api("CONSUMER.INFO.S.C")
+            if info.get("num_pending") == last:
+                return
+            last = info.get("num_pending")
+            await asyncio.sleep(0.05)
 
     async def pub(self, subject: str, data: bytes) -> None:
         await self.nc.request(subject, data, timeout=5)
