@@ -29,7 +29,7 @@ from natskern.kernel.jetstream.snapshot_format import (
     SnapshotMeta,
     read_archive,
 )
-from natskern.kernel.jetstream.stream import TTL, parse_ttl
+from natskern.kernel.jetstream.stream_markers import TTL, parse_ttl
 from natskern.kernel.jetstream.streamrequest import check_create_sources, subjects_overlap
 from natskern.kernel.jetstream.wire import dumps
 from natskern.kernel.protocol.headers import header_value

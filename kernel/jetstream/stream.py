@@ -18,6 +18,11 @@ per stream (:meth:`Stream._answer`), not a task each.  A message whose checks re
 stream's state (an ``Nats-Expected-*`` header, a republish, interest retention) first
 waits for the writes before it.  The store assigns sequences in call order, so
 acknowledgements keep the publish order.
+
+Beside it: :mod:`~natskern.kernel.jetstream.publish_run` (runs of plain publishes staged
+with one store call), :mod:`~natskern.kernel.jetstream.stream_writes` (the records of
+writes waiting on the store) and :mod:`~natskern.kernel.jetstream.stream_markers`
+(``Nats-TTL`` and subject delete markers).
 """
 
 from __future__ import annotations
@@ -30,16 +35,16 @@ from collections import OrderedDict, deque
 from collections.abc import Callable, Coroutine, Mapping, Sequence
 from typing import Any, Final
 
-from natskern.kernel.durations import parse_duration_ns
 from natskern.kernel.jetstream import errors as E
 from natskern.kernel.jetstream.errors import ApiError
 from natskern.kernel.jetstream.publish_run import StagedRun
+from natskern.kernel.jetstream.stream_markers import MARKER_REASON, TTL, MarkerMixin, parse_ttl
+from natskern.kernel.jetstream.stream_writes import _Dup, _settled, _Staged, _Write
 from natskern.kernel.jetstream.streamconfig import StreamConfig
 from natskern.kernel.jetstream.transforms import compile_transform
-from natskern.kernel.jetstream.wire import dumps, format_time, go_duration
+from natskern.kernel.jetstream.wire import dumps, format_time
 from natskern.kernel.protocol.headers import header_value
 from natskern.kernel.store.api import StoreConfig, StoreError, StreamStore
-from natskern.kernel.store.commit import is_commit_wait
 from natskern.kernel.subjects.tokens import is_valid_literal_subject
 from natskern.kernel.subjects.transform import MappingFunction
 
@@ -52,10 +57,6 @@ EXPECTED_LAST_SUBJ_SEQ: Final = b"Nats-Expected-Last-Subject-Sequence"
 EXPECTED_LAST_SUBJ_SEQ_SUBJ: Final = b"Nats-Expected-Last-Subject-Sequence-Subject"
 EXPECTED_LAST_MSG_ID: Final = b"Nats-Expected-Last-Msg-Id"
 ROLLUP: Final = b"Nats-Rollup"
-TTL: Final = b"Nats-TTL"
-MARKER_REASON: Final = b"Nats-Marker-Reason"
-#: How early a removal may come and still count as the message's expiry (ns).
-_MARKER_SLACK: Final = 50_000_000
 _STATEFUL: Final = (EXPECTED_LAST_SEQ, EXPECTED_LAST_SUBJ_SEQ, EXPECTED_LAST_MSG_ID)
 _MAX_HEADER: Final = 65535
 _SECOND: Final = 1_000_000_000
@@ -94,26 +95,6 @@ def _parse_int(raw: bytes) -> int:
     return int(raw) if _DIGITS.fullmatch(raw) else 2**64 - 1
 
 
-def parse_ttl(raw: bytes) -> int:
-    """A ``Nats-TTL`` value in seconds (-1: never; 0: none); ValueError when invalid.
-
-    A Go duration of at least one second (truncated to whole seconds), ``never``
-    (any letter case) or a whole number of seconds, as nats-server reads it.
-    """
-    text = raw.decode(errors="replace")
-    if text.lower() == "never":
-        return -1
-    try:
-        ns = parse_duration_ns(text)
-    except ValueError:
-        if _DIGITS.fullmatch(raw):
-            return int(raw)
-        raise ValueError("invalid per-message TTL") from None
-    if ns < _SECOND:
-        raise ValueError("invalid per-message TTL")
-    return ns // _SECOND
-
-
 def _set_header(hdr: bytes, name: bytes, value: bytes) -> bytes:
     """``hdr`` without ``name`` lines and with ``name: value`` appended."""
     lines = [
@@ -123,7 +104,7 @@ def _set_header(hdr: bytes, name: bytes, value: bytes) -> bytes:
     return b"\r\n".join(lines) + b"\r\n\r\n"
 
 
-class Stream:
+class Stream(MarkerMixin):
     """One stream of an account: config, store, publish path, dedupe window."""
 
     def __init__(
@@ -196,52 +177,6 @@ class Stream:
             consumer.on_removed(seq, subject)
         if seq and self._expiring:
             self._maybe_marker(seq, subject)
-
-    # -- subject delete markers ------------------------------------------------------------
-
-    def _maybe_marker(self, seq: int, subject: str) -> None:
-        """After an age removal (``max_age`` or ``Nats-TTL``) emptied a subject: a marker.
-
-        The store reports removals without their reason: a removal counts as an age
-        removal when the message was due (its TTL or ``max_age`` had run out), which is
-        how no other removal of it can look in practice.
-        """
-        meta = self._expiring.pop(seq, None)
-        if meta is None:
-            return
-        ts, ttl, was_marker = meta
-        cfg = self.config
-        now = _now() + _MARKER_SLACK
-        if ttl > 0:
-            due = ts + ttl * _SECOND <= now
-        else:
-            due = ttl == 0 and cfg.max_age > 0 and ts + cfg.max_age <= now
-        if was_marker or not due or self.store.filtered_state(subject).msgs:
-            return
-        marker_ttl = go_duration(cfg.subject_delete_marker_ttl // _SECOND * _SECOND)
-        hdr = (
-            b"NATS/1.0\r\nNats-Marker-Reason: MaxAge\r\nNats-TTL: "
-            + marker_ttl.encode()
-            + b"\r\nNats-Rollup: sub\r\n\r\n"
-        )
-        task = asyncio.ensure_future(self._write_marker(subject.encode(), hdr))
-        self._markers.add(task)
-        task.add_done_callback(self._markers.discard)
-
-    def track_expiry(self, seq: int, ts: int, hdr: bytes | None) -> None:
-        """Remember a stored message's time and TTL (rebuilt after a restart) for markers."""
-        ttl = 0
-        raw = header_value(hdr, TTL) if hdr else None
-        if raw:
-            try:
-                ttl = parse_ttl(raw)
-            except ValueError:
-                ttl = 0
-        self._expiring[seq] = (ts, ttl, bool(hdr) and MARKER_REASON in hdr)  # type: ignore[operator]
-
-    async def _write_marker(self, subject: bytes, hdr: bytes) -> None:
-        async with self.lock:
-            await self.ingest([(subject, b"", hdr, b"")])
 
     # -- acks ------------------------------------------------------------------------------
 
@@ -663,82 +598,3 @@ class Stream:
             extra += b"Nats-Msg-Size: %d\r\n" % len(payload)
         block = (hdr[: len(hdr) - 2] if hdr else b"NATS/1.0\r\n") + extra + b"\r\n"
         self.publisher(target, block, b"" if headers_only else payload)
-
-
-class _Write:
-    """A write handed to the store that has to wait: its coroutine and what it awaits.
-
-    ``staged`` once the store has taken the message (its sequence is assigned) and
-    only the commit is awaited; ``done`` with ``value`` (the answer) at the end.
-    """
-
-    __slots__ = ("awaited", "coro", "done", "staged", "value")
-
-    def __init__(self, coro: Coroutine[Any, Any, bytes | None], awaited: Any) -> None:
-        self.coro = coro
-        self.done = False
-        self.value: bytes | None = None
-        self.set_awaited(awaited)
-
-    def set_awaited(self, awaited: Any) -> None:
-        """The coroutine yielded ``awaited``: taken as a task takes a future."""
-        if getattr(awaited, "_asyncio_future_blocking", None) is not None:
-            # Unmarked as a task does when it takes one, so that other writers of the
-            # same commit may await it too.
-            awaited._asyncio_future_blocking = False
-        self.awaited = awaited
-        self.staged = is_commit_wait(awaited)
-
-    def finished(self, value: bytes | None) -> None:
-        """The coroutine returned ``value``."""
-        self.value = value
-        self.done = self.staged = True
-        self.awaited = None
-
-
-class _Staged:
-    """A message staged in the store (``stage_msg``) waiting for its group commit."""
-
-    __slots__ = ("commit", "done", "hdr", "msg_id", "seq", "subject", "ts", "ttl", "value")
-
-    def __init__(
-        self,
-        commit: asyncio.Future[None],
-        subject: str,
-        hdr: bytes | None,
-        ttl: int,
-        msg_id: str,
-        seq: int,
-        ts: int,
-    ) -> None:
-        self.commit = commit
-        self.subject = subject
-        self.hdr = hdr
-        self.ttl = ttl
-        self.msg_id = msg_id
-        self.seq = seq
-        self.ts = ts
-        self.done = False
-        self.value: bytes | None = None
-
-
-class _Dup:
-    """A duplicate (``Nats-Msg-Id``) of a message whose write was still waiting."""
-
-    __slots__ = ("first", "msg_id")
-
-    def __init__(self, first: _Write | _Staged, msg_id: str) -> None:
-        self.first = first
-        self.msg_id = msg_id
-
-
-async def _settled(awaited: Any) -> None:
-    """Wait until what a hand-driven coroutine yielded lets it go on.
-
-    ``None`` is a bare yield (``asyncio.sleep(0)``): one loop round.  A future is
-    waited for without taking its result: the coroutine takes it when resumed.
-    """
-    if awaited is None:
-        await asyncio.sleep(0)
-    elif not awaited.done():
-        await asyncio.wait((awaited,))
