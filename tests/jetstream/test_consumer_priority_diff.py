@@ -287,6 +287,7 @@ async def reset_interest(d: PinDriver) -> None:
     await d.setup({"durable_name": "C", "ack_policy": "explicit"}, 8, retention="interest")
     await d.next({"batch": 3})
     await d.ack(0)
+    await asyncio.sleep(0.2)  # the ack is processed after the flush (nats-server: later)
     await d.call("CONSUMER.RESET.S.C", b'{"seq":7}')
     await asyncio.sleep(0.5)  # interest removal runs after the answer (both servers)
     resp = await d.api("STREAM.INFO.S")
