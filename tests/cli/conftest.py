@@ -28,7 +28,6 @@ import os
 import queue
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -41,6 +40,9 @@ from types import FrameType
 import pytest
 from click import formatting
 from click.testing import CliRunner
+
+from tests.support.processes import server_process
+from tests.support.processes import wait_for_port as wait_for_port  # (re-exported)
 
 REPO = Path(__file__).resolve().parents[2]
 NATS_SERVER = shutil.which("nats-server")
@@ -55,18 +57,6 @@ def free_port() -> int:
     from tests.support.servers import free_port as worker_port
 
     return worker_port()
-
-
-def wait_for_port(port: int, proc: subprocess.Popen | None = None) -> None:
-    """Block until something accepts connections on 127.0.0.1:port."""
-    deadline = time.monotonic() + DEADLINE
-    while time.monotonic() < deadline:
-        if proc is not None and proc.poll() is not None:
-            raise RuntimeError(f"server exited with {proc.returncode}")
-        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.5):
-            return
-        time.sleep(0.02)
-    raise TimeoutError(f"nothing listens on port {port}")
 
 
 def _natskern_available() -> str | None:
@@ -145,17 +135,8 @@ def run_in_process(
 
 @contextlib.contextmanager
 def _process(cmd: list[str], port: int, env: dict[str, str] | None = None) -> Iterator[None]:
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
-    try:
-        wait_for_port(port, proc)
+    with server_process(cmd, port, env=env):
         yield
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 @dataclass

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,7 +16,8 @@ from pathlib import Path
 import nats
 import pytest
 
-from tests.cli.conftest import _natskern_available, cli_env, free_port, wait_for_port
+from tests.cli.conftest import _natskern_available, cli_env, free_port
+from tests.support.processes import server_process
 from tests.support.servers import NATS_SERVER_JS
 
 KINDS = ["nats-server", "natskern"]
@@ -41,17 +41,8 @@ def js_server(kind: str, home: Path) -> Iterator[str]:
         cmd = [sys.executable, "-m", "natskern.cli", "serve", "-c", str(conf),
                "--host", "127.0.0.1", "--port", str(port)]  # fmt: skip
         env = cli_env(home)
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
-    try:
-        wait_for_port(port, proc)
+    with server_process(cmd, port, env=env):
         yield f"nats://127.0.0.1:{port}"
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 def publish(url: str, subject: str, bodies: list[bytes], headers: dict | None = None) -> None:

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import subprocess
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,7 +10,8 @@ import pytest
 from natskern.kernel.subjects.transform import MappingFunction, collect_functions
 
 from tests.mappers.conftest import mapper_plugin_manager
-from tests.support.servers import NATS_SERVER_JS, free_port, wait_for_port
+from tests.support.processes import server_process
+from tests.support.servers import NATS_SERVER_JS, free_port
 
 
 @contextlib.contextmanager
@@ -29,22 +28,8 @@ def jetstream_server(store: Path, extra: str = "") -> Iterator[str]:
         f'listen: "127.0.0.1:{port}"\n'
         f'jetstream {{ store_dir: "{store / "data"}", strict: false {extra} }}\n'
     )
-    log = tempfile.TemporaryFile()  # noqa: SIM115
-    proc = subprocess.Popen([NATS_SERVER_JS, "-c", str(conf)], stdout=log, stderr=log)
-    try:
-        try:
-            wait_for_port(port)
-        except TimeoutError:
-            log.seek(0)
-            raise RuntimeError(f"nats-server did not start: {log.read()[-2000:]!r}") from None
+    with server_process([NATS_SERVER_JS, "-c", str(conf)], port, stop_timeout=5.0):
         yield f"nats://127.0.0.1:{port}"
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import subprocess
 import sys
 import sysconfig
 from collections.abc import Iterator
@@ -22,7 +21,8 @@ import pytest
 
 from tests.jetstream.test_api_diff import normalise
 from tests.jetstream.test_restart import connect_when_ready
-from tests.support.servers import NATS_SERVER_JS, free_port, wait_for_port
+from tests.support.processes import server_process
+from tests.support.servers import NATS_SERVER_JS, free_port
 
 CONF = """
 listen: 127.0.0.1:{port}
@@ -73,18 +73,8 @@ STEPS: list[tuple[str, dict[str, Any] | bytes]] = [
 @contextlib.contextmanager
 def _server(cmd: list[str], conf: Path, port: int) -> Iterator[str]:
     env = {**os.environ, "NATSKERN_DISABLE_PLUGIN_AUTOLOAD": "1"}
-    proc = subprocess.Popen(
-        [*cmd, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env
-    )
-    try:
-        wait_for_port(port)
+    with server_process([*cmd, "-c", str(conf)], port, env=env, stop_timeout=5.0):
         yield f"127.0.0.1:{port}"
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
 
 
 def _natskern_cmd() -> list[str]:

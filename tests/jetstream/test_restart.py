@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import signal
 import subprocess
 import sys
 import sysconfig
@@ -16,7 +15,8 @@ import nats
 from nats.errors import NoRespondersError
 from nats.js.errors import ServiceUnavailableError
 
-from tests.support.servers import START_DEADLINE, free_port, wait_for_port
+from tests.support.processes import server_process
+from tests.support.servers import START_DEADLINE, free_port
 
 SERVER = os.path.join(sysconfig.get_path("scripts"), "natskern-server")
 
@@ -42,14 +42,8 @@ def natskern_process(store: Path, port: int) -> Iterator[subprocess.Popen[bytes]
     if not os.path.exists(SERVER):
         cmd = [sys.executable, "-m", "natskern.natsconf.main", *cmd[1:]]
     env = {**os.environ, "NATSKERN_DISABLE_PLUGIN_AUTOLOAD": "1"}
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
-    try:
-        wait_for_port(port, proc=proc)
+    with server_process(cmd, port, env=env, stop="kill") as proc:
         yield proc
-    finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGKILL)
-        proc.wait(10)
 
 
 async def test_kill_9_keeps_acknowledged_messages(tmp_path: Path) -> None:

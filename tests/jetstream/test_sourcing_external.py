@@ -19,7 +19,6 @@ import base64
 import contextlib
 import json
 import os
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -31,7 +30,8 @@ from natskern.kernel.jetstream.wire import time_ns
 
 from tests.jetstream.test_account_limits_diff import _natskern_cmd
 from tests.jetstream.test_restart import connect_when_ready
-from tests.support.servers import NATS_SERVER_JS, free_port, wait_for_port
+from tests.support.processes import server_process
+from tests.support.servers import NATS_SERVER_JS, free_port
 
 API_IMPORT = '{ service: { account: A, subject: "$JS.API.CONSUMER.>" }, to: "JS.A.API.CONSUMER.>" }'
 CONF = """
@@ -94,22 +94,8 @@ SECOND = {"M": 8 + BULK, "MF": 3, "S": 3, "T": 8 + BULK + 3}
 def server(cmd: list[str], conf: Path, port: int) -> Iterator[str]:
     """``cmd -c conf`` listening on ``port`` (its log beside the config); yields host:port."""
     env = {**os.environ, "NATSKERN_DISABLE_PLUGIN_AUTOLOAD": "1"}
-    log = conf.with_suffix(".log")
-    with log.open("wb") as out:
-        proc = subprocess.Popen([*cmd, "-c", str(conf)], stdout=out, stderr=out, env=env)
-    try:
-        try:
-            wait_for_port(port, proc=proc)
-        except TimeoutError as exc:
-            raise RuntimeError(f"{cmd[0]} did not start: {log.read_text()[-2000:]}") from exc
+    with server_process([*cmd, "-c", str(conf)], port, env=env, log=conf.with_suffix(".log")):
         yield f"127.0.0.1:{port}"
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 async def _info(nc: nats.NATS, name: str) -> dict[str, Any]:

@@ -8,10 +8,8 @@ import itertools
 import os
 import random
 import socket
-import subprocess
 import tempfile
 import threading
-import time
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -20,6 +18,9 @@ import nats
 from natskern import Broker
 from natskern.testing import find_nats_server
 from tests.plugins import pipe_transport
+from tests.support.processes import START_DEADLINE as START_DEADLINE  # (re-exported)
+from tests.support.processes import server_process
+from tests.support.processes import wait_for_port as wait_for_port  # (re-exported)
 
 #: Debian's nats-server 2.9.10: the reference of the core differential tests.
 NATS_SERVER = find_nats_server("2.9")
@@ -50,26 +51,6 @@ def free_port() -> int:
                 continue
             return port
     raise RuntimeError(f"no free port in {_PORT_BASE}..{_PORT_BASE + _PORT_SPAN - 1}")
-
-
-#: How long a server process may take to listen. A safety net only (a broken start fails
-#: sooner when its process is given and exits): the suite runs in parallel workers on
-#: machines shared with benchmarks, where a Python start has taken over 10 s.
-START_DEADLINE = 60.0
-
-
-def wait_for_port(
-    port: int, timeout: float = START_DEADLINE, proc: subprocess.Popen | None = None
-) -> None:
-    """Block until something accepts on 127.0.0.1:port (or ``proc``, if given, exits)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc is not None and proc.poll() is not None:
-            raise TimeoutError(f"the server exited with {proc.returncode} before port {port}")
-        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
-            return
-        time.sleep(0.02)
-    raise TimeoutError(f"nothing listens on port {port}")
 
 
 @contextlib.asynccontextmanager
@@ -137,24 +118,10 @@ def nats_server(conf_text: str | None = None, args: tuple[str, ...] = ()) -> Ite
         tmp.write(conf_text)
         tmp.close()
         cmd += ["-c", tmp.name]
-    # The log goes to a file: a pipe nobody reads fills up and blocks the server.
-    log = tempfile.TemporaryFile()  # noqa: SIM115
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=log)
     try:
-        try:
-            wait_for_port(port, proc=proc)
-        except TimeoutError:
-            log.seek(0)
-            tail = log.read().decode(errors="replace")[-2000:]
-            raise RuntimeError(f"nats-server did not start: {tail}") from None
-        yield f"nats://127.0.0.1:{port}"
+        with server_process(cmd, port, stop_timeout=5.0):
+            yield f"nats://127.0.0.1:{port}"
     finally:
-        proc.terminate()
-        try:
-            proc.wait(5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
         if tmp is not None:
             os.unlink(tmp.name)
 
