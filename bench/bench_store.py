@@ -3,7 +3,7 @@
     python bench/bench_store.py [--count N] [--backends memory,file,rocksdb] [--dir DIR]
                                 [--rss-msgs N] [--restart-msgs N] [--quick] [--loop asyncio]
     python bench/bench_store.py --profile file [--in-flight 256] [--count N] [--top 25]
-                                [--pipelined]
+                                [--pipelined | --batched]
 
 Per backend (``file`` / ``rocksdb`` when their modules import): appends/s in
 durable mode (``sync="always"``: acknowledged after the fsync; for memory, whose
@@ -25,14 +25,20 @@ write is a task's ``await``: the harness's own asyncio cost, ~2-3 us a write, is
 in the figure), and ``pipelined``: one writer stages with ``stage_msg`` and keeps
 that many writes staged but not yet durable, waiting for the oldest's commit when
 the window is full, as the JetStream publish path does with a client's pipelined
-publishes (acknowledged in order as their commits complete).
+publishes (acknowledged in order as their commits complete).  A third,
+``batched`` ("256 in flight, staged as batches, as the publish path does"): one
+writer stages ``stage_batch`` calls of 64 messages each (what
+``kernel/jetstream/publish_run.py`` hands the store for a socket read's worth of
+plain publishes) and keeps at most 256 messages (4 batches) staged but not yet
+durable, waiting for the oldest batch's commit when the window is full.
 
 The loop is uvloop's when it is installed (the server's loop; ``--loop asyncio``
 for the standard one).  ``--quick``: small counts for every section (a smoke run).
 
 ``--profile BACKEND`` runs only the durable appends of that backend (``--in-flight``
-writers, or ``--pipelined``) under cProfile and prints the functions with the most own
-time, per append (us), the harness's own frames included: what an append costs, by function.
+writers, or ``--pipelined``, or ``--batched``) under cProfile and prints the
+functions with the most own time, per append (us), the harness's own frames
+included: what an append costs, by function.
 """
 
 from __future__ import annotations
@@ -147,12 +153,45 @@ async def pipelined(store: Any, count: int, in_flight: int) -> float:
     return count / (time.perf_counter() - t0)
 
 
+BATCH = 64
+
+
+async def batched(store: Any, count: int, in_flight: int, batch: int = BATCH) -> float:
+    """Messages/s of ``count`` messages staged with ``stage_batch`` calls of ``batch``.
+
+    One writer, as the JetStream publish path with a socket read's worth of plain
+    publishes: at most ``in_flight`` messages (``in_flight // batch`` batches)
+    staged but not yet durable; when the window is full it waits for the oldest
+    batch's commit.
+    """
+    batch = min(batch, in_flight)
+    items = [
+        [(SUBJECTS[(k * batch + i) % 100], None, PAYLOAD) for i in range(batch)] for k in range(16)
+    ]
+    window: deque[Any] = deque()
+    stage = store.stage_batch
+    depth = max(in_flight // batch, 1)
+    n = max(count // batch, 1)
+    t0 = time.perf_counter()
+    for k in range(n):
+        window.append(stage(items[k % 16])[2])
+        if len(window) >= depth:
+            fut = window.popleft()
+            if fut is not None and not fut.done():
+                await fut
+    await store.flush()
+    return n * batch / (time.perf_counter() - t0)
+
+
 async def reads(store: Any, seqs: list[int]) -> float:
     """load_msg calls per second over ``seqs``."""
     t0 = time.perf_counter()
     for seq in seqs:
         await store.load_msg(seq)
     return len(seqs) / (time.perf_counter() - t0)
+
+
+BATCHED = "always, 256 staged as batches of 64"
 
 
 async def bench_backend(name: str, factory: StreamStoreFactory, root: str, count: int) -> dict:
@@ -179,6 +218,11 @@ async def bench_backend(name: str, factory: StreamStoreFactory, root: str, count
     before = s._commit.commits
     res["always, 256 pipelined"] = await pipelined(s, count, 256)
     res["  msgs/commit pipelined"] = count / max(s._commit.commits - before, 1)
+    await s.close()
+    s = await fresh()
+    before = s._commit.commits
+    res[BATCHED] = await batched(s, count, 256)
+    res["  msgs/commit batched"] = count / max(s._commit.commits - before, 1)
     await s.close()
     s = await fresh(LAZY)
     res["lazy 10 ms, 1 in flight"] = await store_msgs(s, count, 1)
@@ -355,12 +399,19 @@ async def _recovered(records: list[RecordMeta], n: int) -> Recovery:
 
 
 async def profile(
-    name: str, root: str, count: int, in_flight: int, top: int, *, pipe: bool = False
+    name: str,
+    root: str,
+    count: int,
+    in_flight: int,
+    top: int,
+    *,
+    pipe: bool = False,
+    batch: bool = False,
 ) -> None:
     """cProfile of ``count`` durable appends with ``in_flight`` writers: own time per append."""
     factory = backends([name])[name]
     store = await factory(StoreConfig("P"), os.path.join(root, f"{name}-profile"), sync="always")
-    appends = pipelined if pipe else store_msgs
+    appends = batched if batch else pipelined if pipe else store_msgs
     await appends(store, min(count, 2000), in_flight)  # warm up (first block, caches)
     c0 = time.process_time()
     plain = await appends(store, count, in_flight)
@@ -456,6 +507,9 @@ async def main() -> None:
     ap.add_argument("--in-flight", type=int, default=256, help="--profile: writers in flight")
     ap.add_argument("--top", type=int, default=25, help="--profile: functions shown")
     ap.add_argument("--pipelined", action="store_true", help="--profile: one stage_msg writer")
+    ap.add_argument(
+        "--batched", action="store_true", help="--profile: one writer of stage_batch calls of 64"
+    )
     ap.add_argument("--quick", action="store_true", help="small counts (a smoke run)")
     args = ap.parse_args()
     if args.quick:
@@ -468,7 +522,13 @@ async def main() -> None:
     if args.profile:
         try:
             await profile(
-                args.profile, root, args.count, args.in_flight, args.top, pipe=args.pipelined
+                args.profile,
+                root,
+                args.count,
+                args.in_flight,
+                args.top,
+                pipe=args.pipelined,
+                batch=args.batched,
             )
         finally:
             shutil.rmtree(root, ignore_errors=True)
@@ -480,7 +540,7 @@ async def main() -> None:
             res = await bench_backend(name, factory, root, args.count)
             show(f"{name}:", res, "msgs/s")
             if name != "memory":
-                for k in ("always, 256 in flight", "always, 256 pipelined"):
+                for k in ("always, 256 in flight", "always, 256 pipelined", BATCHED):
                     print(f"  {k} / fsync rate: {res[k] / rate:.1f}x")
         for name, wanted in (
             ("rss", args.rss_msgs),
