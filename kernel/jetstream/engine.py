@@ -106,6 +106,8 @@ class AccountJetStream(AccountLimitChecks):
         self.directory = os.path.join(settings.store_dir, "jetstream", account.name, "streams")
         self.client = InternalClient(account, f"{account.name} JetStream", kind="JetStream")
         self.streams: dict[str, Stream] = {}
+        #: Streams of the store that could not be reopened at start: name -> why (``/healthz``).
+        self.unrecovered: dict[str, str] = {}
         self.api_total = 0
         self.api_errors = 0
         self._ingest: dict[str, list[tuple[InternalSubscriber, asyncio.Task[None]]]] = {}
@@ -125,8 +127,9 @@ class AccountJetStream(AccountLimitChecks):
             for name in sorted(os.listdir(self.directory)):
                 try:
                     await self._recover(name)
-                except Exception:
+                except Exception as exc:
                     log.exception("JetStream: could not recover stream %r", name)
+                    self.unrecovered[name] = str(exc) or type(exc).__name__
         self._api = self.client.subscribe(API_SUBJECT, self._on_api)
         if self.domain:
             # ``$JS.<domain>.API.>`` is the same API, reached through the domain's prefix.

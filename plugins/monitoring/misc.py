@@ -1,4 +1,4 @@
-"""Endpoints with little to say yet: ``/``, ``/healthz``, ``/routez``, ``/gatewayz``, ``/leafz``,
+"""Endpoints with little to say yet: ``/``, ``/routez``, ``/gatewayz``, ``/leafz``,
 answered with nats-server's shapes for a standalone server."""
 
 from __future__ import annotations
@@ -27,9 +27,6 @@ INDEX_LINKS = (
     ("healthz", "Health Probe"),
 )
 
-#: What nats-server says when it is not (or no longer) accepting client connections.
-NOT_READY = "failed to be ready for connections after 1ms: server"
-
 
 def _head(state: MonitorState) -> dict[str, Any]:
     return {"server_id": state.broker.server_id, "now": fmt.rfc3339(time.time())}
@@ -46,17 +43,6 @@ def index(state: MonitorState, request: Request) -> Response:
         f"({html.escape(state.broker.server_name)})</p>\n{links}\n  </body>\n</html>\n"
     )
     return Response(200, page.encode(), "text/html; charset=utf-8")
-
-
-def healthz(state: MonitorState, request: Request) -> Response:
-    """Handle ``/healthz``: ok while the broker accepts connections, 503 in lame-duck mode."""
-    for name in ("js-enabled-only", "js-server-only", "js-meta-only", "js-enabled", "details"):
-        decode_bool(request, name)
-    if state.broker.lame_duck:
-        body = fmt.dumps({"status": "error", "error": NOT_READY}, indent=False)
-        # nats-server writes the status before its content type: clients see text/plain.
-        return Response(503, body, "text/plain; charset=utf-8")
-    return json_response(fmt.dumps({"status": "ok"}, indent=False), request)
 
 
 def routez(state: MonitorState, request: Request) -> Response:

@@ -7,9 +7,10 @@ from collections.abc import Callable
 
 from natskern.plugins.monitoring.accountz import accountz, accstatz
 from natskern.plugins.monitoring.connz import connz
+from natskern.plugins.monitoring.healthz import healthz
 from natskern.plugins.monitoring.http import Handler, Request, Response
 from natskern.plugins.monitoring.jsz import jsz
-from natskern.plugins.monitoring.misc import gatewayz, healthz, index, leafz, routez
+from natskern.plugins.monitoring.misc import gatewayz, index, leafz, routez
 from natskern.plugins.monitoring.state import MonitorState
 from natskern.plugins.monitoring.subsz import subsz
 from natskern.plugins.monitoring.varz import varz
