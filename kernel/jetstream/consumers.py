@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING, Any
 from natskern.kernel.jetstream.consumer import Consumer, config_record
 from natskern.kernel.jetstream.consumerconfig import ConsumerConfig, decode_config
 from natskern.kernel.jetstream.wire import dumps
+from natskern.kernel.store.api import ConsumerStore
+from natskern.kernel.store.consumer import MemoryConsumerStore
 
 if TYPE_CHECKING:  # pragma: no cover
     from natskern.kernel.jetstream.engine import AccountJetStream
@@ -75,8 +77,16 @@ async def ensure_loaded(js: AccountJetStream, stream: Stream) -> None:
 async def add_consumer(
     js: AccountJetStream, stream: Stream, name: str, cfg: ConsumerConfig
 ) -> Consumer:
-    """Create a checked new consumer: its state store, its start position, its delivery."""
-    cstore = await stream.store.consumer_store(name)
+    """Create a checked new consumer: its state store, its start position, its delivery.
+
+    A ``mem_storage`` consumer keeps its state in memory (nothing written, gone after a
+    restart, as on nats-server); the others in the stream's store.
+    """
+    cstore: ConsumerStore
+    if cfg.mem_storage:
+        cstore = MemoryConsumerStore(name)
+    else:
+        cstore = await stream.store.consumer_store(name)
     created = time.time_ns()
     await cstore.update_config(config_record(cfg, created))
     consumer = _make(js, stream, name, cfg, cstore, created)

@@ -27,7 +27,7 @@ from natskern.kernel.store.log import AuxLog
 if TYPE_CHECKING:
     from natskern.kernel.store.base import LogStore
 
-__all__ = ["CONSUMER_PREFIX", "LogConsumerStore"]
+__all__ = ["CONSUMER_PREFIX", "LogConsumerStore", "MemoryConsumerStore"]
 
 logger = logging.getLogger("natskern.store")
 
@@ -312,3 +312,59 @@ class LogConsumerStore:
         self._store._consumer_gone(self.name, deleted=True)
         self._store._commit.mark()
         await self._store._settle()
+
+
+class MemoryConsumerStore(LogConsumerStore):
+    """Consumer state kept in memory only: a consumer's ``mem_storage`` on any stream.
+
+    The same state machine as :class:`LogConsumerStore`, with nothing staged into the
+    stream's log: no side log, no commit, and nothing to reopen after a restart (the
+    consumer is gone then, as on nats-server).  Deliveries and acks cost no I/O.
+    """
+
+    def __init__(self, name: str) -> None:
+        super().__init__(_NO_STORE, name, _NO_AUX)  # type: ignore[arg-type]
+
+    def _stage(self, entry: bytes) -> None:
+        if self._closed:
+            raise StoreClosedError("consumer store closed")
+
+    def _rewrite(self) -> None:
+        return
+
+    async def update_config(self, config: bytes) -> None:
+        """Keep the configuration record (in memory)."""
+        self._stage(b"")
+        self._config = bytes(config)
+
+    async def close(self) -> None:
+        """Release; the state goes with it."""
+        self._closed = True
+
+    async def delete(self) -> None:
+        """Release; the state goes with it."""
+        self._closed = True
+
+
+class _NoAux:
+    """The side log of a :class:`MemoryConsumerStore`: keeps nothing."""
+
+    def append(self, entry: bytes) -> None:
+        """Drop the entry."""
+
+    def rewrite(self, entries: Any) -> None:
+        """Drop the entries."""
+
+    async def replay(self) -> list[bytes]:
+        """Nothing was kept."""
+        return []
+
+
+class _NoStore:
+    """The stream store a :class:`MemoryConsumerStore` answers to: none (never closed)."""
+
+    _closed = False
+
+
+_NO_AUX = _NoAux()
+_NO_STORE = _NoStore()
