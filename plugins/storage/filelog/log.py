@@ -21,7 +21,6 @@ import fcntl
 import logging
 import os
 from collections.abc import Sequence
-from hashlib import blake2b
 from typing import Any
 
 from natskern.kernel.store.api import CorruptRecordError, StoredMsg, StoreIOError
@@ -35,7 +34,7 @@ from natskern.plugins.storage.filelog.codec import (
     MAGIC,
     MSG,
     OVERHEAD,
-    checksum,
+    checksum_ok,
 )
 from natskern.plugins.storage.filelog.group import (
     SMALL_META,
@@ -514,7 +513,7 @@ def split_span(data: bytes) -> tuple[bytes | None, list[tuple[int, int, StoredMs
         if (
             kind == MSG
             and OVERHEAD + slen + hlen <= rtotal
-            and blake2b(view[pos : end - 8], digest_size=8).digest() == data[end - 8 : end]
+            and checksum_ok(view[pos : end - 8], flags, data[end - 8 : end])
         ):
             p = pos + hsize
             raw = data[p : p + slen]
@@ -535,7 +534,7 @@ def decode_msg(seq: int, data: bytes) -> StoredMsg:
     magic, kind, flags, total, rseq, ts, _ttl, slen, hlen = HEADER.unpack_from(data)
     if magic != MAGIC or total != len(data) or OVERHEAD + slen + hlen > total:
         raise CorruptRecordError(seq, "bad record header")
-    if checksum(memoryview(data)[:-8]) != data[-8:]:
+    if not checksum_ok(memoryview(data)[:-8], flags, data[-8:]):
         raise CorruptRecordError(seq, "checksum mismatch")
     if kind == ERASED:
         raise CorruptRecordError(seq, "record erased but still indexed")

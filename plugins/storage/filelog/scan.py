@@ -1,7 +1,8 @@
 """The recovery scanner: verify every record of a block and resynchronise past corruption.
 
 A block is read whole (one ``pread``) and walked record by record with one
-``unpack_from`` and one blake2b per record.  A record that fails (bad magic, an
+``unpack_from`` and one checksum (xxh3_64; blake2b in older records) per record.
+A record that fails (bad magic, an
 implausible length, a checksum mismatch) starts a *bad region*; the scanner looks
 for the next offset where the magic is found, the header's lengths are plausible,
 the checksum of the record it describes validates and its sequence is above the
@@ -31,6 +32,7 @@ from natskern.plugins.storage.filelog.codec import (
     ERASED,
     FLAG_ECHO,
     FLAG_HEADERS,
+    FLAG_XXH3,
     HEADER,
     KINDS,
     MAGIC,
@@ -40,8 +42,10 @@ from natskern.plugins.storage.filelog.codec import (
     MSG,
     OVERHEAD,
     RANGE,
+    checksum_ok,
     decode_removal_hint,
 )
+from xxhash import xxh3_64_digest as xxh3
 
 __all__ = ["BadRegion", "BlockScan", "merge_removals", "scan_block"]
 
@@ -107,7 +111,7 @@ def _valid_at(buf: bytes, mv: memoryview, pos: int, n: int, floor: int) -> bool:
     """Whether a whole, checksum-valid record with a sequence above ``floor`` starts at ``pos``."""
     if n - pos < OVERHEAD:
         return False
-    magic, kind, _f, total, seq, _ts, _ttl, slen, hlen = HEADER.unpack_from(buf, pos)
+    magic, kind, flags, total, seq, _ts, _ttl, slen, hlen = HEADER.unpack_from(buf, pos)
     if magic != MAGIC or kind not in KINDS or total < OVERHEAD or total > MAX_RECORD:
         return False
     end = pos + total
@@ -115,7 +119,7 @@ def _valid_at(buf: bytes, mv: memoryview, pos: int, n: int, floor: int) -> bool:
         return False
     if kind in (MSG, ERASED) and seq <= floor:
         return False
-    return blake2b(mv[pos : end - 8], digest_size=8).digest() == buf[end - 8 : end]
+    return checksum_ok(mv[pos : end - 8], flags, buf[end - 8 : end])
 
 
 def scan_block(
@@ -162,7 +166,11 @@ def scan_block(
                 and OVERHEAD <= total <= MAX_RECORD
                 and end <= n
                 and OVERHEAD + slen + hlen <= total
-                and blake2b(mv[pos : end - 8], digest_size=8).digest() == buf[end - 8 : end]
+                and (
+                    xxh3(mv[pos : end - 8]) == buf[end - 8 : end]
+                    if flags & FLAG_XXH3
+                    else blake2b(mv[pos : end - 8], digest_size=8).digest() == buf[end - 8 : end]
+                )
             ):
                 ok = (kind == MSG and seq > last) or kind in (DEL, RANGE, ERASED, META)
             elif bad_start < 0 and magic == MAGIC:
