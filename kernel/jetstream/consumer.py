@@ -65,7 +65,7 @@ _FC_START: Final = 2 * 1024 * 1024
 _FC_MAX: Final = 32 * 1024 * 1024
 _ALPHA: Final = string.ascii_letters + string.digits
 #: Consumer-state ops a LogConsumerStore records in one entry per run (update_many).
-_DELTAS: Final = ("D", "A")
+_DELTAS: Final = ("D", "A", "DR")
 
 
 class Consumer(AckMixin, PullMixin, DeliveryMixin):
@@ -142,6 +142,7 @@ class Consumer(AckMixin, PullMixin, DeliveryMixin):
         freq = config.sample_freq.rstrip("%")
         #: Percentage of acks sampled into ``$JS.EVENT.METRIC.CONSUMER.ACK`` (0: none).
         self.sample = int(freq) if freq else 0
+        self._ack_fast = config.ack_policy == "explicit" and not self.sample
         self.pause_from_config()
 
     def pause_from_config(self) -> None:
@@ -449,6 +450,9 @@ class Consumer(AckMixin, PullMixin, DeliveryMixin):
             kind = op[0]
             if kind == "D":
                 await cs.update_delivered(op[1], op[2], op[3], op[4])
+            elif kind == "DR":  # a run of first deliveries (pull_run)
+                for k, sseq in enumerate(op[2]):
+                    await cs.update_delivered(op[1] + k, sseq, 1, op[3])
             elif kind == "N":  # AckNone: the last delivery, acknowledged by itself
                 self._none_dirty = False
                 dseq, sseq = self.dseq, self.sseq - 1

@@ -86,9 +86,29 @@ A_ACK, A_NAK, A_PROGRESS, A_NEXT, A_TERM = ACK, NAK, PROGRESS, NEXT, TERM
 class AckMixin:
     """The ack side of :class:`~natskern.kernel.jetstream.consumer.Consumer`."""
 
+    #: Plain ``+ACK``s take :meth:`_on_ack`'s short path (ack policy explicit, no sampling).
+    _ack_fast = False
+    #: A :meth:`_kick` is scheduled (acks of this loop iteration wake the tasks once).
+    _kicked = False
+
     # -- acks ------------------------------------------------------------------------------
 
     def _on_ack(self: Any, subject: bytes, reply: bytes, hdr: bytes | None, payload: bytes) -> None:
+        if (
+            self._ack_fast
+            and not reply
+            and (not payload or payload == b"+ACK")
+            and not self._closed
+            and subject.count(b".") == 8
+        ):
+            # The common ack: a plain +ACK of the 9-token subject, ack policy explicit.
+            _, _, _, _, _, s, d, _, _ = subject.split(b".")
+            try:
+                self._ack(int(s), int(d))
+            except ValueError:
+                return
+            self._last_active = _mono()
+            return
         seqs = parse_ack_subject(subject)
         if seqs is None or self._closed:
             return
@@ -135,32 +155,51 @@ class AckMixin:
         """``processAckMsg``: explicit acks move the floor as nats-server's ``moveAckFloor``."""
         if self.ack_none or sseq >= self.sseq:
             return
+        ops = self._ops
         if self.config.ack_policy == "all":
             if dseq <= self.adflr or sseq <= self.asflr:
                 return
             done = [s for s in self.pending if s <= sseq]
             self.adflr, self.asflr = dseq, sseq
         else:
-            self.rdc.pop(sseq, None)
-            p = self.pending.pop(sseq, None)
-            if p is None:
+            if self.rdc:
+                self.rdc.pop(sseq, None)
+            pending = self.pending
+            first, nseq, ndseq = pending.pop_floor(sseq, self.adflr)
+            if not first:
                 return
-            self._rdq_set.discard(sseq)
-            self._op("A", p[0], sseq)
-            self._move_floor(p[0], sseq)
+            if self._rdq_set:
+                self._rdq_set.discard(sseq)
+            ops.append(("A", first, sseq))
+            # moveAckFloor: the floor moves when the ack right above it arrives
+            if not pending:
+                self.adflr, self.asflr = self.dseq, self.sseq - 1
+            elif nseq:
+                self.adflr, self.asflr = ndseq - 1, nseq - 1
+            elif first == self.adflr + 1:
+                self.adflr, self.asflr = first, sseq
             done = []
         self.last_acked = time.time_ns()
         for s in done:
             p = self.pending.pop(s)
             self.rdc.pop(s, None)
             self._rdq_set.discard(s)
-            self._op("A", p[0], s)
+            ops.append(("A", p[0], s))
         if not self.pending:
             self.adflr, self.asflr = self.dseq, self.sseq - 1
         if self.stream.config.retention != "limits":
             for s in done or [sseq]:
                 if self._acked_by_all(s):
-                    self._op("W", s)
+                    ops.append(("W", s))
+        if not self._kicked:
+            # One wake-up of the writer and the delivery task per loop iteration, not per ack
+            self._kicked = True
+            asyncio.get_running_loop().call_soon(self._kick)
+
+    def _kick(self: Any) -> None:
+        """Wake the state writer and the delivery task after a run of acks."""
+        self._kicked = False
+        self._ops_ready.set()
         self._wake.set()
 
     def _move_floor(self: Any, dseq: int, sseq: int) -> None:
@@ -169,10 +208,9 @@ class AckMixin:
             self.adflr, self.asflr = self.dseq, self.sseq - 1
         elif dseq == self.adflr + 1:
             self.adflr, self.asflr = dseq, sseq
-            for s, p in self.pending.items():
-                if s > sseq:
-                    self.adflr, self.asflr = p[0] - 1, s - 1
-                    break
+            s, d = self.pending.first_after(sseq)
+            if s:
+                self.adflr, self.asflr = d - 1, s - 1
 
     def _acked_by_all(self: Any, seq: int) -> bool:
         if self.stream.config.retention == "workqueue":

@@ -10,7 +10,7 @@ compacted away once tombstones are the majority.  Lookups are a bisection.
 from __future__ import annotations
 
 from array import array
-from bisect import bisect_left
+from bisect import bisect_left, bisect_right
 from collections.abc import Iterator
 from typing import Final
 
@@ -116,6 +116,65 @@ class PendingSet:
         if n > _COMPACT_MIN and self._live * 2 < n:
             self._compact()
         return out
+
+    def pop_floor(self, seq: int, floor: int) -> tuple[int, int, int]:
+        """Remove ``seq`` for an ack; return ``(dseq, next_seq, next_dseq)``.
+
+        ``dseq`` is the removed entry's first consumer seq (0: ``seq`` was not pending).
+        When ``dseq == floor + 1`` (the ack floor moves) ``next_seq``/``next_dseq`` are the
+        first entry still pending after ``seq`` (0, 0: none); otherwise both are 0.
+        """
+        s, d = self._s, self._d
+        n = len(s)
+        h = self._head
+        if h < n and s[h] == seq:  # in-order acks take the head
+            i = h
+        else:
+            i = bisect_left(s, seq, h)
+            if i >= n or s[i] != seq:
+                return 0, 0, 0
+        dseq = d[i]
+        if not dseq:
+            return 0, 0, 0
+        d[i] = 0
+        self._live -= 1
+        ns = nd = 0
+        if dseq == floor + 1:
+            j = i + 1
+            while j < n and not d[j]:
+                j += 1
+            if j < n:
+                ns, nd = s[j], d[j]
+        if i == h:
+            h += 1
+            while h < n and not d[h]:
+                h += 1
+            self._head = h
+        if n > _COMPACT_MIN and self._live * 2 < n:
+            self._compact()
+        return dseq, ns, nd
+
+    def first_after(self, seq: int) -> tuple[int, int]:
+        """``(stream seq, first consumer seq)`` of the first entry after ``seq``, or (0, 0)."""
+        s, d = self._s, self._d
+        n = len(s)
+        j = bisect_right(s, seq, self._head)
+        while j < n and not d[j]:
+            j += 1
+        return (s[j], d[j]) if j < n else (0, 0)
+
+    def extend_run(self, seqs: list[int], dseq: int, ts: int) -> None:
+        """Add first deliveries ``seqs`` (ascending) as consumer seqs ``dseq``, ``dseq + 1``,
+        ... delivered at ``ts`` (appended in bulk when they lie above every entry)."""
+        n = len(seqs)
+        if self._s and n and seqs[0] <= self._s[-1]:
+            for k, seq in enumerate(seqs):
+                self[seq] = (dseq + k, ts)
+            return
+        self._s.extend(seqs)
+        self._d.extend(range(dseq, dseq + n))
+        self._t.extend([ts] * n)
+        self._live += n
 
     def _compact(self) -> None:
         keep = [i for i in range(self._head, len(self._s)) if self._d[i]]

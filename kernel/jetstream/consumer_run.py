@@ -91,12 +91,16 @@ def pull_run(consumer: Any, req: Any, sub: Any, limit: int) -> int:
     plain = not session.headers
     prefix = b"$JS.ACK.%s.%s.1." % (c._stream_prefix.encode(), c.name.encode())
     npc = c.pending_count()
-    dseq, sseq = c.dseq, c.sseq
+    dseq0 = dseq = c.dseq
+    sseq = c.sseq
     now = time.time_ns()
     ack_none = c.ack_none
-    pending, ops = c.pending, c._ops
+    seqs: list[int] = []
     out: list[bytes] = []
+    add = out.append
     nbytes = size = n = 0
+    last_subject = ""
+    head = b""  # b"MSG <subject> <sid> <ack prefix>" of the last subject
     peek_run = getattr(c.store, "peek_run", None)
     run = peek_run(flt, sseq, limit) if peek_run else _one_by_one(peek, flt, sseq, limit)
     for msg in run:
@@ -104,27 +108,32 @@ def pull_run(consumer: Any, req: Any, sub: Any, limit: int) -> int:
         dseq += 1
         sseq = seq + 1
         npc = npc - 1 if npc > 0 else 0
-        reply = prefix + b"%d.%d.%d.%d" % (seq, dseq, msg.ts, npc)
         hdr, payload = msg.headers, msg.payload
-        subject = msg.subject.encode()
         if hdr is None or plain:
-            line = b"MSG %b %b %b %d\r\n" % (subject, sid, reply, len(payload))
-            out += (line, payload, b"\r\n")
+            if msg.subject != last_subject:
+                last_subject = msg.subject
+                head = b"MSG %b %b %b" % (last_subject.encode(), sid, prefix)
+            line = b"%b%d.%d.%d.%d %d\r\n" % (head, seq, dseq, msg.ts, npc, len(payload))
+            add(line)
+            add(payload)
+            add(b"\r\n")
             nbytes += len(line) + len(payload) + 2
             size += len(payload)
         else:
-            frame = hmsg_frame(subject, sid, reply, hdr, payload)
-            out.append(frame)
+            reply = prefix + b"%d.%d.%d.%d" % (seq, dseq, msg.ts, npc)
+            frame = hmsg_frame(msg.subject.encode(), sid, reply, hdr, payload)
+            add(frame)
             nbytes += len(frame)
             size += len(payload) + len(hdr)
-        if not ack_none:
-            ops.append(("D", dseq, seq, 1, now))
-            pending[seq] = [dseq, now]
+        seqs.append(seq)
         n += 1
         if n >= limit:
             break
     if not n:
         return 0
+    if not ack_none:
+        c._ops.append(("DR", dseq0 + 1, seqs, now))
+        c.pending.extend_run(seqs, dseq0 + 1, now)
     c.dseq, c.sseq = dseq, sseq
     if c._npc is not None:
         c._npc = npc

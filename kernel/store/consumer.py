@@ -18,6 +18,7 @@ from __future__ import annotations
 import bisect
 import logging
 import struct
+import sys
 from array import array
 from typing import TYPE_CHECKING, Any
 
@@ -33,9 +34,13 @@ logger = logging.getLogger("natskern.store")
 
 #: Side logs of consumers are named ``CONSUMER_PREFIX + name``.
 CONSUMER_PREFIX = "consumer."
+_BIG_ENDIAN = sys.byteorder == "big"
 _D = struct.Struct("<cQQQq")
 _A = struct.Struct("<cQQ")
 _S = struct.Struct("<cQQQQII")
+#: A run of first deliveries: consumer seqs ``dseq``, ``dseq + 1``, ... at one time, then
+#: ``count`` u64 stream seqs (ascending).
+_R = struct.Struct("<cQqI")
 
 
 class LogConsumerStore:
@@ -101,6 +106,18 @@ class LogConsumerStore:
                 _, dseq, sseq = _A.unpack_from(entry, pos)
                 self._acked(dseq, sseq)
                 pos += _A.size
+            elif kind == b"R":
+                _, dseq, ts, count = _R.unpack_from(entry, pos)
+                pos += _R.size
+                seqs = array("Q")
+                seqs.frombytes(entry[pos : pos + 8 * count])
+                if len(seqs) != count:
+                    raise ValueError("truncated delivery run")
+                if _BIG_ENDIAN:
+                    seqs.byteswap()
+                pos += 8 * count
+                self._delivered_run(dseq, seqs, ts)
+                self._deltas += count - 1
             else:
                 raise ValueError(f"unknown batch record kind {kind!r}")
             self._deltas += 1
@@ -198,27 +215,56 @@ class LogConsumerStore:
         self._p_ts.insert(i, ts)
         self._live += 1
 
+    def _delivered_run(self, dseq: int, seqs: Any, ts: int) -> None:
+        """First deliveries of ``seqs`` (ascending) as ``dseq``, ``dseq + 1``, ... at ``ts``."""
+        n = len(seqs)
+        if not n:
+            return
+        cols = self._p_sseq
+        if cols and seqs[0] <= cols[-1]:
+            for k, sseq in enumerate(seqs):
+                self._delivered(dseq + k, sseq, 1, ts)
+            return
+        cols.extend(seqs)
+        self._p_dseq.extend(range(dseq, dseq + n))
+        self._p_ts.extend([ts] * n)
+        self._live += n
+        if dseq + n - 1 > self._dc:
+            self._dc = dseq + n - 1
+        if seqs[-1] > self._ds:
+            self._ds = seqs[-1]
+
     def _acked(self, dseq: int, sseq: int) -> None:
-        i = self._find(sseq)
-        if i >= 0 and self._p_dseq[i]:
-            dseq = self._p_dseq[i]
-            self._p_dseq[i] = 0
+        cols, dcol = self._p_sseq, self._p_dseq
+        n, h = len(cols), self._head
+        if h < n and cols[h] == sseq:  # in-order acks take the head
+            i = h
+        else:
+            i = bisect.bisect_left(cols, sseq, h)
+            if i >= n or cols[i] != sseq:
+                i = -1
+        if i >= 0 and dcol[i]:
+            dseq = dcol[i]
+            dcol[i] = 0
             self._live -= 1
-        self._redelivered.pop(sseq, None)
+        if self._redelivered:
+            self._redelivered.pop(sseq, None)
         if not self._live:
             self._fc, self._fs = self._dc, self._ds
             self._p_sseq, self._p_dseq, self._p_ts = array("Q"), array("Q"), array("q")
             self._head = 0
-        elif dseq == self._fc + 1:
+            return
+        if dseq == self._fc + 1:
             self._fc, self._fs = dseq, sseq
-            j = bisect.bisect_right(self._p_sseq, sseq, self._head)
-            while j < len(self._p_dseq) and not self._p_dseq[j]:
+            j = i + 1 if i >= 0 else bisect.bisect_right(cols, sseq, h)
+            while j < n and not dcol[j]:
                 j += 1
-            if j < len(self._p_dseq) and self._dc > dseq:
-                self._fc, self._fs = self._p_dseq[j] - 1, self._p_sseq[j] - 1
-        while self._head < len(self._p_dseq) and not self._p_dseq[self._head]:
-            self._head += 1
-        if self._head > 4096 and self._head * 2 > len(self._p_dseq):
+            if j < n and self._dc > dseq:
+                self._fc, self._fs = dcol[j] - 1, cols[j] - 1
+        while h < n and not dcol[h]:
+            h += 1
+        self._head = h
+        if h > 4096 and h * 2 > n:
             self._compact()
 
     # -- the protocol ----------------------------------------------------------------------
@@ -236,26 +282,41 @@ class LogConsumerStore:
     def update_many(self, ops: list[tuple[Any, ...]]) -> None:
         """Record a run of deliveries and acks in one staged entry (what the two calls above
         do one by one): ``("D", dseq, sseq, dcount, ts)`` and ``("A", dseq, sseq)`` tuples in
-        order.  Synchronous: staging never waits (the stream's group commit makes it durable).
+        order, and ``("DR", dseq, seqs, ts)``: first deliveries of the ascending stream seqs
+        ``seqs`` as consumer seqs ``dseq``, ``dseq + 1``, ... at ``ts`` (one record for the
+        run).  Synchronous: staging never waits (the stream's group commit makes it durable).
         """
         if self._closed or self._store._closed:
             raise StoreClosedError("consumer store closed")
-        records = []
+        records: list[bytes] = []
+        deltas = 0
         delivered, acked = self._delivered, self._acked
         pack_d, pack_a = _D.pack, _A.pack
+        add = records.append
         for op in ops:
-            if op[0] == "D":
-                _, dseq, sseq, dcount, ts = op
-                delivered(dseq, sseq, dcount, ts)
-                records.append(pack_d(b"D", dseq, sseq, dcount, ts))
-            else:
+            kind = op[0]
+            if kind == "A":
                 _, dseq, sseq = op
                 acked(dseq, sseq)
-                records.append(pack_a(b"A", dseq, sseq))
+                add(pack_a(b"A", dseq, sseq))
+            elif kind == "D":
+                _, dseq, sseq, dcount, ts = op
+                delivered(dseq, sseq, dcount, ts)
+                add(pack_d(b"D", dseq, sseq, dcount, ts))
+            else:
+                _, dseq, seqs, ts = op
+                col = array("Q", seqs)
+                self._delivered_run(dseq, col, ts)
+                if _BIG_ENDIAN:
+                    col.byteswap()
+                add(_R.pack(b"R", dseq, ts, len(col)))
+                add(col.tobytes())
+                deltas += len(col) - 2
+        deltas += len(records)
         if len(records) == 1:
             self._stage(records[0])
             return
-        self._deltas += len(records) - 1
+        self._deltas += deltas - 1
         self._stage(b"B" + b"".join(records))
 
     async def update_state(self, state: ConsumerState) -> None:
