@@ -65,6 +65,15 @@ class Driver:
             last = info.get("num_pending")
             await asyncio.sleep(0.05)
 
+    async def pending_reaches(self, count: int) -> None:
+        """Wait until the consumer counts ``count`` pending messages (nats-server counts a new
+        message for its consumers after the PubAck: a ``no_wait`` pull right after the publish
+        could get a 404 there, a flake under load)."""
+        for _ in range(100):
+            if (await self.api("CONSUMER.INFO.S.C")).get("num_pending") == count:
+                return
+            await asyncio.sleep(0.02)
+
     async def pub(self, subject: str, data: bytes) -> None:
         await self.nc.request(subject, data, timeout=5)
 
@@ -280,6 +289,7 @@ async def pull_start_seq_and_purge(d: Driver) -> None:
     await d.api("STREAM.PURGE.S")
     await d.info()
     await d.pub("s.1", b"after")
+    await d.pending_reaches(1)
     await d.next({"batch": 2, "no_wait": True})
     await d.info()
 
