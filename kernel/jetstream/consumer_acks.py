@@ -171,13 +171,7 @@ class AckMixin:
             if self._rdq_set:
                 self._rdq_set.discard(sseq)
             ops.append(("A", first, sseq))
-            # moveAckFloor: the floor moves when the ack right above it arrives
-            if not pending:
-                self.adflr, self.asflr = self.dseq, self.sseq - 1
-            elif nseq:
-                self.adflr, self.asflr = ndseq - 1, nseq - 1
-            elif first == self.adflr + 1:
-                self.adflr, self.asflr = first, sseq
+            self._move_floor(first, sseq, (nseq, ndseq))
             done = []
         self.last_acked = time.time_ns()
         for s in done:
@@ -202,13 +196,17 @@ class AckMixin:
         self._ops_ready.set()
         self._wake.set()
 
-    def _move_floor(self: Any, dseq: int, sseq: int) -> None:
-        """nats-server's ``moveAckFloor`` after ``sseq`` (first delivered as ``dseq``) left."""
+    def _move_floor(self: Any, dseq: int, sseq: int, after: tuple[int, int] | None = None) -> None:
+        """nats-server's ``moveAckFloor`` after ``sseq`` (first delivered as ``dseq``) left.
+
+        ``after``: the first entry still pending after ``sseq`` as ``(sseq, dseq)`` ((0, 0):
+        none) when the caller found it already (:meth:`PendingSet.pop_floor` does).
+        """
         if not self.pending:
             self.adflr, self.asflr = self.dseq, self.sseq - 1
         elif dseq == self.adflr + 1:
             self.adflr, self.asflr = dseq, sseq
-            s, d = self.pending.first_after(sseq)
+            s, d = after if after is not None else self.pending.first_after(sseq)
             if s:
                 self.adflr, self.asflr = d - 1, s - 1
 

@@ -46,6 +46,9 @@ _R = struct.Struct("<cQqI")
 class LogConsumerStore:
     """A :class:`~natskern.kernel.store.api.ConsumerStore` over a side log of its stream."""
 
+    #: Whether updates are encoded into the side log (not for :class:`MemoryConsumerStore`).
+    _logged = True
+
     def __init__(self, store: LogStore, name: str, aux: AuxLog) -> None:
         self._store = store
         self.name = name
@@ -293,25 +296,32 @@ class LogConsumerStore:
         delivered, acked = self._delivered, self._acked
         pack_d, pack_a = _D.pack, _A.pack
         add = records.append
+        logged = self._logged
         for op in ops:
             kind = op[0]
             if kind == "A":
                 _, dseq, sseq = op
                 acked(dseq, sseq)
-                add(pack_a(b"A", dseq, sseq))
+                if logged:
+                    add(pack_a(b"A", dseq, sseq))
             elif kind == "D":
                 _, dseq, sseq, dcount, ts = op
                 delivered(dseq, sseq, dcount, ts)
-                add(pack_d(b"D", dseq, sseq, dcount, ts))
+                if logged:
+                    add(pack_d(b"D", dseq, sseq, dcount, ts))
             else:
                 _, dseq, seqs, ts = op
                 col = array("Q", seqs)
                 self._delivered_run(dseq, col, ts)
+                if not logged:
+                    continue
                 if _BIG_ENDIAN:
                     col.byteswap()
                 add(_R.pack(b"R", dseq, ts, len(col)))
                 add(col.tobytes())
                 deltas += len(col) - 2
+        if not logged:
+            return
         deltas += len(records)
         if len(records) == 1:
             self._stage(records[0])
@@ -383,6 +393,8 @@ class MemoryConsumerStore(LogConsumerStore):
     consumer is gone then, as on nats-server).  Deliveries and acks cost no I/O.
     """
 
+    _logged = False
+
     def __init__(self, name: str) -> None:
         super().__init__(_NO_STORE, name, _NO_AUX)  # type: ignore[arg-type]
 
@@ -395,7 +407,8 @@ class MemoryConsumerStore(LogConsumerStore):
 
     async def update_config(self, config: bytes) -> None:
         """Keep the configuration record (in memory)."""
-        self._stage(b"")
+        if self._closed:
+            raise StoreClosedError("consumer store closed")
         self._config = bytes(config)
 
     async def close(self) -> None:

@@ -118,7 +118,7 @@ def _check_assets(engine: Any, opts: HealthOptions, report: _Report) -> None:
             return
     for ajs in sorted(accounts, key=lambda a: a.account.name):
         name = ajs.account.name
-        for stream in sorted(getattr(ajs, "unrecovered", {})):
+        for stream in sorted(ajs.unrecovered):
             if opts.stream and stream != opts.stream:
                 continue
             report.fail("STREAM", f"JetStream stream '{name} > {stream}' could not be recovered",
@@ -129,7 +129,7 @@ def _check_assets(engine: Any, opts: HealthOptions, report: _Report) -> None:
         return
     stream = accounts[0].streams.get(opts.stream)
     if stream is None:
-        if opts.stream in getattr(accounts[0], "unrecovered", {}):
+        if opts.stream in accounts[0].unrecovered:
             return
         report.code = 404
         report.errors.clear()
