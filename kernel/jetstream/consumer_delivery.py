@@ -20,7 +20,7 @@ import time
 from typing import Any, Final
 
 from natskern.kernel.jetstream.consumer_pull import heartbeat, status_pending
-from natskern.kernel.jetstream.consumer_run import pull_run, run_target
+from natskern.kernel.jetstream.consumer_run import deliver_run, pull_run, push_target, run_target
 from natskern.kernel.jetstream.delivery_route import deliver_as, deliver_to
 from natskern.kernel.store.api import StoredMsg, StoreError
 
@@ -390,6 +390,11 @@ class DeliveryMixin:
         while delivered < 256 and self._bound:
             if cfg.flow_control and self._fc_bytes >= self._fc_window:
                 break
+            if not self._big_read and (sub := push_target(self)) is not None:
+                n = self._push_run(sub, 256 - delivered)
+                if n:
+                    delivered += n
+                    continue
             found: Any = False if self._big_read else self._next_cached()
             if found is False:
                 found = await self._next_msg()
@@ -415,6 +420,23 @@ class DeliveryMixin:
                 self._queue_none()
                 await asyncio.sleep(size * 8 / cfg.rate_limit_bps)
         return delivered
+
+    def _push_run(self: Any, sub: Any, limit: int) -> int:
+        """Deliver a run of up to ``limit`` new messages (:func:`deliver_run`) and do the
+        flow-control accounting the per-message loop does: the run stops where the next
+        request is due (past half the window) or where the window is full."""
+        budget = 0
+        if self.config.flow_control:
+            if self._fc_subject:  # a request is out: up to the full window
+                budget = self._fc_window - self._fc_bytes
+            else:
+                budget = max(self._fc_window // 2 - self._fc_bytes + 1, 1)
+        n, size = deliver_run(self, sub, limit, budget)
+        if n and budget:
+            self._fc_bytes += size
+            if not self._fc_subject and self._fc_bytes > self._fc_window // 2:
+                self._send_fc()
+        return n
 
     def _queue_none(self: Any) -> None:
         """Queue the "N" op a push round deferred (AckNone), unless one is queued."""
