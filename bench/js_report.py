@@ -21,6 +21,7 @@ JS_TARGETS: dict[str, tuple[float | None, float | None]] = {
     "js-pub-async-lazy": (0.6, None),
     "js-pull": (0.4, None),
     "js-pull-ack": (0.4, None),
+    "js-push-fc": (None, None),
     "kv-put-1": (0.3, 0.8),
     "kv-put-64": (0.5, None),
     "kv-get-1": (0.5, None),

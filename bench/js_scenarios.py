@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from loadgen import ProtocolError
-from loadgen_js import js_puller, js_requester, obj_getter, obj_putter
+from loadgen_js import js_puller, js_pusher, js_requester, obj_getter, obj_putter
 from procs import Workers
 from servers import HOST, Server, ServerStartError
 
@@ -64,7 +64,7 @@ class JsOptions:
         """Messages in the stream the pull scenarios read."""
         if self.count is not None:
             return self.count
-        return 20_000 if self.quick else 200_000
+        return 20_000 if self.quick else 1_000_000
 
     @property
     def object_size(self) -> int:
@@ -83,7 +83,7 @@ class JsScenario:
     storage: str = "file"
     lazy: bool = False
     #: Also run nats-server ``sync_interval: always`` (file storage, not lazy). Off for the
-    #: pull scenarios: pre-filling 200k messages at one fsync each takes minutes, and
+    #: consume scenarios: pre-filling 1 M messages at one fsync each takes minutes, and
     #: reading does not write the stream.
     always: bool = True
     unit: str = "msgs/s"
@@ -224,12 +224,17 @@ def _publish(inflight: int) -> Callable[[Server, str, JsOptions], tuple[float, s
     return measure
 
 
+def _prefilled_stream(server: Server, storage: str, opts: JsOptions) -> None:
+    """Create the stream and publish ``opts.prefill`` messages into it (256 in flight)."""
+    _make_stream(server, storage)
+    fill = _requests(server, [SUBJECT], MSG_SIZE, 256, 600.0, opts.prefill)
+    if fill["completed"] != opts.prefill:
+        raise ProtocolError(f"prefill stored {fill['completed']} of {opts.prefill}")
+
+
 def _pull(ack: bool) -> Callable[[Server, str, JsOptions], tuple[float, str, dict]]:
     def measure(server: Server, storage: str, opts: JsOptions) -> tuple[float, str, dict]:
-        _make_stream(server, storage)
-        fill = _requests(server, [SUBJECT], MSG_SIZE, 256, 600.0, opts.prefill)
-        if fill["completed"] != opts.prefill:
-            raise ProtocolError(f"prefill stored {fill['completed']} of {opts.prefill}")
+        _prefilled_stream(server, storage, opts)
         name = _make_consumer(server, ack)
         with Workers() as workers:
             pull = workers.start(
@@ -252,6 +257,20 @@ def _pull(ack: bool) -> Callable[[Server, str, JsOptions], tuple[float, str, dic
         return res["rate"], note, res
 
     return measure
+
+
+def _push(server: Server, storage: str, opts: JsOptions) -> tuple[float, str, dict]:
+    _prefilled_stream(server, storage, opts)
+    with Workers() as workers:
+        push = workers.start(
+            js_pusher, server.host, server.port, STREAM, MSG_SIZE, opts.prefill, opts.seconds
+        )
+        push.ready()
+        push.send("go")
+        res = push.result(opts.seconds + RESULT_GRACE)
+    res["rate"] = res["received"] / (res["t_end"] - res["t0"])
+    res["prefill"] = opts.prefill
+    return res["rate"], f"{res['received']:,} of {opts.prefill:,}", res
 
 
 def _keys() -> list[bytes]:
@@ -333,6 +352,7 @@ JS_SCENARIOS: dict[str, JsScenario] = {
     ),
     "js-pull": JsScenario("pull consume, batch 256, ack none", _pull(False), always=False),
     "js-pull-ack": JsScenario("pull consume, batch 256, ack explicit", _pull(True), always=False),
+    "js-push-fc": JsScenario("push consume, flow control, ack none", _push, always=False),
     "kv-put-1": JsScenario("KV put, 1 in flight, 1,000 keys, 128 B", _kv_put(1)),
     "kv-put-64": JsScenario("KV put, 64 in flight, 1,000 keys, 128 B", _kv_put(64)),
     "kv-get-1": JsScenario("KV direct get, 1 in flight, 1,000 keys", _kv_get(1)),

@@ -234,6 +234,58 @@ def _js_pull(
     return {"received": received, "acked": acked, "t0": t0, "t_end": t_end}
 
 
+def js_pusher(
+    conn: Connection,
+    host: str,
+    port: int,
+    stream: str,
+    size: int,
+    total: int,
+    seconds: float,
+) -> None:
+    """Worker: read a stream through a push consumer with flow control, as natscli does.
+
+    Creates an ephemeral push consumer (deliver all, ack none, flow control, idle heartbeat
+    5 s) on ``stream`` and counts the ``size``-byte messages delivered, answering every
+    flow-control request as it comes. Stops after ``total`` messages or ``seconds``. Waits
+    for ``"go"``. The result holds ``received``, ``t0`` and ``t_end``.
+    """
+    run_worker(conn, _js_push, host, port, stream, size, total, seconds)
+
+
+def _js_push(
+    conn: Connection, host: str, port: int, stream: str, size: int, total: int, seconds: float
+) -> dict[str, Any]:
+    deliver = b"_INBOX.jsbpush"  # not matched by the replies' _INBOX.jsb.*
+    created_reply = INBOX + b".c"
+    sock = open_conn(host, port, sub_line(INBOX + b".*", b"1") + sub_line(deliver, b"2"))
+    sock.settimeout(IDLE_TIMEOUT)
+    config = {
+        "deliver_policy": "all",
+        "ack_policy": "none",
+        "replay_policy": "instant",
+        "flow_control": True,
+        "idle_heartbeat": 5_000_000_000,
+        "deliver_subject": deliver.decode(),
+        "num_replicas": 1,
+    }
+    req = json.dumps({"stream_name": stream, "config": config}).encode()
+    create = f"$JS.API.CONSUMER.CREATE.{stream}".encode()
+    conn.send(("ready", None))
+    conn.recv()  # "go"
+    clock = time.perf_counter
+    t0 = clock()
+    sock.sendall(b"PUB %s %s.c %d\r\n%s\r\n" % (create, INBOX, len(req), req))
+    got, received, _last = _read_chunks(
+        sock, bytearray(), size * total, created_reply, deadline=t0 + seconds
+    )
+    t_end = clock()
+    sock.close()
+    if got != received * size:
+        raise ProtocolError(f"{got} bytes in {received} messages of {size}")
+    return {"received": received, "t0": t0, "t_end": t_end}
+
+
 # --- object store: one large object put and got, as nats.go does it -------------------
 
 OBJ_CHUNK = 128 * 1024
@@ -386,14 +438,19 @@ def _obj_get(
 
 
 def _read_chunks(
-    sock: socket.socket, buf: bytearray, size: int, created_reply: bytes
+    sock: socket.socket,
+    buf: bytearray,
+    size: int,
+    created_reply: bytes,
+    deadline: float | None = None,
 ) -> tuple[int, int, int]:
     """Count the chunk bytes delivered until ``size`` arrived, answering flow control.
 
     A chunk's payload is counted, not kept: the bytes of a large one still to come are
     read into a scratch buffer and dropped (a Go client's reader keeps up with
     nats-server; one that copied each chunk would be its slow consumer).  Each chunk's
-    stream sequence (from its ack subject) must follow the one before.
+    stream sequence (from its ack subject) must follow the one before. With a
+    ``deadline`` (a ``time.perf_counter`` value) it also returns once that has passed.
     """
     view = memoryview(bytearray(4 << 20))
     got = chunks = last_seq = skip = 0
@@ -436,7 +493,7 @@ def _read_chunks(
         del buf[:pos]
         if answers:
             sock.sendall(b"".join(answers))
-        if got >= size and created:
+        if created and (got >= size or (deadline is not None and time.perf_counter() > deadline)):
             return got, chunks, last_seq
         n = sock.recv_into(view)
         if not n:
