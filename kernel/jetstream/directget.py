@@ -133,6 +133,25 @@ def _headers(stored: bytes | None, pairs: list[tuple[str, str | int]]) -> bytes:
     return b"NATS/1.0\r\n" + extra + b"\r\n"
 
 
+_MESSAGE_HEADERS: Final = (
+    b"%bNats-Stream: %b\r\nNats-Subject: %b\r\nNats-Sequence: %d\r\nNats-Time-Stamp: %b\r\n\r\n"
+)
+
+
+def _message_headers(stored: bytes | None, stream: str, msg: StoredMsg) -> bytes:
+    """The headers of a direct get's answer of one message: the stored headers (if any)
+    followed by ``Nats-Stream``, ``Nats-Subject``, ``Nats-Sequence``, ``Nats-Time-Stamp``
+    (:func:`_headers` of those four pairs, in one format: this is every KV get's cost)."""
+    head = stored[: len(stored) - 2] if stored else b"NATS/1.0\r\n"
+    return _MESSAGE_HEADERS % (
+        head,
+        stream.encode(),
+        msg.subject.encode(),
+        msg.seq,
+        format_time(msg.ts).encode(),
+    )
+
+
 def direct_get_cached(stream: Stream, key: str) -> Reply | None:
     """The reply to a plain ``$JS.API.DIRECT.GET.<stream>.<subject>`` (no body, no headers)
     when the store holds the message in memory, else None (serve it with :func:`direct_get`).
@@ -145,13 +164,7 @@ def direct_get_cached(stream: Stream, key: str) -> Reply | None:
     msg = peek(key)
     if not msg:
         return None  # False: it needs a read; None: not found (the slow path answers 404)
-    pairs: list[tuple[str, str | int]] = [
-        ("Nats-Stream", stream.config.name),
-        ("Nats-Subject", msg.subject),
-        ("Nats-Sequence", msg.seq),
-        ("Nats-Time-Stamp", format_time(msg.ts)),
-    ]
-    return _headers(msg.headers, pairs), msg.payload
+    return _message_headers(msg.headers, stream.config.name, msg), msg.payload
 
 
 async def direct_get(
@@ -323,17 +336,21 @@ async def _get(stream: Stream, req: MsgGetRequest) -> list[Reply]:
             return _status(NOT_FOUND)
         seq = msg.seq + 1
         block = b""
-        if not req.no_hdr:
+        if req.no_hdr:
+            pass
+        elif is_batch:
+            pending = max(pending - 1, 0)
             pairs: list[tuple[str, str | int]] = [
                 ("Nats-Stream", name),
                 ("Nats-Subject", msg.subject),
                 ("Nats-Sequence", msg.seq),
                 ("Nats-Time-Stamp", format_time(msg.ts)),
+                ("Nats-Num-Pending", pending),
+                ("Nats-Last-Sequence", last_seq),
             ]
-            if is_batch:
-                pending = max(pending - 1, 0)
-                pairs += [("Nats-Num-Pending", pending), ("Nats-Last-Sequence", last_seq)]
             block = _headers(msg.headers, pairs)
+        else:
+            block = _message_headers(msg.headers, name, msg)
         last_seq = msg.seq
         out.append((block, msg.payload))
         sent += len(msg.subject) + len(msg.headers or b"") + len(msg.payload)
