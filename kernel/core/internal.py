@@ -39,7 +39,7 @@ from collections import deque
 from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING
 
-from natskern.kernel.core.router import publish
+from natskern.kernel.core.router import publish, publish_replies
 from natskern.kernel.core.subscription import DeliverCallback, Subscription
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -135,6 +135,21 @@ class InternalClient:
         self.in_bytes += len(payload) + (len(hdr) if hdr is not None else 0)
         return publish(self, self.account, subject, reply, hdr, payload)
 
+    def publish_replies(self, subjects: list[bytes], payloads: list[bytes]) -> None:
+        """Publish ``payloads[i]`` to ``subjects[i]`` (no headers, no reply; an empty subject
+        is skipped), in order: answers to many requests at once (see
+        :func:`~natskern.kernel.core.router.publish_replies`)."""
+        n = len(subjects) - subjects.count(b"")
+        if not n:
+            return
+        self.in_msgs += n
+        self.in_bytes += (
+            sum(map(len, payloads))
+            if n == len(subjects)
+            else sum(len(p) for s, p in zip(subjects, payloads, strict=True) if s)
+        )
+        publish_replies(self, self.account, subjects, payloads)
+
     def remove_subscription(self, sub: Subscription) -> None:
         """Forget ``sub``."""
         if self.subs.pop(sub.sid, None) is not None:
@@ -208,6 +223,7 @@ class InternalSubscriber:
         self.closed = False
         self._waiter: asyncio.Future[None] | None = None
         self.sub = owner.subscribe(subject, self._deliver, queue)
+        self.sub.many = self._deliver_many
 
     @property
     def subject(self) -> bytes:
@@ -242,6 +258,30 @@ class InternalSubscriber:
         owner = self.owner
         owner.out_msgs += 1
         owner.out_bytes += len(payload) + (len(hdr) if hdr is not None else 0)
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+        if len(queue) > self.high_water or self.pending_bytes > self.high_water_bytes:
+            return self  # the router calls hold(publisher)
+        return True
+
+    def _deliver_many(self, msgs: list[QueuedMsg]) -> DeliverResult:
+        """Router callback for consecutive messages: :meth:`_deliver` for each, in one go."""
+        if self.closed:
+            return False
+        queue = self.queue
+        data = sum([len(p) + (len(h) if h is not None else 0) for _, _, h, p in msgs])
+        size = data + sum([len(s) + len(r) for s, r, _, _ in msgs])
+        if len(queue) + len(msgs) > self.max_msgs or self.pending_bytes + size > self.max_bytes:
+            held = False
+            for msg in msgs:
+                held = self._deliver(*msg) is self or held
+            return self if held else True
+        queue.extend(msgs)
+        self.pending_bytes += size
+        owner = self.owner
+        owner.out_msgs += len(msgs)
+        owner.out_bytes += data
         waiter = self._waiter
         if waiter is not None and not waiter.done():
             waiter.set_result(None)

@@ -34,7 +34,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from natskern.kernel.core.accounts import Account
     from natskern.kernel.core.subscription import Subscription
 
-__all__ = ["RESERVED_REPLY_PREFIXES", "publish", "publish_batch", "publish_run"]
+__all__ = ["RESERVED_REPLY_PREFIXES", "publish", "publish_batch", "publish_replies", "publish_run"]
 
 CRLF = b"\r\n"
 #: ``b" <size>\r\n"`` for the payload sizes seen so far (bounded).
@@ -195,6 +195,9 @@ def publish_batch(
     hits = 0
     last_size = -1  # the size line of the last message (payload sizes tend to repeat)
     size_line = b""
+    # Consecutive messages for one subscription taking runs (``many``: a stream's ingest).
+    run_sub: Subscription | None = None
+    run: list[tuple[bytes, bytes, bytes | None, bytes]] = []
     for subject, reply, payload in messages:
         if reply and reply.startswith(RESERVED_REPLY_PREFIXES):
             refuse_reply(client, reply)
@@ -215,6 +218,15 @@ def publish_batch(
             continue
         psubs = result.psubs
         if not result.qsubs:
+            if len(psubs) == 1:
+                sub = psubs[0]
+                if sub.many is not None and not sub.max_msgs and sub.client is not skip:
+                    if sub is not run_sub:
+                        if run_sub is not None:
+                            _hand_run(client, account, run_sub, run)
+                        run_sub, run = sub, []
+                    run.append((routed, reply, None, payload))
+                    continue
             for sub in psubs:
                 if sub.callback is not None or sub.max_msgs or sub.client is skip:
                     break
@@ -240,10 +252,37 @@ def publish_batch(
                 if client.closed:
                     break  # cut as a slow consumer of its own messages: as its parser stops
                 continue
+        if run_sub is not None:  # (this message may go to it too: after its run)
+            _hand_run(client, account, run_sub, run)
+            run_sub, run = None, []
         publish(client, account, routed, reply, None, payload, result)
         if client.closed:
             break
+    if run_sub is not None:
+        _hand_run(client, account, run_sub, run)
     sublist.count_matches(hits)
+
+
+def _hand_run(
+    client: Session | None,
+    account: Account,
+    sub: Subscription,
+    run: list[tuple[bytes, bytes, bytes | None, bytes]],
+) -> None:
+    """Deliver routed messages to ``sub``'s ``many``, as :func:`publish` would one by one.
+
+    When it takes none (it was closed meanwhile) each is routed again on its own.
+    """
+    assert sub.many is not None
+    answer = sub.many(run)
+    if answer is False:
+        match = account.sublist.match
+        for subject, reply, hdr, payload in run:
+            publish(client, account, subject, reply, hdr, payload, match(subject))
+        return
+    if answer is not None and answer is not True and client is not None:
+        answer.hold(client)  # a holder over its high-water mark
+    sub.delivered += len(run)
 
 
 def publish_run(
@@ -282,6 +321,16 @@ def publish_run(
         return  # nobody listens and nobody is owed a no-responders status
     psubs = result.psubs
     qsubs = result.qsubs
+    if len(psubs) == 1 and not qsubs:
+        sub = psubs[0]
+        if (
+            sub.many is not None
+            and not sub.max_msgs
+            and (client is None or client.echo or sub.client is not client)
+        ):
+            sublist.count_matches(len(payloads) - 1)
+            _hand_run(client, account, sub, [(subject, reply, None, p) for p in payloads])
+            return
     if result is _empty or (client is not None and not client.echo) or not _plain(psubs, qsubs):
         # Message by message: the first with this match, the others matched again (an
         # auto-unsubscribe may change the receivers on the way).
@@ -305,6 +354,78 @@ def publish_run(
         for sub, share in zip(group, shares, strict=True):
             if share:
                 _deliver_run(sub, subject, reply, share, size, client)
+
+
+def publish_replies(
+    client: Session,
+    account: Account,
+    subjects: list[bytes],
+    payloads: list[bytes],
+    _size_line: Callable[[int], bytes | None] = _SIZE_LINES.get,
+    _queue: Callable[..., None] = queue_frames,
+) -> None:
+    """Deliver one message without headers or reply to each subject, in order (answers).
+
+    The same as :func:`publish` for each ``(subject, payload)`` pair (an empty subject is
+    skipped), for a server session answering many requests at once (a stream's
+    acknowledgements).  Consecutive answers to a subject with exactly one receiver, a plain
+    socket subscription (no queue group, callback or ``UNSUB`` count), are built into one
+    list of frame pieces booked with one :func:`queue_frames` call; the match of the last
+    subject is reused while it repeats.  Anything else goes through :func:`publish`.
+    """
+    if account.mapper is not None:
+        for subject, payload in zip(subjects, payloads, strict=True):
+            if subject:
+                publish(client, account, subject, b"", None, payload)
+        return
+    sublist = account.sublist
+    match = sublist.match
+    skip = None if client.echo else client
+    last = b""
+    target: Subscription | None = None  # the one plain receiver of ``last``
+    current: Subscription | None = None  # whose frames ``pieces`` holds
+    pieces: list[bytes] = []
+    head = b""
+    nbytes = size = count = repeats = 0
+    for subject, payload in zip(subjects, payloads, strict=True):
+        if not subject:
+            continue
+        if subject == last:
+            repeats += 1
+        else:
+            result = match(subject)
+            last = subject
+            target = None
+            if len(result.psubs) == 1 and not result.qsubs:
+                sub = result.psubs[0]
+                if sub.callback is None and not sub.max_msgs and sub.client is not skip:
+                    target = sub
+                    head = sub.prefix or b"MSG " + subject + b" " + sub.sid
+        if target is None:
+            if current is not None:
+                _queue(current.client, pieces, nbytes, count, size, b"", client)
+                current.delivered += count
+                current, pieces, nbytes, size, count = None, [], 0, 0, 0
+            publish(client, account, subject, b"", None, payload, result)
+            last = b""  # (an auto-unsubscribe may have changed the receivers)
+            continue
+        if target is not current:
+            if current is not None:
+                _queue(current.client, pieces, nbytes, count, size, b"", client)
+                current.delivered += count
+                pieces, nbytes, size, count = [], 0, 0, 0
+            current = target
+        n = len(payload)
+        line = _size_line(n) or _new_size_line(n)
+        pieces += (head, line, payload, CRLF)
+        nbytes += len(head) + len(line) + n + 2
+        size += n
+        count += 1
+    if current is not None:
+        _queue(current.client, pieces, nbytes, count, size, b"", client)
+        current.delivered += count
+    if repeats:
+        sublist.count_matches(repeats)
 
 
 def _plain(psubs: tuple[Subscription, ...], qsubs: tuple[tuple[Subscription, ...], ...]) -> bool:

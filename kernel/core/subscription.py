@@ -13,6 +13,11 @@ if TYPE_CHECKING:  # pragma: no cover
 #: ``callback(subject, reply, headers, payload)`` for subscriptions served in-process; what
 #: it returns is a ``DeliverResult`` (``natskern.kernel.core.session``).
 DeliverCallback = Callable[[bytes, bytes, bytes | None, bytes], "DeliverResult"]
+#: ``many(messages)``: a callback subscription's form for consecutive messages, each
+#: ``(subject, reply, headers, payload)``; the same as the callback for each in order, one
+#: ``DeliverResult`` for all (False: none was taken, and the router delivers them again one
+#: by one).
+DeliverMany = Callable[[list[tuple[bytes, bytes, "bytes | None", bytes]]], "DeliverResult"]
 
 
 class Subscription:
@@ -24,12 +29,15 @@ class Subscription:
     ``client`` directly) and a function for in-process and internal
     subscriptions, and for socket subscriptions that need a delivery filter.
     ``max_msgs`` (0 = unlimited) and ``delivered`` implement ``UNSUB <sid> <max>``.
+    ``many`` (None unless set by its owner) takes runs of messages for a callback
+    subscription (see :data:`DeliverMany`).
     """
 
     __slots__ = (
         "callback",
         "client",
         "delivered",
+        "many",
         "max_msgs",
         "prefix",
         "queue",
@@ -50,6 +58,7 @@ class Subscription:
         self.queue = queue
         self.sid = sid
         self.callback = callback
+        self.many: DeliverMany | None = None
         self.max_msgs = 0
         self.delivered = 0
         #: ``MSG <subject> <sid>`` prebuilt for literal subscriptions (the subject never varies).

@@ -447,11 +447,11 @@ class AccountJetStream(AccountLimitChecks):
                 await task
 
     async def _run_ingest(self, stream: Stream, sub: InternalSubscriber) -> None:
-        publish = self.client.publish
+        publish, many = self.client.publish, self.client.publish_replies
         async for batch in sub:
             try:
                 async with stream.lock:
-                    await stream.submit(batch, publish)
+                    await stream.submit(batch, publish, many)
             except Exception:
                 log.exception("JetStream: ingest into %r failed", stream.config.name)
 

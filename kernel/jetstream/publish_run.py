@@ -17,22 +17,23 @@ __all__ = ["StagedRun"]
 
 
 class StagedRun:
-    """Messages staged with one ``stage_batch``: ``first..first + len(subjects) - 1``."""
+    """Messages staged with one ``stage_batch``: ``first..first + len(items) - 1``."""
 
-    __slots__ = ("commit", "first", "replies", "subjects", "ts")
+    __slots__ = ("commit", "first", "items", "replies", "ts")
 
     def __init__(
         self,
         commit: asyncio.Future[None] | None,
         first: int,
         ts: int,
-        subjects: list[str],
+        items: list[tuple[str, None, bytes]],
         replies: list[bytes],
     ) -> None:
         #: The group commit that makes the run durable (None: nothing to wait for).
         self.commit = commit
         self.first = first
         self.ts = ts
-        self.subjects = subjects
+        #: What was staged: ``(subject, None, payload)`` per message.
+        self.items = items
         #: Each message's reply subject (empty: no acknowledgement wanted).
         self.replies = replies

@@ -31,13 +31,14 @@ import asyncio
 import logging
 import re
 import time
-from collections import OrderedDict, deque
+from collections import OrderedDict
 from collections.abc import Callable, Coroutine, Mapping, Sequence
 from typing import Any, Final
 
 from natskern.kernel.jetstream import errors as E
 from natskern.kernel.jetstream.errors import ApiError
 from natskern.kernel.jetstream.publish_run import StagedRun
+from natskern.kernel.jetstream.stream_answers import Answer, AnswerMany, AnswerQueue
 from natskern.kernel.jetstream.stream_markers import MARKER_REASON, TTL, MarkerMixin, parse_ttl
 from natskern.kernel.jetstream.stream_writes import _Dup, _settled, _Staged, _Write
 from natskern.kernel.jetstream.streamconfig import StreamConfig
@@ -67,8 +68,6 @@ log = logging.getLogger("natskern.jetstream")
 
 #: ``republish(subject, headers, payload)``: publish into the stream's account.
 Publisher = Callable[[bytes, bytes, bytes], Any]
-#: ``answer(reply, ack)``: send a publish's acknowledgement.
-Answer = Callable[[bytes, bytes], Any]
 
 
 def store_config(cfg: StreamConfig, options: Mapping[str, object] | None = None) -> StoreConfig:
@@ -104,7 +103,7 @@ def _set_header(hdr: bytes, name: bytes, value: bytes) -> bytes:
     return b"\r\n".join(lines) + b"\r\n\r\n"
 
 
-class Stream(MarkerMixin):
+class Stream(MarkerMixin, AnswerQueue):
     """One stream of an account: config, store, publish path, dedupe window."""
 
     def __init__(
@@ -147,10 +146,7 @@ class Stream(MarkerMixin):
         self._dedupe: OrderedDict[str, tuple[int, int]] = OrderedDict()
         self._pending_ids: dict[str, _Write | _Staged] = {}
         self._last_msg_id = ""
-        #: Submitted messages not answered yet, in order: ``(answer, reply, result)``.
-        self._answers: deque[tuple[Answer, bytes, Any]] = deque()
-        #: The task working through :attr:`_answers` (None when it is empty).
-        self._acker: asyncio.Task[None] | None = None
+        self._init_answers()
         #: Held while a batch is ingested or the API changes the store (purge, delete).
         self.lock = asyncio.Lock()
         self.config = config
@@ -204,11 +200,6 @@ class Stream(MarkerMixin):
 
     # -- ingest ----------------------------------------------------------------------------
 
-    async def drain(self) -> None:
-        """Wait until every message submitted so far is stored and answered."""
-        while self._acker is not None:
-            await asyncio.wait((self._acker,))
-
     async def ingest(
         self, batch: Sequence[tuple[bytes, bytes, bytes | None, bytes]]
     ) -> list[tuple[bytes, bytes]]:
@@ -219,14 +210,18 @@ class Stream(MarkerMixin):
         return acks
 
     async def submit(
-        self, batch: Sequence[tuple[bytes, bytes, bytes | None, bytes]], answer: Answer
+        self,
+        batch: Sequence[tuple[bytes, bytes, bytes | None, bytes]],
+        answer: Answer,
+        many: AnswerMany | None = None,
     ) -> None:
         """Check and stage a batch of published messages; ``answer(reply, ack)`` each.
 
         Returns once every message is staged (its sequence taken), not once it is
         durable: the acknowledgements follow, in publish order, as the commits that
         cover them complete, while the caller submits the next batch (which joins the
-        next commit).  The caller holds :attr:`lock`.
+        next commit).  ``many(replies, acks)``, when given, sends the acknowledgements
+        that are ready together in one call instead.  The caller holds :attr:`lock`.
         """
         no_ack = self.config.no_ack
         queue = self._answers
@@ -240,20 +235,25 @@ class Stream(MarkerMixin):
         )
         limit = cfg.max_msg_size if cfg.max_msg_size >= 0 else 1 << 62
         itr = self._itr
-        subjects: list[str] = []
+        items: list[tuple[str, None, bytes]] = []
         replies: list[bytes] = []
-        payloads: list[bytes] = []
+        if plain and itr is None:
+            # The common batch, all of it plain: built in a few passes, not message by message.
+            staged = [(s.decode(), h, p) for s, _, h, p in batch]
+            if not any([h is not None or len(p) > limit for _, h, p in staged]):
+                replies = [b""] * len(batch) if no_ack else [m[1] for m in batch]
+                await self._stage_run(staged, replies, answer, many)  # type: ignore[arg-type]
+                return
         for subject, reply, hdr, payload in batch:
             if plain and hdr is None and len(payload) <= limit:
                 if itr is not None:
                     subject = itr.apply(subject) or subject
-                subjects.append(subject.decode())
+                items.append((subject.decode(), None, payload))
                 replies.append(b"" if no_ack else reply)
-                payloads.append(payload)
                 continue
-            if subjects:
-                await self._stage_run(subjects, replies, payloads, answer)
-                subjects, replies, payloads = [], [], []
+            if items:
+                await self._stage_run(items, replies, answer, many)
+                items, replies = [], []
             if (hdr and any(h in hdr for h in _STATEFUL)) or self._stateful_always:
                 await self.drain()
             if self._stage_msg is not None and self.store.backlogged:  # type: ignore[attr-defined]
@@ -266,105 +266,71 @@ class Stream(MarkerMixin):
                 reply = b""
             if queue or kind is _Staged or kind is _Write or kind is _Dup:
                 if reply or kind is not _Dup:
-                    queue.append((answer, reply, result))
-                    if self._acker is None:
-                        self._acker = asyncio.get_running_loop().create_task(self._answer())
+                    queue.append((answer, many, reply, result))
+                    self._kick()
             elif reply and result is not None:
                 answer(reply, result)  # type: ignore[arg-type]
-        if subjects:
-            await self._stage_run(subjects, replies, payloads, answer)
+        if items:
+            await self._stage_run(items, replies, answer, many)
 
     async def _stage_run(
-        self, subjects: list[str], replies: list[bytes], payloads: list[bytes], answer: Answer
+        self,
+        items: list[tuple[str, None, bytes]],
+        replies: list[bytes],
+        answer: Answer,
+        many: AnswerMany | None,
     ) -> None:
         """Stage a run of plain publishes with one ``stage_batch`` (see :mod:`.publish_run`)."""
         if self.store.backlogged:  # type: ignore[attr-defined]
             await self.store.room()  # type: ignore[attr-defined]
         assert self._stage_batch is not None
         try:
-            first, ts, commit = self._stage_batch(
-                [(s, None, p) for s, p in zip(subjects, payloads, strict=True)]
-            )
+            first, ts, commit = self._stage_batch(items)
         except StoreError as err:
             value = self._error_ack(E.STREAM_STORE_FAILED(err=err.description))
             for reply in replies:
-                self._answer_later(answer, reply, value)
+                self._answer_later(answer, many, reply, value)
             return
-        run = StagedRun(commit, first, ts, subjects, replies)
+        run = StagedRun(commit, first, ts, items, replies)
         if commit is None and not self._answers:
-            self._run_answer(run, answer)
+            acks_for, acks = self._run_acks(run)
+            try:
+                if many is not None:
+                    many(acks_for, acks)
+                else:
+                    for reply, ack in zip(acks_for, acks, strict=True):
+                        if reply:
+                            answer(reply, ack)
+            except Exception:
+                log.exception("JetStream: answering publishes on %r failed", self.config.name)
         else:
-            self._answer_later(answer, b"", run)
+            self._answer_later(answer, many, b"", run)
 
-    def _answer_later(self, answer: Answer, reply: bytes, result: Any) -> None:
-        """Queue an answer behind the ones waiting (the acker task sends them in order)."""
-        if not reply and type(result) is bytes:
-            return
-        self._answers.append((answer, reply, result))
-        if self._acker is None:
-            self._acker = asyncio.get_running_loop().create_task(self._answer())
+    def _run_acks(self, run: StagedRun) -> tuple[list[bytes], list[bytes]]:
+        """A committed run's replies and acks (stored, or all failed with the commit's error).
 
-    def _run_answer(self, run: StagedRun, answer: Answer) -> None:
-        """The answers of a committed run (stored, or all failed with the commit's error)."""
+        The messages are recorded as stored first (what :meth:`_stored` does per message,
+        for messages without headers or id, inline).
+        """
         err = run.commit.exception() if run.commit is not None else None
+        replies = run.replies
         if err is not None:
             text = err.description if isinstance(err, StoreError) else str(err)
-            value = self._error_ack(E.STREAM_STORE_FAILED(err=text))
-            for reply in run.replies:
-                if reply:
-                    answer(reply, value)
-            return
-        # What _stored does per message, for messages without headers or id, inline.
-        seq, ts, prefix = run.first, run.ts, self._ack_prefix
+            return replies, [self._error_ack(E.STREAM_STORE_FAILED(err=text))] * len(replies)
+        first, ts, prefix = run.first, run.ts, self._ack_prefix
         self._last_msg_id = ""
-        expiring = self._expiring if self.config.subject_delete_marker_ttl > 0 else None
-        consumers = list(self.consumers.values())
-        for subject, reply in zip(run.subjects, run.replies, strict=True):
-            if expiring is not None:
+        end = first + len(replies)
+        if self.config.subject_delete_marker_ttl > 0:
+            expiring = self._expiring
+            for seq in range(first, end):
                 expiring[seq] = (ts, 0, False)
-            for consumer in consumers:
-                consumer.on_stored(seq, subject)
-            if reply:
-                try:
-                    answer(reply, prefix + b"%d}" % seq)
-                except Exception:
-                    log.exception("JetStream: answering a publish on %r failed", reply)
-            seq += 1
-
-    async def _answer(self) -> None:
-        """Finish the queued writes in order and send their acknowledgements."""
-        queue = self._answers
-        try:
-            while queue:
-                answer, reply, result = queue[0]
-                kind = type(result)
-                if kind is _Staged:
-                    if result.done:
-                        value = result.value
-                    else:
-                        if not result.commit.done():
-                            await asyncio.wait((result.commit,))
-                        value = self._committed(result)
-                elif kind is _Write:
-                    value = result.value if result.done else await self._finish(result)
-                elif kind is _Dup:
-                    value = self._dup_answer(result)
-                elif kind is StagedRun:
-                    if result.commit is not None and not result.commit.done():
-                        await asyncio.wait((result.commit,))
-                    queue.popleft()
-                    self._run_answer(result, answer)
-                    continue
-                else:
-                    value = result
-                queue.popleft()
-                if reply and value is not None:
-                    try:
-                        answer(reply, value)
-                    except Exception:
-                        log.exception("JetStream: answering a publish on %r failed", reply)
-        finally:
-            self._acker = None
+        for consumer in list(self.consumers.values()):
+            on_stored = consumer.on_stored
+            seq = first
+            for subject, _, _ in run.items:
+                on_stored(seq, subject)
+                seq += 1
+        return replies, [prefix + b"%d}" % seq for seq in range(first, end)]
 
     def _accept(
         self, subject_b: bytes, hdr: bytes | None, payload: bytes

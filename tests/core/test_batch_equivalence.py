@@ -2,7 +2,9 @@
 
 A random stream of PUBs (few subjects, some with replies, some HPUBs, SUB/UNSUB in between)
 is fed in one read to a publisher session (with or without echo, in an account with or
-without a subject mapping, with or without an in-process subscriber) twice: once through the parser's fast path, which
+without a subject mapping, with or without an in-process subscriber, or an internal
+subscriber with a bounded queue as a stream's ingest has, which takes runs in one call)
+twice: once through the parser's fast path, which
 hands runs and batches to the router, and once through its general path, which calls the
 router once per message.  Every subscriber must receive the same messages both times.
 Sessions sit on recording transports, so nothing depends on timing.
@@ -14,6 +16,7 @@ import asyncio
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from natskern.kernel.core.internal import InternalClient
 from natskern.kernel.core.subscription import Subscription
 from natskern.kernel.protocol.parser import Parser
 
@@ -95,12 +98,19 @@ class _Observer:
 
 
 async def deliveries(
-    ops: list[tuple], setup: list[bytes], echo: bool, fast: bool, mapped: bool, internal: bool
+    ops: list[tuple],
+    setup: list[bytes],
+    echo: bool,
+    fast: bool,
+    mapped: bool,
+    internal: bool,
+    capture: bytes | None = None,
 ) -> list:
     """What each subscriber session (and the publisher) receives for ``ops``.
 
     ``mapped``: the account maps ``a.*`` to ``b.*``; ``internal``: an in-process
-    subscription (a callback, as imports and in-process clients have) records ``>`` too.
+    subscription (a callback, as imports and in-process clients have) records ``>`` too;
+    ``capture``: an internal subscriber (``InternalClient.capture``) takes that subject.
     """
     config: dict = {"plugins": {"block": IDLE_PLUGINS}}
     if mapped:
@@ -110,6 +120,9 @@ async def deliveries(
         if internal:
             sub = Subscription(_Observer(), b">", None, b"0", callback=lambda *m: seen.append(m))
             broker.global_account.sublist.insert(sub)
+        captured = None
+        if capture is not None:
+            captured = InternalClient(broker.global_account).capture(capture)
         sessions = []
         for lines in setup:
             transport = RecordingTransport()
@@ -126,7 +139,10 @@ async def deliveries(
         publisher.parser._fast = fast
         publisher.data_received(render(ops, 100))
         broker.flush_dirty()
-        return [b"".join(t.writes) for t in sessions] + seen
+        got = [b"".join(t.writes) for t in sessions] + seen
+        if captured is not None:
+            got += [captured.take(), captured.sub.delivered, captured.owner.out_msgs]
+        return got
 
 
 SETUP = st.lists(
@@ -158,14 +174,26 @@ def setup_lines(subs: list[list[tuple]]) -> list[bytes]:
 
 
 @settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(OPS, SETUP, st.booleans(), st.booleans(), st.booleans())
+@given(
+    OPS,
+    SETUP,
+    st.booleans(),
+    st.booleans(),
+    st.booleans(),
+    st.sampled_from([None, None, b"a", b"a.*", b"b.*", b">"]),
+)
 def test_fast_path_delivers_what_message_by_message_routing_delivers(
-    ops: list[tuple], subs: list[list[tuple]], echo: bool, mapped: bool, internal: bool
+    ops: list[tuple],
+    subs: list[list[tuple]],
+    echo: bool,
+    mapped: bool,
+    internal: bool,
+    capture: bytes | None,
 ) -> None:
     warm_size_cache()
     setup = setup_lines(subs)
-    fast = asyncio.run(deliveries(ops, setup, echo, True, mapped, internal))
-    slow = asyncio.run(deliveries(ops, setup, echo, False, mapped, internal))
+    fast = asyncio.run(deliveries(ops, setup, echo, True, mapped, internal, capture))
+    slow = asyncio.run(deliveries(ops, setup, echo, False, mapped, internal, capture))
     assert fast == slow
 
 

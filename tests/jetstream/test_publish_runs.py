@@ -101,3 +101,57 @@ async def test_max_msg_size_refuses_one_message_of_a_run(
     assert acks[0]["seq"] == 1 and acks[2]["seq"] == 2
     assert acks[1]["error"]["err_code"] == 10054
     await stream.store.close()
+
+
+async def _answers(functions: dict[str, Any], with_many: bool) -> tuple[list, int, int]:
+    """Batches of plain runs, header messages, duplicates and rollups over a durable log,
+    answered through ``answer`` alone or through ``many`` too."""
+    body = {"name": "S", "subjects": ["s.>"], "allow_rollup_hdrs": True}
+    cfg = check_create("S", json.dumps(body).encode(), functions=functions)
+    log = MemoryLog("S", sync="always", shelf=None, durable=True)
+    stream = Stream(cfg, await LogStore.open(log, store_config(cfg)), created=time.time_ns())
+    sent: list[tuple[bytes, bytes]] = []
+    calls = 0
+
+    def answer(reply: bytes, ack: bytes) -> None:
+        nonlocal calls
+        calls += 1
+        sent.append((reply, ack))
+
+    def many(replies: list[bytes], acks: list[bytes]) -> None:
+        nonlocal calls
+        calls += 1
+        sent.extend((r, a) for r, a in zip(replies, acks, strict=True) if r)
+
+    dup = build_headers({"Nats-Msg-Id": "m"})
+    roll = build_headers({"Nats-Rollup": "sub"})
+    batches = [
+        [("s.a", None, b"1"), ("s.b", None, b"2"), ("s.c", dup, b"3"), ("s.a", None, b"4")],
+        [("s.d", dup, b"5"), ("s.a", roll, b"6"), ("s.e", None, b"7"), ("s.e", None, b"8")],
+        [("s.f", None, b"9")] * 5,
+    ]
+    n = 0
+    for msgs in batches:
+        items = []
+        for s, h, p in msgs:
+            items.append((s.encode(), b"" if n % 5 == 3 else b"_INBOX.%d" % n, h, p))
+            n += 1
+        await stream.submit(items, answer, many if with_many else None)
+    await stream.drain()
+    assert not stream._answers
+    return [(r, json.loads(a)) for r, a in sent], calls, stream.store.state().last_seq
+
+
+async def test_answers_through_many_are_the_answers_one_by_one(
+    mapping_functions: dict[str, Any],
+) -> None:
+    """``many`` sends the same acknowledgements in the same order, in fewer calls."""
+    one, one_calls, last = await _answers(mapping_functions, False)
+    batched, batched_calls, last_b = await _answers(mapping_functions, True)
+    assert batched == one and last == last_b == 12
+    assert [r for r, _ in one] == [b"_INBOX.%d" % i for i in range(13) if i % 5 != 3]
+    # (messages 3 and 8 want no answer; 4 is a duplicate of 2, still waiting for its commit)
+    assert [a["seq"] for _, a in one] == [1, 2, 3, 3, 5, 6, 7, 9, 10, 11, 12]
+    assert [i for i, (_, a) in enumerate(one) if a.get("duplicate")] == [3]
+    assert one_calls == len(one)
+    assert batched_calls < one_calls // 2
