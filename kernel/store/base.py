@@ -179,6 +179,16 @@ class LogStore(Opening, Expiry, Limits, Removals):
         self._discard_new = config.discard == DISCARD_NEW
         self._limited = bool(self._max_msgs or self._max_bytes or self._max_per)
         self._checked = self._limited or self._max_size >= 0
+        #: Only a per-subject limit, and no message can be refused (a KV bucket's history,
+        #: discard new without ``discard_new_per_subject``): batches are staged columnar
+        #: and the limit is taken once per batch (see :meth:`stage_batch`).
+        self._per_only = bool(
+            self._max_per
+            and not self._max_msgs
+            and not self._max_bytes
+            and self._max_size < 0
+            and not (self._discard_new and config.discard_new_per_subject)
+        )
         #: Nothing to check or expire: store_msg takes its inline path.
         self._plain = not self._checked and not self._max_age
 
@@ -296,8 +306,13 @@ class LogStore(Opening, Expiry, Limits, Removals):
 
     @property
     def batchable(self) -> bool:
-        """Whether :meth:`stage_batch` takes its columnar path (no limit to check per message)."""
-        return not self._checked
+        """Whether :meth:`stage_batch` takes its columnar path (no limit to check per message).
+
+        True without limits, and with only a per-subject limit that refuses nothing
+        (a KV bucket's history): then the oldest messages of each subject the batch
+        wrote are removed once the batch is staged.
+        """
+        return not self._checked or self._per_only
 
     def stage_batch(
         self, items: Sequence[tuple[str, bytes | None, bytes]]
@@ -315,14 +330,17 @@ class LogStore(Opening, Expiry, Limits, Removals):
             raise StoreClosedError()
         if not items:
             return 0, 0, None
-        if self._checked:
+        if self._checked and not self._per_only:
             first, ts = self._stage(*items[0], 0)
             for subject, headers, payload in items[1:]:
                 self._stage(subject, headers, payload, 0)
-        elif len(items) < FEW:
-            first, ts = self._stage_few(items)
         else:
-            first, ts = self._stage_batch(items)
+            if len(items) < FEW:
+                first, ts = self._stage_few(items)
+            else:
+                first, ts = self._stage_batch(items)
+            if self._per_only:
+                self._enforce_batch(items)
         commit = self._commit
         return first, ts, commit.group.waiter() if commit.awaits else None
 
@@ -381,12 +399,14 @@ class LogStore(Opening, Expiry, Limits, Removals):
         if commit.staged > commit.max_staged:
             await commit.room()
             self._open_check()
-        if self._checked or ttl:
+        if ttl or (self._checked and not self._per_only):
             first, ts = self._stage(*items[0], ttl)
             for subject, headers, payload in items[1:]:
                 self._stage(subject, headers, payload, ttl)
         else:
             first, ts = self._stage_batch(items)
+            if self._per_only:
+                self._enforce_batch(items)
         if commit.awaits:
             await commit.wait(commit.group)
         return first, ts
@@ -423,6 +443,26 @@ class LogStore(Opening, Expiry, Limits, Removals):
             self._arm()
         return first, ts
 
+    def _enforce_batch(self, items: Sequence[tuple[str, bytes | None, bytes]]) -> None:
+        """Take the per-subject limit of every subject a staged batch wrote (``_per_only``).
+
+        The same removals as the limit taken after each message: each subject keeps its
+        newest ``max_msgs_per_subject`` messages, so a key written twice in one batch
+        has its first write removed at once.
+        """
+        idx = self._idx
+        counts, sid_of, mp = idx.sub_count, idx.subjects.__getitem__, self._max_per
+        drop = self._drop_oldest_of
+        if len(items) == 1:
+            sid = sid_of(items[0][0])
+            if counts[sid] > mp:
+                drop(sid)
+            return
+        for subject in dict.fromkeys([it[0] for it in items]):
+            sid = sid_of(subject)
+            if counts[sid] > mp:
+                drop(sid)
+
     def _stage(
         self, subject: str, headers: bytes | None, payload: bytes, ttl: int
     ) -> tuple[int, int]:
@@ -431,7 +471,11 @@ class LogStore(Opening, Expiry, Limits, Removals):
         sid = idx.subjects.get(subject)
         if sid is None:
             sid = idx.intern(subject)
-        size = self.msg_size(subject, headers, payload)
+        size = (
+            (self._hdr_overhead + len(headers) if headers else self._overhead)
+            + (len(subject) if subject.isascii() else len(subject.encode()))
+            + len(payload)
+        )  # (msg_size, inline)
         if self._checked:
             self._check_new(sid, size, headers, payload)
         seq = self._hw + 1
@@ -455,7 +499,11 @@ class LogStore(Opening, Expiry, Limits, Removals):
                     self._timer.cancel()
                     self._timer = None
         if self._limited:
-            self._enforce(sid)
+            mp = self._max_per
+            if self._max_msgs or self._max_bytes:
+                self._enforce(sid)
+            elif idx.sub_count[sid] > mp:  # only a per-subject limit (a KV bucket's history)
+                self._drop_oldest_of(sid)
         if self._timer is None and (self._max_age or ttl > 0):
             self._arm()
         return seq, ts

@@ -58,6 +58,8 @@ class Removals:
         def _save_seq(self) -> None:
             raise NotImplementedError
 
+    _max_per: int
+
     def _drop(self, seq: int, *, erase: bool = False, report: bool = True) -> bool:
         """Remove live ``seq`` through the log and the index (the caller settles)."""
         idx = self._idx
@@ -65,13 +67,38 @@ class Removals:
         if sid == DEAD:
             return False
         self._log.remove(seq, erase=erase)
-        g = self._commit.mark()
+        g = self._commit.group
+        if not g.dirty:  # (a dirty group's commit is scheduled already)
+            g = self._commit.mark()
         g.undo.append((seq, sid))
         if seq < g.min_rm:
             g.min_rm = seq
         if report and self._cb is not None:
             g.removed.append((seq, idx.names[sid]))
         return True
+
+    def _drop_oldest_of(self, sid: int) -> None:
+        """Remove subject ``sid``'s oldest messages until it is at the per-subject limit.
+
+        What :meth:`Limits._enforce` does for ``max_msgs_per_subject`` (a KV bucket's
+        history: one removal per put), with :meth:`_drop` inline.
+        """
+        idx, log, commit = self._idx, self._log, self._commit
+        counts, firsts = idx.sub_count, idx.sub_first
+        report = self._cb is not None
+        name = idx.names[sid]
+        while counts[sid] > self._max_per:
+            seq = firsts[sid]
+            idx.remove(seq)
+            log.remove(seq)
+            g = commit.group
+            if not g.dirty:
+                g = commit.mark()
+            g.undo.append((seq, sid))
+            if seq < g.min_rm:
+                g.min_rm = seq
+            if report:
+                g.removed.append((seq, name))
 
     def _drop_range(self, first: int, last: int, *, per_msg: bool) -> int:
         """Remove every live message of ``first..last``; return how many."""

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+from array import array
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -30,6 +31,7 @@ from natskern.plugins.storage.filelog.codec import (
     encode_erased,
     encode_meta,
     encode_removal,
+    encode_removal_set,
 )
 from natskern.plugins.storage.filelog.meta import write_meta_copy
 from natskern.plugins.storage.filelog.sidecar import BlockAcc, encode_sidecar
@@ -70,6 +72,9 @@ class EncodedGroup:
     placed: list[tuple[int, int, int, bytes, int, int]] = field(default_factory=list)
     #: (first, last, hint_seq, hint_ts)
     removals: list[tuple[int, int, int, int]] = field(default_factory=list)
+    #: The group's single removals written as one ``SET`` record (ascending), its hint.
+    rm_set: array | None = None
+    rm_hint: tuple[int, int] = (0, 0)
     erases: list[tuple[Block, int]] = field(default_factory=list)
     #: Metadata records written into the data: (key, value, generation).
     data_metas: list[tuple[bytes, bytes | None, int]] = field(default_factory=list)
@@ -81,9 +86,17 @@ class EncodedGroup:
 
 
 def encode_group(
-    log: FileLog, ops: list[tuple[Any, ...]], metas: dict[str, bytes | None], gens: dict[str, int]
+    log: FileLog,
+    ops: list[tuple[Any, ...]],
+    metas: dict[str, bytes | None],
+    gens: dict[str, int],
+    rm: list[int] | None = None,
 ) -> EncodedGroup:
-    """Encode ``ops`` and the small ``metas`` into one buffer and pick its block.
+    """Encode ``ops``, the single removals ``rm`` and the small ``metas`` into one buffer.
+
+    The removals of ``rm`` (sequences removed one by one, not erased) go into one
+    ``SET`` record after the group's other records (a ``DEL`` record when there is
+    only one), and its second copy at the group's end with the others'.
 
     The message records are built inline (what :func:`.codec.encode_msg` does, with
     no intermediate bytearray and no copy per record: header and body, then the
@@ -152,12 +165,26 @@ def encode_group(
         rel += len(rec)
         hi_seq, hi_ts = g.hi_seq, g.hi_ts
     g.hi_seq, g.hi_ts = hi_seq, hi_ts
+    if rm:
+        if len(rm) == 1:
+            s = rm[0]
+            hint = max(hi_seq, s)
+            g.removals.append((s, s, hint, hi_ts))
+            add(encode_removal(s, s, hint, hi_ts))
+        else:
+            rs = g.rm_set = array("Q", sorted(rm))
+            hint = max(hi_seq, rs[-1])
+            g.rm_hint = (hint, hi_ts)
+            add(encode_removal_set(rs, hint, hi_ts))
+        g.hi_seq = hint
     for key, value in metas.items():
         if in_data(key, value):
             g.data_metas.append((key.encode(), value, gens[key]))
             add(encode_meta(key.encode(), value, gens[key]))
     # every removal's second copy, as far from the first as the group allows (its end)
     parts.extend(encode_removal(*r, flags=FLAG_ECHO) for r in g.removals)
+    if g.rm_set is not None:
+        parts.append(encode_removal_set(g.rm_set, *g.rm_hint, flags=FLAG_ECHO))
     buf = b"".join(parts)
     active = log.blocks[-1] if log.blocks else None
     g.target = active
@@ -222,6 +249,13 @@ def apply_group(log: FileLog, g: EncodedGroup) -> None:
     for first, last, _h, _t in g.removals:
         target.min_target = min(target.min_target, first)
         log.kill(first, last)
+    rs = g.rm_set
+    if rs is not None:
+        target.min_target = min(target.min_target, rs[0])
+        log.kill_seqs(rs)
+        if acc is not None:
+            h, t = g.rm_hint
+            acc.removals.extend([(s, s, h, t) for s in rs])
     for eb, _off in g.erases:
         eb.acc = None  # rewritten in place: its running digest no longer holds
 

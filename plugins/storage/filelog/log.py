@@ -26,7 +26,7 @@ from typing import Any
 from natskern.kernel.store.api import CorruptRecordError, StoredMsg, StoreIOError
 from natskern.kernel.store.log import Recovery
 from natskern.plugins.storage.filelog import recovery as _recovery
-from natskern.plugins.storage.filelog.blocks import Block
+from natskern.plugins.storage.filelog.blocks import DEAD, Block
 from natskern.plugins.storage.filelog.codec import (
     ERASED,
     FLAG_HEADERS,
@@ -86,6 +86,8 @@ class FileLog:
         #: Highest message sequence committed (appends must be above it).
         self._committed_last_msg = 0
         self._ops: list[tuple[Any, ...]] = []
+        #: Single removals staged (not erased): one ``SET`` record per group.
+        self._rm: list[int] = []
         #: Subjects' UTF-8 bytes, by subject (encoded once, not once per record).
         self.subject_bytes: dict[str, bytes] = {}
         self._staged: dict[int, StoredMsg] = {}
@@ -167,7 +169,10 @@ class FileLog:
 
     def remove(self, seq: int, *, erase: bool = False) -> None:
         """Stage the removal of one record (``erase`` also zeroes it in place)."""
-        self._ops.append(("r", seq, seq, erase))
+        if erase:
+            self._ops.append(("r", seq, seq, True))
+        else:
+            self._rm.append(seq)
         self._staged.pop(seq, None)
 
     def remove_range(self, first: int, last: int) -> None:
@@ -207,17 +212,18 @@ class FileLog:
 
     async def _commit(self) -> None:
         ops, self._ops = self._ops, []
+        rm, self._rm = self._rm, []
         metas, self._meta_staged = self._meta_staged, {}
         auxes = [(a.name, a.take()) for a in self.aux.values() if a.dirty]
         dropped, self._aux_dropped = self._aux_dropped, set()
-        if not ops and not metas and not auxes and not dropped:
+        if not ops and not rm and not metas and not auxes and not dropped:
             return
         committing = self._committing = self._staged
         self._staged = {}
         try:
             twice, self.meta_twice = self.meta_twice & set(metas), set()
             gens = {k: self.meta_gen.get(k, 0) + (2 if k in twice else 1) for k in metas}
-            g = encode_group(self, ops, metas, gens)
+            g = encode_group(self, ops, metas, gens, rm)
             if "index" in metas:
                 t = g.target
                 end = (t.id, t.size + len(g.buf)) if t is not None else (0, 0)
@@ -249,7 +255,7 @@ class FileLog:
                     await asyncio.to_thread(self.journal.compact)
                 except OSError as e:  # the journal as it is stays valid: compaction retries later
                     logger.warning("%s: side-log compaction failed: %s", self.directory, e)
-        if g.removals:
+        if g.removals or g.rm_set is not None:
             await self._reclaim()
 
     def _remember(self, committed: dict[int, StoredMsg], g: EncodedGroup) -> None:
@@ -271,6 +277,18 @@ class FileLog:
             else:
                 for s in [s for s in recent if first <= s <= last]:
                     self._recent_bytes -= recent.pop(s).size
+        rs = g.rm_set
+        if rs is not None:
+            if ahead:
+                for s in rs:
+                    ahead.pop(s, None)
+            pop = recent.pop
+            freed = 0
+            for s in rs:
+                m = pop(s, None)
+                if m is not None:
+                    freed += len(m.payload) + (len(m.headers) if m.headers else 0)
+            self._recent_bytes -= freed
         recent.update(committed)
         # (StoredMsg.size, inline: no call per message)
         nbytes = self._recent_bytes + sum(
@@ -313,6 +331,32 @@ class FileLog:
         while i < len(self.mblocks) and self.mblocks[i].first_seq <= last:
             self.mblocks[i].kill(first, last)
             i += 1
+
+    def kill_seqs(self, seqs: Sequence[int]) -> None:
+        """Mark every sequence of ``seqs`` (ascending) removed in the index.
+
+        :meth:`kill` per sequence, with the block found once per run of sequences in it
+        (a group's single removals: a KV bucket's previous revisions).
+        """
+        mfirst, mblocks = self.mfirst, self.mblocks
+        lo = hi = 0
+        offs: Any = None
+        blk: Block | None = None
+        for s in seqs:
+            if not lo <= s < hi:
+                i = bisect.bisect_right(mfirst, s) - 1
+                if i < 0:
+                    continue
+                blk = mblocks[i]
+                offs = blk.offs
+                lo = blk.first_seq
+                hi = lo + len(offs)
+                if s >= hi:
+                    continue
+            j = s - lo
+            if offs[j] != DEAD:
+                offs[j] = DEAD
+                blk.live -= 1  # type: ignore[union-attr]
 
     async def _reclaim(self) -> None:
         """Delete blocks whose messages are all removed (see :mod:`.blocks`)."""

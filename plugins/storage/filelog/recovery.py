@@ -199,9 +199,15 @@ def _scan(
                 f"restored from its other copy"
             )
     log.set_blocks(blocks)
+    singles: list[int] = []
     for sc in scans:
         for first, last, _h, _t in sc.removals:
-            log.kill(first, last)
+            if first == last:
+                singles.append(first)
+            else:
+                log.kill(first, last)
+    singles.sort()
+    log.kill_seqs(singles)  # (one bisect per run of them in a block, not per removal)
     if blocks and not scans[-1].bad:
         blocks[-1].acc = BlockAcc.from_scan(scans[-1], list(subjects), last_buf[: blocks[-1].size])
     log.hi_seq, log.hi_ts = hi_seq, hi_ts
@@ -333,9 +339,14 @@ def _corrupt_line(bad: BadRegion, name: str) -> str:
     if bad.seqs:
         return f"corrupt record, sequence {', '.join(map(str, bad.seqs))}: {where} skipped"
     lo, hi = bad.prev_seq + 1, bad.next_seq - 1
-    if bad.next_seq and hi < lo:
+    if (bad.next_seq and hi < lo) or bad.removal:
+        around = (
+            f"between sequences {bad.prev_seq} and {bad.next_seq}"
+            if bad.next_seq
+            else f"after sequence {bad.prev_seq}"
+        )
         return (
-            f"corrupt record between sequences {bad.prev_seq} and {bad.next_seq} (no message "
+            f"corrupt record {around} (no message "
             f"is missing: a removal or metadata record, which has another copy): {where} skipped"
         )
     seqs = f"sequences {lo}..{hi}" if bad.next_seq else f"sequences after {bad.prev_seq}"

@@ -17,7 +17,9 @@ of the newest block is a torn tail (a partial write): the caller truncates it.
 
 Removals are written twice in their group (the record, then a ``FLAG_ECHO`` copy
 at the group's end, in the same block): the scan keeps the first copy it finds,
-and a second copy whose first was lost to corruption goes into ``restored``.
+and a second copy whose first was lost to corruption goes into ``restored``.  A
+``SET`` record (a group's single removals in one record) yields one removal per
+sequence, as its ``DEL`` records would have.
 """
 
 from __future__ import annotations
@@ -42,8 +44,10 @@ from natskern.plugins.storage.filelog.codec import (
     MSG,
     OVERHEAD,
     RANGE,
+    SET,
     checksum_ok,
     decode_removal_hint,
+    removal_set_members,
 )
 from xxhash import xxh3_64_digest as xxh3
 
@@ -74,6 +78,9 @@ class BadRegion:
     whole: bool = False
     #: The sequences the region held, as far as they can be told (see :func:`scan_block`).
     seqs: list[int] = field(default_factory=list)
+    #: The region is exactly one removal record (its header's kind and length say so):
+    #: no message was lost there, and the removal has its other copy.
+    removal: bool = False
 
 
 @dataclass(slots=True)
@@ -154,7 +161,7 @@ def scan_block(
     bad_start = -1
     bad_seq = 0
     bad_whole = False
-    bad_removal = False
+    bad_removal = 0  # the length of the bad record when it is a whole removal's
     echoes: list[tuple[int, int, int, int]] = []
     while pos < n:
         ok = False
@@ -172,11 +179,18 @@ def scan_block(
                     else blake2b(mv[pos : end - 8], digest_size=8).digest() == buf[end - 8 : end]
                 )
             ):
-                ok = (kind == MSG and seq > last) or kind in (DEL, RANGE, ERASED, META)
+                ok = (
+                    (kind == MSG and seq > last)
+                    or kind in (DEL, RANGE, ERASED, META)
+                    or (kind == SET and total > REMOVAL_SIZE and (total - REMOVAL_SIZE) % 8 == 0)
+                )
             elif bad_start < 0 and magic == MAGIC:
                 bad_seq = seq
                 bad_whole = end <= n
-                bad_removal = kind in (DEL, RANGE) and total == REMOVAL_SIZE
+                if kind in (DEL, RANGE):
+                    bad_removal = REMOVAL_SIZE if total == REMOVAL_SIZE else 0
+                else:
+                    bad_removal = total if kind == SET and total >= REMOVAL_SIZE + 8 else 0
         if not ok:
             if bad_start < 0:
                 bad_start = pos
@@ -199,16 +213,19 @@ def scan_block(
             elif (
                 last < bad_seq
                 and (nseq == 0 or bad_seq < nseq)
-                and not (bad_removal and pos - bad_start == REMOVAL_SIZE)
+                and not (bad_removal and pos - bad_start == bad_removal)
             ):  # (a removal's own sequence is not a message's: its seq field may be the flip)
                 guess = [bad_seq]
             else:
                 guess = []
-            res.bad.append(BadRegion(bad_start, pos, bad_seq, last, nseq, seqs=guess))
+            one_removal = bool(bad_removal) and pos - bad_start == bad_removal
+            res.bad.append(
+                BadRegion(bad_start, pos, bad_seq, last, nseq, seqs=guess, removal=one_removal)
+            )
             bad_start = -1
             bad_seq = 0
             bad_whole = False
-            bad_removal = False
+            bad_removal = 0
         if kind == MSG:
             if first == 0:
                 first = seq
@@ -241,6 +258,13 @@ def scan_block(
                 (seq, ttl if kind == RANGE else seq, hint, ts)
             )
             top = max(hint, ttl if kind == RANGE else seq)
+            if top > hi_seq:
+                hi_seq, hi_ts = top, ts
+        elif kind == SET:  # one entry per sequence, as if each had its DEL record
+            hint = decode_removal_hint(buf, pos)
+            into = echoes if flags & FLAG_ECHO else res.removals
+            into.extend([(s, s, hint, ts) for s in removal_set_members(buf, pos, total)])
+            top = max(hint, ttl)
             if top > hi_seq:
                 hi_seq, hi_ts = top, ts
         elif kind == ERASED:
