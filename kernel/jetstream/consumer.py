@@ -143,6 +143,7 @@ class Consumer(AckMixin, PullMixin, DeliveryMixin):
         #: Percentage of acks sampled into ``$JS.EVENT.METRIC.CONSUMER.ACK`` (0: none).
         self.sample = int(freq) if freq else 0
         self._ack_fast = config.ack_policy == "explicit" and not self.sample
+        self._ack_head = b"$JS.ACK.%s.%s" % (self._stream_prefix.encode(), self.name.encode())
         self.pause_from_config()
 
     def pause_from_config(self) -> None:

@@ -90,6 +90,9 @@ class AckMixin:
     _ack_fast = False
     #: A :meth:`_kick` is scheduled (acks of this loop iteration wake the tasks once).
     _kicked = False
+    #: ``$JS.ACK.<stream>.<consumer>``: what a 9-token ack subject holds before its last
+    #: five tokens.
+    _ack_head = b""
 
     # -- acks ------------------------------------------------------------------------------
 
@@ -99,16 +102,17 @@ class AckMixin:
             and not reply
             and (not payload or payload == b"+ACK")
             and not self._closed
-            and subject.count(b".") == 8
         ):
             # The common ack: a plain +ACK of the 9-token subject, ack policy explicit.
-            _, _, _, _, _, s, d, _, _ = subject.split(b".")
-            try:
-                self._ack(int(s), int(d))
-            except ValueError:
+            parts = subject.rsplit(b".", 5)
+            if parts[0] == self._ack_head and len(parts) == 6:
+                try:
+                    sseq, dseq = int(parts[2]), int(parts[3])
+                except ValueError:
+                    return
+                self._ack_explicit(sseq, dseq)
+                self._last_active = _mono()
                 return
-            self._last_active = _mono()
-            return
         seqs = parse_ack_subject(subject)
         if seqs is None or self._closed:
             return
@@ -153,27 +157,17 @@ class AckMixin:
 
     def _ack(self: Any, sseq: int, dseq: int, *, term: bool = False) -> None:
         """``processAckMsg``: explicit acks move the floor as nats-server's ``moveAckFloor``."""
-        if self.ack_none or sseq >= self.sseq:
+        if self.ack_none:
             return
-        ops = self._ops
-        if self.config.ack_policy == "all":
-            if dseq <= self.adflr or sseq <= self.asflr:
-                return
-            done = [s for s in self.pending if s <= sseq]
-            self.adflr, self.asflr = dseq, sseq
-        else:
-            if self.rdc:
-                self.rdc.pop(sseq, None)
-            pending = self.pending
-            first, nseq, ndseq = pending.pop_floor(sseq, self.adflr)
-            if not first:
-                return
-            if self._rdq_set:
-                self._rdq_set.discard(sseq)
-            ops.append(("A", first, sseq))
-            self._move_floor(first, sseq, (nseq, ndseq))
-            done = []
+        if self.config.ack_policy != "all":
+            self._ack_explicit(sseq, dseq)
+            return
+        if sseq >= self.sseq or dseq <= self.adflr or sseq <= self.asflr:
+            return
+        done = [s for s in self.pending if s <= sseq]
+        self.adflr, self.asflr = dseq, sseq
         self.last_acked = time.time_ns()
+        ops = self._ops
         for s in done:
             p = self.pending.pop(s)
             self.rdc.pop(s, None)
@@ -185,8 +179,39 @@ class AckMixin:
             for s in done or [sseq]:
                 if self._acked_by_all(s):
                     ops.append(("W", s))
+        self._kick_soon()
+
+    def _ack_explicit(self: Any, sseq: int, dseq: int) -> None:
+        """The ack of one message (ack policy explicit): it leaves the pending set and the
+        ack floor moves as nats-server's ``moveAckFloor`` (:meth:`_move_floor`, inlined
+        with the next pending entry :meth:`PendingSet.pop_floor` found)."""
+        if sseq >= self.sseq:
+            return
+        if self.rdc:
+            self.rdc.pop(sseq, None)
+        pending = self.pending
+        first, nseq, ndseq = pending.pop_floor(sseq, self.adflr)
+        if not first:
+            return
+        if self._rdq_set:
+            self._rdq_set.discard(sseq)
+        self._ops.append(("A", first, sseq))
+        if not pending:
+            self.adflr, self.asflr = self.dseq, self.sseq - 1
+        elif first == self.adflr + 1:
+            if nseq:
+                self.adflr, self.asflr = ndseq - 1, nseq - 1
+            else:
+                self.adflr, self.asflr = first, sseq
+        self.last_acked = time.time_ns()
+        if self.stream.config.retention != "limits" and self._acked_by_all(sseq):
+            self._ops.append(("W", sseq))
         if not self._kicked:
-            # One wake-up of the writer and the delivery task per loop iteration, not per ack
+            self._kick_soon()
+
+    def _kick_soon(self: Any) -> None:
+        """One wake-up of the writer and the delivery task per loop iteration, not per ack."""
+        if not self._kicked:
             self._kicked = True
             asyncio.get_running_loop().call_soon(self._kick)
 
@@ -196,17 +221,14 @@ class AckMixin:
         self._ops_ready.set()
         self._wake.set()
 
-    def _move_floor(self: Any, dseq: int, sseq: int, after: tuple[int, int] | None = None) -> None:
-        """nats-server's ``moveAckFloor`` after ``sseq`` (first delivered as ``dseq``) left.
-
-        ``after``: the first entry still pending after ``sseq`` as ``(sseq, dseq)`` ((0, 0):
-        none) when the caller found it already (:meth:`PendingSet.pop_floor` does).
-        """
+    def _move_floor(self: Any, dseq: int, sseq: int) -> None:
+        """nats-server's ``moveAckFloor`` after ``sseq`` (first delivered as ``dseq``) left
+        the pending set (:meth:`_ack_explicit` has this inlined)."""
         if not self.pending:
             self.adflr, self.asflr = self.dseq, self.sseq - 1
         elif dseq == self.adflr + 1:
             self.adflr, self.asflr = dseq, sseq
-            s, d = after if after is not None else self.pending.first_after(sseq)
+            s, d = self.pending.first_after(sseq)
             if s:
                 self.adflr, self.asflr = d - 1, s - 1
 
