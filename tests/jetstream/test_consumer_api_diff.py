@@ -134,7 +134,9 @@ async def _pause_advisories(url: str) -> list[Any]:
     async def on_advisory(msg: Any) -> None:
         seen.append(json.loads(msg.data))
 
-    await nc.subscribe("$JS.EVENT.ADVISORY.CONSUMER.PAUSE.>", cb=on_advisory)
+    # This consumer's advisories only: a pause another test left on the shared nats-server
+    # may run out (and be advised) while this one runs.
+    await nc.subscribe("$JS.EVENT.ADVISORY.CONSUMER.PAUSE.PA.c", cb=on_advisory)
     await nc.request("$JS.API.STREAM.CREATE.PA", b'{"name":"PA","subjects":["pa.>"]}')
     await nc.request("$JS.API.CONSUMER.CREATE.PA.c", b'{"stream_name":"PA","config":{"name":"c"}}')
 
