@@ -142,6 +142,8 @@ class LogStore(Opening, Expiry, Limits, Removals):
         )
         #: The log's optional batch append (``append_batch(first_seq, ts, items)``).
         self._append_batch: Callable[..., None] | None = getattr(log, "append_batch", None)
+        #: The log's optional ``remove_many(seqs)``: single removals staged in one call.
+        self._remove_many: Callable[[list[int]], None] | None = getattr(log, "remove_many", None)
         self._read_cached: Callable[[int], StoredMsg | None] | None = getattr(
             log, "read_cached", None
         )
@@ -448,20 +450,44 @@ class LogStore(Opening, Expiry, Limits, Removals):
 
         The same removals as the limit taken after each message: each subject keeps its
         newest ``max_msgs_per_subject`` messages, so a key written twice in one batch
-        has its first write removed at once.
+        has its first write removed at once.  The batch's removals reach the log in one
+        call when it has ``remove_many`` (the file log: one ``SET`` record per group).
         """
         idx = self._idx
-        counts, sid_of, mp = idx.sub_count, idx.subjects.__getitem__, self._max_per
-        drop = self._drop_oldest_of
-        if len(items) == 1:
-            sid = sid_of(items[0][0])
-            if counts[sid] > mp:
-                drop(sid)
-            return
-        for subject in dict.fromkeys([it[0] for it in items]):
+        counts, firsts, sid_of, mp = (
+            idx.sub_count,
+            idx.sub_first,
+            idx.subjects.__getitem__,
+            self._max_per,
+        )
+        remove = idx.remove
+        seqs: list[int] = []
+        sids: list[int] = []
+        subjects = [items[0][0]] if len(items) == 1 else dict.fromkeys([it[0] for it in items])
+        for subject in subjects:
             sid = sid_of(subject)
-            if counts[sid] > mp:
-                drop(sid)
+            while counts[sid] > mp:
+                seq = firsts[sid]
+                remove(seq)
+                seqs.append(seq)
+                sids.append(sid)
+        if not seqs:
+            return
+        many = self._remove_many
+        if many is not None:
+            many(seqs)
+        else:
+            for seq in seqs:
+                self._log.remove(seq)
+        g = self._commit.group
+        if not g.dirty:
+            g = self._commit.mark()
+        g.undo.extend(zip(seqs, sids, strict=True))
+        lo = min(seqs)
+        if lo < g.min_rm:
+            g.min_rm = lo
+        if self._cb is not None:
+            g.removed.extend(zip(seqs, map(idx.names.__getitem__, sids), strict=True))
 
     def _stage(
         self, subject: str, headers: bytes | None, payload: bytes, ttl: int

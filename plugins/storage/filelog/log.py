@@ -175,6 +175,15 @@ class FileLog:
             self._rm.append(seq)
         self._staged.pop(seq, None)
 
+    def remove_many(self, seqs: list[int]) -> None:
+        """Stage the removal of every sequence of ``seqs`` (:meth:`remove` of each, no erase)."""
+        self._rm.extend(seqs)
+        staged = self._staged
+        if staged:
+            pop = staged.pop
+            for s in seqs:
+                pop(s, None)
+
     def remove_range(self, first: int, last: int) -> None:
         """Stage the removal of ``first..last``."""
         if first > last:
