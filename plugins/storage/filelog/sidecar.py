@@ -13,12 +13,13 @@ to the verifying per-record scan, which then locates the bad record.  A scan tha
 found corruption still takes the removals of an intact sidecar of the same length
 (:func:`sidecar_removals`): a third copy, in another file, of the block's removals.
 
-The block digest is ``zlib.crc32`` and ``zlib.adler32`` of the block (two
-different algorithms, 64 bits together, against random damage): measured 2.2x
-faster than blake2b over whole blocks here (~210 vs ~95 MB/s under load), and
-it only decides whether the sidecar may stand in for a scan.  It is not what
-keeps bad bytes from being served: every read still verifies the record's own
-blake2b checksum.
+The block digest is xxh3_64 of the block and its length (version 4; version-3
+sidecars, written before, carry ``zlib.crc32`` and ``zlib.adler32`` instead and are
+still checked that way).  It is fed as the block is written, so its cost is per byte
+written: xxh3 runs at memory speed where crc32 + adler32 took ~120 us per 128 KiB
+object chunk.  It only decides whether the sidecar may stand in for a scan: it is not
+what keeps bad bytes from being served (every read still verifies the record's own
+checksum).
 """
 
 from __future__ import annotations
@@ -29,37 +30,48 @@ from array import array
 from hashlib import blake2b
 
 from natskern.plugins.storage.filelog.scan import BlockScan
+from xxhash import xxh3_64
 
 __all__ = ["BlockAcc", "BlockDigest", "decode_sidecar", "encode_sidecar", "sidecar_removals"]
 
 _HEAD = struct.Struct("<4sBQ16sQIIIII")
 _MAGIC = b"NKBI"
-#: 3: sizes by nats-server's file-store formula (a version-2 sidecar, 22 + lengths, is
-#: refused and its block scanned).
-_VERSION = 3
+#: 4: the block digest is xxh3_64 (3: crc32 + adler32, read as before; a version-2
+#: sidecar, sizes of 22 + lengths, is refused and its block scanned).
+_VERSION = 4
+_VERSIONS = (3, 4)
 _REM = struct.Struct("<QQQq")
 _META = struct.Struct("<HBIQ")
 
 
 class BlockDigest:
-    """crc32 and adler32 of a block, fed as it is written (16 bytes with the length)."""
+    """xxh3_64 of a block, fed as it is written (16 bytes with the length)."""
 
-    __slots__ = ("adler", "crc", "length")
+    __slots__ = ("hasher", "length")
 
     def __init__(self, data: bytes = b"") -> None:
-        self.crc, self.adler, self.length = 0, 1, 0
+        self.hasher = xxh3_64()
+        self.length = 0
         if data:
             self.update(data)
 
     def update(self, data: bytes) -> None:
         """Add bytes written after the previous ones."""
-        self.crc = zlib.crc32(data, self.crc)
-        self.adler = zlib.adler32(data, self.adler)
+        self.hasher.update(data)
         self.length += len(data)
 
     def digest(self) -> bytes:
         """The 16-byte digest."""
-        return struct.pack("<IIQ", self.crc, self.adler, self.length)
+        return struct.pack("<QQ", self.hasher.intdigest(), self.length)
+
+
+def _crc_digest(data: bytes) -> bytes:
+    """The block digest of a version-3 sidecar: crc32, adler32 and the length."""
+    return struct.pack("<IIQ", zlib.crc32(data), zlib.adler32(data), len(data))
+
+
+def _digest_of(version: int, block: bytes) -> bytes:
+    return BlockDigest(block).digest() if version == 4 else _crc_digest(block)
 
 
 class BlockAcc:
@@ -155,9 +167,9 @@ def decode_sidecar(data: bytes, block: bytes) -> tuple[BlockScan, list[bytes]] |
     if len(data) < _HEAD.size + 8 or blake2b(data[:-8], digest_size=8).digest() != data[-8:]:
         return None
     magic, version, size, digest, first, n, nsubj, nttl, nrem, nmeta = _HEAD.unpack_from(data)
-    if magic != _MAGIC or version != _VERSION or size != len(block):
+    if magic != _MAGIC or version not in _VERSIONS or size != len(block):
         return None
-    if BlockDigest(block).digest() != digest:
+    if _digest_of(version, block) != digest:
         return None
     sc = BlockScan()
     p = _HEAD.size
@@ -201,7 +213,7 @@ def sidecar_removals(data: bytes, size: int) -> list[tuple[int, int, int, int]] 
     if len(data) < _HEAD.size + 8 or blake2b(data[:-8], digest_size=8).digest() != data[-8:]:
         return None
     magic, version, bsize, _d, _first, n, nsubj, nttl, nrem, _nm = _HEAD.unpack_from(data)
-    if magic != _MAGIC or version != _VERSION or bsize != size:
+    if magic != _MAGIC or version not in _VERSIONS or bsize != size:
         return None
     p = _HEAD.size + 20 * n
     for _ in range(nsubj):
