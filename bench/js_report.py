@@ -27,6 +27,7 @@ JS_TARGETS: dict[str, tuple[float | None, float | None]] = {
     "kv-get-1": (0.5, None),
     "kv-get-64": (0.5, None),
     "obj-put": (0.5, None),
+    "obj-put-lazy": (None, None),
     "obj-get": (0.5, None),
 }
 

@@ -358,6 +358,9 @@ JS_SCENARIOS: dict[str, JsScenario] = {
     "kv-get-1": JsScenario("KV direct get, 1 in flight, 1,000 keys", _kv_get(1)),
     "kv-get-64": JsScenario("KV direct get, 64 in flight, 1,000 keys", _kv_get(64)),
     "obj-put": JsScenario("object put, 256 MiB, 128 KiB chunks", _obj_put, unit="MB/s"),
+    "obj-put-lazy": JsScenario(
+        "object put, 256 MiB, natskern sync 1s", _obj_put, lazy=True, unit="MB/s"
+    ),
     "obj-get": JsScenario(
         "object get, 256 MiB, ordered consumer", _obj_get, always=False, unit="MB/s"
     ),
