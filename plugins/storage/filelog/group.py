@@ -35,7 +35,7 @@ from natskern.plugins.storage.filelog.codec import (
 )
 from natskern.plugins.storage.filelog.meta import write_meta_copy
 from natskern.plugins.storage.filelog.sidecar import BlockAcc, encode_sidecar
-from xxhash import xxh3_64_digest
+from xxhash import xxh3_64, xxh3_64_digest
 
 if TYPE_CHECKING:
     from natskern.plugins.storage.filelog.log import FileLog
@@ -48,6 +48,9 @@ from natskern.kernel.store.base import HEADERS_OVERHEAD, RECORD_OVERHEAD
 
 #: Metadata values up to this size are also written into the data (rebuildable).
 SMALL_META = 64 << 10
+#: A payload at least this large is not copied into its record's bytes before the
+#: group's join (the checksum is taken over the record's parts instead).
+_BIG_PAYLOAD = 4096
 INTERNAL = "~"  # key prefix of the log's own metadata
 #: The flags of a message record without / with a header block.
 XXH3 = FLAG_XXH3
@@ -131,7 +134,6 @@ def encode_group(
             if h is None:
                 body = pack(MAGIC, MSG, XXH3, OVERHEAD + sl + len(p), seq, ts, op[2], sl, 0)
                 body += subj
-                body += p
                 size = RECORD_OVERHEAD + sl + len(p)
             else:
                 hl = len(h)
@@ -144,11 +146,20 @@ def encode_group(
                     size = RECORD_OVERHEAD + HEADERS_OVERHEAD + sl + hl + len(p)
                 else:
                     size = RECORD_OVERHEAD + sl + len(p)
+            if len(p) < _BIG_PAYLOAD:
                 body += p
-            add(body)
-            add(digest(body))
-            place((seq, rel, ts, subj, size, op[2]))
-            rel += len(body) + 8
+                add(body)
+                add(digest(body))
+                place((seq, rel, ts, subj, size, op[2]))
+                rel += len(body) + 8
+            else:  # a large payload is hashed and joined as it is, not copied into the record
+                hasher = xxh3_64(body)
+                hasher.update(p)
+                add(body)
+                add(p)
+                add(hasher.digest())
+                place((seq, rel, ts, subj, size, op[2]))
+                rel += len(body) + len(p) + 8
             if seq > hi_seq:
                 hi_seq, hi_ts = seq, ts
             continue
