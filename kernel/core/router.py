@@ -218,15 +218,6 @@ def publish_batch(
             continue
         psubs = result.psubs
         if not result.qsubs:
-            if len(psubs) == 1:
-                sub = psubs[0]
-                if sub.many is not None and not sub.max_msgs and sub.client is not skip:
-                    if sub is not run_sub:
-                        if run_sub is not None:
-                            _hand_run(client, account, run_sub, run)
-                        run_sub, run = sub, []
-                    run.append((routed, reply, None, payload))
-                    continue
             for sub in psubs:
                 if sub.callback is not None or sub.max_msgs or sub.client is skip:
                     break
@@ -251,6 +242,19 @@ def publish_batch(
                     sub.delivered += 1
                 if client.closed:
                     break  # cut as a slow consumer of its own messages: as its parser stops
+                continue
+            # (``sub`` is the receiver that is not a plain socket subscription)
+            if (
+                sub.many is not None
+                and len(psubs) == 1
+                and not sub.max_msgs
+                and sub.client is not skip
+            ):
+                if sub is not run_sub:
+                    if run_sub is not None:
+                        _hand_run(client, account, run_sub, run)
+                    run_sub, run = sub, []
+                run.append((routed, reply, None, payload))
                 continue
         if run_sub is not None:  # (this message may go to it too: after its run)
             _hand_run(client, account, run_sub, run)
@@ -370,8 +374,9 @@ def publish_replies(
     skipped), for a server session answering many requests at once (a stream's
     acknowledgements).  Consecutive answers to a subject with exactly one receiver, a plain
     socket subscription (no queue group, callback or ``UNSUB`` count), are built into one
-    list of frame pieces booked with one :func:`queue_frames` call; the match of the last
-    subject is reused while it repeats.  Anything else goes through :func:`publish`.
+    list of frame pieces booked with one :func:`queue_frames` call (answers all to one
+    subject whose match is cached: into one chunk); the match of the last subject is reused
+    while it repeats.  Anything else goes through :func:`publish`.
     """
     if account.mapper is not None:
         for subject, payload in zip(subjects, payloads, strict=True):
@@ -381,6 +386,22 @@ def publish_replies(
     sublist = account.sublist
     match = sublist.match
     skip = None if client.echo else client
+    count = len(subjects)
+    if count > 1 and subjects[0] and subjects.count(subjects[0]) == count:
+        # All to one subject (one inbox answered many times), its match cached: one chunk.
+        subject = subjects[0]
+        result = sublist.peek(subject)
+        if result is not None and len(result.psubs) == 1 and not result.qsubs:
+            sub = result.psubs[0]
+            if sub.callback is None and not sub.max_msgs and sub.client is not skip:
+                head = (sub.prefix or b"MSG " + subject + b" " + sub.sid).replace(b"%", b"%%")
+                form = head + b" %d\r\n%b\r\n"
+                chunk = b"".join([form % (len(p), p) for p in payloads])
+                size = sum(map(len, payloads))
+                _queue(sub.client, (chunk,), len(chunk), count, size, b"", client)
+                sub.delivered += count
+                sublist.count_matches(count)
+                return
     last = b""
     target: Subscription | None = None  # the one plain receiver of ``last``
     current: Subscription | None = None  # whose frames ``pieces`` holds

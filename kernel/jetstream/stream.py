@@ -160,6 +160,8 @@ class Stream(MarkerMixin, AnswerQueue):
         name = dumps(config.name)
         domain = b'"domain":' + dumps(self.domain) + b"," if self.domain else b""
         self._ack_prefix = b'{"stream":' + name + b"," + domain + b'"seq":'
+        #: ``_ack_form % seq``: the acknowledgement of ``seq``.
+        self._ack_form = self._ack_prefix.replace(b"%", b"%%") + b"%d}"
         st = config.subject_transform
         self._itr = compile_transform(st.src, st.dest, self.functions) if st else None
         rp = config.republish
@@ -177,7 +179,7 @@ class Stream(MarkerMixin, AnswerQueue):
     # -- acks ------------------------------------------------------------------------------
 
     def _ack(self, seq: int) -> bytes:
-        return self._ack_prefix + b"%d}" % seq
+        return self._ack_form % seq
 
     def _error_ack(self, err: ApiError) -> bytes:
         return dumps({"error": err.to_json(), "stream": self.config.name, "seq": 0})
@@ -317,7 +319,7 @@ class Stream(MarkerMixin, AnswerQueue):
         if err is not None:
             text = err.description if isinstance(err, StoreError) else str(err)
             return replies, [self._error_ack(E.STREAM_STORE_FAILED(err=text))] * len(replies)
-        first, ts, prefix = run.first, run.ts, self._ack_prefix
+        first, ts = run.first, run.ts
         self._last_msg_id = ""
         end = first + len(replies)
         if self.config.subject_delete_marker_ttl > 0:
@@ -330,7 +332,7 @@ class Stream(MarkerMixin, AnswerQueue):
             for subject, _, _ in run.items:
                 on_stored(seq, subject)
                 seq += 1
-        return replies, [prefix + b"%d}" % seq for seq in range(first, end)]
+        return replies, list(map(self._ack_form.__mod__, range(first, end)))
 
     def _accept(
         self, subject_b: bytes, hdr: bytes | None, payload: bytes

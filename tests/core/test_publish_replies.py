@@ -6,13 +6,14 @@ with ``UNSUB <max>`` limits, and an in-process callback subscription may match t
 account may map subjects.  An internal session then answers a random list of reply
 subjects (some empty: no answer wanted, some repeated) once with ``publish_replies`` and,
 on a second broker, once with ``publish`` per answer: every session must receive the same
-bytes, the callback the same messages, and the counters must agree.
+bytes, the callback the same messages, and the counters (the sublist's matches included) must agree.
 """
 
 from __future__ import annotations
 
 import asyncio
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from natskern.kernel.core.internal import InternalClient
@@ -22,8 +23,8 @@ from natskern import Broker
 from tests.core.test_batch_equivalence import CONNECT, IDLE_PLUGINS
 from tests.support.transport import RecordingTransport
 
-REPLIES = [b"", b"_INBOX.a.1", b"_INBOX.a.2", b"_INBOX.b.1", b"r.x", b"r.y", b"nobody"]
-PATTERNS = [b"_INBOX.a.*", b"_INBOX.a.1", b"_INBOX.>", b"r.x", b"r.*", b"_INBOX.b.1"]
+REPLIES = [b"", b"_INBOX.a.1", b"_INBOX.a.2", b"_INBOX.b.1", b"r.x", b"r.y", b"r.%d", b"nobody"]
+PATTERNS = [b"_INBOX.a.*", b"_INBOX.a.1", b"_INBOX.>", b"r.x", b"r.*", b"_INBOX.b.1", b"r.%d"]
 
 SETUP = st.lists(
     st.lists(
@@ -37,7 +38,11 @@ SETUP = st.lists(
     min_size=1,
     max_size=3,
 )
-ANSWERS = st.lists(st.sampled_from(REPLIES), max_size=30)
+ANSWERS = st.one_of(
+    st.lists(st.sampled_from(REPLIES), max_size=30),
+    # all to one subject (the path that builds one chunk)
+    st.builds(lambda r, n: [r] * n, st.sampled_from(REPLIES[1:]), st.integers(2, 12)),
+)
 
 
 class _Observer:
@@ -76,6 +81,9 @@ async def answered(
             t.writes.clear()
         internal = InternalClient(broker.global_account)
         payloads = [b'{"stream":"S","seq":%d}' % i for i in range(len(replies))]
+        for reply in set(replies) - {b""}:  # cached from the second match on
+            broker.global_account.sublist.match(reply)
+            broker.global_account.sublist.match(reply)
         if batched:
             internal.publish_replies(replies, payloads)
         else:
@@ -92,6 +100,7 @@ async def answered(
             counters,
             (internal.in_msgs, internal.in_bytes),
             broker.global_account.sublist.count,
+            broker.global_account.sublist._matches,
         ]
 
 
@@ -127,3 +136,21 @@ async def test_answers_to_one_inbox_are_booked_as_one_delivery_run() -> None:
         ]
         assert (client.out_msgs, client.out_bytes) == (3, 4)
         assert (internal.in_msgs, internal.in_bytes) == (3, 4)
+
+
+@pytest.mark.parametrize(
+    "subs",
+    [
+        [[(b"r.%d", False, 0)]],  # a literal subscription (its prebuilt MSG line has a %)
+        [[(b"r.*", False, 0)]],
+        [[(b"r.*", False, 2)]],  # UNSUB 2: message by message
+        [[(b"r.*", True, 0)]],  # a queue group: message by message
+        [[(b"r.*", False, 0)], [(b">", False, 0)]],  # two receivers
+    ],
+)
+async def test_answers_all_to_one_subject(subs: list[list[tuple]]) -> None:
+    replies = [b"r.%d"] * 5
+    batched = await answered(subs, replies, True, False, False)
+    single = await answered(subs, replies, False, False, False)
+    assert batched == single
+    assert batched[0][0]  # delivered

@@ -155,3 +155,16 @@ async def test_answers_through_many_are_the_answers_one_by_one(
     assert [i for i, (_, a) in enumerate(one) if a.get("duplicate")] == [3]
     assert one_calls == len(one)
     assert batched_calls < one_calls // 2
+
+
+async def test_a_stream_name_with_a_percent_sign_is_acknowledged_as_named(
+    mapping_functions: dict[str, Any],
+) -> None:
+    """The acks are formatted from the name: a ``%`` in it is no format directive."""
+    body = {"name": "P%d%s", "subjects": ["s.>"]}
+    cfg = check_create("P%d%s", json.dumps(body).encode(), functions=mapping_functions)
+    log = MemoryLog("P", sync="always", shelf=None, durable=True)
+    stream = Stream(cfg, await LogStore.open(log, store_config(cfg)), created=time.time_ns())
+    dup = build_headers({"Nats-Msg-Id": "m"})
+    acks = await stream.ingest(batch(("s.a", None, b"1"), ("s.b", None, b"2"), ("s.c", dup, b"3")))
+    assert [a for _, a in acks] == [b'{"stream":"P%%d%%s","seq":%d}' % n for n in (1, 2, 3)]
