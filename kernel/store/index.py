@@ -423,7 +423,11 @@ class MsgIndex:
             a = start - self.base
             if a >= len(self.live):
                 return out
-            n = self.live.count(_LIVE, a)
+            # (the live column holds every message: count the shorter side of ``a``)
+            if a * 2 < len(self.live):
+                n = self.msgs - self.live.count(_LIVE, 0, a)
+            else:
+                n = self.live.count(_LIVE, a)
             if n:
                 out.msgs = n
                 out.first = self.next_seq("", start)
