@@ -248,10 +248,10 @@ class Sublist:
         cache.
         """
         self._matches += 1
-        try:
-            return self._cache[subject]
-        except KeyError:
-            return self._match_miss(subject)
+        result = self._cache.get(subject)  # (not a KeyError per miss: acks always miss)
+        if result is not None:
+            return result
+        return self._match_miss(subject)
 
     def _walk_result(self, tokens: list[bytes]) -> SublistResult:
         """The result for a literal subject split into ``tokens`` (no empty token), uncached."""
@@ -270,16 +270,21 @@ class Sublist:
 
     def _match_miss(self, subject: bytes) -> SublistResult:
         """Walk the trie for ``subject`` and cache the result (or its prefix's)."""
-        tokens = subject.split(SEP)
-        if b"" in tokens:
-            self._misses += 1
+        if not subject or b".." in subject or subject[0] == 46 or subject[-1] == 46:
+            self._misses += 1  # an empty token ("." is 46) matches nothing
             return EMPTY_RESULT
-        deep = len(tokens) > DEEP_TOKENS
+        # A deep subject (an ack, a direct get) is looked up by its first tokens before
+        # it is split whole: the common hit costs one bounded split and a slice.
+        head = subject.split(SEP, DEEP_TOKENS)
+        deep = len(head) > DEEP_TOKENS
         if deep:
-            key = SEP.join(tokens[:DEEP_TOKENS])
+            key = subject[: len(subject) - len(head[DEEP_TOKENS]) - 1]
             result = self._deep.get(key)
             if result is not None:
                 return result
+            tokens = subject.split(SEP)
+        else:
+            tokens = head
         self._misses += 1
         result = self._walk_result(tokens)
         if self._cache_size <= 0:
