@@ -1,6 +1,7 @@
 """The file store's :class:`~natskern.kernel.store.log.RecordLog`: block files on a local disk.
 
-* ``commit`` encodes the staged group into one buffer, then in a thread: one
+* ``commit`` encodes the staged group into one buffer, then in the log's commit
+  thread (:mod:`.iothread`): one
   ``pwrite`` at the end of the newest block and one ``fdatasync`` (plus a
   directory fsync when the group opened a new block).  It always syncs: a lazy
   ``sync`` interval only means the store calls ``commit`` less often.
@@ -44,6 +45,7 @@ from natskern.plugins.storage.filelog.group import (
     encode_group,
     write_group,
 )
+from natskern.plugins.storage.filelog.iothread import CommitThread
 from natskern.plugins.storage.filelog.journal import AuxJournal, JournalAux
 from natskern.plugins.storage.filelog.meta import pos_bytes, pos_from
 
@@ -115,6 +117,9 @@ class FileLog:
         self.aux: dict[str, JournalAux] = {}
         self._aux_dropped: set[str] = set()
         self._lock = asyncio.Lock()
+        #: Runs the commits' I/O (and the other writes: compaction, block deletion, the
+        #: checkpoint), in order, off the loop (see :mod:`.iothread`).
+        self._io = CommitThread(f"natskern-commit:{os.path.basename(directory)}")
         self._lockfd = -1
         self.closed = True
         #: How many sealed blocks the last open loaded from their sidecars (for tests).
@@ -238,7 +243,7 @@ class FileLog:
                 end = (t.id, t.size + len(g.buf)) if t is not None else (0, 0)
                 metas[CKPT_POS] = pos_bytes(*end, gens["index"])
                 gens[CKPT_POS] = self.meta_gen.get(CKPT_POS, 0) + 1
-            await asyncio.to_thread(self._write, g, metas, gens, twice, auxes, dropped)
+            await self._io.run(self._write, g, metas, gens, twice, auxes, dropped)
         except OSError as e:
             raise StoreIOError(f"write to {self.directory} failed: {e.strerror or e}") from e
         finally:
@@ -261,7 +266,7 @@ class FileLog:
             self.journal.applied(auxes, dropped)
             if self.journal.needs_compaction():
                 try:
-                    await asyncio.to_thread(self.journal.compact)
+                    await self._io.run(self.journal.compact)
                 except OSError as e:  # the journal as it is stays valid: compaction retries later
                     logger.warning("%s: side-log compaction failed: %s", self.directory, e)
         if g.removals or g.rm_set is not None:
@@ -381,7 +386,7 @@ class FileLog:
                 j = self.mblocks.index(b)
                 del self.mblocks[j], self.mfirst[j]
             b.close_fd()
-        await asyncio.to_thread(delete_blocks, self.directory, doomed)
+        await self._io.run(delete_blocks, self.directory, doomed)
 
     # -- reads ------------------------------------------------------------------------------
 
@@ -498,7 +503,7 @@ class FileLog:
         try:
             await self.commit()
             async with self._lock:
-                await asyncio.to_thread(_recovery.write_checkpoint, self)
+                await self._io.run(_recovery.write_checkpoint, self)
         finally:  # (a failed last commit: no checkpoint, the next open scans)
             self.closed = True
             for b in self.blocks:
@@ -507,6 +512,7 @@ class FileLog:
             if self._lockfd >= 0:
                 os.close(self._lockfd)
                 self._lockfd = -1
+            await self._io.stop()
 
     async def destroy(self) -> None:
         """Remove every file of the log."""
@@ -515,10 +521,13 @@ class FileLog:
             b.close_fd()
         self.journal.close()
         self.blocks = []
-        await asyncio.to_thread(_recovery.remove_all, self.directory)
-        if self._lockfd >= 0:
-            os.close(self._lockfd)
-            self._lockfd = -1
+        try:
+            await self._io.run(_recovery.remove_all, self.directory)
+        finally:
+            if self._lockfd >= 0:
+                os.close(self._lockfd)
+                self._lockfd = -1
+            await self._io.stop()
 
 
 def read_span(fd: int, off: int, span: int) -> tuple[bytes, list[tuple[int, int, StoredMsg]]]:
