@@ -71,8 +71,14 @@ class EncodedGroup:
     buf: bytes = b""
     target: Block | None = None
     new: Block | None = None
-    #: (seq, offset in buf, ts, subject, counted size, ttl)
-    placed: list[tuple[int, int, int, bytes, int, int]] = field(default_factory=list)
+    #: The message records placed, as columns: sequence, offset in ``buf``, time,
+    #: subject bytes, counted size; and the non-zero TTLs by sequence.
+    seqs: list[int] = field(default_factory=list)
+    offs: list[int] = field(default_factory=list)
+    tss: list[int] = field(default_factory=list)
+    subjs: list[bytes] = field(default_factory=list)
+    sizes: list[int] = field(default_factory=list)
+    ttls: dict[int, int] = field(default_factory=dict)
     #: (first, last, hint_seq, hint_ts)
     removals: list[tuple[int, int, int, int]] = field(default_factory=list)
     #: The group's single removals written as one ``SET`` record (ascending), its hint.
@@ -112,56 +118,63 @@ def encode_group(
     rel = 0
     # a message erased in the very group that stores it never reaches the disk
     erased = {op[1] for op in ops if op[0] == "r" and op[3]}
-    placed = g.placed
-    place = placed.append
+    p_seq, p_off, p_ts = g.seqs.append, g.offs.append, g.tss.append
+    p_subj, p_size = g.subjs.append, g.sizes.append
     hi_seq, hi_ts = g.hi_seq, g.hi_ts
     pack, digest = HEADER.pack, xxh3_64_digest
     names = log.subject_bytes
     if len(names) > 10_000:  # (a cache, bounded: a stream may have millions of subjects)
         names.clear()
     for op in ops:
-        if op[0] == "m":
-            m = op[1]
-            seq, ts = m.seq, m.ts
-            if erased and seq in erased:
-                hi_seq, hi_ts = max((hi_seq, hi_ts), (seq, ts))
-                continue
-            subject = m.subject
-            subj = names.get(subject)
-            if subj is None:
-                subj = names[subject] = subject.encode()
-            sl, h, p = len(subj), m.headers, m.payload
-            if h is None:
-                body = pack(MAGIC, MSG, XXH3, OVERHEAD + sl + len(p), seq, ts, op[2], sl, 0)
-                body += subj
-                size = RECORD_OVERHEAD + sl + len(p)
-            else:
-                hl = len(h)
-                body = pack(
-                    MAGIC, MSG, HDRS_XXH3, OVERHEAD + sl + hl + len(p), seq, ts, op[2], sl, hl
-                )
-                body += subj
-                if h:
-                    body += h
-                    size = RECORD_OVERHEAD + HEADERS_OVERHEAD + sl + hl + len(p)
-                else:
+        if op[0] == "M":  # a run of messages, all with TTL op[2]
+            ttl = op[2]
+            if ttl:
+                g.ttls.update((m.seq, ttl) for m in op[1] if not (erased and m.seq in erased))
+            for m in op[1]:
+                seq, ts = m.seq, m.ts
+                if erased and seq in erased:
+                    hi_seq, hi_ts = max((hi_seq, hi_ts), (seq, ts))
+                    continue
+                subject = m.subject
+                subj = names.get(subject)
+                if subj is None:
+                    subj = names[subject] = subject.encode()
+                sl, h, p = len(subj), m.headers, m.payload
+                if h is None:
+                    body = pack(MAGIC, MSG, XXH3, OVERHEAD + sl + len(p), seq, ts, ttl, sl, 0)
+                    body += subj
                     size = RECORD_OVERHEAD + sl + len(p)
-            if len(p) < _BIG_PAYLOAD:
-                body += p
-                add(body)
-                add(digest(body))
-                place((seq, rel, ts, subj, size, op[2]))
-                rel += len(body) + 8
-            else:  # a large payload is hashed and joined as it is, not copied into the record
-                hasher = xxh3_64(body)
-                hasher.update(p)
-                add(body)
-                add(p)
-                add(hasher.digest())
-                place((seq, rel, ts, subj, size, op[2]))
-                rel += len(body) + len(p) + 8
-            if seq > hi_seq:
-                hi_seq, hi_ts = seq, ts
+                else:
+                    hl = len(h)
+                    body = pack(
+                        MAGIC, MSG, HDRS_XXH3, OVERHEAD + sl + hl + len(p), seq, ts, ttl, sl, hl
+                    )
+                    body += subj
+                    if h:
+                        body += h
+                        size = RECORD_OVERHEAD + HEADERS_OVERHEAD + sl + hl + len(p)
+                    else:
+                        size = RECORD_OVERHEAD + sl + len(p)
+                if len(p) < _BIG_PAYLOAD:
+                    body += p
+                    add(body)
+                    add(digest(body))
+                    p_off(rel)
+                    rel += len(body) + 8
+                else:  # a large payload is hashed and joined as it is, not copied into the record
+                    hasher = xxh3_64(body)
+                    hasher.update(p)
+                    add(body)
+                    add(p)
+                    add(hasher.digest())
+                    p_off(rel)
+                    rel += len(body) + len(p) + 8
+                p_seq(seq)
+                p_ts(ts)
+                p_subj(subj)
+                p_size(size)
+                if seq > hi_seq:
+                    hi_seq, hi_ts = seq, ts
             continue
         g.hi_seq, g.hi_ts = hi_seq, hi_ts  # (a removal: on g, then back)
         hint = max(g.hi_seq, op[2])
@@ -211,7 +224,7 @@ def encode_group(
         g.data_metas[:0] = head_metas
         buf = head + buf
         if head:
-            g.placed = [(s, o + len(head), *rest) for s, o, *rest in g.placed]  # type: ignore[misc]
+            g.offs = [o + len(head) for o in g.offs]
         if active is not None and active.acc is not None:
             g.sealed = active
             g.sidecar = encode_sidecar(active.acc, active.size, active.first_seq, active.offs)
@@ -228,30 +241,27 @@ def apply_group(log: FileLog, g: EncodedGroup) -> None:
     if g.new is not None:
         log.blocks.append(g.new)
     acc = target.acc
-    placed = g.placed
-    if placed:
-        first = placed[0][0]
-        n = len(placed)
-        if placed[-1][0] - first == n - 1:  # consecutive sequences: the columns in bulk
-            gap = target.add(first, base + placed[0][1])
-            target.add_run([base + p[1] for p in placed[1:]])
+    seqs = g.seqs
+    if seqs:
+        first = seqs[0]
+        n = len(seqs)
+        if seqs[-1] - first == n - 1:  # consecutive sequences: the columns in bulk
+            offs = g.offs
+            gap = target.add(first, base + offs[0])
+            if n > 1:
+                target.add_run([base + o for o in offs[1:]] if base else offs[1:])
             if acc is not None:
-                acc.add_run(
-                    gap, [p[2] for p in placed], [p[3] for p in placed], [p[4] for p in placed]
-                )
-                for p in placed:
-                    if p[5]:
-                        acc.ttls[p[0]] = p[5]
+                acc.add_run(gap, g.tss, g.subjs, g.sizes)
         else:
-            for seq, off, ts, subj, size, ttl in placed:
+            for seq, off, ts, subj, size in zip(seqs, g.offs, g.tss, g.subjs, g.sizes, strict=True):
                 gap = target.add(seq, base + off)
                 if acc is not None:
                     acc.add(gap, ts, subj, size)
-                    if ttl:
-                        acc.ttls[seq] = ttl
-    if placed and target.first_seq and (not log.mblocks or log.mblocks[-1] is not target):
-        log.mblocks.append(target)
-        log.mfirst.append(target.first_seq)
+        if acc is not None and g.ttls:
+            acc.ttls.update(g.ttls)
+        if target.first_seq and (not log.mblocks or log.mblocks[-1] is not target):
+            log.mblocks.append(target)
+            log.mfirst.append(target.first_seq)
     target.size = base + len(g.buf)
     if acc is not None:
         acc.hasher.update(g.buf)

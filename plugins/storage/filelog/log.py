@@ -87,6 +87,8 @@ class FileLog:
         self.hi_ts = 0
         #: Highest message sequence committed (appends must be above it).
         self._committed_last_msg = 0
+        #: Staged operations in order: ``("M", [msg, ...], ttl)`` runs of messages,
+        #: ``("r", first, last, erase)`` removals (single ones not erased are in ``_rm``).
         self._ops: list[tuple[Any, ...]] = []
         #: Single removals staged (not erased): one ``SET`` record per group.
         self._rm: list[int] = []
@@ -158,7 +160,11 @@ class FileLog:
         """Stage a message record."""
         if msg.seq <= self._committed_last_msg:
             raise ValueError(f"sequence {msg.seq} is not above {self._committed_last_msg}")
-        self._ops.append(("m", msg, ttl))
+        ops = self._ops
+        if not ttl and ops and ops[-1][0] == "M" and not ops[-1][2]:  # (joins the run)
+            ops[-1][1].append(msg)
+        else:
+            ops.append(("M", [msg], ttl))
         self._staged[msg.seq] = msg
 
     def append_batch(
@@ -169,7 +175,7 @@ class FileLog:
             raise ValueError(f"sequence {first_seq} is not above {self._committed_last_msg}")
         seqs = range(first_seq, first_seq + len(items))
         msgs = [StoredMsg(s, q, ts, h, p) for q, (s, h, p) in zip(seqs, items, strict=True)]
-        self._ops.extend([("m", m, 0) for m in msgs])
+        self._ops.append(("M", msgs, 0))  # (a run: one op, not one per message)
         self._staged.update(zip(seqs, msgs, strict=True))
 
     def remove(self, seq: int, *, erase: bool = False) -> None:
@@ -251,8 +257,8 @@ class FileLog:
         apply_group(self, g)
         self._remember(committing, g)
         self.hi_seq, self.hi_ts = g.hi_seq, g.hi_ts
-        if g.placed:
-            self._committed_last_msg = max(self._committed_last_msg, g.placed[-1][0])
+        if g.seqs:
+            self._committed_last_msg = max(self._committed_last_msg, g.seqs[-1])
         for key, value in metas.items():
             self.meta_once.pop(key, None)
             self.meta_gen[key] = gens[key]
