@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import TYPE_CHECKING
 
 from natskern.kernel.core.router import publish, publish_replies
@@ -52,6 +52,8 @@ __all__ = ["InternalClient", "InternalSubscriber", "QueuedMsg"]
 QueuedMsg = tuple[bytes, bytes, "bytes | None", bytes]
 #: ``on_overflow(subject, reply, headers, payload)``: a message the full queue could not take.
 OverflowCallback = Callable[[bytes, bytes, "bytes | None", bytes], None]
+#: ``direct(messages)``: take messages at once, on the publisher's read path; False: queue them.
+DirectConsumer = Callable[[list[QueuedMsg]], bool]
 
 
 def _size(msg: QueuedMsg) -> int:
@@ -102,7 +104,7 @@ class InternalClient:
 
     def capture(
         self,
-        subject: bytes,
+        subject: bytes | Sequence[bytes],
         *,
         queue: bytes | None = None,
         high_water: int = 8192,
@@ -113,7 +115,11 @@ class InternalClient:
         max_bytes: int | None = None,
         on_overflow: OverflowCallback | None = None,
     ) -> InternalSubscriber:
-        """Subscribe to ``subject`` through a bounded queue drained by an async consumer."""
+        """Subscribe to ``subject`` through a bounded queue drained by an async consumer.
+
+        ``subject`` may be several subjects (patterns that do not overlap, as a stream's):
+        one queue then takes the messages of all of them in arrival order.
+        """
         return InternalSubscriber(
             self,
             subject,
@@ -139,6 +145,10 @@ class InternalClient:
         """Publish ``payloads[i]`` to ``subjects[i]`` (no headers, no reply; an empty subject
         is skipped), in order: answers to many requests at once (see
         :func:`~natskern.kernel.core.router.publish_replies`)."""
+        if len(subjects) == 1:  # (one answer: nothing to batch)
+            if subjects[0]:
+                self.publish(subjects[0], payloads[0])
+            return
         n = len(subjects) - subjects.count(b"")
         if not n:
             return
@@ -189,7 +199,7 @@ class InternalSubscriber:
     def __init__(
         self,
         owner: InternalClient,
-        subject: bytes,
+        subject: bytes | Sequence[bytes],
         *,
         queue: bytes | None = None,
         high_water: int = 8192,
@@ -222,12 +232,20 @@ class InternalSubscriber:
         self.dropped = 0
         self.closed = False
         self._waiter: asyncio.Future[None] | None = None
-        self.sub = owner.subscribe(subject, self._deliver, queue)
-        self.sub.many = self._deliver_many
+        #: When set, messages arriving while the queue is empty are offered to it first
+        #: (the consumer's fast path, e.g. a stream staging plain publishes without a
+        #: task's turn); what it declines is queued as usual.
+        self.direct: DirectConsumer | None = None
+        subjects = [subject] if isinstance(subject, bytes) else list(subject)
+        #: One subscription per subject captured, all feeding :attr:`queue`.
+        self.subs = [owner.subscribe(s, self._deliver, queue) for s in subjects]
+        for sub in self.subs:
+            sub.many = self._deliver_many
+        self.sub = self.subs[0]
 
     @property
     def subject(self) -> bytes:
-        """The subject (pattern) captured."""
+        """The (first) subject pattern captured."""
         return self.sub.subject
 
     @property
@@ -246,8 +264,13 @@ class InternalSubscriber:
         """Router callback: queue the message; answer ``self`` when over the high-water mark."""
         if self.closed:
             return False
-        size = len(subject) + len(reply) + len(payload) + (len(hdr) if hdr is not None else 0)
         queue = self.queue
+        if not queue and self.direct is not None and self.direct([(subject, reply, hdr, payload)]):
+            owner = self.owner
+            owner.out_msgs += 1
+            owner.out_bytes += len(payload) + (len(hdr) if hdr is not None else 0)
+            return True
+        size = len(subject) + len(reply) + len(payload) + (len(hdr) if hdr is not None else 0)
         if len(queue) >= self.max_msgs or self.pending_bytes + size > self.max_bytes:
             self.dropped += 1
             if self.on_overflow is not None:
@@ -271,6 +294,11 @@ class InternalSubscriber:
             return False
         queue = self.queue
         data = sum([len(p) + (len(h) if h is not None else 0) for _, _, h, p in msgs])
+        if not queue and self.direct is not None and self.direct(msgs):
+            owner = self.owner
+            owner.out_msgs += len(msgs)
+            owner.out_bytes += data
+            return True
         size = data + sum([len(s) + len(r) for s, r, _, _ in msgs])
         if len(queue) + len(msgs) > self.max_msgs or self.pending_bytes + size > self.max_bytes:
             held = False
@@ -349,7 +377,8 @@ class InternalSubscriber:
         if self.closed:
             return
         self.closed = True
-        self.owner.remove_subscription(self.sub)
+        for sub in self.subs:
+            self.owner.remove_subscription(sub)
         self._release()
         waiter = self._waiter
         if waiter is not None and not waiter.done():

@@ -29,7 +29,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
-from natskern.kernel.core.internal import InternalClient, InternalSubscriber
+from natskern.kernel.core.internal import InternalClient, InternalSubscriber, QueuedMsg
 from natskern.kernel.core.subscription import Subscription
 from natskern.kernel.jetstream import ADVERTISED_VERSION, API_LEVEL
 from natskern.kernel.jetstream import errors as E
@@ -428,16 +428,36 @@ class AccountJetStream(AccountLimitChecks):
     # -- ingest ----------------------------------------------------------------------------
 
     def _start_ingest(self, stream: Stream) -> None:
-        entries = []
+        """Capture the stream's subjects into one queue (arrival order across all of them),
+        drained by one ingest task; while the stream is idle, plain publishes are staged at
+        once instead (``Stream.submit_now``)."""
+        entries: list[tuple[InternalSubscriber, asyncio.Task[None]]] = []
+        self._ingest[stream.config.name] = entries
+        subjects = [subject.encode() for subject in stream.config.subjects]
+        if not subjects:
+            return
 
         def overflow(subject: bytes, reply: bytes, hdr: bytes | None, payload: bytes) -> None:
             self._overflow(stream, reply)
 
-        for subject in stream.config.subjects:
-            sub = self.client.capture(subject.encode(), on_overflow=overflow)
-            task = asyncio.create_task(self._run_ingest(stream, sub))
-            entries.append((sub, task))
-        self._ingest[stream.config.name] = entries
+        sub = self.client.capture(subjects, on_overflow=overflow)
+        entries.append((sub, asyncio.create_task(self._run_ingest(stream, sub))))
+        publish, many = self.client.publish, self.client.publish_replies
+        lock = stream.lock
+        queue = sub.queue
+
+        def direct(batch: list[QueuedMsg]) -> bool:
+            # Only while the stream is idle: nothing queued (it goes first), nobody holding
+            # or waiting for its lock (an API change, the ingest task).
+            if queue or lock.locked() or getattr(lock, "_waiters", None):
+                return False
+            try:
+                return stream.submit_now(batch, publish, many)
+            except Exception:
+                log.exception("JetStream: ingest into %r failed", stream.config.name)
+                return True
+
+        sub.direct = direct
 
     async def _stop_ingest(self, name: str) -> None:
         for sub, task in self._ingest.pop(name, []):

@@ -2,34 +2,30 @@
 
 :meth:`Stream.submit` takes a batch of messages published on the stream's subjects (what
 the stream's internal subscriber queued: ``(subject, reply, headers, payload)``) and
-answers each with its acknowledgement (:meth:`Stream.ingest` returns them instead).  Each
-message goes through nats-server's checks in
-its order (``processJetStreamMsg``, as nats-server 2.15.1 answers): sealed,
-``max_msg_size``, header size, ``Nats-Expected-Stream``, TTL allowed,
-``Nats-Expected-Last-Subject-Sequence`` (``-Subject``), ``Nats-Expected-Last-Sequence``,
-``Nats-Msg-Id`` dedupe, ``Nats-Expected-Last-Msg-Id``, ``Nats-Rollup``, interest
-retention without consumers, the account's usage limits, ``Nats-TTL``, then the store.
+answers each with its acknowledgement (:meth:`Stream.ingest` returns them instead);
+:meth:`Stream.submit_now` is its form for a batch that needs no wait, called on the
+publisher's read path while the stream is idle.  Each message goes through nats-server's
+checks in its order (:mod:`~natskern.kernel.jetstream.stream_accept`).
 
 Writes overlap: a message whose checks need no state is staged in the store at once and
 the next message is checked while the store's group commit covers both, and a batch is
 staged while the commit of the one before runs (so one fsync covers what arrived during
-the previous one).  The writes waiting for a commit are finished in order by one task
-per stream (:meth:`Stream._answer`), not a task each.  A message whose checks read the
-stream's state (an ``Nats-Expected-*`` header, a republish, interest retention) first
-waits for the writes before it.  The store assigns sequences in call order, so
-acknowledgements keep the publish order.
+the previous one).  The writes waiting for a commit are answered in order by the answer
+queue (:mod:`~natskern.kernel.jetstream.stream_answers`), run from the commits' done
+callbacks, not by a task each.  A message whose checks read the stream's state (an
+``Nats-Expected-*`` header, a republish, interest retention) first waits for the writes
+before it.  The store assigns sequences in call order, so acknowledgements keep the
+publish order.
 
 Beside it: :mod:`~natskern.kernel.jetstream.publish_run` (runs of plain publishes staged
 with one store call), :mod:`~natskern.kernel.jetstream.stream_writes` (the records of
 writes waiting on the store) and :mod:`~natskern.kernel.jetstream.stream_markers`
 (``Nats-TTL`` and subject delete markers).
 """
-
 from __future__ import annotations
 
 import asyncio
 import logging
-import re
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Coroutine, Mapping, Sequence
@@ -38,30 +34,20 @@ from typing import Any, Final
 from natskern.kernel.jetstream import errors as E
 from natskern.kernel.jetstream.errors import ApiError
 from natskern.kernel.jetstream.publish_run import StagedRun
+from natskern.kernel.jetstream.stream_accept import MSG_ID, STATEFUL, AcceptMixin
 from natskern.kernel.jetstream.stream_answers import Answer, AnswerMany, AnswerQueue
-from natskern.kernel.jetstream.stream_markers import MARKER_REASON, TTL, MarkerMixin, parse_ttl
+from natskern.kernel.jetstream.stream_markers import MARKER_REASON, MarkerMixin, parse_ttl
 from natskern.kernel.jetstream.stream_writes import _Dup, _settled, _Staged, _Write
 from natskern.kernel.jetstream.streamconfig import StreamConfig
 from natskern.kernel.jetstream.transforms import compile_transform
 from natskern.kernel.jetstream.wire import dumps, format_time
-from natskern.kernel.protocol.headers import header_value
 from natskern.kernel.store.api import StoreConfig, StoreError, StreamStore
 from natskern.kernel.subjects.tokens import is_valid_literal_subject
 from natskern.kernel.subjects.transform import MappingFunction
 
-__all__ = ["Stream", "parse_ttl", "store_config"]
+__all__ = ["MSG_ID", "Stream", "parse_ttl", "store_config"]
 
-MSG_ID: Final = b"Nats-Msg-Id"
-EXPECTED_STREAM: Final = b"Nats-Expected-Stream"
-EXPECTED_LAST_SEQ: Final = b"Nats-Expected-Last-Sequence"
-EXPECTED_LAST_SUBJ_SEQ: Final = b"Nats-Expected-Last-Subject-Sequence"
-EXPECTED_LAST_SUBJ_SEQ_SUBJ: Final = b"Nats-Expected-Last-Subject-Sequence-Subject"
-EXPECTED_LAST_MSG_ID: Final = b"Nats-Expected-Last-Msg-Id"
-ROLLUP: Final = b"Nats-Rollup"
-_STATEFUL: Final = (EXPECTED_LAST_SEQ, EXPECTED_LAST_SUBJ_SEQ, EXPECTED_LAST_MSG_ID)
-_MAX_HEADER: Final = 65535
 _SECOND: Final = 1_000_000_000
-_DIGITS: Final = re.compile(rb"[0-9]+")
 _now = time.time_ns
 
 log = logging.getLogger("natskern.jetstream")
@@ -89,21 +75,7 @@ def store_config(cfg: StreamConfig, options: Mapping[str, object] | None = None)
     )
 
 
-def _parse_int(raw: bytes) -> int:
-    """nats-server's ``parseInt64`` as ``uint64``: anything but digits is ``2**64 - 1``."""
-    return int(raw) if _DIGITS.fullmatch(raw) else 2**64 - 1
-
-
-def _set_header(hdr: bytes, name: bytes, value: bytes) -> bytes:
-    """``hdr`` without ``name`` lines and with ``name: value`` appended."""
-    lines = [
-        line for line in hdr[: len(hdr) - 2].split(b"\r\n") if not line.startswith(name + b":")
-    ]
-    lines.append(name + b": " + value)
-    return b"\r\n".join(lines) + b"\r\n\r\n"
-
-
-class Stream(MarkerMixin, AnswerQueue):
+class Stream(AcceptMixin, MarkerMixin, AnswerQueue):
     """One stream of an account: config, store, publish path, dedupe window."""
 
     def __init__(
@@ -211,6 +183,62 @@ class Stream(MarkerMixin, AnswerQueue):
         await self.drain()
         return acks
 
+    def _plain_runs(self) -> bool:
+        """Whether plain publishes (no headers) may gather into runs staged with one call."""
+        return (
+            self._stage_batch is not None
+            and not self._stateful_always
+            and self.usage_check is None
+            and getattr(self.store, "batchable", False)
+        )
+
+    def _all_plain(
+        self, batch: Sequence[tuple[bytes, bytes, bytes | None, bytes]]
+    ) -> tuple[list[tuple[str, None, bytes]], list[bytes]] | None:
+        """A batch of messages without headers within ``max_msg_size`` as one run's items
+        and replies (built in a few passes, not message by message), or None."""
+        cfg = self.config
+        limit = cfg.max_msg_size if cfg.max_msg_size >= 0 else 1 << 62
+        staged = [(s.decode(), h, p) for s, _, h, p in batch]
+        if any([h is not None or len(p) > limit for _, h, p in staged]):
+            return None
+        replies = [b""] * len(batch) if cfg.no_ack else [m[1] for m in batch]
+        return staged, replies  # type: ignore[return-value]
+
+    def submit_now(
+        self,
+        batch: Sequence[tuple[bytes, bytes, bytes | None, bytes]],
+        answer: Answer,
+        many: AnswerMany | None = None,
+    ) -> bool:
+        """:meth:`submit` without waiting, when nothing in ``batch`` needs to; else False.
+
+        That is when the store stages without I/O and has room, no message has headers
+        and the stream checks nothing stateful (no transform, republish, interest
+        retention or seal): each message is then staged at once, and its answer follows
+        its commit as with :meth:`submit`.  The engine calls this from the delivery of
+        the messages when the stream is idle (its ingest queue empty, :attr:`lock` free),
+        which saves the ingest task's turn.
+        """
+        if (
+            self._stage_msg is None
+            or self._stateful_always
+            or self._itr is not None
+            or self.store.backlogged  # type: ignore[attr-defined]
+        ):
+            return False
+        if self._plain_runs():
+            run = self._all_plain(batch)
+            if run is not None:
+                self._stage_items(run[0], run[1], answer, many)
+                return True
+        if any([m[2] is not None for m in batch]):
+            return False
+        no_ack = self.config.no_ack
+        for subject, reply, _, payload in batch:
+            self._accepted(self._accept(subject, None, payload), reply, no_ack, answer, many)
+        return True
+
     async def submit(
         self,
         batch: Sequence[tuple[bytes, bytes, bytes | None, bytes]],
@@ -226,25 +254,16 @@ class Stream(MarkerMixin, AnswerQueue):
         that are ready together in one call instead.  The caller holds :attr:`lock`.
         """
         no_ack = self.config.no_ack
-        queue = self._answers
         cfg = self.config
-        # Plain publishes (no headers) gather into runs staged with one store call.
-        plain = (
-            self._stage_batch is not None
-            and not self._stateful_always
-            and self.usage_check is None
-            and getattr(self.store, "batchable", False)
-        )
+        plain = self._plain_runs()
         limit = cfg.max_msg_size if cfg.max_msg_size >= 0 else 1 << 62
         itr = self._itr
         items: list[tuple[str, None, bytes]] = []
         replies: list[bytes] = []
         if plain and itr is None:
-            # The common batch, all of it plain: built in a few passes, not message by message.
-            staged = [(s.decode(), h, p) for s, _, h, p in batch]
-            if not any([h is not None or len(p) > limit for _, h, p in staged]):
-                replies = [b""] * len(batch) if no_ack else [m[1] for m in batch]
-                await self._stage_run(staged, replies, answer, many)  # type: ignore[arg-type]
+            run = self._all_plain(batch)
+            if run is not None:
+                await self._stage_run(run[0], run[1], answer, many)
                 return
         for subject, reply, hdr, payload in batch:
             if plain and hdr is None and len(payload) <= limit:
@@ -256,24 +275,31 @@ class Stream(MarkerMixin, AnswerQueue):
             if items:
                 await self._stage_run(items, replies, answer, many)
                 items, replies = [], []
-            if (hdr and any(h in hdr for h in _STATEFUL)) or self._stateful_always:
+            if (hdr and any(h in hdr for h in STATEFUL)) or self._stateful_always:
                 await self.drain()
             if self._stage_msg is not None and self.store.backlogged:  # type: ignore[attr-defined]
                 await self.store.room()  # type: ignore[attr-defined]
             result = self._accept(subject, hdr, payload)
-            kind = type(result)
-            if kind is _Write and not result.staged:  # type: ignore[union-attr]
+            if type(result) is _Write and not result.staged:  # type: ignore[union-attr]
                 await self._advance(result)  # type: ignore[arg-type]
-            if no_ack:
-                reply = b""
-            if queue or kind is _Staged or kind is _Write or kind is _Dup:
-                if reply or kind is not _Dup:
-                    queue.append((answer, many, reply, result))
-                    self._kick()
-            elif reply and result is not None:
-                answer(reply, result)  # type: ignore[arg-type]
+            self._accepted(result, reply, no_ack, answer, many)
         if items:
             await self._stage_run(items, replies, answer, many)
+
+    def _accepted(
+        self, result: Any, reply: bytes, no_ack: bool, answer: Answer, many: AnswerMany | None
+    ) -> None:
+        """Answer what :meth:`_accept` made of a message now, or queue it behind the others."""
+        kind = type(result)
+        if no_ack:
+            reply = b""
+        queue = self._answers
+        if queue or kind is _Staged or kind is _Write or kind is _Dup:
+            if reply or kind is not _Dup:
+                queue.append((answer, many, reply, result))
+                self._kick()
+        elif reply and result is not None:
+            answer(reply, result)
 
     async def _stage_run(
         self,
@@ -282,9 +308,19 @@ class Stream(MarkerMixin, AnswerQueue):
         answer: Answer,
         many: AnswerMany | None,
     ) -> None:
-        """Stage a run of plain publishes with one ``stage_batch`` (see :mod:`.publish_run`)."""
+        """Stage a run of plain publishes once the store has room (see :meth:`_stage_items`)."""
         if self.store.backlogged:  # type: ignore[attr-defined]
             await self.store.room()  # type: ignore[attr-defined]
+        self._stage_items(items, replies, answer, many)
+
+    def _stage_items(
+        self,
+        items: list[tuple[str, None, bytes]],
+        replies: list[bytes],
+        answer: Answer,
+        many: AnswerMany | None,
+    ) -> None:
+        """Stage a run of plain publishes with one ``stage_batch`` (see :mod:`.publish_run`)."""
         assert self._stage_batch is not None
         try:
             first, ts, commit = self._stage_batch(items)
@@ -334,129 +370,13 @@ class Stream(MarkerMixin, AnswerQueue):
                 seq += 1
         return replies, list(map(self._ack_form.__mod__, range(first, end)))
 
-    def _accept(
-        self, subject_b: bytes, hdr: bytes | None, payload: bytes
-    ) -> bytes | _Write | _Dup | None:
-        """Check one message (in nats-server's order) and hand it to the store."""
-        cfg = self.config
-        if self._itr is not None:
-            mapped = self._itr.apply(subject_b)
-            if mapped:
-                subject_b = mapped
-        subject = subject_b.decode()
-        if cfg.sealed:
-            return self._error_ack(E.STREAM_SEALED())
-        # nats-server 2.15.1 checks the sizes before any header (traced).
-        size = len(payload) + (len(hdr) if hdr else 0)
-        if cfg.max_msg_size >= 0 and size > cfg.max_msg_size:
-            return self._error_ack(E.STREAM_MESSAGE_EXCEEDS_MAXIMUM())
-        if hdr and len(hdr) > _MAX_HEADER:
-            return self._error_ack(E.STREAM_HEADER_EXCEEDS_MAXIMUM())
-        msg_id = ""
-        ttl = 0
-        rollup = b""
-        if hdr:
-            expected = header_value(hdr, EXPECTED_STREAM)
-            if expected and expected.decode() != cfg.name:
-                return self._error_ack(E.STREAM_NOT_MATCH())
-            raw_ttl = header_value(hdr, TTL)
-            if raw_ttl and not cfg.allow_msg_ttl:
-                try:
-                    if parse_ttl(raw_ttl) != 0:
-                        return self._error_ack(E.MESSAGE_TTL_DISABLED())
-                except ValueError:
-                    pass
-            want = header_value(hdr, EXPECTED_LAST_SUBJ_SEQ)
-            for_subject = header_value(hdr, EXPECTED_LAST_SUBJ_SEQ_SUBJ)
-            if want:
-                target = for_subject.decode() if for_subject else subject
-                last = self.store.filtered_state(target).last
-                if last != _parse_int(want):
-                    return self._error_ack(E.STREAM_WRONG_LAST_SEQUENCE(seq=last))
-            elif for_subject:
-                return self._error_ack(E.STREAM_EXPECTED_LAST_SEQ_PER_SUBJECT_INVALID())
-            want = header_value(hdr, EXPECTED_LAST_SEQ)
-            if want:
-                last = self.store.state().last_seq
-                if _parse_int(want) != last:
-                    return self._error_ack(E.STREAM_WRONG_LAST_SEQUENCE(seq=last))
-            raw_id = header_value(hdr, MSG_ID)
-            if raw_id:
-                msg_id = raw_id.decode(errors="surrogateescape")
-                dup = self._duplicate(msg_id)
-                if dup is not None:
-                    return dup
-            want = header_value(hdr, EXPECTED_LAST_MSG_ID)
-            if want and want.decode(errors="surrogateescape") != self._last_msg_id:
-                return self._error_ack(E.STREAM_WRONG_LAST_MSG_ID(id=self._last_msg_id))
-            rollup = (header_value(hdr, ROLLUP) or b"").lower()
-            if rollup:
-                if not cfg.allow_rollup_hdrs or cfg.deny_purge:
-                    return self._error_ack(E.STREAM_ROLLUP_FAILED(err="rollup not permitted"))
-                if rollup not in (b"sub", b"all"):
-                    text = rollup.decode(errors="replace")
-                    return self._error_ack(
-                        E.STREAM_ROLLUP_FAILED(err=f'rollup value invalid: "{text}"')
-                    )
-        if cfg.retention == "interest" and not any(
-            c.matches(subject) for c in self.consumers.values()
-        ):
-            return self._spawn(self._skip(msg_id))
-        if self.usage_check is not None:
-            refused = self.usage_check(cfg.storage, subject, hdr, payload)
-            if refused is not None:
-                return self._error_ack(refused)
-        if hdr:
-            raw_ttl = header_value(hdr, TTL)
-            if raw_ttl:
-                try:
-                    ttl = parse_ttl(raw_ttl)
-                except ValueError:
-                    return self._error_ack(E.MESSAGE_TTL_INVALID())
-                marker = cfg.subject_delete_marker_ttl // _SECOND
-                if ttl > 0 and marker and cfg.max_msgs_per_subject != 1 and ttl < marker:
-                    ttl = marker
-                    hdr = _set_header(hdr, TTL, b"%d" % ttl)
-        stage = self._stage_msg
-        if stage is not None and not rollup and self._rtr is None:
-            try:
-                seq, ts, commit = stage(subject, hdr, payload, ttl=-1 if ttl < 0 else ttl * _SECOND)
-            except StoreError as err:
-                return self._error_ack(E.STREAM_STORE_FAILED(err=err.description))
-            if commit is None:
-                self._stored(subject, hdr, ttl, msg_id, seq, ts)
-                return self._ack(seq)
-            result: Any = _Staged(commit, subject, hdr, ttl, msg_id, seq, ts)
-        else:
-            result = self._spawn(self._store(subject, hdr, payload, ttl, msg_id, rollup))
-        if msg_id and type(result) in (_Write, _Staged):
-            self._pending_ids[msg_id] = result
-        return result
-
-    def _duplicate(self, msg_id: str) -> bytes | _Dup | None:
-        pending = self._pending_ids.get(msg_id)
-        if pending is not None:
-            return _Dup(pending, msg_id)
-        self._expire_ids(_now())
-        seen = self._dedupe.get(msg_id)
-        if seen is None:
-            return None
-        return self._ack_prefix + b'%d,"duplicate": true}' % seen[0]
-
-    def _dup_answer(self, dup: _Dup) -> bytes | None:
-        """The answer to a duplicate of a message that was still being written."""
-        seen = self._dedupe.get(dup.msg_id)
-        if seen is not None:
-            return self._ack_prefix + b'%d,"duplicate": true}' % seen[0]
-        return dup.first.value  # the first failed: the duplicate gets its answer
-
     def _spawn(self, coro: Coroutine[Any, Any, bytes | None]) -> bytes | _Write | None:
         """Run ``coro`` now: its answer, or a :class:`_Write` when it has to wait.
 
         A memory or lazy store completes at once: no task, no loop round trip per
         message.  A durable one has staged the message and waits for its commit;
         every write of the batch then waits for the same commit, and
-        :meth:`_answer` finishes them in order once it is done.
+        :meth:`_finish` drives them (the answer queue's turn) once it is done.
         """
         try:
             awaited = coro.send(None)

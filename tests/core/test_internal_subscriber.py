@@ -298,3 +298,34 @@ async def test_every_session_kind_declares_the_contract() -> None:
         for session in sessions:
             missing = [name for name in members if not hasattr(session, name)]
             assert missing == [], f"{type(session).__name__} lacks {missing}"
+
+
+async def test_a_direct_consumer_takes_messages_while_the_queue_is_empty() -> None:
+    """``direct`` sees what arrives while nothing waits; what it declines, and everything
+    behind a queued message, is queued in order (runs and single messages alike)."""
+    async with Broker({"tcp": {"enabled": False}}) as broker:
+        ingest = InternalClient(broker.global_account).capture(b"d.>")
+        took: list[bytes] = []
+        accept = True
+
+        def direct(msgs: list[tuple[bytes, bytes, bytes | None, bytes]]) -> bool:
+            if accept:
+                took.extend(m[3] for m in msgs)
+            return accept
+
+        ingest.direct = direct
+        transport = RecordingTransport()
+        publisher = broker.accept(transport)
+        publisher.data_received(QUIET_CONNECT + b"PUB d.a 1\r\n1\r\nPUB d.a 1\r\n2\r\n")
+        assert took == [b"1", b"2"] and len(ingest) == 0
+        accept = False
+        publisher.data_received(b"PUB d.b 1\r\n3\r\n")
+        accept = True
+        # "3" is queued: what follows must queue behind it, not overtake it
+        publisher.data_received(b"PUB d.a 1\r\n4\r\nPUB d.b 1\r\n5\r\nPUB d.c 1\r\n6\r\n")
+        assert took == [b"1", b"2"]
+        assert [m[3] for m in ingest.take()] == [b"3", b"4", b"5", b"6"]
+        publisher.data_received(b"PUB d.c 1\r\n7\r\n")
+        assert took == [b"1", b"2", b"7"] and len(ingest) == 0
+        assert ingest.owner.out_msgs == 7 and ingest.sub.delivered == 7
+        assert publisher.in_msgs == 7
