@@ -34,6 +34,7 @@ from natskern.kernel.jetstream.streamrequest import check_create_sources, subjec
 from natskern.kernel.jetstream.wire import dumps
 from natskern.kernel.protocol.headers import header_value
 from natskern.kernel.store import base as _base
+from natskern.kernel.store import staging as _staging
 from natskern.kernel.store.api import (
     ConsumerState,
     PendingAck,
@@ -132,12 +133,12 @@ def _segments(path: str) -> Generator[list[StoredMsg], None, None]:
 
 def _stage_at(store: Any, msg: StoredMsg, ttl: int) -> tuple[int, int, Any]:
     """``store.stage_msg`` with the store clock pinned to ``msg.ts`` for this one call."""
-    real = _base._time_ns
-    _base._time_ns = lambda: msg.ts
+    real = _staging._time_ns
+    _staging._time_ns = lambda: msg.ts
     try:
         return store.stage_msg(msg.subject, msg.headers, msg.payload, ttl=ttl)  # type: ignore[no-any-return]
     finally:
-        _base._time_ns = real
+        _staging._time_ns = real
 
 
 def _ttl(stream: Stream, msg: StoredMsg) -> int:
