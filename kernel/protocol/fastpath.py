@@ -132,10 +132,12 @@ class FastPath:
         tabs = 9 in buf
         e = buf.find(b"\r\n", 0, self._mcl + 2)
         first = None
+        misses = 0  # lines not found in the cache (see _pub_line)
         if e > 0:
             first = known(buf[:e])
             if first is None:  # e.g. a PUB with a reply (never cached): a JetStream publish
-                first = self._pub_line(buf[:e], tabs, 1)
+                first = self._pub_line(buf[:e], tabs, 0)
+                misses = 1
         if first is not None and first[2] >= _LARGE_PAYLOAD:
             decode = self._pub_line
             pieces = _split_by_size(buf, lambda ctl: known(ctl) or decode(ctl, tabs, 1))
@@ -150,7 +152,9 @@ class FastPath:
         i = 0
         prev = b"\r\n"  # the last control line looked up (never equal to a piece at first)
         pline = None  # its decoding
-        misses = 0  # lines not found in the cache (see _pub_line)
+        if first is not None and (not pedantic or _valid(first[0])):
+            prev = buf[:e]  # (the first line is decoded already: not again)
+            pline = first
         # The run being collected: payloads of consecutive PUBs on rsubj with reply rreply;
         # and before it, the batch: earlier single PUBs not yet dispatched (it only grows
         # when a new run starts, so it is empty whenever run is None).
