@@ -25,6 +25,7 @@ checksum).
 from __future__ import annotations
 
 import struct
+import sys
 import zlib
 from array import array
 from hashlib import blake2b
@@ -154,7 +155,13 @@ def encode_sidecar(acc: BlockAcc, size: int, first_seq: int, offs: array) -> byt
     ]  # fmt: skip
     parts.extend(struct.pack("<H", len(n)) + n for n in acc.names)
     parts.append(array("q", [x for kv in acc.ttls.items() for x in kv]).tobytes())
-    parts.extend(_REM.pack(*r) for r in acc.removals)
+    try:  # (the removals as one array: a KV bucket's block holds one per put)
+        rem = array("q", [x for r in acc.removals for x in r])
+        if sys.byteorder == "big":  # (the format is little-endian, as _REM)
+            rem.byteswap()
+        parts.append(rem.tobytes())
+    except OverflowError:  # (a value past int64: never a sequence or a time in practice)
+        parts.extend(_REM.pack(*r) for r in acc.removals)
     for key, value, gen in acc.metas:
         v = value or b""
         parts.append(_META.pack(len(key), value is not None, len(v), gen) + key + v)
@@ -186,9 +193,8 @@ def decode_sidecar(data: bytes, block: bytes) -> tuple[BlockScan, list[bytes]] |
     pairs.frombytes(data[p : p + 16 * nttl])
     p += 16 * nttl
     sc.ttls = dict(zip(pairs[0::2], pairs[1::2], strict=True))
-    for _ in range(nrem):
-        sc.removals.append(_REM.unpack_from(data, p))
-        p += _REM.size
+    sc.removals.extend(_REM.iter_unpack(data[p : p + nrem * _REM.size]))
+    p += nrem * _REM.size
     for _ in range(nmeta):
         kl, present, vl, gen = _META.unpack_from(data, p)
         p += _META.size
