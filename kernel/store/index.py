@@ -252,6 +252,39 @@ class MsgIndex:
                 self.sub_last[sid] = self._prev_of(sid, seq - 1)
         return sid
 
+    def remove_oldest(self, sids: Iterable[int], keep: int) -> tuple[list[int], list[int]]:
+        """Remove each subject's oldest messages until it has ``keep`` (>= 1) left.
+
+        :meth:`remove` of ``sub_first`` in a loop, inline (a KV bucket's history limit
+        after a batch of puts); returns the removed sequences and their subject ids.
+        """
+        seqs: list[int] = []
+        out: list[int] = []
+        base, live, col, size = self.base, self.live, self.sid, self.size
+        counts, firsts, lasts = self.sub_count, self.sub_first, self.sub_last
+        freed = 0
+        for sid in sids:
+            n = counts[sid]
+            if n <= keep:
+                continue
+            while n > keep:
+                seq = firsts[sid]
+                off = seq - base
+                live[off] = 0
+                col[off] = DEAD
+                freed += size[off]
+                n -= 1
+                if n == 1:  # the one left is the newest
+                    firsts[sid] = lasts[sid]
+                else:
+                    firsts[sid] = base + col.index(sid, off + 1)
+                seqs.append(seq)
+                out.append(sid)
+            counts[sid] = n
+        self.msgs -= len(seqs)
+        self.bytes -= freed
+        return seqs, out
+
     def restore(self, seq: int, sid: int) -> None:
         """Undo :meth:`remove` of ``seq`` (whose columns are intact)."""
         off = seq - self.base

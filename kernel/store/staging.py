@@ -289,23 +289,12 @@ class Staging:
         call when it has ``remove_many`` (the file log: one ``SET`` record per group).
         """
         idx = self._idx
-        counts, firsts, sid_of, mp = (
-            idx.sub_count,
-            idx.sub_first,
-            idx.subjects.__getitem__,
-            self._max_per,
-        )
-        remove = idx.remove
-        seqs: list[int] = []
-        sids: list[int] = []
-        subjects = [items[0][0]] if len(items) == 1 else dict.fromkeys([it[0] for it in items])
-        for subject in subjects:
-            sid = sid_of(subject)
-            while counts[sid] > mp:
-                seq = firsts[sid]
-                remove(seq)
-                seqs.append(seq)
-                sids.append(sid)
+        sid_of = idx.subjects.__getitem__
+        if len(items) == 1:
+            sids_in = [sid_of(items[0][0])]
+        else:
+            sids_in = list(map(sid_of, dict.fromkeys([it[0] for it in items])))
+        seqs, sids = idx.remove_oldest(sids_in, self._max_per)
         if not seqs:
             return
         many = self._remove_many
