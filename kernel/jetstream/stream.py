@@ -143,8 +143,9 @@ class Stream(AcceptMixin, MarkerMixin, AnswerQueue):
         )
 
     def _removed(self, seq: int, subject: str) -> None:
-        for consumer in list(self.consumers.values()):
-            consumer.on_removed(seq, subject)
+        if self.consumers:  # (a KV bucket's store removes a revision per put)
+            for consumer in list(self.consumers.values()):
+                consumer.on_removed(seq, subject)
         if seq and self._expiring:
             self._maybe_marker(seq, subject)
 
