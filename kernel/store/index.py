@@ -31,6 +31,8 @@ __all__ = ["DEAD", "MsgIndex"]
 #: The subject id of a sequence that holds no message.
 DEAD = 0xFFFFFFFF
 _LIVE = b"\x01"
+#: ``MsgIndex._before`` when no count may be reused (a message was removed or restored).
+_NO_COUNT: tuple[int, int, int, int, int] = (0, 0, 0, 0, 0)
 _CHUNK = 4096
 
 
@@ -45,6 +47,7 @@ class MsgIndex:
     SWEEP_MIN = 1024
 
     __slots__ = (
+        "_before",
         "_counts",
         "_free",
         "_match_cache",
@@ -81,6 +84,9 @@ class MsgIndex:
         self._free: list[int] = []
         self._sweep_at = self.SWEEP_MIN
         self._counts = SubjectCounts()
+        #: ``(base, len(live), msgs, offset, live before offset)`` of the last count taken
+        #: (see :meth:`_live_from`).
+        self._before = _NO_COUNT
 
     # -- positions ------------------------------------------------------------------------
 
@@ -230,6 +236,7 @@ class MsgIndex:
 
     def remove(self, seq: int) -> int:
         """Mark ``seq`` gone; return its subject id (:data:`DEAD` when it was not there)."""
+        self._before = _NO_COUNT
         off = seq - self.base
         if not (0 <= off < len(self.live)) or not self.live[off]:
             return DEAD
@@ -258,6 +265,7 @@ class MsgIndex:
         :meth:`remove` of ``sub_first`` in a loop, inline (a KV bucket's history limit
         after a batch of puts); returns the removed sequences and their subject ids.
         """
+        self._before = _NO_COUNT
         seqs: list[int] = []
         out: list[int] = []
         base, live, col, size = self.base, self.live, self.sid, self.size
@@ -287,6 +295,7 @@ class MsgIndex:
 
     def restore(self, seq: int, sid: int) -> None:
         """Undo :meth:`remove` of ``seq`` (whose columns are intact)."""
+        self._before = _NO_COUNT
         off = seq - self.base
         self.live[off] = 1
         self.sid[off] = sid
@@ -304,6 +313,7 @@ class MsgIndex:
 
         The returned copies of the columns' old values undo it (:meth:`restore_range`).
         """
+        self._before = _NO_COUNT
         a = max(first - self.base, 0)
         b = min(last - self.base + 1, len(self.live))
         if a >= b:
@@ -331,6 +341,7 @@ class MsgIndex:
 
     def restore_range(self, start: int, old_sid: array, old_live: bytearray) -> None:
         """Undo :meth:`remove_range` with what it returned."""
+        self._before = _NO_COUNT
         if not old_live:
             return
         a = start - self.base
@@ -456,11 +467,7 @@ class MsgIndex:
             a = start - self.base
             if a >= len(self.live):
                 return out
-            # (the live column holds every message: count the shorter side of ``a``)
-            if a * 2 < len(self.live):
-                n = self.msgs - self.live.count(_LIVE, 0, a)
-            else:
-                n = self.live.count(_LIVE, a)
+            n = self._live_from(a)
             if n:
                 out.msgs = n
                 out.first = self.next_seq("", start)
@@ -510,6 +517,28 @@ class MsgIndex:
     def num_subjects(self) -> int:
         """How many subjects have messages."""
         return len(self.sub_count) - self.sub_count.count(0)
+
+    def _live_from(self, a: int) -> int:
+        """Live messages at offset ``a`` and after (``a`` within the live column).
+
+        The live column holds every message, so this counts the shorter side of ``a``
+        — or only the stretch since the last count: while nothing was removed or
+        restored (every removal and restore drops the count kept; and the column grew
+        by exactly the messages added, its base unchanged) the messages before an
+        offset at or past the last one are those before it plus the ones between. A
+        consumer reading on recounts its ``num_pending`` every round.
+        """
+        live, msgs, n = self.live, self.msgs, len(self.live)
+        base, end, msgs0, a0, before0 = self._before
+        unchanged = base == self.base and a >= a0 and msgs - msgs0 == n - end
+        if unchanged and a - a0 <= min(a, n - a):
+            before = before0 + live.count(_LIVE, a0, a)
+        elif a * 2 < n:
+            before = live.count(_LIVE, 0, a)
+        else:
+            before = msgs - live.count(_LIVE, a)
+        self._before = (self.base, n, msgs, a, before)
+        return msgs - before
 
     def num_pending(self, start: int, filter_subject: str, last_per_subject: bool) -> int:
         """Matching messages at or after ``start`` (or subjects whose last one is)."""
