@@ -30,6 +30,13 @@ is bounded by ``max_msgs``/``max_bytes`` (four times the high-water marks by def
 overflows only when publishers cannot be held (internal publishers, messages arriving
 through an import) or one read carries more than the gap, and then the message is counted
 in ``dropped`` and handed to ``on_overflow`` (a stream answers the publisher with an error).
+
+One subscriber may capture several subjects into its one queue (a stream's subjects:
+arrival order holds across them).  A run of messages the router has for it arrives in one
+call (``Subscription.many``).  A consumer with a synchronous fast path sets ``direct``:
+messages arriving while the queue is empty are offered to it first, on the publisher's
+read path, and only what it declines is queued (a stream stages plain publishes this way
+without waiting for its task's turn).
 """
 
 from __future__ import annotations
