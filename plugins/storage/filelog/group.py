@@ -3,8 +3,11 @@
 :func:`encode_group` turns the staged operations into ONE buffer for the end of
 the newest block (or of a new block, headed by the small metadata values, when
 the group would pass the block size), every removal in it twice (its record in
-place, and a second copy at the group's end: see :mod:`.codec`).
-:func:`write_group` runs in a thread: one ``pwrite``, one ``fdatasync`` (and a
+place, and a second copy at the group's end: see :mod:`.codec`).  The buffer is a
+list of parts (``iov``): the small records between two large payloads are joined,
+a large payload is a part of its own, never copied (an object chunk is written
+from the bytes the parser made).
+:func:`write_group` runs in a thread: one ``pwritev``, one ``fdatasync`` (and a
 directory fsync for a new block), then the side logs and metadata copies.  On any
 error the group's bytes are truncated back out of the block (if that fails too,
 ``dirty_tail`` makes the next commit retry it before writing), so no later group
@@ -51,6 +54,8 @@ SMALL_META = 64 << 10
 #: A payload at least this large is not copied into its record's bytes before the
 #: group's join (the checksum is taken over the record's parts instead).
 _BIG_PAYLOAD = 4096
+#: The most parts one ``pwritev`` takes.
+_IOV_MAX = min(os.sysconf("SC_IOV_MAX"), 1024)
 INTERNAL = "~"  # key prefix of the log's own metadata
 #: The flags of a message record without / with a header block.
 XXH3 = FLAG_XXH3
@@ -68,7 +73,10 @@ def in_data(key: str, value: bytes | None) -> bool:
 class EncodedGroup:
     """A staged group, encoded; applied to the index once its write succeeded."""
 
-    buf: bytes = b""
+    #: The group's bytes, in order (joined small records, large payloads as they are),
+    #: and their total length.
+    iov: list[bytes] = field(default_factory=list)
+    size: int = 0
     target: Block | None = None
     new: Block | None = None
     #: The message records placed, as columns: sequence, offset in ``buf``, time,
@@ -113,7 +121,8 @@ def encode_group(
     message at commit time.
     """
     g = EncodedGroup(hi_seq=log.hi_seq, hi_ts=log.hi_ts)
-    parts: list[bytes] = []
+    parts: list[bytes] = []  # (the small records since the last large payload)
+    iov: list[bytes] = []
     add = parts.append
     rel = 0
     # a message erased in the very group that stores it never reaches the disk
@@ -161,11 +170,13 @@ def encode_group(
                     add(digest(body))
                     p_off(rel)
                     rel += len(body) + 8
-                else:  # a large payload is hashed and joined as it is, not copied into the record
+                else:  # a large payload is hashed and written as it is, not copied at all
                     hasher = xxh3_64(body)
                     hasher.update(p)
                     add(body)
-                    add(p)
+                    iov.append(b"".join(parts))
+                    parts.clear()
+                    iov.append(p)
                     add(hasher.digest())
                     p_off(rel)
                     rel += len(body) + len(p) + 8
@@ -209,10 +220,12 @@ def encode_group(
     parts.extend(encode_removal(*r, flags=FLAG_ECHO) for r in g.removals)
     if g.rm_set is not None:
         parts.append(encode_removal_set(g.rm_set, *g.rm_hint, flags=FLAG_ECHO))
-    buf = b"".join(parts)
+    if parts:
+        iov.append(b"".join(parts))
+    size = sum(map(len, iov))
     active = log.blocks[-1] if log.blocks else None
     g.target = active
-    if buf and (active is None or (active.size and active.size + len(buf) > log.block_size)):
+    if size and (active is None or (active.size and active.size + size > log.block_size)):
         g.new = g.target = Block(log.directory, active.id + 1 if active else 1)
         g.new.acc = BlockAcc()
         head_metas = [
@@ -222,20 +235,21 @@ def encode_group(
         ]
         head = b"".join(encode_meta(*hm) for hm in head_metas)
         g.data_metas[:0] = head_metas
-        buf = head + buf
         if head:
+            iov.insert(0, head)
+            size += len(head)
             g.offs = [o + len(head) for o in g.offs]
         if active is not None and active.acc is not None:
             g.sealed = active
             g.sidecar = encode_sidecar(active.acc, active.size, active.first_seq, active.offs)
-    g.buf = buf
+    g.iov, g.size = iov, size
     return g
 
 
 def apply_group(log: FileLog, g: EncodedGroup) -> None:
     """Index a group whose write succeeded (on the loop)."""
     target = g.target
-    if target is None or not g.buf:
+    if target is None or not g.size:
         return
     base = target.size
     if g.new is not None:
@@ -262,9 +276,11 @@ def apply_group(log: FileLog, g: EncodedGroup) -> None:
         if target.first_seq and (not log.mblocks or log.mblocks[-1] is not target):
             log.mblocks.append(target)
             log.mfirst.append(target.first_seq)
-    target.size = base + len(g.buf)
+    target.size = base + g.size
     if acc is not None:
-        acc.hasher.update(g.buf)
+        update = acc.hasher.update
+        for part in g.iov:
+            update(part)
         acc.removals.extend(g.removals)
         acc.metas.extend(g.data_metas)
     for first, last, _h, _t in g.removals:
@@ -291,8 +307,8 @@ def write_group(
     dropped: set[str],
 ) -> None:
     """The commit's I/O (in a thread); on an error the data is truncated back."""
-    blk, buf, created, d = g.target, g.buf, g.new is not None, log.directory
-    if blk is not None and buf:
+    blk, size, created, d = g.target, g.size, g.new is not None, log.directory
+    if blk is not None and size:
         if created:
             blk.fd = os.open(blk.path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644)
         elif blk.dirty_tail:
@@ -300,7 +316,7 @@ def write_group(
             blk.dirty_tail = False
         start = 0 if created else blk.size
         try:
-            write_all(blk.fd, buf, start)
+            write_parts(blk.fd, g.iov, start)
             for eb, off in g.erases:
                 _erase(eb.fd, off)
                 if eb is not blk:
@@ -323,7 +339,7 @@ def write_group(
             if write_meta_copy(d, key, gens[key], value) or made:
                 fsync_dir(d)
     except OSError:
-        if blk is not None and buf:
+        if blk is not None and size:
             _undo(blk, created, 0 if created else blk.size)
         if auxes or dropped:
             log.journal.rollback(mark)
@@ -344,12 +360,36 @@ def _undo(blk: Block, created: bool, start: int) -> None:
         blk.dirty_tail = not created
 
 
-def write_all(fd: int, data: bytes, off: int) -> None:
+def write_all(fd: int, data: bytes | memoryview, off: int) -> None:
     """``pwrite`` all of ``data`` at ``off``."""
     view = memoryview(data)
     done = 0
     while done < len(data):
         done += os.pwrite(fd, view[done:], off + done)
+
+
+def write_parts(fd: int, parts: list[bytes], off: int) -> None:
+    """Write ``parts`` one after another from ``off``: ``pwritev`` of up to IOV_MAX
+    parts at a time, a short write resumed where it stopped."""
+    if len(parts) == 1:
+        write_all(fd, parts[0], off)
+        return
+    i, n = 0, len(parts)
+    while i < n:
+        batch: list[bytes | memoryview] = list(parts[i : i + _IOV_MAX])
+        want = sum(map(len, batch))
+        done = os.pwritev(fd, batch, off)
+        off += done
+        if done == want:
+            i += len(batch)
+            continue
+        for j, part in enumerate(batch):  # short: skip what was written, cut the part it stopped in
+            if done < len(part):
+                write_all(fd, memoryview(part)[done:], off)
+                off += len(part) - done
+                i += j + 1
+                break
+            done -= len(part)
 
 
 def _write_file(path: str, data: bytes) -> None:

@@ -238,7 +238,7 @@ class FileLog:
             g = encode_group(self, ops, metas, gens, rm)
             if "index" in metas:
                 t = g.target
-                end = (t.id, t.size + len(g.buf)) if t is not None else (0, 0)
+                end = (t.id, t.size + g.size) if t is not None else (0, 0)
                 metas[CKPT_POS] = pos_bytes(*end, gens["index"])
                 gens[CKPT_POS] = self.meta_gen.get(CKPT_POS, 0) + 1
             await self._io.run(self._write, g, metas, gens, twice, auxes, dropped)
