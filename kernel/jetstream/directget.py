@@ -138,6 +138,21 @@ _MESSAGE_HEADERS: Final = (
 )
 
 
+#: ``Nats-Time-Stamp`` texts of recently read messages (a KV get reads the same keys'
+#: messages again and again; Go's RFC 3339 formatting is most of a header's cost).
+_TIMES: dict[int, bytes] = {}
+_TIMES_MAX: Final = 4096
+
+
+def _time_text(ts: int) -> bytes:
+    text = _TIMES.get(ts)
+    if text is None:
+        if len(_TIMES) >= _TIMES_MAX:
+            _TIMES.clear()
+        text = _TIMES[ts] = format_time(ts).encode()
+    return text
+
+
 def _message_headers(stored: bytes | None, stream: str, msg: StoredMsg) -> bytes:
     """The headers of a direct get's answer of one message: the stored headers (if any)
     followed by ``Nats-Stream``, ``Nats-Subject``, ``Nats-Sequence``, ``Nats-Time-Stamp``
@@ -148,7 +163,7 @@ def _message_headers(stored: bytes | None, stream: str, msg: StoredMsg) -> bytes
         stream.encode(),
         msg.subject.encode(),
         msg.seq,
-        format_time(msg.ts).encode(),
+        _time_text(msg.ts),
     )
 
 
