@@ -14,8 +14,11 @@ commit fails.  :class:`GroupCommitter` runs the commits:
 * **immediate** (a log with ``durable=False``, the memory backend): writers
   return after staging; the commit runs on the next loop iteration.
 
-Back-pressure: when more than ``max_staged`` bytes are staged and not yet
-committed, writers wait (:meth:`GroupCommitter.room`) until a commit frees room.
+Back-pressure: when the group no commit has taken yet holds more than
+``max_staged`` bytes, writers wait (:meth:`GroupCommitter.room`) until a commit
+takes it (at once, or once the commit in flight is done).  A commit in flight
+does not hold writers back: a lazy store stages its next group while the last
+one is written and synced (memory: at most about twice ``max_staged``).
 """
 
 from __future__ import annotations
@@ -192,14 +195,17 @@ class GroupCommitter:
         await g.waiter()
 
     async def room(self) -> None:
-        """Wait while more than ``max_staged`` bytes are staged but not committed."""
-        while self.staged > self.max_staged:
-            g = self._inflight or self.group
-            if g is self.group and self._task is None:
+        """Wait while the group no commit has taken yet holds more than ``max_staged`` bytes."""
+        while self.group.nbytes > self.max_staged:
+            inflight = self._inflight
+            if inflight is not None:  # the full group is taken once this commit is done
+                with contextlib.suppress(StoreIOError):
+                    # Shielded: the writer is not staged yet (see is_commit_wait).
+                    await asyncio.shield(inflight.waiter())
+                continue
+            if self._task is None:
                 self._start()
-            with contextlib.suppress(StoreIOError):
-                # Shielded: the writer is not staged yet (see is_commit_wait).
-                await asyncio.shield(g.waiter())
+            await asyncio.sleep(0)  # (the commit task takes the group on its first step)
 
     async def drain(self) -> None:
         """Commit everything staged so far and wait for it (errors are raised)."""

@@ -83,7 +83,7 @@ class Staging:
         """Append a message; return ``(seq, ts)`` once durable (see the protocol)."""
         if self._closed:
             raise StoreClosedError()
-        if self._commit.staged > self._commit.max_staged:
+        if self._commit.group.nbytes > self._commit.max_staged:
             await self._commit.room()
         seq, ts, commit = self.stage_msg(subject, headers, payload, ttl=ttl)
         if commit is not None:
@@ -93,7 +93,7 @@ class Staging:
     @property
     def backlogged(self) -> bool:
         """Whether more bytes wait for their commit than the store lets in (see :meth:`room`)."""
-        return self._commit.staged > self._commit.max_staged
+        return self._commit.group.nbytes > self._commit.max_staged
 
     async def room(self) -> None:
         """Wait until the store takes writes again (:attr:`backlogged` is false)."""
@@ -233,7 +233,7 @@ class Staging:
         if not items:
             return 0, 0
         commit = self._commit
-        if commit.staged > commit.max_staged:
+        if commit.group.nbytes > commit.max_staged:
             await commit.room()
             self._open_check()
         if ttl or (self._checked and not self._per_only):
