@@ -46,7 +46,8 @@ from collections import deque
 from collections.abc import AsyncIterator, Callable, Sequence
 from typing import TYPE_CHECKING
 
-from natskern.kernel.core.router import publish, publish_replies
+from natskern.kernel.core.replies import publish_replies
+from natskern.kernel.core.router import publish
 from natskern.kernel.core.subscription import DeliverCallback, Subscription
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -151,7 +152,7 @@ class InternalClient:
     def publish_replies(self, subjects: list[bytes], payloads: list[bytes]) -> None:
         """Publish ``payloads[i]`` to ``subjects[i]`` (no headers, no reply; an empty subject
         is skipped), in order: answers to many requests at once (see
-        :func:`~natskern.kernel.core.router.publish_replies`)."""
+        :func:`~natskern.kernel.core.replies.publish_replies`)."""
         if len(subjects) == 1:  # (one answer: nothing to batch)
             if subjects[0]:
                 self.publish(subjects[0], payloads[0])

@@ -22,6 +22,7 @@ with one store call), :mod:`~natskern.kernel.jetstream.stream_writes` (the recor
 writes waiting on the store) and :mod:`~natskern.kernel.jetstream.stream_markers`
 (``Nats-TTL`` and subject delete markers).
 """
+
 from __future__ import annotations
 
 import asyncio

@@ -10,7 +10,7 @@ commit covered.  Only a hand-driven write (a store coroutine, ``_Write``) is fin
 task of its own, which runs the pump again at its end.
 
 Answers the pump sends in one go to the same ``many(replies, acks)`` (the engine's
-:func:`~natskern.kernel.core.router.publish_replies`) leave in one call; ``answer(reply,
+:func:`~natskern.kernel.core.replies.publish_replies`) leave in one call; ``answer(reply,
 ack)`` sends one at a time otherwise.  Used by :class:`~natskern.kernel.jetstream.stream.Stream`.
 """
 
