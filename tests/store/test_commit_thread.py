@@ -1,8 +1,10 @@
-"""The file log's commit thread: jobs in order, errors to the waiters, joined at close.
+"""The file logs' commit pool: each log's jobs in order and one at a time, errors to the
+waiters, a bounded number of threads, joined when the last log closes.
 
-Over the real file store: the thread exists while the store is open, each commit's
-I/O error reaches every writer of its group as ``StoreIOError`` (and the store
-takes writes again afterwards), and ``close``/``delete`` end and join the thread.
+Over the real file store: a log's lane is in the pool while the store is open and
+leaves it at ``close``/``delete``; each commit's I/O error reaches every writer of its
+group as ``StoreIOError`` (and the store takes writes again afterwards). The pool
+tests use a pool of their own (the shared one serves whatever else the process runs).
 """
 
 from __future__ import annotations
@@ -15,11 +17,12 @@ import pytest
 from natskern.kernel.store.api import StoreConfig, StoreIOError
 from natskern.kernel.store.base import LogStore
 from natskern.plugins.storage.file import FileLogFactory
-from natskern.plugins.storage.filelog.iothread import CommitThread
+from natskern.plugins.storage.filelog import iothread
+from natskern.plugins.storage.filelog.iothread import CommitPool, CommitThread
 
 
-def commit_threads(name: str) -> list[threading.Thread]:
-    return [t for t in threading.enumerate() if t.name == f"natskern-commit:{name}"]
+def alive(pool: CommitPool) -> list[threading.Thread]:
+    return [t for t in pool.threads if t.is_alive()]
 
 
 async def open_store(root: Path, name: str) -> LogStore:
@@ -27,7 +30,8 @@ async def open_store(root: Path, name: str) -> LogStore:
 
 
 async def test_jobs_run_in_order_and_errors_reach_their_waiter() -> None:
-    ct = CommitThread("natskern-commit:unit")
+    pool = CommitPool(2)
+    ct = CommitThread("unit", pool)
     seen: list[int] = []
 
     def job(i: int) -> int:
@@ -41,24 +45,66 @@ async def test_jobs_run_in_order_and_errors_reach_their_waiter() -> None:
     assert results[:3] == [0, 10, 20] and results[4:] == [40, 50]
     assert isinstance(results[3], OSError) and results[3].errno == 28
     assert seen == [0, 1, 2, 4, 5]
-    assert [t for t in threading.enumerate() if t.name == "natskern-commit:unit"]
+    threads = alive(pool)
+    assert len(threads) == 1  # one lane: one thread
     await ct.stop()
-    assert not [t for t in threading.enumerate() if t.name == "natskern-commit:unit"]
+    assert pool.threads == [] and not any(t.is_alive() for t in threads)
     await ct.stop()  # (twice: nothing to do)
 
 
-async def test_the_store_thread_is_joined_at_close_and_delete(tmp_path: Path) -> None:
-    store = await open_store(tmp_path, "a")
-    await store.store_msg("s.a", None, b"x")
-    assert len(commit_threads("a")) == 1
-    await store.close()
-    assert commit_threads("a") == []
-    store = await open_store(tmp_path, "a")
+async def test_many_lanes_share_a_bounded_pool_each_in_order_one_job_at_a_time() -> None:
+    pool = CommitPool(3)
+    lanes = [CommitThread(f"l{i}", pool) for i in range(40)]
+    running = [0] * len(lanes)
+    seen: list[list[int]] = [[] for _ in lanes]
+    overlap: list[int] = []
+    gate = threading.Event()
+
+    def job(lane: int, i: int) -> int:
+        running[lane] += 1
+        if running[lane] != 1:
+            overlap.append(lane)
+        if lane == 0 and i == 0:
+            gate.wait(30)  # lane 0 holds a thread: the others go on on the rest
+        seen[lane].append(i)
+        running[lane] -= 1
+        return i
+
+    futs = [lanes[k].run(job, k, i) for i in range(25) for k in range(len(lanes))]
+    others = [f for j, f in enumerate(futs) if j % len(lanes)]
+    await asyncio.gather(*others)
+    assert len(alive(pool)) == 3 and not futs[0].done()
+    gate.set()
+    assert await asyncio.gather(*futs) == [i for i in range(25) for _ in lanes]
+    assert seen == [list(range(25))] * len(lanes) and overlap == []
+    for lane in lanes[:-1]:
+        await lane.stop()
+    threads = alive(pool)
+    assert len(threads) == 3  # a lane is still open
+    await lanes[-1].stop()
+    assert pool.threads == [] and not any(t.is_alive() for t in threads)
+
+
+async def test_the_store_lane_leaves_the_pool_at_close_and_delete(tmp_path: Path) -> None:
+    before = iothread.POOL.lanes
+    stores = [await open_store(tmp_path, f"a{i}") for i in range(12)]
+    for s in stores:
+        await s.store_msg("s.a", None, b"x")
+    assert iothread.POOL.lanes == before + 12
+    assert 1 <= len(alive(iothread.POOL)) <= iothread.POOL_SIZE  # 12 stores, a few threads
+    for s in stores[1:]:
+        await s.close()
+    assert iothread.POOL.lanes == before + 1
+    await stores[0].delete()
+    assert iothread.POOL.lanes == before
+    if before == 0:  # (nothing else of the process's open: the threads are joined)
+        assert iothread.POOL.threads == []
+    store = await open_store(tmp_path, "a1")
     assert store.state().messages == 1
     await store.store_msg("s.a", None, b"y")
-    assert len(commit_threads("a")) == 1
-    await store.delete()
-    assert commit_threads("a") == []
+    assert iothread.POOL.lanes == before + 1
+    await store.close()
+    assert iothread.POOL.lanes == before
 
 
 async def test_a_failed_commit_reaches_every_writer_of_its_group(tmp_path: Path) -> None:

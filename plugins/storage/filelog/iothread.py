@@ -1,18 +1,23 @@
-"""A log's commit thread: runs its commit I/O one job at a time, off the event loop.
+"""The logs' commit threads: a small shared pool runs each log's I/O jobs in order, one at a time.
 
 ``asyncio.to_thread`` costs a group commit more than its ``pwrite`` in Python: a
 copied context, an executor work item and ``concurrent.futures.Future``, a wrapping
 asyncio future chained to it with two callbacks, and the executor's thread count
-check, all per call.  A group commit of a durable log needs none of it: the file log
-hands each commit's I/O to its own thread through a ``SimpleQueue`` (C, no lock in
-Python) with a plain loop future, and the thread finishes it with one
-``call_soon_threadsafe`` (the result, or the exception the I/O raised, reaches the
-awaiting coroutine as it is).  Jobs run in submission order, one at a time: a
-commit's write never overlaps another's.
+check, all per call.  A group commit of a durable log needs none of it: each file
+log has a :class:`CommitThread` (a lane of the pool) that queues its jobs with a
+plain loop future; a pool thread finishes each with one ``call_soon_threadsafe``
+(the result, or the exception the I/O raised, reaches the awaiting coroutine as it
+is).  A lane's jobs run in submission order, one at a time: a commit's write never
+overlaps another of the same log.
 
-The thread starts with the first job and is joined by :meth:`CommitThread.stop`
-(the log's ``close``/``destroy``).  It is a daemon so that a log abandoned without
-a close (a process about to die) does not keep the interpreter alive.
+The pool has at most :data:`POOL_SIZE` threads, however many logs are open (a
+server with hundreds of KV buckets has hundreds of logs): a lane with work waits
+in the pool's queue of ready lanes; a thread takes a lane, runs one job, and puts
+the lane back at the end of the queue if it has more (lanes take turns).  Threads
+start with the first jobs (one per open lane, up to the limit) and are joined when
+the last lane stops (:meth:`CommitThread.stop`, the log's ``close``/``destroy``).
+They are daemons so that a log abandoned without a close (a process about to die)
+does not keep the interpreter alive.
 """
 
 from __future__ import annotations
@@ -20,13 +25,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
+from collections import deque
 from collections.abc import Callable
 from queue import SimpleQueue
 from typing import Any
 
-__all__ = ["CommitThread"]
+__all__ = ["POOL_SIZE", "CommitPool", "CommitThread"]
 
-_STOP = None
+#: The most commit threads the process runs.
+POOL_SIZE = 4
+THREAD_NAME = "natskern-commit"
+
+_Job = tuple[Callable[..., Any], tuple[Any, ...], "asyncio.Future[Any]", asyncio.AbstractEventLoop]
 
 
 def _settle(fut: asyncio.Future[Any], exc: BaseException | None, result: Any) -> None:
@@ -39,35 +49,50 @@ def _settle(fut: asyncio.Future[Any], exc: BaseException | None, result: Any) ->
         fut.set_result(result)
 
 
-class CommitThread:
-    """One thread that runs I/O jobs for a log, in order (see the module docstring)."""
+class CommitPool:
+    """Commit threads and their queue of lanes with work (``None`` ends a thread).
 
-    __slots__ = ("_jobs", "_name", "_thread")
+    The file logs share one (the module's); tests build their own.
+    """
 
-    def __init__(self, name: str) -> None:
-        self._name = name
-        self._jobs: SimpleQueue[tuple[Callable[..., Any], tuple[Any, ...], Any, Any] | None] = (
-            SimpleQueue()
-        )
-        self._thread: threading.Thread | None = None
+    def __init__(self, size: int = POOL_SIZE) -> None:
+        self.size = size
+        self.ready: SimpleQueue[CommitThread | None] = SimpleQueue()
+        self.threads: list[threading.Thread] = []
+        self.lanes = 0
+        self._lock = threading.Lock()
 
-    def run(self, fn: Callable[..., Any], *args: Any) -> asyncio.Future[Any]:
-        """Queue ``fn(*args)`` for the thread; the future has its result or its exception."""
-        loop = asyncio.get_running_loop()
-        fut = loop.create_future()
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._main, name=self._name, daemon=True)
-            self._thread.start()
-        self._jobs.put((fn, args, fut, loop))
-        return fut
+    def attach(self) -> None:
+        """A lane opens: one more thread, up to ``size``."""
+        with self._lock:
+            self.lanes += 1
+            if len(self.threads) < min(self.lanes, self.size):
+                t = threading.Thread(
+                    target=self._main, name=f"{THREAD_NAME}-{len(self.threads)}", daemon=True
+                )
+                self.threads.append(t)
+                t.start()
+
+    def detach(self) -> None:
+        """A lane stopped (its jobs are done); the last one ends and joins the threads."""
+        with self._lock:
+            self.lanes -= 1
+            if self.lanes:
+                return
+            threads, self.threads = self.threads, []
+            for _ in threads:
+                self.ready.put(None)
+            for t in threads:  # (idle: each returns as soon as it takes its None)
+                t.join()
 
     def _main(self) -> None:
-        get = self._jobs.get
+        get, put = self.ready.get, self.ready.put
         while True:
-            job = get()
-            if job is _STOP:
+            lane = get()
+            if lane is None:
                 return
-            fn, args, fut, loop = job
+            with lane._lock:
+                fn, args, fut, loop = lane._jobs.popleft()
             try:
                 result = fn(*args)
             except BaseException as exc:  # (reaches the waiter: StoreIOError, OSError, ...)
@@ -77,24 +102,57 @@ class CommitThread:
                 err = None
             with contextlib.suppress(RuntimeError):  # (a closed loop: nobody waits any more)
                 loop.call_soon_threadsafe(_settle, fut, err, result)
-            del job, fn, args, fut, loop, err, result
+            with lane._lock:
+                more = lane._queued = bool(lane._jobs)
+            if more:
+                put(lane)
+            del lane, fn, args, fut, loop, err, result
+
+
+#: The pool the file logs share.
+POOL = CommitPool()
+
+
+class CommitThread:
+    """One log's lane of the commit pool: its jobs run in order, one at a time."""
+
+    __slots__ = ("_jobs", "_lock", "_name", "_open", "_pool", "_queued")
+
+    def __init__(self, name: str, pool: CommitPool | None = None) -> None:
+        self._name = name
+        self._pool = POOL if pool is None else pool
+        self._jobs: deque[_Job] = deque()
+        self._lock = threading.Lock()
+        #: Whether the lane is in the pool's ready queue or a thread runs its job.
+        self._queued = False
+        self._open = False
+
+    def run(self, fn: Callable[..., Any], *args: Any) -> asyncio.Future[Any]:
+        """Queue ``fn(*args)`` for the pool; the future has its result or its exception."""
+        loop = asyncio.get_running_loop()
+        fut = loop.create_future()
+        if not self._open:
+            self._open = True
+            self._pool.attach()
+        with self._lock:
+            self._jobs.append((fn, args, fut, loop))
+            if self._queued:
+                return fut
+            self._queued = True
+        self._pool.ready.put(self)
+        return fut
 
     async def stop(self) -> None:
-        """Let the queued jobs finish, then end the thread and join it.
+        """Let the lane's queued jobs finish, then leave the pool (the last lane joins it).
 
         The wait for the jobs is awaited (the loop never blocks on one); the join
-        itself only waits for the thread to return from its last line.
+        only waits for idle threads to return.
         """
-        t = self._thread
-        if t is None:
+        if not self._open:
             return
-        self._thread = None
-        loop = asyncio.get_running_loop()
-        done = loop.create_future()
-        self._jobs.put((_noop, (), done, loop))
-        self._jobs.put(_STOP)
-        await done
-        t.join()
+        await self.run(_noop)
+        self._open = False
+        self._pool.detach()
 
 
 def _noop() -> None:
