@@ -184,6 +184,23 @@ def _stops_within(node: _Node, tokens: list[bytes], start: int, limit: int) -> b
     return False
 
 
+def _last_is_free(node: _Node, tokens: list[bytes], start: int) -> bool:
+    """True if no branch of :func:`_walk` from ``node`` at ``start`` reaches the last token
+    at a node with literal children: then every subject that differs from ``tokens`` only
+    in its last token has the same result (a reply inbox ``_INBOX.<id>.<token>`` under
+    one ``_INBOX.<id>.*`` subscription)."""
+    last = len(tokens) - 1
+    for i in range(start, last):
+        wild = node.pwc
+        if wild is not None and not _last_is_free(wild, tokens, i + 1):
+            return False
+        children = node.nodes
+        node = None if children is None else children.get(tokens[i])  # type: ignore[assignment]
+        if node is None:
+            return True
+    return not node.nodes
+
+
 def _split_checked(subject: bytes) -> list[bytes]:
     """Tokenize a subscription subject, raising ValueError if the trie cannot hold it."""
     tokens = subject.split(SEP)
@@ -215,7 +232,8 @@ class Sublist:
         """
         self._root = _Node()
         self._cache: dict[bytes, SublistResult] = {}
-        # Results by the first DEEP_TOKENS tokens, for longer subjects that depend on no more.
+        # Results by the first DEEP_TOKENS tokens, for longer subjects that depend on no more,
+        # and by all but the last token, for shorter subjects whose last token decides nothing.
         self._deep: dict[bytes, SublistResult] = {}
         #: ``peek(subject)``: the cached result, or None; not counted as a match (a caller
         #: serving many messages counts its hits with ``count_matches``).
@@ -274,22 +292,30 @@ class Sublist:
             self._misses += 1  # an empty token ("." is 46) matches nothing
             return EMPTY_RESULT
         # A deep subject (an ack, a direct get) is looked up by its first tokens before
-        # it is split whole: the common hit costs one bounded split and a slice.
+        # it is split whole: the common hit costs one bounded split and a slice. A shorter
+        # one is looked up by all but its last token (the prefix cache holds both kinds:
+        # a deep key has DEEP_TOKENS tokens, a last-token key fewer).
         head = subject.split(SEP, DEEP_TOKENS)
         deep = len(head) > DEEP_TOKENS
         if deep:
             key = subject[: len(subject) - len(head[DEEP_TOKENS]) - 1]
-            result = self._deep.get(key)
-            if result is not None:
-                return result
             tokens = subject.split(SEP)
         else:
             tokens = head
+            key = subject[: len(subject) - len(tokens[-1]) - 1] if len(tokens) > 1 else b""
+        if key:
+            result = self._deep.get(key)
+            if result is not None:
+                return result
         self._misses += 1
         result = self._walk_result(tokens)
         if self._cache_size <= 0:
             return result
-        if deep and _stops_within(self._root, tokens, 0, DEEP_TOKENS):
+        if key and (
+            _stops_within(self._root, tokens, 0, DEEP_TOKENS)
+            if deep
+            else _last_is_free(self._root, tokens, 0)
+        ):
             if len(self._deep) >= _DEEP_SIZE:
                 self._deep.clear()
             self._deep[key] = result

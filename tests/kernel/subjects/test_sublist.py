@@ -112,6 +112,7 @@ def test_results_are_immutable_tuples() -> None:
 def test_subject_is_cached_from_its_second_miss() -> None:
     sl = Sublist()
     sl.insert(Sub(b"foo.*"))
+    sl.insert(Sub(b"foo.lit"))  # (a literal sibling: the last token decides, no prefix cache)
     first = sl.match(b"foo.bar")
     assert sl.stats()["num_cache"] == 0
     second = sl.match(b"foo.bar")
@@ -124,6 +125,7 @@ def test_subjects_seen_once_do_not_evict_hot_entries() -> None:
     sl = Sublist(cache_size=8)
     inbox = Sub(b"_INBOX.abc.*")
     sl.insert(inbox)
+    sl.insert(Sub(b"_INBOX.abc.lit"))  # (the last token decides: no prefix cache)
     hot = warm(sl, b"_INBOX.abc.hot")[b"_INBOX.abc.hot"]
     for i in range(1000):  # request-reply: one unique reply subject per request
         assert sl.match(b"_INBOX.abc.%d" % i).psubs == (inbox,)
@@ -209,6 +211,7 @@ def test_generation_changes_on_every_effective_change() -> None:
 def test_literal_insert_touches_only_its_own_cache_entry() -> None:
     sl = Sublist()
     sl.insert(Sub(b"svc.*"))
+    sl.insert(Sub(b"svc.lit"))  # (the last token decides: no prefix cache)
     cached = warm(sl, b"svc.a", b"svc.b", b"svc.c")
     new = Sub(b"svc.b")
     sl.insert(new)
@@ -216,6 +219,31 @@ def test_literal_insert_touches_only_its_own_cache_entry() -> None:
     assert sl.match(b"svc.c") is cached[b"svc.c"]
     assert any(x is new for x in sl.match(b"svc.b").psubs)
     assert sl.stats()["num_cache"] == 3
+
+
+def test_unique_replies_under_one_wildcard_are_served_by_their_prefix() -> None:
+    """``_INBOX.<id>.<token>`` under ``_INBOX.<id>.*``: the last token decides nothing, so
+    every reply is one lookup of its prefix; the main cache and its doorkeeper stay empty."""
+    sl = Sublist(cache_size=8)
+    inbox, other = Sub(b"_INBOX.abc.*"), Sub(b"_INBOX.*.*")
+    sl.insert(inbox)
+    sl.insert(other)
+    first = sl.match(b"_INBOX.abc.0")
+    assert ids(first.psubs) == ids([other, inbox]) or ids(first.psubs) == ids([inbox, other])
+    for i in range(1, 1000):
+        assert sl.match(b"_INBOX.abc.%d" % i) is first
+    assert sl.stats()["num_cache"] == 0 and not sl._seen
+    assert ids(sl.match(b"_INBOX.xyz.1").psubs) == ids([other])
+    assert sl.match(b"_INBOX.abc.0.deeper") is EMPTY_RESULT  # (more tokens: another prefix)
+    # A literal sibling makes the last token count again, for this prefix.
+    lit = Sub(b"_INBOX.abc.lit")
+    sl.insert(lit)
+    assert any(x is lit for x in sl.match(b"_INBOX.abc.lit").psubs)
+    assert not any(x is lit for x in sl.match(b"_INBOX.abc.7").psubs)
+    assert sl.remove(lit) and sl.remove(inbox)
+    assert ids(sl.match(b"_INBOX.abc.7").psubs) == ids([other])
+    assert sl.remove(other)
+    assert sl.match(b"_INBOX.abc.7") is EMPTY_RESULT
 
 
 def test_a_cached_result_keeps_walk_order_through_inserts_and_removes() -> None:
@@ -243,6 +271,8 @@ def test_wildcard_changes_patch_only_matching_cache_entries() -> None:
     base, user = Sub(b"orders.>"), Sub(b"users.*")
     sl.insert(base)
     sl.insert(user)
+    sl.insert(Sub(b"users.lit"))  # (the last tokens decide: no prefix cache)
+    sl.insert(Sub(b"orders.lit"))
     cached = warm(sl, b"users.1", b"orders.1")
     keep, hit = cached[b"users.1"], cached[b"orders.1"]
     star = Sub(b"orders.*")
@@ -332,6 +362,7 @@ def test_cache_is_bounded() -> None:
     sl = Sublist(cache_size=64)
     wild = Sub(b"_INBOX.abc.*")
     sl.insert(wild)
+    sl.insert(Sub(b"_INBOX.abc.lit"))  # (the last token decides: no prefix cache)
     for i in range(5000):
         subject = b"_INBOX.abc.%d" % (i // 2)  # each subject twice: all get cached
         assert sl.match(subject).psubs == (wild,)
