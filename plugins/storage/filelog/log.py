@@ -138,6 +138,12 @@ class FileLog:
             self._lockfd = -1
             raise StoreIOError(f"stream directory {self.directory} is in use") from None
 
+    def release_lock(self) -> None:
+        """Give the directory lock back (an open that is refused)."""
+        if self._lockfd >= 0:
+            os.close(self._lockfd)
+            self._lockfd = -1
+
     def set_blocks(self, blocks: list[Block]) -> None:
         """Install the recovered blocks (and open their files for reading and appending)."""
         self.blocks = blocks

@@ -29,6 +29,7 @@ from natskern.plugins.storage.filelog.blocks import (
     decode_checkpoint,
     encode_checkpoint,
 )
+from natskern.plugins.storage.filelog.formatmark import check_format
 from natskern.plugins.storage.filelog.journal import JournalAux
 from natskern.plugins.storage.filelog.meta import meta_paths, pos_from, read_meta, write_meta_copy
 from natskern.plugins.storage.filelog.scan import (
@@ -103,6 +104,7 @@ def open_log(log: FileLog) -> Recovery:
             log.meta_small[key] = value
         elif key == "index":
             log.meta_once[key] = value
+    check_format(log)
     _open_aux(log, problems)
     sizes = {bid: os.path.getsize(os.path.join(d, block_name(bid))) for bid in block_ids}
     ck = decode_checkpoint(d, ckpt_raw) if ckpt_raw else None
