@@ -45,7 +45,7 @@ from natskern.kernel.jetstream.streamconfig import StreamConfig, decode_request
 from natskern.kernel.jetstream.usage import JetStreamUsage, account_usage, server_usage
 from natskern.kernel.jetstream.wire import dumps, format_time, to_wire
 from natskern.kernel.protocol.headers import header_value
-from natskern.kernel.store.api import StreamStoreFactory
+from natskern.kernel.store.api import StoreError, StreamStoreFactory
 from natskern.kernel.subjects.transform import MappingFunction
 
 __all__ = ["DEFAULT_MAX_CONSUMERS", "AccountJetStream", "JetStream", "JetStreamSettings"]
@@ -127,6 +127,9 @@ class AccountJetStream(AccountLimitChecks):
             for name in sorted(os.listdir(self.directory)):
                 try:
                     await self._recover(name)
+                except StoreError as exc:  # the store says what is wrong: no traceback
+                    log.error("JetStream: could not recover stream %r: %s", name, exc)
+                    self.unrecovered[name] = str(exc) or type(exc).__name__
                 except Exception as exc:
                     log.exception("JetStream: could not recover stream %r", name)
                     self.unrecovered[name] = str(exc) or type(exc).__name__
