@@ -285,16 +285,7 @@ class InternalSubscriber:
                 self.on_overflow(subject, reply, hdr, payload)
             return self
         queue.append((subject, reply, hdr, payload))
-        self.pending_bytes += size
-        owner = self.owner
-        owner.out_msgs += 1
-        owner.out_bytes += len(payload) + (len(hdr) if hdr is not None else 0)
-        waiter = self._waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
-        if len(queue) > self.high_water or self.pending_bytes > self.high_water_bytes:
-            return self  # the router calls hold(publisher)
-        return True
+        return self._queued(1, size, len(payload) + (len(hdr) if hdr is not None else 0))
 
     def _deliver_many(self, msgs: list[QueuedMsg]) -> DeliverResult:
         """Router callback for consecutive messages: :meth:`_deliver` for each, in one go."""
@@ -314,14 +305,19 @@ class InternalSubscriber:
                 held = self._deliver(*msg) is self or held
             return self if held else True
         queue.extend(msgs)
+        return self._queued(len(msgs), size, data)
+
+    def _queued(self, count: int, size: int, data: int) -> DeliverResult:
+        """Book ``count`` messages just queued (``size`` bytes queued, ``data`` of headers and
+        payload), wake the consumer; ``self`` when over the high-water mark."""
         self.pending_bytes += size
         owner = self.owner
-        owner.out_msgs += len(msgs)
+        owner.out_msgs += count
         owner.out_bytes += data
         waiter = self._waiter
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
-        if len(queue) > self.high_water or self.pending_bytes > self.high_water_bytes:
+        if len(self.queue) > self.high_water or self.pending_bytes > self.high_water_bytes:
             return self  # the router calls hold(publisher)
         return True
 

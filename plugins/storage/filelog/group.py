@@ -109,16 +109,17 @@ def encode_group(
     gens: dict[str, int],
     rm: list[int] | None = None,
 ) -> EncodedGroup:
-    """Encode ``ops``, the single removals ``rm`` and the small ``metas`` into one buffer.
+    """Encode ``ops``, the single removals ``rm`` and the small ``metas`` into the group's
+    parts (one ``pwritev``: the small records joined, each large payload as it is).
 
     The removals of ``rm`` (sequences removed one by one, not erased) go into one
     ``SET`` record after the group's other records (a ``DEL`` record when there is
     only one), and its second copy at the group's end with the others'.
 
     The message records are built inline (what :func:`.codec.encode_msg` does, with
-    no intermediate bytearray and no copy per record: header and body, then the
-    checksum, are parts of the one join): this loop is the file store's cost per
-    message at commit time.
+    no intermediate bytearray: header and body, then the checksum, are parts; a payload
+    of ``_BIG_PAYLOAD`` bytes or more is not copied at all): this loop is the file
+    store's cost per message at commit time.
     """
     g = EncodedGroup(hi_seq=log.hi_seq, hi_ts=log.hi_ts)
     parts: list[bytes] = []  # (the small records since the last large payload)
