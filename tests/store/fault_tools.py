@@ -40,14 +40,17 @@ def blocks(directory: str) -> list[str]:
 
 
 def layout(directory: str) -> list[Rec]:
-    """Every record of every block (walking the lengths: use on intact files only)."""
+    """Every record of every block (walking the lengths: use on intact files only), up to
+    the zeros a block allocated ahead of its data has after it."""
     out = []
     for path in blocks(directory):
         with open(path, "rb") as f:
             data = f.read()
         pos = 0
         while pos + HEADER.size <= len(data):
-            _m, kind, _f, total, seq, _ts, _ttl, slen, hlen = HEADER.unpack_from(data, pos)
+            magic, kind, _f, total, seq, _ts, _ttl, slen, hlen = HEADER.unpack_from(data, pos)
+            if magic == 0 and total == 0:  # zeros allocated ahead of the data: its end
+                break
             out.append(Rec(path, pos, total, kind, seq, slen, hlen))
             pos += total
     return out
@@ -65,6 +68,19 @@ def flip_bit(path: str, offset: int, bit: int = 0) -> None:
         b = f.read(1)
         f.seek(offset)
         f.write(bytes([b[0] ^ (1 << bit)]))
+
+
+def data_end(path: str) -> int:
+    """Where a block's records end (its file may go on with zeros allocated ahead)."""
+    ends = [r.off + r.total for r in layout(os.path.dirname(path)) if r.path == path]
+    return max(ends, default=0)
+
+
+def zero(path: str, start: int, end: int) -> None:
+    """Overwrite bytes ``start..end`` of a file with zeros."""
+    with open(path, "r+b") as f:
+        f.seek(start)
+        f.write(bytes(end - start))
 
 
 def truncate(path: str, size: int) -> None:

@@ -181,17 +181,20 @@ async def test_power_cut_loses_only_unsynced_writes(tmp_path, seed):
         await log.commit()
         synced.append((seq, {b.path: b.size for b in log.blocks}))
     # the last commit's writes "did not reach the disk": each of its files keeps a random
-    # prefix of what it wrote, a block it created may be gone, a meta copy may be torn
+    # prefix of what it wrote (the rest cut off, or zeros where the file's length had
+    # reached the disk: space allocated ahead), a block it created may be gone, a meta
+    # copy may be torn
     acked, before = synced[-2]
     for b in log.blocks:
-        old = before.get(b.path)
-        if old is None:
-            if rng.random() < 0.5:
-                os.unlink(b.path)
-            else:
-                ft.truncate(b.path, rng.randrange(b.size + 1))
+        old = before.get(b.path, 0)
+        if b.path not in before and rng.random() < 0.4:
+            os.unlink(b.path)
         elif b.size > old:
-            ft.truncate(b.path, rng.randrange(old, b.size + 1))
+            cut = rng.randrange(old, b.size + 1)
+            if rng.random() < 0.5:
+                ft.truncate(b.path, cut)
+            else:
+                ft.zero(b.path, cut, b.size)
     copy = meta_paths(path, "config")[log.meta_gen["config"] % 2]
     ft.truncate(copy, rng.randrange(os.path.getsize(copy)))
     # block sidecars are never synced: any of them may be cut or garbled
@@ -225,16 +228,25 @@ async def test_torn_tail_at_random_offsets_is_truncated_and_reported(tmp_path):
     await filled(src, 120, group=7, block_size=1 << 20)
     recs = ft.messages(src)
     last_block = ft.blocks(src)[-1]
-    size = os.path.getsize(last_block)
-    for i in range(15):
+    size = ft.data_end(last_block)
+    assert os.path.getsize(last_block) > size  # (allocated ahead, not cut back: no close)
+    for i in range(16):
         path = str(tmp_path / f"c{i}")
         shutil.copytree(src, path)
         cut = rng.randrange(size // 2, size)
-        ft.truncate(os.path.join(path, os.path.basename(last_block)), cut)
+        block = os.path.join(path, os.path.basename(last_block))
         whole = [r for r in recs if r.off + r.total <= cut]
+        good_end = whole[-1].off + whole[-1].total
+        if i % 2:  # the file's length was synced: the unsynced bytes read back as zeros
+            ft.zero(block, cut, size)
+            with open(block, "rb") as f:
+                lost = len(f.read()[good_end:cut].rstrip(b"\0"))
+        else:
+            ft.truncate(block, cut)
+            lost = cut - good_end
         log, rec, metas = await reopen(path)
         assert [m.seq for m in metas] == [r.seq for r in whole]
-        lost = cut - (whole[-1].off + whole[-1].total)
+        assert os.path.getsize(block) == good_end
         if lost:
             assert any(f"torn record of {lost} bytes" in p for p in rec.problems), rec.problems
         else:

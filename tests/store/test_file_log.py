@@ -290,3 +290,43 @@ async def test_a_failed_side_log_write_fails_the_whole_group(tmp_path):
     assert [m.seq for m in metas] == [1, 3]
     assert await log.aux_log("c1").replay() == [b"fresh"]
     await log.close()
+
+
+async def test_the_active_block_is_allocated_ahead_and_cut_back(tmp_path):
+    path = str(tmp_path / "s")
+    log = await fill(path, 2000, block_size=16 << 10)
+    active = log.blocks[-1]
+    assert os.path.getsize(active.path) > active.size  # allocated ahead of its data
+    for b in log.blocks[:-1]:  # sealed blocks are cut back to their data
+        assert os.path.getsize(b.path) == b.size
+    log.put_meta("index", b"the store's checkpoint")
+    await log.close()
+    assert os.path.getsize(active.path) == ft.data_end(active.path)
+    log, rec, _ = await reopen(path, block_size=16 << 10)
+    assert rec.checkpoint_current  # the blocks end where the clean close's checkpoint says
+    assert (await log.read(2000)).payload == b"p2000"
+    await log.close()
+
+
+async def test_zeros_allocated_ahead_are_no_torn_write_after_a_crash(tmp_path):
+    path = str(tmp_path / "s")
+    log = await fill(path, 300, block_size=8192)
+    ends = {b.path: b.size for b in log.blocks}
+    await crash(log)
+    active = max(ends)
+    assert os.path.getsize(active) > ends[active]
+    # a crash between a seal and its cut: a sealed block that still has its zeros
+    sealed = sorted(ends)[0]
+    with open(sealed, "ab") as f:
+        f.write(bytes(3000))
+    log, rec, metas = await reopen(path, block_size=8192)
+    assert rec.problems == [] and rec.corrupt == []
+    assert [m.seq for m in metas] == list(range(1, 301))
+    assert {p: os.path.getsize(p) for p in ends} == ends  # cut back to the data
+    log.append(msg(301))
+    await log.commit()
+    assert (await log.read(301)).payload == b"p301"
+    await crash(log)
+    log, rec, metas = await reopen(path, block_size=8192)
+    assert rec.problems == [] and [m.seq for m in metas][-2:] == [300, 301]
+    await log.close()

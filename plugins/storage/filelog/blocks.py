@@ -6,6 +6,12 @@ The index is, per block, the sequence of its first message and one ``array('I')`
 of record offsets indexed by ``seq - first_seq`` (``DEAD`` once removed): 4 bytes
 per message, found by bisecting the blocks' first sequences.
 
+The active block is allocated ahead of its data (``fallocate``): a group written
+into space the file already has needs its ``fdatasync`` to flush the data only, not
+a new file length (~130 instead of ~200 us here).  The file is cut back to its data
+when the block is sealed and at a clean close; after a crash, the recovery scan
+takes the zeros after the last record for the end of the data, not for a torn write.
+
 A block may be deleted once every message in it is removed *and* its removal
 records can no longer matter: it is the oldest block, or its removals only name
 sequences of its own (``min_target >= first_seq``).  Deleting a block whose
@@ -37,6 +43,7 @@ class Block:
 
     __slots__ = (
         "acc",
+        "alloc",
         "closing",
         "dirty_tail",
         "fd",
@@ -56,6 +63,9 @@ class Block:
         self.fd = -1
         #: Logical end: bytes of good records (the file may hold a failed write past it).
         self.size = 0
+        #: The file's length while it is the active block: the data, then zeros allocated
+        #: ahead (see :func:`.group.reserve`).
+        self.alloc = 0
         self.first_seq = 0
         self.offs = array("I")
         self.live = 0

@@ -43,7 +43,7 @@ from xxhash import xxh3_64, xxh3_64_digest
 if TYPE_CHECKING:
     from natskern.plugins.storage.filelog.log import FileLog
 
-__all__ = ["EncodedGroup", "encode_group", "write_group"]
+__all__ = ["PREALLOC", "EncodedGroup", "encode_group", "reserve", "trim", "write_group"]
 
 #: The size the stream's ``bytes`` counts per message is nats-server's file-store formula
 #: (``record_size`` in the store), computed inline from these.
@@ -54,6 +54,8 @@ SMALL_META = 64 << 10
 #: A payload at least this large is not copied into its record's bytes before the
 #: group's join (the checksum is taken over the record's parts instead).
 _BIG_PAYLOAD = 4096
+#: How far ahead of its data the active block is allocated (see :func:`reserve`).
+PREALLOC = 1 << 20
 #: The most parts one ``pwritev`` takes.
 _IOV_MAX = min(os.sysconf("SC_IOV_MAX"), 1024)
 INTERNAL = "~"  # key prefix of the log's own metadata
@@ -314,9 +316,12 @@ def write_group(
             blk.fd = os.open(blk.path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644)
         elif blk.dirty_tail:
             os.ftruncate(blk.fd, blk.size)
+            blk.alloc = blk.size
             blk.dirty_tail = False
         start = 0 if created else blk.size
         try:
+            if start + size > blk.alloc:
+                reserve(blk, start + size, log.block_size)
             write_parts(blk.fd, g.iov, start)
             for eb, off in g.erases:
                 _erase(eb.fd, off)
@@ -328,9 +333,11 @@ def write_group(
         except OSError:
             _undo(blk, created, start)
             raise
-        if g.sealed is not None and g.sidecar is not None:
-            with contextlib.suppress(OSError):  # best effort: without it, recovery scans
-                _write_file(g.sealed.path[:-4] + ".idx", g.sidecar)
+        if g.sealed is not None:
+            if g.sidecar is not None:
+                with contextlib.suppress(OSError):  # best effort: without it, recovery scans
+                    _write_file(g.sealed.path[:-4] + ".idx", g.sidecar)
+            trim(g.sealed)
     mark = log.journal.mark()
     try:
         if auxes or dropped:
@@ -347,6 +354,36 @@ def write_group(
         raise
 
 
+def reserve(blk: Block, end: int, block_size: int) -> None:
+    """Allocate the active block ahead of a write that ends at ``end``: up to ``PREALLOC``
+    bytes more, within the block size (best effort: without it the write appends).
+
+    ``fallocate`` extends the file with zeros without writing them; the write that
+    first reaches the space pays the new length once, and the groups after it
+    overwrite space the file has: their ``fdatasync`` flushes data, no file length.
+    """
+    want = max(end, min(end + PREALLOC, block_size))
+    if want <= end:
+        return
+    try:
+        os.posix_fallocate(blk.fd, blk.alloc, want - blk.alloc)
+    except OSError:  # (a full disk, a file system without it: the write appends)
+        return
+    blk.alloc = want
+
+
+def trim(blk: Block) -> None:
+    """Cut a block's file back to its data (it is sealed, or the log closes).
+
+    Not synced: a cut lost to a crash leaves zeros after the last record, which the
+    recovery scan takes for the end of the data.
+    """
+    if blk.alloc > blk.size and blk.fd >= 0:
+        with contextlib.suppress(OSError):
+            os.ftruncate(blk.fd, blk.size)
+            blk.alloc = blk.size
+
+
 def _undo(blk: Block, created: bool, start: int) -> None:
     """Take a failed group's bytes back out of the block."""
     try:
@@ -356,6 +393,7 @@ def _undo(blk: Block, created: bool, start: int) -> None:
             os.unlink(blk.path)
         else:
             os.ftruncate(blk.fd, start)
+            blk.alloc = start
             os.fdatasync(blk.fd)
     except OSError:
         blk.dirty_tail = not created

@@ -149,6 +149,7 @@ class FileLog:
         self.blocks = blocks
         for b in blocks:
             b.fd = os.open(b.path, os.O_RDWR)
+            b.alloc = os.fstat(b.fd).st_size
         self.mblocks = [b for b in blocks if b.first_seq]
         self.mfirst = [b.first_seq for b in self.mblocks]
 

@@ -30,6 +30,7 @@ from natskern.plugins.storage.filelog.blocks import (
     encode_checkpoint,
 )
 from natskern.plugins.storage.filelog.formatmark import check_format
+from natskern.plugins.storage.filelog.group import trim
 from natskern.plugins.storage.filelog.journal import JournalAux
 from natskern.plugins.storage.filelog.meta import meta_paths, pos_from, read_meta, write_meta_copy
 from natskern.plugins.storage.filelog.scan import (
@@ -151,6 +152,8 @@ def _scan(
             sc = _from_sidecar(b.path, buf, prev)
         if sc is None:
             sc = scan_block(buf, subjects, rsize, prev)
+            if sc.data_end < len(buf) and not (sc.bad and sc.bad[-1].tail):  # (see scan)
+                buf = _cut_zeros(b.path, buf, sc.data_end)
             if bid != block_ids[-1] and not sc.bad:
                 _write_sidecar(b, sc, list(subjects), buf)  # so the next recovery need not scan
             elif bid != block_ids[-1]:
@@ -328,6 +331,15 @@ def _from_sidecar(path: str, buf: bytes, prev: int) -> BlockScan | None:
     return sc
 
 
+def _cut_zeros(path: str, buf: bytes, end: int) -> bytes:
+    """Cut the zeros after a block's last record (its space allocated ahead, not cut back
+    before a crash): no data is lost, so it is not reported.  Returns the data."""
+    with open(path, "r+b") as f:
+        f.truncate(end)
+        os.fsync(f.fileno())
+    return buf[:end]
+
+
 def _torn_line(bad: BadRegion, name: str, known: bool) -> str:
     if known and bad.whole:
         what = f"a whole record of sequence {bad.seq} failing its checksum"
@@ -375,6 +387,8 @@ def write_checkpoint(log: FileLog) -> None:
     """Write the block-index checkpoint (at a clean close, in a thread)."""
     if not log.blocks and not log.meta_gen:
         return
+    if log.blocks:
+        trim(log.blocks[-1])  # (its space allocated ahead: the checkpoint says where it ends)
     gen = log.meta_gen.get("~blocks", 0) + 1
     data = encode_checkpoint(log.blocks, log.hi_seq, log.hi_ts)
     created = write_meta_copy(log.directory, "~blocks", gen, data)

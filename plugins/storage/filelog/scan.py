@@ -14,6 +14,9 @@ gap but ``skip_msgs`` and failed commits), else the bad header's own sequence
 when it lies between them.  So a flipped bit in a length field costs
 that record only, never the rest of the block.  A bad region that reaches the end
 of the newest block is a torn tail (a partial write): the caller truncates it.
+Zeros after the last record are no corruption: the block was allocated ahead of
+its data (see :mod:`.blocks`) and not cut back before a crash; ``data_end`` says
+where the data ends.
 
 Removals are written twice in their group (the record, then a ``FLAG_ECHO`` copy
 at the group's end, in the same block): the scan keeps the first copy it finds,
@@ -106,6 +109,9 @@ class BlockScan:
     bad: list[BadRegion] = field(default_factory=list)
     #: Where the last good record ends.
     end: int = 0
+    #: Where the block's data ends: its length, less the zeros after the last record of
+    #: a block that was allocated ahead and not cut back (a crash); -1 until scanned.
+    data_end: int = -1
     #: The subject names ``sid`` indexes when they are the block's own (from a sidecar);
     #: None: the ids are the scan's shared ones.
     names: list[bytes] | None = None
@@ -162,6 +168,7 @@ def scan_block(
     bad_seq = 0
     bad_whole = False
     bad_removal = 0  # the length of the bad record when it is a whole removal's
+    bad_end = 0  # where the bad record would end, by its length field
     echoes: list[tuple[int, int, int, int]] = []
     while pos < n:
         ok = False
@@ -187,19 +194,34 @@ def scan_block(
             elif bad_start < 0 and magic == MAGIC:
                 bad_seq = seq
                 bad_whole = end <= n
+                bad_end = end
                 if kind in (DEL, RANGE):
                     bad_removal = REMOVAL_SIZE if total == REMOVAL_SIZE else 0
                 else:
                     bad_removal = total if kind == SET and total >= REMOVAL_SIZE + 8 else 0
         if not ok:
+            if bad_start < 0 and not buf[pos] and buf.count(0, pos) == n - pos:
+                res.data_end = pos  # zeros allocated ahead: the data's end
+                break
             if bad_start < 0:
                 bad_start = pos
             nxt = buf.find(MAGIC_BYTES, pos + 1)
             while nxt >= 0 and not _valid_at(buf, mv, nxt, n, last):
                 nxt = buf.find(MAGIC_BYTES, nxt + 1)
             if nxt < 0:
+                # a torn write into space allocated ahead is followed by its zeros
+                stop = bad_start + len(buf[bad_start:].rstrip(b"\0"))
+                res.data_end = stop
                 res.bad.append(
-                    BadRegion(bad_start, n, bad_seq, last, 0, tail=True, whole=bad_whole)
+                    BadRegion(
+                        bad_start,
+                        stop,
+                        bad_seq,
+                        last,
+                        0,
+                        tail=True,
+                        whole=bad_whole and bad_end <= stop,
+                    )
                 )
                 break
             pos = nxt
@@ -278,6 +300,8 @@ def scan_block(
             res.metas.append((key, value, seq))
         pos = end
         res.end = pos
+    if res.data_end < 0:
+        res.data_end = n
     res.first_seq = first
     res.hi_seq, res.hi_ts = hi_seq, hi_ts
     if echoes:
