@@ -116,12 +116,16 @@ async def test_a_failed_commit_reaches_every_writer_of_its_group(tmp_path: Path)
     def failing(*args: object) -> None:
         raise OSError(5, "Input/output error")
 
-    log._write = failing
+    async def failing_direct(*args: object) -> None:
+        failing()
+
+    real_direct = log._write_direct
+    log._write, log._write_direct = failing, failing_direct
     writers = [asyncio.ensure_future(store.store_msg("s.a", None, b"%d" % i)) for i in range(5)]
     results = await asyncio.gather(*writers, return_exceptions=True)
     assert all(isinstance(r, StoreIOError) for r in results), results
     assert "Input/output error" in str(results[0])
-    log._write = real
+    log._write, log._write_direct = real, real_direct
     seq, _ = await store.store_msg("s.a", None, b"after")
     st = store.state()
     assert st.messages == 2 and (await store.load_msg(seq)).payload == b"after"  # type: ignore[union-attr]

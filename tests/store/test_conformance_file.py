@@ -5,10 +5,11 @@ from __future__ import annotations
 import os
 from typing import Any
 
+import pytest
 from natskern.kernel.store.api import StoreConfig, StreamStore
 from natskern.kernel.store.conformance import StoreConformance
 from natskern.plugins.storage.file import open_file_store
-from natskern.plugins.storage.filelog import FileLog
+from natskern.plugins.storage.filelog import FileLog, aiosync
 from natskern.plugins.storage.filelog.codec import HEADER, encode_msg
 
 from tests.store import fault_tools as ft
@@ -72,7 +73,24 @@ class TestFile(StoreConformance):
                 os.dup2(saved, blk.fd)
                 os.close(saved)
 
+        real_direct = log._write_direct
+
+        async def failing_direct(sync: Any, blk: Any, g: Any) -> None:
+            if left[0] <= 0:
+                return await real_direct(sync, blk, g)
+            left[0] -= 1
+            saved = os.dup(blk.fd)
+            ro = os.open(blk.path, os.O_RDONLY)
+            os.dup2(ro, blk.fd)
+            os.close(ro)
+            try:
+                return await real_direct(sync, blk, g)
+            finally:
+                os.dup2(saved, blk.fd)
+                os.close(saved)
+
         log._write = failing  # type: ignore[method-assign]
+        log._write_direct = failing_direct  # type: ignore[method-assign]
 
 
 class TestFileLazy(TestFile):
@@ -88,3 +106,11 @@ class TestFileLazy(TestFile):
     def fail_commits(self, store: StreamStore, directory: str, count: int) -> None:
         """Not in lazy mode: writers do not wait for the commit, so none sees it fail."""
         raise NotImplementedError
+
+
+class TestFileThreads(TestFile):
+    """The same with every commit's I/O on the commit threads (where kernel AIO is refused)."""
+
+    @pytest.fixture(autouse=True)
+    def _no_aio(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        monkeypatch.setattr(aiosync, "_disabled", True)

@@ -43,7 +43,16 @@ from xxhash import xxh3_64, xxh3_64_digest
 if TYPE_CHECKING:
     from natskern.plugins.storage.filelog.log import FileLog
 
-__all__ = ["PREALLOC", "EncodedGroup", "encode_group", "reserve", "trim", "write_group"]
+__all__ = [
+    "PREALLOC",
+    "EncodedGroup",
+    "encode_group",
+    "reserve",
+    "trim",
+    "undo_write",
+    "write_group",
+    "write_parts",
+]
 
 #: The size the stream's ``bytes`` counts per message is nats-server's file-store formula
 #: (``record_size`` in the store), computed inline from these.
@@ -331,7 +340,7 @@ def write_group(
             if created:
                 fsync_dir(d)
         except OSError:
-            _undo(blk, created, start)
+            undo_write(blk, created, start)
             raise
         if g.sealed is not None:
             if g.sidecar is not None:
@@ -348,7 +357,7 @@ def write_group(
                 fsync_dir(d)
     except OSError:
         if blk is not None and size:
-            _undo(blk, created, 0 if created else blk.size)
+            undo_write(blk, created, 0 if created else blk.size)
         if auxes or dropped:
             log.journal.rollback(mark)
         raise
@@ -384,7 +393,7 @@ def trim(blk: Block) -> None:
             blk.alloc = blk.size
 
 
-def _undo(blk: Block, created: bool, start: int) -> None:
+def undo_write(blk: Block, created: bool, start: int) -> None:
     """Take a failed group's bytes back out of the block."""
     try:
         if created:

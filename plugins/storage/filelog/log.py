@@ -3,7 +3,9 @@
 * ``commit`` encodes the staged group into one buffer, then in the log's commit
   thread (:mod:`.iothread`): one
   ``pwrite`` at the end of the newest block and one ``fdatasync`` (plus a
-  directory fsync when the group opened a new block).  It always syncs: a lazy
+  directory fsync when the group opened a new block).  A small group that fits
+  the space its block has is written on the loop instead and synced by kernel
+  AIO (:mod:`.aiosync`: no thread hand-off).  It always syncs: a lazy
   ``sync`` interval only means the store calls ``commit`` less often.
 * A failed write (full disk, I/O error) truncates the block back to its last good
   end and raises :class:`StoreIOError`; if even the truncation fails, the next
@@ -27,6 +29,7 @@ from typing import Any
 from natskern.kernel.store.api import CorruptRecordError, StoredMsg, StoreIOError
 from natskern.kernel.store.log import Recovery
 from natskern.plugins.storage.filelog import recovery as _recovery
+from natskern.plugins.storage.filelog.aiosync import AioSync, direct_block, syncer, write_on_loop
 from natskern.plugins.storage.filelog.blocks import DEAD, Block
 from natskern.plugins.storage.filelog.group import (
     SMALL_META,
@@ -118,6 +121,8 @@ class FileLog:
         self.closed = True
         #: How many sealed blocks the last open loaded from their sidecars (for tests).
         self.sidecars_used = 0
+        #: Commits written on the loop and synced by kernel AIO (see :mod:`.aiosync`).
+        self.direct_commits = 0
 
     # -- open -------------------------------------------------------------------------------
 
@@ -248,7 +253,12 @@ class FileLog:
                 end = (t.id, t.size + g.size) if t is not None else (0, 0)
                 metas[CKPT_POS] = pos_bytes(*end, gens["index"])
                 gens[CKPT_POS] = self.meta_gen.get(CKPT_POS, 0) + 1
-            await self._io.run(self._write, g, metas, gens, twice, auxes, dropped)
+            sync = syncer()
+            blk = direct_block(g, metas, auxes, dropped) if sync is not None else None
+            if blk is not None:
+                await self._write_direct(sync, blk, g)  # type: ignore[arg-type]
+            else:
+                await self._io.run(self._write, g, metas, gens, twice, auxes, dropped)
         except OSError as e:
             raise StoreIOError(f"write to {self.directory} failed: {e.strerror or e}") from e
         finally:
@@ -332,6 +342,11 @@ class FileLog:
     def _write(self, g: EncodedGroup, *args: Any) -> None:
         """The commit's I/O, in a thread (:func:`.group.write_group`)."""
         write_group(self, g, *args)
+
+    async def _write_direct(self, sync: AioSync, blk: Block, g: EncodedGroup) -> None:
+        """A small group's I/O: written on the loop, synced by AIO (:mod:`.aiosync`)."""
+        await write_on_loop(sync, self._io, blk, g)
+        self.direct_commits += 1
 
     def locate(self, seq: int) -> tuple[Block | None, int]:
         """The block and offset of committed message ``seq``, or (None, -1)."""

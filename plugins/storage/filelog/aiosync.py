@@ -1,0 +1,188 @@
+"""``fdatasync`` through the kernel's AIO interface: no thread hand-off for a small group.
+
+A group commit's sync costs the disk's flush, and with a commit thread also two
+hand-offs: the loop wakes the thread, which must then take the GIL before it
+can start the ``fdatasync`` (it only gets it once the loop goes back to
+``epoll``), and the thread wakes the loop again when it is done.  With one
+publish in flight those hand-offs are a good part of the round trip.  Linux AIO
+(``IOCB_CMD_FDSYNC``, via ``caio``) runs the sync on a kernel worker: the loop
+submits it with one ``io_submit`` and learns of its end from an eventfd it
+watches like a socket; no Python thread and no GIL are involved, and the loop
+never waits for the disk.
+
+The file log uses it for a group that writes into space its block already has
+(see :func:`.group.reserve`) and needs no other file: the group's ``pwritev``
+goes to the page cache on the loop (a few microseconds for a small group: no
+block allocation, no read), then this sync.  Everything else (a new block, a
+large group, metadata copies, side logs, erases) stays on the commit threads.
+
+One context per event loop, made on first use; where the kernel or the file
+system refuses (no AIO, no AIO fsync, too many contexts), :func:`syncer`
+returns None for that loop and the commit threads do the syncs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import os
+import weakref
+from typing import TYPE_CHECKING, Any
+
+from natskern.plugins.storage.filelog.group import undo_write, write_parts
+
+if TYPE_CHECKING:
+    from natskern.plugins.storage.filelog.blocks import Block
+    from natskern.plugins.storage.filelog.group import EncodedGroup
+    from natskern.plugins.storage.filelog.iothread import CommitThread
+
+__all__ = ["SMALL_GROUP", "AioSync", "direct_block", "syncer", "unsupported", "write_on_loop"]
+
+try:
+    from caio import linux_aio as _aio
+except ImportError:  # (not Linux, or the package without its kernel-AIO module)
+    _aio = None
+
+#: The largest group written on the loop (a larger one is copied by a commit thread).
+SMALL_GROUP = 256 << 10
+#: Requests one context takes at once (a loop has one sync in flight per log).
+MAX_REQUESTS = 256
+_NO = 1 << 64
+
+#: The loops' contexts (None: refused on that loop).
+_SYNCERS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, AioSync | None] = (
+    weakref.WeakKeyDictionary()
+)
+#: Whether AIO is off for good in this process (``NATSKERN_NO_AIO=1``, or refused once).
+_disabled = bool(os.environ.get("NATSKERN_NO_AIO"))
+
+
+def unsupported(exc: OSError) -> bool:
+    """Whether an AIO sync failed because the kernel or file system does not offer it."""
+    return exc.errno in (errno.EINVAL, errno.EOPNOTSUPP, errno.ENOSYS)
+
+
+class AioSync:
+    """One event loop's kernel-AIO context for ``fdatasync``."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._ctx: Any = _aio.Context(MAX_REQUESTS)  # type: ignore[union-attr]
+        self.inflight = 0
+        loop.add_reader(self._ctx.fileno, self._completed)
+
+    def fdatasync(self, fd: int) -> asyncio.Future[None] | None:
+        """Start ``fdatasync(fd)``; its future ends with None or the sync's ``OSError``.
+
+        None when the context is full or refuses the request (the caller syncs another
+        way); a file whose file system takes no AIO fsync turns AIO off for the process.
+        """
+        if self.inflight >= MAX_REQUESTS:
+            return None
+        fut = self._loop.create_future()
+        op = _aio.Operation.fdsync(fd)  # type: ignore[union-attr]
+        op.set_callback(lambda res: _settle(self, fut, res))
+        try:
+            if self._ctx.submit(op) != 1:
+                return None
+        except ValueError:  # EINVAL: this file (its file system) takes no AIO fsync
+            disable()
+            return None
+        except (OSError, SystemError):  # (EAGAIN: the kernel's AIO queue is full)
+            return None
+        self.inflight += 1
+        return fut
+
+    def _completed(self) -> None:
+        """(The eventfd is readable) run the callbacks of every finished request."""
+        ctx = self._ctx
+        with contextlib.suppress(BlockingIOError):  # (a count taken already: events remain)
+            ctx.poll()
+        while ctx.process_events():
+            pass
+
+    def close(self) -> None:
+        """Stop watching the context (the loop closes)."""
+        self._loop.remove_reader(self._ctx.fileno)
+
+
+def _settle(sync: AioSync, fut: asyncio.Future[None], res: int) -> None:
+    sync.inflight -= 1
+    if fut.done():
+        return
+    if res >= _NO >> 1:  # a negative errno, as the kernel's unsigned result
+        err = _NO - res
+        fut.set_exception(OSError(err, os.strerror(err)))
+    else:
+        fut.set_result(None)
+
+
+def syncer() -> AioSync | None:
+    """The running loop's AIO context, or None where AIO syncs are not available."""
+    if _disabled or _aio is None:
+        return None
+    loop = asyncio.get_running_loop()
+    try:
+        return _SYNCERS[loop]
+    except KeyError:
+        pass
+    try:
+        sync: AioSync | None = AioSync(loop)
+    except (OSError, SystemError, RuntimeError, NotImplementedError):
+        sync = None  # (io_setup refused: EAGAIN past aio-max-nr, ENOSYS, a seccomp filter)
+    _SYNCERS[loop] = sync
+    return sync
+
+
+def disable() -> None:
+    """Use the commit threads from now on (a file system that refused an AIO sync)."""
+    global _disabled
+    _disabled = True
+
+
+def direct_block(g: EncodedGroup, *others: object) -> Block | None:
+    """The block ``g`` can be written to on the loop and synced by AIO, or None.
+
+    ``others`` are the commit's other parts (metadata values, side logs, dropped
+    side logs): any of them means other files, so the commit threads.
+    """
+    blk = g.target
+    if (
+        blk is None
+        or g.new is not None
+        or g.sealed is not None
+        or g.erases
+        or any(others)
+        or blk.dirty_tail
+        or blk.fd < 0
+        or g.size > SMALL_GROUP
+        or blk.size + g.size > blk.alloc
+    ):
+        return None
+    return blk
+
+
+async def write_on_loop(sync: AioSync, io: CommitThread, blk: Block, g: EncodedGroup) -> None:
+    """Write ``g`` at the end of ``blk`` (space it has) and sync it by AIO.
+
+    On an error the group's bytes are taken back out (by a commit thread: a
+    truncation and its sync) and the error is raised, as :func:`.group.write_group`.
+    """
+    start = blk.size
+    try:
+        write_parts(blk.fd, g.iov, start)
+        fut = sync.fdatasync(blk.fd)
+        if fut is None:
+            await io.run(os.fdatasync, blk.fd)
+            return
+        try:
+            await fut
+        except OSError as e:
+            if not unsupported(e):
+                raise
+            disable()  # (this file system has no AIO fsync: the threads from now on)
+            await io.run(os.fdatasync, blk.fd)
+    except OSError:
+        await io.run(undo_write, blk, False, start)
+        raise
