@@ -61,6 +61,7 @@ AHEAD_MSGS = 4096
 #: ``os.RWF_NOWAIT`` where the platform has it (Linux): a read that fails rather than block.
 _NOWAIT: int = getattr(os, "RWF_NOWAIT", 0)
 CKPT_BLOCKS = "~blocks"
+_NONE: set[str] = set()  # (an empty set never filled: a commit without metadata values)
 CKPT_POS = "~index-pos"
 
 
@@ -123,6 +124,8 @@ class FileLog:
         self.sidecars_used = 0
         #: Commits written on the loop and synced by kernel AIO (see :mod:`.aiosync`).
         self.direct_commits = 0
+        #: The loop's AIO context (None: none; False: not looked up yet).
+        self._sync: AioSync | bool | None = False
 
     # -- open -------------------------------------------------------------------------------
 
@@ -237,23 +240,32 @@ class FileLog:
     async def _commit(self) -> None:
         ops, self._ops = self._ops, []
         rm, self._rm = self._rm, []
-        metas, self._meta_staged = self._meta_staged, {}
-        auxes = [(a.name, a.take()) for a in self.aux.values() if a.dirty]
-        dropped, self._aux_dropped = self._aux_dropped, set()
+        metas = self._meta_staged
+        if metas:
+            self._meta_staged = {}
+        auxes = [(a.name, a.take()) for a in self.aux.values() if a.dirty] if self.aux else []
+        dropped = self._aux_dropped
+        if dropped:
+            self._aux_dropped = set()
         if not ops and not rm and not metas and not auxes and not dropped:
             return
         committing = self._committing = self._staged
         self._staged = {}
         try:
-            twice, self.meta_twice = self.meta_twice & set(metas), set()
-            gens = {k: self.meta_gen.get(k, 0) + (2 if k in twice else 1) for k in metas}
+            if metas:
+                twice, self.meta_twice = self.meta_twice & set(metas), set()
+                gens = {k: self.meta_gen.get(k, 0) + (2 if k in twice else 1) for k in metas}
+            else:
+                twice, gens = _NONE, {}
             g = encode_group(self, ops, metas, gens, rm)
             if "index" in metas:
                 t = g.target
                 end = (t.id, t.size + g.size) if t is not None else (0, 0)
                 metas[CKPT_POS] = pos_bytes(*end, gens["index"])
                 gens[CKPT_POS] = self.meta_gen.get(CKPT_POS, 0) + 1
-            sync = syncer()
+            sync = self._sync
+            if sync is False:
+                sync = self._sync = syncer()
             blk = direct_block(g, metas, auxes, dropped) if sync is not None else None
             if blk is not None:
                 await self._write_direct(sync, blk, g)  # type: ignore[arg-type]
