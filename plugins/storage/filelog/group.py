@@ -38,6 +38,7 @@ from natskern.plugins.storage.filelog.codec import (
 )
 from natskern.plugins.storage.filelog.meta import write_meta_copy
 from natskern.plugins.storage.filelog.sidecar import BlockAcc, encode_sidecar
+from natskern.plugins.storage.filelog.writeback import STREAMING_MIN, write_streaming
 from xxhash import xxh3_64, xxh3_64_digest
 
 if TYPE_CHECKING:
@@ -331,7 +332,10 @@ def write_group(
         try:
             if start + size > blk.alloc:
                 reserve(blk, start + size, log.block_size)
-            write_parts(blk.fd, g.iov, start)
+            if size >= STREAMING_MIN:
+                write_streaming(blk.fd, g.iov, start, write_parts)
+            else:
+                write_parts(blk.fd, g.iov, start)
             for eb, off in g.erases:
                 _erase(eb.fd, off)
                 if eb is not blk:
