@@ -24,6 +24,7 @@ from typing import Any
 
 from natskern.kernel.jetstream.publish_run import StagedRun
 from natskern.kernel.jetstream.stream_writes import _Dup, _Staged, _Write
+from natskern.kernel.store.commit import call_when_committed
 
 __all__ = ["Answer", "AnswerMany", "AnswerQueue"]
 
@@ -137,7 +138,7 @@ class AnswerQueue:
 
     def _wait_for(self, future: asyncio.Future[Any]) -> None:
         self._waiting = True
-        future.add_done_callback(self._pump)
+        call_when_committed(future, self._pump)  # (a group commit's: in its completion step)
 
     def _pump(self, _done: object = None) -> None:
         """Send the answers at the head of the queue whose writes are done, in order."""

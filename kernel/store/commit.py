@@ -32,7 +32,7 @@ from typing import Any
 from natskern.kernel.store.api import StoreIOError
 from natskern.kernel.store.log import RecordLog
 
-__all__ = ["Group", "GroupCommitter", "is_commit_wait"]
+__all__ = ["Group", "GroupCommitter", "call_when_committed", "is_commit_wait"]
 
 logger = logging.getLogger("natskern.store")
 
@@ -71,11 +71,50 @@ class _SharedFuture(asyncio.Future[None]):
     cancelled writer gets its CancelledError when the commit is done and the
     others still get their result (what ``asyncio.shield`` would do, without a
     second future and two more callbacks per writer).
+
+    ``now`` holds callbacks the committer runs as soon as it has set the result
+    (see :func:`call_when_committed`), not a loop iteration later.
     """
+
+    now: list[Callable[[asyncio.Future[None]], None]] | None = None
 
     def cancel(self, msg: object = None) -> bool:
         """Decline (see the class docstring)."""
         return False
+
+
+def call_when_committed(
+    awaited: asyncio.Future[Any], fn: Callable[[asyncio.Future[Any]], None]
+) -> None:
+    """Call ``fn(awaited)`` once ``awaited`` is done.
+
+    For a group's future, right where the committer finishes it (in the same step:
+    the publishes it covered are answered without waiting for the loop's next
+    iteration); for any other future, as its done callback.
+    """
+    if type(awaited) is _SharedFuture and not awaited.done():
+        now = awaited.now
+        if now is None:
+            awaited.now = [fn]
+        else:
+            now.append(fn)
+    else:
+        awaited.add_done_callback(fn)
+
+
+def _run_now(fut: asyncio.Future[None] | None) -> None:
+    """Run a finished group future's ``now`` callbacks (an error is logged, not raised)."""
+    if fut is None:
+        return
+    now = getattr(fut, "now", None)
+    if not now:
+        return
+    fut.now = None  # type: ignore[attr-defined]
+    for fn in now:
+        try:
+            fn(fut)
+        except Exception:
+            logger.exception("a callback of a finished commit failed")
 
 
 def is_commit_wait(awaited: object) -> bool:
@@ -167,6 +206,7 @@ class GroupCommitter:
                 finally:
                     self._inflight = None
                     self.staged -= g.nbytes
+                    _run_now(g.future)  # (after the bookkeeping: they may stage more)
         finally:
             self._task = None
             if self.group.dirty:

@@ -144,3 +144,39 @@ async def test_commits_in_flight_all_complete_before_close_returns(tmp_path: Pat
     again = await open_store(tmp_path, "c")
     assert again.state().messages == n
     await again.close()
+
+
+async def test_callbacks_of_a_commit_run_in_its_completion_step(tmp_path: Path) -> None:
+    from natskern.kernel.store.commit import call_when_committed
+
+    store = await open_store(tmp_path, "cb")
+    order: list[str] = []
+    _, _, commit = store.stage_msg("s.a", None, b"x")
+    assert commit is not None
+    commit.add_done_callback(lambda f: order.append("done callback"))
+    call_when_committed(commit, lambda f: order.append(f"now {f.done()}"))
+    other = asyncio.get_running_loop().create_future()
+    call_when_committed(other, lambda f: order.append("other"))  # (not a commit: a done callback)
+    await commit
+    assert order[0] == "now True"  # before the loop's callbacks of the same future
+    other.set_result(None)
+    await asyncio.sleep(0)
+    assert order[-1] == "other"
+    log = store._log  # type: ignore[attr-defined]
+    real, real_direct = log._write, log._write_direct
+
+    def failing(*args: object) -> None:
+        raise OSError(5, "Input/output error")
+
+    async def failing_direct(*args: object) -> None:
+        failing()
+
+    log._write, log._write_direct = failing, failing_direct
+    _, _, commit = store.stage_msg("s.a", None, b"y")
+    seen: list[BaseException | None] = []
+    call_when_committed(commit, lambda f: seen.append(f.exception()))  # type: ignore[arg-type]
+    with pytest.raises(StoreIOError):
+        await commit  # type: ignore[misc]
+    assert len(seen) == 1 and isinstance(seen[0], StoreIOError)  # a failed commit runs them too
+    log._write, log._write_direct = real, real_direct
+    await store.close()
