@@ -452,7 +452,7 @@ class AccountJetStream(AccountLimitChecks):
         def direct(batch: list[QueuedMsg]) -> bool:
             # Only while the stream is idle: nothing queued (it goes first), nobody holding
             # or waiting for its lock (an API change, the ingest task).
-            if queue or lock.locked() or getattr(lock, "_waiters", None):
+            if queue or lock.busy():
                 return False
             try:
                 return stream.submit_now(batch, publish, many)

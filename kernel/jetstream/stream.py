@@ -40,6 +40,7 @@ from natskern.kernel.jetstream.stream_answers import Answer, AnswerMany, AnswerQ
 from natskern.kernel.jetstream.stream_markers import MARKER_REASON, MarkerMixin, parse_ttl
 from natskern.kernel.jetstream.stream_writes import _Dup, _settled, _Staged, _Write
 from natskern.kernel.jetstream.streamconfig import StreamConfig
+from natskern.kernel.jetstream.streamlock import StreamLock
 from natskern.kernel.jetstream.transforms import compile_transform
 from natskern.kernel.jetstream.wire import dumps, format_time
 from natskern.kernel.store.api import StoreConfig, StoreError, StreamStore
@@ -121,7 +122,7 @@ class Stream(AcceptMixin, MarkerMixin, AnswerQueue):
         self._last_msg_id = ""
         self._init_answers()
         #: Held while a batch is ingested or the API changes the store (purge, delete).
-        self.lock = asyncio.Lock()
+        self.lock = StreamLock()
         self.config = config
         self.apply_config(config)
 
