@@ -116,29 +116,49 @@ class Staging:
         commit = self._commit
         if ttl or not self._plain:
             seq, ts = self._stage(subject, headers, payload, ttl)
-        else:  # no limits, no expiry: _stage without its checks, inline (the hot path)
-            idx = self._idx
-            sid = idx.subjects.get(subject)
-            if sid is None:
-                sid = idx.intern(subject)
-            size = (
-                (self._hdr_overhead + len(headers) if headers else self._overhead)
-                + (len(subject) if subject.isascii() else len(subject.encode()))
-                + len(payload)
-            )
-            seq = self._hw + 1
-            ts = _time_ns()
-            if ts < self._last_ts:
-                ts = self._last_ts
-            self._hw = self._last_seq = seq
-            self._last_ts = ts
-            self._log.append(StoredMsg(idx.names[sid], seq, ts, headers, payload), 0)
+            if commit.awaits:
+                return seq, ts, commit.group.waiter()
+            return seq, ts, None
+        # No limits, no expiry: _stage without its checks, with MsgIndex.add inline (the
+        # hot path: every attribute and call here is paid once per message).
+        idx = self._idx
+        sid = idx.subjects.get(subject)
+        if sid is None:
+            sid = idx.intern(subject)
+        size = (
+            (self._hdr_overhead + len(headers) if headers else self._overhead)
+            + (len(subject) if subject.isascii() else len(subject.encode()))
+            + len(payload)
+        )
+        seq = self._hw + 1
+        ts = _time_ns()
+        if ts < self._last_ts:
+            ts = self._last_ts
+        self._hw = self._last_seq = seq
+        self._last_ts = ts
+        self._log.append(StoredMsg(idx.names[sid], seq, ts, headers, payload), 0)
+        live = idx.live
+        if seq - idx.base == len(live):  # (MsgIndex.add without a gap to fill)
+            idx.ts.append(ts)
+            idx.size.append(size)
+            idx.sid.append(sid)
+            live.append(1)
+            idx.msgs += 1
+            idx.bytes += size
+            counts = idx.sub_count
+            n = counts[sid]
+            if not n:
+                idx.sub_first[sid] = seq
+            idx.sub_last[sid] = seq
+            counts[sid] = n + 1
+        else:
             idx.add(seq, ts, sid, size)
-            g = commit.mark(size)
-            if not g.add_lo:
-                g.add_lo = seq
+        g = commit.mark(size)
+        if not g.add_lo:
+            g.add_lo = seq
         if commit.awaits:
-            return seq, ts, commit.group.waiter()
+            fut = g.future
+            return seq, ts, fut if fut is not None else g.waiter()
         return seq, ts, None
 
     @property

@@ -112,13 +112,13 @@ class BlockAcc:
             self.sid.extend(array("I", [0]) * gap)
             self.size.extend(array("I", [0]) * gap)
         subj, names = self.subj, self.names
-        sids = []
-        for subject in subjects:
-            sid = subj.get(subject)
-            if sid is None:
-                sid = subj[subject] = len(names)
-                names.append(subject)
-            sids.append(sid)
+        sids = list(map(subj.get, subjects))  # (a C loop: the block's subjects are known)
+        if None in sids:  # new subjects, numbered in order of first use
+            for subject in subjects:
+                if subject not in subj:
+                    subj[subject] = len(names)
+                    names.append(subject)
+            sids = list(map(subj.__getitem__, subjects))
         self.ts.extend(ts)
         self.sid.extend(sids)
         self.size.extend(sizes)
