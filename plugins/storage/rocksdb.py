@@ -79,6 +79,9 @@ __all__ = [
 log = logging.getLogger("natskern.store.rocksdb")
 
 _PUT, _DEL, _RANGE = 0, 1, 2
+#: A run of message puts staged one after another: ``(_MSGS, keys, values)``.
+_MSGS = 3
+_seq_key = codec.seq_key
 _END = b"\xff" * 9  # above every 8-byte key
 
 #: The per-record overhead ``record_size`` counts (nats-server's file-store formula).
@@ -127,6 +130,8 @@ class RocksLog(DbMixin, AuxMixin, CheckpointMixin):
         #: Generation of the newest checkpoint file written (the next commit raises the floor).
         self._durable_gen = -1
         self._undo: set[bytes] = set()
+        #: Subjects' bytes (see :func:`.rocksdb_codec.subject_bytes`).
+        self._subject_bytes: dict[str, bytes] = {}
         self._aux: dict[str, RocksAuxLog] = {}
         self._aux_next: dict[bytes, int] = {}
         self._reported: set[int] = set()
@@ -260,29 +265,40 @@ class RocksLog(DbMixin, AuxMixin, CheckpointMixin):
 
     def append(self, msg: StoredMsg, ttl: int = 0) -> None:
         """Stage a record (encoded and checksummed now)."""
-        self._check()
-        key = codec.seq_key(msg.seq)
-        self._ops.append((_PUT, "msgs", key, codec.encode_msg(key, msg, ttl)))
-        self._msgs[msg.seq] = msg
+        if self._closed:
+            raise StoreClosedError()
+        seq = msg.seq
+        key = _seq_key(seq)
+        raw = self._subject_bytes.get(msg.subject) or codec.subject_bytes(
+            self._subject_bytes, msg.subject
+        )
+        value = codec.encode_fields(key, raw, msg.ts, ttl, msg.headers, msg.payload)
+        ops = self._ops
+        if ops and ops[-1][0] == _MSGS:  # (joins the run of puts)
+            ops[-1][1].append(key)
+            ops[-1][2].append(value)
+        else:
+            ops.append((_MSGS, [key], [value]))
+        self._msgs[seq] = msg
         self._changed = True
         self._index_complete = self._index_put is None
-        if msg.seq >= self._top_seq:
-            self._top_seq, self._top_ts = msg.seq, msg.ts
-            self._appended_top = max(self._appended_top, msg.seq)
+        if seq >= self._top_seq:
+            self._top_seq, self._top_ts = seq, msg.ts
+            self._appended_top = max(self._appended_top, seq)
 
     def append_batch(self, first_seq: int, ts: int, items: Any) -> None:
         """Stage ``(subject, headers, payload)`` items as sequences ``first_seq``... (one ts)."""
         self._check()
         if not items:
             return
-        put, encode, seq_key = self._ops.append, codec.encode_fields, codec.seq_key
-        subjects: dict[str, bytes] = {}
-        for i, (subject, headers, payload) in enumerate(items):
-            key = seq_key(first_seq + i)
-            raw = subjects.get(subject)
-            if raw is None:
-                raw = subjects[subject] = subject.encode()
-            put((_PUT, "msgs", key, encode(key, raw, ts, 0, headers, payload)))
+        encode = codec.encode_fields
+        keys = list(map(_seq_key, range(first_seq, first_seq + len(items))))
+        known, cache = self._subject_bytes.get, self._subject_bytes
+        values = [
+            encode(key, known(s) or codec.subject_bytes(cache, s), ts, 0, h, p)
+            for key, (s, h, p) in zip(keys, items, strict=True)
+        ]
+        self._ops.append((_MSGS, keys, values))
         self._batches.append((first_seq, ts, items))
         self._changed = True
         self._index_complete = self._index_put is None
@@ -415,9 +431,14 @@ class RocksLog(DbMixin, AuxMixin, CheckpointMixin):
         for key in self._undo:
             batch.delete(key, msgs)
         appended: set[bytes] = set()
+        put = batch.put
         for op in ops:
             kind = op[0]
-            if kind == _PUT:
+            if kind == _MSGS:  # a run of message puts: (_MSGS, keys, values)
+                for key, value in zip(op[1], op[2], strict=True):
+                    put(key, value, msgs)
+                appended.update(op[1])
+            elif kind == _PUT:
                 batch.put(op[2], op[3], handles[op[1]])
                 if op[1] == "msgs":
                     appended.add(op[2])

@@ -45,6 +45,7 @@ __all__ = [
     "encode_msg",
     "encode_state",
     "seq_key",
+    "subject_bytes",
     "user_meta_keys",
     "verify_msg",
 ]
@@ -52,6 +53,7 @@ __all__ = [
 _SEQ = struct.Struct(">Q")
 #: ts, ttl, subject length, headers length (-1: none), after the 8-byte checksum.
 HEADER = struct.Struct(">qqHi")
+_pack = HEADER.pack
 _BODY_AT = 8
 DATA_AT = _DATA_AT = 8 + HEADER.size
 _STATE = struct.Struct(">Qqqq")
@@ -60,9 +62,17 @@ TWO_COPY_LIMIT = 1 << 20
 STATE_KEYS = (b"S\x00", b"S\x01")
 
 
-def seq_key(seq: int) -> bytes:
-    """The 8-byte big-endian key of sequence ``seq``."""
-    return _SEQ.pack(seq)
+#: ``seq_key(seq)``: the 8-byte big-endian key of sequence ``seq`` (the packer itself:
+#: no Python frame per key).
+seq_key = _SEQ.pack
+
+
+def subject_bytes(cache: dict[str, bytes], subject: str) -> bytes:
+    """The bytes of ``subject``, kept in ``cache`` (bounded: a stream of many subjects)."""
+    if len(cache) >= 10_000:
+        cache.clear()
+    raw = cache[subject] = subject.encode()
+    return raw
 
 
 #: A blank BLAKE2b-64 state: ``copy()`` is cheaper than building one with arguments.
@@ -86,8 +96,11 @@ def encode_fields(
 ) -> bytes:
     """The stored value of a message given field by field (``subject`` encoded)."""
     hlen = -1 if headers is None else len(headers)
-    body = b"".join((HEADER.pack(ts, ttl, len(subject), hlen), subject, headers or b"", payload))
-    return _digest(body, key) + body
+    body = b"".join((_pack(ts, ttl, len(subject), hlen), subject, headers or b"", payload))
+    h = BLANK.copy()  # (_digest inline: this is every append's)
+    h.update(key)
+    h.update(body)
+    return h.digest() + body
 
 
 def verify_msg(key: bytes, value: bytes) -> bool:
