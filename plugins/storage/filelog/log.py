@@ -168,8 +168,9 @@ class FileLog:
         if msg.seq <= self._committed_last_msg:
             raise ValueError(f"sequence {msg.seq} is not above {self._committed_last_msg}")
         ops = self._ops
-        if not ttl and ops and ops[-1][0] == "M" and not ops[-1][2]:  # (joins the run)
-            ops[-1][1].append(msg)
+        last = ops[-1] if ops else None  # (looked up once: this is every message's)
+        if not ttl and last is not None and last[0] == "M" and not last[2]:  # (joins the run)
+            last[1].append(msg)
         else:
             ops.append(("M", [msg], ttl))
         self._staged[msg.seq] = msg
