@@ -330,3 +330,24 @@ async def test_zeros_allocated_ahead_are_no_torn_write_after_a_crash(tmp_path):
     log, rec, metas = await reopen(path, block_size=8192)
     assert rec.problems == [] and [m.seq for m in metas][-2:] == [300, 301]
     await log.close()
+
+
+async def test_allocation_ahead_starts_small_and_doubles(tmp_path):
+    from natskern.plugins.storage.filelog.group import PREALLOC, PREALLOC_MIN
+
+    log = FileLog(str(tmp_path / "s"))
+    await log.open()
+    log.append(msg(1))
+    await log.commit()
+    active = log.blocks[-1]
+    assert active.alloc - active.size <= PREALLOC_MIN  # a stream that wrote once holds little
+    steps = []
+    seq = 1
+    while active.ahead < PREALLOC and seq < 2000:
+        seq += 1
+        log.append(msg(seq, b"x" * 4000))
+        await log.commit()
+        if active.ahead not in steps:
+            steps.append(active.ahead)
+    assert steps == [PREALLOC_MIN << k for k in range(len(steps))] and steps[-1] == PREALLOC
+    await log.close()

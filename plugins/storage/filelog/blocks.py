@@ -6,7 +6,8 @@ The index is, per block, the sequence of its first message and one ``array('I')`
 of record offsets indexed by ``seq - first_seq`` (``DEAD`` once removed): 4 bytes
 per message, found by bisecting the blocks' first sequences.
 
-The active block is allocated ahead of its data (``fallocate``): a group written
+The active block is allocated ahead of its data (``fallocate``, 64 KiB first, then
+doubling up to 1 MiB): a group written
 into space the file already has needs its ``fdatasync`` to flush the data only, not
 a new file length (~130 instead of ~200 us here).  The file is cut back to its data
 when the block is sealed and at a clean close; after a crash, the recovery scan
@@ -43,6 +44,7 @@ class Block:
 
     __slots__ = (
         "acc",
+        "ahead",
         "alloc",
         "closing",
         "dirty_tail",
@@ -66,6 +68,8 @@ class Block:
         #: The file's length while it is the active block: the data, then zeros allocated
         #: ahead (see :func:`.group.reserve`).
         self.alloc = 0
+        #: The last allocation ahead (each next one doubles it, see :func:`.group.reserve`).
+        self.ahead = 0
         self.first_seq = 0
         self.offs = array("I")
         self.live = 0

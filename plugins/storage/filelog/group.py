@@ -48,6 +48,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "PREALLOC",
+    "PREALLOC_MIN",
     "EncodedGroup",
     "encode_group",
     "reserve",
@@ -68,6 +69,7 @@ SMALL_META = 64 << 10
 _BIG_PAYLOAD = 4096
 #: How far ahead of its data the active block is allocated (see :func:`reserve`).
 PREALLOC = 1 << 20
+PREALLOC_MIN = 64 << 10
 #: The most parts one ``pwritev`` takes.
 _IOV_MAX = min(os.sysconf("SC_IOV_MAX"), 1024)
 INTERNAL = "~"  # key prefix of the log's own metadata
@@ -382,14 +384,17 @@ def write_group(
 
 
 def reserve(blk: Block, end: int, block_size: int) -> None:
-    """Allocate the active block ahead of a write that ends at ``end``: up to ``PREALLOC``
-    bytes more, within the block size (best effort: without it the write appends).
+    """Allocate the active block ahead of a write that ends at ``end``, within the block
+    size (best effort: without it the write appends).  The first reservation of a block
+    is ``PREALLOC_MIN`` bytes, each next one twice the last, up to ``PREALLOC``: a
+    stream that writes little (a KV bucket among hundreds) holds little unused space.
 
     ``fallocate`` extends the file with zeros without writing them; the write that
     first reaches the space pays the new length once, and the groups after it
     overwrite space the file has: their ``fdatasync`` flushes data, no file length.
     """
-    want = max(end, min(end + PREALLOC, block_size))
+    step = min(PREALLOC, max(PREALLOC_MIN, 2 * blk.ahead))
+    want = max(end, min(end + step, block_size))
     if want <= end:
         return
     try:
@@ -397,6 +402,7 @@ def reserve(blk: Block, end: int, block_size: int) -> None:
     except OSError:  # (a full disk, a file system without it: the write appends)
         return
     blk.alloc = want
+    blk.ahead = step
 
 
 def trim(blk: Block) -> None:
