@@ -95,3 +95,51 @@ async def test_many_logs_share_one_context_per_loop(tmp_path: Path) -> None:
     for log in logs:
         assert [(await log.read(s)).payload for s in (1, 2, 3)] == [b"p1", b"p2", b"p3"]  # type: ignore[union-attr]
         await log.close()
+
+
+async def test_the_context_goes_with_the_last_log_of_its_loop(tmp_path: Path) -> None:
+    await _sync_or_skip()
+    loop = asyncio.get_running_loop()
+    logs = [FileLog(str(tmp_path / f"s{i}")) for i in range(3)]
+    for log in logs:
+        await log.open()
+        log.append(msg(1))
+        await log.commit()
+        log.append(msg(2))
+        await log.commit()
+    sync = aiosync._SYNCERS[loop]
+    assert sync is not None and sync.users == 3
+    await logs[0].close()
+    await logs[1].destroy()
+    assert aiosync._SYNCERS.get(loop) is sync and sync.users == 1
+    await logs[2].close()
+    assert loop not in aiosync._SYNCERS and sync._ctx is None  # (the kernel's context freed)
+    again = FileLog(str(tmp_path / "s0"))  # a later log of the loop makes a new one
+    await again.open()
+    again.append(msg(3))
+    await again.commit()
+    again.append(msg(4))
+    await again.commit()
+    assert again.direct_commits == 1 and aiosync._SYNCERS[loop] is not sync
+    await again.close()
+
+
+def test_a_loop_dropped_without_closing_its_logs_takes_its_context_along(tmp_path: Path) -> None:
+    import gc
+    import weakref
+
+    async def leave_open() -> weakref.ref[asyncio.AbstractEventLoop]:
+        log = FileLog(str(tmp_path / "s"))
+        await log.open()
+        log.append(msg(1))
+        await log.commit()
+        log.append(msg(2))
+        await log.commit()
+        return weakref.ref(asyncio.get_running_loop())
+
+    loop = asyncio.new_event_loop()
+    ref = loop.run_until_complete(leave_open())
+    loop.close()
+    del loop
+    gc.collect()
+    assert ref() is None  # (the context held no strong reference to its loop)

@@ -36,7 +36,16 @@ if TYPE_CHECKING:
     from natskern.plugins.storage.filelog.group import EncodedGroup
     from natskern.plugins.storage.filelog.iothread import CommitThread
 
-__all__ = ["SMALL_GROUP", "AioSync", "direct_block", "syncer", "unsupported", "write_on_loop"]
+__all__ = [
+    "SMALL_GROUP",
+    "AioSync",
+    "acquire",
+    "direct_block",
+    "release",
+    "syncer",
+    "unsupported",
+    "write_on_loop",
+]
 
 try:
     from caio import linux_aio as _aio
@@ -63,13 +72,22 @@ def unsupported(exc: OSError) -> bool:
 
 
 class AioSync:
-    """One event loop's kernel-AIO context for ``fdatasync``."""
+    """One event loop's kernel-AIO context for ``fdatasync``.
+
+    The file logs of the loop share it (:func:`acquire`, :func:`release`); the last
+    one to close it releases the kernel's context.  It keeps no strong reference to
+    its loop, so a loop dropped without closing its logs takes the context with it.
+    """
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self._loop = loop
+        self._loop_ref = weakref.ref(loop)
         self._ctx: Any = _aio.Context(MAX_REQUESTS)  # type: ignore[union-attr]
         self.inflight = 0
-        loop.add_reader(self._ctx.fileno, self._completed)
+        #: File logs using it; set when the last one left while syncs were in flight.
+        self.users = 0
+        self.closing = False
+        self._fileno = self._ctx.fileno
+        loop.add_reader(self._fileno, self._completed)
 
     def fdatasync(self, fd: int) -> asyncio.Future[None] | None:
         """Start ``fdatasync(fd)``; its future ends with None or the sync's ``OSError``.
@@ -77,9 +95,10 @@ class AioSync:
         None when the context is full or refuses the request (the caller syncs another
         way); a file whose file system takes no AIO fsync turns AIO off for the process.
         """
-        if self.inflight >= MAX_REQUESTS:
+        loop = self._loop_ref()
+        if self.inflight >= MAX_REQUESTS or loop is None:
             return None
-        fut = self._loop.create_future()
+        fut = loop.create_future()
         op = _aio.Operation.fdsync(fd)  # type: ignore[union-attr]
         op.set_callback(lambda res: _settle(self, fut, res))
         try:
@@ -104,12 +123,20 @@ class AioSync:
             pass
 
     def close(self) -> None:
-        """Stop watching the context (the loop closes)."""
-        self._loop.remove_reader(self._ctx.fileno)
+        """Stop watching the context and let the kernel's context go (no log uses it)."""
+        loop = self._loop_ref()
+        if loop is not None:
+            if _SYNCERS.get(loop) is self:
+                del _SYNCERS[loop]
+            if not loop.is_closed():
+                loop.remove_reader(self._fileno)
+        self._ctx = None  # (its last reference: the kernel's context is destroyed)
 
 
 def _settle(sync: AioSync, fut: asyncio.Future[None], res: int) -> None:
     sync.inflight -= 1
+    if sync.closing and not sync.inflight and sync._ctx is not None:
+        sync.close()  # (the last log closed while this sync was in flight)
     if fut.done():
         return
     if res >= _NO >> 1:  # a negative errno, as the kernel's unsigned result
@@ -134,6 +161,25 @@ def syncer() -> AioSync | None:
         sync = None  # (io_setup refused: EAGAIN past aio-max-nr, ENOSYS, a seccomp filter)
     _SYNCERS[loop] = sync
     return sync
+
+
+def acquire() -> AioSync | None:
+    """The running loop's AIO context for one more file log (None: none here)."""
+    sync = syncer()
+    if sync is not None:
+        sync.users += 1
+        sync.closing = False
+    return sync
+
+
+def release(sync: AioSync) -> None:
+    """A file log that took ``sync`` from :func:`acquire` closes; the last one closes it."""
+    sync.users -= 1
+    if sync.users <= 0 and sync._ctx is not None:
+        if sync.inflight:
+            sync.closing = True  # (closed by the last completion)
+        else:
+            sync.close()
 
 
 def disable() -> None:

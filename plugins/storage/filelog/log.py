@@ -29,7 +29,9 @@ from typing import Any
 from natskern.kernel.store.api import CorruptRecordError, StoredMsg, StoreIOError
 from natskern.kernel.store.log import Recovery
 from natskern.plugins.storage.filelog import recovery as _recovery
-from natskern.plugins.storage.filelog.aiosync import AioSync, direct_block, syncer, write_on_loop
+from natskern.plugins.storage.filelog.aiosync import AioSync, direct_block, write_on_loop
+from natskern.plugins.storage.filelog.aiosync import acquire as aio_acquire
+from natskern.plugins.storage.filelog.aiosync import release as aio_release
 from natskern.plugins.storage.filelog.blocks import DEAD, Block
 from natskern.plugins.storage.filelog.group import (
     SMALL_META,
@@ -266,7 +268,7 @@ class FileLog:
                 gens[CKPT_POS] = self.meta_gen.get(CKPT_POS, 0) + 1
             sync = self._sync
             if sync is False:
-                sync = self._sync = syncer()
+                sync = self._sync = aio_acquire()
             blk = direct_block(g, metas, auxes, dropped) if sync is not None else None
             if blk is not None:
                 await self._write_direct(sync, blk, g)  # type: ignore[arg-type]
@@ -539,6 +541,7 @@ class FileLog:
                 await self._io.run(_recovery.write_checkpoint, self)
         finally:  # (a failed last commit: no checkpoint, the next open scans)
             self.closed = True
+            self._let_go_of_aio()
             for b in self.blocks:
                 b.close_fd()
             self.journal.close()
@@ -547,9 +550,15 @@ class FileLog:
                 self._lockfd = -1
             await self._io.stop()
 
+    def _let_go_of_aio(self) -> None:
+        sync, self._sync = self._sync, None
+        if isinstance(sync, AioSync):
+            aio_release(sync)
+
     async def destroy(self) -> None:
         """Remove every file of the log."""
         self.closed = True
+        self._let_go_of_aio()
         for b in self.blocks:
             b.close_fd()
         self.journal.close()
