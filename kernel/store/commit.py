@@ -43,7 +43,7 @@ class Group:
     __slots__ = ("add_lo", "dirty", "future", "min_rm", "nbytes", "removed", "undo")
 
     def __init__(self) -> None:
-        self.future: asyncio.Future[None] | None = None
+        self.future: _SharedFuture | None = None
         #: The first sequence appended in this group (0: none); every later one was too.
         self.add_lo = 0
         #: ``(seq, sid)`` of single removals, ``(start, sids, live)`` of range removals.
@@ -102,14 +102,11 @@ def call_when_committed(
         awaited.add_done_callback(fn)
 
 
-def _run_now(fut: asyncio.Future[None] | None) -> None:
+def _run_now(fut: _SharedFuture | None) -> None:
     """Run a finished group future's ``now`` callbacks (an error is logged, not raised)."""
-    if fut is None:
+    if fut is None or not fut.now:
         return
-    now = getattr(fut, "now", None)
-    if not now:
-        return
-    fut.now = None  # type: ignore[attr-defined]
+    now, fut.now = fut.now, None
     for fn in now:
         try:
             fn(fut)

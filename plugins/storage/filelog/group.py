@@ -20,6 +20,7 @@ import contextlib
 import os
 import struct
 from array import array
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from itertools import accumulate
 from typing import TYPE_CHECKING, Any
@@ -331,7 +332,7 @@ def write_group(
     g: EncodedGroup,
     metas: dict[str, bytes | None],
     gens: dict[str, int],
-    twice: set[str],
+    twice: AbstractSet[str],
     auxes: list[tuple[str, tuple[list[bytes] | None, list[bytes]]]],
     dropped: set[str],
 ) -> None:

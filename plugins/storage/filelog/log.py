@@ -63,7 +63,7 @@ AHEAD_MSGS = 4096
 #: ``os.RWF_NOWAIT`` where the platform has it (Linux): a read that fails rather than block.
 _NOWAIT: int = getattr(os, "RWF_NOWAIT", 0)
 CKPT_BLOCKS = "~blocks"
-_NONE: set[str] = set()  # (an empty set never filled: a commit without metadata values)
+_NONE: frozenset[str] = frozenset()  # (a commit without metadata values)
 CKPT_POS = "~index-pos"
 
 
@@ -126,8 +126,8 @@ class FileLog:
         self.sidecars_used = 0
         #: Commits written on the loop and synced by kernel AIO (see :mod:`.aiosync`).
         self.direct_commits = 0
-        #: The loop's AIO context (None: none; False: not looked up yet).
-        self._sync: AioSync | bool | None = False
+        #: The loop's AIO context while the log is open (None: the commit threads sync).
+        self._sync: AioSync | None = None
 
     # -- open -------------------------------------------------------------------------------
 
@@ -135,6 +135,7 @@ class FileLog:
         """Open or create the log: load the clean-close checkpoint, or scan and verify."""
         rec = await asyncio.to_thread(_recovery.open_log, self)
         self.closed = False
+        self._sync = aio_acquire()
         return rec
 
     def take_lock(self) -> None:
@@ -267,8 +268,6 @@ class FileLog:
                 metas[CKPT_POS] = pos_bytes(*end, gens["index"])
                 gens[CKPT_POS] = self.meta_gen.get(CKPT_POS, 0) + 1
             sync = self._sync
-            if sync is False:
-                sync = self._sync = aio_acquire()
             blk = direct_block(g, metas, auxes, dropped) if sync is not None else None
             if blk is not None:
                 await self._write_direct(sync, blk, g)  # type: ignore[arg-type]
@@ -552,7 +551,7 @@ class FileLog:
 
     def _let_go_of_aio(self) -> None:
         sync, self._sync = self._sync, None
-        if isinstance(sync, AioSync):
+        if sync is not None:
             aio_release(sync)
 
     async def destroy(self) -> None:
