@@ -54,6 +54,19 @@ def chunk_shape(snap: Snapshot) -> dict[str, Any]:
     }
 
 
+async def _settle(seen: list[Any], quiet: float = 0.3, limit: float = 10.0) -> None:
+    """Wait until ``seen`` has not grown for ``quiet`` seconds (at most ``limit``)."""
+    loop = asyncio.get_running_loop()
+    end = loop.time() + limit
+    count, since = len(seen), loop.time()
+    while loop.time() < end:
+        await asyncio.sleep(0.05)
+        if len(seen) != count:
+            count, since = len(seen), loop.time()
+        elif loop.time() - since >= quiet:
+            return
+
+
 async def run_script(url: str) -> list[Any]:
     """The exchange; what the client saw, normalised."""
     out: list[Any] = []
@@ -130,7 +143,7 @@ async def run_script(url: str) -> list[Any]:
         err["description"] = err["description"].split(":")[0]  # the cause is each format's own
         out.append(("damaged", broken, (await api(nc, "STREAM.INFO.S"))["error"]))
         await nc.flush()
-        await asyncio.sleep(0.1)
+        await _settle(advisories)  # (nats-server sends advisories from a queue of its own)
         out.append(("advisories", advisories))
     finally:
         await nc.close()
