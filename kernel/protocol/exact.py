@@ -143,7 +143,7 @@ class ExactPath:
     _opc: int
     _arg: bytearray | None
     _need: int
-    _chunks: list[bytes]
+    _chunks: list[bytes | memoryview]
     _pend: tuple[bytes, bytes, int, tuple[bytes, bytes] | None] | None
     _buf: bytes
     _pub: Any
@@ -355,7 +355,8 @@ class ExactPath:
             if self.closed:
                 return None
         self._pend = (subject, reply, hdr, tokens)
-        self._chunks = [buf[start:]] if start < n else []
+        # Views, not copies: the payload is copied once, when its last part has come.
+        self._chunks = [memoryview(buf)[start:]] if start < n else []
         self._need = end + 2 - n
         return None
 
@@ -394,14 +395,14 @@ class ExactPath:
         if need >= 2:
             ok = data[need - 2] == 13 and data[need - 1] == 10
             if need > 2:
-                chunks.append(data[: need - 2])
+                chunks.append(memoryview(data)[: need - 2])
         else:  # the CR is already the last collected byte
             ok = data[0] == 10
             chunks[-1] = chunks[-1][:-1]
         if not ok:
             self._fail(ERR_UNKNOWN_OP)
             return b""
-        payload = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+        payload = b"".join(chunks)  # (one part: that part itself if it is bytes)
         subject, reply, hdr, tokens = self._pend  # type: ignore[misc]
         self._pend = None
         self._chunks = []

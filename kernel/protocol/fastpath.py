@@ -55,7 +55,8 @@ def _split_by_size(buf: bytes, known: Any) -> list[bytes]:
     control lines are searched.  A payload stays one piece even when it contains CRLF (the
     bulk loop accepts a piece of exactly the declared size).  At the first line that is not
     a known PUB line with its payload and CRLF all here, the rest is split as usual, unless
-    that line's payload has not all arrived: then the rest is left whole as the last piece.
+    that line's payload has not all arrived: then the last piece is an empty placeholder
+    (the rest stays in ``buf`` for the exact path).
     """
     pieces: list[bytes] = []
     append = pieces.append
@@ -71,9 +72,11 @@ def _split_by_size(buf: bytes, known: Any) -> list[bytes]:
             break
         end = e + 2 + line[2]
         if end + 2 > n:
-            # Its payload is still to come: the rest is one (incomplete) piece, left to
-            # the exact path, which collects the payload (a split would scan it).
-            append(buf[pos:])
+            # Its payload is still to come: the rest is left to the exact path, which
+            # collects the payload (a split would scan it).  The last piece is never read
+            # (the bulk loop stops before it and the exact path continues from its offset
+            # in ``buf``): an empty placeholder, not a copy of up to a payload's size.
+            append(b"")
             return pieces
         if buf[end] != 13 or buf[end + 1] != 10:
             break

@@ -182,7 +182,7 @@ class Parser(_Paths):
         self._buf = b""  # bytes kept for the next feed (see _loop)
         self._raw = False  # whether _buf is the raw end of a read, else its unparsed rest
         self._need = 0  # > 0 while collecting a payload: bytes still missing (incl. CRLF)
-        self._chunks: list[bytes] = []
+        self._chunks: list[bytes | memoryview] = []
         # subject, reply, hdr (-1: PUB, -2: a client's HMSG), size tokens with leading zeros
         self._pend: tuple[bytes, bytes, int, tuple[bytes, bytes] | None] | None = None
         # The exact path's state between reads: where in an op word, what op, the argument.

@@ -214,6 +214,26 @@ def test_large_payload_spanning_many_reads() -> None:
             assert not parser._chunks and not parser._buf
 
 
+def test_payloads_collected_across_reads_are_bytes() -> None:
+    """Object chunks back to back, cut anywhere: each payload arrives whole, as ``bytes``
+    (the parser keeps views of the reads while it collects; the handler never sees one)."""
+    payloads = [bytes([i]) * 131_072 for i in range(1, 4)]
+    stream = b"".join(
+        b"PUB $O.b.C.x _INBOX.r.%d 131072\r\n%b\r\n" % (i, p) for i, p in enumerate(payloads)
+    )
+    expected = [("pub", b"$O.b.C.x", b"_INBOX.r.%d" % i, p) for i, p in enumerate(payloads)]
+    end = stream.index(b"\r\n") + 2 + 131_072  # (the first payload's end, before its CRLF)
+    cuts = [[stream[i : i + n] for i in range(0, len(stream), n)] for n in (65_536, 100_000)]
+    cuts += [cut(stream, [at]) for at in (end, end + 1, end + 2)]  # (CRLF alone, LF alone)
+    for chunks in cuts:
+        size = len(chunks[0])
+        for fast in (True, False):
+            calls, parser = feed_chunks(chunks, fast=fast)
+            assert calls == expected, (size, fast)
+            assert all(type(c[3]) is bytes for c in calls), (size, fast)
+            assert not parser._chunks
+
+
 def test_large_payload_cut_near_its_end() -> None:
     payload = b"x" * 70_000
     stream = b"PUB big 70000\r\n" + payload + b"\r\nPUB s 1\r\ny\r\n"
