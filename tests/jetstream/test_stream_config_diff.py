@@ -426,8 +426,11 @@ for i, body in enumerate(SYNTAX):
 
 async def _delete_all(nc: nats.NATS) -> None:
     resp = json.loads((await nc.request("$JS.API.STREAM.NAMES", b"", timeout=5)).data)
-    for name in resp.get("streams") or []:
+    names = resp.get("streams") or []
+    for name in names:
         await nc.request(f"$JS.API.STREAM.DELETE.{name}", b"", timeout=5)
+    if names:  # (a create right after deletions is what nats-server now and then refuses)
+        await asyncio.sleep(0.2)
 
 
 #: nats-server now and then fails to open a new file store right after deleting another
