@@ -20,7 +20,7 @@ from nats.aio.msg import Msg
 from nats.errors import NoRespondersError
 
 from tests.jetstream.test_api_e2e import jetstream_broker
-from tests.jetstream.test_stream_config_diff import _STORE_FLAKE, _delete_all
+from tests.jetstream.test_stream_config_diff import _delete_all, request_past_flake
 
 Step = tuple[str, str, Any, dict[str, str] | None]
 
@@ -335,12 +335,7 @@ async def run_script(url: str, steps: list[Step]) -> list[Any]:
                 out.append(await _batch(nc, subject, data))
                 continue
             try:
-                msg = await nc.request(subject, data, timeout=5, headers=headers)
-                for _ in range(5):  # (nats-server's store flake: asked again, as elsewhere)
-                    if _STORE_FLAKE.encode() not in msg.data:
-                        break
-                    await asyncio.sleep(0.2)
-                    msg = await nc.request(subject, data, timeout=5, headers=headers)
+                msg = await request_past_flake(nc, subject, data, headers)
             except NoRespondersError:
                 out.append("503")
                 continue
@@ -395,12 +390,8 @@ async def test_domain_matches_nats_server(tmp_path: Path) -> None:
 
 
 async def _request_ok(nc: nats.NATS, subject: str, data: bytes) -> None:
-    """An API request that must succeed; nats-server's store flake is asked again."""
-    for _ in range(5):
-        answer = json.loads((await nc.request(subject, data, timeout=5)).data)
-        if answer.get("error", {}).get("description") != _STORE_FLAKE:
-            break
-        await asyncio.sleep(0.2)
+    """An API request that must succeed (nats-server's store flake is asked again)."""
+    answer = json.loads((await request_past_flake(nc, subject, data)).data)
     assert "error" not in answer, (subject, answer)
 
 
