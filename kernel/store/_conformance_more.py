@@ -362,3 +362,35 @@ class LifecycleTests(Base):
         assert s.state().messages == 4
         m = await s.load_last_msg("a")
         assert m is not None and m.payload == b"kept"
+
+    async def test_fault_failed_commit_keeps_writes_staged_during_it(
+        self, opener: Opener, directory: str
+    ) -> None:
+        """A write staged while a failing commit runs is either refused or kept for good.
+
+        The second write comes once the first one's commit has had a few loop steps to
+        start: a backend that waits on I/O has it staged into the next group, which
+        the failure must not take along unnoticed (acknowledged, then missing).
+        """
+        s = await opener()
+        await fill(s, ["a"], 2)
+        try:
+            self.fail_commits(s, directory, 1)
+        except NotImplementedError:
+            pytest.skip("backend provides no fail_commits() hook")
+        first = asyncio.ensure_future(s.store_msg("a", None, b"lost"))
+        for _ in range(3):
+            await asyncio.sleep(0)
+        second = asyncio.ensure_future(s.store_msg("a", None, b"second"))
+        results = await asyncio.gather(first, second, return_exceptions=True)
+        assert isinstance(results[0], StoreIOError), results
+        kept = [] if isinstance(results[1], StoreIOError) else [results[1][0]]
+        seq, _ = await s.store_msg("a", None, b"third")
+        kept.append(seq)
+        for reopened in (False, True):
+            if reopened:
+                s = await self.reopen(opener, s)
+            assert s.state().messages == 2 + len(kept), (results, s.state(), reopened)
+            for q in kept:
+                m = await s.load_msg(q)
+                assert m is not None and m.payload in (b"second", b"third"), (q, m, reopened)

@@ -223,6 +223,14 @@ class GroupCommitter:
         if g.future is not None and not g.future.done():
             g.future.set_exception(err)
 
+    def first_add_after(self, g: Group) -> int:
+        """The first sequence appended by a group taken or staged after ``g`` (0: none).
+
+        ``g``'s own appends are the sequences from ``g.add_lo`` up to just below it.
+        """
+        later = self.group
+        return later.add_lo if later is not g else 0
+
     async def wait(self, g: Group) -> None:
         """Wait until group ``g`` is committed (raises its commit's error)."""
         if g is self.group and not g.dirty:

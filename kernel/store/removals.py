@@ -246,7 +246,9 @@ class Removals:
                         for s in list(idx.live_seqs(lo, hi)):
                             idx.remove(s)
         if g.add_lo:
-            hi = self._hw
+            # (only this group's appends: a later group, staged meanwhile, commits on its own)
+            later = self._commit.first_add_after(g)
+            hi = later - 1 if later else self._hw
             for s in list(idx.live_seqs(g.add_lo, hi)):
                 idx.remove(s)
             self._void.append((g.add_lo, hi))
