@@ -384,7 +384,12 @@ class LifecycleTests(Base):
         second = asyncio.ensure_future(s.store_msg("a", None, b"second"))
         results = await asyncio.gather(first, second, return_exceptions=True)
         assert isinstance(results[0], StoreIOError), results
-        kept = [] if isinstance(results[1], StoreIOError) else [results[1][0]]
+        second_result = results[1]
+        if isinstance(second_result, BaseException):
+            assert isinstance(second_result, StoreIOError), results
+            kept = []
+        else:
+            kept = [second_result[0]]
         seq, _ = await s.store_msg("a", None, b"third")
         kept.append(seq)
         for reopened in (False, True):

@@ -14,6 +14,11 @@ commit fails.  :class:`GroupCommitter` runs the commits:
 * **immediate** (a log with ``durable=False``, the memory backend): writers
   return after staging; the commit runs on the next loop iteration.
 
+Overlap: a log with ``write_ahead_min`` (the file log) has a group that reaches
+that many bytes while a commit is in flight committed at once, as well (at most
+:data:`MAX_INFLIGHT` commits in flight); the log keeps them in order.  A failed
+commit rolls back only its own group's appends (:meth:`GroupCommitter.first_add_after`).
+
 Back-pressure: when the group no commit has taken yet holds more than
 ``max_staged`` bytes, writers wait (:meth:`GroupCommitter.room`) until a commit
 takes it (at once, or once the commit in flight is done).  A commit in flight
@@ -35,6 +40,9 @@ from natskern.kernel.store.log import RecordLog
 __all__ = ["Group", "GroupCommitter", "call_when_committed", "is_commit_wait"]
 
 logger = logging.getLogger("natskern.store")
+
+#: The most commits in flight at once (a log with ``write_ahead_min`` overlaps them).
+MAX_INFLIGHT = 8
 
 
 class Group:
@@ -149,12 +157,18 @@ class GroupCommitter:
         self.max_staged = max_staged
         self.staged = 0
         self.group = Group()
-        self._inflight: Group | None = None
+        #: Groups taken by a commit not yet done, oldest first.
+        self._inflight: list[Group] = []
         self._task: asyncio.Task[None] | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._on_success = on_success
         self._on_failure = on_failure
         self.commits = 0
+        #: Staged bytes from which a group is committed while another commit is in flight
+        #: (the log's optional ``write_ahead_min``; 0: one commit at a time).
+        ahead = int(getattr(log, "write_ahead_min", 0) or 0)
+        self._ahead_min = ahead if self.awaits else 0
+        self._ahead_due = False
 
     def mark(self, nbytes: int = 0) -> Group:
         """Note that something was staged into the current group; schedule its commit."""
@@ -168,12 +182,29 @@ class GroupCommitter:
             elif self._timer is None:
                 loop = asyncio.get_running_loop()
                 self._timer = loop.call_later(self._interval, self._start)
+        elif (
+            self._ahead_min
+            and g.nbytes >= self._ahead_min
+            and self._inflight
+            and not self._ahead_due
+            and len(self._inflight) < MAX_INFLIGHT
+        ):
+            self._ahead_due = True  # (taken on the next step: the writer may stage more first)
+            asyncio.get_running_loop().create_task(self._ahead())
         return g
 
     def _start(self) -> None:
         self._timer = None
         if self._task is None:
             self._task = asyncio.get_running_loop().create_task(self._run())
+
+    async def _ahead(self) -> None:
+        """Commit the staged group now, while an earlier commit is still in flight."""
+        self._ahead_due = False
+        g = self.group
+        if g.dirty and g.nbytes >= self._ahead_min and self._inflight:
+            self.group = Group()
+            await self._commit_one(g)
 
     async def _run(self) -> None:
         ran = False
@@ -182,28 +213,7 @@ class GroupCommitter:
                 ran = True
                 g = self.group
                 self.group = Group()
-                self._inflight = g
-                try:
-                    await self._log.commit()
-                except asyncio.CancelledError:
-                    err = StoreIOError("commit cancelled")
-                    self._failed(g, err)
-                    raise
-                except Exception as exc:
-                    err = exc if isinstance(exc, StoreIOError) else StoreIOError(str(exc))
-                    self._failed(g, err)
-                else:
-                    self.commits += 1
-                    try:
-                        self._on_success(g)
-                    except Exception:
-                        logger.exception("after-commit bookkeeping failed")
-                    if g.future is not None and not g.future.done():
-                        g.future.set_result(None)
-                finally:
-                    self._inflight = None
-                    self.staged -= g.nbytes
-                    _run_now(g.future)  # (after the bookkeeping: they may stage more)
+                await self._commit_one(g)
         finally:
             self._task = None
             if self.group.dirty:
@@ -212,6 +222,29 @@ class GroupCommitter:
                 elif self._timer is None:
                     loop = asyncio.get_running_loop()
                     self._timer = loop.call_later(self._interval, self._start)
+
+    async def _commit_one(self, g: Group) -> None:
+        """Commit group ``g`` (just taken from staging) and finish it either way."""
+        self._inflight.append(g)
+        try:
+            await self._log.commit()
+        except asyncio.CancelledError:
+            self._failed(g, StoreIOError("commit cancelled"))
+            raise
+        except Exception as exc:
+            self._failed(g, exc if isinstance(exc, StoreIOError) else StoreIOError(str(exc)))
+        else:
+            self.commits += 1
+            try:
+                self._on_success(g)
+            except Exception:
+                logger.exception("after-commit bookkeeping failed")
+            if g.future is not None and not g.future.done():
+                g.future.set_result(None)
+        finally:
+            self._inflight.remove(g)
+            self.staged -= g.nbytes
+            _run_now(g.future)  # (after the bookkeeping: they may stage more)
 
     def _failed(self, g: Group, err: StoreIOError) -> None:
         if not self.awaits:
@@ -228,8 +261,12 @@ class GroupCommitter:
 
         ``g``'s own appends are the sequences from ``g.add_lo`` up to just below it.
         """
-        later = self.group
-        return later.add_lo if later is not g else 0
+        inflight = self._inflight
+        later = inflight[inflight.index(g) + 1 :] if g in inflight else []
+        for h in [*later, self.group]:
+            if h is not g and h.add_lo:
+                return h.add_lo
+        return 0
 
     async def wait(self, g: Group) -> None:
         """Wait until group ``g`` is committed (raises its commit's error)."""
@@ -242,7 +279,7 @@ class GroupCommitter:
     async def room(self) -> None:
         """Wait while the group no commit has taken yet holds more than ``max_staged`` bytes."""
         while self.group.nbytes > self.max_staged:
-            inflight = self._inflight
+            inflight = self._inflight[0] if self._inflight else None
             if inflight is not None:  # the full group is taken once this commit is done
                 with contextlib.suppress(StoreIOError):
                     # Shielded: the writer is not staged yet (see is_commit_wait).
@@ -254,9 +291,9 @@ class GroupCommitter:
 
     async def drain(self) -> None:
         """Commit everything staged so far and wait for it (errors are raised)."""
-        if self._inflight is not None:
+        while self._inflight:
             with contextlib.suppress(StoreIOError):
-                await self._inflight.waiter()
+                await self._inflight[-1].waiter()
         if self.group.dirty:
             if self._timer is not None:
                 self._timer.cancel()

@@ -18,6 +18,13 @@ The contract:
   means none of the staged changes is acknowledged; the store discards them
   from its indexes and the log must be usable again afterwards (a later commit
   may succeed once the disk has space).
+* **Overlapping commits (optional).** A log that sets ``write_ahead_min``
+  (bytes) may have ``commit`` called again before an earlier call returned: the
+  store does so when that much is staged while a commit is in flight, so that a
+  backend can write the next group while the previous one syncs.  Each call
+  covers what was staged when it was made; a call returns only once its group
+  and every earlier one are durable, and a call that fails may fail later ones
+  too (never an earlier one).  A log without the attribute gets one call at a time.
 * **Staged changes are readable at once** (``read`` of a staged record returns
   it), so the store can serve what it has not yet committed to the writer's own
   reads; they are not yet acknowledged.
