@@ -10,11 +10,11 @@ submits it with one ``io_submit`` and learns of its end from an eventfd it
 watches like a socket; no Python thread and no GIL are involved, and the loop
 never waits for the disk.
 
-The file log uses it for a group that writes into space its block already has
-(see :func:`.group.reserve`) and needs no other file: the group's ``pwritev``
-goes to the page cache on the loop (a few microseconds for a small group: no
-block allocation, no read), then this sync.  Everything else (a new block, a
-large group, metadata copies, side logs, erases) stays on the commit threads.
+The file log uses it for the syncs of groups of data records
+(:mod:`.pipeline`); a small one's ``pwritev`` goes to the page cache on the loop
+(a few microseconds: no block allocation, no read).  Everything else (a new
+block, metadata copies, side logs, erases) is written and synced by the commit
+threads.
 
 One context per event loop, made on first use; where the kernel or the file
 system refuses (no AIO, no AIO fsync, too many contexts), :func:`syncer`
@@ -27,24 +27,16 @@ import asyncio
 import errno
 import os
 import weakref
-from typing import TYPE_CHECKING, Any
-
-from natskern.plugins.storage.filelog.group import undo_write, write_parts
-
-if TYPE_CHECKING:
-    from natskern.plugins.storage.filelog.blocks import Block
-    from natskern.plugins.storage.filelog.group import EncodedGroup
-    from natskern.plugins.storage.filelog.iothread import CommitThread
+from collections.abc import Callable
+from typing import Any
 
 __all__ = [
     "SMALL_GROUP",
     "AioSync",
     "acquire",
-    "direct_block",
     "release",
     "syncer",
     "unsupported",
-    "write_on_loop",
 ]
 
 try:
@@ -96,21 +88,31 @@ class AioSync:
         way); a file whose file system takes no AIO fsync turns AIO off for the process.
         """
         loop = self._loop_ref()
-        if self.inflight >= MAX_REQUESTS or loop is None:
+        if loop is None:
             return None
         fut = loop.create_future()
+        return fut if self.fdatasync_then(fd, lambda err: _settle(fut, err)) else None
+
+    def fdatasync_then(self, fd: int, done: Callable[[OSError | None], None]) -> bool:
+        """Start ``fdatasync(fd)`` and call ``done(None)`` or ``done(error)`` when it ends.
+
+        ``done`` runs right where the completion is read (no loop iteration in between).
+        False when the request could not be started (the caller syncs another way).
+        """
+        if self.inflight >= MAX_REQUESTS or self._loop_ref() is None:
+            return False
         op = _aio.Operation.fdsync(fd)  # type: ignore[union-attr]
-        op.set_callback(lambda res: _settle(self, fut, res))
+        op.set_callback(lambda res: _call(self, done, res))
         try:
             if self._ctx.submit(op) != 1:
-                return None
+                return False
         except ValueError:  # EINVAL: this file (its file system) takes no AIO fsync
             disable()
-            return None
+            return False
         except (OSError, SystemError):  # (EAGAIN: the kernel's AIO queue is full)
-            return None
+            return False
         self.inflight += 1
-        return fut
+        return True
 
     def _completed(self) -> None:
         """(The eventfd is readable) run the callbacks of every finished request."""
@@ -133,17 +135,24 @@ class AioSync:
         self._ctx = None  # (its last reference: the kernel's context is destroyed)
 
 
-def _settle(sync: AioSync, fut: asyncio.Future[None], res: int) -> None:
-    sync.inflight -= 1
-    if sync.closing and not sync.inflight and sync._ctx is not None:
-        sync.close()  # (the last log closed while this sync was in flight)
+def _settle(fut: asyncio.Future[None], err: OSError | None) -> None:
     if fut.done():
         return
-    if res >= _NO >> 1:  # a negative errno, as the kernel's unsigned result
-        err = _NO - res
-        fut.set_exception(OSError(err, os.strerror(err)))
+    if err is not None:
+        fut.set_exception(err)
     else:
         fut.set_result(None)
+
+
+def _call(sync: AioSync, done: Callable[[OSError | None], None], res: int) -> None:
+    sync.inflight -= 1
+    if sync.closing and not sync.inflight and sync._ctx is not None:
+        sync.close()
+    if res >= _NO >> 1:
+        err = _NO - res
+        done(OSError(err, os.strerror(err)))
+    else:
+        done(None)
 
 
 def syncer() -> AioSync | None:
@@ -186,52 +195,3 @@ def disable() -> None:
     """Use the commit threads from now on (a file system that refused an AIO sync)."""
     global _disabled
     _disabled = True
-
-
-def direct_block(g: EncodedGroup, *others: object) -> Block | None:
-    """The block ``g`` can be written to on the loop and synced by AIO, or None.
-
-    ``others`` are the commit's other parts (metadata values, side logs, dropped
-    side logs): any of them means other files, so the commit threads.
-    """
-    blk = g.target
-    if (
-        blk is None
-        or g.new is not None
-        or g.sealed is not None
-        or g.erases
-        or any(others)
-        or blk.dirty_tail
-        or blk.fd < 0
-        or g.size > SMALL_GROUP
-        or blk.size + g.size > blk.alloc
-    ):
-        return None
-    return blk
-
-
-async def write_on_loop(sync: AioSync, io: CommitThread, blk: Block, g: EncodedGroup) -> None:
-    """Write ``g`` at the end of ``blk`` (space it has) and sync it by AIO.
-
-    On an error the group's bytes are taken back out (by a commit thread: a
-    truncation and its sync) and the error is raised, as :func:`.group.write_group`.
-    """
-    start = blk.size
-    try:
-        iov = g.iov
-        if len(iov) != 1 or os.pwrite(blk.fd, iov[0], start) != len(iov[0]):
-            write_parts(blk.fd, iov, start)  # (several parts, or a short write: resumed)
-        fut = sync.fdatasync(blk.fd)
-        if fut is None:
-            await io.run(os.fdatasync, blk.fd)
-            return
-        try:
-            await fut
-        except OSError as e:
-            if not unsupported(e):
-                raise
-            disable()  # (this file system has no AIO fsync: the threads from now on)
-            await io.run(os.fdatasync, blk.fd)
-    except OSError:
-        await io.run(undo_write, blk, False, start)
-        raise

@@ -41,7 +41,11 @@ from natskern.plugins.storage.filelog.codec import (
 )
 from natskern.plugins.storage.filelog.meta import write_meta_copy
 from natskern.plugins.storage.filelog.sidecar import BlockAcc, encode_sidecar
-from natskern.plugins.storage.filelog.writeback import STREAMING_MIN, write_streaming
+from natskern.plugins.storage.filelog.writeback import (
+    STREAMING_MIN,
+    start_writeback,
+    write_streaming,
+)
 from xxhash import xxh3_64, xxh3_64_digest
 
 if TYPE_CHECKING:
@@ -102,6 +106,8 @@ class EncodedGroup:
     iov: list[bytes] = field(default_factory=list)
     size: int = 0
     target: Block | None = None
+    #: Where in ``target`` the group's bytes go (0 in a new block).
+    start: int = 0
     new: Block | None = None
     #: The message records placed, as columns: sequence, offset in ``buf``, time,
     #: subject bytes, counted size; and the non-zero TTLs by sequence.
@@ -132,6 +138,7 @@ def encode_group(
     metas: dict[str, bytes | None],
     gens: dict[str, int],
     rm: list[int] | None = None,
+    tail: tuple[Block, int, int, int] | None = None,
 ) -> EncodedGroup:
     """Encode ``ops``, the single removals ``rm`` and the small ``metas`` into the group's
     parts (one ``pwritev``: the small records joined, each large payload as it is).
@@ -144,8 +151,18 @@ def encode_group(
     no intermediate bytearray: header and body, then the checksum, are parts; a payload
     of ``_BIG_PAYLOAD`` bytes or more is not copied at all): this loop is the file
     store's cost per message at commit time.
+
+    ``tail`` is where the groups written but not yet applied end (see
+    :class:`~.log.FileLog`): ``(block, end, hi_seq, hi_ts)``; without it, the
+    log's newest block and its size.
     """
-    g = EncodedGroup(hi_seq=log.hi_seq, hi_ts=log.hi_ts)
+    if tail is None:
+        active = log.blocks[-1] if log.blocks else None
+        end = active.size if active is not None else 0
+        g = EncodedGroup(hi_seq=log.hi_seq, hi_ts=log.hi_ts)
+    else:
+        active, end, hi_s, hi_t = tail
+        g = EncodedGroup(hi_seq=hi_s, hi_ts=hi_t)
     parts: list[bytes] = []  # (the small records since the last large payload)
     iov: list[bytes] = []
     add = parts.append
@@ -253,10 +270,10 @@ def encode_group(
     if parts:
         iov.append(b"".join(parts))
     size = sum(map(len, iov))
-    active = log.blocks[-1] if log.blocks else None
-    g.target = active
-    if size and (active is None or (active.size and active.size + size > log.block_size)):
+    g.target, g.start = active, end
+    if size and (active is None or (end and end + size > log.block_size)):
         g.new = g.target = Block(log.directory, active.id + 1 if active else 1)
+        g.start = 0
         g.new.acc = BlockAcc()
         head_metas = [
             (k.encode(), v, log.meta_gen.get(k, 0))
@@ -335,8 +352,13 @@ def write_group(
     twice: AbstractSet[str],
     auxes: list[tuple[str, tuple[list[bytes] | None, list[bytes]]]],
     dropped: set[str],
+    synced: bool = True,
 ) -> None:
-    """The commit's I/O (in a thread); on an error the data is truncated back."""
+    """The commit's I/O (in a thread); on an error the data is truncated back.
+
+    ``synced=False`` (a group of data records only, written while an earlier one
+    syncs: see :class:`~.log.FileLog`): written, its write-back started, not synced.
+    """
     blk, size, created, d = g.target, g.size, g.new is not None, log.directory
     if blk is not None and size:
         if created:
@@ -345,7 +367,7 @@ def write_group(
             os.ftruncate(blk.fd, blk.size)
             blk.alloc = blk.size
             blk.dirty_tail = False
-        start = 0 if created else blk.size
+        start = g.start
         try:
             if start + size > blk.alloc:
                 reserve(blk, start + size, log.block_size)
@@ -353,6 +375,9 @@ def write_group(
                 write_streaming(blk.fd, g.iov, start, write_parts)
             else:
                 write_parts(blk.fd, g.iov, start)
+            if not synced:
+                start_writeback(blk.fd, start, size)
+                return
             for eb, off in g.erases:
                 _erase(eb.fd, off)
                 if eb is not blk:
@@ -378,7 +403,7 @@ def write_group(
                 fsync_dir(d)
     except OSError:
         if blk is not None and size:
-            undo_write(blk, created, 0 if created else blk.size)
+            undo_write(blk, created, 0 if created else g.start)
         if auxes or dropped:
             log.journal.rollback(mark)
         raise

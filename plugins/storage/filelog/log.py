@@ -1,11 +1,12 @@
 """The file store's :class:`~natskern.kernel.store.log.RecordLog`: block files on a local disk.
 
-* ``commit`` encodes the staged group into one buffer, then in the log's commit
-  thread (:mod:`.iothread`): one
-  ``pwrite`` at the end of the newest block and one ``fdatasync`` (plus a
-  directory fsync when the group opened a new block).  A small group that fits
-  the space its block has is written on the loop instead and synced by kernel
-  AIO (:mod:`.aiosync`: no thread hand-off).  It always syncs: a lazy
+* ``commit`` encodes the staged group and writes it at the end of the newest
+  block: a small group that fits the space its block has on the loop, a larger
+  one in the log's commit thread (:mod:`.iothread`).  A group of data records
+  is then synced by kernel AIO (:mod:`.aiosync`) or a sync thread, and the next
+  such group may be written while that sync runs (:mod:`.pipeline`); any other
+  group (a new block, metadata copies, side logs, erases) waits for those and is
+  written and synced on its own in the commit thread.  It always syncs: a lazy
   ``sync`` interval only means the store calls ``commit`` less often.
 * A failed write (full disk, I/O error) truncates the block back to its last good
   end and raises :class:`StoreIOError`; if even the truncation fails, the next
@@ -29,7 +30,7 @@ from typing import Any
 from natskern.kernel.store.api import CorruptRecordError, StoredMsg, StoreIOError
 from natskern.kernel.store.log import Recovery
 from natskern.plugins.storage.filelog import recovery as _recovery
-from natskern.plugins.storage.filelog.aiosync import AioSync, direct_block, write_on_loop
+from natskern.plugins.storage.filelog.aiosync import SMALL_GROUP, AioSync
 from natskern.plugins.storage.filelog.aiosync import acquire as aio_acquire
 from natskern.plugins.storage.filelog.aiosync import release as aio_release
 from natskern.plugins.storage.filelog.blocks import DEAD, Block
@@ -39,11 +40,14 @@ from natskern.plugins.storage.filelog.group import (
     apply_group,
     delete_blocks,
     encode_group,
+    undo_write,
     write_group,
+    write_parts,
 )
 from natskern.plugins.storage.filelog.iothread import CommitThread
 from natskern.plugins.storage.filelog.journal import AuxJournal, JournalAux
 from natskern.plugins.storage.filelog.meta import pos_bytes, pos_from
+from natskern.plugins.storage.filelog.pipeline import Durable, SyncQueue, Written
 from natskern.plugins.storage.filelog.reads import decode_msg, read_span, split_span
 
 __all__ = ["DEFAULT_BLOCK_SIZE", "FileLog"]
@@ -64,6 +68,8 @@ AHEAD_MSGS = 4096
 _NOWAIT: int = getattr(os, "RWF_NOWAIT", 0)
 CKPT_BLOCKS = "~blocks"
 _NONE: frozenset[str] = frozenset()  # (a commit without metadata values)
+_NONE_META: dict[str, bytes | None] = {}  # (never written to)
+_NO_AUX: set[str] = set()
 CKPT_POS = "~index-pos"
 
 
@@ -71,6 +77,9 @@ class FileLog:
     """One stream's block files, metadata copies and side logs in ``directory``."""
 
     durable = True
+    #: Staged bytes from which the store commits a group while an earlier commit is
+    #: still in flight (its sync): object chunks go to the disk as they come.
+    write_ahead_min = 256 << 10
 
     def __init__(
         self, directory: str, *, sync: str | int = "always", block_size: int = DEFAULT_BLOCK_SIZE
@@ -120,6 +129,13 @@ class FileLog:
         #: Runs the commits' I/O (and the other writes: compaction, block deletion, the
         #: checkpoint), in order, off the loop (see :mod:`.iothread`).
         self._io = CommitThread(f"natskern-commit:{os.path.basename(directory)}")
+        #: The syncs of groups written ahead, when kernel AIO does not take them.
+        self._sync_lane = CommitThread(f"natskern-sync:{os.path.basename(directory)}")
+        self._pipe = SyncQueue(directory, self._io, self._sync_lane, self._applied, self.forget)
+        #: Groups whose commit was called and that are not yet indexed or failed.
+        self._inflight = 0
+        #: Whether an erase is staged (such a group is committed on its own).
+        self._erasing = False
         self._lockfd = -1
         self.closed = True
         #: How many sealed blocks the last open loaded from their sidecars (for tests).
@@ -135,7 +151,7 @@ class FileLog:
         """Open or create the log: load the clean-close checkpoint, or scan and verify."""
         rec = await asyncio.to_thread(_recovery.open_log, self)
         self.closed = False
-        self._sync = aio_acquire()
+        self._sync = self._pipe.aio = aio_acquire()
         return rec
 
     def take_lock(self) -> None:
@@ -193,6 +209,7 @@ class FileLog:
         """Stage the removal of one record (``erase`` also zeroes it in place)."""
         if erase:
             self._ops.append(("r", seq, seq, True))
+            self._erasing = True
         else:
             self._rm.append(seq)
         self._staged.pop(seq, None)
@@ -237,11 +254,16 @@ class FileLog:
     # -- commit -----------------------------------------------------------------------------
 
     async def commit(self) -> None:
-        """Write the staged group with one write and one fdatasync, off the event loop."""
-        async with self._lock:
-            await self._commit()
+        """Make what is staged now durable: one write and one fdatasync, off the event loop.
 
-    async def _commit(self) -> None:
+        It may be called again before an earlier call returns (the store's commits
+        of large groups overlap: :data:`write_ahead_min`).  Each call takes what was
+        staged when it was made; calls write in that order, and a group of data
+        records in the newest block is written while an earlier one syncs (see
+        :mod:`.pipeline`); every other group waits until none is in flight.  A call
+        returns once its group and every earlier one are durable (a call with
+        nothing staged waits for the earlier ones only).
+        """
         ops, self._ops = self._ops, []
         rm, self._rm = self._rm, []
         metas = self._meta_staged
@@ -252,33 +274,131 @@ class FileLog:
         if dropped:
             self._aux_dropped = set()
         if not ops and not rm and not metas and not auxes and not dropped:
+            if self._lock.locked():  # (an earlier call still writing: let it finish)
+                async with self._lock:
+                    pass
+            if self._pipe:
+                await self._pipe.settle()
             return
-        committing = self._committing = self._staged
+        msgs = self._staged
         self._staged = {}
+        self._inflight += 1
+        if self._committing:  # (another group in flight: a merged copy, not its dict)
+            self._committing = {**self._committing, **msgs}
+        else:
+            self._committing = msgs
+        erasing, self._erasing = self._erasing, False
+        written = encoded = None
         try:
-            if metas:
-                twice, self.meta_twice = self.meta_twice & set(metas), set()
-                gens = {k: self.meta_gen.get(k, 0) + (2 if k in twice else 1) for k in metas}
+            async with self._lock:
+                if not (metas or auxes or dropped or erasing):
+                    tail = self._pipe.tail
+                    g = encode_group(self, ops, _NONE_META, {}, rm, tail)
+                    written = await self._write_ahead(g, msgs)
+                    if tail is None:  # (encoded over the indexed state: valid on its own too)
+                        encoded = g
+                if written is None:
+                    await self._pipe.settle()
+                    await self._commit(ops, rm, metas, auxes, dropped, msgs, encoded)
+        except BaseException:
+            self.forget(msgs)
+            raise
+        if written is not None:
+            await written.future
+
+    async def _write_ahead(self, g: EncodedGroup, msgs: dict[int, StoredMsg]) -> Written | None:
+        """Write a group of data records at the tail, unsynced, and queue it for a sync.
+
+        None when the group is not one for this way (it opens a block, or the block's
+        tail must be cut first): the caller commits it on its own.
+        """
+        pipe = self._pipe
+        blk = g.target
+        if blk is None or g.new is not None or blk.dirty_tail or not g.size or g.erases:
+            return None
+        epoch = pipe.epoch
+        written = Written(g, msgs, Durable())
+        try:
+            if blk.fd >= 0 and g.size <= SMALL_GROUP and g.start + g.size <= blk.alloc:
+                await self._write_direct(self._sync, blk, g)  # type: ignore[arg-type]
+                written.direct = True
             else:
-                twice, gens = _NONE, {}
-            g = encode_group(self, ops, metas, gens, rm)
+                await self._io.run(self._write, g, _NONE_META, {}, _NONE, [], _NO_AUX, False)
+        except OSError as e:
+            if epoch == pipe.epoch:  # (else the cut after the failed sync takes these too)
+                await self._io.run(undo_write, blk, False, g.start)
+            raise StoreIOError(f"write to {self.directory} failed: {e.strerror or e}") from e
+        if epoch != pipe.epoch:  # an earlier group's sync failed meanwhile: cut off with it
+            raise StoreIOError(f"write to {self.directory} failed: an earlier write failed")
+        pipe.add(written)
+        return written
+
+    def forget(self, msgs: dict[int, StoredMsg]) -> None:
+        """A group's messages leave the in-flight reads (it is indexed, or it failed)."""
+        self._inflight -= 1
+        if not self._inflight or self._committing is msgs:
+            self._committing = {}
+        else:
+            pop = self._committing.pop
+            for s in msgs:
+                pop(s, None)
+
+    def _applied(self, w: Written) -> None:
+        """(From the sync queue) a group written ahead is durable: index it."""
+        g = w.g
+        apply_group(self, g)
+        self._remember(w.msgs, g)
+        self.forget(w.msgs)
+        self.hi_seq, self.hi_ts = g.hi_seq, g.hi_ts
+        if g.seqs:
+            self._committed_last_msg = max(self._committed_last_msg, g.seqs[-1])
+        if w.direct:
+            self.direct_commits += 1
+        if g.removals or g.rm_set is not None:
+            done = self._reclaim()
+            if done is not None:
+                done.add_done_callback(self._reclaimed)
+
+    def _reclaimed(self, fut: asyncio.Future[None]) -> None:
+        if not fut.cancelled() and fut.exception() is not None:
+            err = fut.exception()
+            logger.warning("%s: deleting emptied blocks failed: %s", self.directory, err)
+
+    async def _commit(
+        self,
+        ops: list[tuple[Any, ...]],
+        rm: list[int],
+        metas: dict[str, bytes | None],
+        auxes: list[tuple[str, tuple[list[bytes] | None, list[bytes]]]],
+        dropped: set[str],
+        committing: dict[int, StoredMsg],
+        encoded: EncodedGroup | None = None,
+    ) -> None:
+        """A group on its own (nothing else in flight): written and synced, then indexed.
+
+        ``encoded``: the group already encoded over the indexed state (no metadata).
+        """
+        try:
+            if encoded is not None:
+                g, twice, gens = encoded, _NONE, {}
+            else:
+                if metas:
+                    twice, self.meta_twice = self.meta_twice & set(metas), set()
+                    gens = {k: self.meta_gen.get(k, 0) + (2 if k in twice else 1) for k in metas}
+                else:
+                    twice, gens = _NONE, {}
+                g = encode_group(self, ops, metas, gens, rm)
             if "index" in metas:
                 t = g.target
                 end = (t.id, t.size + g.size) if t is not None else (0, 0)
                 metas[CKPT_POS] = pos_bytes(*end, gens["index"])
                 gens[CKPT_POS] = self.meta_gen.get(CKPT_POS, 0) + 1
-            sync = self._sync
-            blk = direct_block(g, metas, auxes, dropped) if sync is not None else None
-            if blk is not None:
-                await self._write_direct(sync, blk, g)  # type: ignore[arg-type]
-            else:
-                await self._io.run(self._write, g, metas, gens, twice, auxes, dropped)
+            await self._io.run(self._write, g, metas, gens, twice, auxes, dropped)
         except OSError as e:
             raise StoreIOError(f"write to {self.directory} failed: {e.strerror or e}") from e
-        finally:
-            self._committing = {}
         apply_group(self, g)
         self._remember(committing, g)
+        self.forget(committing)
         self.hi_seq, self.hi_ts = g.hi_seq, g.hi_ts
         if g.seqs:
             self._committed_last_msg = max(self._committed_last_msg, g.seqs[-1])
@@ -299,7 +419,9 @@ class FileLog:
                 except OSError as e:  # the journal as it is stays valid: compaction retries later
                     logger.warning("%s: side-log compaction failed: %s", self.directory, e)
         if g.removals or g.rm_set is not None:
-            await self._reclaim()
+            done = self._reclaim()
+            if done is not None:
+                done.add_done_callback(self._reclaimed)
 
     def _remember(self, committed: dict[int, StoredMsg], g: EncodedGroup) -> None:
         """Keep the newest committed messages in memory, up to RECENT_BYTES; drop removed ones."""
@@ -357,10 +479,15 @@ class FileLog:
         """The commit's I/O, in a thread (:func:`.group.write_group`)."""
         write_group(self, g, *args)
 
-    async def _write_direct(self, sync: AioSync, blk: Block, g: EncodedGroup) -> None:
-        """A small group's I/O: written on the loop, synced by AIO (:mod:`.aiosync`)."""
-        await write_on_loop(sync, self._io, blk, g)
-        self.direct_commits += 1
+    async def _write_direct(self, sync: AioSync | None, blk: Block, g: EncodedGroup) -> None:
+        """A small group's bytes into space its block has, on the loop (no sync: the queue's).
+
+        A coroutine that never waits (the fault tests replace it); ``sync`` is the AIO
+        context the group's sync will go to, if any.
+        """
+        iov, start = g.iov, g.start
+        if len(iov) != 1 or os.pwrite(blk.fd, iov[0], start) != len(iov[0]):
+            write_parts(blk.fd, iov, start)  # (several parts, or a short write: resumed)
 
     def locate(self, seq: int) -> tuple[Block | None, int]:
         """The block and offset of committed message ``seq``, or (None, -1)."""
@@ -406,21 +533,22 @@ class FileLog:
                 offs[j] = DEAD
                 blk.live -= 1  # type: ignore[union-attr]
 
-    async def _reclaim(self) -> None:
-        """Delete blocks whose messages are all removed (see :mod:`.blocks`)."""
+    def _reclaim(self) -> asyncio.Future[None] | None:
+        """Delete blocks whose messages are all removed (see :mod:`.blocks`): they leave the
+        index at once, their files in the write lane (the future; None: no block to delete)."""
         doomed: list[Block] = []
         for i, b in enumerate(self.blocks[:-1]):
             if b.live == 0 and (i == len(doomed) or b.min_target >= b.first_seq > 0):
                 doomed.append(b)
         if not doomed:
-            return
+            return None
         for b in doomed:
             self.blocks.remove(b)
             if b in self.mblocks:
                 j = self.mblocks.index(b)
                 del self.mblocks[j], self.mfirst[j]
             b.close_fd()
-        await self._io.run(delete_blocks, self.directory, doomed)
+        return self._io.run(delete_blocks, self.directory, doomed)
 
     # -- reads ------------------------------------------------------------------------------
 
@@ -539,6 +667,7 @@ class FileLog:
             async with self._lock:
                 await self._io.run(_recovery.write_checkpoint, self)
         finally:  # (a failed last commit: no checkpoint, the next open scans)
+            await self._pipe.settle()  # (no sync in flight when the files close)
             self.closed = True
             self._let_go_of_aio()
             for b in self.blocks:
@@ -548,14 +677,17 @@ class FileLog:
                 os.close(self._lockfd)
                 self._lockfd = -1
             await self._io.stop()
+            await self._sync_lane.stop()
 
     def _let_go_of_aio(self) -> None:
         sync, self._sync = self._sync, None
+        self._pipe.aio = None
         if sync is not None:
             aio_release(sync)
 
     async def destroy(self) -> None:
         """Remove every file of the log."""
+        await self._pipe.settle()
         self.closed = True
         self._let_go_of_aio()
         for b in self.blocks:
@@ -569,3 +701,4 @@ class FileLog:
                 os.close(self._lockfd)
                 self._lockfd = -1
             await self._io.stop()
+            await self._sync_lane.stop()
