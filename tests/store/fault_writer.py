@@ -7,6 +7,12 @@ in flight and group-committed together) and print ``A <seq> <writer> <n>`` after
 each ack (the payload is :func:`store_payload` of writer and n); a writer removes
 its every 10th message again and prints ``R <seq>`` once the removal returned.
 
+``python fault_writer.py store-big DIRECTORY ...`` does the same with payloads of
+~40 KB (:data:`BIG_PAD`), each writer pausing up to 2 ms before each message: the
+messages arrive spread out, as a socket's do, and enough is staged while a commit
+syncs that the store commits the next groups meanwhile (written ahead of their
+sync, :mod:`...filelog.pipeline`).
+
 ``python fault_writer.py log DIRECTORY ...`` drives the raw log instead: ``IN_FLIGHT``
 writers append
 continuously (each waits for its ack, so up to IN_FLIGHT messages are in flight)
@@ -20,6 +26,7 @@ it runs until killed.  Payloads are a function of the sequence (:func:`payload_o
 from __future__ import annotations
 
 import asyncio
+import random
 import sys
 import time
 
@@ -31,9 +38,13 @@ from natskern.plugins.storage.filelog import FileLog
 CONFIG = StoreConfig(name="KILL", subjects=["kill.>"])
 
 
-def store_payload(writer: int, n: int) -> bytes:
-    """The payload writer ``writer`` stores as its ``n``-th message (store mode)."""
-    return b"w%d:%d:" % (writer, n) + bytes([n % 251]) * (n % 300)
+#: What ``store-big`` adds to each payload.
+BIG_PAD = 40_000
+
+
+def store_payload(writer: int, n: int, big: bool = False) -> bytes:
+    """The payload writer ``writer`` stores as its ``n``-th message (store modes)."""
+    return b"w%d:%d:" % (writer, n) + bytes([n % 251]) * (n % 300 + (BIG_PAD if big else 0))
 
 
 async def open_store(directory: str, block_size: int = 65536) -> LogStore:
@@ -47,7 +58,7 @@ async def open_store(directory: str, block_size: int = 65536) -> LogStore:
     return store
 
 
-async def run_store(directory: str, in_flight: int, block_size: int) -> None:
+async def run_store(directory: str, in_flight: int, block_size: int, big: bool = False) -> None:
     """Store with ``in_flight`` concurrent writers until killed."""
     store = await open_store(directory, block_size)
     out = sys.stdout
@@ -56,9 +67,12 @@ async def run_store(directory: str, in_flight: int, block_size: int) -> None:
 
     async def writer(w: int) -> None:
         n = 0
+        rng = random.Random(w)
         while True:
             n += 1
-            seq, _ts = await store.store_msg(f"kill.{w}", None, store_payload(w, n))
+            if big:
+                await asyncio.sleep(rng.random() * 0.002)
+            seq, _ts = await store.store_msg(f"kill.{w}", None, store_payload(w, n, big))
             out.write(f"A {seq} {w} {n}\n")
             out.flush()
             if n % 10 == 0:
@@ -143,4 +157,7 @@ if __name__ == "__main__":
     mode, directory, *rest = sys.argv[1:]
     flight = int(rest[0]) if rest else 64
     size = int(rest[1]) if len(rest) > 1 else 65536
-    asyncio.run((run_store if mode == "store" else run)(directory, flight, size))
+    if mode == "log":
+        asyncio.run(run(directory, flight, size))
+    else:
+        asyncio.run(run_store(directory, flight, size, big=mode == "store-big"))

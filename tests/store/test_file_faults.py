@@ -56,11 +56,13 @@ async def check_all(log: FileLog, seqs: list[int]) -> None:
 # -- kill -9 ----------------------------------------------------------------------------------
 
 
-def _harness(mode: str, path: str) -> subprocess.Popen[str]:
+def _harness(
+    mode: str, path: str, in_flight: int = 48, block_size: int = 32768
+) -> subprocess.Popen[str]:
     harness = Path(writer.__file__)
     env = {**os.environ, "PYTHONPATH": str(harness.parents[2])}
     return subprocess.Popen(
-        [sys.executable, str(harness), mode, path, "48", "32768"],
+        [sys.executable, str(harness), mode, path, str(in_flight), str(block_size)],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         env=env,
@@ -84,25 +86,33 @@ def _kill_after(proc: subprocess.Popen[str], lines: int) -> list[list[str]]:
     return got
 
 
-def test_kill9_of_a_store_process_during_pipelined_appends_loses_no_ack(tmp_path):
+# store-big: ~40 KB payloads from 16 writers in 4 MiB blocks, so that groups are
+# written while the one before them syncs (the store's overlapping commits)
+@pytest.mark.parametrize(
+    ("mode", "in_flight", "block_size"), [("store", 48, 32768), ("store-big", 16, 4 << 20)]
+)
+def test_kill9_of_a_store_process_during_pipelined_appends_loses_no_ack(
+    tmp_path, mode, in_flight, block_size
+):
     rng = random.Random(1009)
     path = str(tmp_path / "s")
     acked: dict[int, bytes] = {}  # seq -> payload
     removed: set[int] = set()
+    big = mode == "store-big"
     for _round in range(6):
-        proc = _harness("store", path)
+        proc = _harness(mode, path, in_flight, block_size)
         assert proc.stdout is not None
         start = proc.stdout.readline().split()
         assert start and start[0] == "S", proc.stderr.read() if proc.stderr else ""
         assert int(start[1]) > max(acked, default=0)  # no acked sequence is handed out again
         for line in _kill_after(proc, rng.randrange(20, 400)):
             if line[0] == "A":
-                acked[int(line[1])] = writer.store_payload(int(line[2]), int(line[3]))
+                acked[int(line[1])] = writer.store_payload(int(line[2]), int(line[3]), big)
             else:
                 removed.add(int(line[1]))
 
         async def verify() -> None:
-            store = await writer.open_store(path, 32768)
+            store = await writer.open_store(path, block_size)
             st = store.state()
             assert st.last_seq >= max(acked)
             live = {}
