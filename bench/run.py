@@ -14,6 +14,9 @@ They are not in the default selection.
 slot runs natskern with JetStream on and three streams defined (``servers.BENCH_STREAMS``,
 on subjects no scenario publishes on), the reference slot the same build with
 ``--no-jetstream``; every ratio's target is then 0.95. Core scenarios only.
+
+``--rounds N`` runs each core scenario N times per server, alternating which server
+goes first, and reports each server's median (see ``rounds.py``).
 """
 
 from __future__ import annotations
@@ -58,6 +61,7 @@ from rich.progress import (
     TextColumn,
     TimeElapsedColumn,
 )
+from rounds import merge_rounds, round_order, round_ratios
 from scenarios import SCENARIOS, Options, Outcome, run_scenario, starts
 from servers import BENCH_STREAMS, nats_server_path
 
@@ -163,6 +167,14 @@ def _describe(outcome: Outcome) -> str:
 )
 @click.option("--quick", is_flag=True, help="JetStream: a smaller pre-filled pull stream.")
 @click.option(
+    "--rounds",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Core scenarios: run each this many times per server, alternating the servers' "
+    "order, and report the medians.",
+)
+@click.option(
     "--reference",
     type=click.Choice(list(COMPARISONS)),
     default=REFERENCE,
@@ -180,6 +192,7 @@ def main(
     memory_subs: int,
     natskern_impl: str,
     quick: bool,
+    rounds: int,
     reference: str,
 ) -> None:
     """Run the benchmark scenarios and print msgs/s, ratios and targets."""
@@ -222,15 +235,22 @@ def main(
         )
         js_outcomes = _run_js(js_names, only, JsOptions(seconds, count, quick, Path(tmp)), err)
         with progress if scenarios else contextlib.nullcontext():
-            task = progress.add_task("starting", total=len(scenarios) * len(slots))
+            task = progress.add_task("starting", total=len(scenarios) * len(slots) * rounds)
             width = max([12, *(len(label) for label, _ in slots)])
             for name in scenarios:
-                for label, kind in slots:
-                    progress.update(task, description=f"{name} on {label}")
-                    outcome = run_scenario(name, label, kind, opts)
-                    outcomes.append(outcome)
-                    progress.console.print(f"{name:<10} {label:<{width}} {_describe(outcome)}")
-                    progress.advance(task)
+                runs: dict[str, list[Outcome]] = {label: [] for label, _ in slots}
+                for round_no in range(rounds):
+                    for label, kind in round_order(slots, round_no):
+                        progress.update(task, description=f"{name} on {label}")
+                        outcome = run_scenario(name, label, kind, opts)
+                        runs[label].append(outcome)
+                        progress.console.print(f"{name:<10} {label:<{width}} {_describe(outcome)}")
+                        progress.advance(task)
+                outcomes.extend(merge_rounds(runs[label]) for label, _ in slots)
+                if rounds > 1 and len(slots) == 2:
+                    ratios = round_ratios(outcomes[-2], outcomes[-1])
+                    shown = ", ".join(f"{r:.3f}" for r in ratios)
+                    progress.console.print(f"{name:<10} [dim]ratio per round: {shown}[/]")
     by_key = {(o.scenario, o.server): o for o in outcomes}
     rows = [
         make_row(n, by_key.get((n, NATSKERN)), by_key.get((n, comparison.reference)), comparison)
@@ -266,6 +286,7 @@ def main(
             "seconds": seconds,
             "count": count,
             "quick": quick,
+            "rounds": rounds,
             "load_before": load_before,
             "load_after": load_after,
         }

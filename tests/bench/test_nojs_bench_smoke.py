@@ -1,8 +1,9 @@
 """Smoke test of ``bench/run.py --reference natskern-nojs``: JetStream's cost to Core NATS.
 
 The natskern slot runs natskern with JetStream on and the benchmark's streams defined, the
-reference slot the same build with ``--no-jetstream``. A short counted run checks that
-both slots ran and that the table and the JSON report name them; timings decide nothing.
+reference slot the same build with ``--no-jetstream``. A short counted run of two rounds checks that
+both slots ran in both rounds, in alternating order, that each reports its rounds' median,
+and that the table and the JSON report name them; timings decide nothing.
 """
 
 from __future__ import annotations
@@ -32,7 +33,9 @@ def _bench(*args: str, json_path: Path | None = None) -> subprocess.CompletedPro
 
 @pytest.fixture(scope="module")
 def nojs_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, dict[str, Any]]:
-    """Run pubsub-16 on natskern with JetStream + streams and without; (stdout, JSON)."""
+    """Run pubsub-16 on natskern with JetStream + streams and without; (output, JSON).
+
+    The output is stdout (the table) then stderr (a line per measurement)."""
     report = tmp_path_factory.mktemp("bench") / "bench.json"
     proc = _bench(
         "--reference",
@@ -43,10 +46,12 @@ def nojs_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, dict[str, A
         str(COUNT),
         "--seconds",
         "10",
+        "--rounds",
+        "2",
         json_path=report,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    return proc.stdout, json.loads(report.read_text())
+    return proc.stdout + "\n" + proc.stderr, json.loads(report.read_text())
 
 
 def test_both_slots_ran_and_counted_every_message(nojs_run: tuple[str, dict[str, Any]]) -> None:
@@ -59,6 +64,22 @@ def test_both_slots_ran_and_counted_every_message(nojs_run: tuple[str, dict[str,
         assert outcome["error"] is None, outcome
         assert outcome["value"] > 0
         assert outcome["details"]["received"] == [COUNT]
+
+
+def test_each_slot_reports_the_median_of_its_rounds(
+    nojs_run: tuple[str, dict[str, Any]],
+) -> None:
+    """Two rounds per slot, the reported value their median, the order alternating."""
+    stdout, data = nojs_run
+    assert data["meta"]["rounds"] == 2
+    for outcome in data["outcomes"]:
+        rounds = outcome["details"]["rounds"]
+        assert len(rounds) == 2 and all(r > 0 for r in rounds)
+        assert outcome["value"] == pytest.approx(sum(rounds) / 2)
+    order = re.findall(r"^pubsub-16\s+(natskern-nojs|natskern)\s+[\d,.]+", stdout, re.M)
+    assert order == ["natskern", "natskern-nojs", "natskern-nojs", "natskern"]
+    [ratios] = re.findall(r"^pubsub-16\s+ratio per round: (.+)$", stdout, re.M)
+    assert len(ratios.split(", ")) == 2
 
 
 def test_json_names_the_reference_and_the_streams(nojs_run: tuple[str, dict[str, Any]]) -> None:
