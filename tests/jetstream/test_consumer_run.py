@@ -17,7 +17,7 @@ import nats
 import pytest
 from nats.js.api import AckPolicy, ConsumerConfig, StreamConfig
 from natskern.kernel.jetstream import consumer_delivery, consumer_run
-from natskern.plugins.storage.filelog import log as filelog
+from natskern.plugins.storage.filelog import memcache
 
 from tests.jetstream.test_api_e2e import jetstream_broker
 
@@ -68,7 +68,7 @@ def _info(info: object) -> tuple:
 async def test_runs_deliver_what_the_general_path_delivers(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, storage: str, ack: bool, filt, max_ack
 ) -> None:
-    monkeypatch.setattr(filelog, "RECENT_BYTES", 16 << 10)  # most reads come from the disk
+    monkeypatch.setattr(memcache, "RECENT_BYTES", 16 << 10)  # most reads come from the disk
     runs = 0
     real = consumer_run.pull_run
 
@@ -148,7 +148,7 @@ async def test_push_runs_deliver_what_the_general_path_delivers(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, storage: str, ack: bool
 ) -> None:
     """Push runs stop where flow control is due: the requests come after the same messages."""
-    monkeypatch.setattr(filelog, "RECENT_BYTES", 64 << 10)  # most reads come from the disk
+    monkeypatch.setattr(memcache, "RECENT_BYTES", 64 << 10)  # most reads come from the disk
     runs = 0
     real = consumer_run.deliver_run
 

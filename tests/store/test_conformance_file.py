@@ -41,8 +41,7 @@ class TestFile(StoreConformance):
         ft.flip_bit(blk.path, off + HEADER.size, 2)
         # the newest messages are also kept in memory for tail readers, and that copy is
         # still good: drop it, so the next read goes to the damaged bytes on disk
-        log._recent.clear()
-        log._recent_bytes = 0
+        log.cache.clear()
 
     async def tear_tail(self, directory: str) -> None:
         """Append the first bytes of a record, as a write cut short does."""

@@ -12,8 +12,7 @@ import os
 
 import pytest
 from natskern.kernel.store.api import CorruptRecordError, StoredMsg
-from natskern.plugins.storage.filelog import FileLog
-from natskern.plugins.storage.filelog import log as filelog
+from natskern.plugins.storage.filelog import FileLog, memcache
 
 from tests.store import fault_tools as ft
 
@@ -45,14 +44,14 @@ async def filled(path: str, n: int) -> FileLog:
 
 
 async def test_page_cache_reads_serve_what_disk_reads_serve(tmp_path, monkeypatch):
-    monkeypatch.setattr(filelog, "RECENT_BYTES", 0)  # nothing of it kept in memory
+    monkeypatch.setattr(memcache, "RECENT_BYTES", 0)  # nothing of it kept in memory
     log = await filled(str(tmp_path / "s"), 600)
     log.remove(123)
     log.remove_range(300, 340)
     await log.commit()
-    log._ahead = {}
+    log.cache.ahead = {}
     cached = [log.read_cached(s) for s in range(1, 601)]
-    log._ahead = {}
+    log.cache.ahead = {}
     read = [await log.read(s) for s in range(1, 601)]
     assert cached == read
     expected = [s for s in range(1, 601) if s != 123 and not 300 <= s <= 340]
@@ -74,7 +73,7 @@ async def test_a_corrupt_record_is_never_served_from_the_page_cache(tmp_path):
     for s in range(1, victim.seq):
         assert log.read_cached(s) == msg(s)
     assert log.read_cached(victim.seq) is None
-    log._ahead = {}
+    log.cache.ahead = {}
     assert log.read_cached(victim.seq) is None
     assert log.read_cached(victim.seq + 1) == msg(victim.seq + 1)
     with pytest.raises(CorruptRecordError):
@@ -88,7 +87,7 @@ async def test_peek_run_is_peek_next_msg_in_a_row(tmp_path, monkeypatch, flt):
     from natskern.kernel.store.base import LogStore
     from natskern.plugins.storage.file import FileLogFactory
 
-    monkeypatch.setattr(filelog, "RECENT_BYTES", 4096)
+    monkeypatch.setattr(memcache, "RECENT_BYTES", 4096)
     factory = LogStore.factory(FileLogFactory)
     store = await factory(
         StoreConfig(name="S", subjects=["r.>"]), str(tmp_path / "S"), sync="always"

@@ -46,6 +46,7 @@ from natskern.plugins.storage.filelog.group import (
 )
 from natskern.plugins.storage.filelog.iothread import CommitThread
 from natskern.plugins.storage.filelog.journal import AuxJournal, JournalAux
+from natskern.plugins.storage.filelog.memcache import ReadCache
 from natskern.plugins.storage.filelog.meta import pos_bytes, pos_from
 from natskern.plugins.storage.filelog.pipeline import Durable, SyncQueue, Written
 from natskern.plugins.storage.filelog.reads import decode_msg, read_span, split_span
@@ -59,11 +60,6 @@ logger = logging.getLogger("natskern.store")
 #: recovery scan, so it bounds both the space a mostly-removed stream keeps and the
 #: scanner's buffer; 1 GiB is ~130 files.
 DEFAULT_BLOCK_SIZE = 8 << 20
-#: Bytes of the newest committed messages kept in memory for tail readers.
-RECENT_BYTES = 4 << 20
-#: A disk read takes this much, and keeps the whole records after the one asked for.
-READ_AHEAD = 32 << 10
-AHEAD_MSGS = 4096
 #: ``os.RWF_NOWAIT`` where the platform has it (Linux): a read that fails rather than block.
 _NOWAIT: int = getattr(os, "RWF_NOWAIT", 0)
 CKPT_BLOCKS = "~blocks"
@@ -103,14 +99,8 @@ class FileLog:
         self.subject_bytes: dict[str, bytes] = {}
         self._staged: dict[int, StoredMsg] = {}
         self._committing: dict[int, StoredMsg] = {}
-        #: The newest committed messages, kept for readers of the tail (no disk read).
-        self._recent: dict[int, StoredMsg] = {}
-        self._recent_bytes = 0
-        #: No sequence below it is in ``_recent`` (where eviction resumes).
-        self._recent_lo = 0
-        #: Verified records read ahead of a disk read, for sequential readers.
-        self._ahead: dict[int, StoredMsg] = {}
-        self._last_disk = self._ahead_top = -1
+        #: The newest committed messages and the records read ahead (no disk read).
+        self.cache = ReadCache()
         self._meta_staged: dict[str, bytes | None] = {}
         self.meta_gen: dict[str, int] = {}
         self.meta_small: dict[str, bytes | None] = {}
@@ -347,7 +337,7 @@ class FileLog:
         """(From the sync queue) a group written ahead is durable: index it."""
         g = w.g
         apply_group(self, g)
-        self._remember(w.msgs, g)
+        self.cache.committed(w.msgs, g)
         self.forget(w.msgs)
         self.hi_seq, self.hi_ts = g.hi_seq, g.hi_ts
         if g.seqs:
@@ -397,7 +387,7 @@ class FileLog:
         except OSError as e:
             raise StoreIOError(f"write to {self.directory} failed: {e.strerror or e}") from e
         apply_group(self, g)
-        self._remember(committing, g)
+        self.cache.committed(committing, g)
         self.forget(committing)
         self.hi_seq, self.hi_ts = g.hi_seq, g.hi_ts
         if g.seqs:
@@ -422,58 +412,6 @@ class FileLog:
             done = self._reclaim()
             if done is not None:
                 done.add_done_callback(self._reclaimed)
-
-    def _remember(self, committed: dict[int, StoredMsg], g: EncodedGroup) -> None:
-        """Keep the newest committed messages in memory, up to RECENT_BYTES; drop removed ones."""
-        recent, ahead = self._recent, self._ahead
-        for first, last, _h, _t in g.removals:
-            if ahead:
-                if last - first < 64:  # (a scan of the read-ahead per single removal)
-                    for s in range(first, last + 1):
-                        ahead.pop(s, None)
-                else:
-                    for s in [s for s in ahead if first <= s <= last]:
-                        del ahead[s]
-            if last - first < 64:
-                for s in range(first, last + 1):
-                    m = recent.pop(s, None)
-                    if m is not None:
-                        self._recent_bytes -= m.size
-            else:
-                for s in [s for s in recent if first <= s <= last]:
-                    self._recent_bytes -= recent.pop(s).size
-        rs = g.rm_set
-        if rs is not None:
-            if ahead:
-                for s in rs:
-                    ahead.pop(s, None)
-            pop = recent.pop
-            freed = 0
-            for s in rs:
-                m = pop(s, None)
-                if m is not None:
-                    freed += len(m.payload) + (len(m.headers) if m.headers else 0)
-            self._recent_bytes -= freed
-        recent.update(committed)
-        # (StoredMsg.size, inline: no call per message)
-        nbytes = self._recent_bytes + sum(
-            [len(m.payload) + (len(m.headers) if m.headers else 0) for m in committed.values()]
-        )
-        if nbytes > RECENT_BYTES and recent:
-            # Evict from the oldest sequence up (committed sequences only grow), not
-            # with ``next(iter(recent))``: a dict popped from the front is scanned
-            # over its dead slots each time (quadratic in the entries evicted).
-            lo, hi = self._recent_lo, max(committed, default=0)
-            pop = recent.pop
-            while nbytes > RECENT_BYTES and recent:
-                if lo > hi:
-                    lo = min(recent)
-                m = pop(lo, None)
-                lo += 1
-                if m is not None:
-                    nbytes -= len(m.payload) + (len(m.headers) if m.headers else 0)
-            self._recent_lo = lo
-        self._recent_bytes = nbytes
 
     def _write(self, g: EncodedGroup, *args: Any) -> None:
         """The commit's I/O, in a thread (:func:`.group.write_group`)."""
@@ -560,18 +498,19 @@ class FileLog:
         the event loop: the thread hop of :meth:`read` costs more than the read itself.
         A record that fails its checksum is left to :meth:`read` (which reports it).
         """
+        cache = self.cache
         m = (
             self._staged.get(seq)
             or self._committing.get(seq)
-            or self._recent.get(seq)
-            or self._ahead.get(seq)
+            or cache.recent.get(seq)
+            or cache.ahead.get(seq)
         )
         if m is not None or not _NOWAIT:
             return m
         blk, off = self.locate(seq)
         if blk is None or blk.fd < 0:
             return None
-        span = self._span(seq)
+        span = cache.span(seq)
         buf = bytearray(span)
         try:
             n = os.preadv(blk.fd, [buf], off, _NOWAIT)
@@ -580,8 +519,8 @@ class FileLog:
         data, ahead = split_span(bytes(buf) if n == span else bytes(buf[:n]))
         if data is None:
             return None
-        self._last_disk = seq
-        self._keep_ahead(blk, off, ahead)
+        cache.read_from_disk(seq)
+        cache.keep_ahead(blk, off, ahead)
         try:
             return decode_msg(seq, data)
         except CorruptRecordError:
@@ -594,19 +533,20 @@ class FileLog:
         for are verified too and kept (a few thousand at most) for a sequential
         reader's next calls.
         """
+        cache = self.cache
         m = (
             self._staged.get(seq)
             or self._committing.get(seq)
-            or self._recent.get(seq)
-            or self._ahead.get(seq)
+            or cache.recent.get(seq)
+            or cache.ahead.get(seq)
         )
         if m is not None:
             return m
         blk, off = self.locate(seq)
         if blk is None or blk.fd < 0:
             return None
-        span = self._span(seq)
-        self._last_disk = seq
+        span = cache.span(seq)
+        cache.read_from_disk(seq)
         blk.readers += 1
         try:
             data, ahead = await asyncio.to_thread(read_span, blk.fd, off, span)
@@ -618,30 +558,8 @@ class FileLog:
                 blk.close_fd()
         if blk.locate(seq) < 0:
             return None  # removed while we read
-        self._keep_ahead(blk, off, ahead)
+        cache.keep_ahead(blk, off, ahead)
         return decode_msg(seq, data)
-
-    def _span(self, seq: int) -> int:
-        """How much a disk read of ``seq`` takes: read ahead only for a sequential reader
-        (the previous disk read was seq - 1, or the read-ahead ran out just before seq);
-        a random read takes one small read."""
-        return READ_AHEAD if seq - 1 in (self._last_disk, self._ahead_top) else 512
-
-    def _keep_ahead(self, blk: Block, off: int, ahead: list[tuple[int, int, StoredMsg]]) -> None:
-        """Keep the records read after the one asked for, those the index still points at.
-
-        A new read-ahead replaces the last one (a sequential reader is past it; a dict
-        trimmed from the front would be scanned over its dead slots each time).
-        """
-        cache: dict[int, StoredMsg] = {}
-        offs, first = blk.offs, blk.first_seq  # (Block.locate, inline: once per message)
-        count = len(offs)
-        for s, rel, msg in ahead[:AHEAD_MSGS]:
-            i = s - first
-            if 0 <= i < count and offs[i] == off + rel:
-                cache[s] = msg
-                self._ahead_top = s
-        self._ahead = cache
 
     async def get_meta(self, key: str) -> bytes | None:
         """A committed metadata value."""
