@@ -20,7 +20,8 @@ from nats.aio.msg import Msg
 from nats.errors import NoRespondersError
 
 from tests.jetstream.test_api_e2e import jetstream_broker
-from tests.jetstream.test_stream_config_diff import _delete_all, request_past_flake
+from tests.jetstream.test_stream_config_diff import _delete_all
+from tests.support.jsapi import request_past_flake
 
 Step = tuple[str, str, Any, dict[str, str] | None]
 

@@ -10,7 +10,6 @@ generated consumer name.
 
 from __future__ import annotations
 
-import asyncio
 import json
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,6 +22,8 @@ from natskern.kernel.jetstream.errors import ApiError
 from natskern.kernel.jetstream.streamconfig import StreamConfig
 from natskern.kernel.jetstream.streamrequest import check_create as check_stream
 from natskern.kernel.jetstream.wire import to_wire
+
+from tests.support.jsapi import api_past_flake
 
 SEC = 1_000_000_000
 MS = 1_000_000
@@ -398,19 +399,9 @@ CASES: dict[str, list[Step]] = {
 }
 
 
-#: nats-server now and then fails to open a new file store right after deleting another
-#: stream's (``error creating store for stream``); such an answer is asked again.
-_STORE_FLAKE = "error creating store for stream"
-
-
 async def reference(nc: nats.NATS, subject: str, body: bytes) -> dict[str, Any]:
     """nats-server's answer to one request (a store-creation flake asked again)."""
-    for _ in range(5):
-        resp: dict[str, Any] = json.loads((await nc.request(subject, body, timeout=5)).data)
-        if resp.get("error", {}).get("description") != _STORE_FLAKE:
-            return resp
-        await asyncio.sleep(0.2)
-    return resp
+    return await api_past_flake(nc, subject, body)
 
 
 async def _reset(nc: nats.NATS) -> None:

@@ -20,6 +20,7 @@ import pytest
 from nats.aio.msg import Msg
 
 from tests.jetstream.test_api_e2e import jetstream_broker
+from tests.support.jsapi import api_past_flake
 
 MS = 1_000_000
 Scenario = Callable[["Driver"], Awaitable[None]]
@@ -35,12 +36,7 @@ class Driver:
 
     async def api(self, subject: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
         data = json.dumps(body).encode() if body is not None else b""
-        for _ in range(5):  # nats-server's occasional store-creation flake is asked again
-            resp = json.loads((await self.nc.request("$JS.API." + subject, data, timeout=5)).data)
-            if resp.get("error", {}).get("description") != "error creating store for stream":
-                break
-            await asyncio.sleep(0.2)
-        return resp
+        return await api_past_flake(self.nc, "$JS.API." + subject, data)
 
     async def setup(self, consumer: dict[str, Any], n: int = 0, **stream: Any) -> None:
         await self.api("STREAM.CREATE.S", {"name": "S", "subjects": ["s.>"], **stream})

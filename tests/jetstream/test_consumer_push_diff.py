@@ -17,6 +17,7 @@ import nats
 from nats.aio.msg import Msg
 
 from tests.jetstream.test_api_e2e import jetstream_broker
+from tests.support.jsapi import request_past_flake
 
 MS = 1_000_000
 
@@ -59,11 +60,7 @@ async def scenario(url: str) -> list[Any]:
         for name in resp.get("streams") or []:
             await nc.request(f"$JS.API.STREAM.DELETE.{name}", b"", timeout=5)
         req = {"name": "S", "subjects": ["s.>"], "max_msg_size": -1}
-        for _ in range(5):  # nats-server's occasional store-creation flake is asked again
-            msg = await nc.request("$JS.API.STREAM.CREATE.S", json.dumps(req).encode(), timeout=5)
-            if b"error creating store" not in msg.data:
-                break
-            await asyncio.sleep(0.2)
+        await request_past_flake(nc, "$JS.API.STREAM.CREATE.S", json.dumps(req).encode())
         for i in range(3):
             await nc.request(f"s.{i}", b"x" * 10, timeout=5)
         cfg = {

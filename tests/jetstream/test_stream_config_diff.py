@@ -20,7 +20,6 @@ from typing import Any
 
 import nats
 import pytest
-from nats.aio.msg import Msg
 from natskern.kernel.jetstream import errors as E
 from natskern.kernel.jetstream.errors import ApiError
 from natskern.kernel.jetstream.streamconfig import StreamConfig, set_dynamic_metadata
@@ -34,6 +33,8 @@ from natskern.kernel.jetstream.streamrequest import (
     subjects_overlap,
 )
 from natskern.kernel.jetstream.wire import to_wire
+
+from tests.support.jsapi import request_past_flake
 
 Body = dict[str, Any] | str
 
@@ -432,24 +433,6 @@ async def _delete_all(nc: nats.NATS) -> None:
         await nc.request(f"$JS.API.STREAM.DELETE.{name}", b"", timeout=5)
     if names:  # (a create right after deletions is what nats-server now and then refuses)
         await asyncio.sleep(0.2)
-
-
-#: nats-server now and then fails to open a new file store right after deleting another
-#: stream's (``error creating store for stream``); such an answer is asked again.
-_STORE_FLAKE = "error creating store for stream"
-
-
-async def request_past_flake(
-    nc: nats.NATS, subject: str, data: bytes, headers: dict[str, str] | None = None
-) -> Msg:
-    """The answer to a request, asked again (up to 4 times) while it is ``_STORE_FLAKE``."""
-    msg = await nc.request(subject, data, timeout=5, headers=headers)
-    for _ in range(4):
-        if _STORE_FLAKE.encode() not in msg.data:
-            break
-        await asyncio.sleep(0.2)
-        msg = await nc.request(subject, data, timeout=5, headers=headers)
-    return msg
 
 
 async def reference(nc: nats.NATS, op: str, name: str, body: bytes) -> dict[str, Any]:

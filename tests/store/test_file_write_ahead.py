@@ -9,9 +9,11 @@ Nothing here is decided by a timing: the gate decides what is in flight.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import os
 import threading
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -56,24 +58,47 @@ def _hold(log: FileLog) -> threading.Event:
     return gate
 
 
+@contextlib.asynccontextmanager
+async def _two_groups_under_a_held_sync(log: FileLog) -> AsyncIterator[list[asyncio.Future]]:
+    """Commit ``big(2)`` then ``big(3)`` while the sync lane is held, each waited for until
+    its bytes are in the block; yields both commits; the lane is let go on exit."""
+    gate = _hold(log)
+    try:
+        commits: list[asyncio.Future] = []
+        for seq in (2, 3):
+            log.append(big(seq))
+            commits.append(asyncio.ensure_future(log.commit()))
+            await _spin(lambda seq=seq: _on_disk(log, big(seq).payload))
+        yield commits
+    finally:
+        gate.set()
+
+
+def _fail_the_first_sync(log: FileLog) -> list[int]:
+    """Make the log's first sync from now on fail with EIO (the next ones sync); the
+    list of the descriptors synced so far."""
+    calls: list[int] = []
+
+    def failing_once(fd: int) -> None:
+        calls.append(fd)
+        if len(calls) == 1:
+            raise OSError(errno.EIO, "Input/output error (injected)")
+        os.fdatasync(fd)
+
+    log._pipe.fdatasync = failing_once
+    return calls
+
+
 async def test_a_group_is_written_while_the_one_before_it_syncs(tmp_path: Path) -> None:
     path = str(tmp_path / "s")
     log = FileLog(path)
     await log.open()
     log.append(big(1))
     await log.commit()  # (the block exists: the next groups take the write-ahead way)
-    gate = _hold(log)
-    try:
-        log.append(big(2))
-        first = asyncio.ensure_future(log.commit())
-        await _spin(lambda: _on_disk(log, big(2).payload))
-        log.append(big(3))
-        second = asyncio.ensure_future(log.commit())
-        await _spin(lambda: _on_disk(log, big(3).payload))  # written while 2 still syncs
+    async with _two_groups_under_a_held_sync(log) as (first, second):
+        # 3 was written while 2 still synced; neither is durable yet
         assert not first.done() and not second.done()
         assert await log.read(3) == big(3)  # (readable before it is durable)
-    finally:
-        gate.set()
     await asyncio.wait_for(asyncio.gather(first, second), GUARD)
     await log.commit()  # (nothing staged: returns at once)
     assert log.locate(3)[0] is not None
@@ -93,25 +118,9 @@ async def test_a_failed_sync_fails_its_group_and_every_group_written_after_it(
     log.append(big(1))
     await log.commit()
     end = log.blocks[-1].size
-    calls: list[int] = []
-
-    def failing_once(fd: int) -> None:
-        calls.append(fd)
-        if len(calls) == 1:
-            raise OSError(errno.EIO, "Input/output error (injected)")
-        os.fdatasync(fd)
-
-    log._pipe.fdatasync = failing_once
-    gate = _hold(log)
-    try:
-        log.append(big(2))
-        first = asyncio.ensure_future(log.commit())
-        await _spin(lambda: _on_disk(log, big(2).payload))
-        log.append(big(3))
-        second = asyncio.ensure_future(log.commit())
-        await _spin(lambda: _on_disk(log, big(3).payload))
-    finally:
-        gate.set()
+    _fail_the_first_sync(log)
+    async with _two_groups_under_a_held_sync(log) as (first, second):
+        pass
     results = await asyncio.wait_for(asyncio.gather(first, second, return_exceptions=True), GUARD)
     assert all(isinstance(r, StoreIOError) for r in results), results
     assert "Input/output error" in str(results[0])
@@ -165,15 +174,7 @@ async def test_a_failed_sync_fails_every_writer_of_the_groups_it_takes_back(
     store = await _store(tmp_path)
     log: FileLog = store._log  # type: ignore[assignment]
     await store.store_msg("obj.c", None, b"x")
-    failed = []
-
-    def failing_once(fd: int) -> None:
-        if not failed:
-            failed.append(fd)
-            raise OSError(errno.EIO, "Input/output error (injected)")
-        os.fdatasync(fd)
-
-    log._pipe.fdatasync = failing_once
+    _fail_the_first_sync(log)
     gate = _hold(log)
     chunks = [bytes([i]) * BIG for i in range(1, 4)]
     try:
