@@ -85,8 +85,18 @@ def test_clear_forgets_everything() -> None:
 def test_reads_ahead_only_for_a_sequential_reader() -> None:
     cache = ReadCache()
     assert cache.span(10) == SMALL_READ
-    cache.read_from_disk(10)
+    cache.read_from_disk(10, 200)
     assert cache.span(11) == READ_AHEAD  # the next one
     assert cache.span(30) == SMALL_READ  # a jump
-    cache.read_from_disk(30)
+    cache.read_from_disk(30, 200)
     assert cache.span(11) == SMALL_READ
+
+
+def test_a_reader_of_large_records_reads_the_next_one_whole() -> None:
+    cache = ReadCache()
+    chunk = (128 << 10) + 120  # an object chunk's record
+    cache.read_from_disk(7, chunk)
+    assert cache.span(8) == chunk  # (one read for the next chunk, not a short one then the rest)
+    cache.read_from_disk(8, 300)
+    assert cache.span(9) == READ_AHEAD
+    assert cache.span(50) == SMALL_READ

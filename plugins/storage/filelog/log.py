@@ -49,7 +49,12 @@ from natskern.plugins.storage.filelog.journal import AuxJournal, JournalAux
 from natskern.plugins.storage.filelog.memcache import ReadCache
 from natskern.plugins.storage.filelog.meta import pos_bytes, pos_from
 from natskern.plugins.storage.filelog.pipeline import Durable, SyncQueue, Written
-from natskern.plugins.storage.filelog.reads import decode_msg, read_span, split_span
+from natskern.plugins.storage.filelog.reads import (
+    decode_msg,
+    read_span,
+    record_length,
+    split_span,
+)
 
 __all__ = ["DEFAULT_BLOCK_SIZE", "FileLog"]
 
@@ -60,6 +65,9 @@ logger = logging.getLogger("natskern.store")
 #: recovery scan, so it bounds both the space a mostly-removed stream keeps and the
 #: scanner's buffer; 1 GiB is ~130 files.
 DEFAULT_BLOCK_SIZE = 8 << 20
+#: A record longer than this, read from the page cache, is decoded from the read's buffer
+#: (its payload copied once) and reads nothing ahead.
+BIG_RECORD = 16 << 10
 #: ``os.RWF_NOWAIT`` where the platform has it (Linux): a read that fails rather than block.
 _NOWAIT: int = getattr(os, "RWF_NOWAIT", 0)
 CKPT_BLOCKS = "~blocks"
@@ -514,12 +522,24 @@ class FileLog:
         buf = bytearray(span)
         try:
             n = os.preadv(blk.fd, [buf], off, _NOWAIT)
+            total = record_length(buf, n)
+            if total > BIG_RECORD:  # (an object chunk: decoded from the buffer, no copy of it)
+                if off + total > blk.size:  # (a bad length: read() reports it)
+                    return None
+                if total > n:
+                    buf = bytearray(total)
+                    if os.preadv(blk.fd, [buf], off, _NOWAIT) != total:
+                        return None
+                cache.read_from_disk(seq, total)
+                return decode_msg(seq, memoryview(buf)[:total])
+            data, ahead = split_span(bytes(buf) if n == span else bytes(buf[:n]))
         except OSError:  # EAGAIN: not (all) in the page cache; or no RWF_NOWAIT support
             return None
-        data, ahead = split_span(bytes(buf) if n == span else bytes(buf[:n]))
+        except CorruptRecordError:
+            return None
         if data is None:
             return None
-        cache.read_from_disk(seq)
+        cache.read_from_disk(seq, len(data))
         cache.keep_ahead(blk, off, ahead)
         try:
             return decode_msg(seq, data)
@@ -546,7 +566,6 @@ class FileLog:
         if blk is None or blk.fd < 0:
             return None
         span = cache.span(seq)
-        cache.read_from_disk(seq)
         blk.readers += 1
         try:
             data, ahead = await asyncio.to_thread(read_span, blk.fd, off, span)
@@ -558,6 +577,7 @@ class FileLog:
                 blk.close_fd()
         if blk.locate(seq) < 0:
             return None  # removed while we read
+        cache.read_from_disk(seq, len(data))
         cache.keep_ahead(blk, off, ahead)
         return decode_msg(seq, data)
 

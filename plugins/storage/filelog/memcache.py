@@ -45,7 +45,16 @@ SMALL_READ = 512
 class ReadCache:
     """One file log's in-memory records (see the module docstring)."""
 
-    __slots__ = ("_ahead_top", "_groups", "_last_disk", "ahead", "budget", "nbytes", "recent")
+    __slots__ = (
+        "_ahead_top",
+        "_groups",
+        "_last_disk",
+        "_last_len",
+        "ahead",
+        "budget",
+        "nbytes",
+        "recent",
+    )
 
     def __init__(self, budget: int | None = None) -> None:
         #: The newest committed messages, by sequence.
@@ -59,6 +68,8 @@ class ReadCache:
         #: ``(sequences, bytes)`` of each group in ``recent``, oldest first.
         self._groups: deque[tuple[list[int], int]] = deque()
         self._last_disk = self._ahead_top = -1
+        #: The length of the record the last disk read was for.
+        self._last_len = 0
 
     def committed(self, msgs: dict[int, StoredMsg], g: EncodedGroup) -> None:
         """A group is durable and indexed: drop what it removed, keep its messages."""
@@ -107,13 +118,19 @@ class ReadCache:
 
     def span(self, seq: int) -> int:
         """How much a disk read of ``seq`` takes: read ahead only for a sequential reader
-        (the previous disk read was seq - 1, or the read-ahead ran out just before seq);
-        a random read takes one small read."""
-        return READ_AHEAD if seq - 1 in (self._last_disk, self._ahead_top) else SMALL_READ
+        (the previous disk read was seq - 1, or the read-ahead ran out just before seq),
+        and at least as much as the record read last (a reader of object chunks reads
+        each in one go); a random read takes one small read."""
+        if seq - 1 in (self._last_disk, self._ahead_top):
+            last = self._last_len
+            return last if last > READ_AHEAD else READ_AHEAD
+        return SMALL_READ
 
-    def read_from_disk(self, seq: int) -> None:
-        """Note that ``seq`` was read from its block (what :meth:`span` looks back at)."""
+    def read_from_disk(self, seq: int, length: int) -> None:
+        """Note that ``seq``'s record (``length`` bytes) was read from its block (what
+        :meth:`span` looks back at)."""
         self._last_disk = seq
+        self._last_len = length
 
     def keep_ahead(self, blk: Block, off: int, ahead: list[tuple[int, int, StoredMsg]]) -> None:
         """Keep the records read after the one asked for, those the index still points at.

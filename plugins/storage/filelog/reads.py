@@ -21,7 +21,7 @@ from natskern.plugins.storage.filelog.codec import (
     checksum_ok,
 )
 
-__all__ = ["decode_msg", "read_span", "split_span"]
+__all__ = ["decode_msg", "read_span", "record_length", "split_span"]
 
 
 def read_span(fd: int, off: int, span: int) -> tuple[bytes, list[tuple[int, int, StoredMsg]]]:
@@ -37,6 +37,14 @@ def read_span(fd: int, off: int, span: int) -> tuple[bytes, list[tuple[int, int,
     if len(data) >= HEADER.size and (total := HEADER.unpack_from(data)[3]) > len(data):
         return data + os.pread(fd, total - len(data), off + len(data)), []
     return data, []
+
+
+def record_length(data: bytes | bytearray, n: int) -> int:
+    """The length the header at the start of ``data[:n]`` gives its record (0: no header)."""
+    if n < HEADER.size:
+        return 0
+    total: int = HEADER.unpack_from(data)[3]
+    return total
 
 
 def split_span(data: bytes) -> tuple[bytes | None, list[tuple[int, int, StoredMsg]]]:
@@ -83,20 +91,29 @@ def split_span(data: bytes) -> tuple[bytes | None, list[tuple[int, int, StoredMs
     return data[:total], ahead
 
 
-def decode_msg(seq: int, data: bytes) -> StoredMsg:
-    """The message in ``data`` (a whole record) after checking it; CorruptRecordError if bad."""
+def decode_msg(seq: int, data: bytes | bytearray | memoryview) -> StoredMsg:
+    """The message in ``data`` (a whole record) after checking it; CorruptRecordError if bad.
+
+    ``data`` may be a view of a read's buffer: the message's fields are copied out of it.
+    """
     if len(data) < OVERHEAD:
         raise CorruptRecordError(seq, "short record")
     magic, kind, flags, total, rseq, ts, _ttl, slen, hlen = HEADER.unpack_from(data)
     if magic != MAGIC or total != len(data) or OVERHEAD + slen + hlen > total:
         raise CorruptRecordError(seq, "bad record header")
-    if not checksum_ok(memoryview(data)[:-8], flags, data[-8:]):
+    if not checksum_ok(memoryview(data)[:-8], flags, bytes(data[-8:])):
         raise CorruptRecordError(seq, "checksum mismatch")
     if kind == ERASED:
         raise CorruptRecordError(seq, "record erased but still indexed")
     if kind != MSG or rseq != seq:
         raise CorruptRecordError(seq, f"index points at a record of sequence {rseq}")
     p = HEADER.size
+    if type(data) is not bytes:  # (a view: each field copied out once)
+        view = memoryview(data)
+        subject = str(view[p : p + slen], "utf-8", "surrogateescape")
+        p += slen
+        headers = bytes(view[p : p + hlen]) if flags & FLAG_HEADERS else None
+        return StoredMsg(subject, seq, ts, headers, bytes(view[p + hlen : -8]))
     subject = data[p : p + slen].decode("utf-8", "surrogateescape")
     p += slen
     headers = data[p : p + hlen] if flags & FLAG_HEADERS else None
