@@ -140,7 +140,12 @@ def deliver_run(consumer: Any, sub: Any, limit: int, budget: int = 0) -> tuple[i
     # The ack subject's length in a MSG line: len(line) - fixed - digits of the size.
     fixed = 0
     peek_run = getattr(c.store, "peek_run", None)
-    run = peek_run(flt, sseq, limit) if peek_run else _one_by_one(peek, flt, sseq, limit)
+    if peek_run is None:
+        run = _one_by_one(peek, flt, sseq, limit)
+    elif budget:  # (no message read past the budget: a large one would be read again)
+        run = peek_run(flt, sseq, limit, budget)
+    else:
+        run = peek_run(flt, sseq, limit)
     for msg in run:
         seq = msg.seq
         dseq += 1

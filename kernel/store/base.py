@@ -312,12 +312,17 @@ class LogStore(Staging, Opening, Expiry, Limits, Removals):
             raise StoreClosedError()
         return self._peek(self._idx.next_seq(filter_subject, start_seq if start_seq > 1 else 1))
 
-    def peek_run(self, filter_subject: str, start_seq: int, limit: int) -> list[StoredMsg]:
+    def peek_run(
+        self, filter_subject: str, start_seq: int, limit: int, max_bytes: int = 0
+    ) -> list[StoredMsg]:
         """The next messages matching the filter from ``start_seq`` that need no I/O.
 
         Up to ``limit`` of them, in sequence order, stopping before the first one the
         log does not hold at hand (``read_cached``): what :meth:`peek_next_msg` gives one
         call at a time, for a consumer that delivers a run (an empty list: call that).
+        With ``max_bytes`` it also stops after the message that brings their headers and
+        payloads to that many bytes (a flow-controlled consumer delivers no more: large
+        messages read past it would be read again on the next run).
         """
         if self._closed:
             raise StoreClosedError()
@@ -327,6 +332,7 @@ class LogStore(Staging, Opening, Expiry, Limits, Removals):
             return out
         idx = self._idx
         seq = start_seq if start_seq > 1 else 1
+        room = max_bytes if max_bytes > 0 else 1 << 62
         if filter_subject in ("", ">"):  # the live column, walked here (next_seq's first case)
             live, base = idx.live, idx.base
             pos = seq - base if seq > base else 0
@@ -339,6 +345,10 @@ class LogStore(Staging, Opening, Expiry, Limits, Removals):
                     break
                 out.append(msg)
                 pos += 1
+                if max_bytes:
+                    room -= len(msg.payload) + (len(msg.headers) if msg.headers else 0)
+                    if room <= 0:
+                        break
             return out
         nxt = idx.next_seq
         while len(out) < limit:
@@ -350,6 +360,10 @@ class LogStore(Staging, Opening, Expiry, Limits, Removals):
                 break
             out.append(msg)
             seq += 1
+            if max_bytes:
+                room -= len(msg.payload) + (len(msg.headers) if msg.headers else 0)
+                if room <= 0:
+                    break
         return out
 
     def _peek(self, seq: int) -> StoredMsg | bool | None:

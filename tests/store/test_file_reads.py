@@ -120,6 +120,14 @@ async def test_peek_run_is_peek_next_msg_in_a_row(tmp_path, monkeypatch, flt):
     assert [m.seq for m in run] == [m.seq for m in one_by_one] and run == one_by_one
     assert len(run) == 150 or flt == "r.3"
     assert store.peek_run(flt, 401, 10) == []
+    # with a byte budget: up to the message that reaches it, never one past it
+    full = store.peek_run(flt, 3, 40)
+    sizes = [len(m.payload) + len(m.headers or b"") for m in full]
+    for budget in (1, sizes[0], sizes[0] + 1, sum(sizes[:5]), sum(sizes[:5]) + 1):
+        got = store.peek_run(flt, 3, 40, budget)
+        count = next(i + 1 for i in range(len(sizes)) if sum(sizes[: i + 1]) >= budget)
+        assert got == full[:count], budget
+    assert store.peek_run(flt, 3, 40, 1 << 40) == full
     await store.close()
 
 
