@@ -62,6 +62,7 @@ from natskern.kernel.store.base import LogStore, record_size
 from natskern.kernel.store.log import RecordColumns, Recovery
 from natskern.plugins.storage import rocksdb_ckpt as ckptfile
 from natskern.plugins.storage import rocksdb_codec as codec
+from natskern.plugins.storage import rocksdb_format as storeformat
 from natskern.plugins.storage import rocksdb_recovery as recovery
 from natskern.plugins.storage.rocksdb_aux import AuxMixin, RocksAuxLog
 from natskern.plugins.storage.rocksdb_db import DbMixin
@@ -172,8 +173,16 @@ class RocksLog(DbMixin, AuxMixin, CheckpointMixin):
         problems: list[str] = []
         corrupt: list[int] = []
         repaired = await self._open_or_repair(problems)
-        self._ready.set()
         msgs, meta = self._views["msgs"], self._views["meta"]
+        found = storeformat.read_format(meta)
+        refused = storeformat.refusal(self.path, found)
+        if refused is not None:  # (before anything is read or written)
+            await asyncio.to_thread(self._close_db, sync=False)
+            self._closed = True
+            raise refused
+        if found != storeformat.STORE_FORMAT:
+            storeformat.write_format(meta)
+        self._ready.set()
         state = recovery.read_state(meta, problems)
         top = recovery.newest_seq(msgs)
         if state is None:

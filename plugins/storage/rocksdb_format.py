@@ -1,0 +1,61 @@
+"""The RocksDB store's format number, so that a natskern never misreads a newer store.
+
+Each stream database carries its format in the ``meta`` column family, two checksummed
+copies (``F\\x00``, ``F\\x01``): the number of the newest value layout its records may
+use (:mod:`.rocksdb_codec`).  Opening a database whose number is above
+:data:`STORE_FORMAT` is refused with a :class:`StoreIOError` that says so, before any of
+its records is read or written: an older natskern would take values of a layout it does
+not know for corrupt ones and drop them.  A database without the mark (written before it
+existed: format 1) gets the current number at open.  A mark whose two copies both fail
+their checksum is refused as unreadable (what it says is not known), never guessed.
+
+Formats: 1 — the layout of the first releases (BLAKE2b-64 checksums).  Raise
+:data:`STORE_FORMAT` whenever the layout of a value or key changes in a way an older
+reader would misread.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from natskern.kernel.store.api import StoreIOError
+from natskern.plugins.storage import rocksdb_codec as codec
+
+__all__ = ["FORMAT_KEYS", "STORE_FORMAT", "read_format", "refusal", "write_format"]
+
+STORE_FORMAT = 1
+FORMAT_KEYS = (b"F\x00", b"F\x01")
+
+
+def read_format(meta: Any) -> int | str | None:
+    """The database's format number; None when unmarked; the raw text of a mark that is
+    not a number, or ``"unreadable"`` when both copies fail their checksum."""
+    present = False
+    for key in FORMAT_KEYS:
+        raw = meta.get(key)
+        if raw is None:
+            continue
+        present = True
+        value = codec.decode_meta(raw, key)
+        if value is not None:
+            return int(value) if value.isdigit() else value.decode("ascii", "replace")[:16]
+    return "unreadable" if present else None
+
+
+def refusal(path: str, found: int | str | None) -> StoreIOError | None:
+    """The error that refuses a database of format ``found`` (None: it may be opened)."""
+    if found is None or (isinstance(found, int) and found <= STORE_FORMAT):
+        return None
+    if isinstance(found, int):
+        what = f"format {found}, newer than this natskern reads ({STORE_FORMAT})"
+    else:
+        what = f"an unreadable format ({found!r}; this natskern reads {STORE_FORMAT})"
+    return StoreIOError(f"stream database {path} holds a store of {what}: refusing to open it")
+
+
+def write_format(meta: Any, number: int = STORE_FORMAT) -> None:
+    """Mark the database as of format ``number`` (both copies; made durable by the WAL
+    sync of the next commit, or written again by the next open)."""
+    value = b"%d" % number
+    for key in FORMAT_KEYS:
+        meta[key] = codec.encode_meta(value, key)

@@ -1,0 +1,111 @@
+"""The RocksDB store's format mark (``rocksdb_format``): a new database is marked, an
+unmarked one is marked at open, a newer or unreadable one is refused without a change,
+and one damaged copy of the mark is read from the other."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from natskern.kernel.store.api import StoredMsg, StoreIOError
+from natskern.plugins.storage import rocksdb_codec as codec
+from natskern.plugins.storage import rocksdb_format as storeformat
+from natskern.plugins.storage.rocksdb import RocksLog
+
+from tests.store.rocksdb_helpers import recovered
+
+
+def msg(seq: int) -> StoredMsg:
+    return StoredMsg("f.x", seq, 1_000 + seq, None, b"p%d" % seq)
+
+
+async def _filled(path: str) -> None:
+    log = RocksLog(path)
+    await log.open()
+    for seq in (1, 2, 3):
+        log.append(msg(seq))
+    await log.commit()
+    await log.close()
+
+
+async def _edit_meta(path: str, changes: dict[bytes, bytes | None]) -> None:
+    """Set (or delete, for None) keys of the database's ``meta`` column family (opened
+    whatever its format mark says)."""
+    log = RocksLog(path)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(storeformat, "refusal", lambda path, found: None)
+        await log.open()
+    meta = log._views["meta"]
+    for key, value in changes.items():
+        if value is None:
+            del meta[key]
+        else:
+            meta[key] = value
+    await log.close()
+
+
+async def _format_of(path: str) -> int | str | None:
+    log = RocksLog(path)
+    await log.open()
+    found = storeformat.read_format(log._views["meta"])
+    await log.close()
+    return found
+
+
+async def test_a_new_database_is_marked_with_the_current_format(tmp_path: Path) -> None:
+    path = str(tmp_path / "s")
+    await _filled(path)
+    assert await _format_of(path) == storeformat.STORE_FORMAT
+
+
+async def test_an_unmarked_database_opens_and_is_marked(tmp_path: Path) -> None:
+    path = str(tmp_path / "s")
+    await _filled(path)
+    await _edit_meta(path, dict.fromkeys(storeformat.FORMAT_KEYS))
+    log = RocksLog(path)
+    rec = await log.open()
+    assert [m.seq for m in await recovered(rec)] == [1, 2, 3]
+    assert storeformat.read_format(log._views["meta"]) == storeformat.STORE_FORMAT
+    await log.close()
+
+
+@pytest.mark.parametrize("mark", ["newer", "unreadable", "not a number"])
+async def test_a_newer_or_unreadable_format_is_refused_and_left_as_it_is(
+    tmp_path: Path, mark: str
+) -> None:
+    path = str(tmp_path / "s")
+    await _filled(path)
+    log = RocksLog(path)
+    await log.open()
+    meta = log._views["meta"]
+    if mark == "newer":
+        storeformat.write_format(meta, storeformat.STORE_FORMAT + 1)
+    else:
+        for key in storeformat.FORMAT_KEYS:
+            meta[key] = b"\x00" * 9 if mark == "unreadable" else codec.encode_meta(b"v2x", key)
+    await log.close()
+    refused = RocksLog(path)
+    with pytest.raises(StoreIOError) as info:
+        await refused.open()
+    text = str(info.value)
+    assert path in text and "refusing to open it" in text
+    if mark == "newer":
+        assert f"format {storeformat.STORE_FORMAT + 1}, newer than" in text
+    elif mark == "unreadable":
+        assert "unreadable format ('unreadable'" in text
+    else:
+        assert "unreadable format ('v2x'" in text
+    # the database was released and not changed: with the mark put back, all is there
+    await _edit_meta(path, dict.fromkeys(storeformat.FORMAT_KEYS))
+    log = RocksLog(path)
+    rec = await log.open()
+    assert [m.seq for m in await recovered(rec)] == [1, 2, 3]
+    assert (await log.read(3)) == msg(3)
+    await log.close()
+
+
+async def test_one_damaged_copy_of_the_mark_is_read_from_the_other(tmp_path: Path) -> None:
+    path = str(tmp_path / "s")
+    await _filled(path)
+    await _edit_meta(path, {storeformat.FORMAT_KEYS[0]: b"\xff" * 12})
+    assert await _format_of(path) == storeformat.STORE_FORMAT
