@@ -131,6 +131,8 @@ class RocksLog(DbMixin, AuxMixin, CheckpointMixin):
         #: Generation of the newest checkpoint file written (the next commit raises the floor).
         self._durable_gen = -1
         self._undo: set[bytes] = set()
+        #: How this database checksums its message values (its format's; set at open).
+        self._codec = storeformat.codec_of(storeformat.STORE_FORMAT)
         #: Subjects' bytes (see :func:`.rocksdb_codec.subject_bytes`).
         self._subject_bytes: dict[str, bytes] = {}
         self._aux: dict[str, RocksAuxLog] = {}
@@ -180,8 +182,11 @@ class RocksLog(DbMixin, AuxMixin, CheckpointMixin):
             await asyncio.to_thread(self._close_db, sync=False)
             self._closed = True
             raise refused
-        if found != storeformat.STORE_FORMAT:
-            storeformat.write_format(meta)
+        if found is None:
+            found = storeformat.format_of_unmarked(msgs, meta)
+            storeformat.write_format(meta, found)
+        assert isinstance(found, int)
+        self._codec = storeformat.codec_of(found)
         self._ready.set()
         state = recovery.read_state(meta, problems)
         top = recovery.newest_seq(msgs)
@@ -195,7 +200,7 @@ class RocksLog(DbMixin, AuxMixin, CheckpointMixin):
         self._appended_top = max(self._last_seq, top)
         if top > self._last_seq:
             self._last_seq = top
-            self._last_ts = recovery.ts_of(msgs, top)
+            self._last_ts = recovery.ts_of(msgs, top, self._codec.verify)
         self._load_aux()
         seen = len(problems)
         ckpt = await self._read_checkpoint(problems)
@@ -220,6 +225,7 @@ class RocksLog(DbMixin, AuxMixin, CheckpointMixin):
                 self.verify_scan,
                 start=base.seq + 1 if base is not None else 0,
                 counter=self._since_ckpt,
+                fmt=self._codec.format,
             )
         return Recovery(
             records=records,
@@ -281,7 +287,7 @@ class RocksLog(DbMixin, AuxMixin, CheckpointMixin):
         raw = self._subject_bytes.get(msg.subject) or codec.subject_bytes(
             self._subject_bytes, msg.subject
         )
-        value = codec.encode_fields(key, raw, msg.ts, ttl, msg.headers, msg.payload)
+        value = self._codec.encode(seq, key, raw, msg.ts, ttl, msg.headers, msg.payload)
         ops = self._ops
         if ops and ops[-1][0] == _MSGS:  # (joins the run of puts)
             ops[-1][1].append(key)
@@ -300,13 +306,21 @@ class RocksLog(DbMixin, AuxMixin, CheckpointMixin):
         self._check()
         if not items:
             return
-        encode = codec.encode_fields
-        keys = list(map(_seq_key, range(first_seq, first_seq + len(items))))
+        seqs = range(first_seq, first_seq + len(items))
+        keys = list(map(_seq_key, seqs))
         known, cache = self._subject_bytes.get, self._subject_bytes
-        values = [
-            encode(key, known(s) or codec.subject_bytes(cache, s), ts, 0, h, p)
-            for key, (s, h, p) in zip(keys, items, strict=True)
-        ]
+        if self._codec.format >= 2:
+            encode = codec.encode_fields_xxh
+            values = [
+                encode(seq, known(s) or codec.subject_bytes(cache, s), ts, 0, h, p)
+                for seq, (s, h, p) in zip(seqs, items, strict=True)
+            ]
+        else:
+            encode = codec.encode_fields
+            values = [
+                encode(key, known(s) or codec.subject_bytes(cache, s), ts, 0, h, p)
+                for key, (s, h, p) in zip(keys, items, strict=True)
+            ]
         self._ops.append((_MSGS, keys, values))
         self._batches.append((first_seq, ts, items))
         self._changed = True
@@ -488,7 +502,7 @@ class RocksLog(DbMixin, AuxMixin, CheckpointMixin):
         value = views["msgs"].get(key)
         if value is None:
             return None
-        if not codec.verify_msg(key, value):
+        if not self._codec.verify(key, value):
             if seq not in self._reported:
                 self._reported.add(seq)
                 log.error("rocksdb %s: corrupt record at sequence %d (checksum)", self.path, seq)

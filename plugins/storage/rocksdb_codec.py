@@ -5,9 +5,11 @@ Column families of one stream's database:
 ``msgs``
     key: the sequence as 8 bytes big-endian (byte order is sequence order);
     value: ``checksum(8) ts(8) ttl(8) subject_len(2) headers_len(4) subject headers payload``
-    with ``headers_len`` -1 for "no headers".  The checksum is BLAKE2b-64 over
-    the key and everything after the checksum (lengths included), so a value
-    moved under another key fails too.
+    with ``headers_len`` -1 for "no headers".  The checksum covers everything after
+    it (lengths included) and the key, so a value moved under another key fails too:
+    in a database of format 2 (:mod:`.rocksdb_format`) it is XXH3-64 of the value
+    seeded with the sequence (``encode_fields_xxh``, ``verify_msg_xxh``), in one of
+    format 1 BLAKE2b-64 over the key and the value (``encode_fields``, ``verify_msg``).
 ``meta``
     ``S\\x00`` / ``S\\x01``: the log state (last_seq, last_ts, gen, and the
     checkpoint floor: the generation below which a checkpoint file is stale),
@@ -29,6 +31,7 @@ import struct
 from hashlib import blake2b
 
 from natskern.kernel.store.api import StoredMsg
+from xxhash import xxh3_64_digest
 
 __all__ = [
     "BLANK",
@@ -41,6 +44,7 @@ __all__ = [
     "decode_msg",
     "decode_state",
     "encode_fields",
+    "encode_fields_xxh",
     "encode_meta",
     "encode_msg",
     "encode_state",
@@ -48,6 +52,7 @@ __all__ = [
     "subject_bytes",
     "user_meta_keys",
     "verify_msg",
+    "verify_msg_xxh",
 ]
 
 _SEQ = struct.Struct(">Q")
@@ -101,6 +106,27 @@ def encode_fields(
     h.update(key)
     h.update(body)
     return h.digest() + body
+
+
+def encode_fields_xxh(
+    seq: int, subject: bytes, ts: int, ttl: int, headers: bytes | None, payload: bytes
+) -> bytes:
+    """:func:`encode_fields` for a database of format 2: the checksum is XXH3-64 of the
+    value after it, seeded with the sequence (its key's number)."""
+    hlen = -1 if headers is None else len(headers)
+    body = b"".join((_pack(ts, ttl, len(subject), hlen), subject, headers or b"", payload))
+    return xxh3_64_digest(body, seq) + body
+
+
+def verify_msg_xxh(key: bytes, value: bytes) -> bool:
+    """:func:`verify_msg` for a database of format 2."""
+    if len(value) < _DATA_AT:
+        return False
+    seed = int.from_bytes(key, "big")
+    if xxh3_64_digest(memoryview(value)[_BODY_AT:], seed) != value[:_BODY_AT]:
+        return False
+    _ts, _ttl, slen, hlen = HEADER.unpack_from(value, _BODY_AT)
+    return _DATA_AT + slen + max(hlen, 0) <= len(value) and hlen >= -1
 
 
 def verify_msg(key: bytes, value: bytes) -> bool:

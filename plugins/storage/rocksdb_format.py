@@ -6,24 +6,40 @@ use (:mod:`.rocksdb_codec`).  Opening a database whose number is above
 :data:`STORE_FORMAT` is refused with a :class:`StoreIOError` that says so, before any of
 its records is read or written: an older natskern would take values of a layout it does
 not know for corrupt ones and drop them.  A database without the mark (written before it
-existed: format 1) gets the current number at open.  A mark whose two copies both fail
-their checksum is refused as unreadable (what it says is not known), never guessed.
+existed, or whose mark was lost with RocksDB's own metadata) gets one at open: the
+current number when it is empty, else the format its newest record verifies under
+(1 when none does).  A mark whose two copies both fail their checksum is refused as
+unreadable (what it says is not known), never guessed.
 
-Formats: 1 — the layout of the first releases (BLAKE2b-64 checksums).  Raise
-:data:`STORE_FORMAT` whenever the layout of a value or key changes in a way an older
-reader would misread.
+A database keeps the format it was created with: one of format 1 is written in format
+1 for good (values of one database are never mixed).
+
+Formats: 1 — the layout of the first releases (BLAKE2b-64 checksums); 2 — message
+values checksummed with XXH3-64 seeded with the sequence (about a seventh of the cost
+per append; metadata and side logs keep BLAKE2b-64).  Raise :data:`STORE_FORMAT`
+whenever the layout of a value or key changes in a way an older reader would misread.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 from natskern.kernel.store.api import StoreIOError
 from natskern.plugins.storage import rocksdb_codec as codec
 
-__all__ = ["FORMAT_KEYS", "STORE_FORMAT", "read_format", "refusal", "write_format"]
+__all__ = [
+    "FORMAT_KEYS",
+    "STORE_FORMAT",
+    "MsgCodec",
+    "codec_of",
+    "format_of_unmarked",
+    "read_format",
+    "refusal",
+    "write_format",
+]
 
-STORE_FORMAT = 1
+STORE_FORMAT = 2
 FORMAT_KEYS = (b"F\x00", b"F\x01")
 
 
@@ -59,3 +75,49 @@ def write_format(meta: Any, number: int = STORE_FORMAT) -> None:
     value = b"%d" % number
     for key in FORMAT_KEYS:
         meta[key] = codec.encode_meta(value, key)
+
+
+class MsgCodec(NamedTuple):
+    """How a database of one format checksums its message values."""
+
+    format: int
+    #: ``encode(seq, key, subject, ts, ttl, headers, payload)``: a stored value.
+    encode: Callable[[int, bytes, bytes, int, int, bytes | None, bytes], bytes]
+    #: ``verify(key, value)``: whether the value is intact.
+    verify: Callable[[bytes, bytes], bool]
+
+
+def _encode_v1(
+    seq: int, key: bytes, subject: bytes, ts: int, ttl: int, hdr: bytes | None, payload: bytes
+) -> bytes:
+    return codec.encode_fields(key, subject, ts, ttl, hdr, payload)
+
+
+def _encode_v2(
+    seq: int, key: bytes, subject: bytes, ts: int, ttl: int, hdr: bytes | None, payload: bytes
+) -> bytes:
+    return codec.encode_fields_xxh(seq, subject, ts, ttl, hdr, payload)
+
+
+_CODECS = {
+    1: MsgCodec(1, _encode_v1, codec.verify_msg),
+    2: MsgCodec(2, _encode_v2, codec.verify_msg_xxh),
+}
+
+
+def codec_of(number: int) -> MsgCodec:
+    """The message codec of format ``number`` (one this natskern reads)."""
+    return _CODECS[number]
+
+
+def format_of_unmarked(msgs: Any, meta: Any) -> int:
+    """The format of a database without a mark: :data:`STORE_FORMAT` when it holds
+    nothing, else the one its newest record verifies under (1 when none does)."""
+    newest = next(iter(msgs.items(backwards=True)), None)
+    if newest is None:
+        return STORE_FORMAT if next(iter(meta.keys()), None) is None else 1
+    key, value = newest
+    for number in sorted(_CODECS, reverse=True):
+        if _CODECS[number].verify(key, value):
+            return number
+    return 1

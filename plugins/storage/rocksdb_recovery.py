@@ -11,12 +11,13 @@ import logging
 import os
 import re
 import struct
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from natskern.kernel.store.log import RecordColumns
 from natskern.plugins.storage import rocksdb_codec as codec
 from rocksdict import ReadOptions
+from xxhash import xxh3_64_digest
 
 __all__ = ["newest_seq", "read_state", "scan", "ts_of", "wal_problems"]
 
@@ -88,11 +89,12 @@ def newest_seq(msgs: Any) -> int:
     return 0
 
 
-def ts_of(msgs: Any, seq: int) -> int:
-    """The timestamp of intact record ``seq`` (0 when missing or corrupt)."""
+def ts_of(msgs: Any, seq: int, verify: Callable[[bytes, bytes], bool] = codec.verify_msg) -> int:
+    """The timestamp of intact record ``seq`` (0 when missing or corrupt); ``verify``:
+    the database format's check."""
     key = codec.seq_key(seq)
     value = msgs.get(key)
-    if value is None or not codec.verify_msg(key, value):
+    if value is None or not verify(key, value):
         return 0
     return int(codec.HEADER.unpack_from(value, 8)[0])
 
@@ -108,6 +110,7 @@ async def scan(
     *,
     start: int = 0,
     counter: list[int] | None = None,
+    fmt: int = 1,
 ) -> AsyncIterator[RecordColumns]:
     """Every intact record from sequence ``start`` on, in key order, as columnar chunks.
 
@@ -119,8 +122,9 @@ async def scan(
     :class:`~natskern.kernel.store.log.RecordColumns` (the keys become sequences
     with one ``struct.unpack``).  Inlined
     :func:`~natskern.plugins.storage.rocksdb_codec.verify_msg` (a crash recovery
-    runs this once per record).  What it finds is logged here as well as added to
-    ``problems``/``corrupt``: the store reads those before it iterates.
+    runs this once per record, in the database's format ``fmt``).  What it finds is
+    logged here as well as added to ``problems``/``corrupt``: the store reads those
+    before it iterates.
     """
     opts = ReadOptions()
     opts.fill_cache(False)  # type: ignore[call-arg]  # the stub lacks the argument
@@ -128,6 +132,7 @@ async def scan(
     subjects: dict[bytes, str] = {}
     unpack = codec.HEADER.unpack_from
     blank = codec.BLANK.copy
+    xxh, digest = fmt >= 2, xxh3_64_digest
     at = codec.DATA_AT
     base = overhead - at
     keys: list[bytes] = []
@@ -138,10 +143,14 @@ async def scan(
     for key, value in msgs.items(from_key=codec.seq_key(start), read_opt=opts):
         size = len(value)
         if verify:
-            h = blank()
-            h.update(key)
-            h.update(value[8:])
-            if h.digest() != value[:8]:
+            if xxh:
+                bad = digest(memoryview(value)[8:], int.from_bytes(key, "big")) != value[:8]
+            else:
+                h = blank()
+                h.update(key)
+                h.update(value[8:])
+                bad = h.digest() != value[:8]
+            if bad:
                 _bad(key, "checksum mismatch", problems, corrupt, reported)
                 continue
         if size < at:

@@ -33,7 +33,7 @@ async def _edit_meta(path: str, changes: dict[bytes, bytes | None]) -> None:
     whatever its format mark says)."""
     log = RocksLog(path)
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(storeformat, "refusal", lambda path, found: None)
+        mp.setattr(storeformat, "read_format", lambda meta: None)  # (taken as unmarked)
         await log.open()
     meta = log._views["meta"]
     for key, value in changes.items():
@@ -109,3 +109,53 @@ async def test_one_damaged_copy_of_the_mark_is_read_from_the_other(tmp_path: Pat
     await _filled(path)
     await _edit_meta(path, {storeformat.FORMAT_KEYS[0]: b"\xff" * 12})
     assert await _format_of(path) == storeformat.STORE_FORMAT
+
+
+async def _raw_values(path: str) -> list[tuple[bytes, bytes]]:
+    log = RocksLog(path)
+    await log.open()
+    items = list(log._views["msgs"].items())
+    await log.close()
+    return items
+
+
+async def test_a_new_database_checksums_its_messages_with_xxh3(tmp_path: Path) -> None:
+    path = str(tmp_path / "s")
+    await _filled(path)
+    values = await _raw_values(path)
+    assert len(values) == 3
+    assert all(codec.verify_msg_xxh(k, v) and not codec.verify_msg(k, v) for k, v in values)
+
+
+async def test_a_format_1_database_stays_format_1_and_reads_back(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A database of the first layout (BLAKE2b-64) is read, scanned and appended to in
+    that layout, also once its mark is gone (the format is found from its records)."""
+    path = str(tmp_path / "s")
+    with monkeypatch.context() as mp:  # (a database made by a natskern of format 1)
+        mp.setattr(storeformat, "STORE_FORMAT", 1)
+        await _filled(path)
+    await _edit_meta(path, dict.fromkeys(storeformat.FORMAT_KEYS))
+    log = RocksLog(path)
+    rec = await log.open()  # (no checkpoint current: every record is scanned and verified)
+    assert [m.seq for m in await recovered(rec)] == [1, 2, 3] and not rec.problems
+    assert storeformat.read_format(log._views["meta"]) == 1
+    log.append(msg(4))
+    await log.commit()
+    assert [await log.read(s) for s in (1, 4)] == [msg(1), msg(4)]
+    await log.close()
+    values = await _raw_values(path)
+    assert len(values) == 4 and all(codec.verify_msg(k, v) for k, v in values)
+
+
+async def test_an_unmarked_database_of_format_2_is_found_to_be_so(tmp_path: Path) -> None:
+    path = str(tmp_path / "s")
+    await _filled(path)
+    await _edit_meta(path, dict.fromkeys(storeformat.FORMAT_KEYS))
+    assert await _format_of(path) == 2
+    log = RocksLog(path)
+    rec = await log.open()
+    assert [m.seq for m in await recovered(rec)] == [1, 2, 3] and not rec.problems
+    assert await log.read(2) == msg(2)
+    await log.close()
