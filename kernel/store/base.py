@@ -271,6 +271,11 @@ class LogStore(Staging, Opening, Expiry, Limits, Removals):
         self._open_check()
         if not self._idx.is_live(seq):
             return None
+        cached = self._read_cached  # (in memory or in the page cache: no thread hop)
+        if cached is not None:
+            msg = cached(seq)
+            if msg is not None:
+                return msg
         try:
             msg = await self._log.read(seq)
         except CorruptRecordError as exc:
