@@ -162,3 +162,32 @@ async def test_large_records_from_the_page_cache_are_whole_and_verified(tmp_path
     with pytest.raises(CorruptRecordError):
         await log.read(6)
     await log.close()
+
+
+async def test_load_msg_takes_no_thread_read_for_what_the_page_cache_holds(tmp_path):
+    """After a reopen nothing is in memory; the blocks are in the page cache (just
+    written): every load_msg is served by read_cached, the thread's read is never asked."""
+    from natskern.kernel.store.api import StoreConfig
+    from natskern.kernel.store.base import LogStore
+    from natskern.plugins.storage.file import FileLogFactory
+
+    factory = LogStore.factory(FileLogFactory)
+    config = StoreConfig(name="S", subjects=["r.>"])
+    store = await factory(config, str(tmp_path / "S"), sync="always")
+    for seq in range(1, 201):
+        m = msg(seq)
+        await store.store_msg(m.subject, m.headers, m.payload)
+    await store.close()
+    store = await factory(config, str(tmp_path / "S"), sync="always")
+
+    async def no_thread_read(seq: int) -> StoredMsg | None:
+        raise AssertionError(f"sequence {seq} was read by the thread")
+
+    store._log.read = no_thread_read
+    for seq in (150, 3, 200, 77, 1, 78, 79):
+        got = await store.load_msg(seq)
+        assert got is not None and (got.subject, got.payload) == (
+            msg(seq).subject,
+            msg(seq).payload,
+        )
+    await store.close()
