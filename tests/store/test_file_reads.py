@@ -12,7 +12,7 @@ import os
 
 import pytest
 from natskern.kernel.store.api import CorruptRecordError, StoredMsg
-from natskern.plugins.storage.filelog import FileLog, memcache
+from natskern.plugins.storage.filelog import DEFAULT_BLOCK_SIZE, FileLog, memcache
 
 from tests.store import fault_tools as ft
 
@@ -26,17 +26,23 @@ def msg(seq: int) -> StoredMsg:
     return StoredMsg(f"r.{seq % 7}", seq, 5_000 + seq, headers, b"payload %d" % seq)
 
 
-async def filled(path: str, n: int) -> FileLog:
-    """A log of ``n`` messages over several blocks, closed and reopened: nothing in memory."""
-    log = FileLog(path, block_size=4096)
+async def written(path: str, msgs: list[StoredMsg], block_size: int, group: int = 50) -> None:
+    """A log of ``msgs`` (committed ``group`` at a time), closed cleanly: its index
+    checkpoint is current, so a reopen scans nothing."""
+    log = FileLog(path, block_size=block_size)
     await log.open()
-    for seq in range(1, n + 1):
-        log.append(msg(seq))
-        if seq % 50 == 0:
+    for i, m in enumerate(msgs, 1):
+        log.append(m)
+        if i % group == 0:
             await log.commit()
     await log.commit()
-    log.put_meta("index", b"store checkpoint")  # a clean close: the reopen scans nothing
+    log.put_meta("index", b"store checkpoint")
     await log.close()
+
+
+async def filled(path: str, n: int) -> FileLog:
+    """A log of ``n`` messages over several blocks, closed and reopened: nothing in memory."""
+    await written(path, [msg(seq) for seq in range(1, n + 1)], 4096)
     log = FileLog(path, block_size=4096)
     rec = await log.open()
     assert rec.checkpoint_current
@@ -142,13 +148,7 @@ async def test_large_records_from_the_page_cache_are_whole_and_verified(tmp_path
     sequential) equal what the thread's read gives; a corrupt one is never served."""
     monkeypatch.setattr(memcache, "RECENT_BYTES", 0)  # nothing of it kept in memory
     path = str(tmp_path / "s")
-    log = FileLog(path)
-    await log.open()
-    for seq in range(1, 9):
-        log.append(chunk(seq))
-    await log.commit()
-    log.put_meta("index", b"store checkpoint")  # a clean close: the reopen scans nothing
-    await log.close()
+    await written(path, [chunk(seq) for seq in range(1, 9)], DEFAULT_BLOCK_SIZE)
     victim = ft.messages(path)[5]
     ft.flip_bit(victim.path, victim.payload_at + 100_000, 3)
     log = FileLog(path)
