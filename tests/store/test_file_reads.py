@@ -164,9 +164,11 @@ async def test_large_records_from_the_page_cache_are_whole_and_verified(tmp_path
     await log.close()
 
 
-async def test_load_msg_takes_no_thread_read_for_what_the_page_cache_holds(tmp_path):
+@pytest.mark.parametrize("size", [10, 6000, 40_000])
+async def test_load_msg_takes_no_thread_read_for_what_the_page_cache_holds(tmp_path, size):
     """After a reopen nothing is in memory; the blocks are in the page cache (just
-    written): every load_msg is served by read_cached, the thread's read is never asked."""
+    written): every load_msg is served by read_cached, the thread's read is never asked,
+    also for records longer than a random read's span (6000) or than the read-ahead."""
     from natskern.kernel.store.api import StoreConfig
     from natskern.kernel.store.base import LogStore
     from natskern.plugins.storage.file import FileLogFactory
@@ -174,8 +176,13 @@ async def test_load_msg_takes_no_thread_read_for_what_the_page_cache_holds(tmp_p
     factory = LogStore.factory(FileLogFactory)
     config = StoreConfig(name="S", subjects=["r.>"])
     store = await factory(config, str(tmp_path / "S"), sync="always")
-    for seq in range(1, 201):
+
+    def sized(seq: int) -> StoredMsg:
         m = msg(seq)
+        return StoredMsg(m.subject, seq, m.ts, m.headers, m.payload.ljust(size, b"."))
+
+    for seq in range(1, 201):
+        m = sized(seq)
         await store.store_msg(m.subject, m.headers, m.payload)
     await store.close()
     store = await factory(config, str(tmp_path / "S"), sync="always")
@@ -185,9 +192,6 @@ async def test_load_msg_takes_no_thread_read_for_what_the_page_cache_holds(tmp_p
 
     store._log.read = no_thread_read
     for seq in (150, 3, 200, 77, 1, 78, 79):
-        got = await store.load_msg(seq)
-        assert got is not None and (got.subject, got.payload) == (
-            msg(seq).subject,
-            msg(seq).payload,
-        )
+        got, want = await store.load_msg(seq), sized(seq)
+        assert got is not None and (got.subject, got.payload) == (want.subject, want.payload)
     await store.close()

@@ -523,7 +523,8 @@ class FileLog:
         try:
             n = os.preadv(blk.fd, [buf], off, _NOWAIT)
             total = record_length(buf, n)
-            if total > BIG_RECORD:  # (an object chunk: decoded from the buffer, no copy of it)
+            if total > BIG_RECORD or total > n:  # (an object chunk, or longer than the read:
+                # read whole, decoded from the buffer, nothing read ahead)
                 if off + total > blk.size:  # (a bad length: read() reports it)
                     return None
                 if total > n:
