@@ -29,8 +29,9 @@ __all__ = ["DeliveryMixin", "deliver_as", "deliver_to"]
 log = logging.getLogger("natskern.jetstream.consumer")
 _mono = time.monotonic_ns
 _FC_MAX: Final = 32 * 1024 * 1024
-#: A message at least this large that was read from disk: the one after it is not at hand
-#: either (a store reads ahead small records only), so a push round does not peek for it.
+#: A message at least this large that had to be read from disk (it was neither in memory
+#: nor in the page cache): the one after it is most likely not at hand either (a store
+#: reads ahead small records only), so a push round does not peek for it first.
 _BIG_READ: Final = 64 * 1024
 _ALPHA: Final = string.ascii_letters + string.digits
 
