@@ -60,10 +60,12 @@ def read_format(meta: Any) -> int | str | None:
 
 def refusal(path: str, found: int | str | None) -> StoreIOError | None:
     """The error that refuses a database of format ``found`` (None: it may be opened)."""
-    if found is None or (isinstance(found, int) and found <= STORE_FORMAT):
+    if found is None or (isinstance(found, int) and found in _CODECS):
         return None
-    if isinstance(found, int):
+    if isinstance(found, int) and found > STORE_FORMAT:
         what = f"format {found}, newer than this natskern reads ({STORE_FORMAT})"
+    elif isinstance(found, int):
+        what = f"an unknown format {found} (this natskern reads 1 to {STORE_FORMAT})"
     else:
         what = f"an unreadable format ({found!r}; this natskern reads {STORE_FORMAT})"
     return StoreIOError(f"stream database {path} holds a store of {what}: refusing to open it")

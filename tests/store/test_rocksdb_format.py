@@ -69,7 +69,7 @@ async def test_an_unmarked_database_opens_and_is_marked(tmp_path: Path) -> None:
     await log.close()
 
 
-@pytest.mark.parametrize("mark", ["newer", "unreadable", "not a number"])
+@pytest.mark.parametrize("mark", ["newer", "unreadable", "not a number", "zero"])
 async def test_a_newer_or_unreadable_format_is_refused_and_left_as_it_is(
     tmp_path: Path, mark: str
 ) -> None:
@@ -81,8 +81,9 @@ async def test_a_newer_or_unreadable_format_is_refused_and_left_as_it_is(
     if mark == "newer":
         storeformat.write_format(meta, storeformat.STORE_FORMAT + 1)
     else:
+        value = {"unreadable": None, "not a number": b"v2x", "zero": b"0"}[mark]
         for key in storeformat.FORMAT_KEYS:
-            meta[key] = b"\x00" * 9 if mark == "unreadable" else codec.encode_meta(b"v2x", key)
+            meta[key] = b"\x00" * 9 if value is None else codec.encode_meta(value, key)
     await log.close()
     refused = RocksLog(path)
     with pytest.raises(StoreIOError) as info:
@@ -93,6 +94,8 @@ async def test_a_newer_or_unreadable_format_is_refused_and_left_as_it_is(
         assert f"format {storeformat.STORE_FORMAT + 1}, newer than" in text
     elif mark == "unreadable":
         assert "unreadable format ('unreadable'" in text
+    elif mark == "zero":
+        assert "unknown format 0 (this natskern reads 1 to" in text
     else:
         assert "unreadable format ('v2x'" in text
     # the database was released and not changed: with the mark put back, all is there
