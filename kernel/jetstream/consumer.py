@@ -39,7 +39,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Final
 
 from natskern.kernel.jetstream.consumer_acks import AckMixin
-from natskern.kernel.jetstream.consumer_delivery import DeliveryMixin
+from natskern.kernel.jetstream.consumer_delivery import FC_START, DeliveryMixin
 from natskern.kernel.jetstream.consumer_pending import PendingSet
 from natskern.kernel.jetstream.consumer_pull import (
     PullMixin,
@@ -61,8 +61,6 @@ __all__ = ["Consumer"]
 log = logging.getLogger("natskern.jetstream.consumer")
 
 _mono = time.monotonic_ns
-_FC_START: Final = 2 * 1024 * 1024
-_FC_MAX: Final = 32 * 1024 * 1024
 _ALPHA: Final = string.ascii_letters + string.digits
 #: Consumer-state ops a LogConsumerStore records in one entry per run (update_many).
 _DELTAS: Final = ("D", "A", "DR")
@@ -116,7 +114,7 @@ class Consumer(AckMixin, PullMixin, DeliveryMixin):
         #: Wall-clock times of the last delivery and the last ack (``last_active``).
         self.last_delivered = 0
         self.last_acked = 0
-        self._fc_window = _FC_START
+        self._fc_window = FC_START
         self._fc_bytes = 0
         self._fc_sent = 0
         self._fc_subject = b""

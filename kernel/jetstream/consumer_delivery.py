@@ -28,7 +28,12 @@ __all__ = ["DeliveryMixin", "deliver_as", "deliver_to"]
 
 log = logging.getLogger("natskern.jetstream.consumer")
 _mono = time.monotonic_ns
-_FC_MAX: Final = 32 * 1024 * 1024
+#: Flow control: the bytes a push consumer delivers before it waits for the client's answer
+#: to a flow-control request, at first and at most (each answer doubles it).  What the
+#: broker holds for a client that reads slower than the store delivers is about this
+#: window: 8 MiB keeps a 1 GiB object get within a few tens of MiB of RSS.
+FC_START: Final = 2 * 1024 * 1024
+FC_MAX: Final = 8 * 1024 * 1024
 #: A message at least this large that had to be read from disk (it was neither in memory
 #: nor in the page cache): the one after it is most likely not at hand either (a store
 #: reads ahead small records only), so a push round does not peek for it first.
@@ -68,7 +73,7 @@ class DeliveryMixin:
         if subject != self._fc_subject:
             return
         self._fc_bytes = max(self._fc_bytes - self._fc_sent, 0)
-        self._fc_window = min(self._fc_window * 2, _FC_MAX)
+        self._fc_window = min(self._fc_window * 2, FC_MAX)
         self._fc_subject = b""
         self._wake.set()
 
