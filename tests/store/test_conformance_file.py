@@ -74,16 +74,16 @@ class TestFile(StoreConformance):
 
         real_direct = log._write_direct
 
-        async def failing_direct(sync: Any, blk: Any, g: Any) -> None:
+        async def failing_direct(blk: Any, g: Any) -> None:
             if left[0] <= 0:
-                return await real_direct(sync, blk, g)
+                return await real_direct(blk, g)
             left[0] -= 1
             saved = os.dup(blk.fd)
             ro = os.open(blk.path, os.O_RDONLY)
             os.dup2(ro, blk.fd)
             os.close(ro)
             try:
-                return await real_direct(sync, blk, g)
+                return await real_direct(blk, g)
             finally:
                 os.dup2(saved, blk.fd)
                 os.close(saved)

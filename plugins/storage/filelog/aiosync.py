@@ -81,18 +81,6 @@ class AioSync:
         self._fileno = self._ctx.fileno
         loop.add_reader(self._fileno, self._completed)
 
-    def fdatasync(self, fd: int) -> asyncio.Future[None] | None:
-        """Start ``fdatasync(fd)``; its future ends with None or the sync's ``OSError``.
-
-        None when the context is full or refuses the request (the caller syncs another
-        way); a file whose file system takes no AIO fsync turns AIO off for the process.
-        """
-        loop = self._loop_ref()
-        if loop is None:
-            return None
-        fut = loop.create_future()
-        return fut if self.fdatasync_then(fd, lambda err: _settle(fut, err)) else None
-
     def fdatasync_then(self, fd: int, done: Callable[[OSError | None], None]) -> bool:
         """Start ``fdatasync(fd)`` and call ``done(None)`` or ``done(error)`` when it ends.
 
@@ -133,15 +121,6 @@ class AioSync:
             if not loop.is_closed():
                 loop.remove_reader(self._fileno)
         self._ctx = None  # (its last reference: the kernel's context is destroyed)
-
-
-def _settle(fut: asyncio.Future[None], err: OSError | None) -> None:
-    if fut.done():
-        return
-    if err is not None:
-        fut.set_exception(err)
-    else:
-        fut.set_result(None)
 
 
 def _call(sync: AioSync, done: Callable[[OSError | None], None], res: int) -> None:

@@ -318,7 +318,7 @@ class FileLog:
         written = Written(g, msgs, Durable())
         try:
             if blk.fd >= 0 and g.size <= SMALL_GROUP and g.start + g.size <= blk.alloc:
-                await self._write_direct(self._sync, blk, g)  # type: ignore[arg-type]
+                await self._write_direct(blk, g)
                 written.direct = True
             else:
                 await self._io.run(self._write, g, _NONE_META, {}, _NONE, [], _NO_AUX, False)
@@ -343,15 +343,22 @@ class FileLog:
 
     def _applied(self, w: Written) -> None:
         """(From the sync queue) a group written ahead is durable: index it."""
-        g = w.g
+        self._indexed(w.g, w.msgs)
+        if w.direct:
+            self.direct_commits += 1
+        self._reclaim_emptied(w.g)
+
+    def _indexed(self, g: EncodedGroup, msgs: dict[int, StoredMsg]) -> None:
+        """A durable group's records go into the index (and its messages into the cache)."""
         apply_group(self, g)
-        self.cache.committed(w.msgs, g)
-        self.forget(w.msgs)
+        self.cache.committed(msgs, g)
+        self.forget(msgs)
         self.hi_seq, self.hi_ts = g.hi_seq, g.hi_ts
         if g.seqs:
             self._committed_last_msg = max(self._committed_last_msg, g.seqs[-1])
-        if w.direct:
-            self.direct_commits += 1
+
+    def _reclaim_emptied(self, g: EncodedGroup) -> None:
+        """After a durable group that removed messages: delete the blocks it emptied."""
         if g.removals or g.rm_set is not None:
             done = self._reclaim()
             if done is not None:
@@ -394,12 +401,7 @@ class FileLog:
             await self._io.run(self._write, g, metas, gens, twice, auxes, dropped)
         except OSError as e:
             raise StoreIOError(f"write to {self.directory} failed: {e.strerror or e}") from e
-        apply_group(self, g)
-        self.cache.committed(committing, g)
-        self.forget(committing)
-        self.hi_seq, self.hi_ts = g.hi_seq, g.hi_ts
-        if g.seqs:
-            self._committed_last_msg = max(self._committed_last_msg, g.seqs[-1])
+        self._indexed(g, committing)
         for key, value in metas.items():
             self.meta_once.pop(key, None)
             self.meta_gen[key] = gens[key]
@@ -416,20 +418,16 @@ class FileLog:
                     await self._io.run(self.journal.compact)
                 except OSError as e:  # the journal as it is stays valid: compaction retries later
                     logger.warning("%s: side-log compaction failed: %s", self.directory, e)
-        if g.removals or g.rm_set is not None:
-            done = self._reclaim()
-            if done is not None:
-                done.add_done_callback(self._reclaimed)
+        self._reclaim_emptied(g)
 
     def _write(self, g: EncodedGroup, *args: Any) -> None:
         """The commit's I/O, in a thread (:func:`.group.write_group`)."""
         write_group(self, g, *args)
 
-    async def _write_direct(self, sync: AioSync | None, blk: Block, g: EncodedGroup) -> None:
+    async def _write_direct(self, blk: Block, g: EncodedGroup) -> None:
         """A small group's bytes into space its block has, on the loop (no sync: the queue's).
 
-        A coroutine that never waits (the fault tests replace it); ``sync`` is the AIO
-        context the group's sync will go to, if any.
+        A coroutine that never waits (the fault tests replace it).
         """
         iov, start = g.iov, g.start
         if len(iov) != 1 or os.pwrite(blk.fd, iov[0], start) != len(iov[0]):

@@ -126,6 +126,9 @@ class SyncQueue:
         aio = self.aio
         if aio is not None and aio.fdatasync_then(fd, self._synced):
             return
+        self._sync_on_lane(fd)
+
+    def _sync_on_lane(self, fd: int) -> None:
         self._lane.run(self.fdatasync, fd).add_done_callback(self._thread_synced)
 
     def _thread_synced(self, fut: asyncio.Future[None]) -> None:
@@ -137,8 +140,7 @@ class SyncQueue:
         if err is not None and self.aio is not None and unsupported(err):
             disable()  # (this file system has no AIO fsync: the thread syncs from now on)
             self.aio = None
-            fd = batch[-1].g.target.fd  # type: ignore[union-attr]
-            self._lane.run(self.fdatasync, fd).add_done_callback(self._thread_synced)
+            self._sync_on_lane(batch[-1].g.target.fd)  # type: ignore[union-attr]
             return
         self._syncing = []
         if err is not None:
