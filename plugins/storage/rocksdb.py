@@ -308,19 +308,11 @@ class RocksLog(DbMixin, AuxMixin, CheckpointMixin):
             return
         seqs = range(first_seq, first_seq + len(items))
         keys = list(map(_seq_key, seqs))
-        known, cache = self._subject_bytes.get, self._subject_bytes
-        if self._codec.format >= 2:
-            encode = codec.encode_fields_xxh
-            values = [
-                encode(seq, known(s) or codec.subject_bytes(cache, s), ts, 0, h, p)
-                for seq, (s, h, p) in zip(seqs, items, strict=True)
-            ]
-        else:
-            encode = codec.encode_fields
-            values = [
-                encode(key, known(s) or codec.subject_bytes(cache, s), ts, 0, h, p)
-                for key, (s, h, p) in zip(keys, items, strict=True)
-            ]
+        known, cache, encode = self._subject_bytes.get, self._subject_bytes, self._codec.encode
+        values = [
+            encode(seq, key, known(s) or codec.subject_bytes(cache, s), ts, 0, h, p)
+            for seq, key, (s, h, p) in zip(seqs, keys, items, strict=True)
+        ]
         self._ops.append((_MSGS, keys, values))
         self._batches.append((first_seq, ts, items))
         self._changed = True

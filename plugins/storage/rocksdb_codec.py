@@ -46,7 +46,6 @@ __all__ = [
     "encode_fields",
     "encode_fields_xxh",
     "encode_meta",
-    "encode_msg",
     "encode_state",
     "seq_key",
     "subject_bytes",
@@ -91,15 +90,18 @@ def _digest(data: bytes | memoryview, salt: bytes) -> bytes:
     return h.digest()
 
 
-def encode_msg(key: bytes, msg: StoredMsg, ttl: int) -> bytes:
-    """The stored value of ``msg`` under ``key`` (checksum first)."""
-    return encode_fields(key, msg.subject.encode(), msg.ts, ttl, msg.headers, msg.payload)
-
-
 def encode_fields(
-    key: bytes, subject: bytes, ts: int, ttl: int, headers: bytes | None, payload: bytes
+    seq: int,
+    key: bytes,
+    subject: bytes,
+    ts: int,
+    ttl: int,
+    headers: bytes | None,
+    payload: bytes,
 ) -> bytes:
-    """The stored value of a message given field by field (``subject`` encoded)."""
+    """The stored value of a message given field by field (``subject`` encoded), in a
+    database of format 1: BLAKE2b-64 over the key and the value (``seq`` unused: both
+    encoders take the same arguments)."""
     hlen = -1 if headers is None else len(headers)
     body = b"".join((_pack(ts, ttl, len(subject), hlen), subject, headers or b"", payload))
     h = BLANK.copy()  # (_digest inline: this is every append's)
@@ -109,10 +111,16 @@ def encode_fields(
 
 
 def encode_fields_xxh(
-    seq: int, subject: bytes, ts: int, ttl: int, headers: bytes | None, payload: bytes
+    seq: int,
+    key: bytes,
+    subject: bytes,
+    ts: int,
+    ttl: int,
+    headers: bytes | None,
+    payload: bytes,
 ) -> bytes:
     """:func:`encode_fields` for a database of format 2: the checksum is XXH3-64 of the
-    value after it, seeded with the sequence (its key's number)."""
+    value after it, seeded with the sequence (``key`` unused)."""
     hlen = -1 if headers is None else len(headers)
     body = b"".join((_pack(ts, ttl, len(subject), hlen), subject, headers or b"", payload))
     return xxh3_64_digest(body, seq) + body

@@ -89,21 +89,9 @@ class MsgCodec(NamedTuple):
     verify: Callable[[bytes, bytes], bool]
 
 
-def _encode_v1(
-    seq: int, key: bytes, subject: bytes, ts: int, ttl: int, hdr: bytes | None, payload: bytes
-) -> bytes:
-    return codec.encode_fields(key, subject, ts, ttl, hdr, payload)
-
-
-def _encode_v2(
-    seq: int, key: bytes, subject: bytes, ts: int, ttl: int, hdr: bytes | None, payload: bytes
-) -> bytes:
-    return codec.encode_fields_xxh(seq, subject, ts, ttl, hdr, payload)
-
-
 _CODECS = {
-    1: MsgCodec(1, _encode_v1, codec.verify_msg),
-    2: MsgCodec(2, _encode_v2, codec.verify_msg_xxh),
+    1: MsgCodec(1, codec.encode_fields, codec.verify_msg),
+    2: MsgCodec(2, codec.encode_fields_xxh, codec.verify_msg_xxh),
 }
 
 
