@@ -14,7 +14,9 @@ Subjects of more than ``DEEP_TOKENS`` tokens whose result is fixed by their firs
 ``DEEP_TOKENS`` tokens (every branch of the walk stops within them: no subscription looks
 deeper, e.g. ``$JS.ACK.<stream>.<consumer>.<n>.…`` under ``$JS.ACK.<stream>.<consumer>.>``)
 are served from a second small cache keyed by that prefix, so unique subjects of that shape
-(acks) cost one lookup instead of a walk.  Any subscription change clears it.
+(acks) cost one lookup instead of a walk; one that comes back (a KV key under
+``$KV.<bucket>.>``) still enters the per-subject cache on its second miss, where a
+hit costs no split.  Any subscription change clears it.
 
 Inserts and removes keep the cache exact by walking the affected entries again (so a result
 is always in walk order, whenever its subject entered the cache): a literal subscription
@@ -74,6 +76,8 @@ class Sublist:
         self.peek: Callable[[bytes], SublistResult | None] = self._cache.get
         # Subjects that missed once since the doorkeeper was last reset (see module doc).
         self._seen: set[bytes] = set()
+        # The same for subjects served by their prefix (``_deep``).
+        self._seen_deep: set[bytes] = set()
         # Cached keys by first token: the candidates a wildcard change has to look at.
         self._by_first: dict[bytes, set[bytes]] = {}
         self._cache_size = cache_size
@@ -140,6 +144,17 @@ class Sublist:
         if key:
             result = self._deep.get(key)
             if result is not None:
+                # a subject that comes back (a KV key under ``$KV.<bucket>.>``) still
+                # enters the cache on its second miss; a unique one (a reply inbox) never
+                # does, and has a doorkeeper of its own so as not to sweep out the other's
+                seen = self._seen_deep
+                if subject in seen:
+                    seen.discard(subject)
+                    self._cache_result(subject, tokens[0], result)
+                else:
+                    if len(seen) >= self._cache_size:
+                        seen.clear()
+                    seen.add(subject)
                 return result
         self._misses += 1
         result = self._walk_result(tokens)
@@ -157,20 +172,24 @@ class Sublist:
         seen = self._seen
         if subject in seen:
             seen.discard(subject)
-            cache = self._cache
-            cache[subject] = result
-            keys = self._by_first.get(tokens[0])
-            if keys is None:
-                self._by_first[tokens[0]] = {subject}
-            else:
-                keys.add(subject)
-            if len(cache) > self._cache_size:
-                self._sweep_cache()
+            self._cache_result(subject, tokens[0], result)
         else:
             if len(seen) >= self._cache_size:
                 seen.clear()
             seen.add(subject)
         return result
+
+    def _cache_result(self, subject: bytes, first: bytes, result: SublistResult) -> None:
+        """Cache ``result`` for ``subject`` (whose first token is ``first``)."""
+        cache = self._cache
+        cache[subject] = result
+        keys = self._by_first.get(first)
+        if keys is None:
+            self._by_first[first] = {subject}
+        else:
+            keys.add(subject)
+        if len(cache) > self._cache_size:
+            self._sweep_cache()
 
     def _sweep_cache(self) -> None:
         """Drop the oldest-inserted cache entries until three quarters remain."""

@@ -246,6 +246,28 @@ def test_unique_replies_under_one_wildcard_are_served_by_their_prefix() -> None:
     assert sl.match(b"_INBOX.abc.7") is EMPTY_RESULT
 
 
+def test_a_subject_served_by_its_prefix_that_comes_back_enters_the_cache() -> None:
+    """A KV key under ``$KV.b.>``: served by its prefix until its second time, then from the
+    per-subject cache, and kept exact there when a subscription changes its result."""
+    sl = Sublist(cache_size=64)
+    stream = Sub(b"$KV.b.>")
+    sl.insert(stream)
+    assert ids(sl.match(b"$KV.b.first").psubs) == ids([stream])  # (a walk: the prefix's)
+    for i in range(3):
+        assert ids(sl.match(b"$KV.b.k%d" % i).psubs) == ids([stream])
+    assert sl.stats()["num_cache"] == 0  # (once each: still served by the prefix)
+    for i in range(3):
+        assert ids(sl.match(b"$KV.b.k%d" % i).psubs) == ids([stream])
+    assert sl.stats()["num_cache"] == 3 and not sl._seen
+    watcher = Sub(b"$KV.b.k1")
+    sl.insert(watcher)
+    assert ids(sl.match(b"$KV.b.k1").psubs) == ids([stream, watcher])
+    assert ids(sl.match(b"$KV.b.k0").psubs) == ids([stream])
+    assert sl.remove(stream)
+    assert ids(sl.match(b"$KV.b.k1").psubs) == ids([watcher])
+    assert sl.match(b"$KV.b.k0") is EMPTY_RESULT
+
+
 def test_a_cached_result_keeps_walk_order_through_inserts_and_removes() -> None:
     # Whether a subject entered the cache before or after its subscriptions, its result is
     # in the same (nats-server's) order: so routing never depends on the cache's history.
