@@ -12,6 +12,8 @@ into space the file already has needs its ``fdatasync`` to flush the data only, 
 a new file length (~130 instead of ~200 us here).  The file is cut back to its data
 when the block is sealed and at a clean close; after a crash, the recovery scan
 takes the zeros after the last record for the end of the data, not for a torn write.
+A block that takes small groups on the loop gets its space ahead as written zeros
+instead (:mod:`.zeroing`), so that its syncs need no journal commit either.
 
 A block may be deleted once every message in it is removed *and* its removal
 records can no longer matter: it is the oldest block, or its removals only name
@@ -57,6 +59,7 @@ class Block:
         "path",
         "readers",
         "size",
+        "zeroing",
     )
 
     def __init__(self, directory: str, block_id: int) -> None:
@@ -70,6 +73,8 @@ class Block:
         self.alloc = 0
         #: The last allocation ahead (each next one doubles it, see :func:`.group.reserve`).
         self.ahead = 0
+        #: Zeros are being written past ``alloc`` (see :mod:`.zeroing`).
+        self.zeroing = False
         self.first_seq = 0
         self.offs = array("I")
         self.live = 0

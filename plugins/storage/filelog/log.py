@@ -55,6 +55,7 @@ from natskern.plugins.storage.filelog.reads import (
     record_length,
     split_span,
 )
+from natskern.plugins.storage.filelog.zeroing import wants_zeros, zero_ahead
 
 __all__ = ["DEFAULT_BLOCK_SIZE", "FileLog"]
 
@@ -320,6 +321,8 @@ class FileLog:
             if blk.fd >= 0 and g.size <= SMALL_GROUP and g.start + g.size <= blk.alloc:
                 await self._write_direct(blk, g)
                 written.direct = True
+                if wants_zeros(blk, g.start + g.size, self.block_size):
+                    self._zero_ahead(blk)
             else:
                 await self._io.run(self._write, g, _NONE_META, {}, _NONE, [], _NO_AUX, False)
         except OSError as e:
@@ -330,6 +333,27 @@ class FileLog:
             raise StoreIOError(f"write to {self.directory} failed: an earlier write failed")
         pipe.add(written)
         return written
+
+    def _zero_ahead(self, blk: Block) -> None:
+        """Have the write lane zero the active block's next stretch (:mod:`.zeroing`).
+
+        It holds the block's file like a read does: a close meanwhile waits for it.
+        """
+        blk.zeroing = True
+        blk.readers += 1
+
+        def done(fut: asyncio.Future[None]) -> None:
+            blk.zeroing = False
+            blk.readers -= 1
+            if blk.closing and blk.readers == 0:
+                blk.close_fd()
+            if not fut.cancelled() and fut.exception() is not None:
+                logger.warning("%s: zeroing ahead failed: %s", self.directory, fut.exception())
+
+        self._io.run(zero_ahead, blk, self._is_active, self.block_size).add_done_callback(done)
+
+    def _is_active(self, blk: Block) -> bool:
+        return bool(self.blocks) and self.blocks[-1] is blk
 
     def forget(self, msgs: dict[int, StoredMsg]) -> None:
         """A group's messages leave the in-flight reads (it is indexed, or it failed)."""
