@@ -130,7 +130,9 @@ class FileLog:
         self._io = CommitThread(f"natskern-commit:{os.path.basename(directory)}")
         #: The syncs of groups written ahead, when kernel AIO does not take them.
         self._sync_lane = CommitThread(f"natskern-sync:{os.path.basename(directory)}")
-        self._pipe = SyncQueue(directory, self._io, self._sync_lane, self._applied, self.forget)
+        self._pipe = SyncQueue(
+            directory, self._io, self._sync_lane, self._applied, self._taken_back
+        )
         #: Groups whose commit was called and that are not yet indexed or failed.
         self._inflight = 0
         #: Whether an erase is staged (such a group is committed on its own).
@@ -332,6 +334,8 @@ class FileLog:
         if epoch != pipe.epoch:  # an earlier group's sync failed meanwhile: cut off with it
             raise StoreIOError(f"write to {self.directory} failed: an earlier write failed")
         pipe.add(written)
+        # (while its sync runs: a failed one takes the messages back out, _taken_back)
+        self.cache.committed(msgs, g)
         return written
 
     def _zero_ahead(self, blk: Block) -> None:
@@ -365,17 +369,27 @@ class FileLog:
             for s in msgs:
                 pop(s, None)
 
+    def _taken_back(self, msgs: dict[int, StoredMsg]) -> None:
+        """(From the sync queue) a group written ahead failed: forget its messages."""
+        self.forget(msgs)
+        self.cache.drop(msgs)
+
     def _applied(self, w: Written) -> None:
-        """(From the sync queue) a group written ahead is durable: index it."""
-        self._indexed(w.g, w.msgs)
+        """(From the sync queue) a group written ahead is durable: index it (its messages
+        went into the cache when it was written)."""
+        self._indexed(w.g, w.msgs, cached=True)
         if w.direct:
             self.direct_commits += 1
         self._reclaim_emptied(w.g)
 
-    def _indexed(self, g: EncodedGroup, msgs: dict[int, StoredMsg]) -> None:
-        """A durable group's records go into the index (and its messages into the cache)."""
+    def _indexed(
+        self, g: EncodedGroup, msgs: dict[int, StoredMsg], *, cached: bool = False
+    ) -> None:
+        """A durable group's records go into the index (and its messages into the cache,
+        unless ``cached``)."""
         apply_group(self, g)
-        self.cache.committed(msgs, g)
+        if not cached:
+            self.cache.committed(msgs, g)
         self.forget(msgs)
         self.hi_seq, self.hi_ts = g.hi_seq, g.hi_ts
         if g.seqs:

@@ -9,7 +9,10 @@ Two kinds of records, both verified and both only of messages the index still ha
   of pops per group to evict, nothing per message in Python.  The budget counts
   each group's record bytes as written; a message removed later leaves the map at
   once but its bytes are counted until its group goes (the cache holds less than
-  the budget then, never more).
+  the budget then, never more).  A group written ahead of its sync (see
+  :mod:`.pipeline`) enters as soon as it is written, so that this work is done
+  while the disk syncs, not between the sync and the publishers' acks; a failed
+  sync takes it back out (:meth:`ReadCache.drop`).
 * **ahead**: the records after the one a disk read asked for (:data:`READ_AHEAD`
   bytes are read when the reader looks sequential), for that reader's next calls.
   A new read-ahead replaces the last.
@@ -72,7 +75,8 @@ class ReadCache:
         self._last_len = 0
 
     def committed(self, msgs: dict[int, StoredMsg], g: EncodedGroup) -> None:
-        """A group is durable and indexed: drop what it removed, keep its messages."""
+        """A group is written (and syncing: a failed sync :meth:`drop`s it again) or
+        durable: drop what it removed, keep its messages."""
         self._drop_removed(g)
         if not msgs:
             return
@@ -82,6 +86,11 @@ class ReadCache:
         self.nbytes += size
         if self.nbytes > self.budget:
             self._evict()
+
+    def drop(self, msgs: dict[int, StoredMsg]) -> None:
+        """Take a failed group's messages back out (its sequences may be handed out again)."""
+        pop = self.recent.pop
+        deque(map(pop, msgs, repeat(None)), maxlen=0)
 
     def _evict(self) -> None:
         """Drop the oldest groups until the budget holds."""
