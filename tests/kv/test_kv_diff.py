@@ -16,6 +16,8 @@ from nats.js.api import DeliverPolicy, KeyValueConfig, StorageType
 from nats.js.errors import APIError, BucketNotFoundError, KeyNotFoundError, NoKeysError
 from nats.js.kv import KeyValue
 
+from tests.support.watchrace import ATTEMPTS, longest
+
 Record = list[Any]
 Scenario = Callable[[nats.NATS, Record], Awaitable[None]]
 
@@ -62,15 +64,13 @@ async def crud(nc: nats.NATS, rec: Record) -> None:
     await attempt(rec, kv.delete("b.c", last=3))
     await attempt(rec, kv.purge("new"))
     rec.append(("history", [entry(e) for e in await kv.history("a")]))
-    rec.append(("keys", sorted(await kv.keys())))
-    rec.append(("keys-filter", sorted(await kv.keys(filters=["b.>", "a"]))))
+    rec.append(("keys", sorted(await longest(kv.keys, NoKeysError))))
+    keys_filtered = await longest(lambda: kv.keys(filters=["b.>", "a"]), NoKeysError)
+    rec.append(("keys-filter", sorted(keys_filtered)))
     st = await kv.status()
     rec.append(("status", st.values, st.history))
-    # nats-py's watcher can signal "no more entries" before the entries it was
-    # sent arrive (consumer info says 0 pending first); nats-server under load
-    # then answers a purge_deletes that purged nothing. A repeat purges the same
-    # markers again, so it is idempotent, and it makes that race vanishingly rare.
-    for _ in range(3):
+    # (a repeat purges the same markers again: idempotent, past nats-py's watcher race)
+    for _ in range(ATTEMPTS):
         await kv.purge_deletes(olderthan=-1)
     st = await kv.status()
     rec.append(("after purge_deletes", st.values))
@@ -106,7 +106,7 @@ async def ttl_and_storage(nc: nats.NATS, rec: Record) -> None:
     rec.append(entry(await kv.get("k")))
     kv2 = await js.key_value("mem")
     rec.append(entry(await kv2.get("k")))
-    rec.append(await kv.keys())
+    rec.append(await longest(kv.keys, NoKeysError))
     # per-key TTL (ADR-48): Nats-TTL on create and purge; the bucket allows message TTLs
     await attempt(rec, kv.create("t", b"ttl", msg_ttl=60))
     await attempt(rec, kv.purge("t", msg_ttl=60))
@@ -117,7 +117,7 @@ async def ttl_and_storage(nc: nats.NATS, rec: Record) -> None:
     )
     await kv.purge("k")
     try:
-        await kv.keys()
+        await longest(kv.keys, NoKeysError)
     except NoKeysError as e:
         rec.append(type(e).__name__)
 

@@ -21,6 +21,7 @@ from nats.js.errors import KeyNotFoundError, NoKeysError
 from nats.js.kv import KeyValue
 
 from tests.kv.test_kv_diff import Record, Scenario, attempt, entry
+from tests.support.watchrace import longest
 
 NS = 1_000_000_000
 
@@ -94,7 +95,7 @@ async def mirror(nc: nats.NATS, rec: Record) -> None:
     await attempt(rec, mkv.get("a"))
     await attempt(rec, mkv.get("a", revision=1))
     await attempt(rec, mkv.get("b"))
-    rec.append(("keys", sorted(await mkv.keys())))
+    rec.append(("keys", sorted(await longest(mkv.keys, NoKeysError))))
     rec.append(("history", [entry(e) for e in await mkv.history("a")]))
     w = await mkv.watchall()
     rec.append(("watch", await asyncio.wait_for(initial(w), 10)))
@@ -137,7 +138,7 @@ async def sources(nc: nats.NATS, rec: Record) -> None:
     await attempt(rec, skv.get("a"))
     await attempt(rec, skv.get("x"))
     rec.append(("solo history", [entry(e) for e in await skv.history("a")]))
-    rec.append(("solo keys", await skv.keys()))
+    rec.append(("solo keys", await longest(skv.keys, NoKeysError)))
     await attempt(rec, skv.put("own", b"mine"))
     # two sources: the interleaving is the servers' own, so no revisions are recorded
     agg = kv_stream(
@@ -150,7 +151,7 @@ async def sources(nc: nats.NATS, rec: Record) -> None:
     await create(nc, agg)
     await wait_msgs(nc, "KV_agg", 5)
     akv = await js.key_value("agg")
-    rec.append(("agg keys", sorted(await akv.keys())))
+    rec.append(("agg keys", sorted(await longest(akv.keys, NoKeysError))))
     got = await akv.get("b.c")
     rec.append(("agg b.c", got.key, got.value))
     hist = await akv.history("a")

@@ -12,6 +12,8 @@ import pytest
 from nats.js.api import ObjectMeta, ObjectMetaOptions, ObjectStoreConfig, StorageType
 from nats.js.errors import NotFoundError, ObjectNotFoundError
 
+from tests.support.watchrace import longest
+
 Record = list[Any]
 Scenario = Callable[[nats.NATS, Record], Awaitable[None]]
 
@@ -44,7 +46,7 @@ async def crud(nc: nats.NATS, rec: Record) -> None:
     r = await obs.put("a/b.bin", b"replaced")  # the old chunks are purged
     rec.append(("replace", info(r), (await obs.get("a/b.bin")).data))
     rec.append(("info", info(await obs.get_info("a/b.bin"))))
-    rec.append(("list", sorted(info(i) for i in await obs.list())))
+    rec.append(("list", sorted(info(i) for i in await longest(obs.list, NotFoundError))))
     # nats-py 2.16's update_meta cannot rename (it refuses any name change of a live
     # object, then would publish under the old name): only the description changes here
     await obs.update_meta("small", ObjectMeta(name="small", description="updated"))
@@ -55,8 +57,16 @@ async def crud(nc: nats.NATS, rec: Record) -> None:
         await obs.get("small")
     except (ObjectNotFoundError, NotFoundError) as e:
         rec.append(("get deleted", type(e).__name__))
-    rec.append(("list", sorted(info(i) for i in await obs.list())))
-    rec.append(("list with deleted", sorted(info(i) for i in await obs.list(ignore_deletes=False))))
+    rec.append(("list", sorted(info(i) for i in await longest(obs.list, NotFoundError))))
+    rec.append(
+        (
+            "list with deleted",
+            sorted(
+                info(i)
+                for i in await longest(lambda: obs.list(ignore_deletes=False), NotFoundError)
+            ),
+        )
+    )
     st = await obs.status()
     rec.append(("status", st.size, st.sealed, st.stream_info.state.messages))
     await obs.seal()
@@ -92,7 +102,7 @@ async def watch_and_limits(nc: nats.NATS, rec: Record) -> None:
         await obs.put("huge", blob(300_000))
     except Exception as e:
         rec.append(("too big", type(e).__name__, getattr(e, "err_code", None)))
-    rec.append(("left", sorted(i.name for i in await obs.list())))
+    rec.append(("left", sorted(i.name for i in await longest(obs.list, NotFoundError))))
 
 
 SCENARIOS: dict[str, Scenario] = {"crud": crud, "watch": watch_and_limits}

@@ -1,0 +1,42 @@
+"""nats-py's watcher-based calls, past its race with nats-server's deliveries.
+
+``kv.keys()``, ``kv.purge_deletes()`` and ``obs.list()`` read a watcher until its
+"no more entries" marker, which nats-py sends when consumer info reports nothing
+pending and its own callback has seen no message yet.  nats-server can answer that
+consumer info before the deliveries it already counted reach the client, so such a
+call now and then ends before entries the server sent (the CI failure of stop 22: a
+``purge_deletes`` that purged nothing).  The race only ever *loses* entries, so the
+differential tests take the longest of a few answers, on both servers alike.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, TypeVar
+
+__all__ = ["ATTEMPTS", "longest"]
+
+#: Answers taken; the race losing all of them is vanishingly rare.
+ATTEMPTS = 3
+
+T = TypeVar("T", bound=Sequence[Any])
+
+
+async def longest(call: Callable[[], Awaitable[T]], *empty: type[Exception]) -> T:
+    """The longest of :data:`ATTEMPTS` answers of ``call``; an exception of ``empty``
+    (the client's "nothing there") counts as an empty answer and is raised only if
+    every attempt raised it."""
+    best: T | None = None
+    error: Exception | None = None
+    for _ in range(ATTEMPTS):
+        try:
+            answer = await call()
+        except empty as e:
+            error = e
+            continue
+        if best is None or len(answer) > len(best):
+            best = answer
+    if best is None:
+        assert error is not None
+        raise error
+    return best
