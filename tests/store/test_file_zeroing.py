@@ -17,7 +17,6 @@ import threading
 from pathlib import Path
 
 import pytest
-
 from natskern.kernel.store.api import StoredMsg
 from natskern.plugins.storage.filelog import log as log_module
 from natskern.plugins.storage.filelog.log import FileLog
