@@ -2,7 +2,7 @@
 
 On a shared, noisy machine one run of a scenario on each server can move by more
 than a target allows (``--reference natskern-nojs`` wants 5 %).  ``run.py --rounds N``
-runs every core scenario N times on each server, the second server first in every
+runs every scenario (core and JetStream) N times on each server, the second server first in every
 other round (so that a drift of the machine's speed favours neither), and reports
 the median of each server's rounds; the per-round ratios are kept in the details.
 """
@@ -11,18 +11,20 @@ from __future__ import annotations
 
 import dataclasses
 import statistics
-
-from scenarios import Outcome
+from typing import Any, TypeVar
 
 __all__ = ["merge_rounds", "round_order", "round_ratios"]
 
+T = TypeVar("T")
+R = TypeVar("R")  # (an Outcome or a JsOutcome)
 
-def round_order(slots: list[tuple[str, str]], round_no: int) -> list[tuple[str, str]]:
+
+def round_order(slots: list[T], round_no: int) -> list[T]:
     """The servers' order in round ``round_no`` (from 0): as given, then reversed, and so on."""
     return list(slots) if round_no % 2 == 0 else list(reversed(slots))
 
 
-def merge_rounds(runs: list[Outcome]) -> Outcome:
+def merge_rounds(runs: list[R]) -> R:
     """One outcome for a scenario's rounds on one server: the median value.
 
     A round that failed fails the whole (its error is kept); ``details["rounds"]``
@@ -45,7 +47,7 @@ def merge_rounds(runs: list[Outcome]) -> Outcome:
     return dataclasses.replace(closest, value=median, note=note, details=details)
 
 
-def round_ratios(mine: Outcome, reference: Outcome) -> list[float]:
+def round_ratios(mine: Any, reference: Any) -> list[float]:
     """The per-round ratios of two merged outcomes (empty when either has no rounds)."""
     a, b = mine.details.get("rounds"), reference.details.get("rounds")
     if not a or not b or len(a) != len(b):

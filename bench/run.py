@@ -15,8 +15,9 @@ slot runs natskern with JetStream on and three streams defined (``servers.BENCH_
 on subjects no scenario publishes on), the reference slot the same build with
 ``--no-jetstream``; every ratio's target is then 0.95. Core scenarios only.
 
-``--rounds N`` runs each core scenario N times per server, alternating which server
-goes first, and reports each server's median (see ``rounds.py``).
+``--rounds N`` runs each scenario (core and JetStream) N times per server,
+alternating which server goes first, and reports each server's median (see
+``rounds.py``).
 """
 
 from __future__ import annotations
@@ -110,12 +111,20 @@ def _load() -> str:
     return f"load average {one:.2f}, {five:.2f}, {fifteen:.2f}"
 
 
-def _run_js(names: list[str], only: str | None, opts: JsOptions, err: Console) -> list[JsOutcome]:
-    """Run the JetStream scenarios ``names`` on each of their server slots, in turn."""
+def _run_js(
+    names: list[str], only: str | None, opts: JsOptions, err: Console, rounds: int = 1
+) -> list[JsOutcome]:
+    """Run the JetStream scenarios ``names`` on each of their server slots, in turn,
+    ``rounds`` times each (the slots' order alternating; each slot's median kept)."""
     if nats_server_js_path() is None and only != "natskern":
         err.print("[yellow]nats-server 2.15 not found: JetStream scenarios on natskern only[/]")
-    plan = [(name, slot) for name in names for slot in slots_for(name, only)]
-    outcomes: list[JsOutcome] = []
+    plan = [
+        (name, slot)
+        for name in names
+        for round_no in range(rounds)
+        for slot in round_order(slots_for(name, only), round_no)
+    ]
+    runs: dict[tuple[str, str], list[JsOutcome]] = {}
     progress = Progress(
         SpinnerColumn(),
         TextColumn("{task.description}"),
@@ -129,9 +138,18 @@ def _run_js(names: list[str], only: str | None, opts: JsOptions, err: Console) -
         for name, slot in plan:
             progress.update(task, description=f"{name} on {slot}")
             outcome = run_js_scenario(name, slot, opts)
-            outcomes.append(outcome)
+            runs.setdefault((name, slot), []).append(outcome)
             progress.console.print(f"{name:<18} {slot:<18} {_describe(outcome)}")  # type: ignore[arg-type]
             progress.advance(task)
+    outcomes = [merge_rounds(rs) for rs in runs.values()]
+    if rounds > 1:
+        for name in names:
+            merged = {o.server: o for o in outcomes if o.scenario == name}
+            mine = merged.get(NATSKERN)
+            for slot, o in merged.items():
+                if mine is not None and o is not mine:
+                    shown = ", ".join(f"{r:.3f}" for r in round_ratios(mine, o))
+                    err.print(f"{name:<18} [dim]ratio vs {slot} per round: {shown}[/]")
     return outcomes
 
 
@@ -171,7 +189,7 @@ def _describe(outcome: Outcome) -> str:
     type=click.IntRange(min=1),
     default=1,
     show_default=True,
-    help="Core scenarios: run each this many times per server, alternating the servers' "
+    help="Run each scenario this many times per server, alternating the servers' "
     "order, and report the medians.",
 )
 @click.option(
@@ -233,7 +251,8 @@ def main(
             TimeElapsedColumn(),
             console=err,
         )
-        js_outcomes = _run_js(js_names, only, JsOptions(seconds, count, quick, Path(tmp)), err)
+        js_opts = JsOptions(seconds, count, quick, Path(tmp))
+        js_outcomes = _run_js(js_names, only, js_opts, err, rounds)
         with progress if scenarios else contextlib.nullcontext():
             task = progress.add_task("starting", total=len(scenarios) * len(slots) * rounds)
             width = max([12, *(len(label) for label, _ in slots)])

@@ -50,6 +50,19 @@ def test_js_pub_async_on_natskern_reports_acked_publishes(tmp_path: Path) -> Non
     assert row["target_vs_default"] == 0.5 and row["target_vs_always"] == 10.0
 
 
+def test_js_rounds_report_each_slots_median(tmp_path: Path) -> None:
+    """``--rounds 3``: each slot ran three times and reports the median of its rounds."""
+    data = _run(tmp_path, "--scenarios", "kv-get-1", "--only", "natskern", "--rounds", "3")
+    assert data["meta"]["rounds"] == 3
+    [outcome] = data["jetstream"]["outcomes"]
+    rounds = outcome["details"]["rounds"]
+    assert len(rounds) == 3 and all(r > 0 for r in rounds)
+    assert outcome["value"] == pytest.approx(sorted(rounds)[1])
+    assert outcome["note"].endswith("median of 3")
+    [row] = data["jetstream"]["summary"]
+    assert row["natskern"] == outcome["value"]
+
+
 @pytest.mark.skipif(find_nats_server("2.15") is None, reason="nats-server 2.15 not found")
 def test_kv_get_compares_with_both_nats_server_modes(tmp_path: Path) -> None:
     """kv-get-64 runs on natskern, nats-server default and sync always, with both ratios."""
