@@ -10,6 +10,7 @@ file under a zeroing job still running.
 from __future__ import annotations
 
 import asyncio
+import errno
 import fcntl
 import os
 import struct
@@ -19,6 +20,7 @@ from pathlib import Path
 import pytest
 from natskern.kernel.store.api import StoredMsg
 from natskern.plugins.storage.filelog import log as log_module
+from natskern.plugins.storage.filelog import zeroing
 from natskern.plugins.storage.filelog.log import FileLog
 from natskern.plugins.storage.filelog.zeroing import ZERO_MIN, zero_ahead
 
@@ -129,6 +131,39 @@ async def test_a_close_waits_for_a_zeroing_job_before_closing_the_block(
     release.set()
     await closing
     assert seen == [inode] and blk.fd == -1
+    again = FileLog(path, block_size=8 << 20)
+    rec = await again.open()
+    assert [m.seq for m in rec.records] == list(range(1, seq)) and rec.problems == []
+    await again.close()
+
+
+async def test_a_zeroing_job_that_fails_leaves_the_block_as_it_was(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A full disk while zeros are written: the file is cut back to its allocated end, the
+    block asks for no more zeros, and the data keeps going in (into space the commits
+    allocate as before)."""
+    path = str(tmp_path / "s")
+    log = FileLog(path, block_size=8 << 20)
+    await log.open()
+    failures: list[int] = []
+    real_pwrite = os.pwrite
+
+    def full_disk(fd: int, data: bytes | memoryview, offset: int) -> int:
+        if len(data) >= ZERO_MIN and not any(data[:64]):  # (a stretch of zeros)
+            real_pwrite(fd, bytes(4096), offset)  # (a part got in before the disk filled)
+            failures.append(offset)
+            raise OSError(errno.ENOSPC, "No space left on device (injected)")
+        return real_pwrite(fd, data, offset)
+
+    monkeypatch.setattr(zeroing.os, "pwrite", full_disk)
+    seq = await commit_groups(log, 1, 60)
+    await log._io.run(lambda: None)
+    blk = log.blocks[-1]
+    assert len(failures) == 1  # (the job ran and failed; the block asks for no other)
+    assert os.fstat(blk.fd).st_size == blk.alloc  # (cut back: no stray zeros past it)
+    assert blk.alloc >= blk.size and blk.zeroing
+    await log.close()
     again = FileLog(path, block_size=8 << 20)
     rec = await again.open()
     assert [m.seq for m in rec.records] == list(range(1, seq)) and rec.problems == []

@@ -73,7 +73,8 @@ class Block:
         self.alloc = 0
         #: The last allocation ahead (each next one doubles it, see :func:`.group.reserve`).
         self.ahead = 0
-        #: Zeros are being written past ``alloc`` (see :mod:`.zeroing`).
+        #: Zeros are being written past ``alloc``, or writing them failed: no more for
+        #: this block (see :mod:`.zeroing`).
         self.zeroing = False
         self.first_seq = 0
         self.offs = array("I")

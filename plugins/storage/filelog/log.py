@@ -346,8 +346,9 @@ class FileLog:
         blk.zeroing = True
         blk.readers += 1
 
-        def done(fut: asyncio.Future[None]) -> None:
-            blk.zeroing = False
+        def done(fut: asyncio.Future[bool]) -> None:
+            # (after a failure the block gets no more zeros: the next block tries again)
+            blk.zeroing = fut.cancelled() or fut.exception() is not None or not fut.result()
             blk.readers -= 1
             if blk.closing and blk.readers == 0:
                 blk.close_fd()

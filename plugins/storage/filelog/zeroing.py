@@ -18,7 +18,9 @@ loop's writes into them never wait for a read of the disk.
 
 The stretch lies past ``Block.alloc``, where no write goes, and ``alloc`` moves
 past it only once the zeros are durable; the lane runs every other write of the
-log (a new block, the cut of a torn tail, a seal's trim) in order with it.
+log (a new block, the cut of a torn tail, a seal's trim) in order with it.  A
+failure (a full disk) cuts the file back to ``alloc``, and that block gets no
+more zeros.
 """
 
 from __future__ import annotations
@@ -53,16 +55,17 @@ def wants_zeros(blk: Block, end: int, block_size: int) -> bool:
     )
 
 
-def zero_ahead(blk: Block, active: Callable[[Block], bool], block_size: int) -> None:
+def zero_ahead(blk: Block, active: Callable[[Block], bool], block_size: int) -> bool:
     """(In the write lane) write and sync zeros over the stretch after ``blk.alloc``.
 
     Nothing when ``blk`` is no longer the active block, is closing or its tail needs
-    a cut; a failure (a full disk) leaves the block as it was and the data's writes
-    allocate their space as before.  The caller clears ``blk.zeroing`` on the loop.
+    a cut.  False after a failure (a full disk): the block is left as it was, its data's
+    writes allocate their space as before, and it gets no more zeros (the caller keeps
+    ``blk.zeroing`` set; it clears it on the loop otherwise).
     """
     start = blk.alloc
     if blk.closing or blk.fd < 0 or blk.dirty_tail or start >= block_size or not active(blk):
-        return
+        return True
     step = min(ZERO_MAX, max(ZERO_MIN, 2 * blk.ahead))
     end = min(start + step, block_size)
     try:
@@ -74,6 +77,7 @@ def zero_ahead(blk: Block, active: Callable[[Block], bool], block_size: int) -> 
         logger.debug("%s: zeroing ahead failed: %s", blk.path, e)
         with contextlib.suppress(OSError):
             os.ftruncate(blk.fd, start)  # (no data lies past ``alloc``)
-        return
+        return False
     blk.ahead = step
     blk.alloc = end
+    return True
