@@ -147,14 +147,7 @@ class Sublist:
                 # a subject that comes back (a KV key under ``$KV.<bucket>.>``) still
                 # enters the cache on its second miss; a unique one (a reply inbox) never
                 # does, and has a doorkeeper of its own so as not to sweep out the other's
-                seen = self._seen_deep
-                if subject in seen:
-                    seen.discard(subject)
-                    self._cache_result(subject, tokens[0], result)
-                else:
-                    if len(seen) >= self._cache_size:
-                        seen.clear()
-                    seen.add(subject)
+                self._admit(self._seen_deep, subject, tokens[0], result)
                 return result
         self._misses += 1
         result = self._walk_result(tokens)
@@ -169,15 +162,19 @@ class Sublist:
                 self._deep.clear()
             self._deep[key] = result
             return result
-        seen = self._seen
+        self._admit(self._seen, subject, tokens[0], result)
+        return result
+
+    def _admit(self, seen: set[bytes], subject: bytes, first: bytes, result: SublistResult) -> None:
+        """``subject`` (first token ``first``) missed: cache ``result`` if the doorkeeper
+        ``seen`` saw it miss before, else let the doorkeeper remember it."""
         if subject in seen:
             seen.discard(subject)
-            self._cache_result(subject, tokens[0], result)
+            self._cache_result(subject, first, result)
         else:
             if len(seen) >= self._cache_size:
                 seen.clear()
             seen.add(subject)
-        return result
 
     def _cache_result(self, subject: bytes, first: bytes, result: SublistResult) -> None:
         """Cache ``result`` for ``subject`` (whose first token is ``first``)."""
