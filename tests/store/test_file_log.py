@@ -82,6 +82,24 @@ async def test_crash_recovery_loads_sealed_blocks_from_sidecars(tmp_path):
     await log.close()
 
 
+async def test_a_sealed_block_lets_go_of_its_accumulator_once_its_sidecar_is_out(tmp_path):
+    """Only the active block accumulates what its sidecar will hold (per slot: time,
+    subject, size; every removal record): a sealed one's would stay as long as the log."""
+    path = str(tmp_path / "s")
+    log = await fill(path, 300)
+    for seq in range(1, 200, 3):
+        log.remove(seq)  # (removal records: what a KV bucket's puts add to every block)
+        await log.commit()
+    assert len(log.blocks) > 5
+    assert [b.acc is None for b in log.blocks] == [True] * (len(log.blocks) - 1) + [False]
+    nblocks = len(log.blocks)
+    await crash(log)
+    log, _rec, msgs = await reopen(path, block_size=2048)
+    assert log.sidecars_used == nblocks - 1  # (every sidecar was written before its acc went)
+    assert [m.seq for m in msgs] == [s for s in range(1, 301) if s >= 200 or (s - 1) % 3]
+    await log.close()
+
+
 async def test_a_flip_in_a_sealed_block_defeats_its_sidecar_and_is_found(tmp_path):
     path = str(tmp_path / "s")
     log = await fill(path, 200)

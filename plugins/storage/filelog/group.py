@@ -342,6 +342,10 @@ def apply_group(log: FileLog, g: EncodedGroup) -> None:
             acc.removals.extend([(s, s, h, t) for s in rs])
     for eb, _off in g.erases:
         eb.acc = None  # rewritten in place: its running digest no longer holds
+    if g.sealed is not None:
+        # (its sidecar is encoded: the accumulator, a slot's time, subject and size and
+        # every removal record of the block, would otherwise stay as long as the log)
+        g.sealed.acc = None
 
 
 def write_group(
