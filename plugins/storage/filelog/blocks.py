@@ -148,6 +148,12 @@ class Block:
             os.close(self.fd)
             self.fd = -1
 
+    def release(self) -> None:
+        """A read (or a zeroing job) that held the file is done: close it if it was closing."""
+        self.readers -= 1
+        if self.closing and self.readers == 0:
+            self.close_fd()
+
 
 # -- the block index checkpoint (written at a clean close) --------------------------------------
 

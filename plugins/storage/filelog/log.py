@@ -347,13 +347,12 @@ class FileLog:
         blk.readers += 1
 
         def done(fut: asyncio.Future[bool]) -> None:
+            blk.release()
+            err = None if fut.cancelled() else fut.exception()
+            if err is not None:
+                logger.warning("%s: zeroing ahead failed: %s", self.directory, err)
             # (after a failure the block gets no more zeros: the next block tries again)
-            blk.zeroing = fut.cancelled() or fut.exception() is not None or not fut.result()
-            blk.readers -= 1
-            if blk.closing and blk.readers == 0:
-                blk.close_fd()
-            if not fut.cancelled() and fut.exception() is not None:
-                logger.warning("%s: zeroing ahead failed: %s", self.directory, fut.exception())
+            blk.zeroing = fut.cancelled() or err is not None or not fut.result()
 
         self._io.run(zero_ahead, blk, self._is_active, self.block_size).add_done_callback(done)
 
@@ -378,19 +377,14 @@ class FileLog:
     def _applied(self, w: Written) -> None:
         """(From the sync queue) a group written ahead is durable: index it (its messages
         went into the cache when it was written)."""
-        self._indexed(w.g, w.msgs, cached=True)
+        self._indexed(w.g, w.msgs)
         if w.direct:
             self.direct_commits += 1
         self._reclaim_emptied(w.g)
 
-    def _indexed(
-        self, g: EncodedGroup, msgs: dict[int, StoredMsg], *, cached: bool = False
-    ) -> None:
-        """A durable group's records go into the index (and its messages into the cache,
-        unless ``cached``)."""
+    def _indexed(self, g: EncodedGroup, msgs: dict[int, StoredMsg]) -> None:
+        """A durable group's records go into the index (its messages are in the cache)."""
         apply_group(self, g)
-        if not cached:
-            self.cache.committed(msgs, g)
         self.forget(msgs)
         self.hi_seq, self.hi_ts = g.hi_seq, g.hi_ts
         if g.seqs:
@@ -440,6 +434,7 @@ class FileLog:
             await self._io.run(self._write, g, metas, gens, twice, auxes, dropped)
         except OSError as e:
             raise StoreIOError(f"write to {self.directory} failed: {e.strerror or e}") from e
+        self.cache.committed(committing, g)
         self._indexed(g, committing)
         for key, value in metas.items():
             self.meta_once.pop(key, None)
@@ -610,9 +605,7 @@ class FileLog:
         except OSError as e:
             raise StoreIOError(f"read of sequence {seq} failed: {e.strerror or e}") from e
         finally:
-            blk.readers -= 1
-            if blk.closing and blk.readers == 0:
-                blk.close_fd()
+            blk.release()
         if blk.locate(seq) < 0:
             return None  # removed while we read
         cache.read_from_disk(seq, len(data))
