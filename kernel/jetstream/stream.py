@@ -148,8 +148,11 @@ class Stream(AcceptMixin, MarkerMixin, AnswerQueue):
         if self.consumers:  # (a KV bucket's store removes a revision per put)
             for consumer in list(self.consumers.values()):
                 consumer.on_removed(seq, subject)
-        if seq and self._expiring:
-            self._maybe_marker(seq, subject)
+        if self._expiring:
+            if seq:
+                self._maybe_marker(seq, subject)
+            else:  # (a purge reports no sequences: keep what the store still holds)
+                self._forget_purged()
 
     # -- acks ------------------------------------------------------------------------------
 

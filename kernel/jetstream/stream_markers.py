@@ -80,6 +80,14 @@ class MarkerMixin:
         self._markers.add(task)
         task.add_done_callback(self._markers.discard)
 
+    def _forget_purged(self: Any) -> None:
+        """After a purge, compact or truncate: drop the entries of messages now gone.
+
+        A purge makes no markers (nats-server's neither), so those entries are dead.
+        """
+        has = self.store.has_msg
+        self._expiring = {s: meta for s, meta in self._expiring.items() if has(s)}
+
     def track_expiry(self: Any, seq: int, ts: int, hdr: bytes | None) -> None:
         """Remember a stored message's time and TTL (rebuilt after a restart) for markers."""
         ttl = 0

@@ -318,6 +318,10 @@ class StreamStore(Protocol):
 
     # reads --------------------------------------------------------------------------------
 
+    def has_msg(self, seq: int) -> bool:
+        """Whether ``seq`` holds a message (no read: the index's answer)."""
+        ...
+
     async def load_msg(self, seq: int) -> StoredMsg | None:
         """The message at ``seq``, or None (never a corrupted one: it counts as gone)."""
         ...

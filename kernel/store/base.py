@@ -266,6 +266,10 @@ class LogStore(Staging, Opening, Expiry, Limits, Removals):
 
     # -- reads ------------------------------------------------------------------------------
 
+    def has_msg(self, seq: int) -> bool:
+        """Whether ``seq`` holds a message (no read: the index's answer)."""
+        return self._idx.is_live(seq)
+
     async def load_msg(self, seq: int) -> StoredMsg | None:
         """The message at ``seq``, or None (never a corrupted one: it counts as gone)."""
         self._open_check()

@@ -188,6 +188,33 @@ async def test_marker_after_restart(tmp_path: Path) -> None:
             await nc.close()
 
 
+async def test_a_purge_forgets_the_purged_messages_expiry(tmp_path: Path) -> None:
+    """A stream with markers tracks each message's expiry; a purge leaves none behind."""
+    cfg = StreamConfig(
+        name="PX", subjects=["p.>"], allow_msg_ttl=True, subject_delete_marker_ttl=60.0
+    )
+    async with jetstream_broker(tmp_path) as (broker, engine):
+        nc = await nats.connect(broker.listen_urls[0])
+        try:
+            js = nc.jetstream()
+            await js.add_stream(cfg)
+            for i in range(6):
+                await js.publish(f"p.{i % 3}", b"x", headers={"Nats-TTL": "1h"})
+            stream = next(iter(engine.accounts.values())).streams["PX"]
+            assert sorted(stream._expiring) == [1, 2, 3, 4, 5, 6]
+            await js.purge_stream("PX", subject="p.1")  # (seqs 2 and 5)
+            assert sorted(stream._expiring) == [1, 3, 4, 6]
+            await js.purge_stream("PX", seq=4)  # (below 4: 1 and 3)
+            assert sorted(stream._expiring) == [4, 6]
+            await js.publish("p.0", b"y", headers={"Nats-Rollup": "sub"})
+            await js.purge_stream("PX")
+            assert stream._expiring == {}
+            info = await js.stream_info("PX")
+            assert info.state.messages == 0
+        finally:
+            await nc.close()
+
+
 async def test_concurrent_expected_last_sequence(js_url: str) -> None:
     """Writes in flight together: an expected-sequence check sees every write before it."""
     nc = await nats.connect(js_url)
