@@ -328,8 +328,14 @@ def apply_group(log: FileLog, g: EncodedGroup) -> None:
         update = acc.hasher.update
         for part in g.iov:
             update(part)
-        acc.removals.extend(g.removals)
         acc.metas.extend(g.data_metas)
+        try:
+            if g.removals:
+                acc.add_removals(g.removals)
+            if g.rm_set is not None:
+                acc.add_removal_set(g.rm_set, *g.rm_hint)
+        except OverflowError:  # (past int64, never written here: no sidecar, a scan)
+            target.acc = None
     for first, last, _h, _t in g.removals:
         target.min_target = min(target.min_target, first)
         log.kill(first, last)
@@ -337,9 +343,6 @@ def apply_group(log: FileLog, g: EncodedGroup) -> None:
     if rs is not None:
         target.min_target = min(target.min_target, rs[0])
         log.kill_seqs(rs)
-        if acc is not None:
-            h, t = g.rm_hint
-            acc.removals.extend([(s, s, h, t) for s in rs])
     for eb, _off in g.erases:
         eb.acc = None  # rewritten in place: its running digest no longer holds
     if g.sealed is not None:

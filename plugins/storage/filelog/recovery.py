@@ -297,7 +297,10 @@ def _accumulate(b: Block) -> None:
 
 def _write_sidecar(b: Block, sc: BlockScan, names: list[bytes], buf: bytes) -> None:
     """Write the sidecar of a sealed block that had to be scanned (best effort, unsynced)."""
-    data = encode_sidecar(BlockAcc.from_scan(sc, names, buf), len(buf), sc.first_seq, sc.offs)
+    acc = BlockAcc.from_scan(sc, names, buf)
+    if acc is None:
+        return
+    data = encode_sidecar(acc, len(buf), sc.first_seq, sc.offs)
     with contextlib.suppress(OSError), open(b.path[:-4] + ".idx", "wb") as f:
         f.write(data)
 
