@@ -12,6 +12,7 @@ from typing import Any
 
 import click
 from nats.js.errors import (
+    APIError,
     BucketNotFoundError,
     KeyNotFoundError,
     KeyWrongLastSequenceError,
@@ -49,6 +50,24 @@ def _printable(value: bytes) -> str:
 def _when(e: Any) -> str:
     created = e.created if isinstance(e.created, dt.datetime) else None
     return fmt.time_text(created) if created else ""
+
+
+async def _stored_at(api: JsApi, handle: Any, revision: int) -> str:
+    """When revision ``revision`` was stored (nats-py's ``get`` leaves ``created`` unset):
+    its ``Nats-Time-Stamp`` from a direct get, or "" when the bucket takes none."""
+    js = api.nc.jetstream(timeout=api.timeout)
+    try:
+        msg = await js.get_msg(handle._stream, seq=revision, direct=True)
+    except (NotFoundError, APIError, TimeoutError):  # (nats-py's timeout is one too)
+        return ""
+    stamp = (msg.headers or {}).get("Nats-Time-Stamp")
+    return fmt.time_text(fmt.parse_time(stamp))
+
+
+def _wrong_last(exc: KeyWrongLastSequenceError) -> CliError:
+    """nats.go's text for a failed compare-and-set (the server's description already
+    says ``wrong last sequence: N``)."""
+    return CliError(f"nats: {exc.description or 'wrong last sequence'}")
 
 
 async def _bucket(api: JsApi, name: str) -> Any:
@@ -170,14 +189,16 @@ def get(ctx: click.Context, bucket: str, key: str, revision: int | None, raw: bo
     """Gets a value for a key."""
 
     async def body(api: JsApi, stop: asyncio.Event) -> None:
+        handle = await _bucket(api, bucket)
         try:
-            e = await (await _bucket(api, bucket)).get(key, revision=revision)
+            e = await handle.get(key, revision=revision)
         except KeyNotFoundError:
             raise CliError("nats: key not found") from None
         if raw:
             write_stdout(e.value or b"")
             return
-        _out(f"{bucket} > {key} revision: {e.revision} created @ {_when(e)}\n")
+        when = _when(e) or await _stored_at(api, handle, e.revision)
+        _out(f"{bucket} > {key} revision: {e.revision} created @ {when}\n")
         text = _printable(e.value or b"")
         if len(text) > 120:
             text = text[:120] + f" ... ({len(text) - 120} more bytes)"
@@ -200,7 +221,7 @@ def create(ctx: click.Context, bucket: str, key: str, value: str | None) -> None
         try:
             await (await _bucket(api, bucket)).create(key, data)
         except KeyWrongLastSequenceError as exc:
-            raise CliError(f"nats: wrong last sequence: {exc.description}") from None
+            raise _wrong_last(exc) from None
         _out(value or "")
 
     run_with_client(ctx, body)
@@ -220,7 +241,7 @@ def update(ctx: click.Context, bucket: str, key: str, value: str, revision: int)
         try:
             await (await _bucket(api, bucket)).update(key, value.encode(), last=revision)
         except KeyWrongLastSequenceError as exc:
-            raise CliError(f"nats: wrong last sequence: {exc.description}") from None
+            raise _wrong_last(exc) from None
         _out(value)
 
     run_with_client(ctx, body)
@@ -283,7 +304,7 @@ def edit(ctx: click.Context, bucket: str, key: str) -> None:
         try:
             rev = await (b.create(key, edited) if last is None else b.update(key, edited, last))
         except KeyWrongLastSequenceError as exc:
-            raise CliError(f"nats: wrong last sequence: {exc.description}") from None
+            raise _wrong_last(exc) from None
         _out(f"{bucket} > {key} saved: revision {rev}")
 
     run_with_client(ctx, body)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import os
 import sys
 import time
@@ -35,14 +37,31 @@ async def _store(api: JsApi, name: str) -> Any:
         raise CliError(f"nats: stream not found: {name}") from None
 
 
+def _mtime(i: Any) -> str:
+    """An object's modification time as the other tables show times (local, to the second)."""
+    return fmt.time_text(fmt.parse_time(i.mtime)) or str(i.mtime or "")
+
+
+def _digest(digest: str | None) -> str:
+    """``SHA-256=<base64url>`` as natscli shows it: ``SHA-256 <hex>``."""
+    algo, sep, value = (digest or "").partition("=")
+    if not sep:
+        return digest or ""
+    try:
+        raw = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
+    except (binascii.Error, ValueError):
+        return digest or ""
+    return f"{algo} {raw.hex()}"
+
+
 def _info_page(i: Any) -> None:
     page = fmt.Page(f"Object information for {i.bucket} > {i.name}")
     rows = page.section()
     rows += [
         ("Size", fmt.size(i.size or 0)),
-        ("Modification Time", str(i.mtime or "")),
+        ("Modification Time", _mtime(i)),
         ("Chunks", fmt.count(i.chunks or 0)),
-        ("Digest", (i.digest or "").removeprefix("SHA-256=")),
+        ("Digest", _digest(i.digest)),
     ]
     if i.description:
         rows.insert(0, ("Description", i.description))
@@ -206,7 +225,7 @@ def ls(ctx: click.Context, bucket: str | None, names: bool) -> None:
             if not infos:
                 _out("No entries found")
                 return
-            rows = [(i.name, fmt.size(i.size or 0), str(i.mtime or "")) for i in infos]
+            rows = [(i.name, fmt.size(i.size or 0), _mtime(i)) for i in infos]
             fmt.print_table("Bucket Contents", ["Name", "Size", "Time"], rows)
             return
         infos = await api.paged("STREAM.LIST", "streams", {"subject": "$O.*.C.>"})

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from pathlib import Path
 
 from tests.kv.test_kv_cli import cli
@@ -30,6 +31,8 @@ def test_object_commands(thread_url: str, tmp_path: Path) -> None:
     assert out.startswith(f"Wrote: 312.5 KiB to {target} in ") and target.read_bytes() == data
     rc, out, _ = cli(thread_url, tmp_path, "object", "info", "files", "data.bin")
     assert "Size: 312.5 KiB" in out
+    assert f"Digest: SHA-256 {hashlib.sha256(data).hexdigest()}\n" in out  # (as sha256sum)
+    assert re.search(r"Modification Time: \d{4}-\d\d-\d\d \d\d:\d\d:\d\d\n", out)
     rc, out, _ = cli(thread_url, tmp_path, "object", "rm", "files", "s", "-f")
     assert (rc, out) == (0, "Removed files > s\n")
     rc, _, err = cli(thread_url, tmp_path, "object", "info", "files", "s")
