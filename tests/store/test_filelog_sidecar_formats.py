@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 from natskern.plugins.storage.filelog.scan import BlockScan
-from natskern.plugins.storage.filelog.sidecar import BlockAcc, encode_sidecar
+from natskern.plugins.storage.filelog.sidecar import BlockAcc, decode_sidecar, encode_sidecar
 
 from tests.store import fault_tools as ft
 from tests.store.test_file_log import crash, fill, reopen
@@ -79,7 +79,12 @@ def test_a_sidecar_lists_the_removals_as_they_were_added() -> None:
     acc.add_removals([(1, 4, 9, 100)])
     acc.add_removal_set(array("Q", [2, 3]), 12, 101)
     assert acc.removal_records() == [(1, 4, 9, 100), (2, 2, 12, 101), (3, 3, 12, 101)]
-    data = encode_sidecar(acc, 0, 1, array("I", [0, 40, 80]))
+    data = b"".join(encode_sidecar(acc, 0, 1, array("I", [0, 40, 80])))
+    decoded = decode_sidecar(data, b"")  # (the block: nothing was fed to its digest)
+    assert decoded is not None
+    sc, names = decoded
+    assert names == [b"a", b"b"] and list(sc.sid) == [0, 1, 0]
+    assert sc.removals == acc.removal_records()
     rem = array("q")
     rem.frombytes(data[-8 - 3 * 32 : -8])  # (no metas, no TTLs: they end the body)
     assert rem.tolist() == [1, 4, 9, 100, 2, 2, 12, 101, 3, 3, 12, 101]

@@ -129,7 +129,7 @@ class EncodedGroup:
     hi_ts: int = 0
     #: The block the group seals and its sidecar, if any.
     sealed: Block | None = None
-    sidecar: bytes | None = None
+    sidecar: list[bytes] | None = None
 
 
 def encode_group(
@@ -497,10 +497,10 @@ def write_parts(fd: int, parts: list[bytes], off: int) -> None:
             done -= len(part)
 
 
-def _write_file(path: str, data: bytes) -> None:
+def _write_file(path: str, parts: list[bytes]) -> None:
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
     try:
-        write_all(fd, data, 0)
+        write_parts(fd, parts, 0)
     finally:
         os.close(fd)
 

@@ -300,9 +300,9 @@ def _write_sidecar(b: Block, sc: BlockScan, names: list[bytes], buf: bytes) -> N
     acc = BlockAcc.from_scan(sc, names, buf)
     if acc is None:
         return
-    data = encode_sidecar(acc, len(buf), sc.first_seq, sc.offs)
+    parts = encode_sidecar(acc, len(buf), sc.first_seq, sc.offs)
     with contextlib.suppress(OSError), open(b.path[:-4] + ".idx", "wb") as f:
-        f.write(data)
+        f.writelines(parts)
 
 
 def _sidecar_fallback(path: str, sc: BlockScan, size: int) -> None:

@@ -24,9 +24,11 @@ checksum).
 A sealing block's sidecar is encoded on the loop, in the group that opens the next
 block, so it is kept cheap: the removals are one flat array as they are added (a KV
 bucket's 8 MiB block lists ~45,000, one per put), and since version 5 the sidecar's
-own checksum is xxh3_64 (versions 3 and 4: blake2b, still read).  Encoding such a
-block's sidecar took 10.7 ms, 6 of them flattening the removals and 2.5 hashing; it
-now takes about 0.5 ms.
+own checksum is xxh3_64 (versions 3 and 4: blake2b, still read), fed part by part:
+the parts are written as they are (``pwritev``), never joined.  Encoding such a
+block's sidecar took 10.7 ms, 6 of them flattening the removals and 2.5 hashing,
+and the join into fresh memory cost ~2.8 ms more in a running broker; what is left
+is copying the columns (~1 ms).
 """
 
 from __future__ import annotations
@@ -200,8 +202,10 @@ class BlockAcc:
         return acc
 
 
-def encode_sidecar(acc: BlockAcc, size: int, first_seq: int, offs: array) -> bytes:
-    """The sidecar of a sealed block of ``size`` bytes."""
+def encode_sidecar(acc: BlockAcc, size: int, first_seq: int, offs: array) -> list[bytes]:
+    """The sidecar of a sealed block of ``size`` bytes, as the parts its file is written
+    from (a KV bucket's is ~2.3 MB: joined on the loop, the copy into fresh memory cost
+    ~2.8 ms there; its checksum is fed part by part instead)."""
     parts = [
         _HEAD.pack(
             _MAGIC, _VERSION, size, acc.hasher.digest(), first_seq, len(offs), len(acc.names),
@@ -209,7 +213,7 @@ def encode_sidecar(acc: BlockAcc, size: int, first_seq: int, offs: array) -> byt
         ),
         offs.tobytes(), acc.ts.tobytes(), acc.sid.tobytes(), acc.size.tobytes(),
     ]  # fmt: skip
-    parts.extend(struct.pack("<H", len(n)) + n for n in acc.names)
+    parts.append(b"".join([struct.pack("<H", len(n)) + n for n in acc.names]))
     parts.append(array("q", [x for kv in acc.ttls.items() for x in kv]).tobytes())
     rem = acc.removals
     if sys.byteorder == "big":  # (the format is little-endian, as _REM)
@@ -219,8 +223,11 @@ def encode_sidecar(acc: BlockAcc, size: int, first_seq: int, offs: array) -> byt
     for key, value, gen in acc.metas:
         v = value or b""
         parts.append(_META.pack(len(key), value is not None, len(v), gen) + key + v)
-    body = b"".join(parts)
-    return body + _checksum(_VERSION, body)
+    hasher = xxh3_64()  # (_checksum of version 5, over the parts)
+    for part in parts:
+        hasher.update(part)
+    parts.append(hasher.digest())
+    return parts
 
 
 def decode_sidecar(data: bytes, block: bytes) -> tuple[BlockScan, list[bytes]] | None:
