@@ -163,6 +163,16 @@ class CoreTests(Base):
         assert (st.last_seq, st.num_deleted) == (6, 2)
         assert s.subjects_state("b") == {"b": SimpleState(2, 2, 4)}
 
+    async def test_has_msg(self, opener: Opener) -> None:
+        s = await opener()
+        await fill(s, ["a", "b"], 6)
+        assert [s.has_msg(q) for q in range(8)] == [False] + [True] * 6 + [False]
+        await s.remove_msg(3)
+        await s.purge("b")  # (2, 4 and 6)
+        assert [q for q in range(1, 7) if s.has_msg(q)] == [1, 5]
+        await s.compact(5)
+        assert [q for q in range(1, 7) if s.has_msg(q)] == [5]
+
     async def test_purge_variants(self, opener: Opener) -> None:
         s = await opener()
         await fill(s, ["a.1", "a.2", "b"], 12)
