@@ -154,6 +154,44 @@ async def test_blocks_whose_messages_are_all_removed_are_deleted(tmp_path):
     await log.close()
 
 
+async def test_a_block_emptied_while_active_is_deleted_once_sealed(tmp_path):
+    """The look for empty blocks runs after a block empties, not after every removal: one
+    emptied while it was the active block (not deletable yet) still goes once a newer
+    block seals it and a later group removes something."""
+    path = str(tmp_path / "s")
+    log = await fill(path, 40)
+    active = log.blocks[-1]
+    log.remove_range(active.first_seq, 40)  # (the active block is now empty)
+    await log.commit()
+    assert log.blocks[-1] is active and active.live == 0
+    log.append(msg(41, payload=b"x" * (2048 - active.size + 10)))  # (fits a new block only)
+    await log.commit()
+    assert log.blocks[-1] is not active
+    log.append(msg(42))
+    await log.commit()
+    assert active in log.blocks and active.live == 0  # (no removal since: not looked at)
+    log.remove(42)  # (a removal that empties no block: the look still finds the old one)
+    await log.commit()
+    assert active not in log.blocks
+    await log._io.run(int)  # (the file goes in the write lane)
+    assert not os.path.exists(active.path)
+    await log.close()
+
+
+async def test_removals_that_empty_no_block_leave_the_blocks_be(tmp_path):
+    path = str(tmp_path / "s")
+    log = await fill(path, 200)
+    blocks = list(log.blocks)
+    for s in range(1, 200, 2):  # (half of every block: none empties)
+        log.remove(s)
+        await log.commit()
+    assert log.blocks[: len(blocks)] == blocks and not log._maybe_empty
+    log.remove_range(1, blocks[0].last_seq)
+    await log.commit()
+    assert log.blocks[: len(blocks) - 1] == blocks[1:]  # (the first went: the oldest)
+    await log.close()
+
+
 async def test_removing_the_newest_messages_keeps_last_seq(tmp_path):
     path = str(tmp_path / "s")
     log = await fill(path, 30)

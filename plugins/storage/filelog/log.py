@@ -145,6 +145,10 @@ class FileLog:
         self.direct_commits = 0
         #: The loop's AIO context while the log is open (None: the commit threads sync).
         self._sync: AioSync | None = None
+        #: Whether a block may be empty (its last message removed, or left empty by a
+        #: scan): :meth:`_reclaim` looks through the blocks only then, not after every
+        #: group that removes (a limits stream's or a KV bucket's every group).
+        self._maybe_empty = True
 
     # -- open -------------------------------------------------------------------------------
 
@@ -175,6 +179,7 @@ class FileLog:
     def set_blocks(self, blocks: list[Block]) -> None:
         """Install the recovered blocks (and open their files for reading and appending)."""
         self.blocks = blocks
+        self._maybe_empty = True
         for b in blocks:
             b.fd = os.open(b.path, os.O_RDWR)
             b.alloc = os.fstat(b.fd).st_size
@@ -385,6 +390,8 @@ class FileLog:
     def _indexed(self, g: EncodedGroup, msgs: dict[int, StoredMsg]) -> None:
         """A durable group's records go into the index (its messages are in the cache)."""
         apply_group(self, g)
+        if g.new is not None:  # (the block it sealed may be one that is empty already)
+            self._maybe_empty = True
         self.forget(msgs)
         self.hi_seq, self.hi_ts = g.hi_seq, g.hi_ts
         if g.seqs:
@@ -482,7 +489,9 @@ class FileLog:
         """Mark ``first..last`` removed in the index."""
         i = max(bisect.bisect_right(self.mfirst, first) - 1, 0)
         while i < len(self.mblocks) and self.mblocks[i].first_seq <= last:
-            self.mblocks[i].kill(first, last)
+            blk = self.mblocks[i]
+            if blk.kill(first, last) and not blk.live:
+                self._maybe_empty = True
             i += 1
 
     def kill_seqs(self, seqs: Sequence[int]) -> None:
@@ -510,14 +519,22 @@ class FileLog:
             if offs[j] != DEAD:
                 offs[j] = DEAD
                 blk.live -= 1  # type: ignore[union-attr]
+                if not blk.live:  # type: ignore[union-attr]
+                    self._maybe_empty = True
 
     def _reclaim(self) -> asyncio.Future[None] | None:
         """Delete blocks whose messages are all removed (see :mod:`.blocks`): they leave the
         index at once, their files in the write lane (the future; None: no block to delete)."""
+        if not self._maybe_empty:
+            return None
         doomed: list[Block] = []
         for i, b in enumerate(self.blocks[:-1]):
             if b.live == 0 and (i == len(doomed) or b.min_target >= b.first_seq > 0):
                 doomed.append(b)
+        # (an empty block kept here goes later without emptying again: the active one once
+        # a newer block seals it, which sets the flag; one whose removals name older
+        # blocks once those are deleted, which needs them emptied, or the same look)
+        self._maybe_empty = False
         if not doomed:
             return None
         for b in doomed:
