@@ -96,7 +96,9 @@ async def mirror(nc: nats.NATS, rec: Record) -> None:
     await attempt(rec, mkv.get("a", revision=1))
     await attempt(rec, mkv.get("b"))
     rec.append(("keys", sorted(await longest(mkv.keys, NoKeysError))))
-    rec.append(("history", [entry(e) for e in await mkv.history("a")]))
+    rec.append(
+        ("history", [entry(e) for e in await longest(lambda: mkv.history("a"), NoKeysError)])
+    )
     w = await mkv.watchall()
     rec.append(("watch", await asyncio.wait_for(initial(w), 10)))
     # a write through the mirror's handle reaches the origin, then comes back mirrored
@@ -137,7 +139,9 @@ async def sources(nc: nats.NATS, rec: Record) -> None:
     skv = await js.key_value("solo")
     await attempt(rec, skv.get("a"))
     await attempt(rec, skv.get("x"))
-    rec.append(("solo history", [entry(e) for e in await skv.history("a")]))
+    rec.append(
+        ("solo history", [entry(e) for e in await longest(lambda: skv.history("a"), NoKeysError)])
+    )
     rec.append(("solo keys", await longest(skv.keys, NoKeysError)))
     await attempt(rec, skv.put("own", b"mine"))
     # two sources: the interleaving is the servers' own, so no revisions are recorded
@@ -154,7 +158,7 @@ async def sources(nc: nats.NATS, rec: Record) -> None:
     rec.append(("agg keys", sorted(await longest(akv.keys, NoKeysError))))
     got = await akv.get("b.c")
     rec.append(("agg b.c", got.key, got.value))
-    hist = await akv.history("a")
+    hist = await longest(lambda: akv.history("a"), NoKeysError)
     rec.append(("agg a", sorted((e.value, e.operation) for e in hist)))
     # a new write to a source arrives in the sourced bucket
     w = await skv.watch("a", include_history=False)

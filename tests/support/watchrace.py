@@ -1,11 +1,12 @@
 """nats-py's watcher-based calls, past its race with nats-server's deliveries.
 
-``kv.keys()``, ``kv.purge_deletes()`` and ``obs.list()`` read a watcher until its
-"no more entries" marker, which nats-py sends when consumer info reports nothing
-pending and its own callback has seen no message yet.  nats-server can answer that
-consumer info before the deliveries it already counted reach the client, so such a
-call now and then ends before entries the server sent (the CI failure of stop 22: a
-``purge_deletes`` that purged nothing).  The race only ever *loses* entries, so the
+``kv.keys()``, ``kv.history()``, ``kv.purge_deletes()`` and ``obs.list()`` read a
+watcher until its "no more entries" marker, which nats-py sends when consumer info
+reports nothing pending and its own callback has seen no message yet.  nats-server
+can answer that consumer info before the deliveries it already counted reach the
+client, so such a call now and then ends before entries the server sent (the CI
+failure of stop 22: a ``purge_deletes`` that purged nothing; a ``history`` cut short
+to nothing raises ``NoKeysError``).  The race only ever *loses* entries, so the
 differential tests take the longest of a few answers, on both servers alike.
 
 A watch's initial values can be cut short the same way (the marker first, the values
