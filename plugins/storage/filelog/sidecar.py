@@ -42,7 +42,7 @@ from hashlib import blake2b
 from itertools import chain
 
 from natskern.plugins.storage.filelog.scan import BlockScan
-from xxhash import xxh3_64, xxh3_64_digest
+from xxhash import xxh3_64
 
 __all__ = ["BlockAcc", "BlockDigest", "decode_sidecar", "encode_sidecar", "sidecar_removals"]
 
@@ -89,18 +89,19 @@ def _digest_of(version: int, block: bytes) -> bytes:
     return _crc_digest(block) if version == 3 else BlockDigest(block).digest()
 
 
-def _checksum(version: int, body: bytes | memoryview) -> bytes:
-    """The 8-byte checksum a sidecar of ``version`` ends with."""
-    if version >= 5:
-        return xxh3_64_digest(body)
-    return blake2b(body, digest_size=8).digest()
+def _checksum(version: int, parts: Iterable[bytes | memoryview]) -> bytes:
+    """The 8-byte checksum a sidecar of ``version`` ends with, of its body's ``parts``."""
+    hasher = xxh3_64() if version >= 5 else blake2b(digest_size=8)
+    for part in parts:
+        hasher.update(part)
+    return hasher.digest()
 
 
 def _intact(data: bytes) -> bool:
     """Whether a sidecar's checksum (the one its version byte names) holds."""
     if len(data) < _HEAD.size + 8:
         return False
-    return _checksum(data[_VERSION_AT], memoryview(data)[:-8]) == data[-8:]
+    return _checksum(data[_VERSION_AT], (memoryview(data)[:-8],)) == data[-8:]
 
 
 class BlockAcc:
@@ -223,10 +224,7 @@ def encode_sidecar(acc: BlockAcc, size: int, first_seq: int, offs: array) -> lis
     for key, value, gen in acc.metas:
         v = value or b""
         parts.append(_META.pack(len(key), value is not None, len(v), gen) + key + v)
-    hasher = xxh3_64()  # (_checksum of version 5, over the parts)
-    for part in parts:
-        hasher.update(part)
-    parts.append(hasher.digest())
+    parts.append(_checksum(_VERSION, parts))
     return parts
 
 
